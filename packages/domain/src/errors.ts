@@ -1,0 +1,62 @@
+import { FailureReason } from "./failure-reason.js";
+
+/** A problem with one field of a resource; `path` is dotted with `[i]` for array items. */
+export interface FieldIssue {
+  /** e.g. `spec.strategy.sourceStrategy.from.name` */
+  readonly path: string;
+  /** e.g. `required` */
+  readonly message: string;
+}
+
+/** Base class of every error Kiln raises on purpose. `reason` is one PascalCase word. */
+export abstract class KilnError extends Error {
+  abstract readonly reason: string;
+  /** Whether doing the same thing again may succeed (decides nak versus term on the bus). */
+  abstract readonly retryable: boolean;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** A resource or request failed validation. Nothing was changed. */
+export class ValidationError extends KilnError {
+  readonly reason = "Invalid";
+  readonly retryable = false;
+  constructor(readonly issues: readonly FieldIssue[]) {
+    super(issues.map((i) => `${i.path}: ${i.message}`).join("; "));
+  }
+}
+
+export class NotFoundError extends KilnError {
+  readonly reason = "NotFound";
+  readonly retryable = false;
+  constructor(
+    readonly kind: string,
+    readonly namespace: string,
+    readonly resourceName: string,
+  ) {
+    super(`${kind} ${namespace}/${resourceName} not found`);
+  }
+}
+
+/** An update carried a stale `metadata.resourceVersion` (optimistic concurrency). */
+export class ConflictError extends KilnError {
+  readonly reason = "Conflict";
+  readonly retryable = false;
+}
+
+/**
+ * A build step failed for a reason that belongs on the build (`status.reason`).
+ * Not retryable: running the same broken Dockerfile again gives the same answer.
+ */
+export class BuildFailure extends KilnError {
+  readonly retryable = false;
+  constructor(
+    readonly reason: FailureReason,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}

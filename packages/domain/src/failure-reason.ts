@@ -1,0 +1,30 @@
+/**
+ * One-word reasons stored on a failed build (`builds.reason`, `status.reason` on the wire).
+ * Shaped after OpenShift's build status reasons and Shipwright's failure reasons, so a platform
+ * engineer recognises them. Never branch on a message string: branch on these.
+ */
+export const FailureReason = {
+  /** The source could not be cloned or the commit/ref could not be checked out. */
+  FetchSourceFailed: "FetchSourceFailed",
+  /** A base or builder image could not be pulled. */
+  PullImageFailed: "PullImageFailed",
+  /** The Dockerfile build (buildah bud) exited non-zero. */
+  DockerBuildFailed: "DockerBuildFailed",
+  /** The S2I assemble script exited non-zero. */
+  AssembleFailed: "AssembleFailed",
+  /** The image could not be committed. */
+  CommitFailed: "CommitFailed",
+  /** The image could not be pushed to its registry. */
+  PushFailed: "PushFailed",
+  /** `completionDeadlineSeconds` passed before the build ended. */
+  DeadlineExceeded: "DeadlineExceeded",
+  /** The build's output reference is unusable (for example an ImageStreamTag without a tag). */
+  InvalidOutputReference: "InvalidOutputReference",
+  /** The build was cancelled by a user. */
+  CancelledBuild: "CancelledBuild",
+  /** The runner that held the build stopped answering and the build could not be retried. */
+  RunnerLost: "RunnerLost",
+  /** An unexpected error inside Kiln, not the user's input. */
+  InternalError: "InternalError",
+} as const;
+export type FailureReason = (typeof FailureReason)[keyof typeof FailureReason];

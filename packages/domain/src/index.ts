@@ -1,0 +1,21 @@
+/**
+ * Kiln's domain: resources (BuildConfig, ImageStream, Build), their validation, the build phase
+ * state machine and the failure-reason catalogue. Imports no I/O library, so it is tested
+ * without servers.
+ */
+export { assertNever } from "./assert-never.js";
+export { BuildPhase, buildPhases, canTransition, isTerminalPhase } from "./build-phase.js";
+export { FailureReason } from "./failure-reason.js";
+export { BuildFailure, ConflictError, KilnError, NotFoundError, ValidationError } from "./errors.js";
+export type { FieldIssue } from "./errors.js";
+export { buildName, defaultNamespace, parseBuildName, resourceNamePattern, namespacePattern } from "./names.js";
+export { RunPolicy, StrategyType, TriggerType, buildConfigSpecSchema } from "./resources/build-config.js";
+export type { BuildConfigSpec, BuildOutput, BuildSource, BuildStrategy, BuildTrigger } from "./resources/build-config.js";
+export { imageStreamSpecSchema } from "./resources/image-stream.js";
+export type { ImageStreamSpec } from "./resources/image-stream.js";
+export { envName } from "./resources/common.js";
+export type { EnvVar, ImageReference, ObjectMeta } from "./resources/common.js";
+export { issuesFromZod, kilnApiVersion, parseResource, parseResources } from "./resources/parse.js";
+export type { BuildConfigResource, ImageStreamResource, Resource, ResourceKind } from "./resources/parse.js";
+export { imageReferenceByDigest, resolveOutputImage } from "./resources/build.js";
+export type { BuildCause, BuildOutputStatus, BuildRecord, BuildSpec } from "./resources/build.js";

@@ -1,0 +1,129 @@
+import { z } from "zod";
+import { schemasFor, type Strictness } from "./common.js";
+
+export const RunPolicy = {
+  Serial: "Serial",
+  Parallel: "Parallel",
+  SerialLatestOnly: "SerialLatestOnly",
+} as const;
+export type RunPolicy = (typeof RunPolicy)[keyof typeof RunPolicy];
+
+export const TriggerType = {
+  GitHub: "GitHub",
+  GitLab: "GitLab",
+  Bitbucket: "Bitbucket",
+  Gitea: "Gitea",
+  Generic: "Generic",
+  ImageChange: "ImageChange",
+  ConfigChange: "ConfigChange",
+} as const;
+export type TriggerType = (typeof TriggerType)[keyof typeof TriggerType];
+
+/** Strategies Kiln runs. OpenShift's Custom and JenkinsPipeline are refused with a clear error. */
+export const StrategyType = { Docker: "Docker", Source: "Source" } as const;
+export type StrategyType = (typeof StrategyType)[keyof typeof StrategyType];
+
+const relativePath = z
+  .string()
+  .refine((p) => !p.startsWith("/") && !p.split("/").includes(".."), "must be a relative path inside the source");
+
+export function buildConfigSpecSchema(strictness: Strictness) {
+  const { object, envVar, localObjectReference, imageReference } = schemasFor(strictness);
+  const webhook = object({
+    secret: z.string().min(1).optional(),
+    secretReference: localObjectReference.optional(),
+    allowEnv: z.boolean().optional(),
+  });
+  const trigger = object({
+    type: z.enum(Object.values(TriggerType) as [TriggerType, ...TriggerType[]]),
+    github: webhook.optional(),
+    gitlab: webhook.optional(),
+    bitbucket: webhook.optional(),
+    gitea: webhook.optional(),
+    generic: webhook.optional(),
+    imageChange: object({
+      from: imageReference.optional(),
+      lastTriggeredImageID: z.string().optional(),
+      paused: z.boolean().optional(),
+    }).optional(),
+  });
+  const source = object({
+    type: z.enum(["Git", "Dockerfile", "Binary", "None"]).optional(),
+    git: object({ uri: z.string().min(1), ref: z.string().min(1).optional() }).optional(),
+    contextDir: relativePath.optional(),
+    dockerfile: z.string().min(1).optional(),
+    binary: object({ asFile: z.string().min(1).optional() }).optional(),
+    images: z
+      .array(
+        object({
+          from: imageReference,
+          paths: z.array(object({ sourcePath: z.string().min(1), destinationDir: z.string() })).min(1),
+        }),
+      )
+      .optional(),
+    sourceSecret: localObjectReference.optional(),
+  });
+  const sourceStrategy = object({
+    from: imageReference,
+    env: z.array(envVar).optional(),
+    incremental: z.boolean().optional(),
+    scripts: z.string().min(1).optional(),
+    forcePull: z.boolean().optional(),
+    pullSecret: localObjectReference.optional(),
+  });
+  const dockerStrategy = object({
+    from: imageReference.optional(),
+    dockerfilePath: relativePath.optional(),
+    buildArgs: z.array(envVar).optional(),
+    env: z.array(envVar).optional(),
+    noCache: z.boolean().optional(),
+    forcePull: z.boolean().optional(),
+    pullSecret: localObjectReference.optional(),
+    target: z.string().min(1).optional(),
+  });
+  const strategy = object({
+    type: z.string(),
+    sourceStrategy: sourceStrategy.optional(),
+    dockerStrategy: dockerStrategy.optional(),
+  }).superRefine((s, ctx) => {
+    if (s.type !== "Docker" && s.type !== "Source") {
+      ctx.addIssue({ code: "custom", path: ["type"], message: `${s.type} is not supported by Kiln (use Docker or Source)` });
+    }
+    if (s.type === "Source" && !s.sourceStrategy) {
+      ctx.addIssue({ code: "custom", path: ["sourceStrategy"], message: "required when type is Source" });
+    }
+  });
+  return object({
+    source: source,
+    strategy: strategy,
+    output: object({
+      to: imageReference
+        .refine((r) => r.kind !== "ImageStreamImage", "must be an ImageStreamTag or a DockerImage")
+        .optional(),
+      pushSecret: localObjectReference.optional(),
+      imageLabels: z.array(object({ name: z.string().min(1), value: z.string() })).optional(),
+    }).default({}),
+    triggers: z.array(trigger).default([]),
+    runPolicy: z.enum(["Serial", "Parallel", "SerialLatestOnly"]).default("Serial"),
+    successfulBuildsHistoryLimit: z.number().int().min(0).default(5),
+    failedBuildsHistoryLimit: z.number().int().min(0).default(5),
+    completionDeadlineSeconds: z.number().int().positive().optional(),
+    nodeSelector: z.record(z.string(), z.string()).nullish(),
+    resources: z.record(z.string(), z.unknown()).optional(),
+  }).superRefine((spec, ctx) => {
+    const s = spec.source;
+    if (!s.git && !s.dockerfile && s.type !== "Binary" && !s.binary) {
+      ctx.addIssue({ code: "custom", path: ["source"], message: "one of git, dockerfile or binary is required" });
+    }
+    if (spec.output.to?.kind === "ImageStreamTag" && !/^[^:@]+:[^:@]+$/.test(spec.output.to.name)) {
+      ctx.addIssue({ code: "custom", path: ["output", "to", "name"], message: "an ImageStreamTag is NAME:TAG" });
+    }
+  });
+}
+
+/** Kiln's BuildConfig spec, after defaults. Same field names as OpenShift's. */
+export type BuildConfigSpec = z.output<ReturnType<typeof buildConfigSpecSchema>>;
+export type BuildSource = BuildConfigSpec["source"];
+export type BuildStrategy = BuildConfigSpec["strategy"];
+export type BuildOutput = BuildConfigSpec["output"];
+export type BuildTrigger = BuildConfigSpec["triggers"][number];

@@ -1,0 +1,81 @@
+import type { BuildPhase } from "../build-phase.js";
+import type { FailureReason } from "../failure-reason.js";
+import type { BuildConfigSpec, BuildSource, BuildStrategy } from "./build-config.js";
+import type { EnvVar } from "./common.js";
+
+/** Why a build exists; shown by `kiln describe build` (OpenShift's `triggeredBy`). */
+export type BuildCause =
+  | { type: "Manual"; message: string; user?: string | undefined }
+  | { type: "GitPush"; message: string; deliveryId?: string | undefined; commit?: string | undefined }
+  | { type: "ImageChange"; message: string; image?: string | undefined }
+  | { type: "ConfigChange"; message: string };
+
+/** What a runner needs to run one build: a snapshot, so editing the BuildConfig later changes nothing. */
+export interface BuildSpec {
+  buildConfig: string;
+  number: number;
+  source: BuildSource;
+  strategy: BuildStrategy;
+  /** Fully resolved image name the build pushes to, e.g. `127.0.0.1:15000/default/hello:latest`. */
+  output: { image: string | null; imageLabels: { name: string; value: string }[] };
+  /** The exact commit to build, when the trigger named one (a push, `--commit`). */
+  revision: { commit?: string | undefined };
+  /** Extra environment for this build (`kiln start-build --env`). */
+  env: EnvVar[];
+  completionDeadlineSeconds?: number | undefined;
+  triggeredBy: BuildCause[];
+}
+
+export interface BuildOutputStatus {
+  image: string;
+  digest: string;
+  /** `registry/repo@sha256:…`: what gets deployed. */
+  imageReference: string;
+}
+
+/** A build as Kiln stores it. */
+export interface BuildRecord {
+  id: string;
+  namespace: string;
+  name: string;
+  buildConfig: string;
+  number: number;
+  phase: BuildPhase;
+  reason: FailureReason | null;
+  message: string | null;
+  spec: BuildSpec;
+  output: BuildOutputStatus | null;
+  logSnippet: string | null;
+  resourceVersion: number;
+  createdAt: Date;
+  startedAt: Date | null;
+  completedAt: Date | null;
+}
+
+/**
+ * Resolves a BuildConfig output to the image reference a runner pushes to.
+ * An ImageStreamTag `app:latest` in namespace `ns` lives at `<registry>/ns/app:latest` in
+ * Kiln's registry; a DockerImage is used as written.
+ */
+export function resolveOutputImage(spec: BuildConfigSpec, namespace: string, registry: string): string | null {
+  const to = spec.output.to;
+  if (!to) return null;
+  switch (to.kind) {
+    case "DockerImage":
+      return to.name;
+    case "ImageStreamTag":
+      return `${registry}/${to.namespace ?? namespace}/${to.name}`;
+    case "ImageStreamImage":
+      return null;
+  }
+}
+
+/** `registry/repo:tag` + digest → `registry/repo@sha256:…`. */
+export function imageReferenceByDigest(image: string, digest: string): string {
+  const at = image.indexOf("@");
+  const withoutDigest = at >= 0 ? image.slice(0, at) : image;
+  const lastSlash = withoutDigest.lastIndexOf("/");
+  const colon = withoutDigest.lastIndexOf(":");
+  const repo = colon > lastSlash ? withoutDigest.slice(0, colon) : withoutDigest;
+  return `${repo}@${digest}`;
+}

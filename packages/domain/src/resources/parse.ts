@@ -1,0 +1,123 @@
+import { z } from "zod";
+import { ValidationError, type FieldIssue } from "../errors.js";
+import { defaultNamespace } from "../names.js";
+import { buildConfigSpecSchema, type BuildConfigSpec } from "./build-config.js";
+import { schemasFor, type ObjectMeta, type Strictness } from "./common.js";
+import { imageStreamSpecSchema, type ImageStreamSpec } from "./image-stream.js";
+
+export const kilnApiVersion = "kiln.dev/v1";
+
+/** A validated BuildConfig or ImageStream, always in Kiln's own `kiln.dev/v1` shape. */
+export type Resource =
+  | { apiVersion: typeof kilnApiVersion; kind: "BuildConfig"; metadata: ObjectMeta & { namespace: string }; spec: BuildConfigSpec }
+  | { apiVersion: typeof kilnApiVersion; kind: "ImageStream"; metadata: ObjectMeta & { namespace: string }; spec: ImageStreamSpec };
+export type ResourceKind = Resource["kind"];
+export type BuildConfigResource = Extract<Resource, { kind: "BuildConfig" }>;
+export type ImageStreamResource = Extract<Resource, { kind: "ImageStream" }>;
+
+/**
+ * Which apiVersions are accepted for each kind. OpenShift's groups (and the legacy bare `v1`)
+ * are read leniently and mapped onto Kiln's, so an existing BuildConfig applies unchanged.
+ */
+const accepted: Record<string, { kind: ResourceKind; strictness: Strictness }[]> = {
+  [kilnApiVersion]: [
+    { kind: "BuildConfig", strictness: "strict" },
+    { kind: "ImageStream", strictness: "strict" },
+  ],
+  "build.openshift.io/v1": [{ kind: "BuildConfig", strictness: "lenient" }],
+  "image.openshift.io/v1": [{ kind: "ImageStream", strictness: "lenient" }],
+  v1: [
+    { kind: "BuildConfig", strictness: "lenient" },
+    { kind: "ImageStream", strictness: "lenient" },
+  ],
+};
+
+function formatPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const part of path) {
+    if (typeof part === "number") out += `[${part}]`;
+    else out += out ? `.${String(part)}` : String(part);
+  }
+  return out;
+}
+
+/** Turns zod issues into `path: message` pairs; a missing value reads `required`, as users expect. */
+export function issuesFromZod(error: z.ZodError, prefix = ""): FieldIssue[] {
+  return error.issues.map((issue) => {
+    const path = formatPath(issue.path);
+    const full = prefix && path ? `${prefix}.${path}` : prefix || path || "(document)";
+    return { path: full, message: issue.message };
+  });
+}
+
+const errorMap: z.core.$ZodErrorMap = (issue) => {
+  if (issue.code === "invalid_type" && issue.input === undefined) return "required";
+  if (issue.code === "unrecognized_keys") return `unknown field${issue.keys.length > 1 ? "s" : ""} ${issue.keys.join(", ")}`;
+  return undefined;
+};
+
+const envelope = z.object({
+  apiVersion: z.string({ error: "required" }),
+  kind: z.string({ error: "required" }),
+});
+
+/**
+ * Validates one document. Throws {@link ValidationError} naming every wrong field path;
+ * `pathPrefix` lets a caller applying many documents say which one (`items[2]`).
+ */
+export function parseResource(doc: unknown, pathPrefix = ""): Resource {
+  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) {
+    throw new ValidationError([{ path: pathPrefix || "(document)", message: "must be a mapping with apiVersion, kind, metadata and spec" }]);
+  }
+  const head = envelope.safeParse(doc, { error: errorMap });
+  if (!head.success) throw new ValidationError(issuesFromZod(head.error, pathPrefix));
+  const { apiVersion, kind } = head.data;
+  const at = (p: string) => (pathPrefix ? `${pathPrefix}.${p}` : p);
+  const versions = accepted[apiVersion];
+  if (!versions) {
+    throw new ValidationError([
+      { path: at("apiVersion"), message: `${apiVersion} is not supported (use ${kilnApiVersion} or build.openshift.io/v1)` },
+    ]);
+  }
+  const match = versions.find((v) => v.kind === kind);
+  if (!match) {
+    const kinds = versions.map((v) => v.kind).join(" or ");
+    throw new ValidationError([{ path: at("kind"), message: `${kind} is not a kind of ${apiVersion} (use ${kinds})` }]);
+  }
+  const { object, metadata } = schemasFor(match.strictness);
+  const spec = match.kind === "BuildConfig" ? buildConfigSpecSchema(match.strictness) : imageStreamSpecSchema(match.strictness);
+  const document = object({
+    apiVersion: z.string(),
+    kind: z.string(),
+    metadata,
+    spec,
+    // `status` is owned by Kiln; accepted and ignored so exported YAML re-applies.
+    status: z.unknown().optional(),
+  });
+  const parsed = document.safeParse(doc, { error: errorMap });
+  if (!parsed.success) throw new ValidationError(issuesFromZod(parsed.error, pathPrefix));
+  const meta = { ...parsed.data.metadata, namespace: parsed.data.metadata.namespace ?? defaultNamespace };
+  return { apiVersion: kilnApiVersion, kind: match.kind, metadata: meta, spec: parsed.data.spec } as Resource;
+}
+
+/** Validates every document; if any is wrong, throws one error listing all of them (all or nothing). */
+export function parseResources(docs: readonly unknown[]): Resource[] {
+  const issues: FieldIssue[] = [];
+  const resources: Resource[] = [];
+  docs.forEach((doc, i) => {
+    try {
+      resources.push(parseResource(doc, `items[${i}]`));
+    } catch (error) {
+      if (error instanceof ValidationError) issues.push(...error.issues);
+      else throw error;
+    }
+  });
+  const seen = new Set<string>();
+  resources.forEach((r, i) => {
+    const key = `${r.kind}/${r.metadata.namespace}/${r.metadata.name}`;
+    if (seen.has(key)) issues.push({ path: `items[${i}].metadata.name`, message: `${key} appears twice` });
+    seen.add(key);
+  });
+  if (issues.length > 0) throw new ValidationError(issues);
+  return resources;
+}
