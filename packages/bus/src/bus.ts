@@ -1,0 +1,292 @@
+import {
+  AckPolicy,
+  connect,
+  DeliverPolicy,
+  headers as natsHeaders,
+  nanos,
+  RetentionPolicy,
+  StorageType,
+  type ConsumerConfig,
+  type ConsumerMessages,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+  type NatsConnection,
+  type StreamConfig,
+} from "nats";
+import type { Logger } from "pino";
+import { consumers, events, streams, type ConsumerName, type EventInput, type EventPayload, type EventType, type StreamKey } from "./catalog.js";
+import { jsonCodec, type Codec } from "./codec.js";
+import { backoffMs, isNonRetryable } from "./errors.js";
+
+export interface BusOptions {
+  servers: string;
+  /** First subject token and stream-name prefix. @default "kiln" */
+  prefix?: string;
+  /** Connection name shown by `nats-server` (the service name). */
+  name: string;
+  logger: Logger;
+}
+
+/** What a handler gets besides the payload. */
+export interface DeliveryContext {
+  subject: string;
+  /** The last subject token: the natural key (build id, request id). */
+  key: string;
+  /** 1 on the first delivery. */
+  deliveryCount: number;
+  streamSeq: number;
+  /** Tells JetStream the work goes on, so the message is not redelivered meanwhile. */
+  working(): void;
+}
+
+export type Handler<T extends EventType> = (payload: EventPayload<T>, ctx: DeliveryContext) => Promise<void>;
+
+export interface ConsumeOptions {
+  /** Messages handled at once. @default 1 */
+  maxConcurrent?: number;
+}
+
+/** A running consumer; `stop()` stops pulling and waits for in-flight handlers. */
+export interface Consumption {
+  stop(): Promise<void>;
+}
+
+const codecs = new Map<EventType, Codec<unknown>>();
+function codecFor<T extends EventType>(type: T): Codec<EventPayload<T>> {
+  let codec = codecs.get(type);
+  if (!codec) {
+    codec = jsonCodec(events[type].schema) as Codec<unknown>;
+    codecs.set(type, codec);
+  }
+  return codec as Codec<EventPayload<T>>;
+}
+
+/**
+ * Kiln's typed view of NATS JetStream: every subject, stream and consumer comes from the
+ * catalogue, so a publisher and its consumers cannot disagree on a payload.
+ */
+export class Bus {
+  private constructor(
+    readonly nc: NatsConnection,
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    readonly prefix: string,
+    private readonly logger: Logger,
+  ) {}
+
+  static async connect(options: BusOptions): Promise<Bus> {
+    const nc = await connect({ servers: options.servers, name: options.name, maxReconnectAttempts: -1 });
+    const jsm = await nc.jetstreamManager();
+    return new Bus(nc, nc.jetstream(), jsm, options.prefix ?? "kiln", options.logger);
+  }
+
+  subject(type: EventType, key: string): string {
+    return `${this.prefix}.${type}.${key}`;
+  }
+
+  streamName(stream: StreamKey): string {
+    return `${this.prefix.toUpperCase()}_${stream}`;
+  }
+
+  /** Creates or updates every stream in the catalogue. Safe to run from every service at start. */
+  async ensureStreams(): Promise<void> {
+    for (const [key, def] of Object.entries(streams) as [StreamKey, (typeof streams)[StreamKey]][]) {
+      const config: Partial<StreamConfig> = {
+        name: this.streamName(key),
+        subjects: def.subjects.map((s) => `${this.prefix}.${s}`),
+        retention: def.retention === "workqueue" ? RetentionPolicy.Workqueue : RetentionPolicy.Limits,
+        storage: StorageType.File,
+        max_age: nanos(def.maxAgeMs),
+        duplicate_window: nanos(def.duplicateWindowMs),
+        allow_direct: true,
+      };
+      try {
+        await this.jsm.streams.info(config.name!);
+        await this.jsm.streams.update(config.name!, config);
+      } catch (error) {
+        if (!isNotFound(error)) throw error;
+        await this.jsm.streams.add(config);
+      }
+    }
+  }
+
+  private consumerConfig(name: ConsumerName): Partial<ConsumerConfig> {
+    const def = consumers[name];
+    return {
+      durable_name: name,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      filter_subject: `${this.prefix}.${def.event}.>`,
+      ack_wait: nanos(def.ackWaitMs),
+      max_deliver: def.maxDeliver,
+    };
+  }
+
+  /** Creates or updates a durable consumer from the catalogue. */
+  async ensureConsumer(name: ConsumerName): Promise<void> {
+    const stream = this.streamName(events[consumers[name].event].stream);
+    const config = this.consumerConfig(name);
+    try {
+      await this.jsm.consumers.info(stream, name);
+      await this.jsm.consumers.update(stream, name, config);
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+      await this.jsm.consumers.add(stream, config);
+    }
+  }
+
+  /**
+   * Publishes and waits for the stream's ack. `msgId` must come from a natural key (request id,
+   * build id + phase) so a retried publish is dropped by JetStream's duplicate window.
+   */
+  async publish<T extends EventType>(type: T, key: string, payload: EventInput<T>, options: { msgId: string }): Promise<{ seq: number; duplicate: boolean }> {
+    const h = natsHeaders();
+    h.set("Content-Type", "application/json");
+    const ack = await this.js.publish(this.subject(type, key), codecFor(type).encode(payload as EventPayload<T>), {
+      msgID: options.msgId,
+      headers: h,
+    });
+    return { seq: ack.seq, duplicate: ack.duplicate };
+  }
+
+  /**
+   * Runs `handler` for each message of a durable consumer. Each delivery ends in exactly one
+   * outcome, chosen by what the handler did: returned → ack (after its own commit);
+   * a non-retryable error (bad payload, a `retryable: false` domain error) → term;
+   * anything else → nak with exponential backoff. One summary log line per delivery.
+   */
+  async consume<T extends EventType>(name: ConsumerName & string, handler: Handler<T>, options: ConsumeOptions = {}): Promise<Consumption> {
+    const def = consumers[name];
+    const type = def.event as T;
+    const stream = this.streamName(events[type].stream);
+    await this.ensureConsumer(name);
+    const consumer = await this.js.consumers.get(stream, name);
+    const maxConcurrent = options.maxConcurrent ?? 1;
+    const messages: ConsumerMessages = await consumer.consume({ max_messages: maxConcurrent });
+    const inFlight = new Set<Promise<void>>();
+    const log = this.logger.child({ consumer: name });
+
+    const handleOne = async (msg: JsMsg): Promise<void> => {
+      const started = Date.now();
+      const key = msg.subject.slice(msg.subject.lastIndexOf(".") + 1);
+      const base = { op: msg.subject, streamSeq: msg.seq, deliveryCount: msg.info.redeliveryCount };
+      try {
+        const payload = codecFor(type).decode(msg.data, msg.subject);
+        await handler(payload, {
+          subject: msg.subject,
+          key,
+          deliveryCount: msg.info.redeliveryCount,
+          streamSeq: msg.seq,
+          working: () => msg.working(),
+        });
+        msg.ack();
+        log.info({ ...base, outcome: "ack", durationMs: Date.now() - started }, "message handled");
+      } catch (error) {
+        if (isNonRetryable(error)) {
+          msg.term(error instanceof Error ? error.message.slice(0, 200) : "non-retryable");
+          log.error({ ...base, outcome: "term", durationMs: Date.now() - started, err: error }, "message handled");
+        } else {
+          const delay = backoffMs(msg.info.redeliveryCount);
+          msg.nak(delay);
+          log.warn({ ...base, outcome: "nak", delayMs: delay, durationMs: Date.now() - started, err: error }, "message handled");
+        }
+      }
+    };
+
+    const loop = (async () => {
+      for await (const msg of messages) {
+        const task = handleOne(msg).finally(() => inFlight.delete(task));
+        inFlight.add(task);
+        // Pull no further than the concurrency limit: a message taken is a message we must finish.
+        while (inFlight.size >= maxConcurrent) await Promise.race(inFlight);
+      }
+    })();
+
+    return {
+      stop: async () => {
+        await messages.close();
+        await loop.catch(() => undefined);
+        await Promise.allSettled([...inFlight]);
+      },
+    };
+  }
+
+  /** The newest event of a type for one key, or null (used to see whether a build was cancelled). */
+  async lastEvent<T extends EventType>(type: T, key: string): Promise<EventPayload<T> | null> {
+    const subject = this.subject(type, key);
+    try {
+      const msg = await this.jsm.streams.getMessage(this.streamName(events[type].stream), { last_by_subj: subject });
+      return codecFor(type).decode(msg.data, subject);
+    } catch (error) {
+      if (isNotFound(error)) return null;
+      throw error;
+    }
+  }
+
+  /**
+   * Reads every event of a type for one key, oldest first, through an ordered consumer.
+   * Without `follow` it stops at the last stored message; with it, it waits for more until
+   * `signal` aborts.
+   */
+  async *read<T extends EventType>(type: T, key: string, options: { follow: boolean; signal?: AbortSignal }): AsyncGenerator<EventPayload<T>> {
+    const subject = this.subject(type, key);
+    const stream = this.streamName(events[type].stream);
+    let remaining = Infinity;
+    if (!options.follow) {
+      const info = await this.jsm.streams.info(stream, { subjects_filter: subject });
+      remaining = info.state.subjects?.[subject] ?? 0;
+      if (remaining === 0) return;
+    }
+    const consumer = await this.js.consumers.get(stream, { filterSubjects: [subject] });
+    const messages = await consumer.consume();
+    const abort = () => void messages.close();
+    options.signal?.addEventListener("abort", abort, { once: true });
+    try {
+      if (options.signal?.aborted) return;
+      for await (const msg of messages) {
+        yield codecFor(type).decode(msg.data, msg.subject);
+        remaining -= 1;
+        if (remaining <= 0) break;
+      }
+    } finally {
+      options.signal?.removeEventListener("abort", abort);
+      await messages.close();
+    }
+  }
+
+  /**
+   * A plain (non-durable) subscription to every key of an event type, for signals that only
+   * matter to whoever is listening now (a runner hearing that a build it runs was cancelled).
+   */
+  listen<T extends EventType>(type: T, handler: (payload: EventPayload<T>) => void): { stop(): void } {
+    const sub = this.nc.subscribe(`${this.prefix}.${type}.>`);
+    void (async () => {
+      for await (const msg of sub) {
+        try {
+          handler(codecFor(type).decode(msg.data, msg.subject));
+        } catch (error) {
+          this.logger.warn({ subject: msg.subject, err: error }, "ignored undecodable message");
+        }
+      }
+    })();
+    return { stop: () => sub.unsubscribe() };
+  }
+
+  isClosed(): boolean {
+    return this.nc.isClosed();
+  }
+
+  /** Lets pending publishes and acks reach the server, then closes. */
+  async drain(): Promise<void> {
+    if (!this.nc.isClosed()) await this.nc.drain();
+  }
+}
+
+function isNotFound(error: unknown): boolean {
+  if (typeof error !== "object" || error === null) return false;
+  const api = (error as { api_error?: { code?: number } }).api_error;
+  if (api?.code === 404) return true;
+  const code = (error as { code?: string | number }).code;
+  return code === "404" || code === 404;
+}

@@ -1,0 +1,65 @@
+import type { z } from "zod";
+import {
+  BuildCancelRequestedV1,
+  BuildDispatchedV1,
+  BuildLogAppendedV1,
+  BuildRequestedV1,
+  BuildStatusChangedV1,
+} from "./events.js";
+
+const minute = 60_000;
+const day = 24 * 60 * minute;
+
+/**
+ * JetStream streams. Names get the bus prefix (`KILN_BUILD_EVENTS`), subjects too
+ * (`kiln.build.requested.>`), so a test can run a whole private copy of the bus.
+ */
+export const streams = {
+  /** Facts about builds, kept a week for `kiln describe` and replays. */
+  BUILD_EVENTS: {
+    subjects: ["build.requested.>", "build.status-changed.>", "build.cancel-requested.>"],
+    retention: "limits",
+    maxAgeMs: 7 * day,
+    duplicateWindowMs: 2 * minute,
+  },
+  /** Work queue: each dispatched build is removed once a runner acks it. */
+  BUILD_DISPATCH: {
+    subjects: ["build.dispatched.>"],
+    retention: "workqueue",
+    maxAgeMs: 7 * day,
+    duplicateWindowMs: 2 * minute,
+  },
+  /** Build logs; what `kiln logs` reads, during and after a build, across restarts. */
+  BUILD_LOGS: {
+    subjects: ["build.log-appended.>"],
+    retention: "limits",
+    maxAgeMs: 30 * day,
+    duplicateWindowMs: 2 * minute,
+  },
+} as const;
+export type StreamKey = keyof typeof streams;
+
+/** Every event type: its schema and the stream that stores it. The subject is `<prefix>.<type>.<key>`. */
+export const events = {
+  "build.requested": { schema: BuildRequestedV1, stream: "BUILD_EVENTS" },
+  "build.dispatched": { schema: BuildDispatchedV1, stream: "BUILD_DISPATCH" },
+  "build.status-changed": { schema: BuildStatusChangedV1, stream: "BUILD_EVENTS" },
+  "build.log-appended": { schema: BuildLogAppendedV1, stream: "BUILD_LOGS" },
+  "build.cancel-requested": { schema: BuildCancelRequestedV1, stream: "BUILD_EVENTS" },
+} as const satisfies Record<string, { schema: z.ZodType; stream: StreamKey }>;
+export type EventType = keyof typeof events;
+export type EventPayload<T extends EventType> = z.output<(typeof events)[T]["schema"]>;
+export type EventInput<T extends EventType> = z.input<(typeof events)[T]["schema"]>;
+
+/**
+ * Durable consumers. `ackWaitMs` is how long a delivery may go without an ack or a `working()`
+ * heartbeat before JetStream redelivers it; `maxDeliver` bounds poison messages.
+ */
+export const consumers = {
+  "scheduler-build-requested": { event: "build.requested", ackWaitMs: 30_000, maxDeliver: 20 },
+  "scheduler-build-status": { event: "build.status-changed", ackWaitMs: 30_000, maxDeliver: 20 },
+  "scheduler-build-cancel": { event: "build.cancel-requested", ackWaitMs: 30_000, maxDeliver: 20 },
+  /** A build heartbeats every ackWait/3, so a dead runner's build is redelivered within 30 s. */
+  "build-runner-dispatched": { event: "build.dispatched", ackWaitMs: 30_000, maxDeliver: 3 },
+} as const satisfies Record<string, { event: EventType; ackWaitMs: number; maxDeliver: number }>;
+export type ConsumerName = keyof typeof consumers;

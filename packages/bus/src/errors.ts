@@ -1,0 +1,42 @@
+/** A message that does not match its schema: redelivering it cannot help, so it is terminated. */
+export class DecodeError extends Error {
+  readonly reason = "DecodeFailed";
+  readonly retryable = false;
+  constructor(
+    readonly subject: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = "DecodeError";
+  }
+}
+
+/** Wrap an error in this to say "try again later" explicitly (a database blip, a busy peer). */
+export class RetryableError extends Error {
+  readonly reason = "Retryable";
+  readonly retryable = true;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "RetryableError";
+  }
+}
+
+/** Wrap an error in this to say "never redeliver": the message is terminated and logged. */
+export class NonRetryableError extends Error {
+  readonly reason = "NonRetryable";
+  readonly retryable = false;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "NonRetryableError";
+  }
+}
+
+/** Whether a handler error should end the message (term) rather than nak it for a retry. */
+export function isNonRetryable(error: unknown): boolean {
+  return typeof error === "object" && error !== null && "retryable" in error && error.retryable === false;
+}
+
+/** Exponential backoff for naks: 500 ms, 1 s, 2 s, … capped at 30 s. */
+export function backoffMs(deliveryCount: number): number {
+  return Math.min(30_000, 500 * 2 ** Math.max(0, deliveryCount - 1));
+}

@@ -1,0 +1,75 @@
+import type { BuildCause, BuildSpec } from "@kiln/domain";
+import { buildPhases, FailureReason } from "@kiln/domain";
+import { z } from "zod";
+
+// Wire schemas. Each is a `const` + `type` pair named `<Fact>V<n>`; a breaking change adds a V2
+// beside V1, never edits V1 in place (consumers may still hold V1 messages in a stream).
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
+
+const envVar = z.object({ name: z.string(), value: z.string() });
+const cause = z.custom<BuildCause>((v) => isObject(v) && typeof v.type === "string", "a build cause");
+
+/** A user, webhook or trigger asked for a build of a BuildConfig. Key: `requestId`. */
+export const BuildRequestedV1 = z.object({
+  v: z.literal(1),
+  /** Idempotency key: the same request twice makes one build. */
+  requestId: z.string().min(1),
+  namespace: z.string(),
+  buildConfig: z.string(),
+  commit: z.string().optional(),
+  env: z.array(envVar).default([]),
+  cause,
+  requestedAt: z.string(),
+});
+export type BuildRequestedV1 = z.output<typeof BuildRequestedV1>;
+
+/** The scheduler recorded a build and hands it to whichever runner pulls it. Key: build id. */
+export const BuildDispatchedV1 = z.object({
+  v: z.literal(1),
+  buildId: z.string(),
+  namespace: z.string(),
+  name: z.string(),
+  spec: z.custom<BuildSpec>((v) => isObject(v) && typeof v.buildConfig === "string", "a build spec"),
+});
+export type BuildDispatchedV1 = z.output<typeof BuildDispatchedV1>;
+
+/** A build moved to a new phase. Key: build id. */
+export const BuildStatusChangedV1 = z.object({
+  v: z.literal(1),
+  buildId: z.string(),
+  namespace: z.string(),
+  name: z.string(),
+  phase: z.enum(buildPhases),
+  /** Delivery attempt of the dispatch that produced this status (1 = first runner). */
+  attempt: z.number().int().min(0),
+  reason: z.enum(Object.values(FailureReason) as [FailureReason, ...FailureReason[]]).optional(),
+  message: z.string().optional(),
+  at: z.string(),
+  output: z.object({ image: z.string(), digest: z.string(), imageReference: z.string() }).optional(),
+  /** The last lines of the log, kept on the build when it fails. */
+  logSnippet: z.string().optional(),
+});
+export type BuildStatusChangedV1 = z.output<typeof BuildStatusChangedV1>;
+
+/** Lines a build printed, in order (`seq` counts per attempt). Key: build id. */
+export const BuildLogAppendedV1 = z.object({
+  v: z.literal(1),
+  buildId: z.string(),
+  attempt: z.number().int().min(0),
+  seq: z.number().int().min(0),
+  lines: z.array(z.string()),
+  at: z.string(),
+});
+export type BuildLogAppendedV1 = z.output<typeof BuildLogAppendedV1>;
+
+/** A user asked to cancel a build. Key: build id. */
+export const BuildCancelRequestedV1 = z.object({
+  v: z.literal(1),
+  buildId: z.string(),
+  namespace: z.string(),
+  name: z.string(),
+  requestedAt: z.string(),
+});
+export type BuildCancelRequestedV1 = z.output<typeof BuildCancelRequestedV1>;

@@ -1,0 +1,18 @@
+/**
+ * Kiln's bus: the catalogue of subjects, streams and consumers; versioned, schema-checked
+ * payloads; a consumer wrapper that ends every delivery in exactly one ack, nak or term.
+ */
+export { Bus } from "./bus.js";
+export type { BusOptions, ConsumeOptions, Consumption, DeliveryContext, Handler } from "./bus.js";
+export { consumers, events, streams } from "./catalog.js";
+export type { ConsumerName, EventInput, EventPayload, EventType, StreamKey } from "./catalog.js";
+export { jsonCodec } from "./codec.js";
+export type { Codec } from "./codec.js";
+export { backoffMs, DecodeError, isNonRetryable, NonRetryableError, RetryableError } from "./errors.js";
+export {
+  BuildCancelRequestedV1,
+  BuildDispatchedV1,
+  BuildLogAppendedV1,
+  BuildRequestedV1,
+  BuildStatusChangedV1,
+} from "./events.js";

@@ -1,0 +1,193 @@
+import { and, desc, eq, sql } from "drizzle-orm";
+import {
+  buildName,
+  canTransition,
+  isTerminalPhase,
+  kilnApiVersion,
+  NotFoundError,
+  resolveOutputImage,
+  type BuildCause,
+  type BuildOutputStatus,
+  type BuildPhase,
+  type BuildRecord,
+  type EnvVar,
+  type FailureReason,
+} from "@kiln/domain";
+import type { Db, DbOrTx } from "./client.js";
+import { buildConfigs, builds } from "./schema.js";
+
+type BuildRow = typeof builds.$inferSelect;
+
+export interface NewBuildRequest {
+  requestId: string;
+  namespace: string;
+  buildConfig: string;
+  commit?: string | undefined;
+  env: EnvVar[];
+  cause: BuildCause;
+}
+
+/**
+ * Records a build for a request, in one transaction: lock the BuildConfig row, bump its
+ * `lastVersion`, insert `<name>-<n>`. Concurrent requests serialise on the row lock, so numbers
+ * never repeat; a request seen before (a redelivery) returns the build it already made.
+ */
+export async function createBuildForRequest(
+  db: Db,
+  request: NewBuildRequest,
+  options: { registry: string },
+): Promise<{ build: BuildRecord; created: boolean }> {
+  return db.transaction(async (tx) => {
+    const existing = await findBuildByRequestId(tx, request.requestId);
+    if (existing) return { build: existing, created: false };
+    const [bc] = await tx
+      .select()
+      .from(buildConfigs)
+      .where(and(eq(buildConfigs.namespace, request.namespace), eq(buildConfigs.name, request.buildConfig)))
+      .for("update");
+    if (!bc) throw new NotFoundError("BuildConfig", request.namespace, request.buildConfig);
+    const number = bc.lastVersion + 1;
+    await tx.update(buildConfigs).set({ lastVersion: number }).where(eq(buildConfigs.uid, bc.uid));
+    const { spec } = bc;
+    const [row] = await tx
+      .insert(builds)
+      .values({
+        namespace: request.namespace,
+        name: buildName(request.buildConfig, number),
+        buildConfig: request.buildConfig,
+        number,
+        phase: "New",
+        requestId: request.requestId,
+        spec: {
+          buildConfig: request.buildConfig,
+          number,
+          source: spec.source,
+          strategy: spec.strategy,
+          output: {
+            image: resolveOutputImage(spec, request.namespace, options.registry),
+            imageLabels: spec.output.imageLabels ?? [],
+          },
+          revision: { commit: request.commit },
+          env: request.env,
+          completionDeadlineSeconds: spec.completionDeadlineSeconds,
+          triggeredBy: [request.cause],
+        },
+      })
+      .returning();
+    return { build: toRecord(row!), created: true };
+  });
+}
+
+export async function findBuildByRequestId(db: DbOrTx, requestId: string): Promise<BuildRecord | null> {
+  const [row] = await db.select().from(builds).where(eq(builds.requestId, requestId));
+  return row ? toRecord(row) : null;
+}
+
+export async function getBuild(db: DbOrTx, namespace: string, name: string): Promise<BuildRecord | null> {
+  const [row] = await db.select().from(builds).where(and(eq(builds.namespace, namespace), eq(builds.name, name)));
+  return row ? toRecord(row) : null;
+}
+
+export async function getBuildById(db: DbOrTx, id: string): Promise<BuildRecord | null> {
+  const [row] = await db.select().from(builds).where(eq(builds.id, id));
+  return row ? toRecord(row) : null;
+}
+
+/** Builds of a namespace (or one BuildConfig), newest first. */
+export async function listBuilds(db: DbOrTx, namespace: string, filter: { buildConfig?: string | undefined } = {}): Promise<BuildRecord[]> {
+  const where = filter.buildConfig
+    ? and(eq(builds.namespace, namespace), eq(builds.buildConfig, filter.buildConfig))
+    : eq(builds.namespace, namespace);
+  const rows = await db.select().from(builds).where(where).orderBy(desc(builds.createdAt), desc(builds.number));
+  return rows.map(toRecord);
+}
+
+export interface BuildStatusUpdate {
+  buildId: string;
+  phase: BuildPhase;
+  attempt: number;
+  at: Date;
+  reason?: FailureReason | undefined;
+  message?: string | undefined;
+  output?: BuildOutputStatus | undefined;
+  logSnippet?: string | undefined;
+}
+
+/**
+ * Applies a status event if the state machine allows it; returns whether anything changed.
+ * Idempotent: the same event twice, or a stale one after the build ended, changes nothing.
+ */
+export async function applyBuildStatus(db: Db, update: BuildStatusUpdate): Promise<{ applied: boolean; build: BuildRecord | null }> {
+  return db.transaction(async (tx) => {
+    const [row] = await tx.select().from(builds).where(eq(builds.id, update.buildId)).for("update");
+    if (!row) return { applied: false, build: null };
+    const current = row.phase as BuildPhase;
+    const sameAttemptRestart = current === "Running" && update.phase === "Running" && update.attempt <= row.attempt;
+    if (!canTransition(current, update.phase) || sameAttemptRestart) return { applied: false, build: toRecord(row) };
+    const terminal = isTerminalPhase(update.phase);
+    const [next] = await tx
+      .update(builds)
+      .set({
+        phase: update.phase,
+        attempt: Math.max(row.attempt, update.attempt),
+        reason: update.reason ?? null,
+        message: update.message ?? null,
+        output: update.output ?? row.output,
+        logSnippet: update.logSnippet ?? row.logSnippet,
+        startedAt: update.phase === "Running" ? (row.startedAt ?? update.at) : row.startedAt,
+        completedAt: terminal ? update.at : null,
+        resourceVersion: sql`${builds.resourceVersion} + 1`,
+      })
+      .where(eq(builds.id, update.buildId))
+      .returning();
+    return { applied: true, build: toRecord(next!) };
+  });
+}
+
+function toRecord(row: BuildRow): BuildRecord {
+  return {
+    id: row.id,
+    namespace: row.namespace,
+    name: row.name,
+    buildConfig: row.buildConfig,
+    number: row.number,
+    phase: row.phase as BuildPhase,
+    reason: row.reason as FailureReason | null,
+    message: row.message,
+    spec: row.spec,
+    output: row.output,
+    logSnippet: row.logSnippet,
+    resourceVersion: row.resourceVersion,
+    createdAt: row.createdAt,
+    startedAt: row.startedAt,
+    completedAt: row.completedAt,
+  };
+}
+
+/** A build in the wire shape of docs/api.md. */
+export function toBuildJson(build: BuildRecord): Record<string, unknown> {
+  const end = build.completedAt ?? null;
+  return {
+    apiVersion: kilnApiVersion,
+    kind: "Build",
+    metadata: {
+      name: build.name,
+      namespace: build.namespace,
+      uid: build.id,
+      resourceVersion: String(build.resourceVersion),
+      creationTimestamp: build.createdAt.toISOString(),
+      labels: { "kiln.dev/buildconfig": build.buildConfig },
+    },
+    spec: build.spec,
+    status: {
+      phase: build.phase,
+      ...(build.reason ? { reason: build.reason } : {}),
+      ...(build.message ? { message: build.message } : {}),
+      ...(build.logSnippet ? { logSnippet: build.logSnippet } : {}),
+      ...(build.startedAt ? { startTimestamp: build.startedAt.toISOString() } : {}),
+      ...(end ? { completionTimestamp: end.toISOString() } : {}),
+      ...(build.startedAt && end ? { durationMs: end.getTime() - build.startedAt.getTime() } : {}),
+      ...(build.output ? { output: build.output } : {}),
+    },
+  };
+}

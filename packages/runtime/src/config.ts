@@ -1,0 +1,41 @@
+import { z } from "zod";
+
+/**
+ * Parses a service's environment with its zod schema, once, in `main.ts`. A bad value stops
+ * the service with every wrong variable named, instead of failing later mid-request.
+ */
+export function loadConfig<S extends z.ZodType>(schema: S, source: Record<string, string | undefined> = process.env): z.output<S> {
+  const parsed = schema.safeParse(source);
+  if (parsed.success) return parsed.data;
+  const lines = parsed.error.issues.map((i) => `  ${i.path.join(".") || "(env)"}: ${i.message}`);
+  throw new ConfigError(`invalid configuration:\n${lines.join("\n")}`);
+}
+
+export class ConfigError extends Error {
+  readonly reason = "InvalidConfig";
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+/** Env var helpers shared by every service's schema. */
+export const env = {
+  port: (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback),
+  ms: (fallback: number) => z.coerce.number().int().min(0).default(fallback),
+  int: (fallback: number) => z.coerce.number().int().min(1).default(fallback),
+  /** A comma-separated list. */
+  list: () =>
+    z
+      .string()
+      .default("")
+      .transform((s) => s.split(",").map((x) => x.trim()).filter(Boolean)),
+  bool: (fallback: boolean) =>
+    z
+      .enum(["true", "false", "1", "0"])
+      .default(fallback ? "true" : "false")
+      .transform((v) => v === "true" || v === "1"),
+  logLevel: () => z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+  /** NATS subject prefix: a single lowercase token, so tests can isolate themselves. */
+  subjectPrefix: () => z.string().regex(/^[a-z][a-z0-9]*$/, "must be one lowercase token").default("kiln"),
+};

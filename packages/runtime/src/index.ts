@@ -1,0 +1,8 @@
+/** Process plumbing shared by every service: config parsing, logging, shutdown, health. */
+export { ConfigError, env, loadConfig } from "./config.js";
+export { HealthServer } from "./health-server.js";
+export type { HealthServerOptions } from "./health-server.js";
+export { createLogger, redactUrl, redactedPaths } from "./logger.js";
+export type { CreateLoggerOptions, Logger } from "./logger.js";
+export { Shutdown } from "./shutdown.js";
+export type { ShutdownOptions } from "./shutdown.js";

@@ -1,0 +1,52 @@
+import { pino, type DestinationStream, type Logger, type LoggerOptions } from "pino";
+
+export type { Logger };
+
+/**
+ * Field paths that never reach a log line. Config objects are logged at start-up and a header
+ * or a secret may end up in an error's context, so these are redacted everywhere.
+ */
+export const redactedPaths = [
+  "token",
+  "apiToken",
+  "password",
+  "secret",
+  "databaseUrl",
+  "config.apiToken",
+  "config.databaseUrl",
+  "config.webhookToken",
+  "headers.authorization",
+  "req.headers.authorization",
+  "*.token",
+  "*.secret",
+  "*.password",
+];
+
+export interface CreateLoggerOptions {
+  /** The service name, on every line as `service`. */
+  service: string;
+  level?: string;
+  /** Where lines go; defaults to stdout. Tests pass a stream to read what was logged. */
+  destination?: NodeJS.WritableStream;
+}
+
+export function createLogger({ service, level = "info", destination }: CreateLoggerOptions): Logger {
+  const options: LoggerOptions = {
+    level,
+    base: { service },
+    redact: { paths: redactedPaths, censor: "[redacted]" },
+    timestamp: pino.stdTimeFunctions.isoTime,
+  };
+  return destination ? pino(options, destination as DestinationStream) : pino(options);
+}
+
+/** Hides the password in a URL such as `postgres://user:pw@host/db` before it is logged. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = "redacted";
+    return parsed.toString();
+  } catch {
+    return "[unparseable url]";
+  }
+}
