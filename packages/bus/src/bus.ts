@@ -224,6 +224,13 @@ export class Bus {
     }
   }
 
+  /** How many events of a type are stored for one key. */
+  async count(type: EventType, key: string): Promise<number> {
+    const subject = this.subject(type, key);
+    const info = await this.jsm.streams.info(this.streamName(events[type].stream), { subjects_filter: subject });
+    return info.state.subjects?.[subject] ?? 0;
+  }
+
   /**
    * Reads every event of a type for one key, oldest first, through an ordered consumer.
    * Without `follow` it stops at the last stored message; with it, it waits for more until
@@ -232,12 +239,8 @@ export class Bus {
   async *read<T extends EventType>(type: T, key: string, options: { follow: boolean; signal?: AbortSignal }): AsyncGenerator<EventPayload<T>> {
     const subject = this.subject(type, key);
     const stream = this.streamName(events[type].stream);
-    let remaining = Infinity;
-    if (!options.follow) {
-      const info = await this.jsm.streams.info(stream, { subjects_filter: subject });
-      remaining = info.state.subjects?.[subject] ?? 0;
-      if (remaining === 0) return;
-    }
+    let remaining = options.follow ? Infinity : await this.count(type, key);
+    if (remaining === 0) return;
     const consumer = await this.js.consumers.get(stream, { filterSubjects: [subject] });
     const messages = await consumer.consume();
     const abort = () => void messages.close();

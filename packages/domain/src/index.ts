@@ -19,3 +19,5 @@ export { issuesFromZod, kilnApiVersion, parseResource, parseResources } from "./
 export type { BuildConfigResource, ImageStreamResource, Resource, ResourceKind } from "./resources/parse.js";
 export { imageReferenceByDigest, resolveOutputImage } from "./resources/build.js";
 export type { BuildCause, BuildOutputStatus, BuildRecord, BuildSpec } from "./resources/build.js";
+export { BuildStep } from "./engine-port.js";
+export type { BuildEngine, BuildJob, BuildLogSink } from "./engine-port.js";

@@ -1,10 +1,12 @@
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 
 export interface HealthServerOptions {
   port: number;
   host?: string;
   /** Returns problems; an empty list means healthy. */
   check: () => string[] | Promise<string[]>;
+  /** Answers every other request; a bare 404 when absent. */
+  otherwise?: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
 /**
@@ -18,7 +20,8 @@ export class HealthServer {
   async start(): Promise<number> {
     const server = createServer((req, res) => {
       if (req.url !== "/healthz") {
-        res.writeHead(404).end();
+        if (this.options.otherwise) this.options.otherwise(req, res);
+        else res.writeHead(404).end();
         return;
       }
       void Promise.resolve(this.options.check()).then(

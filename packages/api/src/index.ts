@@ -1,0 +1,6 @@
+/** The api service's HTTP surface (docs/api.md). */
+export { createApiServer } from "./server.js";
+export type { ApiServer, ApiServerOptions } from "./server.js";
+export { tokenMatches } from "./auth.js";
+export { toHttpError } from "./errors.js";
+export type { ErrorBody } from "./errors.js";

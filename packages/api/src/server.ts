@@ -1,0 +1,228 @@
+import { randomUUID } from "node:crypto";
+import type { ServerResponse } from "node:http";
+import Fastify, { type FastifyReply, type FastifyRequest } from "fastify";
+import type { Bus } from "@kiln/bus";
+import {
+  applyResources,
+  deleteResource,
+  findBuildByRequestId,
+  getBuild,
+  getBuildById,
+  getResource,
+  listBuilds,
+  listResources,
+  toBuildJson,
+  toResourceJson,
+  type Db,
+} from "@kiln/db";
+import { envName, isTerminalPhase, NotFoundError, parseResources, ValidationError, issuesFromZod, type BuildRecord, type ResourceKind } from "@kiln/domain";
+import type { Logger } from "pino";
+import { z } from "zod";
+import { tokenMatches } from "./auth.js";
+import { BuildFinishedError, toHttpError, UnauthorizedError } from "./errors.js";
+
+export interface ApiServerOptions {
+  db: Db;
+  bus: Bus;
+  logger: Logger;
+  /** Bearer token every route but /healthz requires. */
+  token: string;
+  /** Kiln's registry, shown on ImageStreams. */
+  registry: string;
+  /** @default 5 MiB */
+  bodyLimitBytes?: number;
+  /** How long `instantiate` waits for the scheduler to create the build before answering 202. @default 15000 */
+  instantiateWaitMs?: number;
+}
+
+const kinds: Record<string, ResourceKind> = { buildconfigs: "BuildConfig", imagestreams: "ImageStream" };
+
+const InstantiateBody = z.strictObject({
+  commit: z.string().regex(/^[0-9a-f]{4,64}$/, "must be a hexadecimal commit id").optional(),
+  env: z.array(z.strictObject({ name: envName, value: z.string() })).default([]),
+  requestId: z.string().min(1).max(200).regex(/^[A-Za-z0-9_-]+$/, "letters, digits, - and _ only").optional(),
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The REST API of docs/api.md. Returns a Fastify instance, not yet listening. */
+export function createApiServer(options: ApiServerOptions) {
+  const { db, bus, token, registry } = options;
+  const app = Fastify({
+    loggerInstance: options.logger.child({ component: "api" }),
+    bodyLimit: options.bodyLimitBytes ?? 5 * 1024 * 1024,
+    disableRequestLogging: false,
+  });
+
+  app.setErrorHandler((error, request, reply) => {
+    const { status, body } = toHttpError(error);
+    if (status >= 500) request.log.error({ err: error }, "request failed");
+    void reply.status(status).send(body);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    void reply.status(404).send({ error: "NotFound", message: `no route ${request.method} ${request.url.split("?")[0]}` });
+  });
+
+  app.addHook("onRequest", async (request) => {
+    if (request.url === "/healthz") return;
+    if (!tokenMatches(request.headers.authorization, token)) {
+      throw new UnauthorizedError("a valid bearer token is required (KILN_TOKEN in .kiln/env)");
+    }
+  });
+
+  app.get("/healthz", async (_request, reply) => {
+    const problems: string[] = [];
+    if (bus.isClosed()) problems.push("nats connection closed");
+    try {
+      await db.execute("select 1");
+    } catch {
+      problems.push("database unreachable");
+    }
+    return reply.status(problems.length ? 503 : 200).send(problems.length ? { status: "unhealthy", problems } : { status: "ok" });
+  });
+
+  app.post("/apis/v1/apply", async (request) => {
+    const body = request.body as { items?: unknown } | null;
+    if (!body || !Array.isArray(body.items)) {
+      throw new ValidationError([{ path: "items", message: "required: a list of resources" }]);
+    }
+    const resources = parseResources(body.items);
+    return { items: await applyResources(db, resources) };
+  });
+
+  type NsParams = { ns: string; plural: string; name: string };
+  const kindOf = (params: { ns: string; plural: string }): ResourceKind => {
+    const kind = kinds[params.plural];
+    if (!kind) throw new NotFoundError("resource type", params.ns, params.plural);
+    return kind;
+  };
+
+  app.get<{ Params: NsParams }>("/apis/v1/namespaces/:ns/:plural", async (request, reply) => {
+    if (request.params.plural === "builds") return listBuildsRoute(request as never, reply);
+    const kind = kindOf(request.params);
+    const rows = await listResources(db, kind, request.params.ns);
+    return { items: rows.map((row) => toResourceJson(kind, row, { registry })) };
+  });
+
+  app.get<{ Params: NsParams }>("/apis/v1/namespaces/:ns/:plural/:name", async (request) => {
+    const { ns, name, plural } = request.params;
+    if (plural === "builds") return toBuildJson(await mustGetBuild(ns, name));
+    const kind = kindOf(request.params);
+    const row = await getResource(db, kind, ns, name);
+    if (!row) throw new NotFoundError(kind, ns, name);
+    return toResourceJson(kind, row, { registry });
+  });
+
+  app.delete<{ Params: NsParams }>("/apis/v1/namespaces/:ns/:plural/:name", async (request) => {
+    const kind = kindOf(request.params);
+    const { ns, name } = request.params;
+    await deleteResource(db, kind, ns, name);
+    return { deleted: { kind, namespace: ns, name } };
+  });
+
+  async function listBuildsRoute(request: FastifyRequest<{ Params: NsParams; Querystring: { buildConfig?: string } }>, _reply: FastifyReply) {
+    const items = await listBuilds(db, request.params.ns, { buildConfig: request.query.buildConfig });
+    return { items: items.map(toBuildJson) };
+  }
+
+  async function mustGetBuild(namespace: string, name: string): Promise<BuildRecord> {
+    const build = await getBuild(db, namespace, name);
+    if (!build) throw new NotFoundError("Build", namespace, name);
+    return build;
+  }
+
+  app.post<{ Params: { ns: string; name: string } }>("/apis/v1/namespaces/:ns/buildconfigs/:name/instantiate", async (request, reply) => {
+    const { ns, name } = request.params;
+    const parsed = InstantiateBody.safeParse(request.body ?? {});
+    if (!parsed.success) throw new ValidationError(issuesFromZod(parsed.error));
+    if (!(await getResource(db, "BuildConfig", ns, name))) throw new NotFoundError("BuildConfig", ns, name);
+    const requestId = parsed.data.requestId ?? randomUUID();
+    await bus.publish(
+      "build.requested",
+      requestId,
+      {
+        v: 1,
+        requestId,
+        namespace: ns,
+        buildConfig: name,
+        commit: parsed.data.commit,
+        env: parsed.data.env,
+        cause: { type: "Manual", message: "Manually triggered" },
+        requestedAt: new Date().toISOString(),
+      },
+      { msgId: `build-request:${requestId}` },
+    );
+    // The scheduler numbers the build; wait for it so the CLI can print and follow `NAME-N`.
+    const until = Date.now() + (options.instantiateWaitMs ?? 15_000);
+    for (let delay = 5; Date.now() < until; delay = Math.min(delay * 2, 100)) {
+      const build = await findBuildByRequestId(db, requestId);
+      if (build) return reply.status(201).send(toBuildJson(build));
+      await sleep(delay);
+    }
+    return reply.status(202).send({ requestId });
+  });
+
+  app.post<{ Params: { ns: string; name: string } }>("/apis/v1/namespaces/:ns/builds/:name/cancel", async (request, reply) => {
+    const build = await mustGetBuild(request.params.ns, request.params.name);
+    if (isTerminalPhase(build.phase)) throw new BuildFinishedError(`build ${build.name} already ended ${build.phase}`);
+    await bus.publish(
+      "build.cancel-requested",
+      build.id,
+      { v: 1, buildId: build.id, namespace: build.namespace, name: build.name, requestedAt: new Date().toISOString() },
+      { msgId: `${build.id}:cancel` },
+    );
+    return reply.status(202).send(toBuildJson(build));
+  });
+
+  app.get<{ Params: { ns: string; name: string }; Querystring: { follow?: string } }>(
+    "/apis/v1/namespaces/:ns/builds/:name/log",
+    async (request, reply) => {
+      const build = await mustGetBuild(request.params.ns, request.params.name);
+      const follow = request.query.follow === "true" || request.query.follow === "1";
+      reply.hijack();
+      const raw = reply.raw;
+      raw.writeHead(200, { "content-type": "text/plain; charset=utf-8", "cache-control": "no-cache", "x-content-type-options": "nosniff" });
+      const controller = new AbortController();
+      raw.on("close", () => controller.abort());
+      try {
+        await streamLog(build, follow && !isTerminalPhase(build.phase), raw, controller);
+      } catch (error) {
+        request.log.error({ err: error, buildId: build.id }, "log stream failed");
+      } finally {
+        raw.end();
+      }
+    },
+  );
+
+  /**
+   * Writes a build's log. Following, it also watches the build: once it has ended, it reads
+   * on until every stored batch is written (the runner stores all lines before the final
+   * status), then ends the response.
+   */
+  async function streamLog(build: BuildRecord, follow: boolean, raw: ServerResponse, controller: AbortController): Promise<void> {
+    let delivered = 0;
+    const watcher = follow ? watchForEnd(build.id, () => delivered, controller) : Promise.resolve();
+    for await (const batch of bus.read("build.log-appended", build.id, { follow, signal: controller.signal })) {
+      if (batch.lines.length > 0) raw.write(`${batch.lines.join("\n")}\n`);
+      delivered += 1;
+    }
+    controller.abort();
+    await watcher;
+  }
+
+  async function watchForEnd(buildId: string, delivered: () => number, controller: AbortController): Promise<void> {
+    while (!controller.signal.aborted) {
+      await sleep(200);
+      const build = await getBuildById(db, buildId);
+      if (!build || isTerminalPhase(build.phase)) {
+        const total = await bus.count("build.log-appended", buildId);
+        const until = Date.now() + 5_000;
+        while (delivered() < total && Date.now() < until && !controller.signal.aborted) await sleep(20);
+        controller.abort();
+      }
+    }
+  }
+
+  return app;
+}
+export type ApiServer = ReturnType<typeof createApiServer>;

@@ -1,0 +1,35 @@
+import type { BuildOutputStatus, BuildSpec } from "./resources/build.js";
+
+/** Step markers a build log shows, in order (`--> FetchSource`). */
+export const BuildStep = {
+  FetchSource: "FetchSource",
+  PullImages: "PullImages",
+  Build: "Build",
+  Assemble: "Assemble",
+  Commit: "Commit",
+  Push: "Push",
+} as const;
+export type BuildStep = (typeof BuildStep)[keyof typeof BuildStep];
+
+/** One build handed to an engine. */
+export interface BuildJob {
+  id: string;
+  namespace: string;
+  name: string;
+  spec: BuildSpec;
+}
+
+/** Where an engine writes what the user sees in `kiln logs`. */
+export interface BuildLogSink {
+  line(text: string): void;
+  step(step: BuildStep): void;
+}
+
+/**
+ * The port a build-runner drives: `local` (buildah on this host) or, later, `kubernetes`.
+ * `run` throws a `BuildFailure` with a reason, or the abort signal's reason when aborted.
+ * It returns null output for a build without `spec.output.to` (built, not pushed).
+ */
+export interface BuildEngine {
+  run(job: BuildJob, sink: BuildLogSink, signal: AbortSignal): Promise<BuildOutputStatus | null>;
+}

@@ -1,0 +1,52 @@
+import { BuildFailure, FailureReason } from "@kiln/domain";
+import { runCommand } from "./run-command.js";
+
+export interface SourceRevision {
+  commit: string;
+  ref?: string | undefined;
+  author: string;
+  date: string;
+  message: string;
+}
+
+export interface FetchGitOptions {
+  uri: string;
+  ref?: string | undefined;
+  commit?: string | undefined;
+  dir: string;
+  onLine: (line: string) => void;
+  signal: AbortSignal;
+  gitBinary?: string;
+}
+
+/**
+ * Clones the source into `dir` at the exact commit asked for (or the tip of `ref`).
+ * Never prompts for credentials: a private repo without credentials fails fast instead of hanging.
+ */
+export async function fetchGitSource(options: FetchGitOptions): Promise<SourceRevision> {
+  const git = options.gitBinary ?? "git";
+  const env = { ...process.env, GIT_TERMINAL_PROMPT: "0", GIT_ASKPASS: "true", LC_ALL: "C" };
+  const run = async (args: string[], cwd?: string) => {
+    const result = await runCommand({ command: git, args, cwd, env, onLine: options.onLine, signal: options.signal });
+    if (result.aborted) throw options.signal.reason;
+    if (result.exitCode !== 0) {
+      throw new BuildFailure(FailureReason.FetchSourceFailed, `git ${args[0]} of ${options.uri} failed (exit ${result.exitCode ?? result.signal})`);
+    }
+  };
+  const cloneArgs = ["clone", "--quiet", "--no-checkout"];
+  if (options.ref && !options.commit) cloneArgs.push("--depth", "1", "--branch", options.ref);
+  await run([...cloneArgs, "--", options.uri, options.dir]);
+  await run(["checkout", "--quiet", "--detach", options.commit ?? "HEAD"], options.dir);
+  let meta = "";
+  const show = await runCommand({
+    command: git,
+    args: ["log", "-1", "--format=%H%n%an <%ae>%n%aI%n%s"],
+    cwd: options.dir,
+    env,
+    onLine: (line) => (meta += `${line}\n`),
+    signal: options.signal,
+  });
+  if (show.exitCode !== 0) throw new BuildFailure(FailureReason.FetchSourceFailed, `cannot read commit of ${options.uri}`);
+  const [commit = "", author = "", date = "", message = ""] = meta.split("\n");
+  return { commit, ref: options.ref, author, date, message };
+}

@@ -1,0 +1,10 @@
+/** Build engines: `local` runs git and buildah on this host. */
+export { Buildah } from "./buildah.js";
+export type { BuildahOptions } from "./buildah.js";
+export { overrideLastFrom } from "./dockerfile.js";
+export { fetchGitSource } from "./git-source.js";
+export type { SourceRevision } from "./git-source.js";
+export { LocalEngine } from "./local-engine.js";
+export type { LocalEngineOptions } from "./local-engine.js";
+export { runCommand } from "./run-command.js";
+export type { CommandResult, RunCommandOptions } from "./run-command.js";

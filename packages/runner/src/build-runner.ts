@@ -1,0 +1,152 @@
+import { RetryableError, type Bus, type BuildDispatchedV1, type Consumption, type DeliveryContext, type EventInput } from "@kiln/bus";
+import { BuildFailure, FailureReason, isTerminalPhase, type BuildEngine, type BuildOutputStatus, type BuildPhase } from "@kiln/domain";
+import type { Logger } from "pino";
+import { LogPublisher } from "./log-publisher.js";
+
+export interface BuildRunnerOptions {
+  bus: Bus;
+  engine: BuildEngine;
+  logger: Logger;
+  /** Builds run at once by this runner. @default 2 */
+  maxConcurrentBuilds?: number;
+  /** How often a running build tells JetStream it is still alive. @default 10000 */
+  heartbeatMs?: number;
+}
+
+/** Why a running build was aborted; the abort reason decides the build's final phase. */
+class CancelRequested extends Error {
+  readonly reason = FailureReason.CancelledBuild;
+}
+class RunnerStopping extends Error {}
+
+/**
+ * Pulls dispatched builds, runs them with the engine, streams their logs and publishes their
+ * status. Listens for cancel requests of the builds it runs. On stop, it stops pulling, lets
+ * running builds finish within a grace period, then aborts the rest and naks them, so another
+ * runner starts them again: nothing is left Running for ever.
+ */
+export class BuildRunner {
+  private readonly running = new Map<string, AbortController>();
+  private consumption: Consumption | null = null;
+  private cancelListener: { stop(): void } | null = null;
+  private readonly log: Logger;
+
+  constructor(private readonly options: BuildRunnerOptions) {
+    this.log = options.logger.child({ component: "build-runner" });
+  }
+
+  get activeBuilds(): number {
+    return this.running.size;
+  }
+
+  async start(): Promise<void> {
+    this.cancelListener = this.options.bus.listen("build.cancel-requested", (event) => {
+      const controller = this.running.get(event.buildId);
+      if (controller) {
+        this.log.info({ buildId: event.buildId, build: event.name }, "cancel requested for a running build");
+        controller.abort(new CancelRequested("cancelled by a user"));
+      }
+    });
+    this.consumption = await this.options.bus.consume<"build.dispatched">(
+      "build-runner-dispatched",
+      (payload, ctx) => this.handle(payload, ctx),
+      { maxConcurrent: this.options.maxConcurrentBuilds ?? 2 },
+    );
+  }
+
+  async stop(graceMs = 20_000): Promise<void> {
+    const consumption = this.consumption;
+    this.consumption = null;
+    const abortRest = setTimeout(() => {
+      for (const controller of this.running.values()) controller.abort(new RunnerStopping("runner is shutting down"));
+    }, graceMs);
+    try {
+      await consumption?.stop();
+    } finally {
+      clearTimeout(abortRest);
+      this.cancelListener?.stop();
+    }
+  }
+
+  private async handle(dispatch: BuildDispatchedV1, ctx: DeliveryContext): Promise<void> {
+    const { bus } = this.options;
+    const { buildId, name, namespace } = dispatch;
+    const log = this.log.child({ buildId, build: name, namespace });
+    const attempt = ctx.deliveryCount;
+    const publishStatus = async (phase: BuildPhase, extra: Partial<EventInput<"build.status-changed">> = {}) => {
+      await bus.publish(
+        "build.status-changed",
+        buildId,
+        { v: 1, buildId, namespace, name, phase, attempt, at: new Date().toISOString(), ...extra },
+        { msgId: `${buildId}:${phase}:${attempt}` },
+      );
+    };
+
+    // A redelivery after the final status was already published must not build twice.
+    const last = await bus.lastEvent("build.status-changed", buildId);
+    if (last && isTerminalPhase(last.phase)) {
+      log.info({ phase: last.phase }, "build already finished, skipping redelivery");
+      return;
+    }
+    if (await bus.lastEvent("build.cancel-requested", buildId)) {
+      await publishStatus("Cancelled", { reason: FailureReason.CancelledBuild, message: "cancelled before it started" });
+      log.info("build cancelled before it started");
+      return;
+    }
+
+    const controller = new AbortController();
+    this.running.set(buildId, controller);
+    const deadlineSeconds = dispatch.spec.completionDeadlineSeconds;
+    const deadline = deadlineSeconds
+      ? setTimeout(
+          () => controller.abort(new BuildFailure(FailureReason.DeadlineExceeded, `build exceeded completionDeadlineSeconds (${deadlineSeconds} s)`)),
+          deadlineSeconds * 1000,
+        )
+      : null;
+    const heartbeat = setInterval(() => ctx.working(), this.options.heartbeatMs ?? 10_000);
+    const logs = new LogPublisher({ bus, buildId, attempt });
+    let outcome: { phase: BuildPhase; extra: Partial<EventInput<"build.status-changed">> };
+    try {
+      await publishStatus("Running");
+      log.info({ attempt }, "build started");
+      const output: BuildOutputStatus | null = await this.options.engine.run(
+        { id: buildId, namespace, name, spec: dispatch.spec },
+        logs,
+        controller.signal,
+      );
+      outcome = { phase: "Complete", extra: output ? { output } : {} };
+    } catch (error) {
+      if (error instanceof RunnerStopping) {
+        await logs.close();
+        log.warn("build interrupted by runner shutdown, handing it back");
+        throw new RetryableError("runner stopped during the build", { cause: error });
+      }
+      outcome = this.failureOutcome(error, log);
+      logs.line(`error: ${outcome.extra.message ?? "build failed"}`);
+    } finally {
+      clearInterval(heartbeat);
+      if (deadline) clearTimeout(deadline);
+      this.running.delete(buildId);
+    }
+    // Every log line is stored before the final status, so a follower that sees the end has seen it all.
+    const logFailure = await logs.close();
+    if (logFailure) log.warn({ err: logFailure }, "some build log lines could not be stored");
+    if (outcome.phase !== "Complete") outcome.extra.logSnippet = logs.snippet();
+    await publishStatus(outcome.phase, outcome.extra);
+    log.info({ phase: outcome.phase, reason: outcome.extra.reason }, "build finished");
+  }
+
+  private failureOutcome(error: unknown, log: Logger): { phase: BuildPhase; extra: Partial<EventInput<"build.status-changed">> } {
+    if (error instanceof CancelRequested) {
+      return { phase: "Cancelled", extra: { reason: FailureReason.CancelledBuild, message: "cancelled by a user" } };
+    }
+    if (error instanceof BuildFailure) {
+      return { phase: "Failed", extra: { reason: error.reason, message: error.message } };
+    }
+    log.error({ err: error }, "build errored inside kiln");
+    return {
+      phase: "Error",
+      extra: { reason: FailureReason.InternalError, message: error instanceof Error ? error.message : String(error) },
+    };
+  }
+}

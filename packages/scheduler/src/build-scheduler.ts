@@ -1,0 +1,96 @@
+import type { Bus, BuildCancelRequestedV1, BuildRequestedV1, BuildStatusChangedV1, Consumption } from "@kiln/bus";
+import { applyBuildStatus, createBuildForRequest, getBuildById, type Db } from "@kiln/db";
+import { FailureReason, type BuildRecord } from "@kiln/domain";
+import type { Logger } from "pino";
+
+export interface BuildSchedulerOptions {
+  bus: Bus;
+  db: Db;
+  logger: Logger;
+  /** Registry that ImageStreamTag outputs are pushed to (`host:port`). */
+  registry: string;
+}
+
+/**
+ * Turns build requests into numbered builds and dispatches them; records every status a
+ * runner reports. The database is the source of truth for phases; the bus carries facts.
+ */
+export class BuildScheduler {
+  private consumptions: Consumption[] = [];
+  private readonly log: Logger;
+
+  constructor(private readonly options: BuildSchedulerOptions) {
+    this.log = options.logger.child({ component: "build-scheduler" });
+  }
+
+  async start(): Promise<void> {
+    const { bus } = this.options;
+    this.consumptions = [
+      await bus.consume<"build.requested">("scheduler-build-requested", (p) => this.onRequested(p)),
+      await bus.consume<"build.status-changed">("scheduler-build-status", (p) => this.onStatusChanged(p)),
+      await bus.consume<"build.cancel-requested">("scheduler-build-cancel", (p) => this.onCancelRequested(p)),
+    ];
+  }
+
+  async stop(): Promise<void> {
+    const consumptions = this.consumptions;
+    this.consumptions = [];
+    await Promise.all(consumptions.map((c) => c.stop()));
+  }
+
+  /**
+   * Idempotent: a redelivered request finds the build it already made (by request id) and
+   * re-publishes its dispatch, which JetStream drops as a duplicate if it already got it.
+   */
+  private async onRequested(request: BuildRequestedV1): Promise<void> {
+    const { db, bus, registry } = this.options;
+    const { build, created } = await createBuildForRequest(db, request, { registry });
+    const log = this.log.child({ buildId: build.id, build: build.name, namespace: build.namespace });
+    if (created) log.info({ requestId: request.requestId, cause: request.cause.type }, "build created");
+    if (build.phase !== "New") return;
+    await this.dispatch(build);
+    await applyBuildStatus(db, { buildId: build.id, phase: "Pending", attempt: 0, at: new Date() });
+    log.info("build dispatched");
+  }
+
+  private async dispatch(build: BuildRecord): Promise<void> {
+    await this.options.bus.publish(
+      "build.dispatched",
+      build.id,
+      { v: 1, buildId: build.id, namespace: build.namespace, name: build.name, spec: build.spec },
+      { msgId: `${build.id}:dispatch` },
+    );
+  }
+
+  private async onStatusChanged(event: BuildStatusChangedV1): Promise<void> {
+    const { applied, build } = await applyBuildStatus(this.options.db, {
+      buildId: event.buildId,
+      phase: event.phase,
+      attempt: event.attempt,
+      at: new Date(event.at),
+      reason: event.reason,
+      message: event.message,
+      output: event.output,
+      logSnippet: event.logSnippet,
+    });
+    this.log.info(
+      { buildId: event.buildId, build: event.name, phase: event.phase, applied, current: build?.phase },
+      applied ? "build status recorded" : "build status ignored",
+    );
+  }
+
+  /** A build no runner holds yet is cancelled here; a running one is stopped by its runner. */
+  private async onCancelRequested(event: BuildCancelRequestedV1): Promise<void> {
+    const build = await getBuildById(this.options.db, event.buildId);
+    if (!build || (build.phase !== "New" && build.phase !== "Pending")) return;
+    const { applied } = await applyBuildStatus(this.options.db, {
+      buildId: build.id,
+      phase: "Cancelled",
+      attempt: 0,
+      at: new Date(),
+      reason: FailureReason.CancelledBuild,
+      message: "cancelled before it started",
+    });
+    if (applied) this.log.info({ buildId: build.id, build: build.name }, "queued build cancelled");
+  }
+}

@@ -1,0 +1,28 @@
+import { Bus } from "@kiln/bus";
+import { createDatabase } from "@kiln/db";
+import { baseConfigShape, HealthServer, runService } from "@kiln/runtime";
+import { BuildScheduler } from "@kiln/scheduler";
+import { z } from "zod";
+
+const ConfigSchema = z.object({
+  ...baseConfigShape,
+  DATABASE_URL: z.string().min(1),
+  /** Registry ImageStreamTag outputs are pushed to (`host:port`). */
+  KILN_REGISTRY: z.string().min(1),
+  SCHEDULER_HEALTH_PORT: z.coerce.number().int().min(0).max(65535).default(18082),
+});
+
+await runService("scheduler", ConfigSchema, async ({ config, logger, shutdown }) => {
+  const database = createDatabase(config.DATABASE_URL);
+  shutdown.add("postgres", () => database.close());
+  const bus = await Bus.connect({ servers: config.NATS_URL, prefix: config.KILN_SUBJECT_PREFIX, name: "kiln-scheduler", logger });
+  shutdown.add("nats", () => bus.drain());
+  await bus.ensureStreams();
+  const scheduler = new BuildScheduler({ bus, db: database.db, logger, registry: config.KILN_REGISTRY });
+  await scheduler.start();
+  shutdown.add("scheduler", () => scheduler.stop());
+  const health = new HealthServer({ port: config.SCHEDULER_HEALTH_PORT, check: () => (bus.isClosed() ? ["nats connection closed"] : []) });
+  const healthPort = await health.start();
+  shutdown.add("health", () => health.stop());
+  return { healthPort, registry: config.KILN_REGISTRY };
+});
