@@ -241,7 +241,7 @@ export class Bus {
     const stream = this.streamName(events[type].stream);
     let remaining = options.follow ? Infinity : await this.count(type, key);
     if (remaining === 0) return;
-    const consumer = await this.js.consumers.get(stream, { filterSubjects: [subject] });
+    const consumer = await this.js.consumers.get(stream, { filterSubjects: subject });
     const messages = await consumer.consume();
     const abort = () => void messages.close();
     options.signal?.addEventListener("abort", abort, { once: true });

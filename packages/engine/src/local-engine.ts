@@ -83,7 +83,6 @@ export class LocalEngine implements BuildEngine {
         "bud",
         "--isolation",
         "chroot",
-        "--force-rm",
         "--file",
         dockerfilePath,
         "--tag",

@@ -1,0 +1,192 @@
+import { ApiError, ApiTimeoutError, ApiUnreachableError, type ErrorDetail } from "./errors.js";
+import type { ApplyResult, Build, BuildConfig, ImageStream } from "./resources.js";
+
+export interface KilnClientOptions {
+  /** e.g. `http://127.0.0.1:18080`, no trailing slash needed. */
+  baseUrl: string;
+  token?: string | undefined;
+  /** Injected in tests; defaults to the global fetch. */
+  fetch?: typeof fetch;
+  /**
+   * Budget for one ordinary request. Log streams have none: a follow lasts as long as the build.
+   * @default 30_000
+   */
+  timeoutMs?: number;
+}
+
+export interface InstantiateRequest {
+  commit?: string;
+  env?: { name: string; value: string }[];
+  /** Idempotency key: the same key twice gives the same build, so a retried request never doubles one. */
+  requestId?: string;
+}
+
+/** 201 gives the build; 202 means the scheduler has not created it within the API's wait. */
+export type InstantiateResult = { kind: "Created"; build: Build } | { kind: "Accepted"; requestId: string };
+
+/** The API waits up to 15 s for the scheduler before answering 202; leave room on top of that. */
+const instantiateTimeoutMs = 45_000;
+
+/** Typed methods over the REST API in docs/api.md. One instance per command run. */
+export class KilnClient {
+  private readonly baseUrl: string;
+  private readonly token: string | undefined;
+  private readonly fetchImpl: typeof fetch;
+  private readonly timeoutMs: number;
+
+  constructor(options: KilnClientOptions) {
+    this.baseUrl = options.baseUrl.replace(/\/+$/, "");
+    this.token = options.token;
+    this.fetchImpl = options.fetch ?? fetch;
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+  }
+
+  async health(): Promise<boolean> {
+    const res = await this.send("GET", "/healthz", { auth: false });
+    return res.ok;
+  }
+
+  async apply(items: unknown[]): Promise<ApplyResult[]> {
+    const body = await this.json<{ items: ApplyResult[] }>("POST", "/apis/v1/apply", { body: { items } });
+    return body.items;
+  }
+
+  listBuildConfigs(namespace: string): Promise<BuildConfig[]> {
+    return this.list<BuildConfig>(`${ns(namespace)}/buildconfigs`);
+  }
+
+  getBuildConfig(namespace: string, name: string): Promise<BuildConfig> {
+    return this.json("GET", `${ns(namespace)}/buildconfigs/${seg(name)}`);
+  }
+
+  async deleteBuildConfig(namespace: string, name: string): Promise<void> {
+    await this.json("DELETE", `${ns(namespace)}/buildconfigs/${seg(name)}`);
+  }
+
+  listImageStreams(namespace: string): Promise<ImageStream[]> {
+    return this.list<ImageStream>(`${ns(namespace)}/imagestreams`);
+  }
+
+  getImageStream(namespace: string, name: string): Promise<ImageStream> {
+    return this.json("GET", `${ns(namespace)}/imagestreams/${seg(name)}`);
+  }
+
+  async deleteImageStream(namespace: string, name: string): Promise<void> {
+    await this.json("DELETE", `${ns(namespace)}/imagestreams/${seg(name)}`);
+  }
+
+  async instantiate(namespace: string, buildConfig: string, request: InstantiateRequest): Promise<InstantiateResult> {
+    const res = await this.send("POST", `${ns(namespace)}/buildconfigs/${seg(buildConfig)}/instantiate`, {
+      body: request,
+      timeoutMs: instantiateTimeoutMs,
+    });
+    await throwIfError(res);
+    const body = (await res.json()) as Build | { requestId: string };
+    if (res.status === 202) return { kind: "Accepted", requestId: (body as { requestId: string }).requestId };
+    return { kind: "Created", build: body as Build };
+  }
+
+  /** Newest first, as the API returns them. */
+  listBuilds(namespace: string, filter: { buildConfig?: string | undefined } = {}): Promise<Build[]> {
+    const query = filter.buildConfig ? `?buildConfig=${encodeURIComponent(filter.buildConfig)}` : "";
+    return this.list<Build>(`${ns(namespace)}/builds${query}`);
+  }
+
+  getBuild(namespace: string, name: string): Promise<Build> {
+    return this.json("GET", `${ns(namespace)}/builds/${seg(name)}`);
+  }
+
+  cancelBuild(namespace: string, name: string): Promise<Build> {
+    return this.json("POST", `${ns(namespace)}/builds/${seg(name)}/cancel`);
+  }
+
+  /**
+   * Yields the build log as text chunks as they arrive. With `follow`, the stream lasts until the
+   * build ends; the caller reads the build afterwards for its phase (the stream carries none).
+   */
+  async *streamLog(namespace: string, name: string, options: { follow?: boolean } = {}): AsyncGenerator<string> {
+    const query = options.follow ? "?follow=true" : "";
+    const res = await this.send("GET", `${ns(namespace)}/builds/${seg(name)}/log${query}`, { timeoutMs: 0 });
+    await throwIfError(res);
+    if (!res.body) return;
+    const decoder = new TextDecoder();
+    for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+      const text = decoder.decode(chunk, { stream: true });
+      if (text) yield text;
+    }
+    const rest = decoder.decode();
+    if (rest) yield rest;
+  }
+
+  private async list<T>(path: string): Promise<T[]> {
+    const body = await this.json<{ items?: T[] }>("GET", path);
+    return body.items ?? [];
+  }
+
+  private async json<T>(method: string, path: string, options: { body?: unknown } = {}): Promise<T> {
+    const res = await this.send(method, path, options);
+    await throwIfError(res);
+    return (await res.json()) as T;
+  }
+
+  private async send(
+    method: string,
+    path: string,
+    options: { body?: unknown; auth?: boolean; timeoutMs?: number } = {},
+  ): Promise<Response> {
+    const headers: Record<string, string> = { accept: "application/json" };
+    if (options.auth !== false && this.token) headers.authorization = `Bearer ${this.token}`;
+    if (options.body !== undefined) headers["content-type"] = "application/json";
+    const timeoutMs = options.timeoutMs ?? this.timeoutMs;
+    const init: RequestInit = { method, headers };
+    if (options.body !== undefined) init.body = JSON.stringify(options.body);
+    if (timeoutMs > 0) init.signal = AbortSignal.timeout(timeoutMs);
+    try {
+      return await this.fetchImpl(`${this.baseUrl}${path}`, init);
+    } catch (err) {
+      if (err instanceof Error && err.name === "TimeoutError") throw new ApiTimeoutError(this.baseUrl, timeoutMs);
+      // undici reports every connect failure (refused, DNS, reset) as `TypeError: fetch failed`.
+      throw new ApiUnreachableError(this.baseUrl, { cause: err });
+    }
+  }
+}
+
+function ns(namespace: string): string {
+  return `/apis/v1/namespaces/${seg(namespace)}`;
+}
+
+function seg(value: string): string {
+  return encodeURIComponent(value);
+}
+
+const reasonByStatus: Record<number, string> = {
+  400: "Invalid",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "NotFound",
+  409: "Conflict",
+  413: "PayloadTooLarge",
+};
+
+/** Turns a non-2xx answer into an ApiError, tolerating bodies that are not Kiln's error shape (a proxy's HTML). */
+async function throwIfError(res: Response): Promise<void> {
+  if (res.ok) return;
+  const text = await res.text().catch(() => "");
+  let reason = reasonByStatus[res.status] ?? (res.status >= 500 ? "InternalError" : "Unknown");
+  let message = text.trim().slice(0, 500) || `${res.status} ${res.statusText}`;
+  let details: ErrorDetail[] = [];
+  try {
+    const body = JSON.parse(text) as { error?: unknown; message?: unknown; details?: unknown };
+    if (typeof body.error === "string") reason = body.error;
+    if (typeof body.message === "string") message = body.message;
+    else if (typeof body.error === "string") message = body.error;
+    if (Array.isArray(body.details)) {
+      details = body.details
+        .filter((d): d is { path: unknown; message: unknown } => typeof d === "object" && d !== null)
+        .map((d) => ({ path: String(d.path ?? ""), message: String(d.message ?? "") }));
+    }
+  } catch {
+    // Not JSON: keep the status-derived reason and the raw text.
+  }
+  throw new ApiError(res.status, reason, message, details);
+}

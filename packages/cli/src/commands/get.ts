@@ -1,0 +1,78 @@
+import type { CommandContext } from "../context.js";
+import { UsageError } from "../errors.js";
+import { buildConfigLayout, buildLayout, imageStreamLayout, type TableLayout } from "../output/columns.js";
+import { formatResources, type OutputFormat } from "../output/format.js";
+import { renderTable } from "../output/table.js";
+import { kindOf, parseResourceArgs, type ResourceType } from "../resource-types.js";
+import type { Build, BuildConfig, ImageStream } from "../resources.js";
+
+export interface GetOptions {
+  namespace?: string | undefined;
+  output?: OutputFormat | undefined;
+  /** `get builds --bc NAME`: only that BuildConfig's builds. */
+  bc?: string | undefined;
+}
+
+type AnyResource = BuildConfig | Build | ImageStream;
+
+/** `kiln get TYPE [NAME]`: a table by default, or json / yaml / name for scripts. */
+export async function getCommand(ctx: CommandContext, typeArg: string, nameArg: string | undefined, options: GetOptions): Promise<void> {
+  const { type, name } = parseResourceArgs(typeArg, nameArg);
+  if (options.bc !== undefined && type !== "builds") throw new UsageError("--bc only applies to builds");
+  const namespace = ctx.namespace(options.namespace);
+  const client = ctx.client();
+
+  let items: AnyResource[];
+  if (name !== undefined) {
+    items = [await getOne(ctx, type, namespace, name)];
+  } else if (type === "buildconfigs") {
+    items = sortByName(await client.listBuildConfigs(namespace));
+  } else if (type === "imagestreams") {
+    items = sortByName(await client.listImageStreams(namespace));
+  } else {
+    items = await client.listBuilds(namespace, { buildConfig: options.bc }); // newest first, as the API sorts
+  }
+
+  if (options.output) {
+    ctx.out(formatResources(items, options.output, { single: name !== undefined, kind: kindOf[type] }));
+    return;
+  }
+  if (items.length === 0) {
+    // kubectl says this on stderr, so a pipeline reading stdout sees an empty table, not prose.
+    ctx.err(`No resources found in ${namespace} namespace.\n`);
+    return;
+  }
+  ctx.out(table(type, items, ctx.io.now()));
+}
+
+export function getOne(ctx: CommandContext, type: ResourceType, namespace: string, name: string): Promise<AnyResource> {
+  const client = ctx.client();
+  switch (type) {
+    case "buildconfigs":
+      return client.getBuildConfig(namespace, name);
+    case "builds":
+      return client.getBuild(namespace, name);
+    case "imagestreams":
+      return client.getImageStream(namespace, name);
+  }
+}
+
+function table(type: ResourceType, items: AnyResource[], now: Date): string {
+  const layout = layoutFor(type) as TableLayout<AnyResource>;
+  return renderTable(layout.headers, items.map((item) => layout.row(item, now)));
+}
+
+function layoutFor(type: ResourceType): TableLayout<BuildConfig> | TableLayout<Build> | TableLayout<ImageStream> {
+  switch (type) {
+    case "buildconfigs":
+      return buildConfigLayout;
+    case "builds":
+      return buildLayout;
+    case "imagestreams":
+      return imageStreamLayout;
+  }
+}
+
+function sortByName<T extends { metadata: { name: string } }>(items: T[]): T[] {
+  return [...items].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+}

@@ -1,0 +1,384 @@
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { promisify } from "node:util";
+import { runMigrations } from "@kiln/db";
+import {
+  DefaultPorts,
+  StartupFailedError,
+  assertPortsFree,
+  findBinaries,
+  spawnService,
+  startInfrastructure,
+  type Infrastructure,
+  type ManagedProcess,
+} from "@kiln/infra";
+import { KilnClient } from "../client.js";
+import { formatEnvFile } from "../config.js";
+import type { CommandContext } from "../context.js";
+import { UsageError } from "../errors.js";
+import { findRepoRoot, installRoot } from "../repo-root.js";
+
+const execFileAsync = promisify(execFile);
+
+export interface UpOptions {
+  stateDir?: string;
+  natsPort?: number;
+  postgresPort?: number;
+  registryPort?: number;
+  apiPort?: number;
+  webhookPort?: number;
+  demo?: boolean;
+}
+
+/** Started in this order; stopped in reverse so ingress goes first and nothing new arrives while workers drain. */
+const services = ["deployer", "image-watcher", "build-runner", "scheduler", "api", "webhook-receiver"] as const;
+
+const host = "127.0.0.1";
+/** tsx compiles each service on first start; two slow cores need a while. */
+const healthTimeoutMs = 90_000;
+/** Matches the services' own shutdown grace (R5), after which ManagedProcess SIGKILLs the group. */
+const serviceStopTimeoutMs = 10_000;
+/** Registry notifications go to the webhook receiver; the path is the receiver's registry route. */
+const registryNotificationPath = "/registry/notifications";
+
+/**
+ * `kiln up`: real NATS, PostgreSQL and a registry as local processes, then the six services,
+ * until Ctrl-C. Everything lives under one state directory so `rm -rf .kiln` is a full reset.
+ */
+export async function upCommand(ctx: CommandContext, options: UpOptions): Promise<void> {
+  const say = (line: string) => ctx.out(`${line}\n`);
+  const cwd = ctx.io.cwd;
+  const repoRoot = findRepoRoot(cwd) ?? cwd;
+  const stateDir = resolve(cwd, options.stateDir ?? join(repoRoot, ".kiln"));
+  const code = installRoot();
+  const ports = {
+    nats: options.natsPort ?? DefaultPorts.nats,
+    postgres: options.postgresPort ?? DefaultPorts.postgres,
+    registry: options.registryPort ?? DefaultPorts.registry,
+    api: options.apiPort ?? DefaultPorts.api,
+    webhook: options.webhookPort ?? DefaultPorts.webhook,
+  };
+
+  // Every check that can fail runs before anything starts, so a failed `kiln up` leaves nothing behind.
+  // KILN_SERVICES_DIR points `up` at another services tree (stub services in end-to-end tests of `up` itself).
+  const servicesDir = resolve(cwd, ctx.io.env.KILN_SERVICES_DIR ?? join(code, "services"));
+  const entries = services.map((name) => ({ name, entry: join(servicesDir, name, "src", "main.ts") }));
+  const missing = entries.filter((e) => !existsSync(e.entry));
+  if (missing.length > 0) {
+    throw new UsageError(`service entry points not found: ${missing.map((e) => e.entry).join(", ")}`);
+  }
+  const binaries = findBinaries(["natsServer", "postgres", "initdb", "registry", "buildah", "git"]);
+  await assertPortsFree(
+    [
+      { port: ports.nats, what: "nats", hint: "--nats-port" },
+      { port: ports.postgres, what: "postgres", hint: "--postgres-port" },
+      { port: ports.registry, what: "registry", hint: "--registry-port" },
+      { port: ports.api, what: "api", hint: "--api-port" },
+      { port: ports.webhook, what: "webhook-receiver", hint: "--webhook-port" },
+    ],
+    host,
+  );
+
+  const logsDir = join(stateDir, "logs");
+  await mkdir(logsDir, { recursive: true });
+  const token = await ensureToken(join(stateDir, "token"));
+
+  const stop = new StopSignal(ctx);
+  let infra: Infrastructure | undefined;
+  const running: ManagedProcess[] = [];
+  const shutdown = async () => {
+    if (running.length === 0 && !infra) return;
+    say("stopping services...");
+    // Together, not one by one: each may take its full grace period draining in-flight work.
+    await Promise.allSettled(running.splice(0).reverse().map((p) => p.stop({ timeoutMs: serviceStopTimeoutMs })));
+    if (infra) {
+      say("stopping registry, postgres and nats...");
+      await infra.stop();
+      infra = undefined;
+    }
+    say("stopped");
+  };
+
+  try {
+    say(`starting nats, postgres and the registry under ${stateDir} ...`);
+    infra = await startInfrastructure({
+      stateDir,
+      host,
+      ports: { nats: ports.nats, postgres: ports.postgres, registry: ports.registry },
+      notificationUrl: `http://${host}:${ports.webhook}${registryNotificationPath}`,
+      notificationToken: token,
+    });
+    if (stop.requested) return await shutdown();
+
+    say("running database migrations...");
+    await runMigrations(infra.databaseUrl);
+
+    const registry = infra.registry.address;
+    const env: Record<string, string> = {
+      NATS_URL: infra.natsUrl,
+      DATABASE_URL: infra.databaseUrl,
+      KILN_REGISTRY: registry,
+      KILN_INSECURE_REGISTRIES: registry,
+      KILN_STATE_DIR: stateDir,
+      LOG_LEVEL: "info",
+      API_PORT: String(ports.api),
+      API_TOKEN: token,
+      WEBHOOK_PORT: String(ports.webhook),
+      BUILD_RUNNER_WORK_DIR: join(stateDir, "work"),
+      BUILD_RUNNER_STORAGE_DIR: join(stateDir, "buildah"),
+    };
+    await mkdir(env.BUILD_RUNNER_WORK_DIR as string, { recursive: true });
+    await mkdir(env.BUILD_RUNNER_STORAGE_DIR as string, { recursive: true });
+
+    say(`starting ${services.join(", ")} ...`);
+    for (const { name, entry } of entries) {
+      running.push(await spawnService({ name, entry, env, logFile: join(logsDir, `${name}.log`), cwd: code }));
+    }
+    const apiUrl = `http://${host}:${ports.api}`;
+    await waitForHealthy(ctx, `${apiUrl}/healthz`, running, stop);
+    if (stop.requested) return await shutdown();
+
+    const envFile = join(stateDir, "env");
+    await writeEnvFile(envFile, {
+      KILN_API_URL: apiUrl,
+      KILN_WEBHOOK_URL: `http://${host}:${ports.webhook}`,
+      KILN_REGISTRY: registry,
+      KILN_TOKEN: token,
+      NATS_URL: infra.natsUrl,
+      DATABASE_URL: infra.databaseUrl,
+    });
+
+    let demoLine = "try: npx kiln apply -f examples/hello/buildconfig.yaml";
+    if (options.demo) {
+      say("setting up the demo (base image, git repo, BuildConfig hello)...");
+      await setUpDemo({ stateDir, registry, apiUrl, token, buildah: binaries.buildah, git: binaries.git, namespace: ctx.namespace(undefined) });
+      demoLine = "try: npx kiln start-build hello --follow";
+    }
+
+    say(
+      [
+        "",
+        "Kiln is up.",
+        `  API          ${apiUrl}`,
+        `  webhooks     http://${host}:${ports.webhook}`,
+        `  registry     ${registry}`,
+        `  nats         ${infra.natsUrl}`,
+        `  postgres     ${infra.databaseUrl}`,
+        `  state dir    ${stateDir}`,
+        `  logs         ${logsDir}`,
+        `  env file     ${envFile} (read by kiln; \`set -a; . ${envFile}\` for other tools)`,
+        "",
+        demoLine,
+        "Press Ctrl-C to stop.",
+      ].join("\n"),
+    );
+
+    watchForCrashes(ctx, running, stop);
+    await stop.wait();
+    await shutdown();
+  } catch (err) {
+    await shutdown().catch(() => undefined);
+    throw err;
+  } finally {
+    stop.dispose();
+  }
+}
+
+/** SIGINT/SIGTERM as a promise; a third signal gives up on a clean stop. */
+class StopSignal {
+  requested = false;
+  private count = 0;
+  private resolveWait!: () => void;
+  private readonly waiting = new Promise<void>((r) => (this.resolveWait = r));
+  private readonly handler = (signal: NodeJS.Signals) => {
+    this.count += 1;
+    this.requested = true;
+    this.resolveWait();
+    if (this.count === 2) this.ctx.err(`got ${signal} again: still stopping (services get ${serviceStopTimeoutMs / 1000}s); once more to force\n`);
+    // ManagedProcess's exit hook still signals every child on the way out.
+    if (this.count >= 3) process.exit(130);
+  };
+
+  constructor(private readonly ctx: CommandContext) {
+    process.on("SIGINT", this.handler);
+    process.on("SIGTERM", this.handler);
+  }
+
+  wait(): Promise<void> {
+    return this.waiting;
+  }
+
+  dispose(): void {
+    process.off("SIGINT", this.handler);
+    process.off("SIGTERM", this.handler);
+  }
+}
+
+/** The token is made once and reused, so env files and webhooks configured earlier keep working. */
+async function ensureToken(file: string): Promise<string> {
+  try {
+    const existing = (await readFile(file, "utf8")).trim();
+    if (existing) return existing;
+  } catch {
+    // First run.
+  }
+  const token = randomBytes(32).toString("hex");
+  await writeFile(file, `${token}\n`, { mode: 0o600 });
+  await chmod(file, 0o600);
+  return token;
+}
+
+async function writeEnvFile(file: string, values: Record<string, string>): Promise<void> {
+  // It holds the API token: owner-only, like the token file.
+  await writeFile(file, formatEnvFile(values), { mode: 0o600 });
+  await chmod(file, 0o600);
+}
+
+async function waitForHealthy(ctx: CommandContext, url: string, procs: readonly ManagedProcess[], stop: StopSignal): Promise<void> {
+  const deadline = Date.now() + healthTimeoutMs;
+  const api = procs.find((p) => p.name === "api");
+  for (;;) {
+    if (stop.requested) return;
+    // Any service dying during startup is fatal: `kiln up` half-working is worse than failing.
+    const dead = procs.find((p) => p.exitStatus !== undefined);
+    if (dead) {
+      const exit = dead.exitStatus;
+      const how = exit?.signal ? `signal ${exit.signal}` : `code ${exit?.code}`;
+      throw new StartupFailedError(dead.name, `exited during startup (${how})`, { logTail: await dead.logTail(), logFile: dead.logFile });
+    }
+    try {
+      const res = await ctx.io.fetch(url, { signal: AbortSignal.timeout(1000) });
+      await res.body?.cancel();
+      if (res.status === 200) return;
+    } catch {
+      // Not listening yet.
+    }
+    if (Date.now() >= deadline) {
+      throw new StartupFailedError("api", `did not answer ${url} within ${healthTimeoutMs / 1000}s`, {
+        logTail: (await api?.logTail()) ?? "",
+        logFile: api?.logFile,
+      });
+    }
+    await ctx.io.sleep(250);
+  }
+}
+
+/** A service that dies while Kiln is up is reported, not restarted: its log says why. */
+function watchForCrashes(ctx: CommandContext, procs: readonly ManagedProcess[], stop: StopSignal): void {
+  for (const p of procs) {
+    void p.exited.then((exit) => {
+      if (stop.requested) return;
+      const how = exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`;
+      ctx.err(`warning: ${p.name} exited (${how}); see ${p.logFile ?? "its log"}\n`);
+    });
+  }
+}
+
+interface DemoOptions {
+  stateDir: string;
+  registry: string;
+  apiUrl: string;
+  token: string;
+  buildah: string;
+  git: string;
+  namespace: string;
+}
+
+/** `kiln up --demo`: a base image in the local registry, a git repo using it, and a BuildConfig for it. */
+async function setUpDemo(o: DemoOptions): Promise<void> {
+  const demoDir = join(o.stateDir, "demo");
+  const baseImage = `${o.registry}/base/busybox:latest`;
+  if (!(await imageExists(o.registry, "base/busybox", "latest"))) {
+    await buildBusyboxImage({ buildah: o.buildah, storageDir: join(demoDir, "buildah"), ref: baseImage });
+  }
+  const repo = join(demoDir, "hello");
+  if (!existsSync(join(repo, ".git"))) await makeDemoRepo(o.git, repo, baseImage);
+
+  const client = new KilnClient({ baseUrl: o.apiUrl, token: o.token });
+  await client.apply([
+    { apiVersion: "kiln.dev/v1", kind: "ImageStream", metadata: { name: "hello", namespace: o.namespace }, spec: {} },
+    {
+      apiVersion: "kiln.dev/v1",
+      kind: "BuildConfig",
+      metadata: { name: "hello", namespace: o.namespace },
+      spec: {
+        source: { type: "Git", git: { uri: pathToFileURL(repo).href, ref: "main" } },
+        strategy: { type: "Docker", dockerStrategy: {} },
+        output: { to: { kind: "ImageStreamTag", name: "hello:latest" } },
+      },
+    },
+  ]);
+}
+
+async function imageExists(registry: string, repository: string, tag: string): Promise<boolean> {
+  try {
+    const res = await fetch(`http://${registry}/v2/${repository}/manifests/${tag}`, {
+      method: "HEAD",
+      headers: {
+        accept: "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
+      },
+      signal: AbortSignal.timeout(5000),
+    });
+    return res.status === 200;
+  } catch {
+    return false;
+  }
+}
+
+/** Applets linked next to busybox: enough for `sh` and the usual Dockerfile one-liners. */
+const busyboxApplets = ["sh", "echo", "cat", "ls", "mkdir", "cp", "true", "false", "env", "sleep"];
+
+/**
+ * A busybox image built from the host's static /bin/busybox, so the demo never pulls from the
+ * internet. Same recipe as @kiln/testing's buildBusyboxImage (kept here so the CLI does not
+ * depend on the test toolkit): a private vfs store, `from scratch`, copy, commit, push over HTTP.
+ */
+async function buildBusyboxImage(o: { buildah: string; storageDir: string; ref: string }): Promise<void> {
+  const global = ["--root", join(o.storageDir, "storage"), "--runroot", join(o.storageDir, "run"), "--storage-driver", "vfs"];
+  await mkdir(o.storageDir, { recursive: true });
+  const work = await mkdtemp(join(o.storageDir, "busybox-"));
+  try {
+    const bin = join(work, "rootfs", "bin");
+    await mkdir(bin, { recursive: true });
+    await copyFile("/bin/busybox", join(bin, "busybox"));
+    for (const applet of busyboxApplets) await symlink("busybox", join(bin, applet));
+    const container = (await execFileAsync(o.buildah, [...global, "from", "scratch"])).stdout.trim();
+    try {
+      await execFileAsync(o.buildah, [...global, "copy", container, join(work, "rootfs"), "/"]);
+      await execFileAsync(o.buildah, [...global, "config", "--cmd", "/bin/sh", "--env", "PATH=/bin", container]);
+      await execFileAsync(o.buildah, [...global, "commit", "--quiet", container, o.ref]);
+    } finally {
+      await execFileAsync(o.buildah, [...global, "rm", container]).catch(() => undefined);
+    }
+    await execFileAsync(o.buildah, [...global, "push", "--quiet", "--tls-verify=false", o.ref, `docker://${o.ref}`]);
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+async function makeDemoRepo(git: string, dir: string, baseImage: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  await writeFile(
+    join(dir, "Dockerfile"),
+    [`FROM ${baseImage}`, "COPY message.txt /message.txt", `CMD ["echo","hello from kiln"]`, ""].join("\n"),
+  );
+  await writeFile(join(dir, "message.txt"), "hello from kiln\n");
+  // A fixed identity: the user's git config may not have one, and commit signing must not prompt.
+  const env = {
+    ...process.env,
+    GIT_AUTHOR_NAME: "Kiln Demo",
+    GIT_AUTHOR_EMAIL: "demo@kiln.invalid",
+    GIT_COMMITTER_NAME: "Kiln Demo",
+    GIT_COMMITTER_EMAIL: "demo@kiln.invalid",
+    GIT_CONFIG_GLOBAL: "/dev/null",
+    GIT_CONFIG_NOSYSTEM: "1",
+  };
+  const run = (...args: string[]) => execFileAsync(git, args, { cwd: dir, env });
+  await run("init", "--quiet", "--initial-branch=main");
+  await run("add", "--all");
+  await run("commit", "--quiet", "--message", "hello from kiln");
+}

@@ -1,0 +1,186 @@
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { applyCommand } from "./commands/apply.js";
+import { cancelBuildCommand } from "./commands/cancel-build.js";
+import { deleteCommand } from "./commands/delete.js";
+import { describeCommand } from "./commands/describe.js";
+import { getCommand } from "./commands/get.js";
+import { logsCommand } from "./commands/logs.js";
+import { startBuildCommand } from "./commands/start-build.js";
+import { versionCommand } from "./commands/version.js";
+import { CommandContext, defaultIo, type CliIo } from "./context.js";
+import { CliError } from "./errors.js";
+import { OutputFormat } from "./output/format.js";
+
+/** Wiring only: flags → command functions in ./commands. */
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new InvalidArgumentError("must be a port number (1-65535)");
+  return n;
+}
+
+const outputOption = (formats: readonly OutputFormat[] = Object.values(OutputFormat)) =>
+  new Option("-o, --output <format>", "output format").choices(formats);
+
+const namespaceOption = () => new Option("-n, --namespace <namespace>", "namespace (default: KILN_NAMESPACE or default)");
+
+/** Prints `error: message` and detail lines; a non-Kiln error gets its stack only with KILN_DEBUG. */
+export function reportError(io: CliIo, err: unknown): number {
+  if (err instanceof CliError) {
+    io.stderr.write(`error: ${err.message}\n`);
+    for (const line of err.detailLines()) io.stderr.write(`  ${line}\n`);
+    return err.exitCode;
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  io.stderr.write(`error: ${message}\n`);
+  if (io.env.KILN_DEBUG && err instanceof Error && err.stack) io.stderr.write(`${err.stack}\n`);
+  return 1;
+}
+
+/**
+ * The commander program. Actions never call process.exit: a failure is reported on `io.stderr`
+ * and handed to `io.exit`, so tests run commands in-process.
+ */
+export function buildProgram(overrides: Partial<CliIo> = {}): Command {
+  const io: CliIo = { ...defaultIo(), ...overrides };
+  const ctx = new CommandContext(io);
+  const run =
+    <A extends unknown[]>(fn: (...args: A) => Promise<void> | void) =>
+    async (...args: A): Promise<void> => {
+      try {
+        await fn(...args);
+      } catch (err) {
+        io.exit(reportError(io, err));
+      }
+    };
+
+  const program = new Command("kiln")
+    .description("OpenShift-style container builds: BuildConfigs, Builds and ImageStreams")
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => void io.stdout.write(s), writeErr: (s) => void io.stderr.write(s) })
+    .showHelpAfterError("(run kiln --help for usage)");
+
+  program
+    .command("apply")
+    .description("create or update resources from YAML or JSON files (multi-document; - for stdin)")
+    .requiredOption("-f, --filename <file>", "file, directory or - (repeatable)", collect, [])
+    .addOption(namespaceOption())
+    .addOption(outputOption())
+    .action(run((opts: { filename: string[]; namespace?: string; output?: OutputFormat }) => applyCommand(ctx, opts)));
+
+  program
+    .command("get")
+    .description("list resources: bc, builds, is")
+    .argument("<type>", "bc|buildconfig(s), build(s), is|imagestream(s); or TYPE/NAME")
+    .argument("[name]", "one resource")
+    .addOption(namespaceOption())
+    .addOption(outputOption())
+    .option("--bc <buildconfig>", "builds of this BuildConfig only")
+    .action(
+      run((type: string, name: string | undefined, opts: { namespace?: string; output?: OutputFormat; bc?: string }) =>
+        getCommand(ctx, type, name, opts),
+      ),
+    );
+
+  program
+    .command("describe")
+    .description("show a resource in detail")
+    .argument("<type>", "bc, build or is; or TYPE/NAME")
+    .argument("[name]")
+    .addOption(namespaceOption())
+    .action(run((type: string, name: string | undefined, opts: { namespace?: string }) => describeCommand(ctx, type, name, opts)));
+
+  program
+    .command("start-build")
+    .description("start a build of a BuildConfig")
+    .argument("<buildconfig>")
+    .addOption(namespaceOption())
+    .option("--commit <sha>", "build this commit instead of the ref's head")
+    .option("-e, --env <NAME=value>", "extra build environment (repeatable)", collect, [])
+    .option("-F, --follow", "stream the build log, then exit non-zero unless the build completes")
+    .option("-w, --wait", "wait for the build to end, then exit non-zero unless it completes")
+    .addOption(outputOption(["name", "json", "yaml"]))
+    .action(
+      run(
+        (
+          name: string,
+          opts: { namespace?: string; commit?: string; env: string[]; follow?: boolean; wait?: boolean; output?: OutputFormat },
+        ) => startBuildCommand(ctx, name, opts),
+      ),
+    );
+
+  program
+    .command("logs")
+    .description("print a build's log: build/NAME-N, NAME-N, or bc/NAME for its latest build")
+    .argument("<build>")
+    .addOption(namespaceOption())
+    .option("-f, --follow", "stream until the build ends")
+    .action(run((target: string, opts: { namespace?: string; follow?: boolean }) => logsCommand(ctx, target, opts)));
+
+  program
+    .command("cancel-build")
+    .description("cancel a running or pending build")
+    .argument("<build>", "NAME-N or build/NAME-N")
+    .addOption(namespaceOption())
+    .action(run((target: string, opts: { namespace?: string }) => cancelBuildCommand(ctx, target, opts)));
+
+  program
+    .command("delete")
+    .description("delete a BuildConfig (and its builds) or an ImageStream")
+    .argument("<type>", "bc or is; or TYPE/NAME")
+    .argument("[name]")
+    .addOption(namespaceOption())
+    .action(run((type: string, name: string | undefined, opts: { namespace?: string }) => deleteCommand(ctx, type, name, opts)));
+
+  program
+    .command("version")
+    .description("print the Kiln version")
+    .action(run(() => versionCommand(ctx)));
+
+  program
+    .command("up")
+    .description("run Kiln on this machine: NATS, PostgreSQL, a registry and the six services")
+    .option("--state-dir <dir>", "where data, logs and the env file live (default: <repo>/.kiln)")
+    .option("--nats-port <port>", "NATS client port", port)
+    .option("--postgres-port <port>", "PostgreSQL port", port)
+    .option("--registry-port <port>", "registry port", port)
+    .option("--api-port <port>", "API port", port)
+    .option("--webhook-port <port>", "webhook receiver port", port)
+    .option("--demo", "also create a demo git repo and a BuildConfig `hello` for it")
+    .action(
+      run(async (opts: import("./commands/up.js").UpOptions) => {
+        // Loaded on demand: only `up` needs @kiln/infra and @kiln/db.
+        const { upCommand } = await import("./commands/up.js");
+        await upCommand(ctx, opts);
+      }),
+    );
+
+  return program;
+}
+
+/** Runs one command line (without `node kiln`) and resolves to its exit code. */
+export async function runCli(argv: readonly string[], overrides: Partial<CliIo> = {}): Promise<number> {
+  let code = 0;
+  const io: Partial<CliIo> = {
+    ...overrides,
+    exit: (c) => {
+      code = c;
+      overrides.exit?.(c);
+    },
+  };
+  try {
+    await buildProgram(io).parseAsync([...argv], { from: "user" });
+  } catch (err) {
+    // exitOverride turns commander's own exits (--help, a missing argument) into CommanderError.
+    if (err instanceof CommanderError) return err.exitCode;
+    return reportError({ ...defaultIo(), ...overrides }, err);
+  }
+  return code;
+}
+
+/** Entry point used by bin/kiln.mjs. */
+export function main(argv: readonly string[]): Promise<number> {
+  return runCli(argv);
+}

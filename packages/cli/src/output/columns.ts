@@ -1,0 +1,97 @@
+import type { Build, BuildConfig, ImageStream, WireSource, WireStrategy } from "../resources.js";
+import { formatDuration, relativeTime } from "./time.js";
+
+/** Table layouts for `kiln get`; the columns match `oc get` so muscle memory carries over. */
+export interface TableLayout<T> {
+  headers: readonly string[];
+  row(item: T, now: Date): string[];
+}
+
+export function strategyType(strategy: WireStrategy | undefined): string {
+  if (strategy?.type) return strategy.type;
+  if (strategy?.sourceStrategy) return "Source";
+  if (strategy?.dockerStrategy) return "Docker";
+  return "";
+}
+
+export function sourceType(source: WireSource | undefined): string {
+  if (source?.type) return source.type;
+  if (source?.git) return "Git";
+  if (source?.binary) return "Binary";
+  if (source?.dockerfile) return "Dockerfile";
+  return "";
+}
+
+export function shortCommit(commit: string | undefined): string {
+  return commit ? commit.slice(0, 7) : "";
+}
+
+/** `Failed (FetchSourceFailed)`: the reason is what a user greps for when a build breaks. */
+export function buildStatus(build: Build): string {
+  const phase = build.status?.phase ?? "";
+  const reason = build.status?.reason;
+  return reason && phase !== "Complete" ? `${phase} (${reason})` : phase;
+}
+
+export function buildDurationMs(build: Build): number | undefined {
+  const s = build.status;
+  if (typeof s?.durationMs === "number") return s.durationMs;
+  if (s?.startTimestamp && s.completionTimestamp) {
+    return new Date(s.completionTimestamp).getTime() - new Date(s.startTimestamp).getTime();
+  }
+  return undefined;
+}
+
+export const buildConfigLayout: TableLayout<BuildConfig> = {
+  headers: ["NAME", "TYPE", "FROM", "LATEST"],
+  row(bc) {
+    const source = bc.spec?.source;
+    const type = sourceType(source);
+    const from = type === "Git" && source?.git?.ref ? `Git@${source.git.ref}` : type;
+    return [bc.metadata.name, strategyType(bc.spec?.strategy), from, String(bc.status?.lastVersion ?? 0)];
+  },
+};
+
+export const buildLayout: TableLayout<Build> = {
+  headers: ["NAME", "TYPE", "FROM", "STATUS", "STARTED", "DURATION"],
+  row(build, now) {
+    const type = sourceType(build.spec?.source);
+    const commit = shortCommit(build.spec?.revision?.commit);
+    const from = commit ? `${type || "Git"}@${commit}` : type;
+    return [
+      build.metadata.name,
+      strategyType(build.spec?.strategy),
+      from,
+      buildStatus(build),
+      relativeTime(build.status?.startTimestamp, now),
+      formatDuration(buildDurationMs(build)),
+    ];
+  },
+};
+
+/** Tags beyond this many are summarised, as `oc get is` does, so the row stays readable. */
+const maxTagsShown = 3;
+
+export function imageStreamUpdated(is: ImageStream): string | undefined {
+  let latest: string | undefined;
+  for (const tag of is.status?.tags ?? []) {
+    const created = tag.items?.[0]?.created;
+    if (created && (!latest || new Date(created) > new Date(latest))) latest = created;
+  }
+  return latest;
+}
+
+export const imageStreamLayout: TableLayout<ImageStream> = {
+  headers: ["NAME", "IMAGE REPOSITORY", "TAGS", "UPDATED"],
+  row(is, now) {
+    const tags = (is.status?.tags ?? []).map((t) => t.tag);
+    const shown = tags.slice(0, maxTagsShown).join(",");
+    const more = tags.length > maxTagsShown ? ` + ${tags.length - maxTagsShown} more...` : "";
+    return [
+      is.metadata.name,
+      is.status?.publicDockerImageRepository ?? is.status?.dockerImageRepository ?? "",
+      shown + more,
+      relativeTime(imageStreamUpdated(is), now),
+    ];
+  },
+};

@@ -1,0 +1,123 @@
+/**
+ * The wire shapes the CLI reads (docs/api.md). Everything below `metadata.name` is optional on
+ * purpose: the CLI must print whatever a newer or older API sends without crashing on a missing field.
+ */
+
+export interface WireMeta {
+  name: string;
+  namespace?: string;
+  uid?: string;
+  resourceVersion?: string;
+  creationTimestamp?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+export interface WireImageRef {
+  kind?: string;
+  name?: string;
+  namespace?: string;
+}
+
+export interface WireSource {
+  type?: string;
+  git?: { uri?: string; ref?: string };
+  contextDir?: string;
+  dockerfile?: string;
+  binary?: { asFile?: string };
+}
+
+export interface WireStrategy {
+  type?: string;
+  sourceStrategy?: { from?: WireImageRef; env?: { name: string; value?: string }[]; incremental?: boolean };
+  dockerStrategy?: { from?: WireImageRef; dockerfilePath?: string; buildArgs?: { name: string; value?: string }[] };
+}
+
+export interface WireTrigger {
+  type?: string;
+  imageChange?: { from?: WireImageRef; lastTriggeredImageID?: string; paused?: boolean };
+}
+
+export interface BuildConfig {
+  apiVersion?: string;
+  kind?: string;
+  metadata: WireMeta;
+  spec?: {
+    source?: WireSource;
+    strategy?: WireStrategy;
+    output?: { to?: WireImageRef };
+    triggers?: WireTrigger[];
+    runPolicy?: string;
+  };
+  status?: { lastVersion?: number };
+}
+
+export interface BuildCause {
+  type?: string;
+  message?: string;
+  user?: string;
+  commit?: string;
+  image?: string;
+}
+
+export interface Build {
+  apiVersion?: string;
+  kind?: string;
+  metadata: WireMeta;
+  spec?: {
+    buildConfig?: string;
+    number?: number;
+    source?: WireSource;
+    strategy?: WireStrategy;
+    output?: { image?: string | null };
+    revision?: { commit?: string };
+    env?: { name: string; value?: string }[];
+    triggeredBy?: BuildCause[];
+  };
+  status?: {
+    phase?: string;
+    reason?: string | null;
+    message?: string | null;
+    logSnippet?: string | null;
+    startTimestamp?: string | null;
+    completionTimestamp?: string | null;
+    durationMs?: number | null;
+    output?: { image?: string; digest?: string; imageReference?: string } | null;
+  };
+}
+
+export interface ImageStreamTagEvent {
+  created?: string;
+  dockerImageReference?: string;
+  image?: string;
+  generation?: number;
+}
+
+export interface ImageStream {
+  apiVersion?: string;
+  kind?: string;
+  metadata: WireMeta;
+  spec?: { tags?: { name: string; from?: WireImageRef }[] };
+  status?: {
+    dockerImageRepository?: string;
+    publicDockerImageRepository?: string;
+    tags?: { tag: string; items?: ImageStreamTagEvent[] }[];
+  };
+}
+
+/** What `POST /apis/v1/apply` says about each item. */
+export interface ApplyResult {
+  kind: string;
+  namespace: string;
+  name: string;
+  resourceVersion?: string;
+  action: "created" | "configured" | "unchanged";
+}
+
+/** Phases after which a build never changes again (same list as @kiln/domain's isTerminalPhase). */
+export const terminalPhases: ReadonlySet<string> = new Set(["Complete", "Failed", "Error", "Cancelled"]);
+
+/** `build.kiln.dev/hello-1`, the `-o name` form, like `oc`'s `build.build.openshift.io/hello-1`. */
+export function qualifiedName(kind: string, name: string): string {
+  return `${kind.toLowerCase()}.kiln.dev/${name}`;
+}

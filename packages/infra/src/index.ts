@@ -1,0 +1,30 @@
+/**
+ * @kiln/infra — the real local infrastructure (NATS with JetStream, PostgreSQL, a CNCF
+ * distribution registry) started as child processes on loopback under a state directory,
+ * plus the process plumbing `kiln up` uses to run the services. Used by `kiln up` and by
+ * the integration-test fixtures in `@kiln/testing`. Nothing here does I/O at import time.
+ */
+export { findBinaries } from "./binaries.js";
+export type { BinaryName, Binaries, FindBinariesOptions } from "./binaries.js";
+export {
+  InfraError,
+  InfraErrorReason,
+  MissingDependencyError,
+  PortInUseError,
+  StartupFailedError,
+} from "./errors.js";
+export type { BusyPort, MissingDependency } from "./errors.js";
+export { startInfrastructure } from "./infrastructure.js";
+export type { Infrastructure, StartInfrastructureOptions } from "./infrastructure.js";
+export { ManagedProcess } from "./managed-process.js";
+export type { ManagedProcessOptions, ProcessExit, StopOptions } from "./managed-process.js";
+export { startNats } from "./nats.js";
+export type { NatsServer, StartNatsOptions } from "./nats.js";
+export { DefaultPorts, assertPortFree, assertPortsFree, freePort, isPortFree } from "./ports.js";
+export type { PortCheck, PortCheckOptions } from "./ports.js";
+export { startPostgres } from "./postgres.js";
+export type { PostgresServer, StartPostgresOptions } from "./postgres.js";
+export { registryConfig, startRegistry } from "./registry.js";
+export type { RegistryServer, StartRegistryOptions } from "./registry.js";
+export { spawnService, tsxLoaderUrl } from "./service-process.js";
+export type { SpawnServiceOptions } from "./service-process.js";

@@ -1,0 +1,135 @@
+import { mkdir, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { findBinaries } from "./binaries.js";
+import { ManagedProcess } from "./managed-process.js";
+import { assertPortFree } from "./ports.js";
+import { waitUntilReady } from "./readiness.js";
+
+export type StartRegistryOptions = {
+  /** Kiln state directory; blobs go to `<stateDir>/registry/data`, config to `<stateDir>/registry/config.yml`. */
+  stateDir: string;
+  port: number;
+  /** @default "127.0.0.1" */
+  host?: string;
+  /** Where the registry POSTs notification envelopes (Kiln's webhook receiver); none when absent. */
+  notificationUrl?: string;
+  /** Sent as `Authorization: Bearer <token>` with every notification. */
+  notificationToken?: string;
+  /** Path of docker-registry. @default found with `findBinaries` */
+  binary?: string;
+  /** @default 15_000 */
+  readyTimeoutMs?: number;
+  /** Flag shown when the port is busy. @default "--registry-port" */
+  portHint?: string;
+};
+
+export type RegistryServer = {
+  /** `127.0.0.1:PORT`, the host part of image references. */
+  address: string;
+  /** `http://127.0.0.1:PORT` */
+  url: string;
+  host: string;
+  port: number;
+  process: ManagedProcess;
+  stop(): Promise<void>;
+};
+
+/** Starts a CNCF distribution registry (plain HTTP, no auth, deletes enabled) and waits for `GET /v2/`. */
+export async function startRegistry(options: StartRegistryOptions): Promise<RegistryServer> {
+  const host = options.host ?? "127.0.0.1";
+  const { port } = options;
+  const stateDir = resolve(options.stateDir);
+  const binary = options.binary ?? findBinaries(["registry"]).registry;
+  await assertPortFree(port, "registry", { host, hint: options.portHint ?? "--registry-port" });
+
+  const dir = join(stateDir, "registry");
+  const dataDir = join(dir, "data");
+  await mkdir(dataDir, { recursive: true });
+  const configFile = join(dir, "config.yml");
+  await writeFile(configFile, registryConfig({ ...options, host, dataDir }));
+
+  const proc = new ManagedProcess({
+    name: "registry",
+    command: binary,
+    args: ["serve", configFile],
+    cwd: dir,
+    logFile: join(stateDir, "logs", "registry.log"),
+  });
+  await proc.start();
+  const url = `http://${host}:${port}`;
+  try {
+    await waitUntilReady(
+      proc,
+      async () => {
+        const res = await fetch(`${url}/v2/`, { signal: AbortSignal.timeout(1000) });
+        await res.body?.cancel();
+        return res.status === 200;
+      },
+      { timeoutMs: options.readyTimeoutMs ?? 15_000 },
+    );
+  } catch (err) {
+    await proc.stop();
+    throw err;
+  }
+  return {
+    address: `${host}:${port}`,
+    url,
+    host,
+    port,
+    process: proc,
+    stop: async () => {
+      await proc.stop();
+    },
+  };
+}
+
+/** The registry's config.yml. JSON strings are valid YAML scalars, which keeps quoting safe. */
+export function registryConfig(options: {
+  host: string;
+  port: number;
+  dataDir: string;
+  notificationUrl?: string | undefined;
+  notificationToken?: string | undefined;
+}): string {
+  const q = (s: string) => JSON.stringify(s);
+  const lines = [
+    "version: 0.1",
+    "log:",
+    "  level: info",
+    "  fields:",
+    "    service: registry",
+    "storage:",
+    "  filesystem:",
+    `    rootdirectory: ${q(options.dataDir)}`,
+    // Kiln untags and garbage-collects old build outputs; distribution refuses DELETE otherwise.
+    "  delete:",
+    "    enabled: true",
+    // The periodic upload purge only matters for long-lived shared registries.
+    "  maintenance:",
+    "    uploadpurging:",
+    "      enabled: false",
+    "http:",
+    `  addr: ${q(`${options.host}:${options.port}`)}`,
+    "  headers:",
+    "    X-Content-Type-Options: [nosniff]",
+  ];
+  if (options.notificationUrl !== undefined) {
+    lines.push(
+      "notifications:",
+      "  endpoints:",
+      "    - name: kiln",
+      `      url: ${q(options.notificationUrl)}`,
+    );
+    if (options.notificationToken !== undefined) {
+      lines.push("      headers:", `        Authorization: [${q(`Bearer ${options.notificationToken}`)}]`);
+    }
+    lines.push(
+      // Short timeout and backoff: the receiver is local; a registry endpoint that is down
+      // queues events in memory and retries them in order, it does not drop them.
+      "      timeout: 1s",
+      "      threshold: 5",
+      "      backoff: 1s",
+    );
+  }
+  return `${lines.join("\n")}\n`;
+}

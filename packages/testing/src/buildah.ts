@@ -1,0 +1,85 @@
+import { mkdir, mkdtemp, readFile, rm, copyFile, symlink } from "node:fs/promises";
+import { join } from "node:path";
+import { run } from "./run.js";
+
+/**
+ * Global buildah flags for a private image store under `storageDir`. vfs is the only driver that
+ * works without fuse-overlayfs and kernel overlay support on the build machines; per-command flags
+ * such as `--isolation chroot` (for `run`/`build`) still have to be added by the caller.
+ */
+export function buildahArgs(storageDir: string): string[] {
+  return ["--root", join(storageDir, "storage"), "--runroot", join(storageDir, "run"), "--storage-driver", "vfs"];
+}
+
+/** Applets linked next to /bin/busybox in the base image. */
+export const busyboxApplets = ["sh", "echo", "cat", "ls", "mkdir", "cp", "true", "false", "env", "sleep"] as const;
+
+export type BuildBusyboxImageOptions = {
+  /** Store used with `buildahArgs`. */
+  storageDir: string;
+  /** Full reference to push, e.g. `127.0.0.1:15000/base/busybox:latest`. */
+  ref: string;
+  /** @default "/bin/busybox" (Debian's busybox-static) */
+  busybox?: string;
+  /** @default "buildah" */
+  buildah?: string;
+};
+
+export type BuiltImage = {
+  ref: string;
+  /** Manifest digest in the registry, `sha256:…`. */
+  digest: string;
+};
+
+/**
+ * Builds a tiny image from scratch holding a static busybox and pushes it over plain HTTP.
+ * Takes about a second; no registry on the internet is involved.
+ */
+export async function buildBusyboxImage(options: BuildBusyboxImageOptions): Promise<BuiltImage> {
+  const buildah = options.buildah ?? "buildah";
+  const global = buildahArgs(options.storageDir);
+  await mkdir(options.storageDir, { recursive: true });
+  const work = await mkdtemp(join(options.storageDir, "busybox-"));
+  try {
+    const bin = join(work, "rootfs", "bin");
+    await mkdir(bin, { recursive: true });
+    await copyFile(options.busybox ?? "/bin/busybox", join(bin, "busybox"));
+    for (const applet of busyboxApplets) await symlink("busybox", join(bin, applet));
+
+    const container = (await run(buildah, [...global, "from", "scratch"])).stdout.trim();
+    try {
+      await run(buildah, [...global, "copy", container, join(work, "rootfs"), "/"]);
+      await run(buildah, [...global, "config", "--cmd", "/bin/sh", "--env", "PATH=/bin", container]);
+      await run(buildah, [...global, "commit", "--quiet", container, options.ref]);
+    } finally {
+      await run(buildah, [...global, "rm", container]).catch(() => undefined);
+    }
+    const digestFile = join(work, "digest");
+    await run(buildah, [
+      ...global,
+      "push",
+      "--quiet",
+      "--tls-verify=false",
+      "--digestfile",
+      digestFile,
+      options.ref,
+      `docker://${options.ref}`,
+    ]);
+    const digest = (await readFile(digestFile, "utf8")).trim();
+    return { ref: options.ref, digest };
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Removes a buildah store. As a non-root user, files written inside the user namespace belong to
+ * sub-uids we cannot delete directly, so fall back to deleting from inside that namespace.
+ */
+export async function removeBuildahStore(storageDir: string, buildah = "buildah"): Promise<void> {
+  try {
+    await rm(storageDir, { recursive: true, force: true });
+  } catch {
+    await run(buildah, ["unshare", "rm", "-rf", storageDir]).catch(() => undefined);
+  }
+}

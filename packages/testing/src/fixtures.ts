@@ -1,0 +1,155 @@
+import { chmod, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pg from "pg";
+import { test as baseTest } from "vitest";
+import { freePort, startInfrastructure, type Infrastructure } from "@kiln/infra";
+import { runMigrations } from "@kiln/db";
+import { buildBusyboxImage, removeBuildahStore, type BuiltImage } from "./buildah.js";
+import { randomToken } from "./names.js";
+import { NotificationRelay } from "./notification-relay.js";
+
+/** Name of the migrated database each test database is cloned from. */
+export const templateDatabase = "kiln_template";
+
+/** Bearer token the worker registry sends with its notifications. */
+export const registryNotificationToken = "kiln-test-registry-token";
+
+/** The real servers of one vitest worker (see `integrationTest`). */
+export type WorkerInfra = {
+  natsUrl: string;
+  /** The `kiln` database (not migrated; tests should use the `database` fixture). */
+  databaseUrl: string;
+  /** `postgres` maintenance database, for CREATE/DROP DATABASE. */
+  adminDatabaseUrl: string;
+  /** Builds a URL for another database on the worker's server. */
+  databaseUrlFor(name: string): string;
+  registry: { address: string; url: string };
+  /** Receives the registry's notifications; point it at a receiver with `forwardTo`. */
+  notifications: NotificationRelay;
+  /** Temp directory of this worker (state, logs under `state/logs`). */
+  workDir: string;
+  servers: Infrastructure;
+};
+
+export type TestDatabase = {
+  name: string;
+  /** Connection URL of a fresh, migrated database that only this test uses. */
+  url: string;
+};
+
+export type BaseImage = BuiltImage & {
+  /** buildah store that already holds the image (pass to `buildahArgs`). */
+  storageDir: string;
+};
+
+type IntegrationFixtures = {
+  infra: WorkerInfra;
+  baseImage: BaseImage;
+  database: TestDatabase;
+  subjectPrefix: string;
+};
+
+async function withAdmin<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * vitest `test` with Kiln's real infrastructure:
+ * - `infra` (worker): nats with JetStream, postgres (`fast`) with a migrated `kiln_template`,
+ *   and a registry whose notifications go to `infra.notifications`; started once per worker
+ *   on free ports in a temp dir, stopped when the worker ends.
+ * - `baseImage` (worker): `<registry>/base/busybox:latest`, built with buildah from Debian's
+ *   busybox-static and pushed once per worker.
+ * - `database` (test): a fresh database cloned from the template, dropped afterwards.
+ * - `subjectPrefix` (test): a unique NATS subject token / stream-name prefix.
+ */
+export const integrationTest = baseTest.extend<IntegrationFixtures>({
+  infra: [
+    // vitest reads the fixture's dependencies from the destructuring pattern: it must stay `{}`.
+    // eslint-disable-next-line no-empty-pattern
+    async ({}, use) => {
+      const workDir = await mkdtemp(join(tmpdir(), "kiln-it-"));
+      // mkdtemp makes 0700; as root, postgres runs as the postgres user and must pass through.
+      await chmod(workDir, 0o711);
+      const notifications = new NotificationRelay();
+      await notifications.start();
+      let servers: Infrastructure | undefined;
+      try {
+        servers = await startInfrastructure({
+          stateDir: join(workDir, "state"),
+          ports: { nats: await freePort(), postgres: await freePort(), registry: await freePort() },
+          notificationUrl: notifications.url,
+          notificationToken: registryNotificationToken,
+          fast: true,
+        });
+        const pgServer = servers.postgres;
+        await withAdmin(pgServer.adminUrl, (c) => c.query(`CREATE DATABASE ${templateDatabase}`));
+        await runMigrations(pgServer.urlFor(templateDatabase));
+        await withAdmin(pgServer.adminUrl, async (c) => {
+          // CREATE DATABASE … TEMPLATE fails while anyone is connected to the template, and a
+          // pool left open by the migrator would break every test of the worker.
+          await c.query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            [templateDatabase],
+          );
+          await c.query(`ALTER DATABASE ${templateDatabase} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false`);
+        });
+        await use({
+          natsUrl: servers.natsUrl,
+          databaseUrl: servers.databaseUrl,
+          adminDatabaseUrl: pgServer.adminUrl,
+          databaseUrlFor: pgServer.urlFor,
+          registry: { address: servers.registry.address, url: servers.registry.url },
+          notifications,
+          workDir,
+          servers,
+        });
+      } finally {
+        await servers?.stop();
+        await notifications.stop();
+        // Keep the logs of a failed run for a look; CI machines are thrown away anyway.
+        if (process.env.KILN_KEEP_TEST_STATE === undefined) await rm(workDir, { recursive: true, force: true });
+      }
+    },
+    { scope: "worker" },
+  ],
+
+  baseImage: [
+    async ({ infra }, use) => {
+      const storageDir = join(infra.workDir, "buildah");
+      try {
+        const image = await buildBusyboxImage({
+          storageDir,
+          ref: `${infra.registry.address}/base/busybox:latest`,
+        });
+        await use({ ...image, storageDir });
+      } finally {
+        await removeBuildahStore(storageDir);
+      }
+    },
+    { scope: "worker" },
+  ],
+
+  database: async ({ infra }, use) => {
+    const name = `t_${randomToken(12)}`;
+    await withAdmin(infra.adminDatabaseUrl, (c) => c.query(`CREATE DATABASE ${name} TEMPLATE ${templateDatabase}`));
+    try {
+      await use({ name, url: infra.databaseUrlFor(name) });
+    } finally {
+      // FORCE: a test that forgot to close its pool must not leak the database.
+      await withAdmin(infra.adminDatabaseUrl, (c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+    }
+  },
+
+  // eslint-disable-next-line no-empty-pattern
+  subjectPrefix: async ({}, use) => {
+    await use(`t${randomToken(10)}`);
+  },
+});

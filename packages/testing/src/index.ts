@@ -1,0 +1,15 @@
+/**
+ * @kiln/testing — shared vitest fixtures for integration tests against the real servers
+ * (nats, postgres, registry, buildah, git), and small helpers to build test inputs.
+ * Nothing here does I/O at import time; servers start when a test first asks for a fixture.
+ */
+export { freePort } from "@kiln/infra";
+export { buildahArgs, buildBusyboxImage, busyboxApplets, removeBuildahStore } from "./buildah.js";
+export type { BuildBusyboxImageOptions, BuiltImage } from "./buildah.js";
+export { integrationTest, registryNotificationToken, templateDatabase } from "./fixtures.js";
+export type { BaseImage, TestDatabase, WorkerInfra } from "./fixtures.js";
+export { makeGitRepo } from "./git.js";
+export type { GitRepo } from "./git.js";
+export { randomToken } from "./names.js";
+export { NotificationRelay } from "./notification-relay.js";
+export type { RegistryEvent, RegistryNotification } from "./notification-relay.js";
