@@ -62,6 +62,11 @@ export function buildConfigSpecSchema(strictness: Strictness) {
       )
       .optional(),
     sourceSecret: localObjectReference.optional(),
+  }).superRefine((src, ctx) => {
+    // Checked on `source` itself (not on the spec) so it is reported next to the other fields' errors.
+    if (!src.git && !src.dockerfile && src.type !== "Binary" && !src.binary) {
+      ctx.addIssue({ code: "custom", message: "one of git, dockerfile or binary is required" });
+    }
   });
   const sourceStrategy = object({
     from: imageReference,
@@ -98,7 +103,12 @@ export function buildConfigSpecSchema(strictness: Strictness) {
     strategy: strategy,
     output: object({
       to: imageReference
-        .refine((r) => r.kind !== "ImageStreamImage", "must be an ImageStreamTag or a DockerImage")
+        .superRefine((r, ctx) => {
+          if (r.kind === "ImageStreamImage") ctx.addIssue({ code: "custom", path: ["kind"], message: "must be ImageStreamTag or DockerImage" });
+          if (r.kind === "ImageStreamTag" && !/^[^:@]+:[^:@]+$/.test(r.name)) {
+            ctx.addIssue({ code: "custom", path: ["name"], message: "an ImageStreamTag is NAME:TAG" });
+          }
+        })
         .optional(),
       pushSecret: localObjectReference.optional(),
       imageLabels: z.array(object({ name: z.string().min(1), value: z.string() })).optional(),
@@ -110,14 +120,6 @@ export function buildConfigSpecSchema(strictness: Strictness) {
     completionDeadlineSeconds: z.number().int().positive().optional(),
     nodeSelector: z.record(z.string(), z.string()).nullish(),
     resources: z.record(z.string(), z.unknown()).optional(),
-  }).superRefine((spec, ctx) => {
-    const s = spec.source;
-    if (!s.git && !s.dockerfile && s.type !== "Binary" && !s.binary) {
-      ctx.addIssue({ code: "custom", path: ["source"], message: "one of git, dockerfile or binary is required" });
-    }
-    if (spec.output.to?.kind === "ImageStreamTag" && !/^[^:@]+:[^:@]+$/.test(spec.output.to.name)) {
-      ctx.addIssue({ code: "custom", path: ["output", "to", "name"], message: "an ImageStreamTag is NAME:TAG" });
-    }
   });
 }
 
