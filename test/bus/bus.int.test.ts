@@ -1,0 +1,88 @@
+import { Bus, NonRetryableError } from "@kiln/bus";
+import { createLogger } from "@kiln/runtime";
+import { integrationTest as baseTest } from "@kiln/testing";
+import { expect } from "vitest";
+
+const logger = createLogger({ service: "bus-test", level: "silent" });
+const test = baseTest.extend<{ bus: Bus }>({
+  bus: async ({ infra, subjectPrefix }, use) => {
+    const bus = await Bus.connect({ servers: infra.natsUrl, prefix: subjectPrefix, name: "bus-test", logger });
+    await bus.ensureStreams();
+    await use(bus);
+    await bus.drain();
+  },
+});
+
+const request = (requestId: string) => ({
+  v: 1 as const,
+  requestId,
+  namespace: "default",
+  buildConfig: "app",
+  env: [],
+  cause: { type: "Manual" as const, message: "test" },
+  requestedAt: new Date().toISOString(),
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+test("a retried publish with the same message id is stored once", async ({ bus }) => {
+  const first = await bus.publish("build.requested", "r1", request("r1"), { msgId: "r1" });
+  const again = await bus.publish("build.requested", "r1", request("r1"), { msgId: "r1" });
+  expect(first.duplicate).toBe(false);
+  expect(again.duplicate).toBe(true);
+  expect(await bus.count("build.requested", "r1")).toBe(1);
+});
+
+test("ensureStreams is idempotent, so every service may run it at start", async ({ bus }) => {
+  await bus.ensureStreams();
+  await bus.ensureStreams();
+  await bus.publish("build.requested", "r2", request("r2"), { msgId: "r2" });
+  expect(await bus.count("build.requested", "r2")).toBe(1);
+});
+
+test("a handler that throws is redelivered, then acked once it succeeds", async ({ bus }) => {
+  const deliveries: number[] = [];
+  const consumption = await bus.consume<"build.requested">("scheduler-build-requested", async (_payload, ctx) => {
+    deliveries.push(ctx.deliveryCount);
+    if (ctx.deliveryCount === 1) throw new Error("database blip");
+  });
+  await bus.publish("build.requested", "r3", request("r3"), { msgId: "r3" });
+  const until = Date.now() + 10_000;
+  while (deliveries.length < 2 && Date.now() < until) await sleep(20);
+  await sleep(1500); // long enough for a third delivery, had the ack not landed
+  await consumption.stop();
+  expect(deliveries).toEqual([1, 2]);
+});
+
+test("a non-retryable failure ends the message: it is never delivered again", async ({ bus }) => {
+  let deliveries = 0;
+  const consumption = await bus.consume<"build.requested">("scheduler-build-requested", async () => {
+    deliveries += 1;
+    throw new NonRetryableError("BuildConfig was deleted");
+  });
+  await bus.publish("build.requested", "r4", request("r4"), { msgId: "r4" });
+  await sleep(2000);
+  await consumption.stop();
+  expect(deliveries).toBe(1);
+});
+
+test("a message that does not match its schema is terminated without reaching the handler", async ({ bus, subjectPrefix }) => {
+  let handled = 0;
+  const consumption = await bus.consume<"build.requested">("scheduler-build-requested", async () => {
+    handled += 1;
+  });
+  // Bypass the typed publisher, as a buggy or foreign publisher would.
+  bus.nc.publish(`${subjectPrefix}.build.requested.bad`, new TextEncoder().encode('{"v":1,"requestId":""}'));
+  await bus.publish("build.requested", "r5", request("r5"), { msgId: "r5" });
+  const until = Date.now() + 5_000;
+  while (handled < 1 && Date.now() < until) await sleep(20);
+  await sleep(1000);
+  await consumption.stop();
+  expect(handled).toBe(1);
+});
+
+test("the typed publisher refuses a payload that does not match its schema, naming the field", async ({ bus }) => {
+  const bad = { ...request("r6"), namespace: 42 } as unknown as ReturnType<typeof request>;
+  await expect(bus.publish("build.requested", "r6", bad, { msgId: "r6" })).rejects.toThrow(/namespace/);
+  expect(await bus.count("build.requested", "r6")).toBe(0);
+});
