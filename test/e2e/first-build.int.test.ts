@@ -59,6 +59,8 @@ test("start-build --follow streams the log live and pushes the image by digest",
   const { digest, imageReference } = build.status.output;
   expect(digest).toMatch(/^sha256:[0-9a-f]{64}$/);
   expect(imageReference).toBe(`${infra.registry.address}/default/hello@${digest}`);
+  // The build records the commit it built, though only the branch was asked for.
+  expect(build.spec.revision).toMatchObject({ commit: repo.commit, ref: "main", message: "initial commit" });
 
   // The registry holds exactly that manifest under the tag.
   const head = await fetch(`${infra.registry.url}/v2/default/hello/manifests/latest`, {

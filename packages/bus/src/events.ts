@@ -48,6 +48,10 @@ export const BuildStatusChangedV1 = z.object({
   message: z.string().optional(),
   at: z.string(),
   output: z.object({ image: z.string(), digest: z.string(), imageReference: z.string() }).optional(),
+  /** The source revision the build used, once known. */
+  revision: z
+    .object({ commit: z.string(), ref: z.string().optional(), author: z.string(), date: z.string(), message: z.string() })
+    .optional(),
   /** The last lines of the log, kept on the build when it fails. */
   logSnippet: z.string().optional(),
 });

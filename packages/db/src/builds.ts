@@ -10,6 +10,7 @@ import {
   type BuildOutputStatus,
   type BuildPhase,
   type BuildRecord,
+  type BuildRevision,
   type EnvVar,
   type FailureReason,
 } from "@kiln/domain";
@@ -111,6 +112,7 @@ export interface BuildStatusUpdate {
   message?: string | undefined;
   output?: BuildOutputStatus | undefined;
   logSnippet?: string | undefined;
+  revision?: BuildRevision | undefined;
 }
 
 /**
@@ -134,6 +136,7 @@ export async function applyBuildStatus(db: Db, update: BuildStatusUpdate): Promi
         message: update.message ?? null,
         output: update.output ?? row.output,
         logSnippet: update.logSnippet ?? row.logSnippet,
+        revision: update.revision ?? row.revision,
         startedAt: update.phase === "Running" ? (row.startedAt ?? update.at) : row.startedAt,
         completedAt: terminal ? update.at : null,
         resourceVersion: sql`${builds.resourceVersion} + 1`,
@@ -154,7 +157,8 @@ function toRecord(row: BuildRow): BuildRecord {
     phase: row.phase as BuildPhase,
     reason: row.reason as FailureReason | null,
     message: row.message,
-    spec: row.spec,
+    // The recorded revision completes what the request asked for (a ref becomes a commit).
+    spec: row.revision ? { ...row.spec, revision: { ...row.spec.revision, ...row.revision } } : row.spec,
     output: row.output,
     logSnippet: row.logSnippet,
     resourceVersion: row.resourceVersion,

@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import { bigint, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
-import type { BuildConfigSpec, BuildOutputStatus, BuildSpec, ImageStreamSpec, ObjectMeta } from "@kiln/domain";
+import type { BuildConfigSpec, BuildOutputStatus, BuildRevision, BuildSpec, ImageStreamSpec, ObjectMeta } from "@kiln/domain";
 
 type StoredMeta = Pick<ObjectMeta, "labels" | "annotations">;
 
@@ -54,6 +54,8 @@ export const builds = pgTable(
     requestId: text("request_id").notNull(),
     output: jsonb("output").$type<BuildOutputStatus>(),
     logSnippet: text("log_snippet"),
+    /** The commit actually built (with author, date, message), once the runner fetched the source. */
+    revision: jsonb("revision").$type<BuildRevision>(),
     /** Highest dispatch attempt a status was recorded for. */
     attempt: integer("attempt").notNull().default(0),
     resourceVersion: bigint("resource_version", { mode: "number" }).notNull().default(1),

@@ -1,4 +1,4 @@
-import type { BuildOutputStatus, BuildSpec } from "./resources/build.js";
+import type { BuildOutputStatus, BuildRevision, BuildSpec } from "./resources/build.js";
 
 /** Step markers a build log shows, in order (`--> FetchSource`). */
 export const BuildStep = {
@@ -23,6 +23,8 @@ export interface BuildJob {
 export interface BuildLogSink {
   line(text: string): void;
   step(step: BuildStep): void;
+  /** The engine fetched the source: the commit it builds, recorded on the build. */
+  sourceFetched(revision: BuildRevision): void;
 }
 
 /**

@@ -1,13 +1,7 @@
-import { BuildFailure, FailureReason } from "@kiln/domain";
+import { BuildFailure, FailureReason, type BuildRevision } from "@kiln/domain";
 import { runCommand } from "./run-command.js";
 
-export interface SourceRevision {
-  commit: string;
-  ref?: string | undefined;
-  author: string;
-  date: string;
-  message: string;
-}
+export type SourceRevision = BuildRevision;
 
 export interface FetchGitOptions {
   uri: string;

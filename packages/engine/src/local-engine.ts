@@ -63,6 +63,7 @@ export class LocalEngine implements BuildEngine {
           ...(this.options.gitBinary ? { gitBinary: this.options.gitBinary } : {}),
         });
         sink.line(`Commit ${revision.commit} (${revision.message}) by ${revision.author}`);
+        sink.sourceFetched(revision);
       } else {
         await mkdir(srcDir);
       }

@@ -28,3 +28,7 @@ export { registryConfig, startRegistry } from "./registry.js";
 export type { RegistryServer, StartRegistryOptions } from "./registry.js";
 export { spawnService, tsxLoaderUrl } from "./service-process.js";
 export type { SpawnServiceOptions } from "./service-process.js";
+export { buildahArgs, buildBusyboxImage, busyboxApplets, removeBuildahStore } from "./base-image.js";
+export type { BuildBusyboxImageOptions, BuiltImage } from "./base-image.js";
+export { run } from "./run.js";
+export type { RunResult } from "./run.js";

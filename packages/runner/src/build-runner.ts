@@ -1,5 +1,14 @@
 import { RetryableError, type Bus, type BuildDispatchedV1, type Consumption, type DeliveryContext, type EventInput } from "@kiln/bus";
-import { BuildFailure, FailureReason, isTerminalPhase, type BuildEngine, type BuildOutputStatus, type BuildPhase } from "@kiln/domain";
+import {
+  BuildFailure,
+  FailureReason,
+  isTerminalPhase,
+  type BuildEngine,
+  type BuildLogSink,
+  type BuildOutputStatus,
+  type BuildPhase,
+  type BuildRevision,
+} from "@kiln/domain";
 import type { Logger } from "pino";
 import { LogPublisher } from "./log-publisher.js";
 
@@ -105,13 +114,19 @@ export class BuildRunner {
       : null;
     const heartbeat = setInterval(() => ctx.working(), this.options.heartbeatMs ?? 10_000);
     const logs = new LogPublisher({ bus, buildId, attempt });
+    let revision: BuildRevision | undefined;
+    const sink: BuildLogSink = {
+      line: (text) => logs.line(text),
+      step: (step) => logs.step(step),
+      sourceFetched: (fetched) => (revision = fetched),
+    };
     let outcome: { phase: BuildPhase; extra: Partial<EventInput<"build.status-changed">> };
     try {
       await publishStatus("Running");
       log.info({ attempt }, "build started");
       const output: BuildOutputStatus | null = await this.options.engine.run(
         { id: buildId, namespace, name, spec: dispatch.spec },
-        logs,
+        sink,
         controller.signal,
       );
       outcome = { phase: "Complete", extra: output ? { output } : {} };
@@ -132,6 +147,7 @@ export class BuildRunner {
     const logFailure = await logs.close();
     if (logFailure) log.warn({ err: logFailure }, "some build log lines could not be stored");
     if (outcome.phase !== "Complete") outcome.extra.logSnippet = logs.snippet();
+    if (revision) outcome.extra.revision = revision;
     await publishStatus(outcome.phase, outcome.extra);
     log.info({ phase: outcome.phase, reason: outcome.extra.reason }, "build finished");
   }

@@ -72,6 +72,7 @@ export class BuildScheduler {
       message: event.message,
       output: event.output,
       logSnippet: event.logSnippet,
+      revision: event.revision,
     });
     this.log.info(
       { buildId: event.buildId, build: event.name, phase: event.phase, applied, current: build?.phase },

@@ -5,7 +5,7 @@ import pg from "pg";
 import { test as baseTest } from "vitest";
 import { freePort, startInfrastructure, type Infrastructure } from "@kiln/infra";
 import { runMigrations } from "@kiln/db";
-import { buildBusyboxImage, removeBuildahStore, type BuiltImage } from "./buildah.js";
+import { buildBusyboxImage, removeBuildahStore, type BuiltImage } from "@kiln/infra";
 import { randomToken } from "./names.js";
 import { NotificationRelay } from "./notification-relay.js";
 

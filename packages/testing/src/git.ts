@@ -2,7 +2,7 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { run } from "./run.js";
+import { run } from "@kiln/infra";
 
 export type GitRepo = {
   /** Working tree of the repository. */

@@ -4,8 +4,8 @@
  * Nothing here does I/O at import time; servers start when a test first asks for a fixture.
  */
 export { freePort } from "@kiln/infra";
-export { buildahArgs, buildBusyboxImage, busyboxApplets, removeBuildahStore } from "./buildah.js";
-export type { BuildBusyboxImageOptions, BuiltImage } from "./buildah.js";
+export { buildahArgs, buildBusyboxImage, busyboxApplets, removeBuildahStore } from "@kiln/infra";
+export type { BuildBusyboxImageOptions, BuiltImage } from "@kiln/infra";
 export { integrationTest, registryNotificationToken, templateDatabase } from "./fixtures.js";
 export type { BaseImage, TestDatabase, WorkerInfra } from "./fixtures.js";
 export { makeGitRepo } from "./git.js";

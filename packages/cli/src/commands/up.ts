@@ -1,13 +1,14 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import { runMigrations } from "@kiln/db";
 import {
   DefaultPorts,
+  buildBusyboxImage,
   StartupFailedError,
   assertPortsFree,
   findBinaries,
@@ -326,37 +327,6 @@ async function imageExists(registry: string, repository: string, tag: string): P
     return res.status === 200;
   } catch {
     return false;
-  }
-}
-
-/** Applets linked next to busybox: enough for `sh` and the usual Dockerfile one-liners. */
-const busyboxApplets = ["sh", "echo", "cat", "ls", "mkdir", "cp", "true", "false", "env", "sleep"];
-
-/**
- * A busybox image built from the host's static /bin/busybox, so the demo never pulls from the
- * internet. Same recipe as @kiln/testing's buildBusyboxImage (kept here so the CLI does not
- * depend on the test toolkit): a private vfs store, `from scratch`, copy, commit, push over HTTP.
- */
-async function buildBusyboxImage(o: { buildah: string; storageDir: string; ref: string }): Promise<void> {
-  const global = ["--root", join(o.storageDir, "storage"), "--runroot", join(o.storageDir, "run"), "--storage-driver", "vfs"];
-  await mkdir(o.storageDir, { recursive: true });
-  const work = await mkdtemp(join(o.storageDir, "busybox-"));
-  try {
-    const bin = join(work, "rootfs", "bin");
-    await mkdir(bin, { recursive: true });
-    await copyFile("/bin/busybox", join(bin, "busybox"));
-    for (const applet of busyboxApplets) await symlink("busybox", join(bin, applet));
-    const container = (await execFileAsync(o.buildah, [...global, "from", "scratch"])).stdout.trim();
-    try {
-      await execFileAsync(o.buildah, [...global, "copy", container, join(work, "rootfs"), "/"]);
-      await execFileAsync(o.buildah, [...global, "config", "--cmd", "/bin/sh", "--env", "PATH=/bin", container]);
-      await execFileAsync(o.buildah, [...global, "commit", "--quiet", container, o.ref]);
-    } finally {
-      await execFileAsync(o.buildah, [...global, "rm", container]).catch(() => undefined);
-    }
-    await execFileAsync(o.buildah, [...global, "push", "--quiet", "--tls-verify=false", o.ref, `docker://${o.ref}`]);
-  } finally {
-    await rm(work, { recursive: true, force: true });
   }
 }
 

@@ -18,12 +18,24 @@ export interface BuildSpec {
   strategy: BuildStrategy;
   /** Fully resolved image name the build pushes to, e.g. `127.0.0.1:15000/default/hello:latest`. */
   output: { image: string | null; imageLabels: { name: string; value: string }[] };
-  /** The exact commit to build, when the trigger named one (a push, `--commit`). */
-  revision: { commit?: string | undefined };
+  /**
+   * The exact commit to build when the trigger named one (a push, `--commit`); once the source
+   * is fetched, the commit actually built, with its author, date and message.
+   */
+  revision: Partial<BuildRevision>;
   /** Extra environment for this build (`kiln start-build --env`). */
   env: EnvVar[];
   completionDeadlineSeconds?: number | undefined;
   triggeredBy: BuildCause[];
+}
+
+/** The source revision a build used, as OpenShift records it (`spec.revision.git`). */
+export interface BuildRevision {
+  commit: string;
+  ref?: string | undefined;
+  author: string;
+  date: string;
+  message: string;
 }
 
 export interface BuildOutputStatus {
