@@ -126,3 +126,32 @@ test("an unreachable repository ends Failed with FetchSourceFailed and the servi
   expect((await waitForBuild(call, "nowhere-2", (p) => p === "Failed")).status.reason).toBe("FetchSourceFailed");
   for (const proc of running.processes.values()) expect(proc.running).toBe(true);
 });
+
+test("an inline Dockerfile builds with build args and the strategy's from override, without any git source", async ({ infra, baseImage, database, subjectPrefix }) => {
+  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix, buildahStorageDir: baseImage.storageDir });
+  const call = api(running);
+  const applied = await call("POST", "/apis/v1/apply", {
+    items: [
+      {
+        apiVersion: "kiln.dev/v1",
+        kind: "BuildConfig",
+        metadata: { name: "inline" },
+        spec: {
+          // The FROM here is replaced by dockerStrategy.from, as in OpenShift.
+          source: { dockerfile: 'FROM placeholder.invalid/none\nARG GREETING\nRUN echo "greeting=$GREETING"\n' },
+          strategy: {
+            type: "Docker",
+            dockerStrategy: { from: { kind: "DockerImage", name: baseImage.ref }, buildArgs: [{ name: "GREETING", value: "hello-arg" }] },
+          },
+          output: { to: { kind: "DockerImage", name: `${infra.registry.address}/custom/inline:v1` } },
+        },
+      },
+    ],
+  });
+  expect(applied.status).toBe(200);
+  const started = await kiln(running.cliEnv, "start-build", "inline", "--follow");
+  expect(started.code).toBe(0);
+  expect(started.stdout).toContain("greeting=hello-arg");
+  const build = await waitForBuild(call, "inline-1", (p) => p === "Complete");
+  expect(build.status.output.imageReference).toMatch(new RegExp(`^${infra.registry.address}/custom/inline@sha256:`));
+});
