@@ -170,7 +170,7 @@ export class Bus {
     const handleOne = async (msg: JsMsg): Promise<void> => {
       const started = Date.now();
       const key = msg.subject.slice(msg.subject.lastIndexOf(".") + 1);
-      const base = { op: msg.subject, streamSeq: msg.seq, deliveryCount: msg.info.redeliveryCount };
+      const base = { op: msg.subject, [events[type].key]: key, streamSeq: msg.seq, deliveryCount: msg.info.redeliveryCount };
       try {
         const payload = codecFor(type).decode(msg.data, msg.subject);
         await handler(payload, {

@@ -39,14 +39,18 @@ export const streams = {
 } as const;
 export type StreamKey = keyof typeof streams;
 
-/** Every event type: its schema and the stream that stores it. The subject is `<prefix>.<type>.<key>`. */
+/**
+ * Every event type: its schema, the stream that stores it, and what its key is (the log field
+ * the key is written under, so every line about a build carries `buildId`).
+ * The subject is `<prefix>.<type>.<key>`.
+ */
 export const events = {
-  "build.requested": { schema: BuildRequestedV1, stream: "BUILD_EVENTS" },
-  "build.dispatched": { schema: BuildDispatchedV1, stream: "BUILD_DISPATCH" },
-  "build.status-changed": { schema: BuildStatusChangedV1, stream: "BUILD_EVENTS" },
-  "build.log-appended": { schema: BuildLogAppendedV1, stream: "BUILD_LOGS" },
-  "build.cancel-requested": { schema: BuildCancelRequestedV1, stream: "BUILD_EVENTS" },
-} as const satisfies Record<string, { schema: z.ZodType; stream: StreamKey }>;
+  "build.requested": { schema: BuildRequestedV1, stream: "BUILD_EVENTS", key: "requestId" },
+  "build.dispatched": { schema: BuildDispatchedV1, stream: "BUILD_DISPATCH", key: "buildId" },
+  "build.status-changed": { schema: BuildStatusChangedV1, stream: "BUILD_EVENTS", key: "buildId" },
+  "build.log-appended": { schema: BuildLogAppendedV1, stream: "BUILD_LOGS", key: "buildId" },
+  "build.cancel-requested": { schema: BuildCancelRequestedV1, stream: "BUILD_EVENTS", key: "buildId" },
+} as const satisfies Record<string, { schema: z.ZodType; stream: StreamKey; key: "buildId" | "requestId" }>;
 export type EventType = keyof typeof events;
 export type EventPayload<T extends EventType> = z.output<(typeof events)[T]["schema"]>;
 export type EventInput<T extends EventType> = z.input<(typeof events)[T]["schema"]>;
