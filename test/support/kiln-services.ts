@@ -1,12 +1,17 @@
-import { mkdir } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { freePort, spawnService, type ManagedProcess } from "@kiln/infra";
-import { randomToken, type WorkerInfra } from "@kiln/testing";
+import { freePort, startKilnServices, type KilnServiceName, type ManagedProcess } from "@kiln/infra";
 
 export const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 
-export type KilnServiceName = "api" | "scheduler" | "build-runner" | "webhook-receiver" | "image-watcher" | "deployer";
+/** What `startKiln` needs of the real infrastructure (the `infra` fixture, or the benchmark's own). */
+export interface KilnInfra {
+  natsUrl: string;
+  registry: { address: string };
+  /** Logs and build work dirs go below it. */
+  workDir: string;
+}
 
 export interface RunningKiln {
   apiUrl: string;
@@ -20,11 +25,12 @@ export interface RunningKiln {
 }
 
 /**
- * Starts Kiln's services as real processes (`node --import tsx services/<name>/src/main.ts`),
- * the way `kiln up` does, against a test's private database and subject prefix.
+ * Starts Kiln's services as real processes, the way `kiln up` does (the same
+ * `startKilnServices`), against a test's private database and subject prefix, on free ports.
+ * Plain code, no vitest import, so the benchmark uses it too.
  */
 export async function startKiln(options: {
-  infra: WorkerInfra;
+  infra: KilnInfra;
   databaseUrl: string;
   subjectPrefix: string;
   buildahStorageDir: string;
@@ -32,76 +38,41 @@ export async function startKiln(options: {
   extraEnv?: Record<string, string>;
 }): Promise<RunningKiln> {
   const { infra } = options;
-  const services = options.services ?? ["api", "scheduler", "build-runner"];
-  const token = randomToken(32);
-  const apiPort = await freePort();
+  const token = randomBytes(24).toString("hex");
   const logsDir = join(infra.workDir, "logs", options.subjectPrefix);
-  const workDir = join(infra.workDir, "work", options.subjectPrefix);
-  await mkdir(logsDir, { recursive: true });
-  const env: Record<string, string> = {
-    NATS_URL: infra.natsUrl,
-    DATABASE_URL: options.databaseUrl,
-    KILN_SUBJECT_PREFIX: options.subjectPrefix,
-    KILN_REGISTRY: infra.registry.address,
-    KILN_INSECURE_REGISTRIES: infra.registry.address,
-    LOG_LEVEL: "info",
-    API_PORT: String(apiPort),
-    API_TOKEN: token,
-    WEBHOOK_PORT: "0",
-    SCHEDULER_HEALTH_PORT: "0",
-    BUILD_RUNNER_HEALTH_PORT: "0",
-    IMAGE_WATCHER_HEALTH_PORT: "0",
-    DEPLOYER_HEALTH_PORT: "0",
-    BUILD_RUNNER_WORK_DIR: workDir,
-    BUILD_RUNNER_STORAGE_DIR: options.buildahStorageDir,
-    BUILD_RUNNER_SHUTDOWN_GRACE_MS: "2000",
-    ...options.extraEnv,
+  const kiln = await startKilnServices({
+    servicesDir: join(repoRoot, "services"),
+    services: options.services ?? ["api", "scheduler", "build-runner"],
+    natsUrl: infra.natsUrl,
+    databaseUrl: options.databaseUrl,
+    registry: infra.registry.address,
+    apiToken: token,
+    subjectPrefix: options.subjectPrefix,
+    ports: {
+      api: await freePort(),
+      webhook: await freePort(),
+      schedulerHealth: await freePort(),
+      buildRunnerHealth: await freePort(),
+      imageWatcherHealth: await freePort(),
+      deployerHealth: await freePort(),
+    },
+    workDir: join(infra.workDir, "work", options.subjectPrefix),
+    buildahStorageDir: options.buildahStorageDir,
+    logsDir,
+    extraEnv: { BUILD_RUNNER_SHUTDOWN_GRACE_MS: "2000", ...options.extraEnv },
+  });
+  return {
+    apiUrl: kiln.apiUrl,
+    token,
+    registry: infra.registry.address,
+    logsDir,
+    cliEnv: { KILN_API_URL: kiln.apiUrl, KILN_TOKEN: token, KILN_NAMESPACE: "default" },
+    processes: kiln.processes,
+    stop: () => kiln.stop(),
   };
-  const processes = new Map<KilnServiceName, ManagedProcess>();
-  const stop = async () => {
-    await Promise.all([...processes.values()].map((p) => p.stop({ timeoutMs: 10_000 })));
-  };
-  try {
-    for (const name of services) {
-      processes.set(
-        name,
-        await spawnService({ name, entry: join(repoRoot, "services", name, "src", "main.ts"), env, logFile: join(logsDir, `${name}.log`), cwd: repoRoot }),
-      );
-    }
-    const apiUrl = `http://127.0.0.1:${apiPort}`;
-    if (services.includes("api")) await waitForHealthy(`${apiUrl}/healthz`, 30_000);
-    return {
-      apiUrl,
-      token,
-      registry: infra.registry.address,
-      logsDir,
-      cliEnv: { KILN_API_URL: apiUrl, KILN_TOKEN: token, KILN_NAMESPACE: "default" },
-      processes,
-      stop,
-    };
-  } catch (error) {
-    await stop();
-    throw error;
-  }
 }
 
-export async function waitForHealthy(url: string, timeoutMs: number): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < until) {
-    try {
-      const res = await fetch(url);
-      if (res.ok) return;
-      last = new Error(`HTTP ${res.status}`);
-    } catch (error) {
-      last = error;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${url} not healthy after ${timeoutMs} ms: ${String(last)}`);
-}
-
-/** A tiny typed client for the tests (the CLI has the real one). */
+/** A tiny client for the tests (the CLI has the real one). */
 export function api(kiln: Pick<RunningKiln, "apiUrl" | "token">) {
   return async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
     const res = await fetch(`${kiln.apiUrl}${path}`, {

@@ -32,3 +32,5 @@ export { buildahArgs, buildBusyboxImage, busyboxApplets, removeBuildahStore } fr
 export type { BuildBusyboxImageOptions, BuiltImage } from "./base-image.js";
 export { run } from "./run.js";
 export type { RunResult } from "./run.js";
+export { kilnServiceEnv, kilnServiceNames, startKilnServices } from "./kiln-services.js";
+export type { KilnServiceName, KilnServicePorts, KilnServices, StartKilnServicesOptions } from "./kiln-services.js";

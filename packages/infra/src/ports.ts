@@ -12,6 +12,11 @@ export const DefaultPorts = {
   registry: 15000,
   api: 18080,
   webhook: 18081,
+  /** `/healthz` of the services without an HTTP API of their own. */
+  schedulerHealth: 18082,
+  buildRunnerHealth: 18083,
+  imageWatcherHealth: 18084,
+  deployerHealth: 18085,
 } as const;
 
 export type PortCheck = {

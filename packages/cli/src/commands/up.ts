@@ -9,10 +9,11 @@ import { runMigrations } from "@kiln/db";
 import {
   DefaultPorts,
   buildBusyboxImage,
-  StartupFailedError,
+  kilnServiceNames,
+  startKilnServices,
+  type KilnServices,
   assertPortsFree,
   findBinaries,
-  spawnService,
   startInfrastructure,
   type Infrastructure,
   type ManagedProcess,
@@ -35,12 +36,7 @@ export interface UpOptions {
   demo?: boolean;
 }
 
-/** Started in this order; stopped in reverse so ingress goes first and nothing new arrives while workers drain. */
-const services = ["deployer", "image-watcher", "build-runner", "scheduler", "api", "webhook-receiver"] as const;
-
 const host = "127.0.0.1";
-/** tsx compiles each service on first start; two slow cores need a while. */
-const healthTimeoutMs = 90_000;
 /** Matches the services' own shutdown grace (R5), after which ManagedProcess SIGKILLs the group. */
 const serviceStopTimeoutMs = 10_000;
 /** Registry notifications go to the webhook receiver; the path is the receiver's registry route. */
@@ -62,12 +58,16 @@ export async function upCommand(ctx: CommandContext, options: UpOptions): Promis
     registry: options.registryPort ?? DefaultPorts.registry,
     api: options.apiPort ?? DefaultPorts.api,
     webhook: options.webhookPort ?? DefaultPorts.webhook,
+    schedulerHealth: DefaultPorts.schedulerHealth,
+    buildRunnerHealth: DefaultPorts.buildRunnerHealth,
+    imageWatcherHealth: DefaultPorts.imageWatcherHealth,
+    deployerHealth: DefaultPorts.deployerHealth,
   };
 
   // Every check that can fail runs before anything starts, so a failed `kiln up` leaves nothing behind.
   // KILN_SERVICES_DIR points `up` at another services tree (stub services in end-to-end tests of `up` itself).
   const servicesDir = resolve(cwd, ctx.io.env.KILN_SERVICES_DIR ?? join(code, "services"));
-  const entries = services.map((name) => ({ name, entry: join(servicesDir, name, "src", "main.ts") }));
+  const entries = kilnServiceNames.map((name) => ({ name, entry: join(servicesDir, name, "src", "main.ts") }));
   const missing = entries.filter((e) => !existsSync(e.entry));
   if (missing.length > 0) {
     throw new UsageError(`service entry points not found: ${missing.map((e) => e.entry).join(", ")}`);
@@ -80,6 +80,11 @@ export async function upCommand(ctx: CommandContext, options: UpOptions): Promis
       { port: ports.registry, what: "registry", hint: "--registry-port" },
       { port: ports.api, what: "api", hint: "--api-port" },
       { port: ports.webhook, what: "webhook-receiver", hint: "--webhook-port" },
+      // Health endpoints of the workers: fixed, so a second `kiln up` is told plainly.
+      { port: ports.schedulerHealth, what: "scheduler /healthz", hint: "another kiln up?" },
+      { port: ports.buildRunnerHealth, what: "build-runner /healthz", hint: "another kiln up?" },
+      { port: ports.imageWatcherHealth, what: "image-watcher /healthz", hint: "another kiln up?" },
+      { port: ports.deployerHealth, what: "deployer /healthz", hint: "another kiln up?" },
     ],
     host,
   );
@@ -90,12 +95,14 @@ export async function upCommand(ctx: CommandContext, options: UpOptions): Promis
 
   const stop = new StopSignal(ctx);
   let infra: Infrastructure | undefined;
-  const running: ManagedProcess[] = [];
+  let services: KilnServices | undefined;
   const shutdown = async () => {
-    if (running.length === 0 && !infra) return;
-    say("stopping services...");
-    // Together, not one by one: each may take its full grace period draining in-flight work.
-    await Promise.allSettled(running.splice(0).reverse().map((p) => p.stop({ timeoutMs: serviceStopTimeoutMs })));
+    if (!services && !infra) return;
+    if (services) {
+      say("stopping services...");
+      await services.stop({ timeoutMs: serviceStopTimeoutMs });
+      services = undefined;
+    }
     if (infra) {
       say("stopping registry, postgres and nats...");
       await infra.stop();
@@ -119,28 +126,20 @@ export async function upCommand(ctx: CommandContext, options: UpOptions): Promis
     await runMigrations(infra.databaseUrl);
 
     const registry = infra.registry.address;
-    const env: Record<string, string> = {
-      NATS_URL: infra.natsUrl,
-      DATABASE_URL: infra.databaseUrl,
-      KILN_REGISTRY: registry,
-      KILN_INSECURE_REGISTRIES: registry,
-      KILN_STATE_DIR: stateDir,
-      LOG_LEVEL: "info",
-      API_PORT: String(ports.api),
-      API_TOKEN: token,
-      WEBHOOK_PORT: String(ports.webhook),
-      BUILD_RUNNER_WORK_DIR: join(stateDir, "work"),
-      BUILD_RUNNER_STORAGE_DIR: join(stateDir, "buildah"),
-    };
-    await mkdir(env.BUILD_RUNNER_WORK_DIR as string, { recursive: true });
-    await mkdir(env.BUILD_RUNNER_STORAGE_DIR as string, { recursive: true });
-
-    say(`starting ${services.join(", ")} ...`);
-    for (const { name, entry } of entries) {
-      running.push(await spawnService({ name, entry, env, logFile: join(logsDir, `${name}.log`), cwd: code }));
-    }
-    const apiUrl = `http://${host}:${ports.api}`;
-    await waitForHealthy(ctx, `${apiUrl}/healthz`, running, stop);
+    say(`starting ${kilnServiceNames.join(", ")} ...`);
+    services = await startKilnServices({
+      servicesDir,
+      natsUrl: infra.natsUrl,
+      databaseUrl: infra.databaseUrl,
+      registry,
+      apiToken: token,
+      ports,
+      workDir: join(stateDir, "work"),
+      buildahStorageDir: join(stateDir, "buildah"),
+      logsDir,
+      extraEnv: { KILN_STATE_DIR: stateDir },
+    });
+    const apiUrl = services.apiUrl;
     if (stop.requested) return await shutdown();
 
     const envFile = join(stateDir, "env");
@@ -178,7 +177,7 @@ export async function upCommand(ctx: CommandContext, options: UpOptions): Promis
       ].join("\n"),
     );
 
-    watchForCrashes(ctx, running, stop);
+    watchForCrashes(ctx, [...services.processes.values()], stop);
     await stop.wait();
     await shutdown();
   } catch (err) {
@@ -237,35 +236,6 @@ async function writeEnvFile(file: string, values: Record<string, string>): Promi
   // It holds the API token: owner-only, like the token file.
   await writeFile(file, formatEnvFile(values), { mode: 0o600 });
   await chmod(file, 0o600);
-}
-
-async function waitForHealthy(ctx: CommandContext, url: string, procs: readonly ManagedProcess[], stop: StopSignal): Promise<void> {
-  const deadline = Date.now() + healthTimeoutMs;
-  const api = procs.find((p) => p.name === "api");
-  for (;;) {
-    if (stop.requested) return;
-    // Any service dying during startup is fatal: `kiln up` half-working is worse than failing.
-    const dead = procs.find((p) => p.exitStatus !== undefined);
-    if (dead) {
-      const exit = dead.exitStatus;
-      const how = exit?.signal ? `signal ${exit.signal}` : `code ${exit?.code}`;
-      throw new StartupFailedError(dead.name, `exited during startup (${how})`, { logTail: await dead.logTail(), logFile: dead.logFile });
-    }
-    try {
-      const res = await ctx.io.fetch(url, { signal: AbortSignal.timeout(1000) });
-      await res.body?.cancel();
-      if (res.status === 200) return;
-    } catch {
-      // Not listening yet.
-    }
-    if (Date.now() >= deadline) {
-      throw new StartupFailedError("api", `did not answer ${url} within ${healthTimeoutMs / 1000}s`, {
-        logTail: (await api?.logTail()) ?? "",
-        logFile: api?.logFile,
-      });
-    }
-    await ctx.io.sleep(250);
-  }
 }
 
 /** A service that dies while Kiln is up is reported, not restarted: its log says why. */
