@@ -1,4 +1,4 @@
-import { and, desc, eq, sql } from "drizzle-orm";
+import { and, desc, eq, inArray, sql } from "drizzle-orm";
 import {
   buildName,
   canTransition,
@@ -194,4 +194,32 @@ export function toBuildJson(build: BuildRecord): Record<string, unknown> {
       ...(build.output ? { output: build.output } : {}),
     },
   };
+}
+
+/**
+ * Deletes a BuildConfig's oldest finished builds beyond its history limits, as OpenShift does:
+ * `successfulBuildsHistoryLimit` counts Complete builds, `failedBuildsHistoryLimit` counts
+ * Failed, Error and Cancelled ones. Returns the names of the builds removed.
+ */
+export async function pruneBuildHistory(db: DbOrTx, namespace: string, buildConfig: string): Promise<string[]> {
+  const [bc] = await db
+    .select({ spec: buildConfigs.spec })
+    .from(buildConfigs)
+    .where(and(eq(buildConfigs.namespace, namespace), eq(buildConfigs.name, buildConfig)));
+  if (!bc) return [];
+  const ofBuildConfig = and(eq(builds.namespace, namespace), eq(builds.buildConfig, buildConfig));
+  const beyond = async (phases: BuildPhase[], keep: number) =>
+    db
+      .select({ id: builds.id })
+      .from(builds)
+      .where(and(ofBuildConfig, inArray(builds.phase, phases)))
+      .orderBy(desc(builds.number))
+      .offset(keep);
+  const doomed = [
+    ...(await beyond(["Complete"], bc.spec.successfulBuildsHistoryLimit)),
+    ...(await beyond(["Failed", "Error", "Cancelled"], bc.spec.failedBuildsHistoryLimit)),
+  ].map((r) => r.id);
+  if (doomed.length === 0) return [];
+  const deleted = await db.delete(builds).where(inArray(builds.id, doomed)).returning({ name: builds.name });
+  return deleted.map((d) => d.name);
 }

@@ -8,6 +8,7 @@ export {
   getBuild,
   getBuildById,
   listBuilds,
+  pruneBuildHistory,
   toBuildJson,
 } from "./builds.js";
 export type { BuildStatusUpdate, NewBuildRequest } from "./builds.js";

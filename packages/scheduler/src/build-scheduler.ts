@@ -1,6 +1,6 @@
 import type { Bus, BuildCancelRequestedV1, BuildRequestedV1, BuildStatusChangedV1, Consumption } from "@kiln/bus";
-import { applyBuildStatus, createBuildForRequest, getBuildById, type Db } from "@kiln/db";
-import { FailureReason, type BuildRecord } from "@kiln/domain";
+import { applyBuildStatus, createBuildForRequest, getBuildById, pruneBuildHistory, type Db } from "@kiln/db";
+import { FailureReason, isTerminalPhase, type BuildRecord } from "@kiln/domain";
 import type { Logger } from "pino";
 
 export interface BuildSchedulerOptions {
@@ -78,6 +78,12 @@ export class BuildScheduler {
       { buildId: event.buildId, build: event.name, phase: event.phase, applied, current: build?.phase },
       applied ? "build status recorded" : "build status ignored",
     );
+    if (applied && build && isTerminalPhase(build.phase)) await this.prune(build);
+  }
+
+  private async prune(build: BuildRecord): Promise<void> {
+    const pruned = await pruneBuildHistory(this.options.db, build.namespace, build.buildConfig);
+    if (pruned.length > 0) this.log.info({ buildConfig: build.buildConfig, namespace: build.namespace, pruned }, "old builds pruned");
   }
 
   /** A build no runner holds yet is cancelled here; a running one is stopped by its runner. */
@@ -92,6 +98,8 @@ export class BuildScheduler {
       reason: FailureReason.CancelledBuild,
       message: "cancelled before it started",
     });
-    if (applied) this.log.info({ buildId: build.id, build: build.name }, "queued build cancelled");
+    if (!applied) return;
+    this.log.info({ buildId: build.id, build: build.name }, "queued build cancelled");
+    await this.prune(build);
   }
 }

@@ -58,10 +58,14 @@ export async function upCommand(ctx: CommandContext, options: UpOptions): Promis
     registry: options.registryPort ?? DefaultPorts.registry,
     api: options.apiPort ?? DefaultPorts.api,
     webhook: options.webhookPort ?? DefaultPorts.webhook,
-    schedulerHealth: DefaultPorts.schedulerHealth,
-    buildRunnerHealth: DefaultPorts.buildRunnerHealth,
-    imageWatcherHealth: DefaultPorts.imageWatcherHealth,
-    deployerHealth: DefaultPorts.deployerHealth,
+  };
+  // The workers' /healthz ports follow the api port (18080 → 18082…18085), so moving one
+  // `kiln up` beside another needs only --api-port.
+  const healthPorts = {
+    schedulerHealth: ports.api + (DefaultPorts.schedulerHealth - DefaultPorts.api),
+    buildRunnerHealth: ports.api + (DefaultPorts.buildRunnerHealth - DefaultPorts.api),
+    imageWatcherHealth: ports.api + (DefaultPorts.imageWatcherHealth - DefaultPorts.api),
+    deployerHealth: ports.api + (DefaultPorts.deployerHealth - DefaultPorts.api),
   };
 
   // Every check that can fail runs before anything starts, so a failed `kiln up` leaves nothing behind.
@@ -81,10 +85,10 @@ export async function upCommand(ctx: CommandContext, options: UpOptions): Promis
       { port: ports.api, what: "api", hint: "--api-port" },
       { port: ports.webhook, what: "webhook-receiver", hint: "--webhook-port" },
       // Health endpoints of the workers: fixed, so a second `kiln up` is told plainly.
-      { port: ports.schedulerHealth, what: "scheduler /healthz", hint: "another kiln up?" },
-      { port: ports.buildRunnerHealth, what: "build-runner /healthz", hint: "another kiln up?" },
-      { port: ports.imageWatcherHealth, what: "image-watcher /healthz", hint: "another kiln up?" },
-      { port: ports.deployerHealth, what: "deployer /healthz", hint: "another kiln up?" },
+      { port: healthPorts.schedulerHealth, what: "scheduler /healthz", hint: "--api-port (health ports follow it)" },
+      { port: healthPorts.buildRunnerHealth, what: "build-runner /healthz", hint: "--api-port (health ports follow it)" },
+      { port: healthPorts.imageWatcherHealth, what: "image-watcher /healthz", hint: "--api-port (health ports follow it)" },
+      { port: healthPorts.deployerHealth, what: "deployer /healthz", hint: "--api-port (health ports follow it)" },
     ],
     host,
   );
@@ -133,7 +137,7 @@ export async function upCommand(ctx: CommandContext, options: UpOptions): Promis
       databaseUrl: infra.databaseUrl,
       registry,
       apiToken: token,
-      ports,
+      ports: { api: ports.api, webhook: ports.webhook, ...healthPorts },
       workDir: join(stateDir, "work"),
       buildahStorageDir: join(stateDir, "buildah"),
       logsDir,
