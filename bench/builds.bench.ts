@@ -26,7 +26,7 @@ import {
 // the vitest runner throws ("Vitest failed to access its internal state"). git.js is a plain helper.
 import { makeGitRepo, type GitRepo } from "../packages/testing/src/git.js";
 // The same start-up as the integration tests (and `kiln up`): startKilnServices from @kiln/infra.
-import { startKiln } from "../test/support/kiln-services.js";
+import { api, startKiln } from "../test/support/kiln-services.js";
 
 const exec = promisify(execFile);
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
@@ -132,24 +132,6 @@ async function readLog(file: string): Promise<LogLine[]> {
   return lines;
 }
 
-function client(apiUrl: string, token: string) {
-  return async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${apiUrl}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await res.text();
-    let json: any = null;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = null;
-    }
-    return { status: res.status, json, text };
-  };
-}
-
 // ---------------------------------------------------------------------------------------------
 // one build
 
@@ -174,7 +156,7 @@ type Sample = {
   polls: number;
 };
 
-async function runOneBuild(call: ReturnType<typeof client>, warmup: boolean): Promise<Sample> {
+async function runOneBuild(call: ReturnType<typeof api>, warmup: boolean): Promise<Sample> {
   const t0Wall = Date.now();
   const t0 = performance.now();
   const started = await call("POST", `/apis/v1/namespaces/${NS}/buildconfigs/${BC}/instantiate`, {});
@@ -403,7 +385,7 @@ async function main(): Promise<number> {
     buildahStorageDir: storageDir,
   });
   onCleanup("kiln services", () => kiln.stop());
-  const call = client(kiln.apiUrl, kiln.token);
+  const call = api(kiln);
 
   step("creating the git repository and the BuildConfig");
   const repo: GitRepo = await makeGitRepo({ Dockerfile: `FROM ${baseImage.ref}\nCMD ["echo","hi"]\n` }, { parentDir: workDir });
