@@ -8,3 +8,6 @@ export { LocalEngine } from "./local-engine.js";
 export type { LocalEngineOptions } from "./local-engine.js";
 export { runCommand } from "./run-command.js";
 export type { CommandResult, RunCommandOptions } from "./run-command.js";
+export { buildahStep } from "./build-context.js";
+export type { BuildContext } from "./build-context.js";
+export { outputLabels } from "./labels.js";

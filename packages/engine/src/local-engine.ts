@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import {
   BuildFailure,
@@ -8,10 +8,12 @@ import {
   type BuildJob,
   type BuildLogSink,
   type BuildOutputStatus,
+  type BuildRevision,
 } from "@kiln/domain";
 import { Buildah } from "./buildah.js";
-import { overrideLastFrom } from "./dockerfile.js";
-import { fetchGitSource, type SourceRevision } from "./git-source.js";
+import { buildahStep, type BuildContext } from "./build-context.js";
+import { dockerBuild } from "./docker-build.js";
+import { fetchGitSource } from "./git-source.js";
 import { runCommand } from "./run-command.js";
 
 export interface LocalEngineOptions {
@@ -26,7 +28,7 @@ export interface LocalEngineOptions {
 
 /**
  * The `local` engine: git and buildah on this host, daemonless and unprivileged
- * (chroot isolation, vfs storage). Docker strategy here; S2I comes with the build-engine issue.
+ * (chroot isolation, vfs storage). Fetch the source, run the strategy, push by digest.
  */
 export class LocalEngine implements BuildEngine {
   private readonly buildah: Buildah;
@@ -43,120 +45,68 @@ export class LocalEngine implements BuildEngine {
   async run(job: BuildJob, sink: BuildLogSink, signal: AbortSignal): Promise<BuildOutputStatus | null> {
     this.prepared ??= Promise.all([this.buildah.prepare(), mkdir(this.options.workDir, { recursive: true })]).then(() => undefined);
     await this.prepared;
-    const dir = await mkdtemp(join(this.options.workDir, `${job.namespace}-${job.name}-`));
+    const workDir = await mkdtemp(join(this.options.workDir, `${job.namespace}-${job.name}-`));
     // The tag buildah builds locally; the output name when there is one, else a private name.
     const localTag = job.spec.output.image ?? `localhost/kiln/${job.namespace}/${job.name}:latest`;
     try {
-      const { spec } = job;
-      const srcDir = join(dir, "src");
-      let revision: SourceRevision | null = null;
+      const sourceDir = join(workDir, "src");
       sink.step("FetchSource");
-      if (spec.source.git) {
-        sink.line(`Cloning ${spec.source.git.uri}${spec.revision.commit ? ` at ${spec.revision.commit}` : spec.source.git.ref ? ` (${spec.source.git.ref})` : ""}`);
-        revision = await fetchGitSource({
-          uri: spec.source.git.uri,
-          ref: spec.source.git.ref,
-          commit: spec.revision.commit,
-          dir: srcDir,
-          onLine: (l) => sink.line(l),
-          signal,
-          ...(this.options.gitBinary ? { gitBinary: this.options.gitBinary } : {}),
-        });
-        sink.line(`Commit ${revision.commit} (${revision.message}) by ${revision.author}`);
-        sink.sourceFetched(revision);
-      } else {
-        await mkdir(srcDir);
+      const revision = await this.fetchSource(job, sourceDir, sink, signal);
+      const ctx: BuildContext = { job, sink, signal, buildah: this.buildah, workDir, sourceDir, localTag, revision };
+      const strategy = job.spec.strategy.type;
+      switch (strategy) {
+        case "Docker":
+          await dockerBuild(ctx);
+          break;
+        case "Source":
+          throw new BuildFailure(FailureReason.InternalError, "the Source (S2I) strategy is not available in this Kiln version yet");
+        default:
+          // Validation admits only Docker and Source; anything else is a stored spec from the future.
+          throw new BuildFailure(FailureReason.InternalError, `unknown strategy ${strategy as string}`);
       }
-      if (spec.strategy.type !== "Docker") {
-        throw new BuildFailure(FailureReason.InternalError, `strategy ${spec.strategy.type} is not available in this Kiln version yet`);
-      }
-      const contextDir = join(srcDir, spec.source.contextDir ?? "");
-      const docker = spec.strategy.dockerStrategy ?? {};
-      let dockerfile = spec.source.dockerfile ?? (await readDockerfile(join(contextDir, docker.dockerfilePath ?? "Dockerfile")));
-      if (docker.from) dockerfile = overrideLastFrom(dockerfile, docker.from.name);
-      const dockerfilePath = join(dir, "Dockerfile.kiln");
-      await writeFile(dockerfilePath, dockerfile);
-
-      sink.step("Build");
-      const labels = outputLabels(job, revision);
-      const args = [
-        ...this.buildah.globalArgs(),
-        "bud",
-        "--isolation",
-        "chroot",
-        "--file",
-        dockerfilePath,
-        "--tag",
-        localTag,
-        ...labels.flatMap(([k, v]) => ["--label", `${k}=${v}`]),
-        ...(docker.buildArgs ?? []).flatMap((a) => ["--build-arg", `${a.name}=${a.value}`]),
-        ...[...(docker.env ?? []), ...spec.env].flatMap((e) => ["--env", `${e.name}=${e.value}`]),
-        ...(docker.noCache ? ["--no-cache"] : []),
-        ...(docker.forcePull ? ["--pull=always"] : []),
-        ...(docker.target ? ["--target", docker.target] : []),
-        contextDir,
-      ];
-      await this.buildahStep(args, FailureReason.DockerBuildFailed, "the Dockerfile build failed", sink, signal);
-
-      const image = job.spec.output.image;
-      if (!image) {
-        sink.line("No output image configured: the image was built and not pushed");
-        return null;
-      }
-      sink.step("Push");
-      const digestFile = join(dir, "digest");
-      await this.buildahStep(
-        [...this.buildah.globalArgs(), "push", "--digestfile", digestFile, localTag, `docker://${image}`],
-        FailureReason.PushFailed,
-        `pushing ${image} failed`,
-        sink,
-        signal,
-      );
-      const digest = (await readFile(digestFile, "utf8")).trim();
-      const imageReference = imageReferenceByDigest(image, digest);
-      sink.line(`Pushed ${imageReference}`);
-      return { image, digest, imageReference };
+      return await this.push(ctx);
     } finally {
       // Whatever happened: no work dir and no local image left behind by this build.
-      await rm(dir, { recursive: true, force: true });
-      await runCommand({ command: this.buildah.binary, args: [...this.buildah.globalArgs(), "rmi", "--force", localTag], env: this.buildah.env() }).catch(() => undefined);
+      await rm(workDir, { recursive: true, force: true });
+      await runCommand({ command: this.buildah.binary, args: [...this.buildah.globalArgs(), "rmi", "--force", localTag], env: this.buildah.env() }).catch(
+        () => undefined,
+      );
     }
   }
 
-  private async buildahStep(args: string[], reason: FailureReason, message: string, sink: BuildLogSink, signal: AbortSignal): Promise<void> {
-    const result = await runCommand({ command: this.buildah.binary, args, env: this.buildah.env(), onLine: (l) => sink.line(l), signal });
-    if (result.aborted) throw signal.reason;
-    if (result.exitCode !== 0) throw new BuildFailure(reason, `${message} (exit ${result.exitCode ?? result.signal})`);
+  private async fetchSource(job: BuildJob, sourceDir: string, sink: BuildLogSink, signal: AbortSignal): Promise<BuildRevision | null> {
+    const { source, revision: wanted } = job.spec;
+    if (!source.git) {
+      await mkdir(sourceDir);
+      return null;
+    }
+    sink.line(`Cloning ${source.git.uri}${wanted.commit ? ` at ${wanted.commit}` : source.git.ref ? ` (${source.git.ref})` : ""}`);
+    const revision = await fetchGitSource({
+      uri: source.git.uri,
+      ref: source.git.ref,
+      commit: wanted.commit,
+      dir: sourceDir,
+      onLine: (l) => sink.line(l),
+      signal,
+      ...(this.options.gitBinary ? { gitBinary: this.options.gitBinary } : {}),
+    });
+    sink.line(`Commit ${revision.commit} (${revision.message}) by ${revision.author}`);
+    sink.sourceFetched(revision);
+    return revision;
   }
-}
 
-async function readDockerfile(path: string): Promise<string> {
-  try {
-    return await readFile(path, "utf8");
-  } catch {
-    throw new BuildFailure(FailureReason.DockerBuildFailed, `no Dockerfile at ${path.split("/src/").pop() ?? path} in the source`);
+  private async push(ctx: BuildContext): Promise<BuildOutputStatus | null> {
+    const image = ctx.job.spec.output.image;
+    if (!image) {
+      ctx.sink.line("No output image configured: the image was built and not pushed");
+      return null;
+    }
+    ctx.sink.step("Push");
+    const digestFile = join(ctx.workDir, "digest");
+    await buildahStep(ctx, ["push", "--digestfile", digestFile, ctx.localTag, `docker://${image}`], FailureReason.PushFailed, `pushing ${image} failed`);
+    const digest = (await readFile(digestFile, "utf8")).trim();
+    const imageReference = imageReferenceByDigest(image, digest);
+    ctx.sink.line(`Pushed ${imageReference}`);
+    return { image, digest, imageReference };
   }
-}
-
-/** OpenShift's source labels plus Kiln's own, so an image says where it came from. */
-function outputLabels(job: BuildJob, revision: SourceRevision | null): [string, string][] {
-  const labels: [string, string][] = [
-    ["io.openshift.build.name", job.name],
-    ["io.openshift.build.namespace", job.namespace],
-    ["kiln.dev/buildconfig", job.spec.buildConfig],
-    ["kiln.dev/build", job.name],
-    ["kiln.dev/build-number", String(job.spec.number)],
-  ];
-  if (job.spec.source.git) labels.push(["io.openshift.build.source-location", job.spec.source.git.uri]);
-  if (revision) {
-    labels.push(
-      ["io.openshift.build.commit.id", revision.commit],
-      ["io.openshift.build.commit.author", revision.author],
-      ["io.openshift.build.commit.date", revision.date],
-      ["io.openshift.build.commit.message", revision.message],
-    );
-    if (revision.ref) labels.push(["io.openshift.build.commit.ref", revision.ref]);
-  }
-  for (const l of job.spec.output.imageLabels) labels.push([l.name, l.value]);
-  return labels.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }

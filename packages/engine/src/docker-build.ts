@@ -1,0 +1,56 @@
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { BuildFailure, FailureReason, type BuildJob, type BuildRevision } from "@kiln/domain";
+import { overrideLastFrom } from "./dockerfile.js";
+import { buildahStep, type BuildContext } from "./build-context.js";
+import { outputLabels } from "./labels.js";
+
+/**
+ * The Docker strategy: the repository's Dockerfile (or the inline one), with OpenShift's
+ * `from` override, build args, env, noCache, forcePull and target, built by `buildah bud`.
+ */
+export async function dockerBuild(ctx: BuildContext): Promise<void> {
+  const { spec } = ctx.job;
+  const contextDir = join(ctx.sourceDir, spec.source.contextDir ?? "");
+  const docker = spec.strategy.dockerStrategy ?? {};
+  let dockerfile = spec.source.dockerfile ?? (await readDockerfile(join(contextDir, docker.dockerfilePath ?? "Dockerfile"), docker.dockerfilePath ?? "Dockerfile"));
+  if (docker.from) dockerfile = overrideLastFrom(dockerfile, docker.from.name);
+  // Written outside the context, so it never ends up in the image by a `COPY . .`.
+  const dockerfilePath = join(ctx.workDir, "Dockerfile.kiln");
+  await writeFile(dockerfilePath, dockerfile);
+
+  ctx.sink.step("Build");
+  await buildahStep(
+    ctx,
+    [
+      "bud",
+      "--isolation",
+      "chroot",
+      "--file",
+      dockerfilePath,
+      "--tag",
+      ctx.localTag,
+      ...labelArgs(ctx.job, ctx.revision),
+      ...(docker.buildArgs ?? []).flatMap((a) => ["--build-arg", `${a.name}=${a.value}`]),
+      ...[...(docker.env ?? []), ...spec.env].flatMap((e) => ["--env", `${e.name}=${e.value}`]),
+      ...(docker.noCache ? ["--no-cache"] : []),
+      ...(docker.forcePull ? ["--pull=always"] : []),
+      ...(docker.target ? ["--target", docker.target] : []),
+      contextDir,
+    ],
+    FailureReason.DockerBuildFailed,
+    "the Dockerfile build failed",
+  );
+}
+
+function labelArgs(job: BuildJob, revision: BuildRevision | null): string[] {
+  return outputLabels(job, revision).flatMap(([k, v]) => ["--label", `${k}=${v}`]);
+}
+
+async function readDockerfile(path: string, shown: string): Promise<string> {
+  try {
+    return await readFile(path, "utf8");
+  } catch {
+    throw new BuildFailure(FailureReason.DockerBuildFailed, `no Dockerfile at ${shown} in the source`);
+  }
+}
