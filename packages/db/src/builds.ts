@@ -5,6 +5,7 @@ import {
   isTerminalPhase,
   kilnApiVersion,
   NotFoundError,
+  resolveBuildImages,
   resolveOutputImage,
   type BuildCause,
   type BuildOutputStatus,
@@ -62,8 +63,7 @@ export async function createBuildForRequest(
         spec: {
           buildConfig: request.buildConfig,
           number,
-          source: spec.source,
-          strategy: spec.strategy,
+          ...resolveBuildImages(spec, request.namespace, options.registry),
           output: {
             image: resolveOutputImage(spec, request.namespace, options.registry),
             imageLabels: spec.output.imageLabels ?? [],

@@ -6,12 +6,19 @@
 export const FailureReason = {
   /** The source could not be cloned or the commit/ref could not be checked out. */
   FetchSourceFailed: "FetchSourceFailed",
+  /**
+   * The uploaded binary input (`start-build --from-file/--from-dir/--from-archive`) is missing,
+   * corrupt, too large, or an unsafe archive (absolute paths, `..`, links leading outside, devices).
+   */
+  InvalidBinaryInput: "InvalidBinaryInput",
   /** A base or builder image could not be pulled. */
   PullImageFailed: "PullImageFailed",
   /** The Dockerfile build (buildah bud) exited non-zero. */
   DockerBuildFailed: "DockerBuildFailed",
   /** The S2I assemble script exited non-zero. */
   AssembleFailed: "AssembleFailed",
+  /** The source (or an image source path) is unusable: a path that points outside, a missing directory. */
+  InvalidSource: "InvalidSource",
   /** The image could not be committed. */
   CommitFailed: "CommitFailed",
   /** The image could not be pushed to its registry. */

@@ -17,7 +17,7 @@ export { envName } from "./resources/common.js";
 export type { EnvVar, ImageReference, ObjectMeta } from "./resources/common.js";
 export { issuesFromZod, kilnApiVersion, parseResource, parseResources } from "./resources/parse.js";
 export type { BuildConfigResource, ImageStreamResource, Resource, ResourceKind } from "./resources/parse.js";
-export { imageReferenceByDigest, resolveOutputImage } from "./resources/build.js";
+export { imageReferenceByDigest, resolveBuildImages, resolveImageReference, resolveOutputImage } from "./resources/build.js";
 export type { BuildCause, BuildOutputStatus, BuildRecord, BuildRevision, BuildSpec } from "./resources/build.js";
 export { BuildStep } from "./engine-port.js";
 export type { BuildEngine, BuildJob, BuildLogSink } from "./engine-port.js";

@@ -14,6 +14,7 @@ import { Buildah } from "./buildah.js";
 import { buildahStep, type BuildContext } from "./build-context.js";
 import { dockerBuild } from "./docker-build.js";
 import { fetchGitSource } from "./git-source.js";
+import { copyImageSources } from "./image-sources.js";
 import { runCommand } from "./run-command.js";
 
 export interface LocalEngineOptions {
@@ -53,6 +54,8 @@ export class LocalEngine implements BuildEngine {
       sink.step("FetchSource");
       const revision = await this.fetchSource(job, sourceDir, sink, signal);
       const ctx: BuildContext = { job, sink, signal, buildah: this.buildah, workDir, sourceDir, localTag, revision };
+      // Image sources land in the context of either strategy (OpenShift: spec.source.images).
+      await copyImageSources(ctx, join(sourceDir, job.spec.source.contextDir ?? ""));
       const strategy = job.spec.strategy.type;
       switch (strategy) {
         case "Docker":

@@ -1,7 +1,7 @@
 import type { BuildPhase } from "../build-phase.js";
 import type { FailureReason } from "../failure-reason.js";
 import type { BuildConfigSpec, BuildSource, BuildStrategy } from "./build-config.js";
-import type { EnvVar } from "./common.js";
+import type { EnvVar, ImageReference } from "./common.js";
 
 /** Why a build exists; shown by `kiln describe build` (OpenShift's `triggeredBy`). */
 export type BuildCause =
@@ -65,21 +65,49 @@ export interface BuildRecord {
 }
 
 /**
+ * Resolves an image reference of a BuildConfig to a pullable name. An ImageStreamTag
+ * `app:latest` in namespace `ns` lives at `<registry>/ns/app:latest` in Kiln's registry;
+ * a DockerImage is used as written.
+ */
+export function resolveImageReference(ref: ImageReference, namespace: string, registry: string): string {
+  switch (ref.kind) {
+    case "DockerImage":
+      return ref.name;
+    case "ImageStreamTag":
+      return `${registry}/${ref.namespace ?? namespace}/${ref.name}`;
+    case "ImageStreamImage": {
+      // `name@sha256:…`: the same repository, by digest.
+      return `${registry}/${ref.namespace ?? namespace}/${ref.name}`;
+    }
+  }
+}
+
+/**
  * Resolves a BuildConfig output to the image reference a runner pushes to.
  * An ImageStreamTag `app:latest` in namespace `ns` lives at `<registry>/ns/app:latest` in
  * Kiln's registry; a DockerImage is used as written.
  */
 export function resolveOutputImage(spec: BuildConfigSpec, namespace: string, registry: string): string | null {
   const to = spec.output.to;
-  if (!to) return null;
-  switch (to.kind) {
-    case "DockerImage":
-      return to.name;
-    case "ImageStreamTag":
-      return `${registry}/${to.namespace ?? namespace}/${to.name}`;
-    case "ImageStreamImage":
-      return null;
-  }
+  if (!to || to.kind === "ImageStreamImage") return null;
+  return resolveImageReference(to, namespace, registry);
+}
+
+/**
+ * The BuildConfig's image references (strategy `from`, image sources) as pullable names, so a
+ * runner needs no knowledge of ImageStreams.
+ */
+export function resolveBuildImages(spec: BuildConfigSpec, namespace: string, registry: string): Pick<BuildConfigSpec, "source" | "strategy"> {
+  const resolve = (ref: ImageReference): ImageReference => ({ kind: "DockerImage", name: resolveImageReference(ref, namespace, registry) });
+  const { source, strategy } = spec;
+  return {
+    source: source.images ? { ...source, images: source.images.map((i) => ({ ...i, from: resolve(i.from) })) } : source,
+    strategy: {
+      ...strategy,
+      ...(strategy.dockerStrategy?.from ? { dockerStrategy: { ...strategy.dockerStrategy, from: resolve(strategy.dockerStrategy.from) } } : {}),
+      ...(strategy.sourceStrategy ? { sourceStrategy: { ...strategy.sourceStrategy, from: resolve(strategy.sourceStrategy.from) } } : {}),
+    },
+  };
 }
 
 /** `registry/repo:tag` + digest → `registry/repo@sha256:…`. */

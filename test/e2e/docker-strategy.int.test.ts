@@ -1,0 +1,124 @@
+import { execFile } from "node:child_process";
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterEach, expect } from "vitest";
+import { buildahArgs, integrationTest as test, makeGitRepo } from "@kiln/testing";
+import { api, startKiln, waitForBuild, type RunningKiln } from "../support/kiln-services.js";
+
+const exec = promisify(execFile);
+
+let running: RunningKiln | undefined;
+afterEach(async () => {
+  await running?.stop();
+  running = undefined;
+});
+
+const finished = (p: string) => p === "Complete" || p === "Failed" || p === "Error" || p === "Cancelled";
+
+async function runImage(storageDir: string, image: string): Promise<string> {
+  const buildah = buildahArgs(storageDir);
+  const ctr = (await exec("buildah", [...buildah, "from", "--tls-verify=false", image])).stdout.trim();
+  try {
+    const config = JSON.parse((await exec("buildah", [...buildah, "inspect", "--type", "container", ctr])).stdout).OCIv1.config;
+    return (await exec("buildah", [...buildah, "run", "--isolation", "chroot", ctr, "--", ...config.Cmd])).stdout.trim();
+  } finally {
+    await exec("buildah", [...buildah, "rm", ctr]);
+  }
+}
+
+test("a chained runtime build copies the binary out of the first build's image (image sources)", async ({ infra, baseImage, database, subjectPrefix }) => {
+  await using repo = await makeGitRepo({
+    Dockerfile: `FROM ${baseImage.ref}\nRUN mkdir -p /app/bin && printf '#!/bin/sh\\necho compiled-by-stage-one\\n' > /app/bin/hello && chmod +x /app/bin/hello\n`,
+  });
+  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix, buildahStorageDir: baseImage.storageDir });
+  const call = api(running);
+  const applied = await call("POST", "/apis/v1/apply", {
+    items: [
+      {
+        apiVersion: "kiln.dev/v1",
+        kind: "BuildConfig",
+        metadata: { name: "app" },
+        spec: { source: { git: { uri: repo.url } }, strategy: { type: "Docker" }, output: { to: { kind: "ImageStreamTag", name: "app:latest" } } },
+      },
+      {
+        apiVersion: "kiln.dev/v1",
+        kind: "BuildConfig",
+        metadata: { name: "runtime" },
+        spec: {
+          source: {
+            dockerfile: `FROM ${baseImage.ref}\nCOPY bin/hello /hello\nCMD ["/hello"]\n`,
+            images: [{ from: { kind: "ImageStreamTag", name: "app:latest" }, paths: [{ sourcePath: "/app/bin/hello", destinationDir: "bin" }] }],
+          },
+          strategy: { type: "Docker" },
+          output: { to: { kind: "ImageStreamTag", name: "runtime:latest" } },
+        },
+      },
+    ],
+  });
+  expect(applied.status).toBe(200);
+  await call("POST", "/apis/v1/namespaces/default/buildconfigs/app/instantiate", {});
+  expect((await waitForBuild(call, "app-1", finished)).status.phase).toBe("Complete");
+  await call("POST", "/apis/v1/namespaces/default/buildconfigs/runtime/instantiate", {});
+  const runtime = await waitForBuild(call, "runtime-1", finished);
+  expect(runtime.status.phase).toBe("Complete");
+  // The runtime build resolved the ImageStreamTag to the registry reference it pulled.
+  expect(runtime.spec.source.images[0].from).toEqual({ kind: "DockerImage", name: `${infra.registry.address}/default/app:latest` });
+  const log = await call("GET", "/apis/v1/namespaces/default/builds/runtime-1/log");
+  expect(log.text).toContain("--> PullImages");
+  expect(log.text).toContain("Copied /app/bin/hello");
+  expect(await runImage(baseImage.storageDir, runtime.status.output.imageReference)).toBe("compiled-by-stage-one");
+});
+
+test("an image source path that is not in the image fails the build with PullImageFailed, naming it", async ({ infra, baseImage, database, subjectPrefix }) => {
+  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix, buildahStorageDir: baseImage.storageDir });
+  const call = api(running);
+  await call("POST", "/apis/v1/apply", {
+    items: [
+      {
+        apiVersion: "kiln.dev/v1",
+        kind: "BuildConfig",
+        metadata: { name: "missing" },
+        spec: {
+          source: {
+            dockerfile: `FROM ${baseImage.ref}\n`,
+            images: [{ from: { kind: "DockerImage", name: baseImage.ref }, paths: [{ sourcePath: "/no/such/file", destinationDir: "." }] }],
+          },
+          strategy: { type: "Docker" },
+        },
+      },
+    ],
+  });
+  await call("POST", "/apis/v1/namespaces/default/buildconfigs/missing/instantiate", {});
+  const build = await waitForBuild(call, "missing-1", finished);
+  expect(build.status.phase).toBe("Failed");
+  expect(build.status.reason).toBe("PullImageFailed");
+  expect(build.status.message).toContain("/no/such/file");
+});
+
+test("completionDeadlineSeconds ends a build Failed with DeadlineExceeded, and no build leaves a container or a work dir", async ({ infra, baseImage, database, subjectPrefix }) => {
+  await using repo = await makeGitRepo({ Dockerfile: `FROM ${baseImage.ref}\nRUN sleep 60\n` });
+  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix, buildahStorageDir: baseImage.storageDir });
+  const call = api(running);
+  await call("POST", "/apis/v1/apply", {
+    items: [
+      {
+        apiVersion: "kiln.dev/v1",
+        kind: "BuildConfig",
+        metadata: { name: "slow" },
+        spec: { source: { git: { uri: repo.url } }, strategy: { type: "Docker" }, completionDeadlineSeconds: 3 },
+      },
+    ],
+  });
+  const started = Date.now();
+  await call("POST", "/apis/v1/namespaces/default/buildconfigs/slow/instantiate", {});
+  const build = await waitForBuild(call, "slow-1", finished, 30_000);
+  expect(build.status.phase).toBe("Failed");
+  expect(build.status.reason).toBe("DeadlineExceeded");
+  expect(Date.now() - started).toBeLessThan(15_000);
+
+  // Nothing of any build is left: no buildah containers in the runner's store, no work dirs.
+  const containers = await exec("buildah", [...buildahArgs(baseImage.storageDir), "containers", "--quiet"]);
+  expect(containers.stdout.trim()).toBe("");
+  expect(await readdir(join(infra.workDir, "work", subjectPrefix))).toEqual([]);
+});
