@@ -58,6 +58,9 @@ test("start-build --follow streams the log live and pushes the image by digest",
   const build = await waitForBuild(call, "hello-1", (p) => p === "Complete");
   const { digest, imageReference } = build.status.output;
   expect(digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+  // The size recorded is what the registry holds: a busybox layer plus a tiny one, not zero.
+  expect(build.status.output.size).toBeGreaterThan(500_000);
+  expect(build.status.output.size).toBeLessThan(5_000_000);
   expect(imageReference).toBe(`${infra.registry.address}/default/hello@${digest}`);
   // The build records the commit it built, though only the branch was asked for.
   expect(build.spec.revision).toMatchObject({ commit: repo.commit, ref: "main", message: "initial commit" });

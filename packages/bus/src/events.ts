@@ -47,7 +47,7 @@ export const BuildStatusChangedV1 = z.object({
   reason: z.enum(Object.values(FailureReason) as [FailureReason, ...FailureReason[]]).optional(),
   message: z.string().optional(),
   at: z.string(),
-  output: z.object({ image: z.string(), digest: z.string(), imageReference: z.string() }).optional(),
+  output: z.object({ image: z.string(), digest: z.string(), imageReference: z.string(), size: z.number().int().min(0).optional() }).optional(),
   /** The source revision the build used, once known. */
   revision: z
     .object({ commit: z.string(), ref: z.string().optional(), author: z.string(), date: z.string(), message: z.string() })

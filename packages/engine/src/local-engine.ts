@@ -15,6 +15,7 @@ import { buildahStep, type BuildContext } from "./build-context.js";
 import { dockerBuild } from "./docker-build.js";
 import { fetchGitSource } from "./git-source.js";
 import { copyImageSources } from "./image-sources.js";
+import { pushedImageSize } from "./image-size.js";
 import { runCommand } from "./run-command.js";
 
 export interface LocalEngineOptions {
@@ -110,6 +111,7 @@ export class LocalEngine implements BuildEngine {
     const digest = (await readFile(digestFile, "utf8")).trim();
     const imageReference = imageReferenceByDigest(image, digest);
     ctx.sink.line(`Pushed ${imageReference}`);
-    return { image, digest, imageReference };
+    const size = await pushedImageSize(ctx, imageReference, null);
+    return { image, digest, imageReference, ...(size === undefined ? {} : { size }) };
   }
 }

@@ -43,6 +43,8 @@ export interface BuildOutputStatus {
   digest: string;
   /** `registry/repo@sha256:…`: what gets deployed. */
   imageReference: string;
+  /** Bytes in the registry: config plus compressed layers. */
+  size?: number | undefined;
 }
 
 /** A build as Kiln stores it. */
