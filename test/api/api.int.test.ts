@@ -77,7 +77,7 @@ test("an invalid document names every wrong field and stores nothing, not even t
     expect.arrayContaining([
       { path: "items[1].spec.source", message: "one of git, dockerfile or binary is required" },
       { path: "items[1].spec.strategy.sourceStrategy.from.name", message: "required" },
-      { path: "items[2].kind", message: "Widget is not a kind of kiln.dev/v1 (use BuildConfig or ImageStream)" },
+      { path: "items[2].kind", message: "Widget is not a kind of kiln.dev/v1 (use BuildConfig, ImageStream or Secret)" },
     ]),
   );
   expect((await call("GET", "/apis/v1/namespaces/default/buildconfigs")).json.items).toEqual([]);

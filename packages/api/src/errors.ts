@@ -12,6 +12,12 @@ export class UnauthorizedError extends KilnError {
   readonly retryable = false;
 }
 
+/** An upload went over its limit; the message names the limit. */
+export class PayloadTooLargeError extends KilnError {
+  readonly reason = "PayloadTooLarge";
+  readonly retryable = false;
+}
+
 export class BuildFinishedError extends KilnError {
   readonly reason = "Conflict";
   readonly retryable = false;
@@ -23,6 +29,7 @@ export function toHttpError(error: unknown): { status: number; body: ErrorBody }
   if (error instanceof NotFoundError) return { status: 404, body: { error: error.reason, message: error.message } };
   if (error instanceof ConflictError || error instanceof BuildFinishedError) return { status: 409, body: { error: "Conflict", message: error.message } };
   if (error instanceof UnauthorizedError) return { status: 401, body: { error: error.reason, message: error.message } };
+  if (error instanceof PayloadTooLargeError) return { status: 413, body: { error: error.reason, message: error.message } };
   const status = (error as { statusCode?: number }).statusCode;
   if (status === 413) return { status, body: { error: "PayloadTooLarge", message: "the request body is too large" } };
   if (status && status >= 400 && status < 500) {

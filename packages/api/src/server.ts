@@ -1,5 +1,6 @@
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import type { ServerResponse } from "node:http";
+import { Readable, Transform } from "node:stream";
 import Fastify, { type FastifyReply, type FastifyRequest } from "fastify";
 import type { Bus } from "@kiln/bus";
 import {
@@ -15,11 +16,11 @@ import {
   toResourceJson,
   type Db,
 } from "@kiln/db";
-import { envName, isTerminalPhase, NotFoundError, parseResources, ValidationError, issuesFromZod, type BuildRecord, type ResourceKind } from "@kiln/domain";
+import { envName, isTerminalPhase, type BuildConfigSpec, NotFoundError, parseResources, ValidationError, issuesFromZod, type BuildRecord, type ResourceKind } from "@kiln/domain";
 import type { Logger } from "pino";
 import { z } from "zod";
 import { tokenMatches } from "./auth.js";
-import { BuildFinishedError, toHttpError, UnauthorizedError } from "./errors.js";
+import { BuildFinishedError, PayloadTooLargeError, toHttpError, UnauthorizedError } from "./errors.js";
 
 export interface ApiServerOptions {
   db: Db;
@@ -33,14 +34,27 @@ export interface ApiServerOptions {
   bodyLimitBytes?: number;
   /** How long `instantiate` waits for the scheduler to create the build before answering 202. @default 15000 */
   instantiateWaitMs?: number;
+  /** Largest upload `instantiatebinary` accepts (API_BINARY_LIMIT_BYTES). @default 512 MiB */
+  binaryLimitBytes?: number;
 }
 
-const kinds: Record<string, ResourceKind> = { buildconfigs: "BuildConfig", imagestreams: "ImageStream" };
+const kinds: Record<string, ResourceKind> = { buildconfigs: "BuildConfig", imagestreams: "ImageStream", secrets: "Secret" };
 
 const InstantiateBody = z.strictObject({
   commit: z.string().regex(/^[0-9a-f]{4,64}$/, "must be a hexadecimal commit id").optional(),
   env: z.array(z.strictObject({ name: envName, value: z.string() })).default([]),
   requestId: z.string().min(1).max(200).regex(/^[A-Za-z0-9_-]+$/, "letters, digits, - and _ only").optional(),
+});
+
+const InstantiateBinaryQuery = z.strictObject({
+  /** File name of a single uploaded file (OpenShift's `asFile`); implies `kind=file`. */
+  asFile: z
+    .string()
+    .max(255)
+    .regex(/^(?!\.{1,2}$)[^/\0]+$/, "a plain file name (no /)")
+    .optional(),
+  kind: z.enum(["file", "archive"]).optional(),
+  requestId: InstantiateBody.shape.requestId,
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -62,6 +76,10 @@ export function createApiServer(options: ApiServerOptions) {
   app.setNotFoundHandler((request, reply) => {
     void reply.status(404).send({ error: "NotFound", message: `no route ${request.method} ${request.url.split("?")[0]}` });
   });
+
+  // Binary uploads reach their route as the raw request stream: streamed into the object store,
+  // never buffered, and limited by binaryLimitBytes instead of bodyLimit.
+  app.addContentTypeParser("application/octet-stream", (_request, payload, done) => done(null, payload));
 
   app.addHook("onRequest", async (request) => {
     if (request.url === "/healthz") return;
@@ -152,7 +170,11 @@ export function createApiServer(options: ApiServerOptions) {
       },
       { msgId: `build-request:${requestId}` },
     );
-    // The scheduler numbers the build; wait for it so the CLI can print and follow `NAME-N`.
+    return answerWhenCreated(requestId, reply);
+  });
+
+  /** The scheduler numbers the build; wait for it so the CLI can print and follow `NAME-N`. */
+  async function answerWhenCreated(requestId: string, reply: FastifyReply) {
     const until = Date.now() + (options.instantiateWaitMs ?? 15_000);
     for (let delay = 5; Date.now() < until; delay = Math.min(delay * 2, 100)) {
       const build = await findBuildByRequestId(db, requestId);
@@ -160,7 +182,83 @@ export function createApiServer(options: ApiServerOptions) {
       await sleep(delay);
     }
     return reply.status(202).send({ requestId });
-  });
+  }
+
+  /**
+   * A binary build (OpenShift's `instantiatebinary`): the body is streamed into the
+   * BUILD_INPUTS object store under the request id, then `build.requested` names that object.
+   * Over the limit, reading stops, the partial object is deleted and nothing is published.
+   */
+  app.post<{ Params: { ns: string; name: string }; Querystring: Record<string, string> }>(
+    "/apis/v1/namespaces/:ns/buildconfigs/:name/instantiatebinary",
+    async (request, reply) => {
+      const { ns, name } = request.params;
+      const query = InstantiateBinaryQuery.safeParse(request.query ?? {});
+      if (!query.success) throw new ValidationError(issuesFromZod(query.error));
+      const bc = await getResource(db, "BuildConfig", ns, name);
+      if (!bc) throw new NotFoundError("BuildConfig", ns, name);
+      const body = request.body;
+      if (!(body instanceof Readable)) throw new ValidationError([{ path: "body", message: "an application/octet-stream body is required" }]);
+      const kind = query.data.kind ?? (query.data.asFile ? "file" : "archive");
+      // The BuildConfig's asFile wins over the client's, as in OpenShift.
+      const asFile = kind === "file" ? ((bc.spec as BuildConfigSpec).source.binary?.asFile ?? query.data.asFile) : undefined;
+      if (kind === "file" && !asFile) throw new ValidationError([{ path: "asFile", message: "required when kind is file" }]);
+
+      const limit = options.binaryLimitBytes ?? 512 * 1024 * 1024;
+      const tooLarge = () => {
+        // Close the connection rather than read the rest of an upload we refused.
+        void reply.status(413).header("connection", "close");
+        return reply.send({ error: "PayloadTooLarge", message: `the upload is larger than ${limit} bytes (API_BINARY_LIMIT_BYTES)` });
+      };
+      if (Number(request.headers["content-length"]) > limit) return tooLarge();
+
+      const requestId = query.data.requestId ?? randomUUID();
+      const hash = createHash("sha256");
+      let size = 0;
+      const meter = new Transform({
+        transform(chunk: Buffer, _encoding, callback) {
+          size += chunk.length;
+          if (size > limit) return callback(new PayloadTooLargeError(`the upload is larger than ${limit} bytes`));
+          hash.update(chunk);
+          callback(null, chunk);
+        },
+      });
+      // pipe, not pipeline: a failed meter must not destroy the request socket before the 413 is sent.
+      body.on("error", (error) => meter.destroy(error));
+      meter.on("error", () => body.unpipe(meter).pause());
+      body.pipe(meter);
+      try {
+        await bus.putObject("BUILD_INPUTS", requestId, Readable.toWeb(meter) as ReadableStream<Uint8Array>);
+      } catch (error) {
+        if (size > limit) return tooLarge();
+        throw error;
+      }
+      const binary = { object: requestId, kind, ...(asFile ? { asFile } : {}), size, sha256: hash.digest("hex") };
+      try {
+        await bus.publish(
+          "build.requested",
+          requestId,
+          {
+            v: 1,
+            requestId,
+            namespace: ns,
+            buildConfig: name,
+            env: [],
+            cause: { type: "Manual", message: `Binary build (${kind}${asFile ? ` ${asFile}` : ""}, ${size} bytes)` },
+            requestedAt: new Date().toISOString(),
+            binary,
+          },
+          { msgId: `build-request:${requestId}` },
+        );
+      } catch (error) {
+        // No build can ever read it: do not leave the upload to the TTL.
+        await bus.deleteObject("BUILD_INPUTS", requestId).catch(() => undefined);
+        throw error;
+      }
+      request.log.info({ requestId, kind, size }, "binary input stored");
+      return answerWhenCreated(requestId, reply);
+    },
+  );
 
   app.post<{ Params: { ns: string; name: string } }>("/apis/v1/namespaces/:ns/builds/:name/cancel", async (request, reply) => {
     const build = await mustGetBuild(request.params.ns, request.params.name);

@@ -12,10 +12,11 @@ import {
   type JetStreamManager,
   type JsMsg,
   type NatsConnection,
+  type ObjectStore,
   type StreamConfig,
 } from "nats";
 import type { Logger } from "pino";
-import { consumers, events, streams, type ConsumerName, type EventInput, type EventPayload, type EventType, type StreamKey } from "./catalog.js";
+import { consumers, events, objectStores, streams, type ConsumerName, type ObjectStoreKey, type EventInput, type EventPayload, type EventType, type StreamKey } from "./catalog.js";
 import { jsonCodec, type Codec } from "./codec.js";
 import { backoffMs, isNonRetryable } from "./errors.js";
 
@@ -67,6 +68,8 @@ function codecFor<T extends EventType>(type: T): Codec<EventPayload<T>> {
  * catalogue, so a publisher and its consumers cannot disagree on a payload.
  */
 export class Bus {
+  private readonly stores = new Map<ObjectStoreKey, Promise<ObjectStore>>();
+
   private constructor(
     readonly nc: NatsConnection,
     private readonly js: JetStreamClient,
@@ -109,6 +112,60 @@ export class Bus {
         await this.jsm.streams.add(config);
       }
     }
+    for (const key of Object.keys(objectStores) as ObjectStoreKey[]) await this.objectStore(key);
+  }
+
+  /** Bucket name of an object store (`KILN_BUILD_INPUTS`); its stream is `OBJ_<bucket>`. */
+  objectStoreName(store: ObjectStoreKey): string {
+    return `${this.prefix.toUpperCase()}_${store}`;
+  }
+
+  /** Binds (creating it when missing) an object store of the catalogue. */
+  private objectStore(store: ObjectStoreKey): Promise<ObjectStore> {
+    let bound = this.stores.get(store);
+    if (!bound) {
+      bound = this.js.views.os(this.objectStoreName(store), { storage: StorageType.File, ttl: nanos(objectStores[store].maxAgeMs) });
+      this.stores.set(store, bound);
+      bound.catch(() => this.stores.delete(store));
+    }
+    return bound;
+  }
+
+  /**
+   * Streams `data` into an object (replacing one of the same name). If `data` errors, the put
+   * rejects with that error and the partial object is removed.
+   */
+  async putObject(store: ObjectStoreKey, name: string, data: ReadableStream<Uint8Array>): Promise<{ size: number }> {
+    const os = await this.objectStore(store);
+    try {
+      const info = await os.put({ name }, data);
+      return { size: info.size };
+    } catch (error) {
+      await this.deleteObject(store, name).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /**
+   * The content of an object, or null when there is none (never stored, deleted or expired).
+   * The stream fails at its end if the chunks do not match the stored digest.
+   */
+  async readObject(store: ObjectStoreKey, name: string): Promise<AsyncIterable<Uint8Array> | null> {
+    const os = await this.objectStore(store);
+    const result = await os.get(name);
+    if (!result) return null;
+    return (async function* () {
+      for await (const chunk of result.data as unknown as AsyncIterable<Uint8Array>) yield chunk;
+      const error = await result.error;
+      if (error) throw error;
+    })();
+  }
+
+  /** Removes an object; false when there was none. */
+  async deleteObject(store: ObjectStoreKey, name: string): Promise<boolean> {
+    const os = await this.objectStore(store);
+    const purged = await os.delete(name);
+    return purged.success;
   }
 
   private consumerConfig(name: ConsumerName): Partial<ConsumerConfig> {

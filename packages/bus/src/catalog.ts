@@ -40,6 +40,19 @@ export const streams = {
 export type StreamKey = keyof typeof streams;
 
 /**
+ * JetStream object stores (bucket `<PREFIX>_<KEY>`), created with the streams. They hold bytes
+ * too big for a message; a message carries only the object's name.
+ */
+export const objectStores = {
+  /**
+   * Uploaded binary-build inputs, named by request id. The runner deletes one once its build
+   * has ended; the TTL removes those whose build never ran or whose runner died before that.
+   */
+  BUILD_INPUTS: { maxAgeMs: 7 * day },
+} as const;
+export type ObjectStoreKey = keyof typeof objectStores;
+
+/**
  * Every event type: its schema, the stream that stores it, and what its key is (the log field
  * the key is written under, so every line about a build carries `buildId`).
  * The subject is `<prefix>.<type>.<key>`.

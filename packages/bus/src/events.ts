@@ -22,6 +22,19 @@ export const BuildRequestedV1 = z.object({
   env: z.array(envVar).default([]),
   cause,
   requestedAt: z.string(),
+  /**
+   * Uploaded source of a binary build (`instantiatebinary`), kept in the BUILD_INPUTS object
+   * store. Optional, so V1 messages without it stay valid and old consumers ignore it.
+   */
+  binary: z
+    .object({
+      object: z.string().min(1),
+      kind: z.enum(["file", "archive"]),
+      asFile: z.string().min(1).optional(),
+      size: z.number().int().min(0),
+      sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    })
+    .optional(),
 });
 export type BuildRequestedV1 = z.output<typeof BuildRequestedV1>;
 
@@ -32,6 +45,11 @@ export const BuildDispatchedV1 = z.object({
   namespace: z.string(),
   name: z.string(),
   spec: z.custom<BuildSpec>((v) => isObject(v) && typeof v.buildConfig === "string", "a build spec"),
+  /**
+   * Registry credentials (docker config JSON) for this build. They ride only on the work-queue
+   * message, which is deleted when a runner acks it; they are never stored on the build.
+   */
+  credentials: z.object({ pull: z.string().optional(), push: z.string().optional() }).optional(),
 });
 export type BuildDispatchedV1 = z.output<typeof BuildDispatchedV1>;
 

@@ -101,12 +101,25 @@ export function buildProgram(overrides: Partial<CliIo> = {}): Command {
     .option("-e, --env <NAME=value>", "extra build environment (repeatable)", collect, [])
     .option("-F, --follow", "stream the build log, then exit non-zero unless the build completes")
     .option("-w, --wait", "wait for the build to end, then exit non-zero unless it completes")
+    .option("--from-file <file>", "binary build: upload this one file as the source (named as spec.source.binary.asFile, else its own name)")
+    .option("--from-dir <dir>", "binary build: upload this directory's contents (archived as tar) as the source")
+    .option("--from-archive <archive>", "binary build: upload this tar or tar.gz, unpacked as the source")
     .addOption(outputOption(["name", "json", "yaml"]))
     .action(
       run(
         (
           name: string,
-          opts: { namespace?: string; commit?: string; env: string[]; follow?: boolean; wait?: boolean; output?: OutputFormat },
+          opts: {
+            namespace?: string;
+            commit?: string;
+            env: string[];
+            follow?: boolean;
+            wait?: boolean;
+            output?: OutputFormat;
+            fromFile?: string;
+            fromDir?: string;
+            fromArchive?: string;
+          },
         ) => startBuildCommand(ctx, name, opts),
       ),
     );

@@ -7,6 +7,7 @@ import {
   NotFoundError,
   resolveBuildImages,
   resolveOutputImage,
+  type BinaryInput,
   type BuildCause,
   type BuildOutputStatus,
   type BuildPhase,
@@ -27,6 +28,8 @@ export interface NewBuildRequest {
   commit?: string | undefined;
   env: EnvVar[];
   cause: BuildCause;
+  /** The uploaded source of a binary build; copied into the spec so the dispatch carries it. */
+  binary?: BinaryInput | undefined;
 }
 
 /**
@@ -69,9 +72,14 @@ export async function createBuildForRequest(
             imageLabels: spec.output.imageLabels ?? [],
           },
           revision: { commit: request.commit },
+          credentials: {
+            pullSecret: spec.strategy.dockerStrategy?.pullSecret?.name ?? spec.strategy.sourceStrategy?.pullSecret?.name,
+            pushSecret: spec.output.pushSecret?.name,
+          },
           env: request.env,
           completionDeadlineSeconds: spec.completionDeadlineSeconds,
           triggeredBy: [request.cause],
+          ...(request.binary ? { binaryInput: request.binary } : {}),
         },
       })
       .returning();

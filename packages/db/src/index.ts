@@ -14,4 +14,4 @@ export {
 export type { BuildStatusUpdate, NewBuildRequest } from "./builds.js";
 export { applyResources, deleteResource, getResource, listResources, toResourceJson } from "./resources.js";
 export type { ApplyAction, ApplyResult, ResourceJsonOptions } from "./resources.js";
-export { buildConfigs, builds, imageStreams } from "./schema.js";
+export { buildConfigs, builds, imageStreams, secrets } from "./schema.js";

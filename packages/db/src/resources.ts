@@ -1,8 +1,8 @@
 import { and, asc, eq, sql } from "drizzle-orm";
-import { ConflictError, kilnApiVersion, NotFoundError, type Resource, type ResourceKind } from "@kiln/domain";
+import { assertNever, ConflictError, kilnApiVersion, NotFoundError, type Resource, type ResourceKind, type SecretSpec } from "@kiln/domain";
 import type { Db, DbOrTx } from "./client.js";
 import { sameJson } from "./json.js";
-import { buildConfigs, builds, imageStreams } from "./schema.js";
+import { buildConfigs, builds, imageStreams, secrets } from "./schema.js";
 
 export type ApplyAction = "created" | "configured" | "unchanged";
 export interface ApplyResult {
@@ -13,9 +13,9 @@ export interface ApplyResult {
   action: ApplyAction;
 }
 
-const tables = { BuildConfig: buildConfigs, ImageStream: imageStreams } as const;
+const tables = { BuildConfig: buildConfigs, ImageStream: imageStreams, Secret: secrets } as const;
 
-type Row = typeof buildConfigs.$inferSelect | typeof imageStreams.$inferSelect;
+type Row = typeof buildConfigs.$inferSelect | typeof imageStreams.$inferSelect | typeof secrets.$inferSelect;
 
 /**
  * Creates or updates every resource in one transaction: either all are stored or none.
@@ -112,9 +112,24 @@ export function toResourceJson(kind: ResourceKind, row: Row, options: ResourceJs
     creationTimestamp: row.createdAt.toISOString(),
     ...row.meta,
   };
-  const status =
-    kind === "BuildConfig"
-      ? { lastVersion: (row as typeof buildConfigs.$inferSelect).lastVersion }
-      : { dockerImageRepository: `${options.registry}/${row.namespace}/${row.name}`, tags: [] };
-  return { apiVersion: kilnApiVersion, kind, metadata, spec: row.spec, status };
+  switch (kind) {
+    case "BuildConfig":
+      return { apiVersion: kilnApiVersion, kind, metadata, spec: row.spec, status: { lastVersion: (row as typeof buildConfigs.$inferSelect).lastVersion } };
+    case "ImageStream":
+      return {
+        apiVersion: kilnApiVersion,
+        kind,
+        metadata,
+        spec: row.spec,
+        status: { dockerImageRepository: `${options.registry}/${row.namespace}/${row.name}`, tags: [] },
+      };
+    case "Secret": {
+      // The credentials never leave Kiln again: only which registries they are for.
+      const { type, dockerConfigJson } = row.spec as SecretSpec;
+      const registries = Object.keys((JSON.parse(dockerConfigJson) as { auths: Record<string, unknown> }).auths);
+      return { apiVersion: kilnApiVersion, kind, metadata, type, data: { ".dockerconfigjson": "(redacted)" }, registries };
+    }
+    default:
+      return assertNever(kind, "resource kind");
+  }
 }

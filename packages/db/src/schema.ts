@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import { bigint, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
-import type { BuildConfigSpec, BuildOutputStatus, BuildRevision, BuildSpec, ImageStreamSpec, ObjectMeta } from "@kiln/domain";
+import type { BuildConfigSpec, BuildOutputStatus, BuildRevision, BuildSpec, ImageStreamSpec, ObjectMeta, SecretSpec } from "@kiln/domain";
 
 type StoredMeta = Pick<ObjectMeta, "labels" | "annotations">;
 
@@ -35,6 +35,22 @@ export const imageStreams = pgTable(
     updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [uniqueIndex("image_streams_namespace_name").on(t.namespace, t.name)],
+);
+
+/** Registry credentials (docker config JSON). Read only by the scheduler when it dispatches a build. */
+export const secrets = pgTable(
+  "secrets",
+  {
+    uid: uuid("uid").primaryKey().default(sql`gen_random_uuid()`),
+    namespace: text("namespace").notNull(),
+    name: text("name").notNull(),
+    meta: jsonb("meta").$type<StoredMeta>().notNull().default({}),
+    spec: jsonb("spec").$type<SecretSpec>().notNull(),
+    resourceVersion: bigint("resource_version", { mode: "number" }).notNull().default(1),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex("secrets_namespace_name").on(t.namespace, t.name)],
 );
 
 export const builds = pgTable(

@@ -17,6 +17,14 @@ export interface BuildJob {
   namespace: string;
   name: string;
   spec: BuildSpec;
+  /** Registry credentials (docker config JSON) resolved from the BuildConfig's Secrets. Never logged. */
+  credentials?: { pull?: string | undefined; push?: string | undefined } | undefined;
+  /**
+   * Opens the uploaded content of a binary build (`spec.binaryInput`), streamed from wherever
+   * the runner keeps it; the engine knows nothing of NATS. Present only for binary builds;
+   * may be called again to read from the start (a retried fetch).
+   */
+  openBinaryInput?: () => AsyncIterable<Uint8Array>;
 }
 
 /** Where an engine writes what the user sees in `kiln logs`. */

@@ -17,8 +17,18 @@ export const FailureReason = {
   DockerBuildFailed: "DockerBuildFailed",
   /** The S2I assemble script exited non-zero. */
   AssembleFailed: "AssembleFailed",
+  /** An S2I script that must exist (`assemble`, `run`) is in none of the places the spec looks. */
+  ScriptsNotFound: "ScriptsNotFound",
+  /** S2I scripts were asked for at a location Kiln cannot read (for example an http(s) URL). */
+  ScriptsFetchFailed: "ScriptsFetchFailed",
+  /** The S2I assemble (or runtime) user is root, non-numeric, or outside the allowed uids. */
+  AssembleUserNotAllowed: "AssembleUserNotAllowed",
+  /** The S2I runtime artifacts are missing or not a valid `absolute source → relative dir` mapping. */
+  RuntimeArtifactsInvalid: "RuntimeArtifactsInvalid",
   /** The source (or an image source path) is unusable: a path that points outside, a missing directory. */
   InvalidSource: "InvalidSource",
+  /** A Secret the BuildConfig names (pull or push credentials) does not exist or is unusable. */
+  MissingSecret: "MissingSecret",
   /** The image could not be committed. */
   CommitFailed: "CommitFailed",
   /** The image could not be pushed to its registry. */

@@ -16,8 +16,30 @@ export type { ImageStreamSpec } from "./resources/image-stream.js";
 export { envName } from "./resources/common.js";
 export type { EnvVar, ImageReference, ObjectMeta } from "./resources/common.js";
 export { issuesFromZod, kilnApiVersion, parseResource, parseResources } from "./resources/parse.js";
-export type { BuildConfigResource, ImageStreamResource, Resource, ResourceKind } from "./resources/parse.js";
+export type { BuildConfigResource, ImageStreamResource, Resource, ResourceKind, SecretResource } from "./resources/parse.js";
+export { dockerConfigJsonType } from "./resources/secret.js";
+export type { SecretSpec } from "./resources/secret.js";
 export { imageReferenceByDigest, resolveBuildImages, resolveImageReference, resolveOutputImage } from "./resources/build.js";
-export type { BuildCause, BuildOutputStatus, BuildRecord, BuildRevision, BuildSpec } from "./resources/build.js";
+export type { BinaryInput, BuildCause, BuildOutputStatus, BuildRecord, BuildRevision, BuildSpec } from "./resources/build.js";
 export { BuildStep } from "./engine-port.js";
 export type { BuildEngine, BuildJob, BuildLogSink } from "./engine-port.js";
+export {
+  S2IContextDir,
+  S2ILabel,
+  S2IScript,
+  UidRangeError,
+  defaultScriptsUrl,
+  formatUidRanges,
+  imageEnv,
+  isUserAllowed,
+  parseS2IEnvironment,
+  parseS2IIgnore,
+  parseUidRanges,
+  planS2IBuild,
+  s2iIgnoreFile,
+  s2iScripts,
+  scriptsNotFoundMarker,
+  sourceEnvironmentFiles,
+  sourceScriptDirs,
+} from "./s2i/index.js";
+export type { ImageConfig, S2IIgnore, S2IPlan, S2IPlanInput, S2IRuntimePlan, ScriptSource, UidRange } from "./s2i/index.js";

@@ -16,6 +16,9 @@ export interface BuildContext {
   localTag: string;
   /** The commit being built, when the source is git. */
   revision: BuildRevision | null;
+  /** `--authfile`s from the BuildConfig's pull and push Secrets (null: none). */
+  pullAuthFile: string | null;
+  pushAuthFile: string | null;
 }
 
 /** Runs a buildah command whose output is data (a mount point, an ID), not log lines. */

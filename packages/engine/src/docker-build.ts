@@ -2,6 +2,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { BuildFailure, FailureReason, type BuildJob, type BuildRevision } from "@kiln/domain";
 import { overrideLastFrom } from "./dockerfile.js";
+import { authArgs } from "./auth-files.js";
 import { buildahStep, type BuildContext } from "./build-context.js";
 import { outputLabels } from "./labels.js";
 
@@ -26,6 +27,7 @@ export async function dockerBuild(ctx: BuildContext): Promise<void> {
       "bud",
       "--isolation",
       "chroot",
+      ...authArgs(ctx.pullAuthFile),
       "--file",
       dockerfilePath,
       "--tag",

@@ -1,6 +1,7 @@
 import { cp, mkdir, realpath } from "node:fs/promises";
 import { join, relative, resolve, sep } from "node:path";
 import { BuildFailure, FailureReason } from "@kiln/domain";
+import { authArgs } from "./auth-files.js";
 import { buildahOutput, buildahStep, type BuildContext } from "./build-context.js";
 
 /**
@@ -16,7 +17,7 @@ export async function copyImageSources(ctx: BuildContext, contextDir: string): P
   for (const [i, source] of images.entries()) {
     const image = source.from.name;
     const name = `kiln-${ctx.job.id}-image-source-${i}`;
-    await buildahStep(ctx, ["from", "--name", name, "--pull", image], FailureReason.PullImageFailed, `pulling image source ${image} failed`);
+    await buildahStep(ctx, ["from", ...authArgs(ctx.pullAuthFile), "--name", name, "--pull", image], FailureReason.PullImageFailed, `pulling image source ${image} failed`);
     try {
       const mountPoint = await realpath((await buildahOutput(ctx, ["mount", name], FailureReason.PullImageFailed, `mounting ${image} failed`)).trim());
       for (const path of source.paths) {

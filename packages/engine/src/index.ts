@@ -11,3 +11,7 @@ export type { CommandResult, RunCommandOptions } from "./run-command.js";
 export { buildahStep } from "./build-context.js";
 export type { BuildContext } from "./build-context.js";
 export { outputLabels } from "./labels.js";
+export { safeExtractTar } from "./archive/safe-extract.js";
+export type { SafeExtractOptions } from "./archive/safe-extract.js";
+export { InvalidArchiveError, UnsafeArchiveError } from "./archive/errors.js";
+export { authArgs } from "./auth-files.js";

@@ -9,14 +9,18 @@ import {
   type BuildLogSink,
   type BuildOutputStatus,
   type BuildRevision,
+  type UidRange,
 } from "@kiln/domain";
 import { Buildah } from "./buildah.js";
+import { authArgs, writeAuthFiles } from "./auth-files.js";
 import { buildahStep, type BuildContext } from "./build-context.js";
 import { dockerBuild } from "./docker-build.js";
+import { fetchBinarySource } from "./binary-source.js";
 import { fetchGitSource } from "./git-source.js";
 import { copyImageSources } from "./image-sources.js";
 import { pushedImageSize } from "./image-size.js";
 import { runCommand } from "./run-command.js";
+import { s2iBuild } from "./s2i/s2i-build.js";
 
 export interface LocalEngineOptions {
   /** Each build gets a fresh directory under this one, removed afterwards whatever the outcome. */
@@ -26,6 +30,14 @@ export interface LocalEngineOptions {
   insecureRegistries: readonly string[];
   buildahBinary?: string;
   gitBinary?: string;
+  /** Largest unpacked binary input (`--from-file/--from-dir/--from-archive`). @default 2 GiB */
+  maxInputBytes?: number;
+  /**
+   * OpenShift's allowed-UIDs rule for S2I assemble (and runtime image) users, e.g. `1-4294967294`
+   * parsed with `parseUidRanges`: root and named users are refused. Empty allows every user.
+   * @default [] (main.ts passes BUILD_RUNNER_ALLOWED_UIDS, which defaults to non-root)
+   */
+  allowedUids?: readonly UidRange[];
 }
 
 /**
@@ -54,7 +66,19 @@ export class LocalEngine implements BuildEngine {
       const sourceDir = join(workDir, "src");
       sink.step("FetchSource");
       const revision = await this.fetchSource(job, sourceDir, sink, signal);
-      const ctx: BuildContext = { job, sink, signal, buildah: this.buildah, workDir, sourceDir, localTag, revision };
+      const auth = await writeAuthFiles(workDir, job.credentials);
+      const ctx: BuildContext = {
+        job,
+        sink,
+        signal,
+        buildah: this.buildah,
+        workDir,
+        sourceDir,
+        localTag,
+        revision,
+        pullAuthFile: auth.pull,
+        pushAuthFile: auth.push,
+      };
       // Image sources land in the context of either strategy (OpenShift: spec.source.images).
       await copyImageSources(ctx, join(sourceDir, job.spec.source.contextDir ?? ""));
       const strategy = job.spec.strategy.type;
@@ -63,7 +87,8 @@ export class LocalEngine implements BuildEngine {
           await dockerBuild(ctx);
           break;
         case "Source":
-          throw new BuildFailure(FailureReason.InternalError, "the Source (S2I) strategy is not available in this Kiln version yet");
+          await s2iBuild(ctx, { allowedUids: this.options.allowedUids ?? [] });
+          break;
         default:
           // Validation admits only Docker and Source; anything else is a stored spec from the future.
           throw new BuildFailure(FailureReason.InternalError, `unknown strategy ${strategy as string}`);
@@ -80,6 +105,12 @@ export class LocalEngine implements BuildEngine {
 
   private async fetchSource(job: BuildJob, sourceDir: string, sink: BuildLogSink, signal: AbortSignal): Promise<BuildRevision | null> {
     const { source, revision: wanted } = job.spec;
+    // An upload replaces any git source (as `oc start-build --from-dir` does); a Binary source needs one.
+    if (job.spec.binaryInput || source.type === "Binary" || source.binary) {
+      const maxBytes = this.options.maxInputBytes ?? 2 * 1024 ** 3;
+      await fetchBinarySource({ job, dir: sourceDir, maxBytes, onLine: (l) => sink.line(l) });
+      return null;
+    }
     if (!source.git) {
       await mkdir(sourceDir);
       return null;
@@ -107,11 +138,11 @@ export class LocalEngine implements BuildEngine {
     }
     ctx.sink.step("Push");
     const digestFile = join(ctx.workDir, "digest");
-    await buildahStep(ctx, ["push", "--digestfile", digestFile, ctx.localTag, `docker://${image}`], FailureReason.PushFailed, `pushing ${image} failed`);
+    await buildahStep(ctx, ["push", ...authArgs(ctx.pushAuthFile), "--digestfile", digestFile, ctx.localTag, `docker://${image}`], FailureReason.PushFailed, `pushing ${image} failed`);
     const digest = (await readFile(digestFile, "utf8")).trim();
     const imageReference = imageReferenceByDigest(image, digest);
     ctx.sink.line(`Pushed ${imageReference}`);
-    const size = await pushedImageSize(ctx, imageReference, null);
+    const size = await pushedImageSize(ctx, imageReference, ctx.pushAuthFile);
     return { image, digest, imageReference, ...(size === undefined ? {} : { size }) };
   }
 }

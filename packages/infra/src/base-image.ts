@@ -1,5 +1,5 @@
-import { mkdir, mkdtemp, readFile, rm, copyFile, symlink } from "node:fs/promises";
-import { join } from "node:path";
+import { chmod, mkdir, mkdtemp, readFile, rm, copyFile, symlink, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { run } from "./run.js";
 
 /**
@@ -23,6 +23,16 @@ export type BuildBusyboxImageOptions = {
   busybox?: string;
   /** @default "buildah" */
   buildah?: string;
+  /** Applets linked besides `busyboxApplets` (`id`, `tar`, `chown` …). */
+  extraApplets?: readonly string[];
+  /** Extra files, absolute path → content; content starting with `#!` is made executable (0755). */
+  files?: Readonly<Record<string, string>>;
+  /** Image labels. */
+  labels?: Readonly<Record<string, string>>;
+  /** The image's USER (`1001`, `0`); none by default. */
+  user?: string;
+  /** Directories made world-writable (mode 1777), like a distribution's `/tmp`. */
+  writableDirs?: readonly string[];
 };
 
 export type BuiltImage = {
@@ -44,12 +54,26 @@ export async function buildBusyboxImage(options: BuildBusyboxImageOptions): Prom
     const bin = join(work, "rootfs", "bin");
     await mkdir(bin, { recursive: true });
     await copyFile(options.busybox ?? "/bin/busybox", join(bin, "busybox"));
-    for (const applet of busyboxApplets) await symlink("busybox", join(bin, applet));
+    for (const applet of new Set([...busyboxApplets, ...(options.extraApplets ?? [])])) await symlink("busybox", join(bin, applet));
+    for (const [path, content] of Object.entries(options.files ?? {})) {
+      const file = join(work, "rootfs", path);
+      await mkdir(dirname(file), { recursive: true });
+      await writeFile(file, content);
+      await chmod(file, content.startsWith("#!") ? 0o755 : 0o644);
+    }
+    for (const dir of options.writableDirs ?? []) {
+      await mkdir(join(work, "rootfs", dir), { recursive: true });
+      await chmod(join(work, "rootfs", dir), 0o1777);
+    }
 
     const container = (await run(buildah, [...global, "from", "scratch"])).stdout.trim();
     try {
       await run(buildah, [...global, "copy", container, join(work, "rootfs"), "/"]);
-      await run(buildah, [...global, "config", "--cmd", "/bin/sh", "--env", "PATH=/bin", container]);
+      const config = [
+        ...Object.entries(options.labels ?? {}).flatMap(([k, v]) => ["--label", `${k}=${v}`]),
+        ...(options.user !== undefined ? ["--user", options.user] : []),
+      ];
+      await run(buildah, [...global, "config", "--cmd", "/bin/sh", "--env", "PATH=/bin", ...config, container]);
       await run(buildah, [...global, "commit", "--quiet", container, options.ref]);
     } finally {
       await run(buildah, [...global, "rm", container]).catch(() => undefined);

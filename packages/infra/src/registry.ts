@@ -15,6 +15,8 @@ export type StartRegistryOptions = {
   notificationUrl?: string;
   /** Sent as `Authorization: Bearer <token>` with every notification. */
   notificationToken?: string;
+  /** An htpasswd file (bcrypt entries): the registry then requires basic auth, like a private registry. */
+  htpasswdFile?: string;
   /** Path of docker-registry. @default found with `findBinaries` */
   binary?: string;
   /** @default 15_000 */
@@ -63,7 +65,8 @@ export async function startRegistry(options: StartRegistryOptions): Promise<Regi
       async () => {
         const res = await fetch(`${url}/v2/`, { signal: AbortSignal.timeout(1000) });
         await res.body?.cancel();
-        return res.status === 200;
+        // 401 is a registry that is up and wants credentials.
+        return res.status === 200 || (options.htpasswdFile !== undefined && res.status === 401);
       },
       { timeoutMs: options.readyTimeoutMs ?? 15_000 },
     );
@@ -90,6 +93,7 @@ export function registryConfig(options: {
   dataDir: string;
   notificationUrl?: string | undefined;
   notificationToken?: string | undefined;
+  htpasswdFile?: string | undefined;
 }): string {
   const q = (s: string) => JSON.stringify(s);
   const lines = [
@@ -113,6 +117,9 @@ export function registryConfig(options: {
     "  headers:",
     "    X-Content-Type-Options: [nosniff]",
   ];
+  if (options.htpasswdFile !== undefined) {
+    lines.push("auth:", "  htpasswd:", `    realm: ${q("kiln")}`, `    path: ${q(options.htpasswdFile)}`);
+  }
   if (options.notificationUrl !== undefined) {
     lines.push(
       "notifications:",

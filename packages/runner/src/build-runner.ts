@@ -124,8 +124,16 @@ export class BuildRunner {
     try {
       await publishStatus("Running");
       log.info({ attempt }, "build started");
+      const binary = dispatch.spec.binaryInput;
       const output: BuildOutputStatus | null = await this.options.engine.run(
-        { id: buildId, namespace, name, spec: dispatch.spec },
+        {
+          id: buildId,
+          namespace,
+          name,
+          spec: dispatch.spec,
+          credentials: dispatch.credentials,
+          ...(binary ? { openBinaryInput: () => this.openBinaryInput(binary.object) } : {}),
+        },
         sink,
         controller.signal,
       );
@@ -150,6 +158,26 @@ export class BuildRunner {
     if (revision) outcome.extra.revision = revision;
     await publishStatus(outcome.phase, outcome.extra);
     log.info({ phase: outcome.phase, reason: outcome.extra.reason }, "build finished");
+    await this.dropBinaryInput(dispatch, log);
+  }
+
+  /** Streams an uploaded input from the object store; a missing one fails the build, not Kiln. */
+  private async *openBinaryInput(object: string): AsyncGenerator<Uint8Array> {
+    const content = await this.options.bus.readObject("BUILD_INPUTS", object);
+    if (!content) throw new BuildFailure(FailureReason.InvalidBinaryInput, `the uploaded input ${object} is gone (older than the store's TTL?); start the build again`);
+    yield* content;
+  }
+
+  /**
+   * Deletes a binary build's upload once its final status is stored: only then can no runner
+   * need it again (a redelivery after a crash reads it anew). Uploads may be hundreds of MiB,
+   * so waiting for the 7-day TTL would hold a week of them; the TTL stays as the backstop for
+   * builds that never ran. Best effort: a failure here changes nothing about the build.
+   */
+  private async dropBinaryInput(dispatch: BuildDispatchedV1, log: Logger): Promise<void> {
+    const object = dispatch.spec.binaryInput?.object;
+    if (!object) return;
+    await this.options.bus.deleteObject("BUILD_INPUTS", object).catch((err: unknown) => log.warn({ err, object }, "could not delete the binary input"));
   }
 
   private failureOutcome(error: unknown, log: Logger): { phase: BuildPhase; extra: Partial<EventInput<"build.status-changed">> } {

@@ -1,6 +1,6 @@
 import type { Bus, BuildCancelRequestedV1, BuildRequestedV1, BuildStatusChangedV1, Consumption } from "@kiln/bus";
-import { applyBuildStatus, createBuildForRequest, getBuildById, pruneBuildHistory, type Db } from "@kiln/db";
-import { FailureReason, isTerminalPhase, type BuildRecord } from "@kiln/domain";
+import { applyBuildStatus, createBuildForRequest, getBuildById, getResource, pruneBuildHistory, type Db } from "@kiln/db";
+import { FailureReason, isTerminalPhase, type BuildRecord, type SecretSpec } from "@kiln/domain";
 import type { Logger } from "pino";
 
 export interface BuildSchedulerOptions {
@@ -48,18 +48,48 @@ export class BuildScheduler {
     const log = this.log.child({ buildId: build.id, build: build.name, namespace: build.namespace });
     if (created) log.info({ requestId: request.requestId, cause: request.cause.type }, "build created");
     if (build.phase !== "New") return;
-    await this.dispatch(build);
+    if (!(await this.dispatch(build))) return;
     await applyBuildStatus(db, { buildId: build.id, phase: "Pending", attempt: 0, at: new Date() });
     log.info("build dispatched");
   }
 
-  private async dispatch(build: BuildRecord): Promise<void> {
+  /** Publishes the build for a runner; false when it cannot run (a named Secret is missing) and was failed instead. */
+  private async dispatch(build: BuildRecord): Promise<boolean> {
+    const credentials: { pull?: string; push?: string } = {};
+    for (const [use, name] of [
+      ["pull", build.spec.credentials?.pullSecret],
+      ["push", build.spec.credentials?.pushSecret],
+    ] as const) {
+      if (!name) continue;
+      const secret = await getResource(this.options.db, "Secret", build.namespace, name);
+      if (!secret) {
+        await applyBuildStatus(this.options.db, {
+          buildId: build.id,
+          phase: "Failed",
+          attempt: 0,
+          at: new Date(),
+          reason: FailureReason.MissingSecret,
+          message: `the ${use} secret ${build.namespace}/${name} does not exist`,
+        });
+        this.log.warn({ buildId: build.id, build: build.name, secret: name }, "build failed: secret not found");
+        return false;
+      }
+      credentials[use] = (secret.spec as SecretSpec).dockerConfigJson;
+    }
     await this.options.bus.publish(
       "build.dispatched",
       build.id,
-      { v: 1, buildId: build.id, namespace: build.namespace, name: build.name, spec: build.spec },
+      {
+        v: 1,
+        buildId: build.id,
+        namespace: build.namespace,
+        name: build.name,
+        spec: build.spec,
+        ...(credentials.pull || credentials.push ? { credentials } : {}),
+      },
       { msgId: `${build.id}:dispatch` },
     );
+    return true;
   }
 
   private async onStatusChanged(event: BuildStatusChangedV1): Promise<void> {

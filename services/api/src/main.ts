@@ -13,6 +13,8 @@ const ConfigSchema = z.object({
   /** Bearer token for every route but /healthz; `kiln up` generates it into the state dir. */
   API_TOKEN: z.string().min(16, "must be at least 16 characters"),
   API_BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(5 * 1024 * 1024),
+  /** Largest binary-build upload (`start-build --from-*`); streamed to the object store, never buffered. */
+  API_BINARY_LIMIT_BYTES: z.coerce.number().int().positive().default(512 * 1024 * 1024),
 });
 
 await runService("api", ConfigSchema, async ({ config, logger, shutdown }) => {
@@ -28,6 +30,7 @@ await runService("api", ConfigSchema, async ({ config, logger, shutdown }) => {
     token: config.API_TOKEN,
     registry: config.KILN_REGISTRY,
     bodyLimitBytes: config.API_BODY_LIMIT_BYTES,
+    binaryLimitBytes: config.API_BINARY_LIMIT_BYTES,
   });
   await server.listen({ host: config.API_HOST, port: config.API_PORT });
   // Closing stops accepting requests and waits for those in flight (a followed log ends with it).

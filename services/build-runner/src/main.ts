@@ -1,4 +1,5 @@
 import { Bus } from "@kiln/bus";
+import { parseUidRanges, UidRangeError } from "@kiln/domain";
 import { LocalEngine } from "@kiln/engine";
 import { BuildRunner } from "@kiln/runner";
 import { baseConfigShape, HealthServer, runService } from "@kiln/runtime";
@@ -13,6 +14,25 @@ const ConfigSchema = z.object({
   BUILD_RUNNER_MAX_CONCURRENT_BUILDS: z.coerce.number().int().min(1).default(2),
   BUILD_RUNNER_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(20_000),
   BUILD_RUNNER_HEALTH_PORT: z.coerce.number().int().min(0).max(65535).default(18083),
+  /** Largest unpacked binary input (`start-build --from-*`), files of an archive together. */
+  BUILD_RUNNER_MAX_INPUT_BYTES: z.coerce.number().int().positive().default(2 * 1024 ** 3),
+  /**
+   * Users an S2I assemble may run as (OpenShift's allowed-UIDs rule, s2i `--allowed-uids`):
+   * ranges `a-b`, `a-`, `-b`, `a`, comma-separated. The default refuses root and named users,
+   * the safe choice since assemble runs code from the repository; `""` allows every user.
+   */
+  BUILD_RUNNER_ALLOWED_UIDS: z
+    .string()
+    .default("1-4294967294")
+    .transform((s, ctx) => {
+      try {
+        return parseUidRanges(s);
+      } catch (error) {
+        if (!(error instanceof UidRangeError)) throw error;
+        ctx.addIssue({ code: "custom", message: error.message });
+        return z.NEVER;
+      }
+    }),
   /** Registries reached over plain HTTP, comma-separated (`127.0.0.1:15000`). */
   KILN_INSECURE_REGISTRIES: z
     .string()
@@ -28,6 +48,8 @@ await runService("build-runner", ConfigSchema, async ({ config, logger, shutdown
     workDir: config.BUILD_RUNNER_WORK_DIR,
     storageDir: config.BUILD_RUNNER_STORAGE_DIR,
     insecureRegistries: config.KILN_INSECURE_REGISTRIES,
+    maxInputBytes: config.BUILD_RUNNER_MAX_INPUT_BYTES,
+    allowedUids: config.BUILD_RUNNER_ALLOWED_UIDS,
   });
   const runner = new BuildRunner({ bus, engine, logger, maxConcurrentBuilds: config.BUILD_RUNNER_MAX_CONCURRENT_BUILDS });
   await runner.start();

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { binarySourceFlag, openBinaryUpload } from "../binary-input.js";
 import type { CommandContext } from "../context.js";
 import { UsageError } from "../errors.js";
 import { formatResources, type OutputFormat } from "../output/format.js";
@@ -12,6 +13,10 @@ export interface StartBuildOptions {
   follow?: boolean | undefined;
   wait?: boolean | undefined;
   output?: OutputFormat | undefined;
+  /** Binary input (OpenShift's `oc start-build --from-*`); at most one. */
+  fromFile?: string | undefined;
+  fromDir?: string | undefined;
+  fromArchive?: string | undefined;
 }
 
 /** Parses repeated `--env K=V` flags; the value may itself contain `=`. */
@@ -29,11 +34,20 @@ export async function startBuildCommand(ctx: CommandContext, name: string, optio
   const namespace = ctx.namespace(options.namespace);
   // A request id of our own makes the request safe to retry: the API returns the same build.
   const requestId = randomUUID();
-  const result = await ctx.client().instantiate(namespace, name, {
-    requestId,
-    ...(options.commit ? { commit: options.commit } : {}),
-    ...(env.length > 0 ? { env } : {}),
-  });
+  const binarySource = binarySourceFlag(options);
+  if (binarySource && (options.commit || env.length > 0)) throw new UsageError(`--${binarySource.flag} cannot be combined with --commit or --env`);
+  let result;
+  if (binarySource) {
+    const upload = await openBinaryUpload(binarySource);
+    ctx.err(`${upload.description}\n`);
+    result = await ctx.client().instantiateBinary(namespace, name, { kind: upload.kind, asFile: upload.asFile, size: upload.size, body: upload.body, requestId });
+  } else {
+    result = await ctx.client().instantiate(namespace, name, {
+      requestId,
+      ...(options.commit ? { commit: options.commit } : {}),
+      ...(env.length > 0 ? { env } : {}),
+    });
+  }
 
   if (result.kind === "Accepted") {
     if (options.follow || options.wait) {

@@ -75,6 +75,24 @@ export function buildConfigSpecSchema(strictness: Strictness) {
     scripts: z.string().min(1).optional(),
     forcePull: z.boolean().optional(),
     pullSecret: localObjectReference.optional(),
+    /**
+     * Kiln extension (OpenShift's BuildConfig has no such field; s2i's `--runtime-image`): the
+     * output is this image plus the runtime artifacts, without the builder's toolchain.
+     */
+    runtimeImage: imageReference.optional(),
+    /** Kiln extension (s2i's `--runtime-artifact src:dest`); default: the runtime image's `io.openshift.s2i.assemble-input-files`. */
+    runtimeArtifacts: z
+      .array(
+        object({
+          sourcePath: z.string().refine((p) => p.startsWith("/") && !/[*?[\]]/.test(p), "must be an absolute path without wildcards"),
+          destinationDir: relativePath.optional(),
+        }),
+      )
+      .optional(),
+  }).superRefine((s, ctx) => {
+    // The spec: "it is not possible to do an extended incremental build".
+    if (s.incremental && s.runtimeImage) ctx.addIssue({ code: "custom", path: ["incremental"], message: "cannot be combined with runtimeImage" });
+    if (s.runtimeArtifacts?.length && !s.runtimeImage) ctx.addIssue({ code: "custom", path: ["runtimeArtifacts"], message: "needs runtimeImage" });
   });
   const dockerStrategy = object({
     from: imageReference.optional(),

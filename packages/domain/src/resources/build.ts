@@ -23,10 +23,35 @@ export interface BuildSpec {
    * is fetched, the commit actually built, with its author, date and message.
    */
   revision: Partial<BuildRevision>;
+  /** Names of the Secrets with registry credentials: for pulling base images, for pushing the output. */
+  credentials?: { pullSecret?: string | undefined; pushSecret?: string | undefined } | undefined;
   /** Extra environment for this build (`kiln start-build --env`). */
   env: EnvVar[];
   completionDeadlineSeconds?: number | undefined;
   triggeredBy: BuildCause[];
+  /**
+   * The uploaded source of a binary build (`kiln start-build --from-file/--from-dir/--from-archive`).
+   * When set it replaces any git source. Absent on every other build.
+   */
+  binaryInput?: BinaryInput | undefined;
+}
+
+/**
+ * Where a binary build's uploaded content is kept (on the wire in `build.requested` and in the
+ * build's spec). The bytes themselves are never in a message: they sit in the bus's object
+ * store under `object` until the build has ended (or the store's TTL passes).
+ */
+export interface BinaryInput {
+  /** Object name in the build-inputs object store (the request id). */
+  object: string;
+  /** `file`: one file placed in the source dir as `asFile`; `archive`: a tar or tar.gz unpacked as the source dir. */
+  kind: "file" | "archive";
+  /** The file name for `kind: file` (OpenShift's `spec.source.binary.asFile`). */
+  asFile?: string | undefined;
+  /** Bytes uploaded (compressed size for an archive). */
+  size: number;
+  /** Lowercase hex SHA-256 of the uploaded bytes; the runner checks it while reading. */
+  sha256: string;
 }
 
 /** The source revision a build used, as OpenShift records it (`spec.revision.git`). */
@@ -107,7 +132,15 @@ export function resolveBuildImages(spec: BuildConfigSpec, namespace: string, reg
     strategy: {
       ...strategy,
       ...(strategy.dockerStrategy?.from ? { dockerStrategy: { ...strategy.dockerStrategy, from: resolve(strategy.dockerStrategy.from) } } : {}),
-      ...(strategy.sourceStrategy ? { sourceStrategy: { ...strategy.sourceStrategy, from: resolve(strategy.sourceStrategy.from) } } : {}),
+      ...(strategy.sourceStrategy
+        ? {
+            sourceStrategy: {
+              ...strategy.sourceStrategy,
+              from: resolve(strategy.sourceStrategy.from),
+              ...(strategy.sourceStrategy.runtimeImage ? { runtimeImage: resolve(strategy.sourceStrategy.runtimeImage) } : {}),
+            },
+          }
+        : {}),
     },
   };
 }

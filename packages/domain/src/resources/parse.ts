@@ -4,16 +4,20 @@ import { defaultNamespace } from "../names.js";
 import { buildConfigSpecSchema, type BuildConfigSpec } from "./build-config.js";
 import { schemasFor, type ObjectMeta, type Strictness } from "./common.js";
 import { imageStreamSpecSchema, type ImageStreamSpec } from "./image-stream.js";
+import { secretDocumentSchema, type SecretSpec } from "./secret.js";
+
 
 export const kilnApiVersion = "kiln.dev/v1";
 
 /** A validated BuildConfig or ImageStream, always in Kiln's own `kiln.dev/v1` shape. */
 export type Resource =
   | { apiVersion: typeof kilnApiVersion; kind: "BuildConfig"; metadata: ObjectMeta & { namespace: string }; spec: BuildConfigSpec }
-  | { apiVersion: typeof kilnApiVersion; kind: "ImageStream"; metadata: ObjectMeta & { namespace: string }; spec: ImageStreamSpec };
+  | { apiVersion: typeof kilnApiVersion; kind: "ImageStream"; metadata: ObjectMeta & { namespace: string }; spec: ImageStreamSpec }
+  | { apiVersion: typeof kilnApiVersion; kind: "Secret"; metadata: ObjectMeta & { namespace: string }; spec: SecretSpec };
 export type ResourceKind = Resource["kind"];
 export type BuildConfigResource = Extract<Resource, { kind: "BuildConfig" }>;
 export type ImageStreamResource = Extract<Resource, { kind: "ImageStream" }>;
+export type SecretResource = Extract<Resource, { kind: "Secret" }>;
 
 /**
  * Which apiVersions are accepted for each kind. OpenShift's groups (and the legacy bare `v1`)
@@ -23,12 +27,15 @@ const accepted: Record<string, { kind: ResourceKind; strictness: Strictness }[]>
   [kilnApiVersion]: [
     { kind: "BuildConfig", strictness: "strict" },
     { kind: "ImageStream", strictness: "strict" },
+    { kind: "Secret", strictness: "strict" },
   ],
   "build.openshift.io/v1": [{ kind: "BuildConfig", strictness: "lenient" }],
   "image.openshift.io/v1": [{ kind: "ImageStream", strictness: "lenient" }],
   v1: [
     { kind: "BuildConfig", strictness: "lenient" },
     { kind: "ImageStream", strictness: "lenient" },
+    // Kubernetes' core Secret, as `kubectl create secret docker-registry --dry-run -o yaml` writes it.
+    { kind: "Secret", strictness: "lenient" },
   ],
 };
 
@@ -81,10 +88,24 @@ export function parseResource(doc: unknown, pathPrefix = ""): Resource {
   }
   const match = versions.find((v) => v.kind === kind);
   if (!match) {
-    const kinds = versions.map((v) => v.kind).join(" or ");
+    const names = versions.map((v) => v.kind);
+    const kinds = names.length > 1 ? `${names.slice(0, -1).join(", ")} or ${names.at(-1)}` : names.join("");
     throw new ValidationError([{ path: at("kind"), message: `${kind} is not a kind of ${apiVersion} (use ${kinds})` }]);
   }
   const { object, metadata } = schemasFor(match.strictness);
+  if (match.kind === "Secret") {
+    // A Secret has no spec: its type and data sit at the top, as in Kubernetes.
+    const head = z.object({ metadata }).safeParse(doc, { error: errorMap });
+    const body = secretDocumentSchema().safeParse(doc, { error: errorMap });
+    if (!head.success || !body.success) {
+      throw new ValidationError([
+        ...(head.success ? [] : issuesFromZod(head.error, pathPrefix)),
+        ...(body.success ? [] : issuesFromZod(body.error, pathPrefix)),
+      ]);
+    }
+    const meta = { ...head.data.metadata, namespace: head.data.metadata.namespace ?? defaultNamespace };
+    return { apiVersion: kilnApiVersion, kind: "Secret", metadata: meta, spec: body.data };
+  }
   const spec = match.kind === "BuildConfig" ? buildConfigSpecSchema(match.strictness) : imageStreamSpecSchema(match.strictness);
   const document = object({
     apiVersion: z.string(),

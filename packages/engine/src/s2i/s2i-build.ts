@@ -1,0 +1,130 @@
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import {
+  BuildFailure,
+  FailureReason,
+  planS2IBuild,
+  S2IContextDir,
+  S2IScript,
+  scriptsNotFoundMarker,
+  type ImageConfig,
+  type S2IPlan,
+  type S2IPlanInput,
+  type UidRange,
+} from "@kiln/domain";
+import { authArgs } from "../auth-files.js";
+import type { BuildContext } from "../build-context.js";
+import { outputLabels } from "../labels.js";
+import { runCommand } from "../run-command.js";
+import { inspectImageConfig } from "./image-inspect.js";
+import { saveArtifacts } from "./save-artifacts.js";
+import { prepareS2ISource } from "./source-tree.js";
+
+export interface S2IBuildOptions {
+  /** OpenShift's allowed-UIDs rule for assemble (and runtime) users; empty allows every user. */
+  allowedUids: readonly UidRange[];
+}
+
+/**
+ * The Source (S2I) strategy, by the route OpenShift 4 takes: plan the build (pure, in
+ * `@kiln/domain`), lay out the context (`upload/src`, `upload/scripts`, `upload/artifacts`),
+ * and `buildah bud` the generated Dockerfile, so the output is the builder (or runtime image)
+ * plus one new layer. Pushing is local-engine's job.
+ */
+export async function s2iBuild(ctx: BuildContext, options: S2IBuildOptions): Promise<void> {
+  const { spec } = ctx.job;
+  const strategy = spec.strategy.sourceStrategy;
+  if (!strategy) throw new BuildFailure(FailureReason.InternalError, "a Source build without sourceStrategy");
+  // ImageStreamTags were resolved to pullable names when the build was created.
+  const builderImage = strategy.from.name;
+  const runtimeImage = strategy.runtimeImage?.name ?? null;
+
+  ctx.sink.step("PullImages");
+  await pull(ctx, builderImage, strategy.forcePull ?? false);
+  if (runtimeImage) await pull(ctx, runtimeImage, strategy.forcePull ?? false);
+  const builder = await inspectImageConfig(ctx, builderImage);
+  const runtime: { image: string; config: ImageConfig } | null = runtimeImage ? { image: runtimeImage, config: await inspectImageConfig(ctx, runtimeImage) } : null;
+
+  // The Dockerfile sits outside the context, so it never lands in the image.
+  const contextDir = join(ctx.workDir, "s2i-context");
+  const sourceDir = join(ctx.sourceDir, spec.source.contextDir ?? "");
+  const facts = await prepareS2ISource(sourceDir, join(contextDir, S2IContextDir.Source), join(contextDir, S2IContextDir.Scripts));
+  if (facts.scriptsDir) ctx.sink.line(`Using ${facts.scripts.join(", ")} from the source's ${facts.scriptsDir}`);
+  if (facts.ignored.length > 0) ctx.sink.line(`.s2iignore: leaving out ${facts.ignored.join(" ")}`);
+
+  const input: S2IPlanInput = {
+    builderImage,
+    builder,
+    strategy,
+    runtime,
+    source: { scripts: facts.scripts, environment: facts.environment },
+    buildEnv: spec.env,
+    allowedUids: options.allowedUids,
+    outputLabels: outputLabels(ctx.job, ctx.revision),
+    outputImage: spec.output.image,
+    contextDir: spec.source.contextDir,
+  };
+  let plan = planS2IBuild(input);
+  if (plan.incremental && spec.output.image) {
+    const artifactsDir = join(contextDir, S2IContextDir.Artifacts);
+    const saved = await saveArtifacts(ctx, {
+      previousImage: spec.output.image,
+      plan,
+      uploadedScript: facts.scripts.includes(S2IScript.SaveArtifacts) ? join(contextDir, S2IContextDir.Scripts, S2IScript.SaveArtifacts) : null,
+      artifactsDir,
+    });
+    if (saved) plan = planS2IBuild({ ...input, artifacts: true });
+  }
+  for (const warning of plan.warnings) ctx.sink.line(`warning: ${warning}`);
+  await assemble(ctx, plan, contextDir);
+}
+
+async function pull(ctx: BuildContext, image: string, always: boolean): Promise<void> {
+  const result = await runCommand({
+    command: ctx.buildah.binary,
+    args: [...ctx.buildah.globalArgs(), "pull", "--quiet", ...authArgs(ctx.pullAuthFile), "--policy", always ? "always" : "missing", image],
+    env: ctx.buildah.env(),
+    onLine: (l) => ctx.sink.line(l),
+    signal: ctx.signal,
+  });
+  if (result.aborted) throw ctx.signal.reason;
+  if (result.exitCode !== 0) throw new BuildFailure(FailureReason.PullImageFailed, `pulling ${image} failed (exit ${result.exitCode ?? result.signal})`);
+}
+
+async function assemble(ctx: BuildContext, plan: S2IPlan, contextDir: string): Promise<void> {
+  const dockerfilePath = join(ctx.workDir, "Dockerfile.s2i");
+  await writeFile(dockerfilePath, plan.dockerfile);
+  // An empty upload/src would make the COPY fail: the directory must exist even for no source.
+  await mkdir(join(contextDir, S2IContextDir.Source), { recursive: true });
+  ctx.sink.step("Assemble");
+  ctx.sink.line(`Assembling as user ${plan.assembleUser} with ${plan.scripts.assemble.path} (${plan.scripts.assemble.from})`);
+  let missingScript: string | null = null;
+  const result = await runCommand({
+    command: ctx.buildah.binary,
+    args: [
+      ...ctx.buildah.globalArgs(),
+      "bud",
+      "--isolation",
+      "chroot",
+      // The images were pulled above; the build must use exactly those.
+      "--pull=never",
+      // No --layers: each stage is committed as one layer, so nothing a stage removes (secrets)
+      // survives in any layer. See renderS2IDockerfile.
+      "--file",
+      dockerfilePath,
+      "--tag",
+      ctx.localTag,
+      contextDir,
+    ],
+    env: { ...ctx.buildah.env(), BUILDAH_LAYERS: "false" },
+    onLine: (l) => {
+      // Only the echoed line starts with the marker; buildah's "STEP n: RUN …" line quotes it.
+      if (l.startsWith(scriptsNotFoundMarker)) missingScript = l.slice(scriptsNotFoundMarker.length).trim();
+      ctx.sink.line(l);
+    },
+    signal: ctx.signal,
+  });
+  if (result.aborted) throw ctx.signal.reason;
+  if (result.exitCode !== 0 && missingScript !== null) throw new BuildFailure(FailureReason.ScriptsNotFound, missingScript);
+  if (result.exitCode !== 0) throw new BuildFailure(FailureReason.AssembleFailed, `the S2I assemble failed (exit ${result.exitCode ?? result.signal})`);
+}

@@ -1,0 +1,135 @@
+import { execFile } from "node:child_process";
+import { readdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { freePort, startRegistry, type RegistryServer } from "@kiln/infra";
+import { integrationTest as test } from "@kiln/testing";
+import { afterEach, expect } from "vitest";
+import { api, startKiln, waitForBuild, type RunningKiln } from "../support/kiln-services.js";
+
+const exec = promisify(execFile);
+const user = "kiln-ci";
+const password = "pw-9f3c1e7a-not-for-logs";
+const finished = (p: string) => p === "Complete" || p === "Failed" || p === "Error" || p === "Cancelled";
+
+let running: RunningKiln | undefined;
+let privateRegistry: RegistryServer | undefined;
+afterEach(async () => {
+  await running?.stop();
+  await privateRegistry?.stop();
+  running = undefined;
+  privateRegistry = undefined;
+});
+
+/** A registry that wants basic auth, like a private Harbor or ECR would. bcrypt via libcrypt (python3's crypt). */
+async function startPrivateRegistry(dir: string): Promise<RegistryServer> {
+  const { stdout: hash } = await exec("python3", ["-W", "ignore", "-c", `import crypt; print(crypt.crypt(${JSON.stringify(password)}, crypt.mksalt(crypt.METHOD_BLOWFISH)))`]);
+  const htpasswdFile = join(dir, "htpasswd");
+  await writeFile(htpasswdFile, `${user}:${hash.trim()}\n`);
+  return startRegistry({ stateDir: join(dir, "private"), port: await freePort(), htpasswdFile, portHint: "(test)" });
+}
+
+test("pull and push secrets reach a registry that wants credentials, and never reach a log or the API", async ({ infra, baseImage, database, subjectPrefix }) => {
+  privateRegistry = await startPrivateRegistry(infra.workDir);
+  const priv = privateRegistry.address;
+  // The base image only exists behind the credentials.
+  await exec("skopeo", [
+    "copy",
+    "--src-tls-verify=false",
+    "--dest-tls-verify=false",
+    "--dest-creds",
+    `${user}:${password}`,
+    `docker://${baseImage.ref}`,
+    `docker://${priv}/base/busybox:latest`,
+  ]);
+  running = await startKiln({
+    infra,
+    databaseUrl: database.url,
+    subjectPrefix,
+    buildahStorageDir: join(infra.workDir, `buildah-${subjectPrefix}`),
+    extraEnv: { KILN_INSECURE_REGISTRIES: `${infra.registry.address},${priv}` },
+  });
+  const call = api(running);
+  const auth = Buffer.from(`${user}:${password}`).toString("base64");
+  const dockerConfig = JSON.stringify({ auths: { [priv]: { auth } } });
+  const bc = (name: string, secrets: boolean) => ({
+    apiVersion: "kiln.dev/v1",
+    kind: "BuildConfig",
+    metadata: { name },
+    spec: {
+      source: { dockerfile: `FROM ${priv}/base/busybox:latest\nRUN echo private > /p.txt\n` },
+      strategy: { type: "Docker", dockerStrategy: secrets ? { pullSecret: { name: "regcred" } } : {} },
+      output: { to: { kind: "DockerImage", name: `${priv}/apps/${name}:v1` }, ...(secrets ? { pushSecret: { name: "regcred" } } : {}) },
+    },
+  });
+  const applied = await call("POST", "/apis/v1/apply", {
+    items: [
+      // Kubernetes' own Secret, as `kubectl create secret docker-registry --dry-run=client -o yaml` writes it.
+      { apiVersion: "v1", kind: "Secret", metadata: { name: "regcred" }, type: "kubernetes.io/dockerconfigjson", data: { ".dockerconfigjson": Buffer.from(dockerConfig).toString("base64") } },
+      bc("with-creds", true),
+      bc("without-creds", false),
+    ],
+  });
+  expect(applied.status).toBe(200);
+
+  await call("POST", "/apis/v1/namespaces/default/buildconfigs/with-creds/instantiate", {});
+  const build = await waitForBuild(call, "with-creds-1", finished);
+  expect(build.status.phase).toBe("Complete");
+  const manifest = await fetch(`${privateRegistry.url}/v2/apps/with-creds/manifests/v1`, {
+    method: "HEAD",
+    headers: { authorization: `Basic ${auth}`, accept: "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json" },
+  });
+  expect(manifest.headers.get("docker-content-digest")).toBe(build.status.output.digest);
+
+  await call("POST", "/apis/v1/namespaces/default/buildconfigs/without-creds/instantiate", {});
+  const refused = await waitForBuild(call, "without-creds-1", finished);
+  expect(refused.status.phase).toBe("Failed");
+  // The base image is already in the runner's image cache (pulled with credentials by the first
+  // build, as a Kubernetes node caches with IfNotPresent); the push is what the registry refuses.
+  expect(refused.status.reason).toBe("PushFailed");
+
+  // The API never gives the credentials back.
+  const secret = await call("GET", "/apis/v1/namespaces/default/secrets/regcred");
+  expect(secret.json).toMatchObject({ kind: "Secret", type: "kubernetes.io/dockerconfigjson", data: { ".dockerconfigjson": "(redacted)" }, registries: [priv] });
+  expect(secret.text).not.toContain(auth);
+  // Nor does any log: the services' logs and the builds' logs.
+  const logs = await Promise.all((await readdir(running.logsDir)).map((f) => readFile(join(running!.logsDir, f), "utf8")));
+  const buildLogs = await Promise.all(["with-creds-1", "without-creds-1"].map(async (b) => (await call("GET", `/apis/v1/namespaces/default/builds/${b}/log`)).text));
+  for (const text of [...logs, ...buildLogs]) {
+    expect(text).not.toContain(password);
+    expect(text).not.toContain(auth);
+  }
+});
+
+test("a build naming a Secret that does not exist fails with MissingSecret, naming it", async ({ infra, baseImage, database, subjectPrefix }) => {
+  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix, buildahStorageDir: baseImage.storageDir });
+  const call = api(running);
+  await call("POST", "/apis/v1/apply", {
+    items: [
+      {
+        apiVersion: "kiln.dev/v1",
+        kind: "BuildConfig",
+        metadata: { name: "app" },
+        spec: {
+          source: { dockerfile: `FROM ${baseImage.ref}\n` },
+          strategy: { type: "Docker" },
+          output: { to: { kind: "ImageStreamTag", name: "app:latest" }, pushSecret: { name: "nope" } },
+        },
+      },
+    ],
+  });
+  await call("POST", "/apis/v1/namespaces/default/buildconfigs/app/instantiate", {});
+  const build = await waitForBuild(call, "app-1", finished);
+  expect(build.status).toMatchObject({ phase: "Failed", reason: "MissingSecret", message: "the push secret default/nope does not exist" });
+});
+
+test("a Secret that is not a docker config is refused with the field named, and nothing is stored", async ({ infra, baseImage, database, subjectPrefix }) => {
+  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix, buildahStorageDir: baseImage.storageDir, services: ["api"] });
+  const call = api(running);
+  const res = await call("POST", "/apis/v1/apply", {
+    items: [{ apiVersion: "v1", kind: "Secret", metadata: { name: "bad" }, type: "kubernetes.io/dockerconfigjson", stringData: { ".dockerconfigjson": "{}" } }],
+  });
+  expect(res.status).toBe(400);
+  expect(res.json.details).toEqual([{ path: "items[0].stringData..dockerconfigjson", message: 'must have an "auths" object' }]);
+  expect((await call("GET", "/apis/v1/namespaces/default/secrets")).json.items).toEqual([]);
+});
