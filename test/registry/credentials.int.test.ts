@@ -5,7 +5,7 @@ import { promisify } from "node:util";
 import { freePort, startRegistry, type RegistryServer } from "@kiln/infra";
 import { integrationTest as test } from "@kiln/testing";
 import { afterEach, expect } from "vitest";
-import { api, startKiln, waitForBuild, type RunningKiln } from "../support/kiln-services.js";
+import { api, repoRoot, startKiln, waitForBuild, type RunningKiln } from "../support/kiln-services.js";
 
 const exec = promisify(execFile);
 const user = "kiln-ci";
@@ -92,6 +92,8 @@ test("pull and push secrets reach a registry that wants credentials, and never r
   const secret = await call("GET", "/apis/v1/namespaces/default/secrets/regcred");
   expect(secret.json).toMatchObject({ kind: "Secret", type: "kubernetes.io/dockerconfigjson", data: { ".dockerconfigjson": "(redacted)" }, registries: [priv] });
   expect(secret.text).not.toContain(auth);
+  const { stdout: table } = await exec(process.execPath, [join(repoRoot, "packages/cli/bin/kiln.mjs"), "get", "secrets"], { env: { ...process.env, ...running.cliEnv } });
+  expect(table).toMatch(new RegExp(`regcred\\s+kubernetes.io/dockerconfigjson\\s+${priv.replace(/\./g, "\\.")}`));
   // Nor does any log: the services' logs and the builds' logs.
   const logs = await Promise.all((await readdir(running.logsDir)).map((f) => readFile(join(running!.logsDir, f), "utf8")));
   const buildLogs = await Promise.all(["with-creds-1", "without-creds-1"].map(async (b) => (await call("GET", `/apis/v1/namespaces/default/builds/${b}/log`)).text));

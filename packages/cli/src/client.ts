@@ -1,5 +1,5 @@
 import { ApiError, ApiTimeoutError, ApiUnreachableError, type ErrorDetail } from "./errors.js";
-import type { ApplyResult, Build, BuildConfig, ImageStream } from "./resources.js";
+import type { ApplyResult, Build, BuildConfig, ImageStream, Secret } from "./resources.js";
 
 export interface KilnClientOptions {
   /** e.g. `http://127.0.0.1:18080`, no trailing slash needed. */
@@ -85,6 +85,18 @@ export class KilnClient {
 
   async deleteImageStream(namespace: string, name: string): Promise<void> {
     await this.json("DELETE", `${ns(namespace)}/imagestreams/${seg(name)}`);
+  }
+
+  listSecrets(namespace: string): Promise<Secret[]> {
+    return this.list<Secret>(`${ns(namespace)}/secrets`);
+  }
+
+  getSecret(namespace: string, name: string): Promise<Secret> {
+    return this.json("GET", `${ns(namespace)}/secrets/${seg(name)}`);
+  }
+
+  async deleteSecret(namespace: string, name: string): Promise<void> {
+    await this.json("DELETE", `${ns(namespace)}/secrets/${seg(name)}`);
   }
 
   async instantiate(namespace: string, buildConfig: string, request: InstantiateRequest): Promise<InstantiateResult> {

@@ -5,6 +5,7 @@ export const ResourceType = {
   BuildConfig: "buildconfigs",
   Build: "builds",
   ImageStream: "imagestreams",
+  Secret: "secrets",
 } as const;
 export type ResourceType = (typeof ResourceType)[keyof typeof ResourceType];
 
@@ -13,6 +14,7 @@ export const kindOf: Record<ResourceType, string> = {
   buildconfigs: "BuildConfig",
   builds: "Build",
   imagestreams: "ImageStream",
+  secrets: "Secret",
 };
 
 const aliases: Record<string, ResourceType> = {
@@ -27,6 +29,8 @@ const aliases: Record<string, ResourceType> = {
   imagestream: "imagestreams",
   imagestreams: "imagestreams",
   "imagestream.kiln.dev": "imagestreams",
+  secret: "secrets",
+  secrets: "secrets",
 };
 
 export function parseResourceType(word: string, allowed?: readonly ResourceType[]): ResourceType {

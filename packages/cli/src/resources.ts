@@ -105,6 +105,15 @@ export interface ImageStream {
   };
 }
 
+/** A Secret as the API shows it: never its values, only which registries it is for. */
+export interface Secret {
+  apiVersion?: string;
+  kind?: string;
+  metadata: WireMeta;
+  type?: string;
+  registries?: string[];
+}
+
 /** What `POST /apis/v1/apply` says about each item. */
 export interface ApplyResult {
   kind: string;

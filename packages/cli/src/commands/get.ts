@@ -1,10 +1,10 @@
 import type { CommandContext } from "../context.js";
 import { UsageError } from "../errors.js";
-import { buildConfigLayout, buildLayout, imageStreamLayout, type TableLayout } from "../output/columns.js";
+import { buildConfigLayout, buildLayout, imageStreamLayout, secretLayout, type TableLayout } from "../output/columns.js";
 import { formatResources, type OutputFormat } from "../output/format.js";
 import { renderTable } from "../output/table.js";
 import { kindOf, parseResourceArgs, type ResourceType } from "../resource-types.js";
-import type { Build, BuildConfig, ImageStream } from "../resources.js";
+import type { Build, BuildConfig, ImageStream, Secret } from "../resources.js";
 
 export interface GetOptions {
   namespace?: string | undefined;
@@ -13,7 +13,7 @@ export interface GetOptions {
   bc?: string | undefined;
 }
 
-type AnyResource = BuildConfig | Build | ImageStream;
+type AnyResource = BuildConfig | Build | ImageStream | Secret;
 
 /** `kiln get TYPE [NAME]`: a table by default, or json / yaml / name for scripts. */
 export async function getCommand(ctx: CommandContext, typeArg: string, nameArg: string | undefined, options: GetOptions): Promise<void> {
@@ -29,6 +29,8 @@ export async function getCommand(ctx: CommandContext, typeArg: string, nameArg: 
     items = sortByName(await client.listBuildConfigs(namespace));
   } else if (type === "imagestreams") {
     items = sortByName(await client.listImageStreams(namespace));
+  } else if (type === "secrets") {
+    items = sortByName(await client.listSecrets(namespace));
   } else {
     items = await client.listBuilds(namespace, { buildConfig: options.bc }); // newest first, as the API sorts
   }
@@ -54,6 +56,8 @@ export function getOne(ctx: CommandContext, type: ResourceType, namespace: strin
       return client.getBuild(namespace, name);
     case "imagestreams":
       return client.getImageStream(namespace, name);
+    case "secrets":
+      return client.getSecret(namespace, name);
   }
 }
 
@@ -62,7 +66,7 @@ function table(type: ResourceType, items: AnyResource[], now: Date): string {
   return renderTable(layout.headers, items.map((item) => layout.row(item, now)));
 }
 
-function layoutFor(type: ResourceType): TableLayout<BuildConfig> | TableLayout<Build> | TableLayout<ImageStream> {
+function layoutFor(type: ResourceType): TableLayout<BuildConfig> | TableLayout<Build> | TableLayout<ImageStream> | TableLayout<Secret> {
   switch (type) {
     case "buildconfigs":
       return buildConfigLayout;
@@ -70,6 +74,8 @@ function layoutFor(type: ResourceType): TableLayout<BuildConfig> | TableLayout<B
       return buildLayout;
     case "imagestreams":
       return imageStreamLayout;
+    case "secrets":
+      return secretLayout;
   }
 }
 

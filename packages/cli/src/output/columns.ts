@@ -1,4 +1,4 @@
-import type { Build, BuildConfig, ImageStream, WireSource, WireStrategy } from "../resources.js";
+import type { Build, BuildConfig, ImageStream, Secret, WireSource, WireStrategy } from "../resources.js";
 import { formatDuration, relativeTime } from "./time.js";
 
 /** Table layouts for `kiln get`; the columns match `oc get` so muscle memory carries over. */
@@ -80,6 +80,13 @@ export function imageStreamUpdated(is: ImageStream): string | undefined {
   }
   return latest;
 }
+
+export const secretLayout: TableLayout<Secret> = {
+  headers: ["NAME", "TYPE", "REGISTRIES", "AGE"],
+  row(secret, now) {
+    return [secret.metadata.name, secret.type ?? "", (secret.registries ?? []).join(","), relativeTime(secret.metadata.creationTimestamp, now)];
+  },
+};
 
 export const imageStreamLayout: TableLayout<ImageStream> = {
   headers: ["NAME", "IMAGE REPOSITORY", "TAGS", "UPDATED"],
