@@ -86,3 +86,24 @@ test("cancel-build stops a running build's whole process tree and the build ends
   const ps = await exec("ps", ["-eo", "args"]);
   expect(ps.stdout.split("\n").filter((l) => l.includes("sleep 120"))).toEqual([]);
 });
+
+test("BUILD_RUNNER_MAX_CONCURRENT_BUILDS=1 runs builds one after the other", async ({ infra, baseImage, database, subjectPrefix }) => {
+  await using repo = await makeGitRepo({ Dockerfile: `FROM ${baseImage.ref}\nRUN sleep 2\n` });
+  running = await startKiln({
+    infra,
+    databaseUrl: database.url,
+    subjectPrefix,
+    buildahStorageDir: baseImage.storageDir,
+    extraEnv: { BUILD_RUNNER_MAX_CONCURRENT_BUILDS: "1" },
+  });
+  const call = api(running);
+  await call("POST", "/apis/v1/apply", { items: [buildConfig("queue", repo.url)] });
+  await call("POST", "/apis/v1/namespaces/default/buildconfigs/queue/instantiate", {});
+  await call("POST", "/apis/v1/namespaces/default/buildconfigs/queue/instantiate", {});
+  const done = (p: string) => p === "Complete" || p === "Failed" || p === "Error";
+  const first = await waitForBuild(call, "queue-1", done);
+  const second = await waitForBuild(call, "queue-2", done);
+  expect([first.status.phase, second.status.phase]).toEqual(["Complete", "Complete"]);
+  const [a, b] = [first, second].sort((x, y) => Date.parse(x.status.startTimestamp) - Date.parse(y.status.startTimestamp));
+  expect(Date.parse(b.status.startTimestamp)).toBeGreaterThanOrEqual(Date.parse(a.status.completionTimestamp));
+});
