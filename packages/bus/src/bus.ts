@@ -337,6 +337,33 @@ export class Bus {
     return this.nc.isClosed();
   }
 
+  /**
+   * Calls `handler` with each message of a durable consumer that JetStream gave up on (it
+   * reached `maxDeliver`: a runner died with it that many times), then deletes the message
+   * from its stream, so nothing is left behind in a work queue. Listens to JetStream's
+   * MAX_DELIVERIES advisory; a core subscription, so only while this process runs.
+   */
+  watchExhausted<T extends EventType>(name: ConsumerName, handler: (payload: EventPayload<T>) => Promise<void>): { stop(): void } {
+    const type = consumers[name].event as T;
+    const stream = this.streamName(events[type].stream);
+    const sub = this.nc.subscribe(`$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${stream}.${name}`);
+    const log = this.logger.child({ consumer: name });
+    void (async () => {
+      for await (const advisory of sub) {
+        try {
+          const { stream_seq: seq } = JSON.parse(new TextDecoder().decode(advisory.data)) as { stream_seq: number };
+          const msg = await this.jsm.streams.getMessage(stream, { seq });
+          await handler(codecFor(type).decode(msg.data, msg.subject));
+          await this.jsm.streams.deleteMessage(stream, seq);
+          log.warn({ op: msg.subject, streamSeq: seq, outcome: "exhausted" }, "message exhausted its deliveries");
+        } catch (error) {
+          log.error({ err: error }, "could not handle an exhausted message");
+        }
+      }
+    })();
+    return { stop: () => sub.unsubscribe() };
+  }
+
   /** Lets pending publishes and acks reach the server, then closes. */
   async drain(): Promise<void> {
     if (!this.nc.isClosed()) await this.nc.drain();

@@ -1,4 +1,4 @@
-import type { Bus, BuildCancelRequestedV1, BuildRequestedV1, BuildStatusChangedV1, Consumption } from "@kiln/bus";
+import { consumers, type Bus, type BuildCancelRequestedV1, type BuildDispatchedV1, type BuildRequestedV1, type BuildStatusChangedV1, type Consumption } from "@kiln/bus";
 import { applyBuildStatus, createBuildForRequest, getBuildById, getResource, pruneBuildHistory, type Db } from "@kiln/db";
 import { FailureReason, isTerminalPhase, type BuildRecord, type SecretSpec } from "@kiln/domain";
 import type { Logger } from "pino";
@@ -17,6 +17,7 @@ export interface BuildSchedulerOptions {
  */
 export class BuildScheduler {
   private consumptions: Consumption[] = [];
+  private exhausted: { stop(): void } | null = null;
   private readonly log: Logger;
 
   constructor(private readonly options: BuildSchedulerOptions) {
@@ -30,9 +31,12 @@ export class BuildScheduler {
       await bus.consume<"build.status-changed">("scheduler-build-status", (p) => this.onStatusChanged(p)),
       await bus.consume<"build.cancel-requested">("scheduler-build-cancel", (p) => this.onCancelRequested(p)),
     ];
+    // A build whose runners died on it `maxDeliver` times must not stay Running for ever.
+    this.exhausted = bus.watchExhausted<"build.dispatched">("build-runner-dispatched", (p) => this.onRunnerLost(p));
   }
 
   async stop(): Promise<void> {
+    this.exhausted?.stop();
     const consumptions = this.consumptions;
     this.consumptions = [];
     await Promise.all(consumptions.map((c) => c.stop()));
@@ -114,6 +118,19 @@ export class BuildScheduler {
   private async prune(build: BuildRecord): Promise<void> {
     const pruned = await pruneBuildHistory(this.options.db, build.namespace, build.buildConfig);
     if (pruned.length > 0) this.log.info({ buildConfig: build.buildConfig, namespace: build.namespace, pruned }, "old builds pruned");
+  }
+
+  private async onRunnerLost(dispatch: BuildDispatchedV1): Promise<void> {
+    const { applied, build } = await applyBuildStatus(this.options.db, {
+      buildId: dispatch.buildId,
+      phase: "Error",
+      attempt: consumers["build-runner-dispatched"].maxDeliver,
+      at: new Date(),
+      reason: FailureReason.RunnerLost,
+      message: `no runner finished the build after ${consumers["build-runner-dispatched"].maxDeliver} attempts`,
+    });
+    this.log.error({ buildId: dispatch.buildId, build: dispatch.name, applied }, "build lost its runners");
+    if (applied && build) await this.prune(build);
   }
 
   /** A build no runner holds yet is cancelled here; a running one is stopped by its runner. */

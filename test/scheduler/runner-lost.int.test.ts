@@ -1,0 +1,51 @@
+import { Bus } from "@kiln/bus";
+import { applyResources, createDatabase, getBuild } from "@kiln/db";
+import { parseResources } from "@kiln/domain";
+import { createLogger } from "@kiln/runtime";
+import { BuildScheduler } from "@kiln/scheduler";
+import { integrationTest as test } from "@kiln/testing";
+import { expect } from "vitest";
+
+const logger = createLogger({ service: "scheduler-test", level: "silent" });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+test("a build whose runner dies on every delivery ends Error with RunnerLost, and leaves nothing queued", async ({ infra, database, subjectPrefix }) => {
+  const db = createDatabase(database.url);
+  const bus = await Bus.connect({ servers: infra.natsUrl, prefix: subjectPrefix, name: "scheduler-test", logger });
+  await bus.ensureStreams();
+  const scheduler = new BuildScheduler({ bus, db: db.db, logger, registry: infra.registry.address });
+  // A runner that takes the build and dies before finishing it, every time (a crash loop).
+  let deliveries = 0;
+  const crashingRunner = await bus.consume<"build.dispatched">("build-runner-dispatched", async () => {
+    deliveries += 1;
+    throw new Error("runner process died");
+  });
+  try {
+    await applyResources(
+      db.db,
+      parseResources([{ apiVersion: "kiln.dev/v1", kind: "BuildConfig", metadata: { name: "app" }, spec: { source: { git: { uri: "file:///x" } }, strategy: { type: "Docker" } } }]),
+    );
+    await scheduler.start();
+    await bus.publish(
+      "build.requested",
+      "r1",
+      { v: 1, requestId: "r1", namespace: "default", buildConfig: "app", env: [], cause: { type: "Manual", message: "t" }, requestedAt: new Date().toISOString() },
+      { msgId: "r1" },
+    );
+    const until = Date.now() + 20_000;
+    let build = await getBuild(db.db, "default", "app-1");
+    while (build?.phase !== "Error" && Date.now() < until) {
+      await sleep(100);
+      build = await getBuild(db.db, "default", "app-1");
+    }
+    expect(build).toMatchObject({ phase: "Error", reason: "RunnerLost" });
+    expect(deliveries).toBe(3);
+    // The exhausted dispatch (which may carry registry credentials) is gone from the work queue.
+    expect(await bus.count("build.dispatched", build!.id)).toBe(0);
+  } finally {
+    await crashingRunner.stop();
+    await scheduler.stop();
+    await bus.drain();
+    await db.close();
+  }
+});
