@@ -70,7 +70,8 @@ export function renderS2IDockerfile(plan: Omit<S2IPlan, "dockerfile">): string {
   out(`FROM ${plan.builderImage}${plan.runtime ? " AS builder" : ""}\n`);
   if (!plan.runtime) out(labels);
   out(env);
-  out("USER root\n");
+  // s2i writes `USER root`; uid 0 means the same without needing an /etc/passwd in the image.
+  out("USER 0\n");
   const owned: string[] = [];
   if (plan.uploadScripts.length > 0) {
     out(`COPY ${S2IContextDir.Scripts} ${dest}/scripts\n`);

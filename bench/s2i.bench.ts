@@ -1,0 +1,220 @@
+/**
+ * S2I benchmark (not a timed test), against the real services and infrastructure:
+ *  (a) Kiln's S2I build vs `buildah bud` of the hand-written equivalent Dockerfile, same builder;
+ *  (b) an incremental build vs a clean one, for an app whose assemble makes ~50 MB of dependencies;
+ *  (c) the output image size, builder-based vs runtime-image.
+ *
+ *   npx tsx bench/s2i.bench.ts [--runs 3] [--deps-mb 50] [--fetch-seconds 0] [--keep] [--no-readme]
+ *
+ * See bench/README.md ("S2I builds") for what every number means.
+ */
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs, promisify } from "node:util";
+import { runMigrations } from "@kiln/db";
+import { buildahArgs, buildBusyboxImage, freePort, removeBuildahStore, startInfrastructure } from "@kiln/infra";
+// Plain helpers, not @kiln/testing's index (which imports vitest).
+import { makeGitRepo } from "../packages/testing/src/git.js";
+import { buildS2IBuilderImage } from "../packages/testing/src/s2i-images.js";
+import { api, startKiln, waitForBuild } from "../test/support/kiln-services.js";
+
+const exec = promisify(execFile);
+const repoRoot = fileURLToPath(new URL("..", import.meta.url));
+const resultsDir = join(repoRoot, "bench", "results");
+const readmePath = join(repoRoot, "bench", "README.md");
+const TARGET_RATIO = 1.1;
+const TARGET_SPEEDUP = 3;
+
+const { values: args } = parseArgs({
+  options: {
+    runs: { type: "string", default: "3" },
+    "deps-mb": { type: "string", default: "50" },
+    "fetch-seconds": { type: "string", default: "0" },
+    keep: { type: "boolean", default: false },
+    "no-readme": { type: "boolean", default: false },
+  },
+});
+const runs = Number(args.runs);
+const depsMb = Number(args["deps-mb"]);
+const fetchSeconds = Number(args["fetch-seconds"]);
+
+const cleanups: (() => Promise<unknown>)[] = [];
+async function cleanup() {
+  for (const fn of cleanups.splice(0).reverse()) await fn().catch((e) => console.error(`cleanup failed: ${String(e)}`));
+}
+process.on("SIGINT", () => void cleanup().finally(() => process.exit(130)));
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+const secs = (ms: number) => (ms / 1000).toFixed(2);
+
+/** The app: sources copied to /opt/app-root/src; dependencies (`deps-mb` of random bytes) made unless restored. */
+const scripts = {
+  assemble: `#!/bin/sh
+set -e
+mkdir -p /opt/app-root/src /opt/app-root/deps
+if [ -f /tmp/artifacts/deps/blob ]; then
+  echo "reusing dependencies"; cp -R /tmp/artifacts/deps/. /opt/app-root/deps/
+else
+  echo "fetching dependencies"; [ "\${FETCH_SECONDS:-0}" = 0 ] || sleep "\${FETCH_SECONDS}"
+  dd if=/dev/urandom of=/opt/app-root/deps/blob bs=1048576 count=\${DEPS_MB:-0} 2>/dev/null
+fi
+cp -R /tmp/src/. /opt/app-root/src/
+`,
+  run: `#!/bin/sh\ncat /opt/app-root/src/message.txt\n`,
+  "save-artifacts": `#!/bin/sh\ncd /opt/app-root && tar cf - deps\n`,
+};
+
+async function main(): Promise<number> {
+  const workDir = await mkdtemp(join(tmpdir(), "kiln-s2i-bench-"));
+  await chmod(workDir, 0o711);
+  cleanups.push(() => (args.keep ? Promise.resolve(console.log(`kept ${workDir}`)) : rm(workDir, { recursive: true, force: true })));
+  console.log(`Kiln S2I benchmark: ${runs} runs per measurement, ${depsMb} MB of dependencies, fetch ${fetchSeconds} s`);
+  const servers = await startInfrastructure({
+    stateDir: join(workDir, "state"),
+    ports: { nats: await freePort(), postgres: await freePort(), registry: await freePort() },
+    fast: true,
+  });
+  cleanups.push(() => servers.stop());
+  await runMigrations(servers.databaseUrl);
+  const storageDir = join(workDir, "buildah");
+  cleanups.push(() => removeBuildahStore(storageDir));
+  const registry = servers.registry.address;
+  await buildBusyboxImage({ storageDir, ref: `${registry}/base/busybox:latest` });
+  const builder = await buildS2IBuilderImage({ storageDir, ref: `${registry}/s2i/builder:latest`, scripts, files: { "/opt/toolchain/compiler.bin": randomBytes(3 * 1024 * 1024).toString("base64") } });
+  const runtime = await buildS2IBuilderImage({ storageDir, ref: `${registry}/s2i/runtime:latest`, user: "1001" });
+  const kiln = await startKiln({ infra: { natsUrl: servers.natsUrl, registry: servers.registry, workDir }, databaseUrl: servers.databaseUrl, subjectPrefix: "kiln", buildahStorageDir: storageDir });
+  cleanups.push(() => kiln.stop());
+  const call = api(kiln);
+  const repo = await makeGitRepo({ "message.txt": "hello", ".s2i/bin/run": scripts.run }, { parentDir: workDir });
+
+  const env = [
+    { name: "DEPS_MB", value: String(depsMb) },
+    { name: "FETCH_SECONDS", value: String(fetchSeconds) },
+  ];
+  const bc = (name: string, sourceStrategy: Record<string, unknown>) => ({
+    apiVersion: "kiln.dev/v1",
+    kind: "BuildConfig",
+    metadata: { name },
+    spec: { source: { git: { uri: repo.url, ref: "main" } }, strategy: { type: "Source", sourceStrategy: { from: { kind: "DockerImage", name: builder.ref }, ...sourceStrategy } }, output: { to: { kind: "ImageStreamTag", name: `${name}:latest` } } },
+  });
+  const applied = await call("POST", "/apis/v1/apply", {
+    items: [
+      bc("plain", { env: [{ name: "DEPS_MB", value: "0" }] }),
+      bc("clean", { env }),
+      bc("incremental", { env, incremental: true }),
+      bc("slim", { env: [{ name: "DEPS_MB", value: "0" }], runtimeImage: { kind: "DockerImage", name: runtime.ref }, runtimeArtifacts: [{ sourcePath: "/opt/app-root/src", destinationDir: "app" }] }),
+    ],
+  });
+  if (applied.status !== 200) throw new Error(`apply: ${applied.status} ${applied.text}`);
+
+  const counters = new Map<string, number>();
+  /** Engine time of one Kiln build (runner start → complete: clone, pull, assemble, push). */
+  async function kilnBuild(name: string): Promise<{ ms: number; build: any }> {
+    const n = (counters.get(name) ?? 0) + 1;
+    counters.set(name, n);
+    await call("POST", `/apis/v1/namespaces/default/buildconfigs/${name}/instantiate`, {});
+    const build = await waitForBuild(call, `${name}-${n}`, (p) => ["Complete", "Failed", "Error", "Cancelled"].includes(p), 600_000);
+    if (build.status.phase !== "Complete") throw new Error(`${name}-${n}: ${build.status.phase} ${build.status.reason} ${build.status.message}`);
+    return { ms: Date.parse(build.status.completionTimestamp) - Date.parse(build.status.startTimestamp), build };
+  }
+  /** The same work by hand: clone, `buildah bud` of the equivalent Dockerfile, push. */
+  const global = buildahArgs(storageDir);
+  const handDockerfile = `FROM ${builder.ref}\nUSER 0\nCOPY . /tmp/src\nRUN chown -R 1001:0 /tmp/src\nUSER 1001\nRUN /usr/libexec/s2i/assemble\nCMD ["/usr/libexec/s2i/run"]\n`;
+  async function handBuild(i: number): Promise<number> {
+    const dir = join(workDir, `hand-${i}`);
+    const t0 = performance.now();
+    await exec("git", ["clone", "--quiet", "--depth", "1", "--branch", "main", repo.url, dir]);
+    await rm(join(dir, ".git"), { recursive: true, force: true });
+    await writeFile(join(workDir, `Dockerfile.hand-${i}`), handDockerfile);
+    const tag = `${registry}/default/hand:latest`;
+    await exec("buildah", [...global, "bud", "--isolation", "chroot", "--pull=never", "--env", "DEPS_MB=0", "--file", join(workDir, `Dockerfile.hand-${i}`), "--tag", tag, dir]);
+    await exec("buildah", [...global, "push", "--tls-verify=false", tag, `docker://${tag}`]);
+    const ms = performance.now() - t0;
+    await exec("buildah", [...global, "rmi", "--force", tag]).catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+    return ms;
+  }
+  async function imageBytes(imageReference: string): Promise<number> {
+    const [repoPath, digest] = imageReference.slice(registry.length + 1).split("@");
+    const res = await fetch(`${servers.registry.url}/v2/${repoPath}/manifests/${digest}`, {
+      headers: { accept: "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json" },
+    });
+    const m = (await res.json()) as { config: { size: number }; layers: { size: number }[] };
+    return m.config.size + m.layers.reduce((a, l) => a + l.size, 0);
+  }
+
+  // Warm-up: the builder is pulled into the runner's store once, as on any long-lived runner.
+  await kilnBuild("plain");
+  const kilnMs: number[] = [];
+  const handMs: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    kilnMs.push((await kilnBuild("plain")).ms);
+    handMs.push(await handBuild(i));
+  }
+  const cleanMs: number[] = [];
+  const incMs: number[] = [];
+  await kilnBuild("incremental"); // the first incremental build is clean: it makes the artifacts
+  for (let i = 0; i < runs; i++) {
+    cleanMs.push((await kilnBuild("clean")).ms);
+    incMs.push((await kilnBuild("incremental")).ms);
+  }
+  const plainBuild = (await kilnBuild("plain")).build;
+  const slimBuild = (await kilnBuild("slim")).build;
+  const builderBytes = await imageBytes(plainBuild.status.output.imageReference);
+  const slimBytes = await imageBytes(slimBuild.status.output.imageReference);
+
+  const ratio = median(kilnMs) / median(handMs);
+  const speedup = median(cleanMs) / median(incMs);
+  const mib = (b: number) => (b / 1024 / 1024).toFixed(2);
+  const load = loadavg().map((x) => x.toFixed(2)).join("/");
+  const { stdout: buildahVersion } = await exec("buildah", ["--version"]);
+  const date = new Date().toISOString();
+  const md = [
+    "| measurement | median | runs | target |",
+    "| --- | ---: | --- | --- |",
+    `| (a) Kiln S2I build (engine: clone, assemble, push) | ${secs(median(kilnMs))} s | ${kilnMs.map(secs).join(", ")} | |`,
+    `| (a) hand-written Dockerfile (clone, buildah bud, push) | ${secs(median(handMs))} s | ${handMs.map(secs).join(", ")} | |`,
+    `| (a) ratio Kiln / hand-written | **${ratio.toFixed(2)}** | | ≤ ${TARGET_RATIO}: ${ratio <= TARGET_RATIO ? "PASS" : "FAIL"} |`,
+    `| (b) clean build, ${depsMb} MB deps | ${secs(median(cleanMs))} s | ${cleanMs.map(secs).join(", ")} | |`,
+    `| (b) incremental build, deps restored | ${secs(median(incMs))} s | ${incMs.map(secs).join(", ")} | |`,
+    `| (b) speed-up clean / incremental | **${speedup.toFixed(2)}×** | | ≥ ${TARGET_SPEEDUP}×: ${speedup >= TARGET_SPEEDUP ? "PASS" : "FAIL"} |`,
+    `| (c) output size, builder-based (compressed, registry) | ${mib(builderBytes)} MiB | | |`,
+    `| (c) output size, runtime image | ${mib(slimBytes)} MiB | | |`,
+    "",
+    `Machine: ${cpus().length} cores (${cpus()[0]?.model.trim()}), ${(totalmem() / 1024 ** 3).toFixed(1)} GiB, Linux ${release()}, node ${process.version}, ${buildahVersion.trim()}, ${date}; load average ${load} at the end. Dependency fetch simulated: ${fetchSeconds} s.`,
+  ].join("\n");
+  console.log(`\n${md}\n`);
+  await mkdir(resultsDir, { recursive: true });
+  await writeFile(
+    join(resultsDir, `s2i-${date.replace(/:/g, "-").replace(/\.\d+Z$/, "Z")}.json`),
+    JSON.stringify({ date, runs, depsMb, fetchSeconds, kilnMs, handMs, ratio, cleanMs, incMs, speedup, builderBytes, slimBytes, load }, null, 2),
+  );
+  await writeFile(join(resultsDir, "s2i-latest.md"), `# S2I benchmark\n\n${md}\n`);
+  if (!args["no-readme"]) {
+    const readme = await readFile(readmePath, "utf8");
+    const start = "<!-- s2i-results:start -->";
+    const end = "<!-- s2i-results:end -->";
+    if (readme.includes(start) && readme.includes(end)) {
+      await writeFile(readmePath, `${readme.slice(0, readme.indexOf(start) + start.length)}\n${md}\n${readme.slice(readme.indexOf(end))}`);
+    }
+  }
+  return 0;
+}
+
+main()
+  .then(async (code) => {
+    await cleanup();
+    process.exit(code);
+  })
+  .catch(async (error) => {
+    console.error(error);
+    await cleanup();
+    process.exit(1);
+  });
