@@ -23,17 +23,18 @@ export interface BuildContext {
 
 /** Runs a buildah command whose output is data (a mount point, an ID), not log lines. */
 export async function buildahOutput(ctx: BuildContext, args: string[], reason: FailureReason, message: string): Promise<string> {
-  let out = "";
+  let lastError = "";
   const result = await runCommand({
     command: ctx.buildah.binary,
     args: [...ctx.buildah.globalArgs(), ...args],
     env: ctx.buildah.env(),
-    onLine: (l) => (out += `${l}\n`),
+    onLine: (l) => (lastError = l),
+    stdout: "capture",
     signal: ctx.signal,
   });
   if (result.aborted) throw ctx.signal.reason;
-  if (result.exitCode !== 0) throw new BuildFailure(reason, `${message} (exit ${result.exitCode ?? result.signal}): ${out.trim().split("\n").pop() ?? ""}`);
-  return out;
+  if (result.exitCode !== 0) throw new BuildFailure(reason, `${message} (exit ${result.exitCode ?? result.signal}): ${lastError}`);
+  return result.stdout;
 }
 
 /** Runs one buildah command as a build step: its output goes to the build log; a failure gets `reason`. */

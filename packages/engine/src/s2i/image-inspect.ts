@@ -1,6 +1,6 @@
 import { BuildFailure, FailureReason, type ImageConfig } from "@kiln/domain";
 import type { BuildContext } from "../build-context.js";
-import { captureCommand } from "./capture.js";
+import { runCommand } from "../run-command.js";
 
 interface InspectedImage {
   OCIv1?: { config?: { User?: string; Env?: string[] | null; WorkingDir?: string; Labels?: Record<string, string> | null } };
@@ -11,12 +11,13 @@ interface InspectedImage {
  * template function, so the whole document is parsed rather than a `--format` of one field.
  */
 export async function inspectImageConfig(ctx: BuildContext, image: string): Promise<ImageConfig> {
-  const result = await captureCommand({
+  const result = await runCommand({
     command: ctx.buildah.binary,
     args: [...ctx.buildah.globalArgs(), "inspect", "--type", "image", image],
     env: ctx.buildah.env(),
     signal: ctx.signal,
-    onStderrLine: (l) => ctx.sink.line(l),
+    onLine: (l) => ctx.sink.line(l),
+      stdout: "capture",
   });
   if (result.aborted) throw ctx.signal.reason;
   if (result.exitCode !== 0) throw new BuildFailure(FailureReason.PullImageFailed, `cannot inspect ${image} (exit ${result.exitCode ?? result.signal})`);

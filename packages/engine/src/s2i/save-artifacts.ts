@@ -5,7 +5,6 @@ import { authArgs } from "../auth-files.js";
 import type { BuildContext } from "../build-context.js";
 import { safeExtractTar } from "../archive/safe-extract.js";
 import { runCommand } from "../run-command.js";
-import { captureCommand } from "./capture.js";
 
 /** Saved artifacts bigger than this are not worth an incremental build; build clean instead. */
 const maxArtifactBytes = 8 * 1024 ** 3;
@@ -39,12 +38,13 @@ export async function saveArtifacts(ctx: BuildContext, options: SaveArtifactsOpt
     if (pulled.aborted) throw ctx.signal.reason;
     if (pulled.exitCode !== 0) throw new SkipIncremental(`no previous image ${options.previousImage}`);
 
-    const from = await captureCommand({
+    const from = await runCommand({
       command: ctx.buildah.binary,
       args: [...ctx.buildah.globalArgs(), "from", "--pull=never", "--quiet", options.previousImage],
       env: ctx.buildah.env(),
       signal: ctx.signal,
-      onStderrLine: (l) => ctx.sink.line(l),
+      onLine: (l) => ctx.sink.line(l),
+      stdout: "capture",
     });
     if (from.aborted) throw ctx.signal.reason;
     if (from.exitCode !== 0) throw new SkipIncremental("cannot start a container of the previous image");
@@ -60,14 +60,14 @@ export async function saveArtifacts(ctx: BuildContext, options: SaveArtifactsOpt
     ctx.sink.line(`Saving artifacts of ${options.previousImage} with ${script}`);
     // s2i's rule: no save-artifacts script means no artifacts, not a failure.
     const quoted = `'${script.replace(/'/g, `'\\''`)}'`;
-    const saved = await captureCommand({
+    const saved = await runCommand({
       command: ctx.buildah.binary,
       args: [...ctx.buildah.globalArgs(), "run", "--isolation", "chroot", "--user", plan.assembleUser, container, "--", "/bin/sh", "-c", `if [ -x ${quoted} ]; then exec ${quoted}; fi`],
       env: ctx.buildah.env(),
       signal: ctx.signal,
       // stderr is the script's talk: the log. stdout is the tar: a file, never the log.
-      onStderrLine: (l) => ctx.sink.line(l),
-      stdoutFile: tarFile,
+      onLine: (l) => ctx.sink.line(l),
+      stdout: { file: tarFile },
     });
     if (saved.aborted) throw ctx.signal.reason;
     if (saved.exitCode !== 0) throw new SkipIncremental(`save-artifacts exited ${saved.exitCode ?? saved.signal}`);
