@@ -4,6 +4,7 @@ import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { connect } from "nats";
 import { afterEach, expect } from "vitest";
 import { buildahArgs, integrationTest as test, tarBytes, type BaseImage } from "@kiln/testing";
 import { api, repoRoot, startKiln, waitForBuild, type RunningKiln } from "../support/kiln-services.js";
@@ -97,8 +98,19 @@ test("start-build --from-file places one binary as asFile, an inline Dockerfile 
   expect((await runInImage(baseImage, build.status.output.imageReference, ["/usr/local/bin/tool", "in-image"])).trim()).toBe("binary says hi: in-image");
 
   // The upload is deleted once the build has ended (the TTL is only the backstop).
-  const objects = await exec("nats", ["--server", infra.natsUrl, "object", "ls", `${subjectPrefix.toUpperCase()}_BUILD_INPUTS`, "--json"]).catch(() => null);
-  if (objects) expect(objects.stdout).not.toContain(build.spec.binaryInput.object);
+  const nc = await connect({ servers: infra.natsUrl });
+  try {
+    const store = await nc.jetstream().views.os(`${subjectPrefix.toUpperCase()}_BUILD_INPUTS`);
+    const deadline = Date.now() + 10_000;
+    let info = await store.info(build.spec.binaryInput.object);
+    while (info && !info.deleted && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      info = await store.info(build.spec.binaryInput.object);
+    }
+    expect(info === null || info.deleted).toBe(true);
+  } finally {
+    await nc.close();
+  }
 });
 
 test("an archive with '..', an absolute path or a link out of the source is refused: the build fails naming the entry and nothing is written outside", async ({

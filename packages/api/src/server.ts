@@ -115,8 +115,8 @@ export function createApiServer(options: ApiServerOptions) {
     return kind;
   };
 
-  app.get<{ Params: NsParams }>("/apis/v1/namespaces/:ns/:plural", async (request, reply) => {
-    if (request.params.plural === "builds") return listBuildsRoute(request as never, reply);
+  app.get<{ Params: NsParams }>("/apis/v1/namespaces/:ns/:plural", async (request) => {
+    if (request.params.plural === "builds") return listBuildsRoute(request as never);
     const kind = kindOf(request.params);
     const rows = await listResources(db, kind, request.params.ns);
     return { items: rows.map((row) => toResourceJson(kind, row, { registry })) };
@@ -138,7 +138,7 @@ export function createApiServer(options: ApiServerOptions) {
     return { deleted: { kind, namespace: ns, name } };
   });
 
-  async function listBuildsRoute(request: FastifyRequest<{ Params: NsParams; Querystring: { buildConfig?: string } }>, _reply: FastifyReply) {
+  async function listBuildsRoute(request: FastifyRequest<{ Params: NsParams; Querystring: { buildConfig?: string } }>) {
     const items = await listBuilds(db, request.params.ns, { buildConfig: request.query.buildConfig });
     return { items: items.map(toBuildJson) };
   }
@@ -206,9 +206,14 @@ export function createApiServer(options: ApiServerOptions) {
 
       const limit = options.binaryLimitBytes ?? 512 * 1024 * 1024;
       const tooLarge = () => {
-        // Close the connection rather than read the rest of an upload we refused.
-        void reply.status(413).header("connection", "close");
-        return reply.send({ error: "PayloadTooLarge", message: `the upload is larger than ${limit} bytes (API_BINARY_LIMIT_BYTES)` });
+        // Nothing more is stored, but what the client is still sending is read and dropped for up
+        // to 10 s (a "lingering close"): closing at once resets the connection under a client
+        // that is mid-upload, and it then never sees this 413, only "connection reset".
+        body.unpipe();
+        body.resume();
+        const giveUp = setTimeout(() => body.destroy(), 10_000).unref();
+        body.once("end", () => clearTimeout(giveUp));
+        return reply.status(413).send({ error: "PayloadTooLarge", message: `the upload is larger than ${limit} bytes (API_BINARY_LIMIT_BYTES)` });
       };
       if (Number(request.headers["content-length"]) > limit) return tooLarge();
 
@@ -225,7 +230,7 @@ export function createApiServer(options: ApiServerOptions) {
       });
       // pipe, not pipeline: a failed meter must not destroy the request socket before the 413 is sent.
       body.on("error", (error) => meter.destroy(error));
-      meter.on("error", () => body.unpipe(meter).pause());
+      meter.on("error", () => body.unpipe(meter));
       body.pipe(meter);
       try {
         await bus.putObject("BUILD_INPUTS", requestId, Readable.toWeb(meter) as ReadableStream<Uint8Array>);
