@@ -1,4 +1,6 @@
 import { execFile } from "node:child_process";
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterEach, expect } from "vitest";
 import { buildahArgs, buildS2IBuilderImage, integrationTest as test, makeGitRepo, type BaseImage, type WorkerInfra } from "@kiln/testing";
@@ -184,6 +186,9 @@ test("an incremental build hands the previous image's saved artifacts to assembl
   await inImage(baseImage.storageDir, second.build.status.output.imageReference, async (run) => {
     expect((await run("/bin/cat", "/opt/app-root/deps/deps.txt")).trim()).toBe("deps-v1");
   });
+  // Nothing left behind: the save-artifacts container and both builds' containers and work dirs are gone.
+  expect((await exec("buildah", [...buildahArgs(baseImage.storageDir), "containers", "--quiet"])).stdout.trim()).toBe("");
+  expect(await readdir(join(infra.workDir, "work", subjectPrefix))).toEqual([]);
 });
 
 test("a runtime-image build ships the runtime base plus the artifacts, without the builder's toolchain", async ({ infra, baseImage, database, subjectPrefix }) => {
