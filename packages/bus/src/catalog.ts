@@ -5,6 +5,7 @@ import {
   BuildLogAppendedV1,
   BuildRequestedV1,
   BuildStatusChangedV1,
+  ImageChangedV1,
 } from "./events.js";
 
 const minute = 60_000;
@@ -26,6 +27,13 @@ export const streams = {
   BUILD_DISPATCH: {
     subjects: ["build.dispatched.>"],
     retention: "workqueue",
+    maxAgeMs: 7 * day,
+    duplicateWindowMs: 2 * minute,
+  },
+  /** Facts about images: ImageStream tags moving to new digests. */
+  IMAGE_EVENTS: {
+    subjects: ["image.>"],
+    retention: "limits",
     maxAgeMs: 7 * day,
     duplicateWindowMs: 2 * minute,
   },
@@ -63,7 +71,8 @@ export const events = {
   "build.status-changed": { schema: BuildStatusChangedV1, stream: "BUILD_EVENTS", key: "buildId" },
   "build.log-appended": { schema: BuildLogAppendedV1, stream: "BUILD_LOGS", key: "buildId" },
   "build.cancel-requested": { schema: BuildCancelRequestedV1, stream: "BUILD_EVENTS", key: "buildId" },
-} as const satisfies Record<string, { schema: z.ZodType; stream: StreamKey; key: "buildId" | "requestId" }>;
+  "image.changed": { schema: ImageChangedV1, stream: "IMAGE_EVENTS", key: "imageTag" },
+} as const satisfies Record<string, { schema: z.ZodType; stream: StreamKey; key: "buildId" | "requestId" | "imageTag" }>;
 export type EventType = keyof typeof events;
 export type EventPayload<T extends EventType> = z.output<(typeof events)[T]["schema"]>;
 export type EventInput<T extends EventType> = z.input<(typeof events)[T]["schema"]>;

@@ -86,6 +86,35 @@ export const BuildLogAppendedV1 = z.object({
 });
 export type BuildLogAppendedV1 = z.output<typeof BuildLogAppendedV1>;
 
+/**
+ * An ImageStream tag points at a new digest (a build pushed it, the registry said so, an import
+ * saw it, a user tagged it). Key: `imageChangeKey(namespace, imageStream, tag)`.
+ */
+export const ImageChangedV1 = z.object({
+  v: z.literal(1),
+  namespace: z.string(),
+  imageStream: z.string(),
+  tag: z.string(),
+  /** `sha256:…` */
+  digest: z.string(),
+  /** `registry/namespace/name@sha256:…`: what builds and deployments use. */
+  imageReference: z.string(),
+  previousDigest: z.string().optional(),
+  cause: z.object({
+    type: z.enum(["Build", "RegistryPush", "Import", "Tag"]),
+    /** The build that pushed it (`NAME-N`), for `Build`. */
+    build: z.string().optional(),
+    message: z.string().optional(),
+  }),
+  at: z.string(),
+});
+export type ImageChangedV1 = z.output<typeof ImageChangedV1>;
+
+/** A NATS subject token for an ImageStream tag (names may hold dots, which NATS uses as separators). */
+export function imageChangeKey(namespace: string, imageStream: string, tag: string): string {
+  return `${namespace}_${imageStream}_${tag}`.replace(/[.*>\s]/g, "-");
+}
+
 /** A user asked to cancel a build. Key: build id. */
 export const BuildCancelRequestedV1 = z.object({
   v: z.literal(1),

@@ -15,4 +15,6 @@ export {
   BuildLogAppendedV1,
   BuildRequestedV1,
   BuildStatusChangedV1,
+  ImageChangedV1,
+  imageChangeKey,
 } from "./events.js";
