@@ -79,10 +79,17 @@ export async function s2iBuild(ctx: BuildContext, options: S2IBuildOptions): Pro
   await assemble(ctx, plan, contextDir);
 }
 
+/**
+ * Pulls an image for the build. A reference by tag is checked against the registry every time
+ * (layers already here are not fetched again), as `buildah bud` does for a Dockerfile's FROM:
+ * a builder tag that moved (a security fix) must be what the next build uses, not a stale copy.
+ * A reference by digest cannot move, so the local copy is enough.
+ */
 async function pull(ctx: BuildContext, image: string, always: boolean): Promise<void> {
+  const policy = always || !image.includes("@") ? "always" : "missing";
   const result = await runCommand({
     command: ctx.buildah.binary,
-    args: [...ctx.buildah.globalArgs(), "pull", "--quiet", ...authArgs(ctx.pullAuthFile), "--policy", always ? "always" : "missing", image],
+    args: [...ctx.buildah.globalArgs(), "pull", "--quiet", ...authArgs(ctx.pullAuthFile), "--policy", policy, image],
     env: ctx.buildah.env(),
     onLine: (l) => ctx.sink.line(l),
     signal: ctx.signal,
