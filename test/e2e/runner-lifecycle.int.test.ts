@@ -97,7 +97,8 @@ test("BUILD_RUNNER_MAX_CONCURRENT_BUILDS=1 runs builds one after the other", asy
     extraEnv: { BUILD_RUNNER_MAX_CONCURRENT_BUILDS: "1" },
   });
   const call = api(running);
-  await call("POST", "/apis/v1/apply", { items: [buildConfig("queue", repo.url)] });
+  // Parallel, so that only the runner's own limit keeps the two builds apart.
+  await call("POST", "/apis/v1/apply", { items: [{ ...buildConfig("queue", repo.url), spec: { ...buildConfig("queue", repo.url).spec, runPolicy: "Parallel" } }] });
   await call("POST", "/apis/v1/namespaces/default/buildconfigs/queue/instantiate", {});
   await call("POST", "/apis/v1/namespaces/default/buildconfigs/queue/instantiate", {});
   const done = (p: string) => p === "Complete" || p === "Failed" || p === "Error";

@@ -23,7 +23,8 @@ test("concurrent requests get distinct consecutive numbers, and a redelivered re
           apiVersion: "kiln.dev/v1",
           kind: "BuildConfig",
           metadata: { name: "app" },
-          spec: { source: { git: { uri: "file:///x" } }, strategy: { type: "Docker" }, output: { to: { kind: "ImageStreamTag", name: "app:latest" } } },
+          // Parallel: every build is dispatched at once (Serial, the default, would queue them).
+          spec: { source: { git: { uri: "file:///x" } }, strategy: { type: "Docker" }, output: { to: { kind: "ImageStreamTag", name: "app:latest" } }, runPolicy: "Parallel" },
         },
       ]),
     );

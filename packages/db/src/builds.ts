@@ -9,6 +9,7 @@ import {
   resolveOutputImage,
   type BinaryInput,
   type BuildCause,
+  type BuildConfigSpec,
   type BuildOutputStatus,
   type BuildPhase,
   type BuildRecord,
@@ -16,7 +17,7 @@ import {
   type EnvVar,
   type FailureReason,
 } from "@kiln/domain";
-import type { Db, DbOrTx } from "./client.js";
+import type { Db, DbOrTx, Tx } from "./client.js";
 import { buildConfigs, builds } from "./schema.js";
 
 type BuildRow = typeof builds.$inferSelect;
@@ -127,7 +128,7 @@ export interface BuildStatusUpdate {
  * Applies a status event if the state machine allows it; returns whether anything changed.
  * Idempotent: the same event twice, or a stale one after the build ended, changes nothing.
  */
-export async function applyBuildStatus(db: Db, update: BuildStatusUpdate): Promise<{ applied: boolean; build: BuildRecord | null }> {
+export async function applyBuildStatus(db: DbOrTx, update: BuildStatusUpdate): Promise<{ applied: boolean; build: BuildRecord | null }> {
   return db.transaction(async (tx) => {
     const [row] = await tx.select().from(builds).where(eq(builds.id, update.buildId)).for("update");
     if (!row) return { applied: false, build: null };
@@ -202,6 +203,33 @@ export function toBuildJson(build: BuildRecord): Record<string, unknown> {
       ...(build.output ? { output: build.output } : {}),
     },
   };
+}
+
+/**
+ * Runs `fn` holding the BuildConfig's row lock, with its run policy and its unfinished builds
+ * (oldest first). Deciding what to dispatch under that lock means two schedulers, or two
+ * events at once, can never both start "the next" build of a Serial BuildConfig.
+ */
+export async function withBuildQueue<T>(
+  db: Db,
+  namespace: string,
+  buildConfig: string,
+  fn: (tx: Tx, queue: { spec: BuildConfigSpec; builds: BuildRecord[] }) => Promise<T>,
+): Promise<T | null> {
+  return db.transaction(async (tx) => {
+    const [bc] = await tx
+      .select({ spec: buildConfigs.spec })
+      .from(buildConfigs)
+      .where(and(eq(buildConfigs.namespace, namespace), eq(buildConfigs.name, buildConfig)))
+      .for("update");
+    if (!bc) return null;
+    const rows = await tx
+      .select()
+      .from(builds)
+      .where(and(eq(builds.namespace, namespace), eq(builds.buildConfig, buildConfig), inArray(builds.phase, ["New", "Pending", "Running"])))
+      .orderBy(builds.number);
+    return fn(tx, { spec: bc.spec, builds: rows.map(toRecord) });
+  });
 }
 
 /**

@@ -43,3 +43,5 @@ export {
   sourceScriptDirs,
 } from "./s2i/index.js";
 export type { ImageConfig, S2IIgnore, S2IPlan, S2IPlanInput, S2IRuntimePlan, ScriptSource, UidRange } from "./s2i/index.js";
+export { planDispatch } from "./run-policy.js";
+export type { DispatchPlan, QueuedBuild } from "./run-policy.js";

@@ -1,6 +1,6 @@
 import { consumers, type Bus, type BuildCancelRequestedV1, type BuildDispatchedV1, type BuildRequestedV1, type BuildStatusChangedV1, type Consumption } from "@kiln/bus";
-import { applyBuildStatus, createBuildForRequest, getBuildById, getResource, pruneBuildHistory, type Db } from "@kiln/db";
-import { FailureReason, isTerminalPhase, type BuildRecord, type SecretSpec } from "@kiln/domain";
+import { applyBuildStatus, createBuildForRequest, getBuildById, getResource, pruneBuildHistory, withBuildQueue, type Db, type DbOrTx } from "@kiln/db";
+import { FailureReason, isTerminalPhase, planDispatch, type BuildRecord, type SecretSpec } from "@kiln/domain";
 import type { Logger } from "pino";
 
 export interface BuildSchedulerOptions {
@@ -47,27 +47,68 @@ export class BuildScheduler {
    * re-publishes its dispatch, which JetStream drops as a duplicate if it already got it.
    */
   private async onRequested(request: BuildRequestedV1): Promise<void> {
-    const { db, bus, registry } = this.options;
+    const { db, registry } = this.options;
     const { build, created } = await createBuildForRequest(db, request, { registry });
-    const log = this.log.child({ buildId: build.id, build: build.name, namespace: build.namespace });
-    if (created) log.info({ requestId: request.requestId, cause: request.cause.type }, "build created");
-    if (build.phase !== "New") return;
-    if (!(await this.dispatch(build))) return;
-    await applyBuildStatus(db, { buildId: build.id, phase: "Pending", attempt: 0, at: new Date() });
-    log.info("build dispatched");
+    if (created) {
+      this.log.info({ buildId: build.id, build: build.name, namespace: build.namespace, requestId: request.requestId, cause: request.cause.type }, "build created");
+    }
+    await this.advanceQueue(build.namespace, build.buildConfig);
   }
 
-  /** Publishes the build for a runner; false when it cannot run (a named Secret is missing) and was failed instead. */
-  private async dispatch(build: BuildRecord): Promise<boolean> {
+  /**
+   * Dispatches what the BuildConfig's run policy allows now, and cancels what it supersedes.
+   * Called whenever the queue may move: a build was created, ended or was cancelled. The
+   * dispatch is published before the transaction commits `Pending`: if the commit fails, the
+   * build is still `New` and is dispatched again (JetStream drops the duplicate), never lost.
+   */
+  private async advanceQueue(namespace: string, buildConfig: string): Promise<void> {
+    const ended: BuildRecord[] = [];
+    await withBuildQueue(this.options.db, namespace, buildConfig, async (tx, queue) => {
+      const plan = planDispatch(queue.spec.runPolicy, queue.builds);
+      const byId = new Map(queue.builds.map((b) => [b.id, b]));
+      const newest = queue.builds.at(-1);
+      for (const id of plan.cancel) {
+        const { applied, build } = await applyBuildStatus(tx, {
+          buildId: id,
+          phase: "Cancelled",
+          attempt: 0,
+          at: new Date(),
+          reason: FailureReason.CancelledBuild,
+          message: `superseded by ${newest?.name ?? "a newer build"} (runPolicy SerialLatestOnly)`,
+        });
+        if (applied && build) {
+          ended.push(build);
+          this.log.info({ buildId: id, build: build.name, namespace }, "queued build superseded");
+        }
+      }
+      for (const id of plan.dispatch) {
+        const build = byId.get(id)!;
+        const failure = await this.dispatch(tx, build);
+        if (failure) {
+          ended.push(build);
+          continue;
+        }
+        await applyBuildStatus(tx, { buildId: build.id, phase: "Pending", attempt: 0, at: new Date() });
+        this.log.info({ buildId: build.id, build: build.name, namespace, runPolicy: queue.spec.runPolicy }, "build dispatched");
+      }
+    });
+    for (const build of ended) await this.prune(build);
+  }
+
+  /**
+   * Publishes the build for a runner. Returns a reason when it cannot run (a named Secret is
+   * missing) and was failed instead; null when dispatched.
+   */
+  private async dispatch(db: DbOrTx, build: BuildRecord): Promise<FailureReason | null> {
     const credentials: { pull?: string; push?: string } = {};
     for (const [use, name] of [
       ["pull", build.spec.credentials?.pullSecret],
       ["push", build.spec.credentials?.pushSecret],
     ] as const) {
       if (!name) continue;
-      const secret = await getResource(this.options.db, "Secret", build.namespace, name);
+      const secret = await getResource(db, "Secret", build.namespace, name);
       if (!secret) {
-        await applyBuildStatus(this.options.db, {
+        await applyBuildStatus(db, {
           buildId: build.id,
           phase: "Failed",
           attempt: 0,
@@ -76,7 +117,7 @@ export class BuildScheduler {
           message: `the ${use} secret ${build.namespace}/${name} does not exist`,
         });
         this.log.warn({ buildId: build.id, build: build.name, secret: name }, "build failed: secret not found");
-        return false;
+        return FailureReason.MissingSecret;
       }
       credentials[use] = (secret.spec as SecretSpec).dockerConfigJson;
     }
@@ -93,7 +134,7 @@ export class BuildScheduler {
       },
       { msgId: `${build.id}:dispatch` },
     );
-    return true;
+    return null;
   }
 
   private async onStatusChanged(event: BuildStatusChangedV1): Promise<void> {
@@ -112,7 +153,11 @@ export class BuildScheduler {
       { buildId: event.buildId, build: event.name, phase: event.phase, applied, current: build?.phase },
       applied ? "build status recorded" : "build status ignored",
     );
-    if (applied && build && isTerminalPhase(build.phase)) await this.prune(build);
+    if (applied && build && isTerminalPhase(build.phase)) {
+      await this.prune(build);
+      // The next queued build of a Serial BuildConfig may go now.
+      await this.advanceQueue(build.namespace, build.buildConfig);
+    }
   }
 
   private async prune(build: BuildRecord): Promise<void> {
@@ -130,7 +175,10 @@ export class BuildScheduler {
       message: `no runner finished the build after ${consumers["build-runner-dispatched"].maxDeliver} attempts`,
     });
     this.log.error({ buildId: dispatch.buildId, build: dispatch.name, applied }, "build lost its runners");
-    if (applied && build) await this.prune(build);
+    if (applied && build) {
+      await this.prune(build);
+      await this.advanceQueue(build.namespace, build.buildConfig);
+    }
   }
 
   /** A build no runner holds yet is cancelled here; a running one is stopped by its runner. */
@@ -148,5 +196,6 @@ export class BuildScheduler {
     if (!applied) return;
     this.log.info({ buildId: build.id, build: build.name }, "queued build cancelled");
     await this.prune(build);
+    await this.advanceQueue(build.namespace, build.buildConfig);
   }
 }
