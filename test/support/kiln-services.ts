@@ -15,8 +15,12 @@ export interface KilnInfra {
 
 export interface RunningKiln {
   apiUrl: string;
+  /** The webhook-receiver's base URL (answers only when "webhook-receiver" is among the services). */
+  webhookUrl: string;
   token: string;
   registry: string;
+  /** The image-watcher's HTTP server (`/healthz`, `/registry/notifications[/<source>]`). */
+  imageWatcherUrl: string;
   logsDir: string;
   /** Environment a `kiln` CLI needs to talk to this Kiln. */
   cliEnv: Record<string, string>;
@@ -40,6 +44,7 @@ export async function startKiln(options: {
   const { infra } = options;
   const token = randomBytes(24).toString("hex");
   const logsDir = join(infra.workDir, "logs", options.subjectPrefix);
+  const imageWatcherPort = await freePort();
   const kiln = await startKilnServices({
     servicesDir: join(repoRoot, "services"),
     services: options.services ?? ["api", "scheduler", "build-runner"],
@@ -53,7 +58,7 @@ export async function startKiln(options: {
       webhook: await freePort(),
       schedulerHealth: await freePort(),
       buildRunnerHealth: await freePort(),
-      imageWatcherHealth: await freePort(),
+      imageWatcherHealth: imageWatcherPort,
       deployerHealth: await freePort(),
     },
     workDir: join(infra.workDir, "work", options.subjectPrefix),
@@ -63,8 +68,10 @@ export async function startKiln(options: {
   });
   return {
     apiUrl: kiln.apiUrl,
+    webhookUrl: kiln.webhookUrl,
     token,
     registry: infra.registry.address,
+    imageWatcherUrl: `http://127.0.0.1:${imageWatcherPort}`,
     logsDir,
     cliEnv: { KILN_API_URL: kiln.apiUrl, KILN_TOKEN: token, KILN_NAMESPACE: "default" },
     processes: kiln.processes,

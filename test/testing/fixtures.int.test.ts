@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { execFileSync, type ExecFileSyncOptionsWithStringEncoding } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -68,10 +69,15 @@ describe("integrationTest fixtures", () => {
     } finally {
       execFileSync("buildah", [...global, "rm", ctr], opts);
     }
+    // Push once more under a tag of this test's own: other tests clear the relay's history, so
+    // the worker's first push may no longer be in it.
+    const tag = `notify-${Date.now()}`;
+    const digestFile = `${baseImage.storageDir}/${tag}.digest`;
+    execFileSync("buildah", [...global, "push", "--quiet", "--tls-verify=false", "--digestfile", digestFile, baseImage.ref, `docker://${infra.registry.address}/base/busybox:${tag}`], opts);
     const event = await infra.notifications.waitForEvent(
-      (e) => e.action === "push" && e.target.repository === "base/busybox" && e.target.tag === "latest",
+      (e) => e.action === "push" && e.target.repository === "base/busybox" && e.target.tag === tag,
     );
-    expect(event.target.digest).toBe(baseImage.digest);
+    expect(event.target.digest).toBe(readFileSync(digestFile, "utf8").trim());
     const delivery = infra.notifications.received.find((n) => n.body.events?.includes(event));
     expect(delivery?.headers.authorization).toBe(`Bearer ${registryNotificationToken}`);
   });

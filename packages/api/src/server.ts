@@ -12,15 +12,34 @@ import {
   getResource,
   listBuilds,
   listResources,
+  listWebhookDeliveries,
+  listTagHistory,
   toBuildJson,
   toResourceJson,
+  toWebhookDeliveryJson,
+  listAllBuildConfigs,
   type Db,
 } from "@kiln/db";
-import { envName, isTerminalPhase, type BuildConfigSpec, NotFoundError, parseResources, ValidationError, issuesFromZod, type BuildRecord, type ResourceKind } from "@kiln/domain";
+import {
+  BuildGraph,
+  envName,
+  imageChangeInputs,
+  isTerminalPhase,
+  issuesFromZod,
+  NotFoundError,
+  outputTagKey,
+  parseResources,
+  ValidationError,
+  type BuildConfigSpec,
+  type BuildRecord,
+  type Resource,
+  type ResourceKind,
+} from "@kiln/domain";
 import type { Logger } from "pino";
 import { z } from "zod";
 import { tokenMatches } from "./auth.js";
 import { BuildFinishedError, PayloadTooLargeError, toHttpError, UnauthorizedError } from "./errors.js";
+import { registerImageStreamTagRoutes } from "./image-stream-tags.js";
 
 export interface ApiServerOptions {
   db: Db;
@@ -105,7 +124,56 @@ export function createApiServer(options: ApiServerOptions) {
       throw new ValidationError([{ path: "items", message: "required: a list of resources" }]);
     }
     const resources = parseResources(body.items);
-    return { items: await applyResources(db, resources) };
+    await refuseRebuildCycles(resources);
+    const results = await applyResources(db, resources);
+    // ConfigChange triggers fire when the BuildConfig is created, as in OpenShift. The request
+    // id is the BuildConfig's uid: a retried apply never starts a second build.
+    for (const [i, result] of results.entries()) {
+      const resource = resources[i]!;
+      if (result.action !== "created" || resource.kind !== "BuildConfig") continue;
+      if (!resource.spec.triggers.some((t) => t.type === "ConfigChange")) continue;
+      const requestId = `config-${result.uid}`;
+      await bus.publish(
+        "build.requested",
+        requestId,
+        {
+          v: 1,
+          requestId,
+          namespace: result.namespace,
+          buildConfig: result.name,
+          env: [],
+          cause: { type: "ConfigChange", message: "Build configuration change" },
+          requestedAt: new Date().toISOString(),
+        },
+        { msgId: requestId },
+      );
+    }
+    return { items: results.map(({ uid: _uid, ...item }) => item) };
+  });
+
+  /** A set of BuildConfigs whose ImageChange triggers feed each other would rebuild for ever. */
+  async function refuseRebuildCycles(resources: Resource[]): Promise<void> {
+    const applied = resources.flatMap((r, i) => (r.kind === "BuildConfig" ? [{ i, bc: { namespace: r.metadata.namespace, name: r.metadata.name, spec: r.spec } }] : []));
+    if (applied.length === 0) return;
+    const replaced = new Set(applied.map(({ bc }) => `${bc.namespace}/${bc.name}`));
+    const stored = (await listAllBuildConfigs(db)).filter((bc) => !replaced.has(`${bc.namespace}/${bc.name}`));
+    const cycle = new BuildGraph([...stored, ...applied.map(({ bc }) => bc)]).findCycle();
+    if (!cycle) return;
+    const at = applied.find(({ bc }) => cycle.includes(`${bc.namespace}/${bc.name}`))?.i ?? 0;
+    throw new ValidationError([{ path: `items[${at}].spec.triggers`, message: `would make a rebuild cycle: ${cycle.join(" → ")}` }]);
+  }
+
+  // The rebuild graph of chained builds: `kiln graph`, and `kiln impact` with ?impact=ns/is:tag.
+  app.get<{ Querystring: { impact?: string } }>("/apis/v1/buildgraph", async (request) => {
+    const graph = new BuildGraph(await listAllBuildConfigs(db));
+    const nodes = graph.buildConfigs.map((bc) => ({
+      buildConfig: `${bc.namespace}/${bc.name}`,
+      inputs: imageChangeInputs(bc.spec, bc.namespace),
+      output: outputTagKey(bc),
+      downstream: graph.downstream.get(`${bc.namespace}/${bc.name}`) ?? [],
+    }));
+    nodes.sort((a, b) => a.buildConfig.localeCompare(b.buildConfig));
+    return { nodes, ...(request.query.impact ? { impact: graph.impact(request.query.impact) } : {}) };
   });
 
   type NsParams = { ns: string; plural: string; name: string };
@@ -115,11 +183,23 @@ export function createApiServer(options: ApiServerOptions) {
     return kind;
   };
 
+  /** Git webhook deliveries, newest first, with the build each made (`kiln events`). */
+  app.get<{ Params: { ns: string }; Querystring: { buildConfig?: string; limit?: string } }>(
+    "/apis/v1/namespaces/:ns/webhookdeliveries",
+    async (request) => {
+      const limit = request.query.limit === undefined ? undefined : Number(request.query.limit);
+      if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) throw new ValidationError([{ path: "limit", message: "a positive integer" }]);
+      const items = await listWebhookDeliveries(db, request.params.ns, { buildConfig: request.query.buildConfig, limit });
+      return { items: items.map(toWebhookDeliveryJson) };
+    },
+  );
+
   app.get<{ Params: NsParams }>("/apis/v1/namespaces/:ns/:plural", async (request) => {
     if (request.params.plural === "builds") return listBuildsRoute(request as never);
     const kind = kindOf(request.params);
     const rows = await listResources(db, kind, request.params.ns);
-    return { items: rows.map((row) => toResourceJson(kind, row, { registry })) };
+    const history = kind === "ImageStream" ? await listTagHistory(db, request.params.ns) : [];
+    return { items: rows.map((row) => toResourceJson(kind, row, { registry, tagHistory: history.filter((h) => h.imageStream === row.name) })) };
   });
 
   app.get<{ Params: NsParams }>("/apis/v1/namespaces/:ns/:plural/:name", async (request) => {
@@ -128,7 +208,7 @@ export function createApiServer(options: ApiServerOptions) {
     const kind = kindOf(request.params);
     const row = await getResource(db, kind, ns, name);
     if (!row) throw new NotFoundError(kind, ns, name);
-    return toResourceJson(kind, row, { registry });
+    return toResourceJson(kind, row, { registry, tagHistory: kind === "ImageStream" ? await listTagHistory(db, ns, name) : [] });
   });
 
   app.delete<{ Params: NsParams }>("/apis/v1/namespaces/:ns/:plural/:name", async (request) => {
@@ -148,6 +228,8 @@ export function createApiServer(options: ApiServerOptions) {
     if (!build) throw new NotFoundError("Build", namespace, name);
     return build;
   }
+
+  registerImageStreamTagRoutes(app, { db, bus, logger: options.logger });
 
   app.post<{ Params: { ns: string; name: string } }>("/apis/v1/namespaces/:ns/buildconfigs/:name/instantiate", async (request, reply) => {
     const { ns, name } = request.params;

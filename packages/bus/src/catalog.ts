@@ -87,5 +87,9 @@ export const consumers = {
   "scheduler-build-cancel": { event: "build.cancel-requested", ackWaitMs: 30_000, maxDeliver: 20 },
   /** A build heartbeats every ackWait/3, so a dead runner's build is redelivered within 30 s. */
   "build-runner-dispatched": { event: "build.dispatched", ackWaitMs: 30_000, maxDeliver: 3 },
+  /** ImageChange triggers: an ImageStream tag moved, which BuildConfigs follow it? */
+  "scheduler-image-changed": { event: "image.changed", ackWaitMs: 30_000, maxDeliver: 20 },
+  /** The image-watcher moves an ImageStreamTag output to the digest a completed build pushed. */
+  "image-watcher-build-status": { event: "build.status-changed", ackWaitMs: 30_000, maxDeliver: 20 },
 } as const satisfies Record<string, { event: EventType; ackWaitMs: number; maxDeliver: number }>;
 export type ConsumerName = keyof typeof consumers;

@@ -22,6 +22,8 @@ export const BuildRequestedV1 = z.object({
   env: z.array(envVar).default([]),
   cause,
   requestedAt: z.string(),
+  /** `namespace/imagestream:tag` → `registry/…@sha256:…`: the images an image change pins for this build. */
+  pinnedImages: z.record(z.string(), z.string()).optional(),
   /**
    * Uploaded source of a binary build (`instantiatebinary`), kept in the BUILD_INPUTS object
    * store. Optional, so V1 messages without it stay valid and old consumers ignore it.

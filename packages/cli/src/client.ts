@@ -1,5 +1,5 @@
 import { ApiError, ApiTimeoutError, ApiUnreachableError, type ErrorDetail } from "./errors.js";
-import type { ApplyResult, Build, BuildConfig, ImageStream, Secret } from "./resources.js";
+import type { ApplyResult, Build, BuildConfig, ImageStream, Secret, WebhookDelivery } from "./resources.js";
 
 export interface KilnClientOptions {
   /** e.g. `http://127.0.0.1:18080`, no trailing slash needed. */
@@ -31,6 +31,15 @@ export interface InstantiateBinaryRequest {
   body: ReadableStream<Uint8Array>;
   /** Length when known (a file): sent as Content-Length so the API refuses an oversized upload before it starts. */
   size?: number | undefined;
+}
+
+/** What `POST …/imagestreamtags` answers. */
+export interface TagResult {
+  metadata: { namespace: string; name: string };
+  image: string;
+  dockerImageReference: string;
+  /** False when the destination already pointed at that image. */
+  changed: boolean;
 }
 
 /** 201 gives the build; 202 means the scheduler has not created it within the API's wait. */
@@ -83,6 +92,13 @@ export class KilnClient {
     return this.json("GET", `${ns(namespace)}/imagestreams/${seg(name)}`);
   }
 
+  /** `kiln tag`: points `to` (`is:tag`) at the current image of `from` (`is:tag`, in `fromNamespace` or `namespace`). */
+  tagImage(namespace: string, from: { name: string; namespace?: string | undefined }, to: string): Promise<TagResult> {
+    return this.json("POST", `${ns(namespace)}/imagestreamtags`, {
+      body: { from: { kind: "ImageStreamTag", name: from.name, ...(from.namespace ? { namespace: from.namespace } : {}) }, tag: to },
+    });
+  }
+
   async deleteImageStream(namespace: string, name: string): Promise<void> {
     await this.json("DELETE", `${ns(namespace)}/imagestreams/${seg(name)}`);
   }
@@ -129,6 +145,11 @@ export class KilnClient {
   }
 
   /** Newest first, as the API returns them. */
+  listWebhookDeliveries(namespace: string, filter: { buildConfig?: string | undefined } = {}): Promise<WebhookDelivery[]> {
+    const query = filter.buildConfig ? `?buildConfig=${encodeURIComponent(filter.buildConfig)}` : "";
+    return this.list<WebhookDelivery>(`${ns(namespace)}/webhookdeliveries${query}`);
+  }
+
   listBuilds(namespace: string, filter: { buildConfig?: string | undefined } = {}): Promise<Build[]> {
     const query = filter.buildConfig ? `?buildConfig=${encodeURIComponent(filter.buildConfig)}` : "";
     return this.list<Build>(`${ns(namespace)}/builds${query}`);
@@ -163,6 +184,14 @@ export class KilnClient {
   private async list<T>(path: string): Promise<T[]> {
     const body = await this.json<{ items?: T[] }>("GET", path);
     return body.items ?? [];
+  }
+
+  /** The rebuild graph; with `impact` (`ns/is:tag`), also what a change of that tag rebuilds, in order. */
+  buildGraph(impact?: string): Promise<{
+    nodes: { buildConfig: string; inputs: { key: string; paused: boolean }[]; output: string | null; downstream: string[] }[];
+    impact?: string[];
+  }> {
+    return this.json("GET", `/apis/v1/buildgraph${impact ? `?impact=${encodeURIComponent(impact)}` : ""}`);
   }
 
   private async json<T>(method: string, path: string, options: { body?: unknown } = {}): Promise<T> {

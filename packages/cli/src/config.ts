@@ -5,6 +5,8 @@ import { ConfigError } from "./errors.js";
 
 /** Where `kiln up` listens for the API when nothing else is configured. */
 export const defaultApiUrl = "http://127.0.0.1:18080";
+/** Where `kiln up` listens for webhooks when nothing else is configured. */
+export const defaultWebhookUrl = "http://127.0.0.1:18081";
 
 export const CliConfigSchema = z.object({
   KILN_API_URL: z
@@ -13,6 +15,12 @@ export const CliConfigSchema = z.object({
     .refine((u) => URL.canParse(u) && /^https?:$/.test(new URL(u).protocol), "must be an http(s) URL")
     .transform((u) => u.replace(/\/+$/, "")),
   KILN_TOKEN: z.string().optional(),
+  /** Base URL of the webhook receiver, for `kiln webhooks` (written by `kiln up`). */
+  KILN_WEBHOOK_URL: z
+    .string()
+    .default(defaultWebhookUrl)
+    .refine((u) => URL.canParse(u) && /^https?:$/.test(new URL(u).protocol), "must be an http(s) URL")
+    .transform((u) => u.replace(/\/+$/, "")),
   KILN_NAMESPACE: z
     .string()
     .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "must be a lowercase DNS-1123 label")
@@ -24,6 +32,8 @@ export interface CliConfig {
   /** Absent when no token is configured: the API then answers 401, which is the clearer message. */
   token: string | undefined;
   namespace: string;
+  /** Base URL git providers reach the webhook receiver at (KILN_WEBHOOK_URL). */
+  webhookUrl: string;
   /** Env files that were read, nearest last; shown by nothing yet but handy when debugging. */
   files: string[];
 }
@@ -159,7 +169,7 @@ export function loadCliConfig(options: LoadCliConfigOptions = {}): CliConfig {
       files.push(file);
     }
   }
-  for (const key of ["KILN_API_URL", "KILN_TOKEN", "KILN_NAMESPACE"] as const) {
+  for (const key of ["KILN_API_URL", "KILN_TOKEN", "KILN_NAMESPACE", "KILN_WEBHOOK_URL"] as const) {
     const value = env[key];
     if (value !== undefined && value !== "") merged[key] = value;
   }
@@ -176,6 +186,7 @@ export function loadCliConfig(options: LoadCliConfigOptions = {}): CliConfig {
     apiUrl: parsed.data.KILN_API_URL,
     token: parsed.data.KILN_TOKEN,
     namespace: parsed.data.KILN_NAMESPACE,
+    webhookUrl: parsed.data.KILN_WEBHOOK_URL,
     files,
   };
 }

@@ -1,12 +1,16 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { applyCommand } from "./commands/apply.js";
 import { cancelBuildCommand } from "./commands/cancel-build.js";
+import { tagCommand } from "./commands/tag.js";
 import { deleteCommand } from "./commands/delete.js";
 import { describeCommand } from "./commands/describe.js";
+import { eventsCommand } from "./commands/events.js";
 import { getCommand } from "./commands/get.js";
+import { graphCommand, impactCommand } from "./commands/graph.js";
 import { logsCommand } from "./commands/logs.js";
 import { startBuildCommand } from "./commands/start-build.js";
 import { versionCommand } from "./commands/version.js";
+import { webhooksCommand } from "./commands/webhooks.js";
 import { CommandContext, defaultIo, type CliIo } from "./context.js";
 import { CliError } from "./errors.js";
 import { OutputFormat } from "./output/format.js";
@@ -133,11 +137,31 @@ export function buildProgram(overrides: Partial<CliIo> = {}): Command {
     .action(run((target: string, opts: { namespace?: string; follow?: boolean }) => logsCommand(ctx, target, opts)));
 
   program
+    .command("graph")
+    .description("the chained builds: what each BuildConfig follows, pushes and sets off")
+    .action(run(() => graphCommand(ctx)));
+
+  program
+    .command("impact")
+    .description("what a change of an ImageStream tag would rebuild, in order, without building")
+    .argument("<tag>", "is/NAME:TAG")
+    .addOption(namespaceOption())
+    .action(run((target: string, opts: { namespace?: string }) => impactCommand(ctx, target, opts)));
+
+  program
     .command("cancel-build")
     .description("cancel a running or pending build")
     .argument("<build>", "NAME-N or build/NAME-N")
     .addOption(namespaceOption())
     .action(run((target: string, opts: { namespace?: string }) => cancelBuildCommand(ctx, target, opts)));
+
+  program
+    .command("tag")
+    .description("point an ImageStream tag at another tag's current image, like oc tag")
+    .argument("<source>", "IMAGESTREAM:TAG, or NAMESPACE/IMAGESTREAM:TAG")
+    .argument("<destination>", "IMAGESTREAM:TAG")
+    .addOption(namespaceOption())
+    .action(run((source: string, destination: string, opts: { namespace?: string }) => tagCommand(ctx, source, destination, opts)));
 
   program
     .command("delete")
@@ -146,6 +170,21 @@ export function buildProgram(overrides: Partial<CliIo> = {}): Command {
     .argument("[name]")
     .addOption(namespaceOption())
     .action(run((type: string, name: string | undefined, opts: { namespace?: string }) => deleteCommand(ctx, type, name, opts)));
+
+  program
+    .command("webhooks")
+    .description("print the webhook URLs of a BuildConfig's GitHub/GitLab/Bitbucket/Gitea/Generic triggers")
+    .argument("<buildconfig>")
+    .addOption(namespaceOption())
+    .action(run((name: string, opts: { namespace?: string }) => webhooksCommand(ctx, name, opts)));
+
+  program
+    .command("events")
+    .description("list git webhook deliveries, newest first, with the build each made or why none")
+    .addOption(namespaceOption())
+    .option("--bc <buildconfig>", "deliveries for this BuildConfig only")
+    .addOption(new Option("-o, --output <format>", "output format").choices(["json"]))
+    .action(run((opts: { namespace?: string; bc?: string; output?: string }) => eventsCommand(ctx, opts)));
 
   program
     .command("version")

@@ -33,8 +33,21 @@ export interface WireStrategy {
   dockerStrategy?: { from?: WireImageRef; dockerfilePath?: string; buildArgs?: { name: string; value?: string }[] };
 }
 
+/** A webhook trigger's settings (`github`, `gitlab`, `bitbucket`, `gitea`, `generic`). */
+export interface WireWebhook {
+  secret?: string;
+  secretReference?: { name?: string };
+  allowEnv?: boolean;
+  includeTags?: boolean;
+}
+
 export interface WireTrigger {
   type?: string;
+  github?: WireWebhook;
+  gitlab?: WireWebhook;
+  bitbucket?: WireWebhook;
+  gitea?: WireWebhook;
+  generic?: WireWebhook;
   imageChange?: { from?: WireImageRef; lastTriggeredImageID?: string; paused?: boolean };
 }
 
@@ -91,6 +104,9 @@ export interface ImageStreamTagEvent {
   dockerImageReference?: string;
   image?: string;
   generation?: number;
+  /** Kiln: why the tag moved (`Build`, `RegistryPush`, `Import`, `Tag`) and which build pushed it. */
+  cause?: string;
+  build?: string;
 }
 
 export interface ImageStream {
@@ -129,4 +145,22 @@ export const terminalPhases: ReadonlySet<string> = new Set(["Complete", "Failed"
 /** `build.kiln.dev/hello-1`, the `-o name` form, like `oc`'s `build.build.openshift.io/hello-1`. */
 export function qualifiedName(kind: string, name: string): string {
   return `${kind.toLowerCase()}.kiln.dev/${name}`;
+}
+
+/** A git webhook delivery as `GET …/webhookdeliveries` returns it (`kiln events`). */
+export interface WebhookDelivery {
+  id: string;
+  provider: string;
+  deliveryId: string | null;
+  namespace: string;
+  buildConfig: string;
+  receivedAt: string;
+  outcome: "build-requested" | "skipped" | "rejected";
+  reason: string | null;
+  message: string | null;
+  requestId: string | null;
+  commit: string | null;
+  ref: string | null;
+  /** `NAME-N` once the scheduler made the build. */
+  build: string | null;
 }

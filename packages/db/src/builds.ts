@@ -14,6 +14,7 @@ import {
   type BuildPhase,
   type BuildRecord,
   type BuildRevision,
+  type PinnedImages,
   type EnvVar,
   type FailureReason,
 } from "@kiln/domain";
@@ -31,6 +32,8 @@ export interface NewBuildRequest {
   cause: BuildCause;
   /** The uploaded source of a binary build; copied into the spec so the dispatch carries it. */
   binary?: BinaryInput | undefined;
+  /** Images an image change pinned by digest for this build. */
+  pinnedImages?: PinnedImages | undefined;
 }
 
 /**
@@ -67,7 +70,7 @@ export async function createBuildForRequest(
         spec: {
           buildConfig: request.buildConfig,
           number,
-          ...resolveBuildImages(spec, request.namespace, options.registry),
+          ...resolveBuildImages(spec, request.namespace, options.registry, request.pinnedImages),
           output: {
             image: resolveOutputImage(spec, request.namespace, options.registry),
             imageLabels: spec.output.imageLabels ?? [],

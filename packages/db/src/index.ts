@@ -13,6 +13,26 @@ export {
   toBuildJson,
 } from "./builds.js";
 export type { BuildStatusUpdate, NewBuildRequest } from "./builds.js";
+export {
+  currentTag,
+  listAllImageStreams,
+  listTagHistory,
+  markNotificationSeen,
+  notificationSeen,
+  recordTagUpdate,
+  statusTags,
+} from "./image-stream-tags.js";
+export type { ImageStreamRow, ImageStreamTagRow, TagCauseType, TagUpdate, TagUpdateResult } from "./image-stream-tags.js";
 export { applyResources, deleteResource, getResource, listResources, toResourceJson } from "./resources.js";
 export type { ApplyAction, ApplyResult, ResourceJsonOptions } from "./resources.js";
-export { buildConfigs, builds, imageStreams, secrets } from "./schema.js";
+export {
+  listWebhookDeliveries,
+  markWebhookDeliveryPublished,
+  recordWebhookDelivery,
+  toWebhookDeliveryJson,
+  WebhookOutcome,
+} from "./webhook-deliveries.js";
+export type { NewWebhookDelivery, WebhookDeliveryRecord } from "./webhook-deliveries.js";
+export { buildConfigs, builds, imageStreams, imageStreamTags, registryNotificationEvents, secrets, webhookDeliveries } from "./schema.js";
+export { listAllBuildConfigs, listImageTriggeredBuildConfigs, recordImageTriggered } from "./image-triggers.js";
+export type { TriggerableBuildConfig } from "./image-triggers.js";

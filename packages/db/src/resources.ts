@@ -1,8 +1,9 @@
 import { and, asc, eq, sql } from "drizzle-orm";
 import { assertNever, ConflictError, kilnApiVersion, NotFoundError, type Resource, type ResourceKind, type SecretSpec } from "@kiln/domain";
 import type { Db, DbOrTx } from "./client.js";
+import { statusTags, type ImageStreamTagRow } from "./image-stream-tags.js";
 import { sameJson } from "./json.js";
-import { buildConfigs, builds, imageStreams, secrets } from "./schema.js";
+import { buildConfigs, builds, imageStreams, imageStreamTags, secrets } from "./schema.js";
 
 export type ApplyAction = "created" | "configured" | "unchanged";
 export interface ApplyResult {
@@ -11,6 +12,7 @@ export interface ApplyResult {
   name: string;
   resourceVersion: string;
   action: ApplyAction;
+  uid: string;
 }
 
 const tables = { BuildConfig: buildConfigs, ImageStream: imageStreams, Secret: secrets } as const;
@@ -39,20 +41,21 @@ async function applyOne(tx: DbOrTx, resource: Resource): Promise<ApplyResult> {
     .from(table)
     .where(and(eq(table.namespace, namespace), eq(table.name, name)))
     .for("update");
-  const result = (rv: number, action: ApplyAction): ApplyResult => ({
+  const result = (rv: number, action: ApplyAction, uid: string): ApplyResult => ({
     kind: resource.kind,
     namespace,
     name,
     resourceVersion: String(rv),
     action,
+    uid,
   });
   if (!existing) {
     if (resourceVersion !== undefined) {
       throw new ConflictError(`${resource.kind} ${namespace}/${name} does not exist, but metadata.resourceVersion ${resourceVersion} was given`);
     }
     // `spec` is typed per table; the kind decides which, checked by the Resource union.
-    await tx.insert(table).values({ namespace, name, meta, spec: resource.spec as never });
-    return result(1, "created");
+    const [created] = await tx.insert(table).values({ namespace, name, meta, spec: resource.spec as never }).returning({ uid: table.uid });
+    return result(1, "created", created!.uid);
   }
   if (resourceVersion !== undefined && resourceVersion !== String(existing.resourceVersion)) {
     throw new ConflictError(
@@ -60,14 +63,14 @@ async function applyOne(tx: DbOrTx, resource: Resource): Promise<ApplyResult> {
     );
   }
   if (sameJson(existing.spec, resource.spec) && sameJson(existing.meta, meta)) {
-    return result(existing.resourceVersion, "unchanged");
+    return result(existing.resourceVersion, "unchanged", existing.uid);
   }
   const next = existing.resourceVersion + 1;
   await tx
     .update(table)
     .set({ meta, spec: resource.spec as never, resourceVersion: next, updatedAt: sql`now()` })
     .where(eq(table.uid, existing.uid));
-  return result(next, "configured");
+  return result(next, "configured", existing.uid);
 }
 
 /** The stored resource in its wire shape, or null. */
@@ -94,12 +97,17 @@ export async function deleteResource(db: Db, kind: ResourceKind, namespace: stri
     if (kind === "BuildConfig") {
       await tx.delete(builds).where(and(eq(builds.namespace, namespace), eq(builds.buildConfig, name)));
     }
+    if (kind === "ImageStream") {
+      await tx.delete(imageStreamTags).where(and(eq(imageStreamTags.namespace, namespace), eq(imageStreamTags.imageStream, name)));
+    }
   });
 }
 
 export interface ResourceJsonOptions {
   /** Registry address used to show where an ImageStream's images live. */
   registry: string;
+  /** An ImageStream's tag history (newest first per tag), shown as `status.tags`. */
+  tagHistory?: readonly ImageStreamTagRow[];
 }
 
 /** A stored row in the Kubernetes-shaped wire form `kiln get -o yaml` prints. */
@@ -114,14 +122,18 @@ export function toResourceJson(kind: ResourceKind, row: Row, options: ResourceJs
   };
   switch (kind) {
     case "BuildConfig":
-      return { apiVersion: kilnApiVersion, kind, metadata, spec: row.spec, status: { lastVersion: (row as typeof buildConfigs.$inferSelect).lastVersion } };
+    {
+      const bc = row as typeof buildConfigs.$inferSelect;
+      const imageChangeTriggers = Object.entries(bc.imageTriggers).map(([key, digest]) => ({ from: key, lastTriggeredImageID: digest }));
+      return { apiVersion: kilnApiVersion, kind, metadata, spec: row.spec, status: { lastVersion: bc.lastVersion, ...(imageChangeTriggers.length ? { imageChangeTriggers } : {}) } };
+    }
     case "ImageStream":
       return {
         apiVersion: kilnApiVersion,
         kind,
         metadata,
         spec: row.spec,
-        status: { dockerImageRepository: `${options.registry}/${row.namespace}/${row.name}`, tags: [] },
+        status: { dockerImageRepository: `${options.registry}/${row.namespace}/${row.name}`, tags: statusTags(options.tagHistory ?? []) },
       };
     case "Secret": {
       // The credentials never leave Kiln again: only which registries they are for.

@@ -16,6 +16,8 @@ export const buildConfigs = pgTable(
     /** Optimistic concurrency: bumped on every change of spec or meta. */
     resourceVersion: bigint("resource_version", { mode: "number" }).notNull().default(1),
     lastVersion: integer("last_version").notNull().default(0),
+    /** ImageChange triggers: `namespace/imagestream:tag` → the last digest that started a build (lastTriggeredImageID). */
+    imageTriggers: jsonb("image_triggers").$type<Record<string, string>>().notNull().default({}),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
   },
@@ -83,5 +85,85 @@ export const builds = pgTable(
     uniqueIndex("builds_namespace_name").on(t.namespace, t.name),
     uniqueIndex("builds_request_id").on(t.requestId),
     index("builds_namespace_build_config_number").on(t.namespace, t.buildConfig, t.number),
+  ],
+);
+
+/**
+ * ImageStream tag history: one row per digest a tag moved to, newest first by `created_at`.
+ * The newest row of a tag is its current image. Written only by the image-watcher (and the
+ * api's `imagestreamtags` route for `kiln tag`).
+ */
+export const imageStreamTags = pgTable(
+  "image_stream_tags",
+  {
+    id: uuid("id").primaryKey().default(sql`gen_random_uuid()`),
+    namespace: text("namespace").notNull(),
+    imageStream: text("image_stream").notNull(),
+    tag: text("tag").notNull(),
+    /** `sha256:…` */
+    digest: text("digest").notNull(),
+    /** `registry/repo@sha256:…` */
+    imageReference: text("image_reference").notNull(),
+    /** `Build`, `RegistryPush`, `Import` or `Tag` (ImageChangedV1's cause types). */
+    causeType: text("cause_type").notNull(),
+    /** The build that pushed it (`NAME-N`), for cause `Build`. */
+    buildName: text("build_name"),
+    causeMessage: text("cause_message"),
+    /** The ImageStream's resourceVersion when the item was recorded (OpenShift's `generation`). */
+    generation: bigint("generation", { mode: "number" }).notNull(),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index("image_stream_tags_namespace_stream_tag_created").on(t.namespace, t.imageStream, t.tag, t.createdAt)],
+);
+
+/**
+ * Registry notification events already handled, by source and event id (distribution's
+ * `events[].id`, Harbor's CloudEvents id, …): a redelivered notification changes nothing.
+ */
+export const registryNotificationEvents = pgTable(
+  "registry_notification_events",
+  {
+    source: text("source").notNull(),
+    eventId: text("event_id").notNull(),
+    receivedAt: timestamp("received_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex("registry_notification_events_source_event_id").on(t.source, t.eventId)],
+);
+
+/**
+ * Every git webhook request the receiver answered for a BuildConfig URL: accepted ones with their
+ * outcome (`build-requested` or `skipped` with the reason) and rejected ones (bad secret or
+ * signature, bad payload; nothing from their body is trusted or stored but the headers' delivery id).
+ */
+export const webhookDeliveries = pgTable(
+  "webhook_deliveries",
+  {
+    id: uuid("id").primaryKey().default(sql`gen_random_uuid()`),
+    /** `github`, `gitlab`, `gitea`, `gogs`, `bitbucket`, `bitbucket-server`, `generic`. */
+    provider: text("provider").notNull(),
+    /** The sender's delivery id (`X-GitHub-Delivery`, `X-Gitlab-Event-UUID`, …). */
+    deliveryId: text("delivery_id"),
+    namespace: text("namespace").notNull(),
+    buildConfig: text("build_config").notNull(),
+    receivedAt: timestamp("received_at", { withTimezone: true }).notNull().defaultNow(),
+    /** `build-requested`, `skipped` or `rejected`. */
+    outcome: text("outcome").notNull(),
+    /** One PascalCase word: why it was skipped or rejected (`RefMismatch`, `BranchDeleted`, `Unauthorized`, …). */
+    reason: text("reason"),
+    message: text("message"),
+    /** `git-<provider>-<deliveryId>`: joins `builds.request_id`. */
+    requestId: text("request_id"),
+    commit: text("commit"),
+    ref: text("ref"),
+    /** When `build.requested` was acknowledged by JetStream; null until then (a redelivery publishes again). */
+    publishedAt: timestamp("published_at", { withTimezone: true }),
+  },
+  (t) => [
+    // Rejected requests are not deduplicated: an unsigned request must not claim a delivery id
+    // that the real, signed delivery will carry.
+    uniqueIndex("webhook_deliveries_provider_delivery_id")
+      .on(t.provider, t.deliveryId)
+      .where(sql`outcome <> 'rejected'`),
+    index("webhook_deliveries_namespace_build_config_received").on(t.namespace, t.buildConfig, t.receivedAt),
   ],
 );

@@ -20,7 +20,7 @@ export type { BuildConfigResource, ImageStreamResource, Resource, ResourceKind, 
 export { dockerConfigJsonType } from "./resources/secret.js";
 export type { SecretSpec } from "./resources/secret.js";
 export { imageReferenceByDigest, resolveBuildImages, resolveImageReference, resolveOutputImage } from "./resources/build.js";
-export type { BinaryInput, BuildCause, BuildOutputStatus, BuildRecord, BuildRevision, BuildSpec } from "./resources/build.js";
+export type { BinaryInput, BuildCause, BuildOutputStatus, BuildRecord, BuildRevision, BuildSpec, PinnedImages } from "./resources/build.js";
 export { BuildStep } from "./engine-port.js";
 export type { BuildEngine, BuildJob, BuildLogSink } from "./engine-port.js";
 export {
@@ -45,3 +45,7 @@ export {
 export type { ImageConfig, S2IIgnore, S2IPlan, S2IPlanInput, S2IRuntimePlan, ScriptSource, UidRange } from "./s2i/index.js";
 export { planDispatch } from "./run-policy.js";
 export type { DispatchPlan, QueuedBuild } from "./run-policy.js";
+export { imageChangeInputs, imageStreamTagKey } from "./image-triggers.js";
+export type { ImageChangeInput } from "./image-triggers.js";
+export { BuildGraph, outputTagKey } from "./build-graph.js";
+export type { GraphBuildConfig } from "./build-graph.js";

@@ -79,6 +79,8 @@ export function kilnServiceEnv(o: StartKilnServicesOptions): Record<string, stri
     SCHEDULER_HEALTH_PORT: String(o.ports.schedulerHealth),
     BUILD_RUNNER_HEALTH_PORT: String(o.ports.buildRunnerHealth),
     IMAGE_WATCHER_HEALTH_PORT: String(o.ports.imageWatcherHealth),
+    // `kiln up` gives the registry this token for its notifications to the image-watcher.
+    IMAGE_WATCHER_NOTIFICATION_TOKEN: o.apiToken,
     DEPLOYER_HEALTH_PORT: String(o.ports.deployerHealth),
     BUILD_RUNNER_WORK_DIR: o.workDir,
     BUILD_RUNNER_STORAGE_DIR: o.buildahStorageDir,

@@ -1,6 +1,17 @@
-import { consumers, type Bus, type BuildCancelRequestedV1, type BuildDispatchedV1, type BuildRequestedV1, type BuildStatusChangedV1, type Consumption } from "@kiln/bus";
-import { applyBuildStatus, createBuildForRequest, getBuildById, getResource, pruneBuildHistory, withBuildQueue, type Db, type DbOrTx } from "@kiln/db";
-import { FailureReason, isTerminalPhase, planDispatch, type BuildRecord, type SecretSpec } from "@kiln/domain";
+import { consumers, type Bus, type BuildCancelRequestedV1, type BuildDispatchedV1, type BuildRequestedV1, type BuildStatusChangedV1, type Consumption, type ImageChangedV1 } from "@kiln/bus";
+import {
+  applyBuildStatus,
+  createBuildForRequest,
+  getBuildById,
+  getResource,
+  listImageTriggeredBuildConfigs,
+  pruneBuildHistory,
+  recordImageTriggered,
+  withBuildQueue,
+  type Db,
+  type DbOrTx,
+} from "@kiln/db";
+import { FailureReason, imageChangeInputs, imageStreamTagKey, isTerminalPhase, planDispatch, type BuildRecord, type SecretSpec } from "@kiln/domain";
 import type { Logger } from "pino";
 
 export interface BuildSchedulerOptions {
@@ -30,6 +41,7 @@ export class BuildScheduler {
       await bus.consume<"build.requested">("scheduler-build-requested", (p) => this.onRequested(p)),
       await bus.consume<"build.status-changed">("scheduler-build-status", (p) => this.onStatusChanged(p)),
       await bus.consume<"build.cancel-requested">("scheduler-build-cancel", (p) => this.onCancelRequested(p)),
+      await bus.consume<"image.changed">("scheduler-image-changed", (p) => this.onImageChanged(p)),
     ];
     // A build whose runners died on it `maxDeliver` times must not stay Running for ever.
     this.exhausted = bus.watchExhausted<"build.dispatched">("build-runner-dispatched", (p) => this.onRunnerLost(p));
@@ -178,6 +190,44 @@ export class BuildScheduler {
     if (applied && build) {
       await this.prune(build);
       await this.advanceQueue(build.namespace, build.buildConfig);
+    }
+  }
+
+  /**
+   * ImageChange triggers: every BuildConfig following the tag that moved gets one build of
+   * exactly that digest. The request id is made of the BuildConfig and the digest, so one
+   * digest never starts a BuildConfig twice, however often the change is redelivered.
+   */
+  private async onImageChanged(event: ImageChangedV1): Promise<void> {
+    const { db, bus } = this.options;
+    const key = imageStreamTagKey(event.namespace, `${event.imageStream}:${event.tag}`);
+    for (const bc of await listImageTriggeredBuildConfigs(db)) {
+      const input = imageChangeInputs(bc.spec, bc.namespace).find((i) => i.key === key);
+      if (!input) continue;
+      const log = this.log.child({ buildConfig: bc.name, namespace: bc.namespace, image: key, digest: event.digest });
+      if (input.paused) {
+        log.info("image change ignored: trigger paused");
+        continue;
+      }
+      if (bc.imageTriggers[key] === event.digest) continue;
+      const requestId = `image-${bc.uid}-${event.digest.replace(/^sha256:/, "")}`;
+      await bus.publish(
+        "build.requested",
+        requestId,
+        {
+          v: 1,
+          requestId,
+          namespace: bc.namespace,
+          buildConfig: bc.name,
+          env: [],
+          cause: { type: "ImageChange", message: `Image change: ${key} is now ${event.digest}`, image: event.imageReference },
+          requestedAt: new Date().toISOString(),
+          pinnedImages: { [key]: event.imageReference },
+        },
+        { msgId: requestId },
+      );
+      await recordImageTriggered(db, bc.uid, key, event.digest);
+      log.info("build requested by an image change");
     }
   }
 

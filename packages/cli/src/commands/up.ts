@@ -39,7 +39,7 @@ export interface UpOptions {
 const host = "127.0.0.1";
 /** Matches the services' own shutdown grace (R5), after which ManagedProcess SIGKILLs the group. */
 const serviceStopTimeoutMs = 10_000;
-/** Registry notifications go to the webhook receiver; the path is the receiver's registry route. */
+/** Registry notifications go to the image-watcher's HTTP server (it also serves its /healthz there). */
 const registryNotificationPath = "/registry/notifications";
 
 /**
@@ -121,7 +121,7 @@ export async function upCommand(ctx: CommandContext, options: UpOptions): Promis
       stateDir,
       host,
       ports: { nats: ports.nats, postgres: ports.postgres, registry: ports.registry },
-      notificationUrl: `http://${host}:${ports.webhook}${registryNotificationPath}`,
+      notificationUrl: `http://${host}:${healthPorts.imageWatcherHealth}${registryNotificationPath}`,
       notificationToken: token,
     });
     if (stop.requested) return await shutdown();

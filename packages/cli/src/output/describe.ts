@@ -159,7 +159,8 @@ export function describeImageStream(is: ImageStream, now: Date): string {
     history.forEach((item, i) => {
       const mark = i === 0 ? "* " : "  ";
       lines.push(`  ${mark}${item.dockerImageReference ?? item.image ?? "?"}`);
-      if (item.created) lines.push(`      ${relativeTime(item.created, now)}`);
+      const why = [item.cause, item.build ? `build ${item.build}` : undefined].filter(Boolean).join(", ");
+      if (item.created || why) lines.push(`      ${[item.created ? relativeTime(item.created, now) : undefined, why || undefined].filter(Boolean).join("  ")}`);
     });
     blocks.push({ text: lines.join("\n") });
   }

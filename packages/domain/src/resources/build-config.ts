@@ -33,6 +33,11 @@ export function buildConfigSpecSchema(strictness: Strictness) {
     secret: z.string().min(1).optional(),
     secretReference: localObjectReference.optional(),
     allowEnv: z.boolean().optional(),
+    /**
+     * Kiln extension (OpenShift's webhook triggers have no such field): tag pushes
+     * (`refs/tags/…`) start a build of the tagged commit too. @default false: only branch pushes.
+     */
+    includeTags: z.boolean().optional(),
   });
   const trigger = object({
     type: z.enum(Object.values(TriggerType) as [TriggerType, ...TriggerType[]]),

@@ -91,17 +91,21 @@ export interface BuildRecord {
   completedAt: Date | null;
 }
 
+/** `namespace/imagestream:tag` → `registry/namespace/imagestream@sha256:…`, for the build an image change set off. */
+export type PinnedImages = Record<string, string>;
+
 /**
  * Resolves an image reference of a BuildConfig to a pullable name. An ImageStreamTag
  * `app:latest` in namespace `ns` lives at `<registry>/ns/app:latest` in Kiln's registry;
  * a DockerImage is used as written.
  */
-export function resolveImageReference(ref: ImageReference, namespace: string, registry: string): string {
+export function resolveImageReference(ref: ImageReference, namespace: string, registry: string, pinned: PinnedImages = {}): string {
   switch (ref.kind) {
     case "DockerImage":
       return ref.name;
     case "ImageStreamTag":
-      return `${registry}/${ref.namespace ?? namespace}/${ref.name}`;
+      // A trigger pins the digest that set it off, so the build uses exactly that image.
+      return pinned[`${ref.namespace ?? namespace}/${ref.name}`] ?? `${registry}/${ref.namespace ?? namespace}/${ref.name}`;
     case "ImageStreamImage": {
       // `name@sha256:…`: the same repository, by digest.
       return `${registry}/${ref.namespace ?? namespace}/${ref.name}`;
@@ -124,8 +128,8 @@ export function resolveOutputImage(spec: BuildConfigSpec, namespace: string, reg
  * The BuildConfig's image references (strategy `from`, image sources) as pullable names, so a
  * runner needs no knowledge of ImageStreams.
  */
-export function resolveBuildImages(spec: BuildConfigSpec, namespace: string, registry: string): Pick<BuildConfigSpec, "source" | "strategy"> {
-  const resolve = (ref: ImageReference): ImageReference => ({ kind: "DockerImage", name: resolveImageReference(ref, namespace, registry) });
+export function resolveBuildImages(spec: BuildConfigSpec, namespace: string, registry: string, pinned: PinnedImages = {}): Pick<BuildConfigSpec, "source" | "strategy"> {
+  const resolve = (ref: ImageReference): ImageReference => ({ kind: "DockerImage", name: resolveImageReference(ref, namespace, registry, pinned) });
   const { source, strategy } = spec;
   return {
     source: source.images ? { ...source, images: source.images.map((i) => ({ ...i, from: resolve(i.from) })) } : source,

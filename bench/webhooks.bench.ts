@@ -1,0 +1,193 @@
+/**
+ * Git webhook benchmark (not a timed test), against the real services and infrastructure:
+ *   (a) latency: a signed GitHub push → the build's `status.startTimestamp` (Running), one
+ *       delivery at a time. The BuildConfig's repository does not exist, so each build reaches
+ *       Running and then fails at once in FetchSource: what is measured is Kiln's path
+ *       (receiver → JetStream → scheduler → Postgres → dispatch → runner), not git or buildah.
+ *   (b) throughput: signed deliveries per second that are verified, parsed, matched, stored and
+ *       acknowledged (202). They are pushes to a branch the BuildConfig does not build, so each
+ *       is stored as skipped and none starts a build; every one is counted in the database after.
+ *
+ *   npx tsx bench/webhooks.bench.ts [--deliveries 100] [--throughput-max 20000] [--throughput-seconds 10] [--concurrency 32]
+ */
+import { createHmac, randomUUID } from "node:crypto";
+import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { cpus, loadavg, tmpdir, totalmem } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import pg from "pg";
+import { runMigrations } from "@kiln/db";
+import { freePort, startInfrastructure } from "@kiln/infra";
+import { api, startKiln } from "../test/support/kiln-services.js";
+
+const repoRoot = fileURLToPath(new URL("..", import.meta.url));
+const resultsDir = join(repoRoot, "bench", "results");
+const secret = "bench-webhook-secret-0123";
+const TARGET_P99_MS = 50;
+const TARGET_RATE = 2_000;
+
+const { values: args } = parseArgs({
+  options: {
+    deliveries: { type: "string", default: "100" },
+    "throughput-max": { type: "string", default: "20000" },
+    "throughput-seconds": { type: "string", default: "10" },
+    concurrency: { type: "string", default: "32" },
+  },
+});
+const deliveries = Number(args.deliveries);
+const throughputMax = Number(args["throughput-max"]);
+const throughputSeconds = Number(args["throughput-seconds"]);
+const concurrency = Number(args.concurrency);
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sign = (body: string) => `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`;
+function pushBody(ref: string, commit: string): string {
+  return JSON.stringify({ ref, before: "1".repeat(40), after: commit, head_commit: { id: commit, message: "bench" }, repository: { default_branch: "main" } });
+}
+
+type Summary = { n: number; p50: number; p90: number; p99: number; max: number; mean: number };
+function summarize(xs0: number[]): Summary {
+  const xs = [...xs0].sort((a, b) => a - b);
+  const pct = (p: number) => xs[Math.min(xs.length, Math.max(1, Math.ceil((p / 100) * xs.length))) - 1] ?? NaN;
+  return { n: xs.length, p50: pct(50), p90: pct(90), p99: pct(99), max: xs[xs.length - 1] ?? NaN, mean: xs.reduce((a, b) => a + b, 0) / (xs.length || 1) };
+}
+
+async function main(): Promise<number> {
+  const workDir = await mkdtemp(join(tmpdir(), "kiln-bench-wh-"));
+  await chmod(workDir, 0o711);
+  const cleanups: (() => Promise<unknown>)[] = [() => rm(workDir, { recursive: true, force: true })];
+  try {
+    console.log("starting nats, postgres (fast), registry and api, scheduler, build-runner, webhook-receiver");
+    const servers = await startInfrastructure({
+      stateDir: join(workDir, "state"),
+      ports: { nats: await freePort(), postgres: await freePort(), registry: await freePort() },
+      fast: true,
+    });
+    cleanups.push(() => servers.stop());
+    await runMigrations(servers.databaseUrl);
+    const storageDir = join(workDir, "buildah");
+    await mkdir(storageDir, { recursive: true });
+    const kiln = await startKiln({
+      infra: { natsUrl: servers.natsUrl, registry: servers.registry, workDir },
+      databaseUrl: servers.databaseUrl,
+      subjectPrefix: "kiln",
+      buildahStorageDir: storageDir,
+      services: ["api", "scheduler", "build-runner", "webhook-receiver"],
+      extraEnv: { LOG_LEVEL: "warn" },
+    });
+    cleanups.push(() => kiln.stop());
+    const call = api(kiln);
+    const bc = (name: string) => ({
+      apiVersion: "kiln.dev/v1",
+      kind: "BuildConfig",
+      metadata: { name },
+      spec: {
+        source: { git: { uri: `file://${workDir}/no-such-repo.git`, ref: "main" } },
+        strategy: { type: "Docker", dockerStrategy: {} },
+        triggers: [{ type: "GitHub", github: { secret } }],
+        failedBuildsHistoryLimit: 1000,
+        // Parallel: the measurement is the webhook path, not the Serial queue between builds.
+        runPolicy: "Parallel",
+      },
+    });
+    const applied = await call("POST", "/apis/v1/apply", { items: [bc("latency"), bc("throughput")] });
+    if (applied.status !== 200) throw new Error(`apply: ${applied.text}`);
+    const pool = new pg.Pool({ connectionString: servers.databaseUrl, max: 2 });
+    cleanups.push(() => pool.end());
+
+    // (a) latency, one delivery at a time (plus 3 warm-up deliveries, not counted)
+    console.log(`(a) ${deliveries} signed pushes → Running, one at a time`);
+    const latencies: number[] = [];
+    const acks: number[] = [];
+    for (let i = -3; i < deliveries; i += 1) {
+      const commit = createHmac("sha1", "c").update(String(i)).digest("hex");
+      const body = pushBody("refs/heads/main", commit);
+      const delivery = randomUUID();
+      const t0 = Date.now();
+      const p0 = performance.now();
+      const res = await fetch(`${kiln.webhookUrl}/hooks/default/latency/github`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-github-event": "push", "x-github-delivery": delivery, "x-hub-signature-256": sign(body) },
+        body,
+      });
+      const ackMs = performance.now() - p0;
+      await res.arrayBuffer();
+      if (res.status !== 202) throw new Error(`delivery answered ${res.status}`);
+      let started: Date | null = null;
+      const until = Date.now() + 30_000;
+      while (!started && Date.now() < until) {
+        const { rows } = await pool.query<{ started_at: Date | null }>("select started_at from builds where request_id = $1", [`git-github-${delivery}`]);
+        started = rows[0]?.started_at ?? null;
+        if (!started) await sleep(2);
+      }
+      if (!started) throw new Error(`delivery ${delivery} never reached Running`);
+      if (i >= 0) {
+        latencies.push(started.getTime() - t0);
+        acks.push(ackMs);
+      }
+      // Let the build finish failing so runner slots are free for the next one.
+      await sleep(20);
+    }
+
+    // (b) throughput
+    console.log(`(b) signed deliveries to a non-matching branch, ${concurrency} at a time, up to ${throughputMax} or ${throughputSeconds} s`);
+    let sent = 0;
+    let accepted = 0;
+    let failed = 0;
+    const stopAt = performance.now() + throughputSeconds * 1000;
+    const bodies = Array.from({ length: 64 }, (_, i) => pushBody("refs/heads/not-built", createHmac("sha1", "t").update(String(i)).digest("hex")));
+    const signatures = bodies.map(sign);
+    const tb0 = performance.now();
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (sent < throughputMax && performance.now() < stopAt) {
+          const k = sent % bodies.length;
+          sent += 1;
+          const res = await fetch(`${kiln.webhookUrl}/hooks/default/throughput/github`, {
+            method: "POST",
+            headers: { "content-type": "application/json", "x-github-event": "push", "x-github-delivery": randomUUID(), "x-hub-signature-256": signatures[k]! },
+            body: bodies[k]!,
+          });
+          await res.arrayBuffer();
+          if (res.status === 202) accepted += 1;
+          else failed += 1;
+        }
+      }),
+    );
+    const elapsedS = (performance.now() - tb0) / 1000;
+    const { rows } = await pool.query<{ n: string }>("select count(*) as n from webhook_deliveries where build_config = 'throughput' and outcome = 'skipped'");
+    const stored = Number(rows[0]!.n);
+    const { rows: builds } = await pool.query<{ n: string }>("select count(*) as n from builds where build_config = 'throughput'");
+    const rate = accepted / elapsedS;
+
+    const lat = summarize(latencies);
+    const ack = summarize(acks);
+    const f = (v: number) => (v >= 100 ? v.toFixed(0) : v.toFixed(1));
+    const table = [
+      "| metric | n | p50 | p90 | p99 | max |",
+      "| --- | ---: | ---: | ---: | ---: | ---: |",
+      `| (a) signed push → build Running (startTimestamp), ms | ${lat.n} | ${f(lat.p50)} | ${f(lat.p90)} | ${f(lat.p99)} | ${f(lat.max)} |`,
+      `| (a) signed push → 202 answer, ms | ${ack.n} | ${f(ack.p50)} | ${f(ack.p90)} | ${f(ack.p99)} | ${f(ack.max)} |`,
+    ].join("\n");
+    const tp = `| (b) sustained signed deliveries | ${accepted} acknowledged (202) of ${sent} sent in ${elapsedS.toFixed(1)} s = **${rate.toFixed(0)}/s**; ${stored} stored; ${failed} failed; ${builds[0]!.n} builds started |`;
+    const facts = { date: new Date().toISOString(), cores: cpus().length, cpuModel: cpus()[0]?.model, memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10, loadAverage: loadavg(), node: process.version };
+    const verdictA = lat.p99 < TARGET_P99_MS ? `meets the target (p99 < ${TARGET_P99_MS} ms)` : `MISSES the target (p99 < ${TARGET_P99_MS} ms)`;
+    const verdictB = rate >= TARGET_RATE && stored === accepted ? `meets the target (≥ ${TARGET_RATE}/s, every one stored)` : `MISSES the target (≥ ${TARGET_RATE}/s, every one stored)`;
+    console.log(`\n${table}\n\n| throughput | result |\n| --- | --- |\n${tp}\n\n(a) ${verdictA}; (b) ${verdictB}`);
+
+    await mkdir(resultsDir, { recursive: true });
+    const stamp = facts.date.replace(/[:]/g, "-").replace(/\.\d+Z$/, "Z");
+    const result = { facts, args: { deliveries, throughputMax, throughputSeconds, concurrency }, latency: { startMs: lat, ackMs: ack, samples: latencies }, throughput: { sent, accepted, failed, stored, builds: Number(builds[0]!.n), seconds: elapsedS, perSecond: rate } };
+    await writeFile(join(resultsDir, `webhooks-${stamp}.json`), `${JSON.stringify(result, null, 2)}\n`);
+    await writeFile(
+      join(resultsDir, "webhooks-latest.md"),
+      `# Webhook benchmark, ${facts.date}\n\n${facts.cores} cores (${facts.cpuModel}), ${facts.memoryGiB} GiB, node ${facts.node}, load ${facts.loadAverage.map((x) => x.toFixed(2)).join(" ")}\n\n${table}\n\n| throughput | result |\n| --- | --- |\n${tp}\n\n(a) ${verdictA}; (b) ${verdictB}.\n`,
+    );
+    return stored === accepted && failed === 0 ? 0 : 1;
+  } finally {
+    for (const fn of cleanups.reverse()) await fn().catch((e) => console.error(`cleanup failed: ${String(e)}`));
+  }
+}
+
+process.exitCode = await main();

@@ -1,0 +1,1 @@
+ALTER TABLE "build_configs" ADD COLUMN "image_triggers" jsonb DEFAULT '{}'::jsonb NOT NULL;

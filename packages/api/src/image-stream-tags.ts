@@ -1,0 +1,59 @@
+import type { Bus } from "@kiln/bus";
+import { currentTag, type Db } from "@kiln/db";
+import { issuesFromZod, namespacePattern, NotFoundError, resourceNamePattern, ValidationError } from "@kiln/domain";
+import { TagRecorder } from "@kiln/image-watcher";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import type { FastifyInstance } from "fastify";
+import type { Logger } from "pino";
+import { z } from "zod";
+
+/** `is:tag`, both parts valid names. */
+const streamTag = z
+  .string()
+  .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?:[\w][\w.-]{0,127}$/, "must be IMAGESTREAM:TAG")
+  .refine((v) => resourceNamePattern.test(v.split(":")[0]!), "must be IMAGESTREAM:TAG");
+
+const TagBody = z.strictObject({
+  from: z.strictObject({
+    kind: z.literal("ImageStreamTag").default("ImageStreamTag"),
+    name: streamTag,
+    namespace: z.string().regex(namespacePattern).optional(),
+  }),
+  /** The destination, `is:tag`, in the route's namespace. */
+  tag: streamTag,
+});
+
+/**
+ * `POST /apis/v1/namespaces/{ns}/imagestreamtags` (`kiln tag SRC DST`, like `oc tag`): records
+ * the source tag's current image on the destination tag (cause Tag). A destination already at
+ * that digest is unchanged; a missing destination ImageStream is created.
+ */
+export function registerImageStreamTagRoutes(app: FastifyInstance<Server, IncomingMessage, ServerResponse, Logger>, options: { db: Db; bus: Bus; logger: Logger }): void {
+  const recorder = new TagRecorder(options);
+  app.post<{ Params: { ns: string } }>("/apis/v1/namespaces/:ns/imagestreamtags", async (request, reply) => {
+    const parsed = TagBody.safeParse(request.body ?? {});
+    if (!parsed.success) throw new ValidationError(issuesFromZod(parsed.error));
+    const { ns } = request.params;
+    const { from, tag } = parsed.data;
+    const fromNs = from.namespace ?? ns;
+    const [fromStream, fromTag] = from.name.split(":") as [string, string];
+    const [toStream, toTag] = tag.split(":") as [string, string];
+    const source = await currentTag(options.db, fromNs, fromStream, fromTag);
+    if (!source) throw new NotFoundError("ImageStreamTag", fromNs, from.name);
+    const result = await recorder.record({
+      namespace: ns,
+      imageStream: toStream,
+      tag: toTag,
+      digest: source.digest,
+      imageReference: source.imageReference,
+      cause: { type: "Tag", message: `tagged from ${fromNs}/${from.name}` },
+    });
+    return reply.status(result.changed ? 201 : 200).send({
+      kind: "ImageStreamTag",
+      metadata: { namespace: ns, name: tag },
+      image: result.item.digest,
+      dockerImageReference: result.item.imageReference,
+      changed: result.changed,
+    });
+  });
+}

@@ -1,0 +1,27 @@
+/**
+ * The image-watcher's parts: registry notification parsers (CNCF distribution, Harbor, Docker
+ * Hub, Quay; pure), the mapping from a pushed registry tag to ImageStream tags (pure), the
+ * manifest resolver, and the components main.ts wires: the notification receiver and its
+ * HTTP routes, the build-output recorder and the scheduled importer.
+ */
+export { BuildOutputRecorder } from "./build-output-recorder.js";
+export type { BuildOutputRecorderOptions } from "./build-output-recorder.js";
+export { ManifestNotFoundError, ManifestUnavailableError, NotificationParseError } from "./errors.js";
+export { digestReference, isDigest, normaliseRegistry, parseImageName, tagReference } from "./image-ref.js";
+export type { ImageName } from "./image-ref.js";
+export { notificationRoutes } from "./http-routes.js";
+export type { NotificationRoutesOptions } from "./http-routes.js";
+export { ManifestResolver } from "./manifest-resolver.js";
+export type { ManifestResolverOptions } from "./manifest-resolver.js";
+export { NotificationReceiver } from "./notification-receiver.js";
+export type { NotificationReceiverOptions, NotificationRequest, NotificationResponse } from "./notification-receiver.js";
+export { eventsV1MediaType, eventsV2MediaType } from "./notifications/distribution.js";
+export { parseNotification } from "./notifications/parse.js";
+export { NotificationSource, notificationSources } from "./notifications/push-hint.js";
+export type { ParsedNotification, PushHint } from "./notifications/push-hint.js";
+export { ScheduledImporter } from "./scheduled-importer.js";
+export type { ScheduledImporterOptions } from "./scheduled-importer.js";
+export { TagRecorder } from "./tag-recorder.js";
+export type { TagRecorderOptions } from "./tag-recorder.js";
+export { kilnPath, scheduledTargets, targetsForPush } from "./tag-targets.js";
+export type { ImageStreamLike, TagTarget, TargetOptions } from "./tag-targets.js";

@@ -1,0 +1,332 @@
+import { randomUUID } from "node:crypto";
+import Fastify, { type FastifyInstance } from "fastify";
+import type { Bus } from "@kiln/bus";
+import {
+  getResource,
+  markWebhookDeliveryPublished,
+  recordWebhookDelivery,
+  WebhookOutcome,
+  type Db,
+  type NewWebhookDelivery,
+  type WebhookDeliveryRecord,
+} from "@kiln/db";
+import type { BuildConfigSpec, BuildTrigger } from "@kiln/domain";
+import type { Logger } from "pino";
+import { WebhookError, WebhookErrorReason } from "./errors.js";
+import { matchEvent } from "./match.js";
+import { header } from "./providers/common.js";
+import { hookTypes, isHookType, type HookType } from "./providers/index.js";
+import type { HookHeaders, ParsedHook } from "./push-event.js";
+import { requestProvesSecret } from "./signature.js";
+import { constantTimeEqual } from "./verify.js";
+
+export interface WebhookReceiverOptions {
+  db: Db;
+  bus: Bus;
+  logger: Logger;
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  /** Largest body accepted; larger ones get 413 unread. @default 5 MiB */
+  bodyLimitBytes?: number;
+}
+
+/** What a webhook sender gets back (202 new, 200 a redelivery). */
+export interface DeliveryAnswer {
+  delivery: string;
+  outcome: WebhookOutcome;
+  reason?: string | undefined;
+  message?: string | undefined;
+  requestId?: string | undefined;
+  commit?: string | undefined;
+  /** True when this delivery id was seen before: nothing new was stored or started. */
+  redelivery?: boolean;
+}
+
+interface HookRequest {
+  namespace: string;
+  buildConfig: string;
+  type: string;
+  /** The secret of OpenShift's URL shape; absent on Kiln's `/hooks/…` URLs (signature headers instead). */
+  pathSecret: string | undefined;
+  headers: HookHeaders;
+  body: Uint8Array;
+}
+
+const unauthorizedMessage = "the webhook secret or signature does not match a webhook trigger of this BuildConfig";
+// Compared against when there is no trigger secret, so an unknown BuildConfig costs the same work.
+const decoySecret = randomUUID();
+
+const providerNames: Record<string, string> = {
+  github: "GitHub",
+  gitlab: "GitLab",
+  gitea: "Gitea",
+  gogs: "Gogs",
+  bitbucket: "Bitbucket",
+  "bitbucket-server": "Bitbucket Server",
+  generic: "Generic",
+};
+
+/**
+ * HTTP ingress for git webhooks. Verifies the secret, parses and matches the payload, stores the
+ * delivery, and for a matching push publishes `build.requested` (request id
+ * `git-<provider>-<deliveryId>`, so a redelivery can never make a second build); it answers at
+ * once and never waits for the build.
+ */
+export class WebhookReceiver {
+  private readonly app: FastifyInstance;
+  private readonly log: Logger;
+
+  constructor(private readonly options: WebhookReceiverOptions) {
+    this.log = options.logger.child({ component: "webhook-receiver" });
+    this.app = this.createApp();
+  }
+
+  /** Listens; resolves with the URL. */
+  async start(): Promise<string> {
+    await this.app.listen({ host: this.options.host, port: this.options.port });
+    const address = this.app.server.address();
+    const port = typeof address === "object" && address ? address.port : this.options.port;
+    return `http://${this.options.host}:${port}`;
+  }
+
+  /** Stops accepting; lets requests in flight finish (each stores and publishes before it answers). */
+  async stop(): Promise<void> {
+    await this.app.close();
+  }
+
+  /** For in-process tests: the fastify instance (`inject`). */
+  get server(): FastifyInstance {
+    return this.app;
+  }
+
+  private createApp(): FastifyInstance {
+    const app = Fastify({ bodyLimit: this.options.bodyLimitBytes ?? 5 * 1024 * 1024, logger: false });
+    // Signatures cover the raw bytes: keep them, parse later (after verification).
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser(["application/json", "application/x-www-form-urlencoded"], { parseAs: "buffer" }, (_req, body, done) =>
+      done(null, body),
+    );
+    app.setErrorHandler((error, request, reply) => {
+      const { status, body } = toHttpError(error, this.options.bodyLimitBytes ?? 5 * 1024 * 1024);
+      if (status >= 500) this.log.error({ err: error, path: request.url.split("?")[0] }, "webhook request failed");
+      else this.log.warn({ status, error: body.error, path: request.url.split("?")[0] }, "webhook request refused");
+      void reply.status(status).send(body);
+    });
+    app.setNotFoundHandler((request, reply) => {
+      void reply.status(404).send({ error: "NotFound", message: `no webhook route ${request.method} ${request.url.split("?")[0]}` });
+    });
+
+    app.get("/healthz", async (_request, reply) => {
+      const problems: string[] = [];
+      if (this.options.bus.isClosed()) problems.push("nats connection closed");
+      try {
+        await this.options.db.execute("select 1");
+      } catch {
+        problems.push("database unreachable");
+      }
+      return reply.status(problems.length ? 503 : 200).send(problems.length ? { status: "unhealthy", problems } : { status: "ok" });
+    });
+
+    const bodyOf = (body: unknown): Uint8Array => (body instanceof Uint8Array ? body : new Uint8Array());
+    app.post<{ Params: { ns: string; bc: string; secret: string; type: string } }>(
+      "/apis/build.openshift.io/v1/namespaces/:ns/buildconfigs/:bc/webhooks/:secret/:type",
+      async (request, reply) => {
+        const { ns, bc, secret, type } = request.params;
+        const { status, answer } = await this.handle({ namespace: ns, buildConfig: bc, type, pathSecret: secret, headers: request.headers, body: bodyOf(request.body) });
+        return reply.status(status).send(answer);
+      },
+    );
+    app.post<{ Params: { ns: string; bc: string; type: string } }>("/hooks/:ns/:bc/:type", async (request, reply) => {
+      const { ns, bc, type } = request.params;
+      const { status, answer } = await this.handle({ namespace: ns, buildConfig: bc, type, pathSecret: undefined, headers: request.headers, body: bodyOf(request.body) });
+      return reply.status(status).send(answer);
+    });
+    return app;
+  }
+
+  /**
+   * One delivery. Order matters: what does not depend on the BuildConfig (route, media type,
+   * size) is refused first; then the secret, with every failure (unknown BuildConfig, no such
+   * trigger, wrong secret) the same 401; only a verified body is parsed and trusted.
+   */
+  private async handle(req: HookRequest): Promise<{ status: number; answer: DeliveryAnswer }> {
+    const started = performance.now();
+    if (!isHookType(req.type)) {
+      throw new WebhookError(WebhookErrorReason.MissingHeader, `unknown webhook type ${req.type} (github, gitlab, bitbucket, gitea, generic)`);
+    }
+    const type = req.type;
+    const def = hookTypes[type];
+    const { namespace, buildConfig } = req;
+    const base = { namespace, buildConfig, provider: type };
+
+    const row = await getResource(this.options.db, "BuildConfig", namespace, buildConfig);
+    const spec = row?.spec as BuildConfigSpec | undefined;
+    const triggers = (spec?.triggers ?? []).filter((t) => t.type === def.trigger);
+    const trigger = this.verifiedTrigger(type, req, triggers);
+    if (!trigger) {
+      const stored = await this.store({
+        ...base,
+        deliveryId: untrustedDeliveryId(req.headers),
+        outcome: WebhookOutcome.Rejected,
+        reason: WebhookErrorReason.Unauthorized,
+        message: req.pathSecret === undefined ? "no valid signature or token for this BuildConfig's triggers" : "wrong secret in the URL",
+      });
+      this.logDelivery(stored, started);
+      throw new WebhookError(WebhookErrorReason.Unauthorized, unauthorizedMessage);
+    }
+    const settings = trigger[def.field] ?? {};
+
+    let parsed: ParsedHook;
+    try {
+      parsed = def.parse(req.headers, req.body);
+    } catch (error) {
+      if (!(error instanceof WebhookError)) throw error;
+      const stored = await this.store({ ...base, deliveryId: untrustedDeliveryId(req.headers), outcome: WebhookOutcome.Rejected, reason: error.reason, message: error.message });
+      this.logDelivery(stored, started);
+      throw error;
+    }
+
+    const match = matchEvent(
+      parsed.event,
+      { ref: spec?.source.git?.ref, hasGitSource: spec?.source.git !== undefined, includeTags: settings.includeTags === true },
+      type === "generic",
+    );
+    // A generic hook sent without a delivery id cannot be deduplicated: it gets a fresh one.
+    const deliveryId = parsed.deliveryId ?? randomUUID();
+    const requestId = `git-${parsed.provider}-${deliveryId}`;
+    const change = match.change;
+    const record: NewWebhookDelivery = {
+      namespace,
+      buildConfig,
+      provider: parsed.provider,
+      deliveryId,
+      outcome: match.outcome === "build" ? WebhookOutcome.BuildRequested : WebhookOutcome.Skipped,
+      reason: match.outcome === "skip" ? match.reason : null,
+      message: match.outcome === "skip" ? match.message : null,
+      requestId: match.outcome === "build" ? requestId : null,
+      commit: change?.commit ?? null,
+      ref: change?.ref || null,
+    };
+    const { inserted, delivery } = await recordWebhookDelivery(this.options.db, record);
+    if (!inserted && (delivery.namespace !== namespace || delivery.buildConfig !== buildConfig)) {
+      throw new WebhookError(WebhookErrorReason.Conflict, `delivery ${deliveryId} was already received for another BuildConfig`);
+    }
+    // A first delivery, or a redelivery of one whose publish failed before: (re)publish. The
+    // request id is the same either way, so JetStream and the scheduler see one request.
+    if (delivery.outcome === WebhookOutcome.BuildRequested && delivery.publishedAt === null && delivery.requestId) {
+      const env = parsed.event.kind === "push" && settings.allowEnv === true ? (parsed.event.env ?? []) : [];
+      try {
+        await this.publish(delivery, env);
+      } catch (error) {
+        this.log.error({ err: error, deliveryId, requestId: delivery.requestId }, "build request not published");
+        throw new WebhookError(WebhookErrorReason.Unavailable, "the delivery is stored but its build could not be queued; redeliver it", { cause: error });
+      }
+    }
+    this.logDelivery(delivery, started, !inserted);
+    return {
+      status: inserted ? 202 : 200,
+      answer: {
+        delivery: delivery.id,
+        outcome: delivery.outcome,
+        ...(delivery.reason ? { reason: delivery.reason } : {}),
+        ...(delivery.message ? { message: delivery.message } : {}),
+        ...(delivery.requestId ? { requestId: delivery.requestId } : {}),
+        ...(delivery.commit ? { commit: delivery.commit } : {}),
+        ...(inserted ? {} : { redelivery: true }),
+      },
+    };
+  }
+
+  /** The trigger whose secret the request proves, or null. Always compares at least once. */
+  private verifiedTrigger(type: HookType, req: HookRequest, triggers: BuildTrigger[]): BuildTrigger | null {
+    const field = hookTypes[type].field;
+    let found: BuildTrigger | null = null;
+    let compared = false;
+    for (const trigger of triggers) {
+      // A `secretReference` would name a Secret of type Opaque, which Kiln does not store yet:
+      // such a trigger accepts nothing rather than accept anything.
+      const secret = trigger[field]?.secret;
+      if (!secret) continue;
+      compared = true;
+      const ok = req.pathSecret !== undefined ? constantTimeEqual(req.pathSecret, secret) : requestProvesSecret(type, req.headers, req.body, secret);
+      if (ok && !found) found = trigger;
+    }
+    if (!compared) {
+      if (req.pathSecret !== undefined) constantTimeEqual(req.pathSecret, decoySecret);
+      else requestProvesSecret(type, req.headers, req.body, decoySecret);
+    }
+    return found;
+  }
+
+  private async publish(delivery: WebhookDeliveryRecord, env: { name: string; value: string }[]): Promise<void> {
+    const requestId = delivery.requestId!;
+    const short = delivery.commit ? delivery.commit.slice(0, 7) : "the tip";
+    const where = delivery.ref ? ` to ${delivery.ref}` : "";
+    await this.options.bus.publish(
+      "build.requested",
+      requestId,
+      {
+        v: 1,
+        requestId,
+        namespace: delivery.namespace,
+        buildConfig: delivery.buildConfig,
+        ...(delivery.commit ? { commit: delivery.commit } : {}),
+        env,
+        cause: {
+          type: "GitPush",
+          message: `${providerNames[delivery.provider] ?? delivery.provider} WebHook: push of ${short}${where}`,
+          deliveryId: delivery.deliveryId ?? undefined,
+          commit: delivery.commit ?? undefined,
+        },
+        requestedAt: new Date().toISOString(),
+      },
+      { msgId: `build-request:${requestId}` },
+    );
+    await markWebhookDeliveryPublished(this.options.db, delivery.id);
+  }
+
+  private store(delivery: NewWebhookDelivery): Promise<WebhookDeliveryRecord> {
+    return recordWebhookDelivery(this.options.db, delivery).then((r) => r.delivery);
+  }
+
+  private logDelivery(d: WebhookDeliveryRecord, started: number, redelivery = false): void {
+    this.log.info(
+      {
+        namespace: d.namespace,
+        buildConfig: d.buildConfig,
+        provider: d.provider,
+        deliveryId: d.deliveryId,
+        outcome: d.outcome,
+        reason: d.reason ?? undefined,
+        requestId: d.requestId ?? undefined,
+        commit: d.commit ?? undefined,
+        redelivery,
+        durationMs: Math.round((performance.now() - started) * 10) / 10,
+      },
+      "webhook delivery handled",
+    );
+  }
+}
+
+/** The delivery id a rejected request claims, kept for the record only (never deduplicated on). */
+function untrustedDeliveryId(headers: HookHeaders): string | null {
+  for (const name of ["x-github-delivery", "idempotency-key", "x-gitlab-event-uuid", "x-gitea-delivery", "x-forgejo-delivery", "x-gogs-delivery", "x-request-uuid", "x-request-id", "x-kiln-delivery"]) {
+    const value = header(headers, name);
+    if (value !== undefined) return value.replace(/[^A-Za-z0-9_{}-]/g, "").slice(0, 128) || null;
+  }
+  return null;
+}
+
+function toHttpError(error: unknown, limit: number): { status: number; body: { error: string; message: string } } {
+  if (error instanceof WebhookError) return { status: error.status, body: { error: error.reason, message: error.message } };
+  const status = (error as { statusCode?: number }).statusCode;
+  if (status === 413) return { status, body: { error: WebhookErrorReason.PayloadTooLarge, message: `the body is larger than ${limit} bytes (WEBHOOK_BODY_LIMIT_BYTES)` } };
+  if (status === 415) {
+    return { status, body: { error: WebhookErrorReason.UnsupportedMediaType, message: "send the webhook as application/json (or GitHub's and Gitea's form encoding)" } };
+  }
+  if (status !== undefined && status >= 400 && status < 500) {
+    return { status, body: { error: WebhookErrorReason.MalformedPayload, message: error instanceof Error ? error.message : "bad request" } };
+  }
+  return { status: 500, body: { error: "Internal", message: "the webhook could not be handled; it was not acted on" } };
+}
