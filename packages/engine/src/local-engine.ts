@@ -62,6 +62,7 @@ export class LocalEngine implements BuildEngine {
     const workDir = await mkdtemp(join(this.options.workDir, `${job.namespace}-${job.name}-`));
     // The tag buildah builds locally; the output name when there is one, else a private name.
     const localTag = job.spec.output.image ?? `localhost/kiln/${job.namespace}/${job.name}:latest`;
+    let keepImage = false;
     try {
       const sourceDir = join(workDir, "src");
       sink.step("FetchSource");
@@ -93,13 +94,17 @@ export class LocalEngine implements BuildEngine {
           // Validation admits only Docker and Source; anything else is a stored spec from the future.
           throw new BuildFailure(FailureReason.InternalError, `unknown strategy ${strategy as string}`);
       }
-      return await this.push(ctx);
+      const output = await this.push(ctx);
+      keepImage = Boolean(output && job.spec.strategy.sourceStrategy?.incremental);
+      return output;
     } finally {
-      // Whatever happened: no work dir and no local image left behind by this build.
+      // Whatever happened: no work dir and no local image left behind by this build; except the
+      // pushed output of an incremental build, which the next build's save-artifacts starts
+      // from (one image per BuildConfig, replaced by each build: its tag moves).
       await rm(workDir, { recursive: true, force: true });
-      await runCommand({ command: this.buildah.binary, args: [...this.buildah.globalArgs(), "rmi", "--force", localTag], env: this.buildah.env() }).catch(
-        () => undefined,
-      );
+      // The kept tag moved off the previous build's image: prune what is no longer tagged.
+      const rmi = keepImage ? ["rmi", "--prune"] : ["rmi", "--force", localTag];
+      await runCommand({ command: this.buildah.binary, args: [...this.buildah.globalArgs(), ...rmi], env: this.buildah.env() }).catch(() => undefined);
     }
   }
 
