@@ -75,6 +75,8 @@ const providerNames: Record<string, string> = {
  */
 export class WebhookReceiver {
   private readonly app: FastifyInstance;
+  /** BuildConfigs read in the last second: a burst of deliveries costs one query, not one each. */
+  private readonly specs = new Map<string, { spec: BuildConfigSpec | undefined; until: number }>();
   private readonly log: Logger;
 
   constructor(private readonly options: WebhookReceiverOptions) {
@@ -160,8 +162,7 @@ export class WebhookReceiver {
     const { namespace, buildConfig } = req;
     const base = { namespace, buildConfig, provider: type };
 
-    const row = await getResource(this.options.db, "BuildConfig", namespace, buildConfig);
-    const spec = row?.spec as BuildConfigSpec | undefined;
+    const spec = await this.buildConfigSpec(namespace, buildConfig);
     const triggers = (spec?.triggers ?? []).filter((t) => t.type === def.trigger);
     const trigger = this.verifiedTrigger(type, req, triggers);
     if (!trigger) {
@@ -239,6 +240,22 @@ export class WebhookReceiver {
   }
 
   /** The trigger whose secret the request proves, or null. Always compares at least once. */
+  /**
+   * The BuildConfig's spec, cached for a second. A changed webhook secret therefore takes up to
+   * a second to apply, a fair price for not reading Postgres once per delivery under a burst.
+   */
+  private async buildConfigSpec(namespace: string, name: string): Promise<BuildConfigSpec | undefined> {
+    const key = `${namespace}/${name}`;
+    const now = Date.now();
+    const cached = this.specs.get(key);
+    if (cached && cached.until > now) return cached.spec;
+    const row = await getResource(this.options.db, "BuildConfig", namespace, name);
+    const spec = row?.spec as BuildConfigSpec | undefined;
+    if (this.specs.size > 10_000) this.specs.clear();
+    this.specs.set(key, { spec, until: now + 1000 });
+    return spec;
+  }
+
   private verifiedTrigger(type: HookType, req: HookRequest, triggers: BuildTrigger[]): BuildTrigger | null {
     const field = hookTypes[type].field;
     let found: BuildTrigger | null = null;
