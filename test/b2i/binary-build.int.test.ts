@@ -7,21 +7,11 @@ import { promisify } from "node:util";
 import { connect } from "nats";
 import { afterEach, expect } from "vitest";
 import { buildahArgs, integrationTest as test, tarBytes, type BaseImage } from "@kiln/testing";
-import { api, repoRoot, startKiln, waitForBuild, type RunningKiln } from "../support/kiln-services.js";
+import { api, startKiln, waitForBuild, type RunningKiln } from "../support/kiln-services.js";
+import { kiln } from "../support/cli.js";
 
 const exec = promisify(execFile);
-const kilnBin = join(repoRoot, "packages", "cli", "bin", "kiln.mjs");
 
-/** Runs the real `kiln` CLI; resolves with its exit code instead of throwing. */
-async function kiln(env: Record<string, string>, ...args: string[]) {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, [kilnBin, ...args], { env: { ...process.env, ...env }, cwd: "/" });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? 1, stdout: e.stdout ?? "", stderr: e.stderr ?? "" };
-  }
-}
 
 function binaryBuildConfig(name: string, registry: string, extra: { dockerfile?: string; asFile?: string } = {}) {
   return {

@@ -1,11 +1,9 @@
-import { execFile } from "node:child_process";
 import { createHmac, randomUUID } from "node:crypto";
-import { promisify } from "node:util";
 import { afterEach, expect } from "vitest";
-import { buildahArgs, buildS2IBuilderImage, integrationTest as test, makeGitRepo, registryNotificationToken, type NotificationRelay } from "@kiln/testing";
+import { buildS2IBuilderImage, integrationTest as test, makeGitRepo, registryNotificationToken, type NotificationRelay } from "@kiln/testing";
 import { api, startKiln, waitForBuild, type RunningKiln } from "../support/kiln-services.js";
+import { runImage } from "../support/images.js";
 
-const exec = promisify(execFile);
 const secret = "chain-secret-0123456789";
 const finished = (p: string) => ["Complete", "Failed", "Error", "Cancelled"].includes(p);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -26,16 +24,6 @@ function builderScripts(version: string) {
   };
 }
 
-async function runImage(storageDir: string, image: string): Promise<string> {
-  const buildah = buildahArgs(storageDir);
-  const ctr = (await exec("buildah", [...buildah, "from", "--tls-verify=false", image])).stdout.trim();
-  try {
-    const config = JSON.parse((await exec("buildah", [...buildah, "inspect", "--type", "container", ctr])).stdout).OCIv1.config;
-    return (await exec("buildah", [...buildah, "run", "--isolation", "chroot", ctr, "--", ...config.Cmd])).stdout.trim();
-  } finally {
-    await exec("buildah", [...buildah, "rm", ctr]);
-  }
-}
 
 test("a signed push builds S2I, the registry's notification chains a runtime build, and a new builder rebuilds both once", async ({ infra, baseImage, database, subjectPrefix }) => {
   const registry = infra.registry.address;

@@ -5,6 +5,7 @@ import { promisify } from "node:util";
 import { afterEach, expect } from "vitest";
 import { buildahArgs, integrationTest as test, makeGitRepo } from "@kiln/testing";
 import { api, startKiln, waitForBuild, type RunningKiln } from "../support/kiln-services.js";
+import { runImage } from "../support/images.js";
 
 const exec = promisify(execFile);
 
@@ -16,16 +17,6 @@ afterEach(async () => {
 
 const finished = (p: string) => p === "Complete" || p === "Failed" || p === "Error" || p === "Cancelled";
 
-async function runImage(storageDir: string, image: string): Promise<string> {
-  const buildah = buildahArgs(storageDir);
-  const ctr = (await exec("buildah", [...buildah, "from", "--tls-verify=false", image])).stdout.trim();
-  try {
-    const config = JSON.parse((await exec("buildah", [...buildah, "inspect", "--type", "container", ctr])).stdout).OCIv1.config;
-    return (await exec("buildah", [...buildah, "run", "--isolation", "chroot", ctr, "--", ...config.Cmd])).stdout.trim();
-  } finally {
-    await exec("buildah", [...buildah, "rm", ctr]);
-  }
-}
 
 test("a chained runtime build copies the binary out of the first build's image (image sources)", async ({ infra, baseImage, database, subjectPrefix }) => {
   await using repo = await makeGitRepo({

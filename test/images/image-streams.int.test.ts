@@ -1,24 +1,14 @@
 import { execFile } from "node:child_process";
-import { join } from "node:path";
 import { promisify } from "node:util";
 import { pino } from "pino";
 import { afterEach, expect } from "vitest";
 import { Bus, type EventPayload } from "@kiln/bus";
 import { integrationTest as test, makeGitRepo, registryNotificationToken, type WorkerInfra } from "@kiln/testing";
-import { api, repoRoot, startKiln, waitForBuild, type RunningKiln } from "../support/kiln-services.js";
+import { api, startKiln, waitForBuild, type RunningKiln } from "../support/kiln-services.js";
+import { kiln } from "../support/cli.js";
 
 const exec = promisify(execFile);
-const kilnBin = join(repoRoot, "packages", "cli", "bin", "kiln.mjs");
 
-async function kiln(env: Record<string, string>, ...args: string[]) {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, [kilnBin, ...args], { env: { ...process.env, ...env }, cwd: "/" });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? 1, stdout: e.stdout ?? "", stderr: e.stderr ?? "" };
-  }
-}
 
 /** skopeo between registries of the test (plain HTTP); `--format v2s2` rewrites the manifest, so the digest changes. */
 async function copyImage(from: string, to: string, extra: string[] = []) {

@@ -5,6 +5,7 @@ import { promisify } from "node:util";
 import { afterEach, expect } from "vitest";
 import { buildahArgs, buildS2IBuilderImage, integrationTest as test, makeGitRepo, type BaseImage, type WorkerInfra } from "@kiln/testing";
 import { api, startKiln, waitForBuild, type RunningKiln } from "../support/kiln-services.js";
+import { inImage } from "../support/images.js";
 
 const exec = promisify(execFile);
 
@@ -72,20 +73,6 @@ async function buildAndWait(kiln: RunningKiln, buildConfig: string, n: number, p
   return { build, log };
 }
 
-/** Runs the pushed image's CMD (and optional shell checks) the way a user would try it. */
-async function inImage(storageDir: string, imageReference: string, fn: (run: (...cmd: string[]) => Promise<string>, config: any) => Promise<void>) {
-  const buildah = buildahArgs(storageDir);
-  const { stdout: ctr } = await exec("buildah", [...buildah, "from", "--tls-verify=false", "--quiet", imageReference]);
-  const container = ctr.trim();
-  try {
-    const { stdout: inspected } = await exec("buildah", [...buildah, "inspect", "--type", "container", container]);
-    const config = JSON.parse(inspected).OCIv1.config;
-    const run = async (...cmd: string[]) => (await exec("buildah", [...buildah, "run", "--isolation", "chroot", container, "--", ...cmd])).stdout;
-    await fn(run, config);
-  } finally {
-    await exec("buildah", [...buildah, "rm", container]);
-  }
-}
 
 test("an unchanged S2I builder builds a repository as a non-root user and the image runs its run script", async ({ infra, baseImage, database, subjectPrefix }) => {
   const builder = await builderImage(infra, baseImage, "builder");

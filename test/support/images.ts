@@ -1,0 +1,31 @@
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { buildahArgs } from "@kiln/infra";
+
+const exec = promisify(execFile);
+
+/** Opens a pushed image as a buildah container, runs `fn` with a way to run commands in it, removes it. */
+export async function inImage(
+  storageDir: string,
+  imageReference: string,
+  fn: (run: (...cmd: string[]) => Promise<string>, config: { Cmd: string[]; Labels?: Record<string, string>; User?: string; Env?: string[] }) => Promise<void>,
+): Promise<void> {
+  const buildah = buildahArgs(storageDir);
+  const container = (await exec("buildah", [...buildah, "from", "--tls-verify=false", "--quiet", imageReference])).stdout.trim();
+  try {
+    const config = JSON.parse((await exec("buildah", [...buildah, "inspect", "--type", "container", container])).stdout).OCIv1.config;
+    const run = async (...cmd: string[]) => (await exec("buildah", [...buildah, "run", "--isolation", "chroot", container, "--", ...cmd])).stdout;
+    await fn(run, config);
+  } finally {
+    await exec("buildah", [...buildah, "rm", container]);
+  }
+}
+
+/** Runs a pushed image's CMD the way a user would try it, and returns what it printed. */
+export async function runImage(storageDir: string, imageReference: string): Promise<string> {
+  let out = "";
+  await inImage(storageDir, imageReference, async (run, config) => {
+    out = (await run(...config.Cmd)).trim();
+  });
+  return out;
+}
