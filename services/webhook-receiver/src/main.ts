@@ -1,7 +1,7 @@
 import { Bus } from "@kiln/bus";
 import { createDatabase } from "@kiln/db";
 import { baseConfigShape, runService } from "@kiln/runtime";
-import { WebhookReceiver } from "@kiln/webhooks";
+import { GitPoller, WebhookReceiver } from "@kiln/webhooks";
 import { z } from "zod";
 
 const ConfigSchema = z.object({
@@ -11,6 +11,8 @@ const ConfigSchema = z.object({
   WEBHOOK_PORT: z.coerce.number().int().min(0).max(65535).default(18081),
   /** Larger webhook bodies get 413 unread (GitHub caps its payloads at 25 MB; pushes are far smaller). */
   WEBHOOK_BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(5 * 1024 * 1024),
+  /** How often BuildConfigs with `source.git.poll: true` are read with git ls-remote. */
+  WEBHOOK_GIT_POLL_INTERVAL_MS: z.coerce.number().int().min(1000).default(60_000),
 });
 
 await runService("webhook-receiver", ConfigSchema, async ({ config, logger, shutdown }) => {
@@ -27,6 +29,9 @@ await runService("webhook-receiver", ConfigSchema, async ({ config, logger, shut
     port: config.WEBHOOK_PORT,
     bodyLimitBytes: config.WEBHOOK_BODY_LIMIT_BYTES,
   });
+  const poller = new GitPoller({ db: database.db, bus, logger, intervalMs: config.WEBHOOK_GIT_POLL_INTERVAL_MS });
+  poller.start();
+  shutdown.add("git-poller", () => poller.stop());
   const url = await receiver.start();
   // Stopped first (registered last): in-flight deliveries finish storing and publishing before NATS drains.
   shutdown.add("http", () => receiver.stop());

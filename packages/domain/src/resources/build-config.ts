@@ -54,7 +54,16 @@ export function buildConfigSpecSchema(strictness: Strictness) {
   });
   const source = object({
     type: z.enum(["Git", "Dockerfile", "Binary", "None"]).optional(),
-    git: object({ uri: z.string().min(1), ref: z.string().min(1).optional() }).optional(),
+    git: object({
+      uri: z.string().min(1),
+      ref: z.string().min(1).optional(),
+      /**
+       * Kiln extension: also poll the ref with `git ls-remote` and build a commit no webhook
+       * announced (GitHub sends none when more than three tags are pushed at once; GitLab none
+       * past its branch limit).
+       */
+      poll: z.boolean().optional(),
+    }).optional(),
     contextDir: relativePath.optional(),
     dockerfile: z.string().min(1).optional(),
     binary: object({ asFile: z.string().min(1).optional() }).optional(),

@@ -1,0 +1,98 @@
+import { spawn } from "node:child_process";
+import type { Bus } from "@kiln/bus";
+import { listAllBuildConfigs, listBuilds, type Db } from "@kiln/db";
+import type { Logger } from "pino";
+
+export interface GitPollerOptions {
+  db: Db;
+  bus: Bus;
+  logger: Logger;
+  /** How often every polled BuildConfig's ref is read. */
+  intervalMs: number;
+}
+
+/**
+ * The safety net for webhooks that never come: BuildConfigs with `spec.source.git.poll: true`
+ * have their ref read with `git ls-remote` on an interval. A commit no build was made of
+ * (whatever started it) gets one build, once: the request id is made of the BuildConfig and
+ * the commit. The first read only notes where the ref is, so starting Kiln builds nothing.
+ */
+export class GitPoller {
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private readonly seen = new Map<string, string>();
+  private readonly log: Logger;
+
+  constructor(private readonly options: GitPollerOptions) {
+    this.log = options.logger.child({ component: "git-poller" });
+  }
+
+  start(): void {
+    this.timer = setInterval(() => {
+      this.running ??= this.pollAll().finally(() => (this.running = null));
+    }, this.options.intervalMs);
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.running;
+  }
+
+  /** One round over every polled BuildConfig, one at a time (a slow remote delays, never piles up). */
+  async pollAll(): Promise<void> {
+    for (const bc of await listAllBuildConfigs(this.options.db)) {
+      const git = bc.spec.source.git;
+      if (!git?.poll) continue;
+      const key = `${bc.namespace}/${bc.name}`;
+      const ref = git.ref ?? "HEAD";
+      try {
+        const commit = await lsRemote(git.uri, ref);
+        if (!commit) continue;
+        const previous = this.seen.get(key);
+        this.seen.set(key, commit);
+        if (previous === undefined || previous === commit) continue;
+        const built = (await listBuilds(this.options.db, bc.namespace, { buildConfig: bc.name })).some((b) => b.spec.revision.commit === commit);
+        if (built) continue;
+        const requestId = `poll-${bc.namespace}-${bc.name}-${commit}`;
+        await this.options.bus.publish(
+          "build.requested",
+          requestId,
+          {
+            v: 1,
+            requestId,
+            namespace: bc.namespace,
+            buildConfig: bc.name,
+            commit,
+            env: [],
+            cause: { type: "GitPush", message: `Polled ${ref}: ${commit} (no webhook announced it)`, commit },
+            requestedAt: new Date().toISOString(),
+          },
+          { msgId: requestId },
+        );
+        this.log.info({ buildConfig: bc.name, namespace: bc.namespace, commit }, "missed push found by polling");
+      } catch (error) {
+        this.log.warn({ buildConfig: bc.name, namespace: bc.namespace, err: error }, "git ls-remote failed");
+      }
+    }
+  }
+}
+
+/** The commit a ref points at, or null; never prompts for credentials. */
+function lsRemote(uri: string, ref: string): Promise<string | null> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("git", ["ls-remote", "--", uri, ref.startsWith("refs/") || ref === "HEAD" ? ref : `refs/heads/${ref}`], {
+      env: { ...process.env, GIT_TERMINAL_PROMPT: "0", GIT_ASKPASS: "true" },
+      stdio: ["ignore", "pipe", "ignore"],
+    });
+    let out = "";
+    const timeout = setTimeout(() => child.kill("SIGKILL"), 30_000);
+    child.stdout.on("data", (c: Buffer) => (out += c.toString("utf8")));
+    child.once("error", reject);
+    child.once("close", (code) => {
+      clearTimeout(timeout);
+      if (code !== 0) reject(new Error(`git ls-remote exited ${code}`));
+      else resolve(/^([0-9a-f]{40,64})\s/m.exec(out)?.[1] ?? null);
+    });
+  });
+}
