@@ -1,7 +1,7 @@
-import { eq, sql } from "drizzle-orm";
+import { and, eq, inArray, sql } from "drizzle-orm";
 import type { BuildConfigSpec } from "@kiln/domain";
 import type { DbOrTx } from "./client.js";
-import { buildConfigs } from "./schema.js";
+import { buildConfigs, builds } from "./schema.js";
 
 export interface TriggerableBuildConfig {
   uid: string;
@@ -32,4 +32,14 @@ export async function recordImageTriggered(db: DbOrTx, uid: string, key: string,
 /** Every BuildConfig, for the rebuild graph (cycle checks at apply, `kiln graph`, `kiln impact`). */
 export async function listAllBuildConfigs(db: DbOrTx): Promise<{ namespace: string; name: string; spec: BuildConfigSpec }[]> {
   return db.select({ namespace: buildConfigs.namespace, name: buildConfigs.name, spec: buildConfigs.spec }).from(buildConfigs);
+}
+
+/** Whether a BuildConfig has a build that has not ended (New, Pending or Running). */
+export async function hasUnfinishedBuild(db: DbOrTx, namespace: string, buildConfig: string): Promise<boolean> {
+  const [row] = await db
+    .select({ id: builds.id })
+    .from(builds)
+    .where(and(eq(builds.namespace, namespace), eq(builds.buildConfig, buildConfig), inArray(builds.phase, ["New", "Pending", "Running"])))
+    .limit(1);
+  return row !== undefined;
 }

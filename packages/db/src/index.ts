@@ -34,5 +34,5 @@ export {
 } from "./webhook-deliveries.js";
 export type { NewWebhookDelivery, WebhookDeliveryRecord } from "./webhook-deliveries.js";
 export { buildConfigs, builds, imageStreams, imageStreamTags, registryNotificationEvents, secrets, webhookDeliveries } from "./schema.js";
-export { listAllBuildConfigs, listImageTriggeredBuildConfigs, recordImageTriggered } from "./image-triggers.js";
+export { hasUnfinishedBuild, listAllBuildConfigs, listImageTriggeredBuildConfigs, recordImageTriggered } from "./image-triggers.js";
 export type { TriggerableBuildConfig } from "./image-triggers.js";

@@ -31,6 +31,8 @@ describe("BuildGraph", () => {
     expect(graph.findCycle()).toBeNull();
     expect(graph.impact("default/base:latest")).toEqual(["default/s2i", "default/tools", "default/runtime"]);
     expect(graph.impact("default/nothing:latest")).toEqual([]);
+    expect(graph.ancestors("default/runtime")).toEqual(["default/s2i", "default/tools"]);
+    expect(graph.ancestors("default/s2i")).toEqual([]);
   });
 
   it("names a cycle", () => {

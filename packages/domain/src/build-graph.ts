@@ -40,6 +40,22 @@ export class BuildGraph {
     }
   }
 
+  /** Every BuildConfig upstream of `node` (whose output, directly or through others, it follows). */
+  ancestors(node: string): string[] {
+    const upstream = new Map<string, string[]>();
+    for (const [from, tos] of this.downstream) for (const to of tos) upstream.set(to, [...(upstream.get(to) ?? []), from]);
+    const found = new Set<string>();
+    const walk = (n: string) => {
+      for (const up of upstream.get(n) ?? []) {
+        if (found.has(up)) continue;
+        found.add(up);
+        walk(up);
+      }
+    };
+    walk(node);
+    return [...found].sort();
+  }
+
   /** The first cycle found, as `a → b → a` ids, or null. */
   findCycle(): string[] | null {
     const state = new Map<string, "visiting" | "done">();

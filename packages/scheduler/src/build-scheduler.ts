@@ -4,14 +4,19 @@ import {
   createBuildForRequest,
   getBuildById,
   getResource,
+  currentTag,
+  hasUnfinishedBuild,
+  listAllBuildConfigs,
   listImageTriggeredBuildConfigs,
   pruneBuildHistory,
   recordImageTriggered,
   withBuildQueue,
   type Db,
   type DbOrTx,
+  type TriggerableBuildConfig,
 } from "@kiln/db";
-import { FailureReason, imageChangeInputs, imageStreamTagKey, isTerminalPhase, planDispatch, type BuildRecord, type SecretSpec } from "@kiln/domain";
+import { createHash } from "node:crypto";
+import { BuildGraph, FailureReason, imageChangeInputs, imageStreamTagKey, isTerminalPhase, planDispatch, type BuildRecord, type SecretSpec } from "@kiln/domain";
 import type { Logger } from "pino";
 
 export interface BuildSchedulerOptions {
@@ -169,6 +174,7 @@ export class BuildScheduler {
       await this.prune(build);
       // The next queued build of a Serial BuildConfig may go now.
       await this.advanceQueue(build.namespace, build.buildConfig);
+      await this.reconcileDownstreamOf(build);
     }
   }
 
@@ -194,41 +200,91 @@ export class BuildScheduler {
   }
 
   /**
-   * ImageChange triggers: every BuildConfig following the tag that moved gets one build of
-   * exactly that digest. The request id is made of the BuildConfig and the digest, so one
-   * digest never starts a BuildConfig twice, however often the change is redelivered.
+   * ImageChange triggers: every BuildConfig following the tag that moved is reconciled, with
+   * the event's digest for that input.
    */
   private async onImageChanged(event: ImageChangedV1): Promise<void> {
-    const { db, bus } = this.options;
     const key = imageStreamTagKey(event.namespace, `${event.imageStream}:${event.tag}`);
-    for (const bc of await listImageTriggeredBuildConfigs(db)) {
-      const input = imageChangeInputs(bc.spec, bc.namespace).find((i) => i.key === key);
-      if (!input) continue;
-      const log = this.log.child({ buildConfig: bc.name, namespace: bc.namespace, image: key, digest: event.digest });
-      if (input.paused) {
-        log.info("image change ignored: trigger paused");
-        continue;
-      }
-      if (bc.imageTriggers[key] === event.digest) continue;
-      const requestId = `image-${bc.uid}-${event.digest.replace(/^sha256:/, "")}`;
-      await bus.publish(
-        "build.requested",
-        requestId,
-        {
-          v: 1,
-          requestId,
-          namespace: bc.namespace,
-          buildConfig: bc.name,
-          env: [],
-          cause: { type: "ImageChange", message: `Image change: ${key} is now ${event.digest}`, image: event.imageReference },
-          requestedAt: new Date().toISOString(),
-          pinnedImages: { [key]: event.imageReference },
-        },
-        { msgId: requestId },
-      );
-      await recordImageTriggered(db, bc.uid, key, event.digest);
-      log.info("build requested by an image change");
+    for (const bc of await listImageTriggeredBuildConfigs(this.options.db)) {
+      if (!imageChangeInputs(bc.spec, bc.namespace).some((i) => i.key === key)) continue;
+      await this.reconcileImageInputs(bc, { [key]: { digest: event.digest, imageReference: event.imageReference } });
     }
+  }
+
+  /**
+   * A build ended: BuildConfigs downstream of it may have been waiting for it (a cascade), or
+   * it may have produced nothing new (failed, same digest) while another input did change.
+   */
+  private async reconcileDownstreamOf(build: BuildRecord): Promise<void> {
+    const graph = new BuildGraph(await listAllBuildConfigs(this.options.db));
+    const downstream = new Set(graph.downstream.get(`${build.namespace}/${build.buildConfig}`) ?? []);
+    if (downstream.size === 0) return;
+    for (const bc of await listImageTriggeredBuildConfigs(this.options.db)) {
+      if (downstream.has(`${bc.namespace}/${bc.name}`)) await this.reconcileImageInputs(bc, {}, graph);
+    }
+  }
+
+  /**
+   * Level-based ImageChange triggering: a BuildConfig builds when one of its (unpaused) inputs
+   * is at a digest it was not yet built from, and once per such state:
+   * - the request id is made of the BuildConfig and the digests it builds, so however often
+   *   an event is redelivered or both paths below race, one build results;
+   * - while a BuildConfig upstream of it is still building, it waits: that build's change (or
+   *   its end) reconciles it again, so a BuildConfig with two changed inputs builds once,
+   *   after both are current, and a failed upstream build loses no trigger.
+   */
+  private async reconcileImageInputs(bc: TriggerableBuildConfig, known: Record<string, { digest: string; imageReference: string }>, graphIn?: BuildGraph): Promise<void> {
+    const { db, bus } = this.options;
+    const log = this.log.child({ buildConfig: bc.name, namespace: bc.namespace });
+    const changed: Record<string, { digest: string; imageReference: string }> = {};
+    for (const input of imageChangeInputs(bc.spec, bc.namespace)) {
+      if (input.paused) continue;
+      const current = known[input.key] ?? (await this.currentImage(input.key));
+      if (current && current.digest !== bc.imageTriggers[input.key]) changed[input.key] = current;
+    }
+    const keys = Object.keys(changed).sort();
+    if (keys.length === 0) return;
+    const graph = graphIn ?? new BuildGraph(await listAllBuildConfigs(db));
+    const busy: string[] = [];
+    for (const ancestor of graph.ancestors(`${bc.namespace}/${bc.name}`)) {
+      const [ns, name] = ancestor.split("/") as [string, string];
+      if (await hasUnfinishedBuild(db, ns, name)) busy.push(ancestor);
+    }
+    if (busy.length > 0) {
+      log.info({ images: keys, waitingFor: busy }, "image change deferred: an upstream build is still running");
+      return;
+    }
+    const digests = keys.map((k) => `${k}@${changed[k]!.digest}`).join(",");
+    const requestId = `image-${bc.uid}-${createHash("sha256").update(digests).digest("hex").slice(0, 32)}`;
+    await bus.publish(
+      "build.requested",
+      requestId,
+      {
+        v: 1,
+        requestId,
+        namespace: bc.namespace,
+        buildConfig: bc.name,
+        env: [],
+        cause: {
+          type: "ImageChange",
+          message: `Image change: ${keys.map((k) => `${k} is now ${changed[k]!.digest}`).join("; ")}`,
+          image: changed[keys[0]!]!.imageReference,
+        },
+        requestedAt: new Date().toISOString(),
+        pinnedImages: Object.fromEntries(keys.map((k) => [k, changed[k]!.imageReference])),
+      },
+      { msgId: requestId },
+    );
+    for (const k of keys) await recordImageTriggered(db, bc.uid, k, changed[k]!.digest);
+    log.info({ images: keys }, "build requested by an image change");
+  }
+
+  /** The digest an ImageStream tag (`ns/is:tag`) is at now, from the image-watcher's history. */
+  private async currentImage(key: string): Promise<{ digest: string; imageReference: string } | null> {
+    const match = /^([^/]+)\/([^:]+):(.+)$/.exec(key);
+    if (!match) return null;
+    const row = await currentTag(this.options.db, match[1]!, match[2]!, match[3]!);
+    return row ? { digest: row.digest, imageReference: row.imageReference } : null;
   }
 
   /** A build no runner holds yet is cancelled here; a running one is stopped by its runner. */
