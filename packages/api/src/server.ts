@@ -84,7 +84,6 @@ export function createApiServer(options: ApiServerOptions) {
   const app = Fastify({
     loggerInstance: options.logger.child({ component: "api" }),
     bodyLimit: options.bodyLimitBytes ?? 5 * 1024 * 1024,
-    disableRequestLogging: false,
   });
 
   app.setErrorHandler((error, request, reply) => {

@@ -1,5 +1,41 @@
 import { spawn } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import { open } from "node:fs/promises";
+
+/**
+ * Every process below `root` right now, found through /proc. buildah's chroot isolation runs a
+ * RUN step in processes of their own session, outside the process group we kill, so a cancel
+ * must find them by parentage while the tree is still intact.
+ */
+function descendants(root: number): number[] {
+  const children = new Map<number, number[]>();
+  let entries: string[];
+  try {
+    entries = readdirSync("/proc");
+  } catch {
+    return [];
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      // Fields after the command (which may hold spaces) start after the last ')'.
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const found: number[] = [];
+  const walk = (pid: number) => {
+    for (const child of children.get(pid) ?? []) {
+      found.push(child);
+      walk(child);
+    }
+  };
+  walk(root);
+  return found;
+}
 
 export interface RunCommandOptions {
   command: string;
@@ -44,17 +80,30 @@ export async function runCommand(options: RunCommandOptions): Promise<CommandRes
       });
       let aborted = false;
       let killTimer: NodeJS.Timeout | undefined;
+      // Processes of the tree seen at abort time, killed too even after their parents died.
+      const tree = new Set<number>();
       const killGroup = (sig: NodeJS.Signals) => {
         try {
           if (child.pid) process.kill(-child.pid, sig);
         } catch {
           // already gone
         }
+        for (const pid of tree) {
+          try {
+            process.kill(pid, sig);
+          } catch {
+            tree.delete(pid);
+          }
+        }
       };
       const onAbort = () => {
         aborted = true;
+        if (child.pid) for (const pid of descendants(child.pid)) tree.add(pid);
         killGroup("SIGTERM");
-        killTimer = setTimeout(() => killGroup("SIGKILL"), options.killGraceMs ?? 2000);
+        killTimer = setTimeout(() => {
+          if (child.pid) for (const pid of descendants(child.pid)) tree.add(pid);
+          killGroup("SIGKILL");
+        }, options.killGraceMs ?? 2000);
       };
       options.signal?.addEventListener("abort", onAbort, { once: true });
       const splitter = () => {
