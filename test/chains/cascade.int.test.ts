@@ -2,10 +2,9 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { afterEach, expect } from "vitest";
 import { integrationTest as test, registryNotificationToken, type NotificationRelay } from "@kiln/testing";
-import { api, startKiln, waitForBuild, type RunningKiln } from "../support/kiln-services.js";
+import { api, finished, startKiln, waitForBuild, type RunningKiln } from "../support/kiln-services.js";
 
 const exec = promisify(execFile);
-const finished = (p: string) => ["Complete", "Failed", "Error", "Cancelled"].includes(p);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let running: RunningKiln | undefined;

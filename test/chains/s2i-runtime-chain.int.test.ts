@@ -1,11 +1,10 @@
 import { createHmac, randomUUID } from "node:crypto";
 import { afterEach, expect } from "vitest";
 import { buildS2IBuilderImage, integrationTest as test, makeGitRepo, registryNotificationToken, type NotificationRelay } from "@kiln/testing";
-import { api, startKiln, waitForBuild, type RunningKiln } from "../support/kiln-services.js";
+import { api, finished, startKiln, waitForBuild, type RunningKiln } from "../support/kiln-services.js";
 import { runImage } from "../support/images.js";
 
 const secret = "chain-secret-0123456789";
-const finished = (p: string) => ["Complete", "Failed", "Error", "Cancelled"].includes(p);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let running: RunningKiln | undefined;

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterEach, expect } from "vitest";
 import { buildahArgs, integrationTest as test, makeGitRepo } from "@kiln/testing";
-import { api, startKiln, waitForBuild, type RunningKiln } from "../support/kiln-services.js";
+import { api, finished, startKiln, waitForBuild, type RunningKiln } from "../support/kiln-services.js";
 import { runImage } from "../support/images.js";
 
 const exec = promisify(execFile);
@@ -15,7 +15,6 @@ afterEach(async () => {
   running = undefined;
 });
 
-const finished = (p: string) => p === "Complete" || p === "Failed" || p === "Error" || p === "Cancelled";
 
 
 test("a chained runtime build copies the binary out of the first build's image (image sources)", async ({ infra, baseImage, database, subjectPrefix }) => {

@@ -5,12 +5,11 @@ import { promisify } from "node:util";
 import { freePort, startRegistry, type RegistryServer } from "@kiln/infra";
 import { integrationTest as test } from "@kiln/testing";
 import { afterEach, expect } from "vitest";
-import { api, repoRoot, startKiln, waitForBuild, type RunningKiln } from "../support/kiln-services.js";
+import { api, finished, repoRoot, startKiln, waitForBuild, type RunningKiln } from "../support/kiln-services.js";
 
 const exec = promisify(execFile);
 const user = "kiln-ci";
 const password = "pw-9f3c1e7a-not-for-logs";
-const finished = (p: string) => p === "Complete" || p === "Failed" || p === "Error" || p === "Cancelled";
 
 let running: RunningKiln | undefined;
 let privateRegistry: RegistryServer | undefined;

@@ -1,6 +1,6 @@
 import { afterEach, expect } from "vitest";
 import { integrationTest as test, makeGitRepo, type BaseImage, type TestDatabase, type WorkerInfra } from "@kiln/testing";
-import { api, startKiln, waitForBuild, type RunningKiln } from "../support/kiln-services.js";
+import { api, finished, startKiln, waitForBuild, type RunningKiln } from "../support/kiln-services.js";
 
 let running: RunningKiln | undefined;
 afterEach(async () => {
@@ -8,7 +8,6 @@ afterEach(async () => {
   running = undefined;
 });
 
-const finished = (p: string) => ["Complete", "Failed", "Error", "Cancelled"].includes(p);
 const at = (t: string | undefined) => (t ? Date.parse(t) : NaN);
 
 type Fixtures = { infra: WorkerInfra; baseImage: BaseImage; database: TestDatabase; subjectPrefix: string };

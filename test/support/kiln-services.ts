@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { isTerminalPhase, type BuildPhase } from "@kiln/domain";
 import { freePort, startKilnServices, type KilnServiceName, type ManagedProcess } from "@kiln/infra";
 
 export const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
@@ -116,3 +117,6 @@ export async function waitForBuild(
     await new Promise((r) => setTimeout(r, 200));
   }
 }
+
+/** A build phase that is final (the domain's own rule), for `waitForBuild`. */
+export const finished = (phase: string): boolean => isTerminalPhase(phase as BuildPhase);

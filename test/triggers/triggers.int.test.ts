@@ -2,10 +2,9 @@ import { Bus, imageChangeKey } from "@kiln/bus";
 import { createLogger } from "@kiln/runtime";
 import { integrationTest as test, makeGitRepo } from "@kiln/testing";
 import { afterEach, expect } from "vitest";
-import { api, startKiln, waitForBuild, type RunningKiln } from "../support/kiln-services.js";
+import { api, finished, startKiln, waitForBuild, type RunningKiln } from "../support/kiln-services.js";
 
 const logger = createLogger({ service: "triggers-test", level: "silent" });
-const finished = (p: string) => ["Complete", "Failed", "Error", "Cancelled"].includes(p);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let running: RunningKiln | undefined;
