@@ -60,8 +60,9 @@ export class BuildScheduler {
   }
 
   /**
-   * Idempotent: a redelivered request finds the build it already made (by request id) and
-   * re-publishes its dispatch, which JetStream drops as a duplicate if it already got it.
+   * Idempotent: a redelivered request finds the build it already made (by request id); if that
+   * build is still `New` it is dispatched again, which JetStream drops as a duplicate if the
+   * first dispatch got through.
    */
   private async onRequested(request: BuildRequestedV1): Promise<void> {
     const { db, registry } = this.options;
