@@ -12,8 +12,8 @@ const at = (t: string | undefined) => (t ? Date.parse(t) : NaN);
 
 type Fixtures = { infra: WorkerInfra; baseImage: BaseImage; database: TestDatabase; subjectPrefix: string };
 
-async function setUp({ infra, baseImage, database, subjectPrefix }: Fixtures, runPolicy: string): Promise<ReturnType<typeof api>> {
-  const repo = await makeGitRepo({ Dockerfile: `FROM ${baseImage.ref}\nRUN sleep 2\n` });
+async function setUp({ infra, baseImage, database, subjectPrefix }: Fixtures, runPolicy: string, seconds = 2): Promise<ReturnType<typeof api>> {
+  const repo = await makeGitRepo({ Dockerfile: `FROM ${baseImage.ref}\nRUN sleep ${seconds}\n` });
   // Two runner slots: only the run policy can keep these builds apart.
   running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix, buildahStorageDir: baseImage.storageDir, extraEnv: { BUILD_RUNNER_MAX_CONCURRENT_BUILDS: "2" } });
   const call = api(running);
@@ -52,7 +52,8 @@ test("SerialLatestOnly cancels the queued builds a newer one supersedes, never t
 });
 
 test("Parallel starts a BuildConfig's builds together", async ({ infra, baseImage, database, subjectPrefix }) => {
-  const call = await setUp({ infra, baseImage, database, subjectPrefix }, "Parallel");
+  // Long enough builds that a busy machine cannot finish one before the other starts.
+  const call = await setUp({ infra, baseImage, database, subjectPrefix }, "Parallel", 8);
   await call("POST", "/apis/v1/namespaces/default/buildconfigs/app/instantiate", {});
   await call("POST", "/apis/v1/namespaces/default/buildconfigs/app/instantiate", {});
   const [a, b] = [await waitForBuild(call, "app-1", finished), await waitForBuild(call, "app-2", finished)];
