@@ -187,3 +187,33 @@ test("GitLab's token header and the generic hook's env (only with allowEnv) work
   expect(noEnv.status).toBe(202);
   expect((await kiln.bus.lastEvent("build.requested", "git-generic-gen-2"))?.env).toEqual([]);
 });
+
+test("a burst of deliveries, stored together, still answers each sender with its own outcome and dedupes a delivery id sent many times at once", async ({ kiln }) => {
+  const repeated = randomUUID();
+  const repeatedBody = githubPush("refs/heads/main");
+  const distinct = Array.from({ length: 30 }, (_, i) => {
+    const body = githubPush(i % 2 === 0 ? "refs/heads/main" : "refs/heads/other", createHmac("sha1", "burst").update(String(i)).digest("hex"));
+    return { body, headers: gh(body) };
+  });
+  const unsigned = githubPush("refs/heads/main");
+  const answers = await Promise.all([
+    ...Array.from({ length: 10 }, () => kiln.send("/hooks/default/app/github", repeatedBody, gh(repeatedBody, "push", repeated))),
+    ...distinct.map((d) => kiln.send("/hooks/default/app/github", d.body, d.headers)),
+    kiln.send("/hooks/default/app/github", unsigned, gh(unsigned, "push", repeated, "wrong-secret-000")),
+  ]);
+  const forRepeated = answers.slice(0, 10);
+  expect(forRepeated.filter((a) => a.status === 202)).toHaveLength(1);
+  expect(forRepeated.filter((a) => a.status === 200 && a.json.redelivery === true)).toHaveLength(9);
+  expect(new Set(forRepeated.map((a) => a.json.delivery)).size).toBe(1);
+  const forDistinct = answers.slice(10, 40);
+  expect(forDistinct.map((a) => a.status)).toEqual(distinct.map(() => 202));
+  expect(forDistinct.map((a) => a.json.outcome)).toEqual(distinct.map((_, i) => (i % 2 === 0 ? "build-requested" : "skipped")));
+  // A forged copy of a real delivery id is refused and stored as rejected, and claims nothing.
+  expect(answers[40]!.status).toBe(401);
+  const stored = await kiln.deliveries("?buildConfig=app&limit=1000");
+  expect(stored.filter((d) => d.deliveryId === repeated).map((d) => d.outcome).sort()).toEqual(["build-requested", "rejected"]);
+  expect(stored).toHaveLength(1 + 30 + 1);
+  const requested = [forRepeated.find((a) => a.status === 202)!, ...forDistinct.filter((a) => a.json.outcome === "build-requested")];
+  expect(requested).toHaveLength(1 + 15);
+  for (const answer of requested) expect(await kiln.bus.count("build.requested", answer.json.requestId)).toBe(1);
+});

@@ -29,6 +29,7 @@ export {
   listWebhookDeliveries,
   markWebhookDeliveryPublished,
   recordWebhookDelivery,
+  recordWebhookDeliveries,
   toWebhookDeliveryJson,
   WebhookOutcome,
 } from "./webhook-deliveries.js";

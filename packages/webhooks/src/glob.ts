@@ -3,6 +3,19 @@
  * character; everything else is literal. `release/*` matches `release/1.2`, not `release/1/2`.
  */
 export function globToRegExp(pattern: string): RegExp {
+  let compiled = compiledPatterns.get(pattern);
+  if (!compiled) {
+    // Every delivery matches against its BuildConfig's ref: compile each pattern once.
+    if (compiledPatterns.size >= 1000) compiledPatterns.clear();
+    compiled = compile(pattern);
+    compiledPatterns.set(pattern, compiled);
+  }
+  return compiled;
+}
+
+const compiledPatterns = new Map<string, RegExp>();
+
+function compile(pattern: string): RegExp {
   let out = "";
   for (let i = 0; i < pattern.length; i += 1) {
     const c = pattern[i]!;

@@ -4,7 +4,6 @@ import type { Bus } from "@kiln/bus";
 import {
   getResource,
   markWebhookDeliveryPublished,
-  recordWebhookDelivery,
   WebhookOutcome,
   type Db,
   type NewWebhookDelivery,
@@ -12,6 +11,7 @@ import {
 } from "@kiln/db";
 import type { BuildConfigSpec, BuildTrigger } from "@kiln/domain";
 import type { Logger } from "pino";
+import { DeliveryRecorder } from "./delivery-recorder.js";
 import { WebhookError, WebhookErrorReason } from "./errors.js";
 import { matchEvent } from "./match.js";
 import { header } from "./providers/common.js";
@@ -78,9 +78,11 @@ export class WebhookReceiver {
   /** BuildConfigs read in the last second: a burst of deliveries costs one query, not one each. */
   private readonly specs = new Map<string, { spec: BuildConfigSpec | undefined; until: number }>();
   private readonly log: Logger;
+  private readonly deliveries: DeliveryRecorder;
 
   constructor(private readonly options: WebhookReceiverOptions) {
     this.log = options.logger.child({ component: "webhook-receiver" });
+    this.deliveries = new DeliveryRecorder(options.db);
     this.app = this.createApp();
   }
 
@@ -209,7 +211,7 @@ export class WebhookReceiver {
       commit: change?.commit ?? null,
       ref: change?.ref || null,
     };
-    const { inserted, delivery } = await recordWebhookDelivery(this.options.db, record);
+    const { inserted, delivery } = await this.deliveries.record(record);
     if (!inserted && (delivery.namespace !== namespace || delivery.buildConfig !== buildConfig)) {
       throw new WebhookError(WebhookErrorReason.Conflict, `delivery ${deliveryId} was already received for another BuildConfig`);
     }
@@ -304,7 +306,7 @@ export class WebhookReceiver {
   }
 
   private store(delivery: NewWebhookDelivery): Promise<WebhookDeliveryRecord> {
-    return recordWebhookDelivery(this.options.db, delivery).then((r) => r.delivery);
+    return this.deliveries.record(delivery).then((r) => r.delivery);
   }
 
   private logDelivery(d: WebhookDeliveryRecord, started: number, redelivery = false): void {
