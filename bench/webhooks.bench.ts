@@ -12,15 +12,13 @@
  */
 import { execFile } from "node:child_process";
 import { createHmac, randomUUID } from "node:crypto";
-import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { cpus, loadavg, tmpdir, totalmem } from "node:os";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import pg from "pg";
-import { runMigrations } from "@kiln/db";
-import { freePort, startInfrastructure } from "@kiln/infra";
 import { api, startKiln } from "../test/support/kiln-services.js";
+import { benchNodeOptions, fileStamp, machineFacts, startBenchEnvironment } from "./support.js";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 const resultsDir = join(repoRoot, "bench", "results");
@@ -57,29 +55,19 @@ function summarize(xs0: number[]): Summary {
 }
 
 async function main(): Promise<number> {
-  const workDir = await mkdtemp(join(tmpdir(), "kiln-bench-wh-"));
-  await chmod(workDir, 0o711);
-  const cleanups: (() => Promise<unknown>)[] = [() => rm(workDir, { recursive: true, force: true })];
+  const env = await startBenchEnvironment("wh");
   try {
     console.log("starting nats, postgres (fast), registry and api, scheduler, build-runner, webhook-receiver");
-    const servers = await startInfrastructure({
-      stateDir: join(workDir, "state"),
-      ports: { nats: await freePort(), postgres: await freePort(), registry: await freePort() },
-      fast: true,
-    });
-    cleanups.push(() => servers.stop());
-    await runMigrations(servers.databaseUrl);
-    const storageDir = join(workDir, "buildah");
-    await mkdir(storageDir, { recursive: true });
+    const { servers, workDir } = env;
     const kiln = await startKiln({
       infra: { natsUrl: servers.natsUrl, registry: servers.registry, workDir },
       databaseUrl: servers.databaseUrl,
       subjectPrefix: "kiln",
-      buildahStorageDir: storageDir,
+      buildahStorageDir: env.storageDir,
       services: ["api", "scheduler", "build-runner", "webhook-receiver"],
-      extraEnv: { LOG_LEVEL: "warn", ...(process.env.KILN_BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.KILN_BENCH_NODE_OPTIONS } : {}) },
+      extraEnv: { LOG_LEVEL: "warn", ...benchNodeOptions() },
     });
-    cleanups.push(() => kiln.stop());
+    env.onCleanup(() => kiln.stop());
     const call = api(kiln);
     const bc = (name: string) => ({
       apiVersion: "kiln.dev/v1",
@@ -97,7 +85,7 @@ async function main(): Promise<number> {
     const applied = await call("POST", "/apis/v1/apply", { items: [bc("latency"), bc("throughput")] });
     if (applied.status !== 200) throw new Error(`apply: ${applied.text}`);
     const pool = new pg.Pool({ connectionString: servers.databaseUrl, max: 2 });
-    cleanups.push(() => pool.end());
+    env.onCleanup(() => pool.end());
 
     // (a) latency, one delivery at a time (plus 3 warm-up deliveries, not counted)
     console.log(`(a) ${deliveries} signed pushes → Running, one at a time`);
@@ -160,7 +148,7 @@ async function main(): Promise<number> {
       `| (a) signed push → 202 answer, ms | ${ack.n} | ${f(ack.p50)} | ${f(ack.p90)} | ${f(ack.p99)} | ${f(ack.max)} |`,
     ].join("\n");
     const tp = `| (b) sustained signed deliveries | ${accepted} acknowledged (202) of ${sent} sent in ${elapsedS.toFixed(1)} s = **${rate.toFixed(0)}/s**; ${stored} stored; ${failed} failed; ${builds[0]!.n} builds started |`;
-    const facts = { date: new Date().toISOString(), cores: cpus().length, cpuModel: cpus()[0]?.model, memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10, loadAverage: loadavg(), node: process.version };
+    const facts = machineFacts();
     const verdictA = lat.p99 < TARGET_P99_MS ? `meets the target (p99 < ${TARGET_P99_MS} ms)` : `MISSES the target (p99 < ${TARGET_P99_MS} ms)`;
     // Deliveries still in flight when the load stops are stored but never counted as answered:
     // at most one a connection.
@@ -169,7 +157,7 @@ async function main(): Promise<number> {
     console.log(`\n${table}\n\n| throughput | result |\n| --- | --- |\n${tp}\n\n(a) ${verdictA}; (b) ${verdictB}`);
 
     await mkdir(resultsDir, { recursive: true });
-    const stamp = facts.date.replace(/[:]/g, "-").replace(/\.\d+Z$/, "Z");
+    const stamp = fileStamp(facts.date);
     const result = { facts, args: { deliveries, throughputMax, throughputSeconds, concurrency, client: useWrk ? "wrk" : "fetch" }, latency: { startMs: lat, ackMs: ack, samples: latencies }, throughput: { sent, accepted, failed, stored, builds: Number(builds[0]!.n), seconds: elapsedS, perSecond: rate } };
     await writeFile(join(resultsDir, `webhooks-${stamp}.json`), `${JSON.stringify(result, null, 2)}\n`);
     await writeFile(
@@ -178,7 +166,7 @@ async function main(): Promise<number> {
     );
     return everyOneStored && failed === 0 ? 0 : 1;
   } finally {
-    for (const fn of cleanups.reverse()) await fn().catch((e) => console.error(`cleanup failed: ${String(e)}`));
+    await env.cleanup();
   }
 }
 

@@ -37,8 +37,11 @@ test("a signed push builds S2I, the registry's notification chains a runtime bui
     services: ["api", "scheduler", "build-runner", "webhook-receiver", "image-watcher"],
     extraEnv: { IMAGE_WATCHER_NOTIFICATION_TOKEN: registryNotificationToken },
   });
-  // The worker registry's own notifications go to the image-watcher, as under `kiln up`.
+  // The worker registry's own notifications go to the image-watcher, as under `kiln up`; but
+  // not the one of the builder pushed above (the registry sends it when it likes, and a late one
+  // would rebuild app from builder-v1 under this test's feet).
   relay = infra.notifications;
+  await relay.waitForEvent((e) => e.action === "push" && e.target.repository === "default/builder" && e.target.tag === "latest", 30_000);
   relay.forwardTo(`${running.imageWatcherUrl}/registry/notifications`);
   const call = api(running);
   const applied = await call("POST", "/apis/v1/apply", {

@@ -18,10 +18,14 @@ import {
   toResourceJson,
   toWebhookDeliveryJson,
   listAllBuildConfigs,
+  getDeploy,
+  listDeploys,
+  toDeployJson,
   type Db,
 } from "@kiln/db";
 import {
   BuildGraph,
+  deployPhases,
   envName,
   imageChangeInputs,
   isTerminalPhase,
@@ -192,6 +196,27 @@ export function createApiServer(options: ApiServerOptions) {
       return { items: items.map(toWebhookDeliveryJson) };
     },
   );
+
+  /** Deploys (an image change rolled out to a workload or an HTTP target), newest first (`kiln get deploys`). */
+  const DeploysQuery = z.strictObject({
+    imageStreamTag: z.string().min(1).optional(),
+    status: z.enum(deployPhases).optional(),
+    limit: z.coerce.number().int().min(1).max(1000).optional(),
+  });
+  const listDeploysRoute = async (namespace: string | undefined, query: unknown) => {
+    const parsed = DeploysQuery.safeParse(query ?? {});
+    if (!parsed.success) throw new ValidationError(issuesFromZod(parsed.error));
+    const items = await listDeploys(db, namespace, parsed.data);
+    return { apiVersion: "kiln.dev/v1", kind: "DeployList", items: items.map(toDeployJson) };
+  };
+  app.get<{ Params: { ns: string } }>("/apis/v1/namespaces/:ns/deploys", async (request) => listDeploysRoute(request.params.ns, request.query));
+  app.get("/apis/v1/deploys", async (request) => listDeploysRoute(undefined, request.query));
+  app.get<{ Params: { ns: string; id: string } }>("/apis/v1/namespaces/:ns/deploys/:id", async (request) => {
+    const { ns, id } = request.params;
+    const deploy = /^[0-9a-f-]{36}$/.test(id) ? await getDeploy(db, id) : null;
+    if (!deploy || deploy.namespace !== ns) throw new NotFoundError("Deploy", ns, id);
+    return toDeployJson(deploy);
+  });
 
   app.get<{ Params: NsParams }>("/apis/v1/namespaces/:ns/:plural", async (request) => {
     if (request.params.plural === "builds") return listBuildsRoute(request as never);

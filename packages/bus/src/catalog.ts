@@ -5,6 +5,7 @@ import {
   BuildLogAppendedV1,
   BuildRequestedV1,
   BuildStatusChangedV1,
+  DeployStatusChangedV1,
   ImageChangedV1,
 } from "./events.js";
 
@@ -33,6 +34,13 @@ export const streams = {
   /** Facts about images: ImageStream tags moving to new digests. */
   IMAGE_EVENTS: {
     subjects: ["image.>"],
+    retention: "limits",
+    maxAgeMs: 7 * day,
+    duplicateWindowMs: 2 * minute,
+  },
+  /** Facts about deploys: an image change rolled out to a workload or an HTTP target (`kiln get deploys`). */
+  DEPLOY_EVENTS: {
+    subjects: ["deploy.>"],
     retention: "limits",
     maxAgeMs: 7 * day,
     duplicateWindowMs: 2 * minute,
@@ -72,7 +80,8 @@ export const events = {
   "build.log-appended": { schema: BuildLogAppendedV1, stream: "BUILD_LOGS", key: "buildId" },
   "build.cancel-requested": { schema: BuildCancelRequestedV1, stream: "BUILD_EVENTS", key: "buildId" },
   "image.changed": { schema: ImageChangedV1, stream: "IMAGE_EVENTS", key: "imageTag" },
-} as const satisfies Record<string, { schema: z.ZodType; stream: StreamKey; key: "buildId" | "requestId" | "imageTag" }>;
+  "deploy.status-changed": { schema: DeployStatusChangedV1, stream: "DEPLOY_EVENTS", key: "deployId" },
+} as const satisfies Record<string, { schema: z.ZodType; stream: StreamKey; key: "buildId" | "requestId" | "imageTag" | "deployId" }>;
 export type EventType = keyof typeof events;
 export type EventPayload<T extends EventType> = z.output<(typeof events)[T]["schema"]>;
 export type EventInput<T extends EventType> = z.input<(typeof events)[T]["schema"]>;
@@ -91,5 +100,10 @@ export const consumers = {
   "scheduler-image-changed": { event: "image.changed", ackWaitMs: 30_000, maxDeliver: 20 },
   /** The image-watcher moves an ImageStreamTag output to the digest a completed build pushed. */
   "image-watcher-build-status": { event: "build.status-changed", ackWaitMs: 30_000, maxDeliver: 20 },
+  /**
+   * Redeploys: every workload and HTTP target following the tag gets the new digest. A handler
+   * patches and records, then acks; rollouts are followed outside the handler.
+   */
+  "deployer-image-changed": { event: "image.changed", ackWaitMs: 30_000, maxDeliver: 20 },
 } as const satisfies Record<string, { event: EventType; ackWaitMs: number; maxDeliver: number }>;
 export type ConsumerName = keyof typeof consumers;

@@ -1,5 +1,5 @@
 import type { BuildCause, BuildSpec } from "@kiln/domain";
-import { buildPhases, FailureReason } from "@kiln/domain";
+import { buildPhases, deployPhases, deployReasons, FailureReason, workloadKinds } from "@kiln/domain";
 import { z } from "zod";
 
 // Wire schemas. Each is a `const` + `type` pair named `<Fact>V<n>`; a breaking change adds a V2
@@ -109,6 +109,12 @@ export const ImageChangedV1 = z.object({
     message: z.string().optional(),
   }),
   at: z.string(),
+  /**
+   * The ImageStream tag history item this change recorded (`image_stream_tags.id`). Optional, so
+   * V1 messages without it stay valid; the deployer uses it to tell a stale redelivery (a newer
+   * item exists) from the newest change.
+   */
+  itemId: z.string().optional(),
 });
 export type ImageChangedV1 = z.output<typeof ImageChangedV1>;
 
@@ -126,3 +132,39 @@ export const BuildCancelRequestedV1 = z.object({
   requestedAt: z.string(),
 });
 export type BuildCancelRequestedV1 = z.output<typeof BuildCancelRequestedV1>;
+
+/** Where a deploy went: a Kubernetes workload (and the containers it set), or a generic HTTP target. */
+export const DeployTargetV1 = z.discriminatedUnion("type", [
+  z.object({
+    type: z.literal("Kubernetes"),
+    kind: z.enum(workloadKinds),
+    namespace: z.string(),
+    name: z.string(),
+    containers: z.array(z.string()).default([]),
+  }),
+  z.object({ type: z.literal("HTTP"), url: z.string() }),
+]);
+export type DeployTargetV1 = z.output<typeof DeployTargetV1>;
+
+/**
+ * A deploy (one image change rolled out to one target) moved to a new phase. Key: deploy id.
+ * Published by the deployer with `Nats-Msg-Id` `<deployId>:<phase>`.
+ */
+export const DeployStatusChangedV1 = z.object({
+  v: z.literal(1),
+  deployId: z.string(),
+  /** The namespace the deploy is listed under (the workload's; the image's for an HTTP target). */
+  namespace: z.string(),
+  target: DeployTargetV1,
+  /** `namespace/imagestream:tag` the target follows; absent when the trigger annotation could not be read. */
+  imageStreamTag: z.string().optional(),
+  digest: z.string().optional(),
+  imageReference: z.string().optional(),
+  phase: z.enum(deployPhases),
+  reason: z.enum(deployReasons).optional(),
+  message: z.string().optional(),
+  /** What made the deploy: the image change (its cause type and build), or `Annotated` for a workload that just got its trigger. */
+  cause: z.object({ type: z.string(), build: z.string().optional(), message: z.string().optional() }),
+  at: z.string(),
+});
+export type DeployStatusChangedV1 = z.output<typeof DeployStatusChangedV1>;

@@ -15,6 +15,8 @@ export {
   BuildLogAppendedV1,
   BuildRequestedV1,
   BuildStatusChangedV1,
+  DeployStatusChangedV1,
+  DeployTargetV1,
   ImageChangedV1,
   imageChangeKey,
 } from "./events.js";

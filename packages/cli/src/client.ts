@@ -1,5 +1,5 @@
 import { ApiError, ApiTimeoutError, ApiUnreachableError, type ErrorDetail } from "./errors.js";
-import type { ApplyResult, Build, BuildConfig, ImageStream, Secret, WebhookDelivery } from "./resources.js";
+import type { ApplyResult, Build, BuildConfig, Deploy, ImageStream, Secret, WebhookDelivery } from "./resources.js";
 
 export interface KilnClientOptions {
   /** e.g. `http://127.0.0.1:18080`, no trailing slash needed. */
@@ -148,6 +148,16 @@ export class KilnClient {
   listWebhookDeliveries(namespace: string, filter: { buildConfig?: string | undefined } = {}): Promise<WebhookDelivery[]> {
     const query = filter.buildConfig ? `?buildConfig=${encodeURIComponent(filter.buildConfig)}` : "";
     return this.list<WebhookDelivery>(`${ns(namespace)}/webhookdeliveries${query}`);
+  }
+
+  /** Newest first, as the API returns them. */
+  listDeploys(namespace: string, filter: { imageStreamTag?: string | undefined } = {}): Promise<Deploy[]> {
+    const query = filter.imageStreamTag ? `?imageStreamTag=${encodeURIComponent(filter.imageStreamTag)}` : "";
+    return this.list<Deploy>(`${ns(namespace)}/deploys${query}`);
+  }
+
+  getDeploy(namespace: string, id: string): Promise<Deploy> {
+    return this.json("GET", `${ns(namespace)}/deploys/${seg(id)}`);
   }
 
   listBuilds(namespace: string, filter: { buildConfig?: string | undefined } = {}): Promise<Build[]> {

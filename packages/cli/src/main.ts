@@ -76,8 +76,8 @@ export function buildProgram(overrides: Partial<CliIo> = {}): Command {
 
   program
     .command("get")
-    .description("list resources: bc, builds, is")
-    .argument("<type>", "bc|buildconfig(s), build(s), is|imagestream(s); or TYPE/NAME")
+    .description("list resources: bc, builds, is, secrets, deploys")
+    .argument("<type>", "bc|buildconfig(s), build(s), is|imagestream(s), secret(s), deploy(s); or TYPE/NAME")
     .argument("[name]", "one resource")
     .addOption(namespaceOption())
     .addOption(outputOption())

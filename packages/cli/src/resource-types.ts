@@ -6,6 +6,7 @@ export const ResourceType = {
   Build: "builds",
   ImageStream: "imagestreams",
   Secret: "secrets",
+  Deploy: "deploys",
 } as const;
 export type ResourceType = (typeof ResourceType)[keyof typeof ResourceType];
 
@@ -15,6 +16,7 @@ export const kindOf: Record<ResourceType, string> = {
   builds: "Build",
   imagestreams: "ImageStream",
   secrets: "Secret",
+  deploys: "Deploy",
 };
 
 const aliases: Record<string, ResourceType> = {
@@ -31,6 +33,9 @@ const aliases: Record<string, ResourceType> = {
   "imagestream.kiln.dev": "imagestreams",
   secret: "secrets",
   secrets: "secrets",
+  deploy: "deploys",
+  deploys: "deploys",
+  "deploy.kiln.dev": "deploys",
 };
 
 export function parseResourceType(word: string, allowed?: readonly ResourceType[]): ResourceType {

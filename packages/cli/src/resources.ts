@@ -148,6 +148,29 @@ export function qualifiedName(kind: string, name: string): string {
 }
 
 /** A git webhook delivery as `GET …/webhookdeliveries` returns it (`kiln events`). */
+/** A deploy: one image change rolled out to a workload or an HTTP target (made by the deployer, read-only). */
+export interface Deploy {
+  apiVersion?: string;
+  kind?: string;
+  metadata: WireMeta;
+  spec?: {
+    target?: { type?: "Kubernetes" | "HTTP"; kind?: string; namespace?: string; name?: string; containers?: string[]; url?: string };
+    imageStreamTag?: string;
+    digest?: string;
+    imageReference?: string;
+    cause?: { type?: string; build?: string; message?: string };
+  };
+  status?: {
+    phase?: string;
+    reason?: string;
+    message?: string;
+    previousImage?: string;
+    attempts?: number;
+    startTimestamp?: string;
+    completionTimestamp?: string;
+  };
+}
+
 export interface WebhookDelivery {
   id: string;
   provider: string;

@@ -49,46 +49,85 @@ export async function createBuildForRequest(
   return db.transaction(async (tx) => {
     const existing = await findBuildByRequestId(tx, request.requestId);
     if (existing) return { build: existing, created: false };
-    const [bc] = await tx
-      .select()
-      .from(buildConfigs)
-      .where(and(eq(buildConfigs.namespace, request.namespace), eq(buildConfigs.name, request.buildConfig)))
-      .for("update");
-    if (!bc) throw new NotFoundError("BuildConfig", request.namespace, request.buildConfig);
-    const number = bc.lastVersion + 1;
-    await tx.update(buildConfigs).set({ lastVersion: number }).where(eq(buildConfigs.uid, bc.uid));
-    const { spec } = bc;
-    const [row] = await tx
-      .insert(builds)
-      .values({
-        namespace: request.namespace,
-        name: buildName(request.buildConfig, number),
+    const bc = await lockBuildConfig(tx, request.namespace, request.buildConfig);
+    return { build: await insertBuild(tx, bc, request, options), created: true };
+  });
+}
+
+/**
+ * A build set off by image changes, in one transaction with recording which digests set it off
+ * (`lastTriggeredImageID`): no crash between the two can lose the trigger or build it twice.
+ * Returns null when, under the BuildConfig's lock, those digests turn out to be recorded
+ * already (another reconcile got there first).
+ */
+export async function createImageTriggeredBuild(
+  db: Db,
+  request: NewBuildRequest,
+  options: { registry: string },
+  triggeredBy: Record<string, string>,
+): Promise<BuildRecord | null> {
+  return db.transaction(async (tx) => {
+    if (await findBuildByRequestId(tx, request.requestId)) return null;
+    const bc = await lockBuildConfig(tx, request.namespace, request.buildConfig);
+    if (Object.entries(triggeredBy).every(([key, digest]) => bc.imageTriggers[key] === digest)) return null;
+    await tx
+      .update(buildConfigs)
+      .set({ imageTriggers: { ...bc.imageTriggers, ...triggeredBy } })
+      .where(eq(buildConfigs.uid, bc.uid));
+    return insertBuild(tx, bc, request, options);
+  });
+}
+
+type BuildConfigRow = typeof buildConfigs.$inferSelect;
+
+async function lockBuildConfig(tx: Tx, namespace: string, name: string): Promise<BuildConfigRow> {
+  const [bc] = await tx
+    .select()
+    .from(buildConfigs)
+    .where(and(eq(buildConfigs.namespace, namespace), eq(buildConfigs.name, name)))
+    .for("update");
+  if (!bc) throw new NotFoundError("BuildConfig", namespace, name);
+  return bc;
+}
+
+/** Numbers and inserts the build; the caller holds the BuildConfig's row lock. */
+async function insertBuild(tx: Tx, bc: BuildConfigRow, request: NewBuildRequest, options: { registry: string }): Promise<BuildRecord> {
+  const number = bc.lastVersion + 1;
+  await tx.update(buildConfigs).set({ lastVersion: number }).where(eq(buildConfigs.uid, bc.uid));
+  const { spec } = bc;
+  const [row] = await tx
+    .insert(builds)
+    .values({
+      namespace: request.namespace,
+      name: buildName(request.buildConfig, number),
+      buildConfig: request.buildConfig,
+      number,
+      phase: "New",
+      requestId: request.requestId,
+      spec: {
         buildConfig: request.buildConfig,
         number,
-        phase: "New",
-        requestId: request.requestId,
-        spec: {
-          buildConfig: request.buildConfig,
-          number,
-          ...resolveBuildImages(spec, request.namespace, options.registry, request.pinnedImages),
-          output: {
-            image: resolveOutputImage(spec, request.namespace, options.registry),
-            imageLabels: spec.output.imageLabels ?? [],
-          },
-          revision: { commit: request.commit },
-          credentials: {
-            pullSecret: spec.strategy.dockerStrategy?.pullSecret?.name ?? spec.strategy.sourceStrategy?.pullSecret?.name,
-            pushSecret: spec.output.pushSecret?.name,
-          },
-          env: request.env,
-          completionDeadlineSeconds: spec.completionDeadlineSeconds,
-          triggeredBy: [request.cause],
-          ...(request.binary ? { binaryInput: request.binary } : {}),
+        ...resolveBuildImages(spec, request.namespace, options.registry, request.pinnedImages),
+        output: {
+          image: resolveOutputImage(spec, request.namespace, options.registry),
+          imageLabels: spec.output.imageLabels ?? [],
         },
-      })
-      .returning();
-    return { build: toRecord(row!), created: true };
-  });
+        revision: { commit: request.commit },
+        credentials: {
+          pullSecret: spec.strategy.dockerStrategy?.pullSecret?.name ?? spec.strategy.sourceStrategy?.pullSecret?.name,
+          pushSecret: spec.output.pushSecret?.name,
+        },
+        env: request.env,
+        completionDeadlineSeconds: spec.completionDeadlineSeconds,
+        // Where and with what the build pod runs (`kubernetes` engine; the local engine ignores them).
+        ...(spec.resources ? { resources: spec.resources } : {}),
+        ...(spec.nodeSelector ? { nodeSelector: spec.nodeSelector } : {}),
+        triggeredBy: [request.cause],
+        ...(request.binary ? { binaryInput: request.binary } : {}),
+      },
+    })
+    .returning();
+  return toRecord(row!);
 }
 
 export async function findBuildByRequestId(db: DbOrTx, requestId: string): Promise<BuildRecord | null> {

@@ -1,45 +1,47 @@
 import { and, eq, inArray, sql } from "drizzle-orm";
-import type { BuildConfigSpec } from "@kiln/domain";
+import type { BuildConfigSpec, CascadeState } from "@kiln/domain";
 import type { DbOrTx } from "./client.js";
 import { buildConfigs, builds } from "./schema.js";
-
-export interface TriggerableBuildConfig {
-  uid: string;
-  namespace: string;
-  name: string;
-  spec: BuildConfigSpec;
-  /** `namespace/imagestream:tag` → last digest that started a build. */
-  imageTriggers: Record<string, string>;
-}
-
-/** Every BuildConfig with an ImageChange trigger (the matching itself is the domain's). */
-export async function listImageTriggeredBuildConfigs(db: DbOrTx): Promise<TriggerableBuildConfig[]> {
-  const rows = await db
-    .select({ uid: buildConfigs.uid, namespace: buildConfigs.namespace, name: buildConfigs.name, spec: buildConfigs.spec, imageTriggers: buildConfigs.imageTriggers })
-    .from(buildConfigs)
-    .where(sql`${buildConfigs.spec}->'triggers' @> '[{"type":"ImageChange"}]'::jsonb`);
-  return rows;
-}
-
-/** Records that `digest` of `key` started a build of the BuildConfig (OpenShift's lastTriggeredImageID). */
-export async function recordImageTriggered(db: DbOrTx, uid: string, key: string, digest: string): Promise<void> {
-  await db
-    .update(buildConfigs)
-    .set({ imageTriggers: sql`${buildConfigs.imageTriggers} || ${JSON.stringify({ [key]: digest })}::jsonb` })
-    .where(eq(buildConfigs.uid, uid));
-}
 
 /** Every BuildConfig, for the rebuild graph (cycle checks at apply, `kiln graph`, `kiln impact`). */
 export async function listAllBuildConfigs(db: DbOrTx): Promise<{ namespace: string; name: string; spec: BuildConfigSpec }[]> {
   return db.select({ namespace: buildConfigs.namespace, name: buildConfigs.name, spec: buildConfigs.spec }).from(buildConfigs);
 }
 
-/** Whether a BuildConfig has a build that has not ended (New, Pending or Running). */
-export async function hasUnfinishedBuild(db: DbOrTx, namespace: string, buildConfig: string): Promise<boolean> {
-  const [row] = await db
-    .select({ id: builds.id })
+/**
+ * What the ImageChange planner (`planImageTriggeredBuilds`) needs, in five queries whatever the
+ * number of BuildConfigs: every BuildConfig, every tag's current image, the BuildConfigs with an
+ * unfinished build, the image each one's newest ended build completed with, and whether its
+ * output tag has held that image.
+ */
+export async function loadCascadeState(db: DbOrTx): Promise<CascadeState> {
+  const configs = await db
+    .select({ uid: buildConfigs.uid, namespace: buildConfigs.namespace, name: buildConfigs.name, spec: buildConfigs.spec, imageTriggers: buildConfigs.imageTriggers })
+    .from(buildConfigs);
+  const current = await db.execute<{ namespace: string; image_stream: string; tag: string; digest: string; image_reference: string }>(sql`
+    select distinct on (namespace, image_stream, tag) namespace, image_stream, tag, digest, image_reference
+    from image_stream_tags order by namespace, image_stream, tag, created_at desc`);
+  const unfinished = await db
+    .selectDistinct({ namespace: builds.namespace, buildConfig: builds.buildConfig })
     .from(builds)
-    .where(and(eq(builds.namespace, namespace), eq(builds.buildConfig, buildConfig), inArray(builds.phase, ["New", "Pending", "Running"])))
-    .limit(1);
-  return row !== undefined;
+    .where(inArray(builds.phase, ["New", "Pending", "Running"]));
+  const ended = await db.execute<{ namespace: string; build_config: string; phase: string; digest: string | null }>(sql`
+    select distinct on (namespace, build_config) namespace, build_config, phase, output->>'digest' as digest
+    from builds where phase in ('Complete', 'Failed', 'Error', 'Cancelled')
+    order by namespace, build_config, number desc`);
+  const lastOutputs = new Map<string, string>();
+  for (const row of ended.rows) if (row.phase === "Complete" && row.digest) lastOutputs.set(`${row.namespace}/${row.build_config}`, row.digest);
+  const digests = [...new Set(lastOutputs.values())];
+  const held =
+    digests.length === 0
+      ? { rows: [] }
+      : await db.execute<{ namespace: string; image_stream: string; tag: string; digest: string }>(sql`
+          select distinct namespace, image_stream, tag, digest from image_stream_tags where digest = any(${sql.param(digests)}::text[])`);
+  return {
+    buildConfigs: configs,
+    tags: new Map(current.rows.map((r) => [`${r.namespace}/${r.image_stream}:${r.tag}`, { digest: r.digest, imageReference: r.image_reference }])),
+    unfinished: new Set(unfinished.map((r) => `${r.namespace}/${r.buildConfig}`)),
+    lastOutputs,
+    tagHistory: new Set(held.rows.map((r) => `${r.namespace}/${r.image_stream}:${r.tag}@${r.digest}`)),
+  };
 }

@@ -4,6 +4,7 @@ export type { Database, Db, DbOrTx, Tx } from "./client.js";
 export {
   applyBuildStatus,
   createBuildForRequest,
+  createImageTriggeredBuild,
   findBuildByRequestId,
   getBuild,
   getBuildById,
@@ -34,6 +35,7 @@ export {
   WebhookOutcome,
 } from "./webhook-deliveries.js";
 export type { NewWebhookDelivery, WebhookDeliveryRecord } from "./webhook-deliveries.js";
-export { buildConfigs, builds, imageStreams, imageStreamTags, registryNotificationEvents, secrets, webhookDeliveries } from "./schema.js";
-export { hasUnfinishedBuild, listAllBuildConfigs, listImageTriggeredBuildConfigs, recordImageTriggered } from "./image-triggers.js";
-export type { TriggerableBuildConfig } from "./image-triggers.js";
+export { beginDeploy, getDeploy, isTagItemSuperseded, listDeploys, listDeploysByStatus, toDeployJson, updateDeploy } from "./deploys.js";
+export type { DeployRecord, DeployUpdate, NewDeploy } from "./deploys.js";
+export { buildConfigs, builds, deploys, imageStreams, imageStreamTags, registryNotificationEvents, secrets, webhookDeliveries } from "./schema.js";
+export { listAllBuildConfigs, loadCascadeState } from "./image-triggers.js";

@@ -167,3 +167,57 @@ export const webhookDeliveries = pgTable(
     index("webhook_deliveries_namespace_build_config_received").on(t.namespace, t.buildConfig, t.receivedAt),
   ],
 );
+
+/**
+ * Deploys: one image change rolled out to one target (a Kubernetes workload or a generic HTTP
+ * target), with its status and cause (`kiln get deploys`). Written only by the deployer.
+ * `key` is the natural key (`<target>:<ns/is:tag>@<digest>`, or the annotation's hash for a
+ * malformed one), so a redelivered image change finds its deploy instead of making another.
+ */
+export const deploys = pgTable(
+  "deploys",
+  {
+    id: uuid("id").primaryKey().default(sql`gen_random_uuid()`),
+    key: text("key").notNull(),
+    /** Where it is listed: the workload's namespace, or the image's for an HTTP target. */
+    namespace: text("namespace").notNull(),
+    /** `Deployment`, `StatefulSet`, `DaemonSet`, `CronJob`, or `HTTP`. */
+    targetKind: text("target_kind").notNull(),
+    /** The workload's namespace and name; null for an HTTP target. */
+    targetNamespace: text("target_namespace"),
+    targetName: text("target_name"),
+    /** Names of the containers the deploy sets (`containers/web`, `initContainers/migrate`). */
+    targetContainers: jsonb("target_containers").$type<string[]>().notNull().default([]),
+    /** The HTTP target's URL; null for a workload. */
+    targetUrl: text("target_url"),
+    /** `namespace/imagestream:tag`; null when the trigger annotation could not be read. */
+    imageStreamTag: text("image_stream_tag"),
+    digest: text("digest"),
+    imageReference: text("image_reference"),
+    /** What the containers ran before (the first changed container's image). */
+    previousImage: text("previous_image"),
+    /** `Build`, `RegistryPush`, `Import`, `Tag` (the image change's), or `Annotated`. */
+    causeType: text("cause_type").notNull(),
+    causeBuild: text("cause_build"),
+    causeMessage: text("cause_message"),
+    /** DeployPhase: Pending, Rolling, Complete, Failed, Skipped, Cancelled. */
+    status: text("status").notNull(),
+    /** One-word DeployReason for Failed, Skipped and Cancelled. */
+    reason: text("reason"),
+    message: text("message"),
+    /** Patch (or POST) attempts made, 409 retries included. */
+    attempts: integer("attempts").notNull().default(0),
+    /** The workload generation the patch made: its rollout is followed to it. */
+    generation: bigint("generation", { mode: "number" }),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+    /** When the target was changed (patched, or the POST was first sent). */
+    startedAt: timestamp("started_at", { withTimezone: true }),
+    completedAt: timestamp("completed_at", { withTimezone: true }),
+    updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex("deploys_key").on(t.key),
+    index("deploys_namespace_created").on(t.namespace, t.createdAt),
+    index("deploys_status").on(t.status),
+  ],
+);

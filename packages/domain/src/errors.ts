@@ -60,3 +60,33 @@ export class BuildFailure extends KilnError {
     super(message, options);
   }
 }
+
+/**
+ * A workload's trigger annotation (`kiln.dev/triggers`, `image.openshift.io/triggers`) is not
+ * valid: not JSON, or not a list of `{from: {kind: ImageStreamTag, name: IS:TAG}, fieldPath}`.
+ * `issues` names each wrong field (`[0].from.name: …`). The workload is left as it is.
+ */
+export class TriggerAnnotationError extends KilnError {
+  readonly reason = "InvalidTriggerAnnotation";
+  readonly retryable = false;
+  constructor(
+    readonly annotation: string,
+    readonly issues: readonly FieldIssue[],
+  ) {
+    super(`annotation ${annotation}: ${issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join("; ")}`);
+  }
+}
+
+/** A trigger's fieldPath names no container of the workload (or no pod template of its kind). */
+export class FieldPathNotFoundError extends KilnError {
+  readonly reason = "FieldPathNotFound";
+  readonly retryable = false;
+  constructor(
+    readonly fieldPath: string,
+    /** `Deployment/apps/web` */
+    readonly workload: string,
+    detail: string,
+  ) {
+    super(`fieldPath ${fieldPath} matches no container of ${workload}: ${detail}`);
+  }
+}

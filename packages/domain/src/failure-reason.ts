@@ -39,6 +39,15 @@ export const FailureReason = {
   InvalidOutputReference: "InvalidOutputReference",
   /** The build was cancelled by a user. */
   CancelledBuild: "CancelledBuild",
+  /**
+   * `kubernetes` engine: the cluster refused the build's Job or its Secret, or its pod never
+   * started (unschedulable, the Kiln image cannot be pulled). OpenShift's word.
+   */
+  CannotCreateBuildPod: "CannotCreateBuildPod",
+  /** `kubernetes` engine: a build container was killed for using more memory than its limit. OpenShift's word. */
+  OutOfMemoryKilled: "OutOfMemoryKilled",
+  /** `kubernetes` engine: the build pod was evicted from its node, or deleted by someone else. OpenShift's word. */
+  BuildPodEvicted: "BuildPodEvicted",
   /** The runner that held the build stopped answering and the build could not be retried. */
   RunnerLost: "RunnerLost",
   /** An unexpected error inside Kiln, not the user's input. */

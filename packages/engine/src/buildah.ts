@@ -1,3 +1,4 @@
+import type { ImageConfig } from "@kiln/domain";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 
@@ -15,6 +16,11 @@ export interface BuildahOptions {
  */
 export class Buildah {
   readonly binary: string;
+  /**
+   * Image configs by image ID, as `buildah inspect` read them. An ID is the digest of the
+   * config, so what it maps to never changes: a runner inspects each builder once.
+   */
+  readonly imageConfigs = new Map<string, ImageConfig>();
   constructor(private readonly options: BuildahOptions) {
     this.binary = options.binary ?? "buildah";
   }
@@ -30,6 +36,11 @@ export class Buildah {
       this.registriesConf,
       `unqualified-search-registries = ["docker.io"]\nshort-name-mode = "permissive"\n\n${registries}`,
     );
+  }
+
+  /** Whether a registry (`host[:port]`) is reached over plain HTTP (listed as insecure). */
+  isInsecure(registry: string): boolean {
+    return this.options.insecureRegistries.includes(registry);
   }
 
   get registriesConf(): string {

@@ -20,7 +20,7 @@ import { fetchGitSource } from "./git-source.js";
 import { copyImageSources } from "./image-sources.js";
 import { pushedImageSize } from "./image-size.js";
 import { runCommand } from "./run-command.js";
-import { s2iBuild } from "./s2i/s2i-build.js";
+import { pullS2IImages, s2iBuild, type S2IImages } from "./s2i/s2i-build.js";
 
 export interface LocalEngineOptions {
   /** Each build gets a fresh directory under this one, removed afterwards whatever the outcome. */
@@ -57,55 +57,102 @@ export class LocalEngine implements BuildEngine {
   }
 
   async run(job: BuildJob, sink: BuildLogSink, signal: AbortSignal): Promise<BuildOutputStatus | null> {
-    this.prepared ??= Promise.all([this.buildah.prepare(), mkdir(this.options.workDir, { recursive: true })]).then(() => undefined);
-    await this.prepared;
+    await this.prepare();
     const workDir = await mkdtemp(join(this.options.workDir, `${job.namespace}-${job.name}-`));
-    // The tag buildah builds locally; the output name when there is one, else a private name.
-    const localTag = job.spec.output.image ?? `localhost/kiln/${job.namespace}/${job.name}:latest`;
     let keepImage = false;
+    // The pull ends with the build: a failed fetch must not leave it running.
+    const pullAbort = new AbortController();
+    const stopPull = () => pullAbort.abort(signal.reason);
+    signal.addEventListener("abort", stopPull, { once: true });
+    let s2iImages: Promise<S2IImages> | undefined;
     try {
-      const sourceDir = join(workDir, "src");
-      sink.step("FetchSource");
-      const revision = await this.fetchSource(job, sourceDir, sink, signal);
       const auth = await writeAuthFiles(workDir, job.credentials);
-      const ctx: BuildContext = {
-        job,
-        sink,
-        signal,
-        buildah: this.buildah,
-        workDir,
-        sourceDir,
-        localTag,
-        revision,
-        pullAuthFile: auth.pull,
-        pushAuthFile: auth.push,
-      };
-      // Image sources land in the context of either strategy (OpenShift: spec.source.images).
-      await copyImageSources(ctx, join(sourceDir, job.spec.source.contextDir ?? ""));
-      const strategy = job.spec.strategy.type;
-      switch (strategy) {
-        case "Docker":
-          await dockerBuild(ctx);
-          break;
-        case "Source":
-          await s2iBuild(ctx, { allowedUids: this.options.allowedUids ?? [] });
-          break;
-        default:
-          // Validation admits only Docker and Source; anything else is a stored spec from the future.
-          throw new BuildFailure(FailureReason.InternalError, `unknown strategy ${strategy as string}`);
+      if (job.spec.strategy.type === "Source") {
+        // An S2I builder needs nothing of the source: pull and inspect it while the source is fetched.
+        s2iImages = pullS2IImages({ job, buildah: this.buildah, pullAuthFile: auth.pull, signal: pullAbort.signal });
+        s2iImages.catch(() => undefined);
       }
-      const output = await this.push(ctx);
+      const revision = await this.fetch(job, workDir, sink, signal);
+      const output = await this.buildAndPush(job, workDir, revision, sink, signal, { auth, s2iImages });
       keepImage = Boolean(output && job.spec.strategy.sourceStrategy?.incremental);
       return output;
     } finally {
+      signal.removeEventListener("abort", stopPull);
+      pullAbort.abort();
+      await s2iImages?.catch(() => undefined);
       // Whatever happened: no work dir and no local image left behind by this build; except the
       // pushed output of an incremental build, which the next build's save-artifacts starts
       // from (one image per BuildConfig, replaced by each build: its tag moves).
-      await rm(workDir, { recursive: true, force: true });
       // The kept tag moved off the previous build's image: prune what is no longer tagged.
-      const rmi = keepImage ? ["rmi", "--prune"] : ["rmi", "--force", localTag];
-      await runCommand({ command: this.buildah.binary, args: [...this.buildah.globalArgs(), ...rmi], env: this.buildah.env() }).catch(() => undefined);
+      const rmi = keepImage ? ["rmi", "--prune"] : ["rmi", "--force", localTagOf(job)];
+      await Promise.all([
+        rm(workDir, { recursive: true, force: true }),
+        runCommand({ command: this.buildah.binary, args: [...this.buildah.globalArgs(), ...rmi], env: this.buildah.env() }).catch(() => undefined),
+      ]);
     }
+  }
+
+  /**
+   * The first stage on its own: fetches the source into `<workDir>/src` (which must not exist
+   * yet) and returns the commit it holds. `run` calls it; the `kubernetes` engine's init
+   * container calls it on the pod's shared work dir.
+   */
+  async fetch(job: BuildJob, workDir: string, sink: BuildLogSink, signal: AbortSignal): Promise<BuildRevision | null> {
+    sink.step("FetchSource");
+    return this.fetchSource(job, join(workDir, "src"), sink, signal);
+  }
+
+  /**
+   * The second stage on its own: builds the source `fetch` left in `<workDir>/src` with the
+   * job's strategy and pushes the output by digest. Leaves its files in `workDir` and the image
+   * in buildah's store: cleaning up is the caller's (`run` removes both; a pod's volumes go
+   * with the pod). The `kubernetes` engine's build container calls it.
+   */
+  async buildAndPush(
+    job: BuildJob,
+    workDir: string,
+    revision: BuildRevision | null,
+    sink: BuildLogSink,
+    signal: AbortSignal,
+    /** What `run` began before the fetch: the auth files, the S2I images being pulled. */
+    started: { auth?: { pull: string | null; push: string | null }; s2iImages?: Promise<S2IImages> | undefined } = {},
+  ): Promise<BuildOutputStatus | null> {
+    await this.prepare();
+    const sourceDir = join(workDir, "src");
+    const auth = started.auth ?? (await writeAuthFiles(workDir, job.credentials));
+    const ctx: BuildContext = {
+      job,
+      sink,
+      signal,
+      buildah: this.buildah,
+      workDir,
+      sourceDir,
+      localTag: localTagOf(job),
+      revision,
+      pullAuthFile: auth.pull,
+      pushAuthFile: auth.push,
+    };
+    // Image sources land in the context of either strategy (OpenShift: spec.source.images).
+    await copyImageSources(ctx, join(sourceDir, job.spec.source.contextDir ?? ""));
+    const strategy = job.spec.strategy.type;
+    switch (strategy) {
+      case "Docker":
+        await dockerBuild(ctx);
+        break;
+      case "Source":
+        await s2iBuild(ctx, { allowedUids: this.options.allowedUids ?? [] }, started.s2iImages);
+        break;
+      default:
+        // Validation admits only Docker and Source; anything else is a stored spec from the future.
+        throw new BuildFailure(FailureReason.InternalError, `unknown strategy ${strategy as string}`);
+    }
+    return this.push(ctx);
+  }
+
+  /** buildah's registries.conf and store, and the root of the work dirs: once per engine. */
+  private prepare(): Promise<void> {
+    this.prepared ??= Promise.all([this.buildah.prepare(), mkdir(this.options.workDir, { recursive: true })]).then(() => undefined);
+    return this.prepared;
   }
 
   private async fetchSource(job: BuildJob, sourceDir: string, sink: BuildLogSink, signal: AbortSignal): Promise<BuildRevision | null> {
@@ -150,4 +197,9 @@ export class LocalEngine implements BuildEngine {
     const size = await pushedImageSize(ctx, imageReference, ctx.pushAuthFile);
     return { image, digest, imageReference, ...(size === undefined ? {} : { size }) };
   }
+}
+
+/** The tag buildah builds locally: the output name when there is one, else a private name. */
+function localTagOf(job: BuildJob): string {
+  return job.spec.output.image ?? `localhost/kiln/${job.namespace}/${job.name}:latest`;
 }

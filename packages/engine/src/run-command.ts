@@ -7,7 +7,8 @@ import { open } from "node:fs/promises";
  * RUN step in processes of their own session, outside the process group we kill, so a cancel
  * must find them by parentage while the tree is still intact.
  */
-function descendants(root: number): number[] {
+/** Every process below `root`, found through /proc (a process may start its own process group). */
+export function descendantPids(root: number): number[] {
   const children = new Map<number, number[]>();
   let entries: string[];
   try {
@@ -98,10 +99,10 @@ export async function runCommand(options: RunCommandOptions): Promise<CommandRes
       };
       const onAbort = () => {
         aborted = true;
-        if (child.pid) for (const pid of descendants(child.pid)) tree.add(pid);
+        if (child.pid) for (const pid of descendantPids(child.pid)) tree.add(pid);
         killGroup("SIGTERM");
         killTimer = setTimeout(() => {
-          if (child.pid) for (const pid of descendants(child.pid)) tree.add(pid);
+          if (child.pid) for (const pid of descendantPids(child.pid)) tree.add(pid);
           killGroup("SIGKILL");
         }, options.killGraceMs ?? 2000);
       };

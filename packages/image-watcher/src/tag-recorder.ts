@@ -20,7 +20,7 @@ export class TagRecorder {
 
   async record(update: TagUpdate): Promise<TagUpdateResult> {
     const { bus } = this.options;
-    const result = await recordTagUpdate(this.options.db, update, async ({ previousDigest }) => {
+    const result = await recordTagUpdate(this.options.db, update, async ({ previousDigest, item }) => {
       // Published inside the transaction (see recordTagUpdate): an event is never lost after
       // a commit, and a retried publish carries the same msg id, which JetStream drops.
       await bus.publish(
@@ -40,6 +40,7 @@ export class TagRecorder {
             ...(update.cause.message ? { message: update.cause.message } : {}),
           },
           at: new Date().toISOString(),
+          itemId: item.id,
         },
         { msgId: `${update.namespace}/${update.imageStream}:${update.tag}@${update.digest}` },
       );

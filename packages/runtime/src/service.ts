@@ -11,6 +11,15 @@ export const baseConfigShape = {
   LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
 };
 
+/**
+ * The environment a service reads, as JSON Schema of the schema's input side: `required` lists
+ * the variables without a default, `properties` their defaults. Transforms and refinements are
+ * not representable and are left open.
+ */
+export function configJsonSchema(schema: z.ZodType): Record<string, unknown> {
+  return z.toJSONSchema(schema, { io: "input", unrepresentable: "any" }) as Record<string, unknown>;
+}
+
 export interface ServiceContext<C> {
   config: C;
   logger: Logger;
@@ -28,12 +37,25 @@ export async function runService<S extends z.ZodType>(
   schema: S,
   start: (ctx: ServiceContext<z.output<S>>) => Promise<Record<string, unknown>>,
 ): Promise<void> {
+  // Two flags that start nothing, for operators writing a Deployment or a compose file and for
+  // the tests that check those (test/k8s, test/compose): `--config-schema` prints what the service reads,
+  // `--check-config` parses the environment as a start would and exits 0, or 2 naming every
+  // wrong variable.
+  const flags = process.argv.slice(2);
+  if (flags.includes("--config-schema")) {
+    process.stdout.write(`${JSON.stringify(configJsonSchema(schema), null, 2)}\n`);
+    return;
+  }
   let config: z.output<S>;
   try {
     config = loadConfig(schema);
   } catch (error) {
     process.stderr.write(`${name}: ${error instanceof Error ? error.message : String(error)}\n`);
     process.exit(2);
+  }
+  if (flags.includes("--check-config")) {
+    process.stdout.write(`${name}: configuration ok\n`);
+    return;
   }
   const level = (config as { LOG_LEVEL?: string }).LOG_LEVEL ?? "info";
   const logger = createLogger({ service: name, level });

@@ -2,21 +2,27 @@ import { consumers, type Bus, type BuildCancelRequestedV1, type BuildDispatchedV
 import {
   applyBuildStatus,
   createBuildForRequest,
+  createImageTriggeredBuild,
   getBuildById,
   getResource,
-  currentTag,
-  hasUnfinishedBuild,
-  listAllBuildConfigs,
-  listImageTriggeredBuildConfigs,
+  loadCascadeState,
   pruneBuildHistory,
-  recordImageTriggered,
   withBuildQueue,
   type Db,
   type DbOrTx,
-  type TriggerableBuildConfig,
 } from "@kiln/db";
 import { createHash } from "node:crypto";
-import { BuildGraph, FailureReason, imageChangeInputs, imageStreamTagKey, isTerminalPhase, planDispatch, type BuildRecord, type SecretSpec } from "@kiln/domain";
+import {
+  FailureReason,
+  imageStreamTagKey,
+  isTerminalPhase,
+  planDispatch,
+  planImageTriggeredBuilds,
+  type BuildRecord,
+  type SecretSpec,
+  type TagImage,
+} from "@kiln/domain";
+import { CoalescedPasses, forEachConcurrently } from "./coalesced-passes.js";
 import type { Logger } from "pino";
 
 export interface BuildSchedulerOptions {
@@ -35,6 +41,13 @@ export class BuildScheduler {
   private consumptions: Consumption[] = [];
   private exhausted: { stop(): void } | null = null;
   private readonly log: Logger;
+  private readonly imagePasses = new CoalescedPasses<Map<string, TagImage>>(
+    (hints) => this.reconcileImageTriggers(hints),
+    (into, more) => {
+      for (const [key, image] of more) into.set(key, image);
+      return into;
+    },
+  );
 
   constructor(private readonly options: BuildSchedulerOptions) {
     this.log = options.logger.child({ component: "build-scheduler" });
@@ -44,9 +57,11 @@ export class BuildScheduler {
     const { bus } = this.options;
     this.consumptions = [
       await bus.consume<"build.requested">("scheduler-build-requested", (p) => this.onRequested(p)),
-      await bus.consume<"build.status-changed">("scheduler-build-status", (p) => this.onStatusChanged(p)),
+      // Several at a time: phases only move forward, so order between events does not matter,
+      // and the BuildConfig row lock orders queue moves; the image passes then coalesce.
+      await bus.consume<"build.status-changed">("scheduler-build-status", (p) => this.onStatusChanged(p), { maxConcurrent: 16 }),
       await bus.consume<"build.cancel-requested">("scheduler-build-cancel", (p) => this.onCancelRequested(p)),
-      await bus.consume<"image.changed">("scheduler-image-changed", (p) => this.onImageChanged(p)),
+      await bus.consume<"image.changed">("scheduler-image-changed", (p) => this.onImageChanged(p), { maxConcurrent: 16 }),
     ];
     // A build whose runners died on it `maxDeliver` times must not stay Running for ever.
     this.exhausted = bus.watchExhausted<"build.dispatched">("build-runner-dispatched", (p) => this.onRunnerLost(p));
@@ -175,7 +190,8 @@ export class BuildScheduler {
       await this.prune(build);
       // The next queued build of a Serial BuildConfig may go now.
       await this.advanceQueue(build.namespace, build.buildConfig);
-      await this.reconcileDownstreamOf(build);
+      // BuildConfigs downstream may have waited for this build to end.
+      await this.imagePasses.request(new Map());
     }
   }
 
@@ -200,92 +216,70 @@ export class BuildScheduler {
     }
   }
 
-  /**
-   * ImageChange triggers: every BuildConfig following the tag that moved is reconciled, with
-   * the event's digest for that input.
-   */
+  /** ImageChange triggers: a tag moved. The event is also a fact the pass may not have read yet. */
   private async onImageChanged(event: ImageChangedV1): Promise<void> {
     const key = imageStreamTagKey(event.namespace, `${event.imageStream}:${event.tag}`);
-    for (const bc of await listImageTriggeredBuildConfigs(this.options.db)) {
-      if (!imageChangeInputs(bc.spec, bc.namespace).some((i) => i.key === key)) continue;
-      await this.reconcileImageInputs(bc, { [key]: { digest: event.digest, imageReference: event.imageReference } });
-    }
+    await this.imagePasses.request(new Map([[key, { digest: event.digest, imageReference: event.imageReference }]]));
   }
 
   /**
-   * A build ended: BuildConfigs downstream of it may have been waiting for it (a cascade), or
-   * it may have produced nothing new (failed, same digest) while another input did change.
+   * One pass of level-based ImageChange triggering over every BuildConfig (the plan is the
+   * domain's `planImageTriggeredBuilds`). Passes run one at a time; the events that arrive
+   * during one share the next, so a cascade of hundreds of builds costs a few queries per pass,
+   * not per event and BuildConfig. Each build is created in one transaction with the digests
+   * that set it off, and its request id is made of them, so racing passes (another scheduler)
+   * still make one build per state.
    */
-  private async reconcileDownstreamOf(build: BuildRecord): Promise<void> {
-    const graph = new BuildGraph(await listAllBuildConfigs(this.options.db));
-    const downstream = new Set(graph.downstream.get(`${build.namespace}/${build.buildConfig}`) ?? []);
-    if (downstream.size === 0) return;
-    for (const bc of await listImageTriggeredBuildConfigs(this.options.db)) {
-      if (downstream.has(`${bc.namespace}/${bc.name}`)) await this.reconcileImageInputs(bc, {}, graph);
+  private async reconcileImageTriggers(hints: ReadonlyMap<string, TagImage>): Promise<void> {
+    const { db, registry } = this.options;
+    const started = performance.now();
+    const state = await loadCascadeState(db);
+    const loadedMs = performance.now() - started;
+    // An image.changed event is a fact: a tag the database does not know yet (events published
+    // by something other than the image-watcher, which records before it publishes) is taken from it.
+    const tags = new Map(state.tags);
+    const tagHistory = new Set(state.tagHistory);
+    for (const [key, image] of hints) {
+      if (!tags.has(key)) tags.set(key, image);
+      tagHistory.add(`${key}@${image.digest}`);
     }
-  }
-
-  /**
-   * Level-based ImageChange triggering: a BuildConfig builds when one of its (unpaused) inputs
-   * is at a digest it was not yet built from, and once per such state:
-   * - the request id is made of the BuildConfig and the digests it builds, so however often
-   *   an event is redelivered or both paths below race, one build results;
-   * - while a BuildConfig upstream of it is still building, it waits: that build's change (or
-   *   its end) reconciles it again, so a BuildConfig with two changed inputs builds once,
-   *   after both are current, and a failed upstream build loses no trigger.
-   */
-  private async reconcileImageInputs(bc: TriggerableBuildConfig, known: Record<string, { digest: string; imageReference: string }>, graphIn?: BuildGraph): Promise<void> {
-    const { db, bus } = this.options;
-    const log = this.log.child({ buildConfig: bc.name, namespace: bc.namespace });
-    const changed: Record<string, { digest: string; imageReference: string }> = {};
-    for (const input of imageChangeInputs(bc.spec, bc.namespace)) {
-      if (input.paused) continue;
-      const current = known[input.key] ?? (await this.currentImage(input.key));
-      if (current && current.digest !== bc.imageTriggers[input.key]) changed[input.key] = current;
+    const plan = planImageTriggeredBuilds({ ...state, tags, tagHistory });
+    const plannedMs = performance.now() - started - loadedMs;
+    for (const { buildConfig: bc, waitingFor } of plan.deferred) {
+      this.log.debug({ buildConfig: bc.name, namespace: bc.namespace, waitingFor: waitingFor.slice(0, 5) }, "image change deferred: something upstream is still building");
     }
-    const keys = Object.keys(changed).sort();
-    if (keys.length === 0) return;
-    const graph = graphIn ?? new BuildGraph(await listAllBuildConfigs(db));
-    const busy: string[] = [];
-    for (const ancestor of graph.ancestors(`${bc.namespace}/${bc.name}`)) {
-      const [ns, name] = ancestor.split("/") as [string, string];
-      if (await hasUnfinishedBuild(db, ns, name)) busy.push(ancestor);
-    }
-    if (busy.length > 0) {
-      log.info({ images: keys, waitingFor: busy }, "image change deferred: an upstream build is still running");
-      return;
-    }
-    const digests = keys.map((k) => `${k}@${changed[k]!.digest}`).join(",");
-    const requestId = `image-${bc.uid}-${createHash("sha256").update(digests).digest("hex").slice(0, 32)}`;
-    await bus.publish(
-      "build.requested",
-      requestId,
-      {
-        v: 1,
-        requestId,
-        namespace: bc.namespace,
-        buildConfig: bc.name,
-        env: [],
-        cause: {
-          type: "ImageChange",
-          message: `Image change: ${keys.map((k) => `${k} is now ${changed[k]!.digest}`).join("; ")}`,
-          image: changed[keys[0]!]!.imageReference,
+    await forEachConcurrently(plan.build, 8, async ({ buildConfig: bc, changed }) => {
+      const keys = Object.keys(changed);
+      const digests = keys.map((k) => `${k}@${changed[k]!.digest}`).join(",");
+      const requestId = `image-${bc.uid}-${createHash("sha256").update(digests).digest("hex").slice(0, 32)}`;
+      const build = await createImageTriggeredBuild(
+        db,
+        {
+          requestId,
+          namespace: bc.namespace,
+          buildConfig: bc.name,
+          env: [],
+          cause: {
+            type: "ImageChange",
+            message: `Image change: ${keys.map((k) => `${k} is now ${changed[k]!.digest}`).join("; ")}`,
+            image: changed[keys[0]!]!.imageReference,
+          },
+          pinnedImages: Object.fromEntries(keys.map((k) => [k, changed[k]!.imageReference])),
         },
-        requestedAt: new Date().toISOString(),
-        pinnedImages: Object.fromEntries(keys.map((k) => [k, changed[k]!.imageReference])),
-      },
-      { msgId: requestId },
-    );
-    for (const k of keys) await recordImageTriggered(db, bc.uid, k, changed[k]!.digest);
-    log.info({ images: keys }, "build requested by an image change");
-  }
-
-  /** The digest an ImageStream tag (`ns/is:tag`) is at now, from the image-watcher's history. */
-  private async currentImage(key: string): Promise<{ digest: string; imageReference: string } | null> {
-    const match = /^([^/]+)\/([^:]+):(.+)$/.exec(key);
-    if (!match) return null;
-    const row = await currentTag(this.options.db, match[1]!, match[2]!, match[3]!);
-    return row ? { digest: row.digest, imageReference: row.imageReference } : null;
+        { registry },
+        Object.fromEntries(keys.map((k) => [k, changed[k]!.digest])),
+      );
+      if (!build) return;
+      this.log.info({ buildId: build.id, build: build.name, namespace: build.namespace, requestId, images: keys, cause: "ImageChange" }, "build created");
+      await this.advanceQueue(build.namespace, build.buildConfig);
+    });
+    if (plan.build.length > 0 || plan.deferred.length > 0) {
+      const ms = (x: number) => Math.round(x * 10) / 10;
+      this.log.info(
+        { build: plan.build.length, deferred: plan.deferred.length, loadMs: ms(loadedMs), planMs: ms(plannedMs), totalMs: ms(performance.now() - started) },
+        "image triggers reconciled",
+      );
+    }
   }
 
   /** A build no runner holds yet is cancelled here; a running one is stopped by its runner. */

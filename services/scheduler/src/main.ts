@@ -9,6 +9,8 @@ const ConfigSchema = z.object({
   DATABASE_URL: z.string().min(1),
   /** Registry ImageStreamTag outputs are pushed to (`host:port`). */
   KILN_REGISTRY: z.string().min(1),
+  /** Address of /healthz; loopback unless told otherwise (a container sets 0.0.0.0 so the kubelet can probe it). */
+  SCHEDULER_HEALTH_HOST: z.string().default("127.0.0.1"),
   SCHEDULER_HEALTH_PORT: z.coerce.number().int().min(0).max(65535).default(18082),
 });
 
@@ -21,7 +23,7 @@ await runService("scheduler", ConfigSchema, async ({ config, logger, shutdown })
   const scheduler = new BuildScheduler({ bus, db: database.db, logger, registry: config.KILN_REGISTRY });
   await scheduler.start();
   shutdown.add("scheduler", () => scheduler.stop());
-  const health = new HealthServer({ port: config.SCHEDULER_HEALTH_PORT, check: () => (bus.isClosed() ? ["nats connection closed"] : []) });
+  const health = new HealthServer({ host: config.SCHEDULER_HEALTH_HOST, port: config.SCHEDULER_HEALTH_PORT, check: () => (bus.isClosed() ? ["nats connection closed"] : []) });
   const healthPort = await health.start();
   shutdown.add("health", () => health.stop());
   return { healthPort, registry: config.KILN_REGISTRY };

@@ -1,10 +1,10 @@
 import type { CommandContext } from "../context.js";
 import { UsageError } from "../errors.js";
-import { buildConfigLayout, buildLayout, imageStreamLayout, secretLayout, type TableLayout } from "../output/columns.js";
+import { buildConfigLayout, buildLayout, deployLayout, imageStreamLayout, secretLayout, type TableLayout } from "../output/columns.js";
 import { formatResources, type OutputFormat } from "../output/format.js";
 import { renderTable } from "../output/table.js";
 import { kindOf, parseResourceArgs, type ResourceType } from "../resource-types.js";
-import type { Build, BuildConfig, ImageStream, Secret } from "../resources.js";
+import type { Build, BuildConfig, Deploy, ImageStream, Secret } from "../resources.js";
 
 export interface GetOptions {
   namespace?: string | undefined;
@@ -13,7 +13,7 @@ export interface GetOptions {
   bc?: string | undefined;
 }
 
-type AnyResource = BuildConfig | Build | ImageStream | Secret;
+type AnyResource = BuildConfig | Build | ImageStream | Secret | Deploy;
 
 /** `kiln get TYPE [NAME]`: a table by default, or json / yaml / name for scripts. */
 export async function getCommand(ctx: CommandContext, typeArg: string, nameArg: string | undefined, options: GetOptions): Promise<void> {
@@ -31,6 +31,8 @@ export async function getCommand(ctx: CommandContext, typeArg: string, nameArg: 
     items = sortByName(await client.listImageStreams(namespace));
   } else if (type === "secrets") {
     items = sortByName(await client.listSecrets(namespace));
+  } else if (type === "deploys") {
+    items = await client.listDeploys(namespace); // newest first, as the API sorts
   } else {
     items = await client.listBuilds(namespace, { buildConfig: options.bc }); // newest first, as the API sorts
   }
@@ -58,6 +60,8 @@ export function getOne(ctx: CommandContext, type: ResourceType, namespace: strin
       return client.getImageStream(namespace, name);
     case "secrets":
       return client.getSecret(namespace, name);
+    case "deploys":
+      return client.getDeploy(namespace, name);
   }
 }
 
@@ -66,7 +70,7 @@ function table(type: ResourceType, items: AnyResource[], now: Date): string {
   return renderTable(layout.headers, items.map((item) => layout.row(item, now)));
 }
 
-function layoutFor(type: ResourceType): TableLayout<BuildConfig> | TableLayout<Build> | TableLayout<ImageStream> | TableLayout<Secret> {
+function layoutFor(type: ResourceType): TableLayout<BuildConfig> | TableLayout<Build> | TableLayout<ImageStream> | TableLayout<Secret> | TableLayout<Deploy> {
   switch (type) {
     case "buildconfigs":
       return buildConfigLayout;
@@ -76,6 +80,8 @@ function layoutFor(type: ResourceType): TableLayout<BuildConfig> | TableLayout<B
       return imageStreamLayout;
     case "secrets":
       return secretLayout;
+    case "deploys":
+      return deployLayout;
   }
 }
 

@@ -1,4 +1,4 @@
-import type { Build, BuildConfig, ImageStream, Secret, WireSource, WireStrategy } from "../resources.js";
+import type { Build, BuildConfig, Deploy, ImageStream, Secret, WireSource, WireStrategy } from "../resources.js";
 import { formatDuration, relativeTime } from "./time.js";
 
 /** Table layouts for `kiln get`; the columns match `oc get` so muscle memory carries over. */
@@ -80,6 +80,46 @@ export function imageStreamUpdated(is: ImageStream): string | undefined {
   }
   return latest;
 }
+
+/** `Deployment/apps/web` or the HTTP target's URL. */
+export function deployTarget(deploy: Deploy): string {
+  const t = deploy.spec?.target;
+  if (t?.type === "HTTP") return t.url ?? "";
+  return [t?.kind, t?.namespace, t?.name].filter(Boolean).join("/");
+}
+
+/** `Failed (FieldPathNotFound)`, as for builds: the reason is what a user greps for. */
+export function deployStatus(deploy: Deploy): string {
+  const phase = deploy.status?.phase ?? "";
+  const reason = deploy.status?.reason;
+  return reason ? `${phase} (${reason})` : phase;
+}
+
+/** `app:latest@sha256:3f2a9c1b7e44`: the tag and a short digest. */
+export function deployImage(deploy: Deploy): string {
+  const tag = deploy.spec?.imageStreamTag?.replace(/^[^/]*\//, "") ?? "";
+  const digest = deploy.spec?.digest ? deploy.spec.digest.slice(0, 19) : "";
+  return digest ? `${tag}@${digest}` : tag;
+}
+
+export const deployLayout: TableLayout<Deploy> = {
+  headers: ["NAME", "TARGET", "IMAGE", "STATUS", "CAUSE", "CREATED", "DURATION"],
+  row(deploy, now) {
+    const s = deploy.status;
+    const cause = deploy.spec?.cause;
+    const duration =
+      s?.startTimestamp && s.completionTimestamp ? new Date(s.completionTimestamp).getTime() - new Date(s.startTimestamp).getTime() : undefined;
+    return [
+      deploy.metadata.name.slice(0, 8),
+      deployTarget(deploy),
+      deployImage(deploy),
+      deployStatus(deploy),
+      cause?.build ? `${cause.type ?? ""} ${cause.build}` : (cause?.type ?? ""),
+      relativeTime(deploy.metadata.creationTimestamp, now),
+      formatDuration(duration),
+    ];
+  },
+};
 
 export const secretLayout: TableLayout<Secret> = {
   headers: ["NAME", "TYPE", "REGISTRIES", "AGE"],

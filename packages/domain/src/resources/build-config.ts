@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { schemasFor, type Strictness } from "./common.js";
+import { memoByStrictness, schemasFor, type Strictness } from "./common.js";
+import { nodeSelectorSchema, resourceRequirementsSchema } from "./pod-placement.js";
 
 export const RunPolicy = {
   Serial: "Serial",
@@ -27,7 +28,12 @@ const relativePath = z
   .string()
   .refine((p) => !p.startsWith("/") && !p.split("/").includes(".."), "must be a relative path inside the source");
 
-export function buildConfigSpecSchema(strictness: Strictness) {
+/** Built once per strictness, on first use: a schema costs far more to build than to run. */
+export function buildConfigSpecSchema(strictness: Strictness): ReturnType<typeof makeBuildConfigSpecSchema> {
+  return memoByStrictness(makeBuildConfigSpecSchema, strictness);
+}
+
+function makeBuildConfigSpecSchema(strictness: Strictness) {
   const { object, envVar, localObjectReference, imageReference } = schemasFor(strictness);
   const webhook = object({
     secret: z.string().min(1).optional(),
@@ -150,8 +156,10 @@ export function buildConfigSpecSchema(strictness: Strictness) {
     successfulBuildsHistoryLimit: z.number().int().min(0).default(5),
     failedBuildsHistoryLimit: z.number().int().min(0).default(5),
     completionDeadlineSeconds: z.number().int().positive().optional(),
-    nodeSelector: z.record(z.string(), z.string()).nullish(),
-    resources: z.record(z.string(), z.unknown()).optional(),
+    /** Labels the build pod's node must carry (`kubernetes` engine only). */
+    nodeSelector: nodeSelectorSchema,
+    /** The build container's requests and limits (`kubernetes` engine only). */
+    resources: resourceRequirementsSchema(strictness).optional(),
   });
 }
 

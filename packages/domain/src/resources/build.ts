@@ -2,6 +2,7 @@ import type { BuildPhase } from "../build-phase.js";
 import type { FailureReason } from "../failure-reason.js";
 import type { BuildConfigSpec, BuildSource, BuildStrategy } from "./build-config.js";
 import type { EnvVar, ImageReference } from "./common.js";
+import type { ResourceRequirements } from "./pod-placement.js";
 
 /** Why a build exists; shown by `kiln describe build` (OpenShift's `triggeredBy`). */
 export type BuildCause =
@@ -28,6 +29,10 @@ export interface BuildSpec {
   /** Extra environment for this build (`kiln start-build --env`). */
   env: EnvVar[];
   completionDeadlineSeconds?: number | undefined;
+  /** The BuildConfig's `spec.resources`: requests and limits of the build pod (`kubernetes` engine). */
+  resources?: ResourceRequirements | undefined;
+  /** The BuildConfig's `spec.nodeSelector`: where the build pod may run (`kubernetes` engine). */
+  nodeSelector?: Record<string, string> | undefined;
   triggeredBy: BuildCause[];
   /**
    * The uploaded source of a binary build (`kiln start-build --from-file/--from-dir/--from-archive`).

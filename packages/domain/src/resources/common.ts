@@ -8,6 +8,19 @@ import { namespacePattern, resourceNamePattern } from "../names.js";
  */
 export type Strictness = "strict" | "lenient";
 
+const memoized = new Map<(strictness: Strictness) => unknown, Map<Strictness, unknown>>();
+
+/** `factory(strictness)`, made once per factory and strictness. */
+export function memoByStrictness<T>(factory: (strictness: Strictness) => T, strictness: Strictness): T {
+  let byStrictness = memoized.get(factory);
+  if (!byStrictness) {
+    byStrictness = new Map();
+    memoized.set(factory, byStrictness);
+  }
+  if (!byStrictness.has(strictness)) byStrictness.set(strictness, factory(strictness));
+  return byStrictness.get(strictness) as T;
+}
+
 export function objectFor(strictness: Strictness) {
   return <T extends z.core.$ZodLooseShape>(shape: T) =>
     strictness === "strict" ? z.strictObject(shape) : z.object(shape);
@@ -17,7 +30,12 @@ export const envName = z
   .string()
   .regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, "must be a valid environment variable name");
 
-export function schemasFor(strictness: Strictness) {
+/** Built once per strictness, on first use: a schema costs far more to build than to run. */
+export function schemasFor(strictness: Strictness): ReturnType<typeof makeSchemasFor> {
+  return memoByStrictness(makeSchemasFor, strictness);
+}
+
+function makeSchemasFor(strictness: Strictness) {
   const object = objectFor(strictness);
   const metadata = object({
     name: z.string().min(1).max(253).regex(resourceNamePattern, "must be a lowercase DNS-1123 name"),

@@ -1,7 +1,12 @@
 import { z } from "zod";
-import { schemasFor, type Strictness } from "./common.js";
+import { memoByStrictness, schemasFor, type Strictness } from "./common.js";
 
-export function imageStreamSpecSchema(strictness: Strictness) {
+/** Built once per strictness, on first use: a schema costs far more to build than to run. */
+export function imageStreamSpecSchema(strictness: Strictness): ReturnType<typeof makeImageStreamSpecSchema> {
+  return memoByStrictness(makeImageStreamSpecSchema, strictness);
+}
+
+function makeImageStreamSpecSchema(strictness: Strictness) {
   const { object } = schemasFor(strictness);
   return object({
     lookupPolicy: object({ local: z.boolean() }).optional(),

@@ -6,11 +6,23 @@ interface InspectedImage {
   OCIv1?: { config?: { User?: string; Env?: string[] | null; WorkingDir?: string; Labels?: Record<string, string> | null } };
 }
 
+/** What pulling and inspecting an image needs of a build: no work dir, no source. */
+export type ImageContext = Pick<BuildContext, "buildah" | "signal" | "pullAuthFile"> & { sink: { line(text: string): void } };
+
 /**
- * The config of a local image (`buildah inspect --type image`). buildah 1.28 has no `json`
- * template function, so the whole document is parsed rather than a `--format` of one field.
+ * The config of a local image (`buildah inspect --type image`), by image ID, read once per ID.
+ * buildah 1.28 has no `json` template function, so the whole document is parsed rather than a
+ * `--format` of one field.
  */
-export async function inspectImageConfig(ctx: BuildContext, image: string): Promise<ImageConfig> {
+export async function inspectImageConfig(ctx: ImageContext, imageId: string): Promise<ImageConfig> {
+  const known = ctx.buildah.imageConfigs.get(imageId);
+  if (known) return known;
+  const config = await inspect(ctx, imageId);
+  ctx.buildah.imageConfigs.set(imageId, config);
+  return config;
+}
+
+async function inspect(ctx: ImageContext, image: string): Promise<ImageConfig> {
   const result = await runCommand({
     command: ctx.buildah.binary,
     args: [...ctx.buildah.globalArgs(), "inspect", "--type", "image", image],

@@ -16,7 +16,7 @@ import { authArgs } from "../auth-files.js";
 import type { BuildContext } from "../build-context.js";
 import { outputLabels } from "../labels.js";
 import { runCommand } from "../run-command.js";
-import { inspectImageConfig } from "./image-inspect.js";
+import { inspectImageConfig, type ImageContext } from "./image-inspect.js";
 import { saveArtifacts } from "./save-artifacts.js";
 import { prepareS2ISource } from "./source-tree.js";
 
@@ -31,19 +31,17 @@ export interface S2IBuildOptions {
  * and `buildah bud` the generated Dockerfile, so the output is the builder (or runtime image)
  * plus one new layer. Pushing is local-engine's job.
  */
-export async function s2iBuild(ctx: BuildContext, options: S2IBuildOptions): Promise<void> {
+export async function s2iBuild(ctx: BuildContext, options: S2IBuildOptions, pulled?: Promise<S2IImages>): Promise<void> {
   const { spec } = ctx.job;
   const strategy = spec.strategy.sourceStrategy;
   if (!strategy) throw new BuildFailure(FailureReason.InternalError, "a Source build without sourceStrategy");
   // ImageStreamTags were resolved to pullable names when the build was created.
   const builderImage = strategy.from.name;
-  const runtimeImage = strategy.runtimeImage?.name ?? null;
 
   ctx.sink.step("PullImages");
-  await pull(ctx, builderImage, strategy.forcePull ?? false);
-  if (runtimeImage) await pull(ctx, runtimeImage, strategy.forcePull ?? false);
-  const builder = await inspectImageConfig(ctx, builderImage);
-  const runtime: { image: string; config: ImageConfig } | null = runtimeImage ? { image: runtimeImage, config: await inspectImageConfig(ctx, runtimeImage) } : null;
+  const images = await (pulled ?? pullS2IImages(ctx));
+  for (const line of images.lines) ctx.sink.line(line);
+  const { builder, runtime } = images;
 
   // The Dockerfile sits outside the context, so it never lands in the image.
   const contextDir = join(ctx.workDir, "s2i-context");
@@ -79,23 +77,54 @@ export async function s2iBuild(ctx: BuildContext, options: S2IBuildOptions): Pro
   await assemble(ctx, plan, contextDir);
 }
 
+/** The builder (and runtime) image of an S2I build, pulled and inspected; the log lines that made them. */
+export interface S2IImages {
+  builder: ImageConfig;
+  runtime: { image: string; config: ImageConfig } | null;
+  lines: string[];
+}
+
 /**
- * Pulls an image for the build. A reference by tag is checked against the registry every time
- * (layers already here are not fetched again), as `buildah bud` does for a Dockerfile's FROM:
- * a builder tag that moved (a security fix) must be what the next build uses, not a stale copy.
- * A reference by digest cannot move, so the local copy is enough.
+ * Pulls and inspects the images of an S2I build. Needs nothing of the source, so the local
+ * engine runs it while the source is fetched; its log lines are kept and shown in their place,
+ * after FetchSource.
  */
-async function pull(ctx: BuildContext, image: string, always: boolean): Promise<void> {
+export async function pullS2IImages(ctx: Omit<ImageContext, "sink"> & { job: BuildContext["job"] }): Promise<S2IImages> {
+  const strategy = ctx.job.spec.strategy.sourceStrategy;
+  if (!strategy) throw new BuildFailure(FailureReason.InternalError, "a Source build without sourceStrategy");
+  const lines: string[] = [];
+  const imageCtx: ImageContext = { ...ctx, sink: { line: (l) => lines.push(l) } };
+  const forcePull = strategy.forcePull ?? false;
+  const builderId = await pull(imageCtx, strategy.from.name, forcePull);
+  const runtimeImage = strategy.runtimeImage?.name ?? null;
+  const runtimeId = runtimeImage ? await pull(imageCtx, runtimeImage, forcePull) : null;
+  const builder = await inspectImageConfig(imageCtx, builderId);
+  const runtime = runtimeImage && runtimeId ? { image: runtimeImage, config: await inspectImageConfig(imageCtx, runtimeId) } : null;
+  return { builder, runtime, lines };
+}
+
+/**
+ * Pulls an image for the build and returns its image ID. A reference by tag is checked against
+ * the registry every time (layers already here are not fetched again), as `buildah bud` does
+ * for a Dockerfile's FROM: a builder tag that moved (a security fix) must be what the next
+ * build uses, not a stale copy. A reference by digest cannot move, so the local copy is enough.
+ */
+async function pull(ctx: ImageContext, image: string, always: boolean): Promise<string> {
   const policy = always || !image.includes("@") ? "always" : "missing";
   const result = await runCommand({
     command: ctx.buildah.binary,
     args: [...ctx.buildah.globalArgs(), "pull", "--quiet", ...authArgs(ctx.pullAuthFile), "--policy", policy, image],
     env: ctx.buildah.env(),
     onLine: (l) => ctx.sink.line(l),
+    stdout: "capture",
     signal: ctx.signal,
   });
   if (result.aborted) throw ctx.signal.reason;
   if (result.exitCode !== 0) throw new BuildFailure(FailureReason.PullImageFailed, `pulling ${image} failed (exit ${result.exitCode ?? result.signal})`);
+  const id = result.stdout.trim().split("\n").pop() ?? "";
+  if (!/^[0-9a-f]{64}$/.test(id)) throw new BuildFailure(FailureReason.PullImageFailed, `pulling ${image} printed no image ID`);
+  ctx.sink.line(id);
+  return id;
 }
 
 async function assemble(ctx: BuildContext, plan: S2IPlan, contextDir: string): Promise<void> {

@@ -1,0 +1,26 @@
+import { existsSync } from "node:fs";
+import { KubeConfig } from "@kubernetes/client-node";
+
+/** Where the in-cluster service account token is mounted. */
+const serviceAccountToken = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+
+/**
+ * The cluster to deploy to: the kubeconfig file at `kubeconfigPath` (KUBECONFIG; the first of a
+ * `:`-separated list), else the pod's service account when running in a cluster, else null
+ * (no cluster: the Kubernetes half is off). `~/.kube/config` is deliberately not read: a deployer
+ * started by `kiln up` must not start patching whatever cluster the user's shell points at.
+ */
+export function loadKubeConfig(kubeconfigPath: string | undefined, env: Record<string, string | undefined> = process.env): { kubeConfig: KubeConfig; source: string } | null {
+  const path = kubeconfigPath?.split(":").find((p) => p.length > 0);
+  if (path) {
+    const kc = new KubeConfig();
+    kc.loadFromFile(path);
+    return { kubeConfig: kc, source: `kubeconfig ${path}` };
+  }
+  if (env.KUBERNETES_SERVICE_HOST && existsSync(serviceAccountToken)) {
+    const kc = new KubeConfig();
+    kc.loadFromCluster();
+    return { kubeConfig: kc, source: "in-cluster service account" };
+  }
+  return null;
+}

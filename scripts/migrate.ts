@@ -1,0 +1,22 @@
+/**
+ * Applies Kiln's database migrations and exits: `kiln-service migrate` in the image, run as an
+ * init container before every service that uses PostgreSQL (k8s/) and as the one-shot `migrate`
+ * service of docker-compose.yml. `kiln up` and the test fixtures call `runMigrations` directly.
+ *
+ * Several of these may start at once (each pod has one); `runMigrations` holds a PostgreSQL
+ * advisory lock, so they take turns and the later ones find nothing left to do.
+ */
+import { runMigrations } from "@kiln/db";
+import { runService } from "@kiln/runtime";
+import { z } from "zod";
+
+const ConfigSchema = z.object({
+  DATABASE_URL: z.string().min(1),
+  LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+});
+
+await runService("migrate", ConfigSchema, async ({ config }) => {
+  await runMigrations(config.DATABASE_URL);
+  // Nothing stays open: the process ends once this returns and the "started" line is logged.
+  return { migrations: "applied" };
+});
