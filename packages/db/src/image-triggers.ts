@@ -1,4 +1,4 @@
-import { and, eq, inArray, sql } from "drizzle-orm";
+import { inArray, sql } from "drizzle-orm";
 import type { BuildConfigSpec, CascadeState } from "@kiln/domain";
 import type { DbOrTx } from "./client.js";
 import { buildConfigs, builds } from "./schema.js";

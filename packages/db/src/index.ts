@@ -5,6 +5,7 @@ export {
   applyBuildStatus,
   createBuildForRequest,
   createImageTriggeredBuild,
+  markBuildPending,
   findBuildByRequestId,
   getBuild,
   getBuildById,
@@ -13,7 +14,7 @@ export {
   withBuildQueue,
   toBuildJson,
 } from "./builds.js";
-export type { BuildStatusUpdate, NewBuildRequest } from "./builds.js";
+export type { BuildStatusUpdate, NewBuildRequest, BuildQueue } from "./builds.js";
 export {
   currentTag,
   listAllImageStreams,

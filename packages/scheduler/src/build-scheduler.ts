@@ -6,10 +6,13 @@ import {
   getBuildById,
   getResource,
   loadCascadeState,
+  markBuildPending,
   pruneBuildHistory,
   withBuildQueue,
+  type BuildQueue,
   type Db,
   type DbOrTx,
+  type Tx,
 } from "@kiln/db";
 import { createHash } from "node:crypto";
 import {
@@ -95,38 +98,43 @@ export class BuildScheduler {
    * build is still `New` and is dispatched again (JetStream drops the duplicate), never lost.
    */
   private async advanceQueue(namespace: string, buildConfig: string): Promise<void> {
-    const ended: BuildRecord[] = [];
-    await withBuildQueue(this.options.db, namespace, buildConfig, async (tx, queue) => {
-      const plan = planDispatch(queue.spec.runPolicy, queue.builds);
-      const byId = new Map(queue.builds.map((b) => [b.id, b]));
-      const newest = queue.builds.at(-1);
-      for (const id of plan.cancel) {
-        const { applied, build } = await applyBuildStatus(tx, {
-          buildId: id,
-          phase: "Cancelled",
-          attempt: 0,
-          at: new Date(),
-          reason: FailureReason.CancelledBuild,
-          message: `superseded by ${newest?.name ?? "a newer build"} (runPolicy SerialLatestOnly)`,
-        });
-        if (applied && build) {
-          ended.push(build);
-          this.log.info({ buildId: id, build: build.name, namespace }, "queued build superseded");
-        }
-      }
-      for (const id of plan.dispatch) {
-        const build = byId.get(id)!;
-        const failure = await this.dispatch(tx, build);
-        if (failure) {
-          ended.push(build);
-          continue;
-        }
-        await applyBuildStatus(tx, { buildId: build.id, phase: "Pending", attempt: 0, at: new Date() });
-        this.log.info({ buildId: build.id, build: build.name, namespace, runPolicy: queue.spec.runPolicy }, "build dispatched");
-      }
-    });
-    for (const build of ended) await this.prune(build);
+    const ended = await withBuildQueue(this.options.db, namespace, buildConfig, (tx, queue) => this.moveQueue(tx, namespace, queue));
+    for (const build of ended ?? []) await this.prune(build);
   }
+
+  /** Under the BuildConfig's lock: dispatches and cancels what its run policy says. Returns the builds it ended. */
+  private async moveQueue(tx: Tx, namespace: string, queue: BuildQueue): Promise<BuildRecord[]> {
+    const ended: BuildRecord[] = [];
+    const plan = planDispatch(queue.spec.runPolicy, queue.builds);
+    const byId = new Map(queue.builds.map((b) => [b.id, b]));
+    const newest = queue.builds.at(-1);
+    for (const id of plan.cancel) {
+      const { applied, build } = await applyBuildStatus(tx, {
+        buildId: id,
+        phase: "Cancelled",
+        attempt: 0,
+        at: new Date(),
+        reason: FailureReason.CancelledBuild,
+        message: `superseded by ${newest?.name ?? "a newer build"} (runPolicy SerialLatestOnly)`,
+      });
+      if (applied && build) {
+        ended.push(build);
+        this.log.info({ buildId: id, build: build.name, namespace }, "queued build superseded");
+      }
+    }
+    for (const id of plan.dispatch) {
+      const build = byId.get(id)!;
+      const failure = await this.dispatch(tx, build);
+      if (failure) {
+        ended.push(build);
+        continue;
+      }
+      await markBuildPending(tx, build.id);
+      this.log.info({ buildId: build.id, build: build.name, namespace, runPolicy: queue.spec.runPolicy }, "build dispatched");
+    }
+    return ended;
+  }
+
 
   /**
    * Publishes the build for a runner. Returns a reason when it cannot run (a named Secret is
@@ -188,7 +196,8 @@ export class BuildScheduler {
     );
     if (applied && build && isTerminalPhase(build.phase)) {
       await this.prune(build);
-      // The next queued build of a Serial BuildConfig may go now.
+      // The next queued build of a Serial BuildConfig may go now. Always under the lock: a build
+      // being created (and its queue moved) in another transaction is waited for, not missed.
       await this.advanceQueue(build.namespace, build.buildConfig);
       // BuildConfigs downstream may have waited for this build to end.
       await this.imagePasses.request(new Map());
@@ -252,6 +261,7 @@ export class BuildScheduler {
       const keys = Object.keys(changed);
       const digests = keys.map((k) => `${k}@${changed[k]!.digest}`).join(",");
       const requestId = `image-${bc.uid}-${createHash("sha256").update(digests).digest("hex").slice(0, 32)}`;
+      // Committed before it is dispatched: a runner's first status must find the build.
       const build = await createImageTriggeredBuild(
         db,
         {

@@ -15,7 +15,8 @@ const ConfigSchema = z.object({
 });
 
 await runService("scheduler", ConfigSchema, async ({ config, logger, shutdown }) => {
-  const database = createDatabase(config.DATABASE_URL);
+  // Consumers handle up to 16 events each at once, and a cascade's passes create 16 builds at once.
+  const database = createDatabase(config.DATABASE_URL, { max: 24 });
   shutdown.add("postgres", () => database.close());
   const bus = await Bus.connect({ servers: config.NATS_URL, prefix: config.KILN_SUBJECT_PREFIX, name: "kiln-scheduler", logger });
   shutdown.add("nats", () => bus.drain());
