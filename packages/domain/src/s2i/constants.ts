@@ -45,6 +45,8 @@ export const defaultAssembleUser = "1001";
 
 /** Directories of the build context the generated Dockerfile copies from (like s2i's `upload/`). */
 export const S2IContextDir = {
+  /** Holds the three below, so that one COPY lands them as `<dest>/src`, `/scripts`, `/artifacts`. */
+  Upload: "upload",
   Source: "upload/src",
   Scripts: "upload/scripts",
   Artifacts: "upload/artifacts",

@@ -73,11 +73,11 @@ export function renderS2IDockerfile(plan: Omit<S2IPlan, "dockerfile">): string {
   // s2i writes `USER root`; uid 0 means the same without needing an /etc/passwd in the image.
   out("USER 0\n");
   // Owned by the assemble user as they land (s2i's --as-dockerfile does the same), which spares
-  // a `RUN chown -R` over every file of the sources and the saved artifacts.
+  // a `RUN chown -R` over every file of the sources and the saved artifacts. One COPY of the
+  // whole upload dir (src, and scripts and artifacts when there are any) rather than one each:
+  // buildah walks the container's filesystem for every COPY, ~80 ms each on vfs.
   const chownTo = ` --chown=${owner(plan.assembleUser)}`;
-  if (plan.uploadScripts.length > 0) out(`COPY${chownTo} ${S2IContextDir.Scripts} ${dest}/scripts\n`);
-  out(`COPY${chownTo} ${S2IContextDir.Source} ${dest}/src\n`);
-  if (plan.artifacts) out(`COPY${chownTo} ${S2IContextDir.Artifacts} ${dest}/artifacts\n`);
+  out(`COPY${chownTo} ${S2IContextDir.Upload} ${dest}/\n`);
   out(`USER ${plan.assembleUser}\n`);
   const checks =
     requireScript(plan.scripts.assemble, "assemble", "builder image") + (plan.runtime ? "" : requireScript(plan.scripts.run, "run", "builder image"));

@@ -56,7 +56,8 @@ describe("planS2IBuild: scripts", () => {
     expect(plan.scripts.assemble).toEqual({ from: "source", path: "/tmp/scripts/assemble" });
     expect(plan.scripts.run).toEqual({ from: "image", path: "/usr/libexec/s2i/run" });
     expect(plan.uploadScripts).toEqual(["assemble"]);
-    expect(plan.dockerfile).toContain("COPY --chown=1001:0 upload/scripts /tmp/scripts\n");
+    // upload/scripts lands as /tmp/scripts with the sources, in the one COPY of upload/.
+    expect(plan.dockerfile).toContain("COPY --chown=1001:0 upload /tmp/\n");
   });
   it("lets the BuildConfig's image:// scripts win over the source and the image", () => {
     const plan = planS2IBuild(input({ strategy: { scripts: "image:///custom" }, source: { scripts: ["assemble", "run"], environment: null } }));
@@ -71,7 +72,7 @@ describe("planS2IBuild: scripts", () => {
     const plan = planS2IBuild(input({ builder: builder({ labels: { "io.openshift.s2i.destination": "/opt/s2i" } }), source: { scripts: ["run"], environment: null } }));
     expect(plan.destination).toBe("/opt/s2i");
     expect(plan.cmd).toEqual(["/opt/s2i/scripts/run"]);
-    expect(plan.dockerfile).toContain("COPY --chown=1001:0 upload/src /opt/s2i/src\n");
+    expect(plan.dockerfile).toContain("COPY --chown=1001:0 upload /opt/s2i/\n");
   });
 });
 
@@ -79,7 +80,7 @@ describe("planS2IBuild: assemble user", () => {
   it("takes the assemble-user label over the image USER", () => {
     const plan = planS2IBuild(input({ builder: builder({ labels: { "io.openshift.s2i.assemble-user": "2000" } }) }));
     expect(plan.assembleUser).toBe("2000");
-    expect(plan.dockerfile).toContain("COPY --chown=2000:0 upload/src /tmp/src\nUSER 2000\n");
+    expect(plan.dockerfile).toContain("COPY --chown=2000:0 upload /tmp/\nUSER 2000\n");
   });
   it("refuses root, uid 0 and names under the allowed-uids rule", () => {
     for (const user of ["root", "0", "app"]) {
@@ -140,7 +141,7 @@ describe("planS2IBuild: incremental", () => {
     const plan = planS2IBuild(input({ strategy: { incremental: true }, artifacts: true }));
     expect(plan.incremental).toBe(true);
     expect(plan.scripts.saveArtifacts.path).toBe("/usr/libexec/s2i/save-artifacts");
-    expect(plan.dockerfile).toContain("COPY --chown=1001:0 upload/artifacts /tmp/artifacts\nUSER 1001\n");
+    expect(plan.dockerfile).toContain("COPY --chown=1001:0 upload /tmp/\nUSER 1001\n");
     // The artifacts feed assemble and are gone before the layer is committed.
     expect(plan.dockerfile).toContain(" && rm -rf '/tmp/artifacts'\n");
   });
