@@ -37,6 +37,16 @@ describe("planImageTriggeredBuilds", () => {
     bc("b", ["base:latest"], triggers.b),
     bc("join", ["a:latest", "b:latest"], triggers.join),
   ];
+  /** The diamond after a and b were set off by base's new digest (join last built from a1, b1), with a and b now at these tags. */
+  const afterBase = (aTag: string, bTag: string, over: Partial<CascadeState> = {}) =>
+    state(diamond({ a: { "ns/base:latest": "sha256:new" }, b: { "ns/base:latest": "sha256:new" }, join: { "ns/a:latest": "sha256:a1", "ns/b:latest": "sha256:b1" } }), {
+      tags: new Map([
+        ["ns/base:latest", image("sha256:new")],
+        ["ns/a:latest", image(aTag)],
+        ["ns/b:latest", image(bTag)],
+      ]),
+      ...over,
+    });
 
   it("builds the followers of a moved tag, and holds back what is downstream of them", () => {
     const plan = planImageTriggeredBuilds(
@@ -55,12 +65,7 @@ describe("planImageTriggeredBuilds", () => {
 
   it("a join with one input moved waits while the other input's BuildConfig is still building", () => {
     const plan = planImageTriggeredBuilds(
-      state(diamond({ a: { "ns/base:latest": "sha256:new" }, b: { "ns/base:latest": "sha256:new" }, join: { "ns/a:latest": "sha256:a1", "ns/b:latest": "sha256:b1" } }), {
-        tags: new Map([
-          ["ns/base:latest", image("sha256:new")],
-          ["ns/a:latest", image("sha256:a2")],
-          ["ns/b:latest", image("sha256:b1")],
-        ]),
+      afterBase("sha256:a2", "sha256:b1", {
         unfinished: new Set(["ns/b"]),
       }),
     );
@@ -70,12 +75,7 @@ describe("planImageTriggeredBuilds", () => {
 
   it("a join builds once, with both inputs, when both are current", () => {
     const plan = planImageTriggeredBuilds(
-      state(diamond({ a: { "ns/base:latest": "sha256:new" }, b: { "ns/base:latest": "sha256:new" }, join: { "ns/a:latest": "sha256:a1", "ns/b:latest": "sha256:b1" } }), {
-        tags: new Map([
-          ["ns/base:latest", image("sha256:new")],
-          ["ns/a:latest", image("sha256:a2")],
-          ["ns/b:latest", image("sha256:b2")],
-        ]),
+      afterBase("sha256:a2", "sha256:b2", {
         lastOutputs: new Map([
           ["ns/a", "sha256:a2"],
           ["ns/b", "sha256:b2"],
@@ -89,12 +89,7 @@ describe("planImageTriggeredBuilds", () => {
 
   it("waits for a completed build whose image its output tag has not recorded yet", () => {
     const plan = planImageTriggeredBuilds(
-      state(diamond({ a: { "ns/base:latest": "sha256:new" }, b: { "ns/base:latest": "sha256:new" }, join: { "ns/a:latest": "sha256:a1", "ns/b:latest": "sha256:b1" } }), {
-        tags: new Map([
-          ["ns/base:latest", image("sha256:new")],
-          ["ns/a:latest", image("sha256:a2")],
-          ["ns/b:latest", image("sha256:b1")],
-        ]),
+      afterBase("sha256:a2", "sha256:b1", {
         // b finished with b2, but b:latest is still at b1: the image-watcher has not moved it yet.
         lastOutputs: new Map([
           ["ns/a", "sha256:a2"],
@@ -109,12 +104,7 @@ describe("planImageTriggeredBuilds", () => {
 
   it("a completed build that pushed an image its tag already held is no reason to wait", () => {
     const plan = planImageTriggeredBuilds(
-      state(diamond({ a: { "ns/base:latest": "sha256:new" }, b: { "ns/base:latest": "sha256:new" }, join: { "ns/a:latest": "sha256:a1", "ns/b:latest": "sha256:b1" } }), {
-        tags: new Map([
-          ["ns/base:latest", image("sha256:new")],
-          ["ns/a:latest", image("sha256:a2")],
-          ["ns/b:latest", image("sha256:b1")],
-        ]),
+      afterBase("sha256:a2", "sha256:b1", {
         lastOutputs: new Map([["ns/b", "sha256:b1"]]),
         tagHistory: new Set(["ns/b:latest@sha256:b1"]),
       }),
