@@ -75,7 +75,7 @@ test("a Job-engine build clones, builds and pushes in its pod, streams the pod's
   // The pod's logs are the build log: the init container's lines, then the build container's,
   // with the step markers of the local engine.
   const log = sink.text();
-  expect(sink.steps).toEqual(["FetchSource", "Build", "Push"]);
+  expect(sink.steps).toEqual(["FetchSource", "Build", "Commit", "Push"]);
   expect(log).toContain(`Cloning ${repo.url} at ${repo.commit}`);
   expect(log).toContain(`Commit ${repo.commit} (initial commit)`);
   expect(log).toMatch(/STEP 2\/\d+: RUN echo built-in-the-pod/);

@@ -3,7 +3,7 @@ import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { freePort, startRegistry, type RegistryServer } from "@kiln/infra";
-import { integrationTest as test } from "@kiln/testing";
+import { buildS2IBuilderImage, integrationTest as test, makeGitRepo } from "@kiln/testing";
 import { afterEach, expect } from "vitest";
 import { api, finished, repoRoot, startKiln, waitForBuild, type RunningKiln } from "../support/kiln-services.js";
 
@@ -100,6 +100,62 @@ test("pull and push secrets reach a registry that wants credentials, and never r
     expect(text).not.toContain(password);
     expect(text).not.toContain(auth);
   }
+});
+
+test("an S2I build pushes as it commits with the push secret, records the digest the private registry holds, and fails PushFailed without it", async ({ infra, baseImage, database, subjectPrefix }) => {
+  privateRegistry = await startPrivateRegistry(infra.workDir);
+  const priv = privateRegistry.address;
+  const builder = await buildS2IBuilderImage({
+    storageDir: baseImage.storageDir,
+    ref: `${infra.registry.address}/s2i/builder-creds:latest`,
+    scripts: { assemble: "#!/bin/sh\nset -e\ncp -R /tmp/src/. /opt/app-root/\n", run: "#!/bin/sh\ncat /opt/app-root/message.txt\n" },
+  });
+  await using repo = await makeGitRepo({ "message.txt": "private" });
+  running = await startKiln({
+    infra,
+    databaseUrl: database.url,
+    subjectPrefix,
+    buildahStorageDir: baseImage.storageDir,
+    extraEnv: { KILN_INSECURE_REGISTRIES: `${infra.registry.address},${priv}` },
+  });
+  const call = api(running);
+  const auth = Buffer.from(`${user}:${password}`).toString("base64");
+  const bc = (name: string, secrets: boolean) => ({
+    apiVersion: "kiln.dev/v1",
+    kind: "BuildConfig",
+    metadata: { name },
+    spec: {
+      source: { git: { uri: repo.url, ref: "main" } },
+      strategy: { type: "Source", sourceStrategy: { from: { kind: "DockerImage", name: builder.ref } } },
+      output: { to: { kind: "DockerImage", name: `${priv}/apps/${name}:v1` }, ...(secrets ? { pushSecret: { name: "regcred" } } : {}) },
+    },
+  });
+  const applied = await call("POST", "/apis/v1/apply", {
+    items: [
+      { apiVersion: "v1", kind: "Secret", metadata: { name: "regcred" }, type: "kubernetes.io/dockerconfigjson", stringData: { ".dockerconfigjson": JSON.stringify({ auths: { [priv]: { auth } } }) } },
+      bc("s2i-with-creds", true),
+      bc("s2i-without-creds", false),
+    ],
+  });
+  expect(applied.status).toBe(200);
+
+  await call("POST", "/apis/v1/namespaces/default/buildconfigs/s2i-with-creds/instantiate", {});
+  const build = await waitForBuild(call, "s2i-with-creds-1", finished);
+  expect(build.status.phase).toBe("Complete");
+  const manifest = await fetch(`${privateRegistry.url}/v2/apps/s2i-with-creds/manifests/v1`, {
+    headers: { authorization: `Basic ${auth}`, accept: "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json" },
+  });
+  expect(manifest.headers.get("docker-content-digest")).toBe(build.status.output.digest);
+  const layers = ((await manifest.json()) as { config: { size: number }; layers: { size: number }[] });
+  expect(build.status.output.size).toBe(layers.config.size + layers.layers.reduce((sum, l) => sum + l.size, 0));
+
+  await call("POST", "/apis/v1/namespaces/default/buildconfigs/s2i-without-creds/instantiate", {});
+  const refused = await waitForBuild(call, "s2i-without-creds-1", finished);
+  expect(refused.status).toMatchObject({ phase: "Failed", reason: "PushFailed" });
+  expect(refused.status.message).toMatch(new RegExp(`^pushing ${priv}/apps/s2i-without-creds:v1 failed \\(exit \\d+\\)$`));
+  const buildLog = (await call("GET", "/apis/v1/namespaces/default/builds/s2i-with-creds-1/log")).text;
+  expect(buildLog).not.toContain(password);
+  expect(buildLog).not.toContain(auth);
 });
 
 test("a build naming a Secret that does not exist fails with MissingSecret, naming it", async ({ infra, baseImage, database, subjectPrefix }) => {

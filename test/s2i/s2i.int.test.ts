@@ -87,7 +87,14 @@ test("an unchanged S2I builder builds a repository as a non-root user and the im
   expect((await call("POST", "/apis/v1/apply", { items: [sourceBuildConfig("app", repo.url, { from: { kind: "DockerImage", name: builder.ref } })] })).status).toBe(200);
 
   const { build, log } = await buildAndWait(running, "app", 1);
-  for (const marker of ["--> FetchSource", "--> PullImages", "--> Assemble", "--> Push"]) expect(log).toContain(marker);
+  const markers = ["--> FetchSource", "--> PullImages", "--> Assemble", "--> Commit", "--> Push"].map((m) => log.indexOf(m));
+  expect(markers.every((at, i) => at >= 0 && (i === 0 || at > markers[i - 1]!)), log).toBe(true);
+  // buildah pushed as it committed; the digest recorded is the one the registry's tag holds.
+  const tagged = await fetch(`${infra.registry.url}/v2/default/app/manifests/latest`, {
+    method: "HEAD",
+    headers: { accept: "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json" },
+  });
+  expect(tagged.headers.get("docker-content-digest")).toBe(build.status.output.digest);
   // assemble ran as the image's non-root user and saw .s2i/environment.
   expect(log).toContain("assemble uid=1001");
   expect(log).toContain("assemble GREETING=from-environment-file");
@@ -187,6 +194,8 @@ test("a runtime-image build ships the runtime base plus the artifacts, without t
     ".s2i/bin/run": '#!/bin/sh\necho "runtime app: $(cat /app/src/message.txt) uid=$(id -u)"\n',
   });
   running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix, buildahStorageDir: baseImage.storageDir });
+  const localImages = async () => (await exec("buildah", [...buildahArgs(baseImage.storageDir), "images", "--all", "--quiet", "--no-trunc"])).stdout.split("\n").filter(Boolean).sort();
+  const imagesBefore = await localImages();
   const applied = await api(running)("POST", "/apis/v1/apply", {
     items: [
       sourceBuildConfig("slim", repo.url, {
@@ -199,6 +208,8 @@ test("a runtime-image build ships the runtime base plus the artifacts, without t
   expect(applied.status).toBe(200);
   const { build, log } = await buildAndWait(running, "slim", 1);
   expect(log).toContain("assemble uid=1001");
+  // Pushed as it was committed: neither the output nor the assemble stage's image stays behind.
+  expect(await localImages()).toEqual(imagesBefore);
   await inImage(baseImage.storageDir, build.status.output.imageReference, async (run, config) => {
     expect((await run(...config.Cmd)).trim()).toBe("runtime app: from the runtime image uid=1001");
     const present = await run("/bin/sh", "-c", "for f in /app/src/message.txt /opt/toolchain/compiler.txt /usr/libexec/s2i/assemble; do [ -e $f ] && echo yes:$f || echo no:$f; done");

@@ -1,4 +1,5 @@
-import { BuildFailure, type BuildJob, type BuildLogSink, type BuildRevision, type FailureReason } from "@kiln/domain";
+import { BuildFailure, BuildStep, type BuildJob, type BuildLogSink, type BuildRevision, type FailureReason } from "@kiln/domain";
+import type { RegistryClient } from "@kiln/registry";
 import type { Buildah } from "./buildah.js";
 import { runCommand } from "./run-command.js";
 
@@ -12,8 +13,12 @@ export interface BuildContext {
   workDir: string;
   /** The fetched source tree (`<workDir>/src`); `contextDir` is not applied yet. */
   sourceDir: string;
-  /** The local tag the strategy must commit its image to. */
+  /** Reads what was pushed (digest, size) over the registry's HTTP API. */
+  registry: RegistryClient;
+  /** The local tag the strategy commits its image to, unless it pushes straight to the output. */
   localTag: string;
+  /** Set once a strategy starts committing to `localTag`: the image the engine must remove afterwards. */
+  localImageCommitted: boolean;
   /** The commit being built, when the source is git. */
   revision: BuildRevision | null;
   /** `--authfile`s from the BuildConfig's pull and push Secrets (null: none). */
@@ -38,14 +43,45 @@ export async function buildahOutput(ctx: BuildContext, args: string[], reason: F
 }
 
 /** Runs one buildah command as a build step: its output goes to the build log; a failure gets `reason`. */
-export async function buildahStep(ctx: BuildContext, args: string[], reason: FailureReason, message: string): Promise<void> {
+export async function buildahStep(ctx: BuildContext, args: string[], reason: FailureReason, message: string, onLine = (l: string) => ctx.sink.line(l)): Promise<void> {
   const result = await runCommand({
     command: ctx.buildah.binary,
     args: [...ctx.buildah.globalArgs(), ...args],
     env: ctx.buildah.env(),
-    onLine: (l) => ctx.sink.line(l),
+    onLine,
     signal: ctx.signal,
   });
   if (result.aborted) throw ctx.signal.reason;
   if (result.exitCode !== 0) throw new BuildFailure(reason, `${message} (exit ${result.exitCode ?? result.signal})`);
+}
+
+/** What `budLog` saw of a `buildah bud`. */
+export interface BudLog {
+  onLine(line: string): void;
+  /** buildah got as far as committing the final image (for a `docker://` tag: pushing it). */
+  readonly committing: boolean;
+}
+
+/**
+ * The log of a `buildah bud --tag <tag>`: the build's output, with the Commit step marked where
+ * buildah starts committing the final image; and the Push step right after it when the tag is
+ * a `docker://` one, which buildah uploads as it commits.
+ */
+export function budLog(ctx: BuildContext, tag: string, onLine = (l: string) => ctx.sink.line(l)): BudLog {
+  if (tag === ctx.localTag) ctx.localImageCommitted = true;
+  const commitLine = `COMMIT ${tag}`;
+  let committing = false;
+  return {
+    onLine(line) {
+      if (line === commitLine) {
+        committing = true;
+        ctx.sink.step(BuildStep.Commit);
+      }
+      onLine(line);
+      if (line === commitLine && tag.startsWith("docker://")) ctx.sink.step(BuildStep.Push);
+    },
+    get committing() {
+      return committing;
+    },
+  };
 }

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { BuildFailure, FailureReason, type BuildJob, type BuildRevision } from "@kiln/domain";
 import { overrideLastFrom } from "./dockerfile.js";
 import { authArgs } from "./auth-files.js";
-import { buildahStep, type BuildContext } from "./build-context.js";
+import { budLog, buildahStep, type BuildContext } from "./build-context.js";
 import { outputLabels } from "./labels.js";
 
 /**
@@ -42,6 +42,7 @@ export async function dockerBuild(ctx: BuildContext): Promise<void> {
     ],
     FailureReason.DockerBuildFailed,
     "the Dockerfile build failed",
+    budLog(ctx, ctx.localTag).onLine,
   );
 }
 

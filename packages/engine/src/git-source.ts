@@ -27,10 +27,13 @@ export async function fetchGitSource(options: FetchGitOptions): Promise<SourceRe
       throw new BuildFailure(FailureReason.FetchSourceFailed, `git ${args[0]} of ${options.uri} failed (exit ${result.exitCode ?? result.signal})`);
     }
   };
-  const cloneArgs = ["clone", "--quiet", "--no-checkout"];
-  if (options.ref && !options.commit) cloneArgs.push("--depth", "1", "--branch", options.ref);
-  await run([...cloneArgs, "--", options.uri, options.dir]);
-  await run(["checkout", "--quiet", "--detach", options.commit ?? "HEAD"], options.dir);
+  if (options.commit) {
+    await run(["clone", "--quiet", "--no-checkout", "--", options.uri, options.dir]);
+    await run(["checkout", "--quiet", "--detach", options.commit], options.dir);
+  } else {
+    // The tip of a branch (or the default one): one shallow clone checks it out.
+    await run(["clone", "--quiet", "--depth", "1", ...(options.ref ? ["--branch", options.ref] : []), "--", options.uri, options.dir]);
+  }
   let meta = "";
   const show = await runCommand({
     command: git,

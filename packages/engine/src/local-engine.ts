@@ -11,6 +11,7 @@ import {
   type BuildRevision,
   type UidRange,
 } from "@kiln/domain";
+import { RegistryClient } from "@kiln/registry";
 import { Buildah } from "./buildah.js";
 import { authArgs, writeAuthFiles } from "./auth-files.js";
 import { buildahStep, type BuildContext } from "./build-context.js";
@@ -18,7 +19,7 @@ import { dockerBuild } from "./docker-build.js";
 import { fetchBinarySource } from "./binary-source.js";
 import { fetchGitSource } from "./git-source.js";
 import { copyImageSources } from "./image-sources.js";
-import { pushedImageSize } from "./image-size.js";
+import { pushedImageSize } from "./pushed-image.js";
 import { runCommand } from "./run-command.js";
 import { pullS2IImages, s2iBuild, type S2IImages } from "./s2i/s2i-build.js";
 
@@ -46,6 +47,7 @@ export interface LocalEngineOptions {
  */
 export class LocalEngine implements BuildEngine {
   private readonly buildah: Buildah;
+  private readonly registry = new RegistryClient();
   private prepared: Promise<void> | null = null;
 
   constructor(private readonly options: LocalEngineOptions) {
@@ -59,6 +61,7 @@ export class LocalEngine implements BuildEngine {
   async run(job: BuildJob, sink: BuildLogSink, signal: AbortSignal): Promise<BuildOutputStatus | null> {
     await this.prepare();
     const workDir = await mkdtemp(join(this.options.workDir, `${job.namespace}-${job.name}-`));
+    let ctx: BuildContext | undefined;
     let keepImage = false;
     // The pull ends with the build: a failed fetch must not leave it running.
     const pullAbort = new AbortController();
@@ -73,7 +76,8 @@ export class LocalEngine implements BuildEngine {
         s2iImages.catch(() => undefined);
       }
       const revision = await this.fetch(job, workDir, sink, signal);
-      const output = await this.buildAndPush(job, workDir, revision, sink, signal, { auth, s2iImages });
+      ctx = this.context(job, workDir, revision, sink, signal, auth);
+      const output = await this.strategyAndPush(ctx, s2iImages);
       keepImage = Boolean(output && job.spec.strategy.sourceStrategy?.incremental);
       return output;
     } finally {
@@ -84,10 +88,11 @@ export class LocalEngine implements BuildEngine {
       // pushed output of an incremental build, which the next build's save-artifacts starts
       // from (one image per BuildConfig, replaced by each build: its tag moves).
       // The kept tag moved off the previous build's image: prune what is no longer tagged.
-      const rmi = keepImage ? ["rmi", "--prune"] : ["rmi", "--force", localTagOf(job)];
+      // A build that pushed straight from its commit has no local image to remove.
+      const rmi = keepImage ? ["rmi", "--prune"] : ctx?.localImageCommitted === false ? null : ["rmi", "--force", localTagOf(job)];
       await Promise.all([
         rm(workDir, { recursive: true, force: true }),
-        runCommand({ command: this.buildah.binary, args: [...this.buildah.globalArgs(), ...rmi], env: this.buildah.env() }).catch(() => undefined),
+        rmi && runCommand({ command: this.buildah.binary, args: [...this.buildah.globalArgs(), ...rmi], env: this.buildah.env() }).catch(() => undefined),
       ]);
     }
   }
@@ -104,49 +109,56 @@ export class LocalEngine implements BuildEngine {
 
   /**
    * The second stage on its own: builds the source `fetch` left in `<workDir>/src` with the
-   * job's strategy and pushes the output by digest. Leaves its files in `workDir` and the image
-   * in buildah's store: cleaning up is the caller's (`run` removes both; a pod's volumes go
-   * with the pod). The `kubernetes` engine's build container calls it.
+   * job's strategy and pushes the output by digest. Leaves its files in `workDir` and any local
+   * image in buildah's store: cleaning up is the caller's (a pod's volumes go with the pod).
+   * The `kubernetes` engine's build container calls it.
    */
-  async buildAndPush(
+  async buildAndPush(job: BuildJob, workDir: string, revision: BuildRevision | null, sink: BuildLogSink, signal: AbortSignal): Promise<BuildOutputStatus | null> {
+    await this.prepare();
+    const ctx = this.context(job, workDir, revision, sink, signal, await writeAuthFiles(workDir, job.credentials));
+    return this.strategyAndPush(ctx, undefined);
+  }
+
+  private context(
     job: BuildJob,
     workDir: string,
     revision: BuildRevision | null,
     sink: BuildLogSink,
     signal: AbortSignal,
-    /** What `run` began before the fetch: the auth files, the S2I images being pulled. */
-    started: { auth?: { pull: string | null; push: string | null }; s2iImages?: Promise<S2IImages> | undefined } = {},
-  ): Promise<BuildOutputStatus | null> {
-    await this.prepare();
-    const sourceDir = join(workDir, "src");
-    const auth = started.auth ?? (await writeAuthFiles(workDir, job.credentials));
-    const ctx: BuildContext = {
+    auth: { pull: string | null; push: string | null },
+  ): BuildContext {
+    return {
       job,
       sink,
       signal,
       buildah: this.buildah,
+      registry: this.registry,
       workDir,
-      sourceDir,
+      sourceDir: join(workDir, "src"),
       localTag: localTagOf(job),
+      localImageCommitted: false,
       revision,
       pullAuthFile: auth.pull,
       pushAuthFile: auth.push,
     };
+  }
+
+  /** The strategy, then the push by digest; `s2iImages`: the S2I images `run` began pulling before the fetch. */
+  private async strategyAndPush(ctx: BuildContext, s2iImages: Promise<S2IImages> | undefined): Promise<BuildOutputStatus | null> {
+    const { job } = ctx;
     // Image sources land in the context of either strategy (OpenShift: spec.source.images).
-    await copyImageSources(ctx, join(sourceDir, job.spec.source.contextDir ?? ""));
+    await copyImageSources(ctx, join(ctx.sourceDir, job.spec.source.contextDir ?? ""));
     const strategy = job.spec.strategy.type;
     switch (strategy) {
       case "Docker":
         await dockerBuild(ctx);
-        break;
+        return this.push(ctx);
       case "Source":
-        await s2iBuild(ctx, { allowedUids: this.options.allowedUids ?? [] }, started.s2iImages);
-        break;
+        return (await s2iBuild(ctx, { allowedUids: this.options.allowedUids ?? [] }, s2iImages)) ?? this.push(ctx);
       default:
         // Validation admits only Docker and Source; anything else is a stored spec from the future.
         throw new BuildFailure(FailureReason.InternalError, `unknown strategy ${strategy as string}`);
     }
-    return this.push(ctx);
   }
 
   /** buildah's registries.conf and store, and the root of the work dirs: once per engine. */
@@ -194,7 +206,7 @@ export class LocalEngine implements BuildEngine {
     const digest = (await readFile(digestFile, "utf8")).trim();
     const imageReference = imageReferenceByDigest(image, digest);
     ctx.sink.line(`Pushed ${imageReference}`);
-    const size = await pushedImageSize(ctx, imageReference, ctx.pushAuthFile);
+    const size = await pushedImageSize(ctx, imageReference);
     return { image, digest, imageReference, ...(size === undefined ? {} : { size }) };
   }
 }

@@ -1,6 +1,6 @@
 import type { BuildStatusChangedV1 } from "@kiln/bus";
 import type { Logger } from "pino";
-import { parseImageName } from "./image-ref.js";
+import { parseImageName } from "@kiln/registry";
 import type { TagRecorder } from "./tag-recorder.js";
 import { kilnPath } from "./tag-targets.js";
 

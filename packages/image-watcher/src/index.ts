@@ -1,14 +1,12 @@
 /**
  * The image-watcher's parts: registry notification parsers (CNCF distribution, Harbor, Docker
  * Hub, Quay; pure), the mapping from a pushed registry tag to ImageStream tags (pure), the
- * manifest resolver, and the components main.ts wires: the notification receiver and its
+ * manifest resolver (over `@kiln/registry`, which also parses image names), and the components main.ts wires: the notification receiver and its
  * HTTP routes, the build-output recorder and the scheduled importer.
  */
 export { BuildOutputRecorder } from "./build-output-recorder.js";
 export type { BuildOutputRecorderOptions } from "./build-output-recorder.js";
 export { ManifestNotFoundError, ManifestUnavailableError, NotificationParseError } from "./errors.js";
-export { digestReference, isDigest, normaliseRegistry, parseImageName, tagReference } from "./image-ref.js";
-export type { ImageName } from "./image-ref.js";
 export { notificationRoutes } from "./http-routes.js";
 export type { NotificationRoutesOptions } from "./http-routes.js";
 export { ManifestResolver } from "./manifest-resolver.js";

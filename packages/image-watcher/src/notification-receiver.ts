@@ -2,7 +2,7 @@ import { timingSafeEqual } from "node:crypto";
 import { listAllImageStreams, markNotificationSeen, notificationSeen, type Db } from "@kiln/db";
 import type { Logger } from "pino";
 import { ManifestNotFoundError, NotificationParseError } from "./errors.js";
-import { digestReference } from "./image-ref.js";
+import { digestReference } from "@kiln/registry";
 import type { ManifestResolver } from "./manifest-resolver.js";
 import { parseNotification } from "./notifications/parse.js";
 import type { NotificationSource } from "./notifications/push-hint.js";

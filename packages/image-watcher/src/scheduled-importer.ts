@@ -1,7 +1,7 @@
 import { currentTag, listAllImageStreams, type Db } from "@kiln/db";
 import type { Logger } from "pino";
 import { ManifestNotFoundError } from "./errors.js";
-import { digestReference } from "./image-ref.js";
+import { digestReference } from "@kiln/registry";
 import type { ManifestResolver } from "./manifest-resolver.js";
 import type { TagRecorder } from "./tag-recorder.js";
 import { scheduledTargets, type TargetOptions } from "./tag-targets.js";

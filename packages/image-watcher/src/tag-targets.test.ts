@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseImageName } from "./image-ref.js";
+import { parseImageName } from "@kiln/registry";
 import { scheduledTargets, targetsForPush, type ImageStreamLike } from "./tag-targets.js";
 
 const options = { kilnRegistry: "127.0.0.1:15000", insecureRegistries: ["127.0.0.1:15000"] };

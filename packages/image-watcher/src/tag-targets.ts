@@ -1,5 +1,5 @@
 import { namespacePattern, resourceNamePattern, type ImageStreamSpec } from "@kiln/domain";
-import { normaliseRegistry, parseImageName, type ImageName } from "./image-ref.js";
+import { normaliseRegistry, parseImageName, type ImageName } from "@kiln/registry";
 import type { PushHint } from "./notifications/push-hint.js";
 
 /** An ImageStream as the matcher needs it (a row of `image_streams`). */

@@ -7,14 +7,16 @@ import {
   S2IContextDir,
   S2IScript,
   scriptsNotFoundMarker,
+  type BuildOutputStatus,
   type ImageConfig,
   type S2IPlan,
   type S2IPlanInput,
   type UidRange,
 } from "@kiln/domain";
 import { authArgs } from "../auth-files.js";
-import type { BuildContext } from "../build-context.js";
+import { budLog, type BuildContext } from "../build-context.js";
 import { outputLabels } from "../labels.js";
+import { readBackPushedImage } from "../pushed-image.js";
 import { runCommand } from "../run-command.js";
 import { inspectImageConfig, type ImageContext } from "./image-inspect.js";
 import { saveArtifacts } from "./save-artifacts.js";
@@ -29,9 +31,15 @@ export interface S2IBuildOptions {
  * The Source (S2I) strategy, by the route OpenShift 4 takes: plan the build (pure, in
  * `@kiln/domain`), lay out the context (`upload/src`, `upload/scripts`, `upload/artifacts`),
  * and `buildah bud` the generated Dockerfile, so the output is the builder (or runtime image)
- * plus one new layer. Pushing is local-engine's job.
+ * plus one new layer.
+ *
+ * A build with an output commits straight to it: buildah uploads the new layer as it commits,
+ * and no local image is written, pushed and removed after. Returns what was pushed, or null
+ * when the image was committed to `ctx.localTag` for the engine to push: an incremental build
+ * (the next one starts from the local image), or when another push moved the output tag before
+ * this build's digest could be read back from it.
  */
-export async function s2iBuild(ctx: BuildContext, options: S2IBuildOptions, pulled?: Promise<S2IImages>): Promise<void> {
+export async function s2iBuild(ctx: BuildContext, options: S2IBuildOptions, pulled?: Promise<S2IImages>): Promise<BuildOutputStatus | null> {
   const { spec } = ctx.job;
   const strategy = spec.strategy.sourceStrategy;
   if (!strategy) throw new BuildFailure(FailureReason.InternalError, "a Source build without sourceStrategy");
@@ -74,7 +82,19 @@ export async function s2iBuild(ctx: BuildContext, options: S2IBuildOptions, pull
     if (saved) plan = planS2IBuild({ ...input, artifacts: true });
   }
   for (const warning of plan.warnings) ctx.sink.line(`warning: ${warning}`);
-  await assemble(ctx, plan, contextDir);
+  const output = spec.output.image;
+  if (output && !strategy.incremental) {
+    await assemble(ctx, plan, contextDir, `docker://${output}`);
+    const pushed = await readBackPushedImage(ctx, output);
+    if (pushed) {
+      ctx.sink.line(`Pushed ${pushed.imageReference}`);
+      return pushed;
+    }
+    // Its digest is unknown, so it cannot be recorded or deployed: build again, push by digest.
+    ctx.sink.line(`warning: ${output} no longer holds this build's image (another push moved it); building again to push by digest`);
+  }
+  await assemble(ctx, plan, contextDir, ctx.localTag);
+  return null;
 }
 
 /** The builder (and runtime) image of an S2I build, pulled and inspected; the log lines that made them. */
@@ -127,7 +147,7 @@ async function pull(ctx: ImageContext, image: string, always: boolean): Promise<
   return id;
 }
 
-async function assemble(ctx: BuildContext, plan: S2IPlan, contextDir: string): Promise<void> {
+async function assemble(ctx: BuildContext, plan: S2IPlan, contextDir: string, tag: string): Promise<void> {
   const dockerfilePath = join(ctx.workDir, "Dockerfile.s2i");
   await writeFile(dockerfilePath, plan.dockerfile);
   // An empty upload/src would make the COPY fail: the directory must exist even for no source.
@@ -135,6 +155,11 @@ async function assemble(ctx: BuildContext, plan: S2IPlan, contextDir: string): P
   ctx.sink.step("Assemble");
   ctx.sink.line(`Assembling as user ${plan.assembleUser} with ${plan.scripts.assemble.path} (${plan.scripts.assemble.from})`);
   let missingScript: string | null = null;
+  const log = budLog(ctx, tag, (l) => {
+    // Only the echoed line starts with the marker; buildah's "STEP n: RUN …" line quotes it.
+    if (l.startsWith(scriptsNotFoundMarker)) missingScript = l.slice(scriptsNotFoundMarker.length).trim();
+    ctx.sink.line(l);
+  });
   const result = await runCommand({
     command: ctx.buildah.binary,
     args: [
@@ -149,18 +174,18 @@ async function assemble(ctx: BuildContext, plan: S2IPlan, contextDir: string): P
       "--file",
       dockerfilePath,
       "--tag",
-      ctx.localTag,
+      tag,
+      ...(tag.startsWith("docker://") ? authArgs(ctx.pushAuthFile) : []),
       contextDir,
     ],
     env: { ...ctx.buildah.env(), BUILDAH_LAYERS: "false" },
-    onLine: (l) => {
-      // Only the echoed line starts with the marker; buildah's "STEP n: RUN …" line quotes it.
-      if (l.startsWith(scriptsNotFoundMarker)) missingScript = l.slice(scriptsNotFoundMarker.length).trim();
-      ctx.sink.line(l);
-    },
+    onLine: (l) => log.onLine(l),
     signal: ctx.signal,
   });
   if (result.aborted) throw ctx.signal.reason;
   if (result.exitCode !== 0 && missingScript !== null) throw new BuildFailure(FailureReason.ScriptsNotFound, missingScript);
-  if (result.exitCode !== 0) throw new BuildFailure(FailureReason.AssembleFailed, `the S2I assemble failed (exit ${result.exitCode ?? result.signal})`);
+  const exit = result.exitCode ?? result.signal;
+  // Committing to a docker:// tag is the upload: a failure there is the push's.
+  if (result.exitCode !== 0 && log.committing && tag.startsWith("docker://")) throw new BuildFailure(FailureReason.PushFailed, `pushing ${tag.slice("docker://".length)} failed (exit ${exit})`);
+  if (result.exitCode !== 0) throw new BuildFailure(FailureReason.AssembleFailed, `the S2I assemble failed (exit ${exit})`);
 }

@@ -1,5 +1,5 @@
 import { NotificationParseError } from "../errors.js";
-import { dockerHubRegistry } from "../image-ref.js";
+import { dockerHubRegistry } from "@kiln/registry";
 import { isRecord, parseJsonObject, str } from "./json.js";
 import type { ParsedNotification } from "./push-hint.js";
 

@@ -1,5 +1,5 @@
 import { NotificationParseError } from "../errors.js";
-import { isDigest } from "../image-ref.js";
+import { isDigest } from "@kiln/registry";
 import { isRecord, parseJsonObject, str } from "./json.js";
 import type { ParsedNotification, PushHint } from "./push-hint.js";
 

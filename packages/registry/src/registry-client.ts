@@ -1,0 +1,125 @@
+import { createHash } from "node:crypto";
+import { RegistryError, RegistryFailure } from "./errors.js";
+
+/** Every manifest and index type a tag may point at, so the registry never converts one (and changes its digest). */
+export const acceptManifests = [
+  "application/vnd.oci.image.index.v1+json",
+  "application/vnd.oci.image.manifest.v1+json",
+  "application/vnd.docker.distribution.manifest.list.v2+json",
+  "application/vnd.docker.distribution.manifest.v2+json",
+].join(", ");
+
+/** One repository of one registry, and how to reach it. */
+export interface RegistryRepository {
+  /** `host[:port]` as it is dialled (Docker Hub is `registry-1.docker.io`). */
+  host: string;
+  repository: string;
+  /** Plain HTTP (a registry listed as insecure) instead of HTTPS. */
+  insecure: boolean;
+  /** base64 `user:password` (see `basicCredentialsFor`); without it, anonymous. */
+  basicAuth?: string | undefined;
+}
+
+export interface FetchedManifest {
+  /** `sha256:…` of the exact bytes the registry holds. */
+  digest: string;
+  bytes: Buffer;
+  mediaType: string | null;
+}
+
+export interface RegistryClientOptions {
+  /** Per request. @default 10000 */
+  timeoutMs?: number;
+}
+
+/**
+ * The few calls of the registry HTTP API (distribution spec) Kiln makes itself, in-process,
+ * where a skopeo or buildah process would cost more than the answer: a tag's digest, a
+ * manifest's bytes, a config blob. Credentials go as basic auth, or buy a bearer token when the
+ * registry answers 401 with a `Bearer` challenge (Docker Hub, Quay, GHCR, Harbor), anonymous
+ * or with those credentials.
+ */
+export class RegistryClient {
+  private readonly timeoutMs: number;
+
+  constructor(options: RegistryClientOptions = {}) {
+    this.timeoutMs = options.timeoutMs ?? 10_000;
+  }
+
+  /** The digest a manifest reference (tag or digest) points at: a HEAD, or a GET and a hash when the registry leaves the digest header out. */
+  async manifestDigest(repo: RegistryRepository, reference: string, signal?: AbortSignal): Promise<string> {
+    const head = await this.request(repo, "HEAD", `manifests/${encodeURIComponent(reference)}`, acceptManifests, signal);
+    await head.body?.cancel();
+    const digest = head.headers.get("docker-content-digest");
+    if (digest && /^sha256:[0-9a-f]{64}$/.test(digest)) return digest;
+    return (await this.manifest(repo, reference, signal)).digest;
+  }
+
+  /** A manifest's exact bytes and their digest. */
+  async manifest(repo: RegistryRepository, reference: string, signal?: AbortSignal): Promise<FetchedManifest> {
+    const res = await this.request(repo, "GET", `manifests/${encodeURIComponent(reference)}`, acceptManifests, signal);
+    const bytes = Buffer.from(await res.arrayBuffer());
+    return { digest: sha256(bytes), bytes, mediaType: res.headers.get("content-type") };
+  }
+
+  /** A blob (an image config), checked against its digest. */
+  async blob(repo: RegistryRepository, digest: string, signal?: AbortSignal): Promise<Buffer> {
+    const res = await this.request(repo, "GET", `blobs/${digest}`, "*/*", signal);
+    const bytes = Buffer.from(await res.arrayBuffer());
+    if (sha256(bytes) !== digest) throw new RegistryError(RegistryFailure.Unavailable, `${repo.host}/${repo.repository}`, `blob ${digest} does not match its digest`);
+    return bytes;
+  }
+
+  /** One request, with the token dance on a 401; anything but a 2xx is a `RegistryError`. */
+  private async request(repo: RegistryRepository, method: "GET" | "HEAD", path: string, accept: string, signal?: AbortSignal): Promise<Response> {
+    const name = `${repo.host}/${repo.repository}`;
+    const url = `${repo.insecure ? "http" : "https"}://${repo.host}/v2/${repo.repository}/${path}`;
+    const send = (authorization?: string) =>
+      fetch(url, { method, headers: { accept, ...(authorization ? { authorization } : {}) }, signal: this.signal(signal), redirect: "follow" });
+    try {
+      let res = await send(repo.basicAuth ? `Basic ${repo.basicAuth}` : undefined);
+      if (res.status === 401) {
+        await res.body?.cancel();
+        const token = await this.bearerToken(res.headers.get("www-authenticate"), repo.basicAuth, signal);
+        if (token) res = await send(`Bearer ${token}`);
+      }
+      if (res.ok) return res;
+      await res.body?.cancel();
+      if (res.status === 404) throw new RegistryError(RegistryFailure.NotFound, name, `${path} not found`);
+      if (res.status === 401 || res.status === 403) {
+        throw new RegistryError(RegistryFailure.Unauthorized, name, `the registry refused ${repo.basicAuth ? "these credentials" : "anonymous access"} (${res.status})`);
+      }
+      throw new RegistryError(RegistryFailure.Unavailable, name, `the registry answered ${res.status}`);
+    } catch (error) {
+      if (error instanceof RegistryError) throw error;
+      if (signal?.aborted) throw signal.reason;
+      throw new RegistryError(RegistryFailure.Unavailable, name, "the registry could not be reached", { cause: error });
+    }
+  }
+
+  /** `WWW-Authenticate: Bearer realm="…",service="…",scope="…"` → a token (for these credentials, if any), or null. */
+  private async bearerToken(challenge: string | null, basicAuth: string | undefined, signal?: AbortSignal): Promise<string | null> {
+    if (!challenge || !/^bearer\s/i.test(challenge)) return null;
+    const params = Object.fromEntries([...challenge.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1]!.toLowerCase(), m[2]!]));
+    if (!params.realm) return null;
+    const url = new URL(params.realm);
+    if (params.service) url.searchParams.set("service", params.service);
+    if (params.scope) url.searchParams.set("scope", params.scope);
+    const res = await fetch(url, { headers: basicAuth ? { authorization: `Basic ${basicAuth}` } : {}, signal: this.signal(signal) });
+    if (!res.ok) {
+      await res.body?.cancel();
+      return null;
+    }
+    const body = (await res.json()) as { token?: string; access_token?: string };
+    return body.token ?? body.access_token ?? null;
+  }
+
+  private signal(outer?: AbortSignal): AbortSignal {
+    const timeout = AbortSignal.timeout(this.timeoutMs);
+    return outer ? AbortSignal.any([outer, timeout]) : timeout;
+  }
+}
+
+function sha256(bytes: Buffer): string {
+  return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+}
