@@ -40,7 +40,7 @@ test("start-build --follow streams the log live and pushes the image by digest",
   expect(started.code).toBe(0);
   expect(started.stdout).toContain("build.kiln.dev/hello-1 started");
   // The log shows each step and the Dockerfile's own output, then the pushed reference.
-  for (const marker of ["--> FetchSource", `Commit ${repo.commit}`, "--> Build", "--> Push", "Pushed "]) {
+  for (const marker of ["--> FetchSource", `Commit ${repo.commit}`, "--> Build", "--> Commit", "--> Push", "Pushed "]) {
     expect(started.stdout).toContain(marker);
   }
 

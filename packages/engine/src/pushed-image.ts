@@ -18,21 +18,27 @@ export async function pushedImageSize(ctx: BuildContext, imageReference: string)
   return size ?? undefined;
 }
 
+/** What the output tag holds after a commit straight to it. */
+export type ReadBack =
+  | { holds: "this-build"; output: BuildOutputStatus }
+  /** Another push moved the tag in between: this build's digest cannot be known from it any more. */
+  | { holds: "another-image" }
+  /** Neither HTTP nor skopeo could read the tag's manifest and config. */
+  | { holds: "unknown" };
+
 /**
- * After buildah committed straight to the output tag: what the tag points at, if it is this
- * build's image, recognised by the labels every Kiln build writes (`io.openshift.build.namespace`
- * and `kiln.dev/build`). Null when it is not: another push moved the tag in between, and the
- * digest of this build's image cannot be known from the tag any more.
+ * After buildah committed straight to the output tag: what the tag points at, and whether it
+ * is this build's image, recognised by the labels every Kiln build writes
+ * (`io.openshift.build.namespace` and `kiln.dev/build`).
  */
-export async function readBackPushedImage(ctx: BuildContext, image: string): Promise<BuildOutputStatus | null> {
+export async function readBackPushedImage(ctx: BuildContext, image: string): Promise<ReadBack> {
   const raw = await readManifest(ctx, image);
-  if (!raw) return null;
-  const manifest = parseManifest(raw.bytes);
-  if (!manifest?.config?.digest) return null;
-  const labels = await readConfigLabels(ctx, image, manifest.config.digest);
-  if (labels?.["kiln.dev/build"] !== ctx.job.name || labels["io.openshift.build.namespace"] !== ctx.job.namespace) return null;
+  const configDigest = raw && parseManifest(raw.bytes)?.config?.digest;
+  const labels = configDigest ? await readConfigLabels(ctx, image, configDigest) : null;
+  if (!raw || !labels) return { holds: "unknown" };
+  if (labels["kiln.dev/build"] !== ctx.job.name || labels["io.openshift.build.namespace"] !== ctx.job.namespace) return { holds: "another-image" };
   const size = manifestSize(raw);
-  return { image, digest: raw.digest, imageReference: imageReferenceByDigest(image, raw.digest), ...(size === undefined ? {} : { size }) };
+  return { holds: "this-build", output: { image, digest: raw.digest, imageReference: imageReferenceByDigest(image, raw.digest), ...(size === undefined ? {} : { size }) } };
 }
 
 interface RawManifest {

@@ -1,6 +1,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
+  assertNever,
   BuildFailure,
   FailureReason,
   planS2IBuild,
@@ -86,12 +87,20 @@ export async function s2iBuild(ctx: BuildContext, options: S2IBuildOptions, pull
   if (output && !strategy.incremental) {
     await assemble(ctx, plan, contextDir, `docker://${output}`);
     const pushed = await readBackPushedImage(ctx, output);
-    if (pushed) {
-      ctx.sink.line(`Pushed ${pushed.imageReference}`);
-      return pushed;
+    switch (pushed.holds) {
+      case "this-build":
+        ctx.sink.line(`Pushed ${pushed.output.imageReference}`);
+        return pushed.output;
+      // The image's digest is unknown, so it cannot be recorded or deployed: build again, push by digest.
+      case "another-image":
+        ctx.sink.line(`warning: ${output} no longer holds this build's image (another push moved it); building again to push by digest`);
+        break;
+      case "unknown":
+        ctx.sink.line(`warning: could not read ${output} back to learn this build's digest; building again to push by digest`);
+        break;
+      default:
+        assertNever(pushed, "read-back");
     }
-    // Its digest is unknown, so it cannot be recorded or deployed: build again, push by digest.
-    ctx.sink.line(`warning: ${output} no longer holds this build's image (another push moved it); building again to push by digest`);
   }
   await assemble(ctx, plan, contextDir, ctx.localTag);
   return null;
