@@ -88,8 +88,8 @@ export class LocalEngine implements BuildEngine {
       // pushed output of an incremental build, which the next build's save-artifacts starts
       // from (one image per BuildConfig, replaced by each build: its tag moves).
       // The kept tag moved off the previous build's image: prune what is no longer tagged.
-      // A build that pushed straight from its commit has no local image to remove.
-      const rmi = keepImage ? ["rmi", "--prune"] : ctx?.localImageCommitted === false ? null : ["rmi", "--force", localTagOf(job)];
+      // A build that pushed straight from its commit (or never got to commit) has no local image to remove.
+      const rmi = keepImage ? ["rmi", "--prune"] : ctx?.localImageCommitted ? ["rmi", "--force", localTagOf(job)] : null;
       await Promise.all([
         rm(workDir, { recursive: true, force: true }),
         rmi && runCommand({ command: this.buildah.binary, args: [...this.buildah.globalArgs(), ...rmi], env: this.buildah.env() }).catch(() => undefined),

@@ -25,7 +25,7 @@ export type { PortCheck, PortCheckOptions } from "./ports.js";
 export { startPostgres } from "./postgres.js";
 export type { PostgresServer, StartPostgresOptions } from "./postgres.js";
 export { registryConfig, startRegistry } from "./registry.js";
-export type { RegistryServer, StartRegistryOptions } from "./registry.js";
+export type { RegistryServer, RegistryTokenAuth, StartRegistryOptions } from "./registry.js";
 export { spawnService, tsxLoaderUrl } from "./service-process.js";
 export type { SpawnServiceOptions } from "./service-process.js";
 export { buildahArgs, buildBusyboxImage, busyboxApplets, removeBuildahStore } from "./base-image.js";

@@ -17,12 +17,29 @@ export type StartRegistryOptions = {
   notificationToken?: string;
   /** An htpasswd file (bcrypt entries): the registry then requires basic auth, like a private registry. */
   htpasswdFile?: string;
+  /**
+   * Token auth, as Docker Hub, Quay or Harbor do it: the registry answers 401 with a
+   * `WWW-Authenticate: Bearer realm=…,service=…,scope=…` challenge and accepts only JWTs the
+   * token server at `realm` signed with a key certified by `rootCertBundle`. Not with `htpasswdFile`.
+   */
+  tokenAuth?: RegistryTokenAuth;
   /** Path of docker-registry. @default found with `findBinaries` */
   binary?: string;
   /** @default 15_000 */
   readyTimeoutMs?: number;
   /** Flag shown when the port is busy. @default "--registry-port" */
   portHint?: string;
+};
+
+export type RegistryTokenAuth = {
+  /** URL of the token server clients buy tokens from. */
+  realm: string;
+  /** Sent in the challenge; tokens must name it as their audience (`aud`). */
+  service: string;
+  /** Tokens must name it as their issuer (`iss`). */
+  issuer: string;
+  /** PEM file of the certificates whose keys may sign tokens (the `x5c` chain must lead to one). */
+  rootCertBundle: string;
 };
 
 export type RegistryServer = {
@@ -36,7 +53,7 @@ export type RegistryServer = {
   stop(): Promise<void>;
 };
 
-/** Starts a CNCF distribution registry (plain HTTP, no auth, deletes enabled) and waits for `GET /v2/`. */
+/** Starts a CNCF distribution registry (plain HTTP, deletes enabled; no auth unless asked) and waits for `GET /v2/`. */
 export async function startRegistry(options: StartRegistryOptions): Promise<RegistryServer> {
   const host = options.host ?? "127.0.0.1";
   const { port } = options;
@@ -65,8 +82,9 @@ export async function startRegistry(options: StartRegistryOptions): Promise<Regi
       async () => {
         const res = await fetch(`${url}/v2/`, { signal: AbortSignal.timeout(1000) });
         await res.body?.cancel();
-        // 401 is a registry that is up and wants credentials.
-        return res.status === 200 || (options.htpasswdFile !== undefined && res.status === 401);
+        // 401 is a registry that is up and wants credentials (a password, or a token).
+        const wantsCredentials = options.htpasswdFile !== undefined || options.tokenAuth !== undefined;
+        return res.status === 200 || (wantsCredentials && res.status === 401);
       },
       { timeoutMs: options.readyTimeoutMs ?? 15_000 },
     );
@@ -94,6 +112,7 @@ export function registryConfig(options: {
   notificationUrl?: string | undefined;
   notificationToken?: string | undefined;
   htpasswdFile?: string | undefined;
+  tokenAuth?: RegistryTokenAuth | undefined;
 }): string {
   const q = (s: string) => JSON.stringify(s);
   const lines = [
@@ -119,6 +138,19 @@ export function registryConfig(options: {
   ];
   if (options.htpasswdFile !== undefined) {
     lines.push("auth:", "  htpasswd:", `    realm: ${q("kiln")}`, `    path: ${q(options.htpasswdFile)}`);
+  }
+  if (options.tokenAuth !== undefined) {
+    // distribution takes exactly one auth provider.
+    if (options.htpasswdFile !== undefined) throw new Error("registry: htpasswdFile and tokenAuth cannot be used together");
+    const t = options.tokenAuth;
+    lines.push(
+      "auth:",
+      "  token:",
+      `    realm: ${q(t.realm)}`,
+      `    service: ${q(t.service)}`,
+      `    issuer: ${q(t.issuer)}`,
+      `    rootcertbundle: ${q(t.rootCertBundle)}`,
+    );
   }
   if (options.notificationUrl !== undefined) {
     lines.push(

@@ -41,6 +41,8 @@ export interface RegistryClientOptions {
  */
 export class RegistryClient {
   private readonly timeoutMs: number;
+  /** Bearer tokens by repository and credentials. */
+  private readonly tokens = new Map<string, CachedToken>();
 
   constructor(options: RegistryClientOptions = {}) {
     this.timeoutMs = options.timeoutMs ?? 10_000;
@@ -70,18 +72,29 @@ export class RegistryClient {
     return bytes;
   }
 
-  /** One request, with the token dance on a 401; anything but a 2xx is a `RegistryError`. */
+  /**
+   * One request, with the token dance on a 401; anything but a 2xx is a `RegistryError`. A
+   * token bought for a repository (and these credentials) is reused until it expires: Kiln only
+   * reads, so every token it buys has the same pull scope.
+   */
   private async request(repo: RegistryRepository, method: "GET" | "HEAD", path: string, accept: string, signal?: AbortSignal): Promise<Response> {
     const name = `${repo.host}/${repo.repository}`;
     const url = `${repo.insecure ? "http" : "https"}://${repo.host}/v2/${repo.repository}/${path}`;
+    const tokenKey = `${name}\n${repo.basicAuth ?? ""}`;
     const send = (authorization?: string) =>
       fetch(url, { method, headers: { accept, ...(authorization ? { authorization } : {}) }, signal: this.signal(signal), redirect: "follow" });
     try {
-      let res = await send(repo.basicAuth ? `Basic ${repo.basicAuth}` : undefined);
+      const cached = this.tokens.get(tokenKey);
+      let res = await send(cached && cached.expiresAt > Date.now() ? `Bearer ${cached.token}` : repo.basicAuth ? `Basic ${repo.basicAuth}` : undefined);
       if (res.status === 401) {
         await res.body?.cancel();
-        const token = await this.bearerToken(res.headers.get("www-authenticate"), repo.basicAuth, signal);
-        if (token) res = await send(`Bearer ${token}`);
+        this.tokens.delete(tokenKey);
+        const token = await this.bearerToken(name, res.headers.get("www-authenticate"), repo.basicAuth, signal);
+        if (token) {
+          if (this.tokens.size >= maxCachedTokens) this.tokens.clear();
+          this.tokens.set(tokenKey, token);
+          res = await send(`Bearer ${token.token}`);
+        }
       }
       if (res.ok) return res;
       await res.body?.cancel();
@@ -97,8 +110,12 @@ export class RegistryClient {
     }
   }
 
-  /** `WWW-Authenticate: Bearer realm="…",service="…",scope="…"` → a token (for these credentials, if any), or null. */
-  private async bearerToken(challenge: string | null, basicAuth: string | undefined, signal?: AbortSignal): Promise<string | null> {
+  /**
+   * `WWW-Authenticate: Bearer realm="…",service="…",scope="…"` → a token (for these
+   * credentials, if any), or null when the challenge is not a bearer one. A token service that
+   * refuses the credentials is `Unauthorized`.
+   */
+  private async bearerToken(name: string, challenge: string | null, basicAuth: string | undefined, signal?: AbortSignal): Promise<CachedToken | null> {
     if (!challenge || !/^bearer\s/i.test(challenge)) return null;
     const params = Object.fromEntries([...challenge.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1]!.toLowerCase(), m[2]!]));
     if (!params.realm) return null;
@@ -108,10 +125,15 @@ export class RegistryClient {
     const res = await fetch(url, { headers: basicAuth ? { authorization: `Basic ${basicAuth}` } : {}, signal: this.signal(signal) });
     if (!res.ok) {
       await res.body?.cancel();
+      if (res.status === 401 || res.status === 403) {
+        throw new RegistryError(RegistryFailure.Unauthorized, name, `the token service ${url.host} refused ${basicAuth ? "these credentials" : "anonymous access"} (${res.status})`);
+      }
       return null;
     }
-    const body = (await res.json()) as { token?: string; access_token?: string };
-    return body.token ?? body.access_token ?? null;
+    const body = (await res.json()) as { token?: string; access_token?: string; expires_in?: number };
+    const token = body.token ?? body.access_token;
+    // The spec's default lifetime is 60 s; keep a margin for the request it is used in.
+    return token ? { token, expiresAt: Date.now() + ((body.expires_in ?? 60) - 10) * 1000 } : null;
   }
 
   private signal(outer?: AbortSignal): AbortSignal {
@@ -119,6 +141,12 @@ export class RegistryClient {
     return outer ? AbortSignal.any([outer, timeout]) : timeout;
   }
 }
+
+interface CachedToken {
+  token: string;
+  expiresAt: number;
+}
+const maxCachedTokens = 256;
 
 function sha256(bytes: Buffer): string {
   return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
