@@ -84,16 +84,22 @@ export class LocalEngine implements BuildEngine {
       signal.removeEventListener("abort", stopPull);
       pullAbort.abort();
       await s2iImages?.catch(() => undefined);
-      // Whatever happened: no work dir and no local image left behind by this build; except the
-      // pushed output of an incremental build, which the next build's save-artifacts starts
-      // from (one image per BuildConfig, replaced by each build: its tag moves).
-      // The kept tag moved off the previous build's image: prune what is no longer tagged.
-      // A build that pushed straight from its commit (or never got to commit) has no local image to remove.
-      const rmi = keepImage ? ["rmi", "--prune"] : ctx?.localImageCommitted ? ["rmi", "--force", localTagOf(job)] : null;
-      await Promise.all([
-        rm(workDir, { recursive: true, force: true }),
-        rmi && runCommand({ command: this.buildah.binary, args: [...this.buildah.globalArgs(), ...rmi], env: this.buildah.env() }).catch(() => undefined),
-      ]);
+      // Whatever happened: no work dir and no local image left behind by this build (a build
+      // that pushed straight from its commit, or never got to commit, has none); except the
+      // pushed output of an incremental build, kept under the output's name so that the next
+      // build's save-artifacts finds its layers here (one image per BuildConfig: the name moves
+      // to each new build's image, and the one it moved off is pruned).
+      const output = job.spec.output.image;
+      const buildah = (...args: string[]) => runCommand({ command: this.buildah.binary, args: [...this.buildah.globalArgs(), ...args], env: this.buildah.env() }).catch(() => undefined);
+      const removeImage = async () => {
+        if (keepImage && output && (await buildah("tag", localTagOf(job), output))?.exitCode === 0) {
+          await buildah("rmi", localTagOf(job));
+          await buildah("rmi", "--prune");
+        } else if (ctx?.localImageCommitted) {
+          await buildah("rmi", "--force", localTagOf(job));
+        }
+      };
+      await Promise.all([rm(workDir, { recursive: true, force: true }), removeImage()]);
     }
   }
 
@@ -211,7 +217,10 @@ export class LocalEngine implements BuildEngine {
   }
 }
 
-/** The tag buildah builds locally: the output name when there is one, else a private name. */
+/**
+ * The tag buildah builds locally: the build's own name, never the output's, so two builds of
+ * one BuildConfig running side by side (runPolicy Parallel) never push each other's image.
+ */
 function localTagOf(job: BuildJob): string {
-  return job.spec.output.image ?? `localhost/kiln/${job.namespace}/${job.name}:latest`;
+  return `localhost/kiln/${job.namespace}/${job.name}:latest`;
 }
