@@ -52,6 +52,7 @@ const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const secs = (ms: number) => (ms / 1000).toFixed(2);
 
 /** The app: sources copied to /opt/app-root/src; dependencies (`deps-mb` of random bytes) made unless restored. */
@@ -185,7 +186,11 @@ async function main(): Promise<number> {
   const incMs: number[] = [];
   await kilnBuild("incremental"); // the first incremental build is clean: it makes the artifacts
   for (let i = 0; i < runs; i++) {
+    // Each build at its own phase of the second too (see (a)): back to back, one side could
+    // lock into commits just after a second boundary and pay nearly a second more every time.
+    await atPhase(i / runs);
     cleanMs.push((await kilnBuild("clean")).ms);
+    await atPhase(i / runs);
     incMs.push((await kilnBuild("incremental")).ms);
   }
   const plainBuild = (await kilnBuild("plain")).build;
@@ -193,10 +198,9 @@ async function main(): Promise<number> {
   const builderBytes = await imageBytes(plainBuild.status.output.imageReference);
   const slimBytes = await imageBytes(slimBuild.status.output.imageReference);
 
-  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   const ratio = mean(kilnMs) / mean(handMs);
   const ratioStraight = mean(kilnMs) / mean(handStraightMs);
-  const speedup = median(cleanMs) / median(incMs);
+  const speedup = mean(cleanMs) / mean(incMs);
   const mib = (b: number) => (b / 1024 / 1024).toFixed(2);
   const load = loadavg().map((x) => x.toFixed(2)).join("/");
   const { stdout: buildahVersion } = await exec("buildah", ["--version"]);
@@ -210,9 +214,9 @@ async function main(): Promise<number> {
     `| (a) ratio Kiln / hand-written (means) | **${ratio.toFixed(2)}** | medians ${secs(median(kilnMs))} / ${secs(median(handMs))} s | ≤ ${TARGET_RATIO}: ${ratio <= TARGET_RATIO ? "PASS" : "FAIL"} |`,
     `| (a) hand-written, committed straight to the registry (\`bud --tag docker://…\`, as Kiln does), same phases | ${secs(mean(handStraightMs))} s | ${handStraightMs.map(secs).join(", ")} | |`,
     `| (a) ratio Kiln / hand-written straight to the registry (means) | **${ratioStraight.toFixed(2)}** | medians ${secs(median(kilnMs))} / ${secs(median(handStraightMs))} s | ≤ ${TARGET_RATIO}: ${ratioStraight <= TARGET_RATIO ? "PASS" : "FAIL"} |`,
-    `| (b) clean build, ${depsMb} MB deps | ${secs(median(cleanMs))} s | ${cleanMs.map(secs).join(", ")} | |`,
-    `| (b) incremental build, deps restored | ${secs(median(incMs))} s | ${incMs.map(secs).join(", ")} | |`,
-    `| (b) speed-up clean / incremental | **${speedup.toFixed(2)}×** | | ≥ ${TARGET_SPEEDUP}×: ${speedup >= TARGET_SPEEDUP ? "PASS" : "FAIL"} |`,
+    `| (b) clean build, ${depsMb} MB deps, mean over ${runs} phases | ${secs(mean(cleanMs))} s | ${cleanMs.map(secs).join(", ")} | |`,
+    `| (b) incremental build, deps restored, same phases | ${secs(mean(incMs))} s | ${incMs.map(secs).join(", ")} | |`,
+    `| (b) speed-up clean / incremental (means) | **${speedup.toFixed(2)}×** | medians ${secs(median(cleanMs))} / ${secs(median(incMs))} s | ≥ ${TARGET_SPEEDUP}×: ${speedup >= TARGET_SPEEDUP ? "PASS" : "FAIL"} |`,
     `| (c) output size, builder-based (compressed, registry) | ${mib(builderBytes)} MiB | | |`,
     `| (c) output size, runtime image | ${mib(slimBytes)} MiB | | |`,
     "",
