@@ -6,9 +6,10 @@ import { promisify } from "node:util";
 import { freePort, startRegistry, type RegistryServer } from "@kiln/infra";
 import { ManifestResolver } from "@kiln/image-watcher";
 import { RegistryClient, RegistryError, RegistryFailure } from "@kiln/registry";
-import { buildS2IBuilderImage, integrationTest as test, makeGitRepo } from "@kiln/testing";
+import { integrationTest as test, makeGitRepo } from "@kiln/testing";
 import { afterEach, expect } from "vitest";
 import { api, finished, startKiln, waitForBuild, type RunningKiln } from "../support/kiln-services.js";
+import { messageAppBuilder } from "../support/images.js";
 import { TokenServer } from "../support/token-server.js";
 
 /*
@@ -159,11 +160,7 @@ test("a private repository behind a token server reads with kiln-ci's credential
 test("an S2I build pushes to a token-auth registry with the push secret and records the digest the registry holds", async ({ infra, baseImage, database, subjectPrefix }) => {
   const { registry, tokens } = await startTokenAuthRegistry(infra.workDir);
   const host = registry.address;
-  const builder = await buildS2IBuilderImage({
-    storageDir: baseImage.storageDir,
-    ref: `${infra.registry.address}/s2i/builder-bearer:latest`,
-    scripts: { assemble: "#!/bin/sh\nset -e\ncp -R /tmp/src/. /opt/app-root/\n", run: "#!/bin/sh\ncat /opt/app-root/message.txt\n" },
-  });
+  const builder = await messageAppBuilder(baseImage.storageDir, `${infra.registry.address}/s2i/builder-bearer:latest`);
   await using repo = await makeGitRepo({ "message.txt": "served behind a token server" });
   running = await startKiln({
     infra,

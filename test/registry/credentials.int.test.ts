@@ -3,9 +3,10 @@ import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { freePort, startRegistry, type RegistryServer } from "@kiln/infra";
-import { buildS2IBuilderImage, integrationTest as test, makeGitRepo } from "@kiln/testing";
+import { integrationTest as test, makeGitRepo } from "@kiln/testing";
 import { afterEach, expect } from "vitest";
 import { api, finished, repoRoot, startKiln, waitForBuild, type RunningKiln } from "../support/kiln-services.js";
+import { messageAppBuilder } from "../support/images.js";
 
 const exec = promisify(execFile);
 const user = "kiln-ci";
@@ -105,11 +106,7 @@ test("pull and push secrets reach a registry that wants credentials, and never r
 test("an S2I build pushes as it commits with the push secret, records the digest the private registry holds, and fails PushFailed without it", async ({ infra, baseImage, database, subjectPrefix }) => {
   privateRegistry = await startPrivateRegistry(infra.workDir);
   const priv = privateRegistry.address;
-  const builder = await buildS2IBuilderImage({
-    storageDir: baseImage.storageDir,
-    ref: `${infra.registry.address}/s2i/builder-creds:latest`,
-    scripts: { assemble: "#!/bin/sh\nset -e\ncp -R /tmp/src/. /opt/app-root/\n", run: "#!/bin/sh\ncat /opt/app-root/message.txt\n" },
-  });
+  const builder = await messageAppBuilder(baseImage.storageDir, `${infra.registry.address}/s2i/builder-creds:latest`);
   await using repo = await makeGitRepo({ "message.txt": "private" });
   running = await startKiln({
     infra,

@@ -3,8 +3,9 @@ import { createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { promisify } from "node:util";
 import { afterEach, expect } from "vitest";
-import { buildS2IBuilderImage, integrationTest as test, makeGitRepo } from "@kiln/testing";
+import { integrationTest as test, makeGitRepo } from "@kiln/testing";
 import { api, finished, startKiln, waitForBuild, type RunningKiln } from "../support/kiln-services.js";
+import { messageAppBuilder } from "../support/images.js";
 
 const exec = promisify(execFile);
 const acceptManifests = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
@@ -45,11 +46,7 @@ async function startRacingProxy(registryUrl: string, raceTag: string, moveTag: (
 
 test("when another push moves the output tag as an S2I build pushes, the build pushes again and records its own digest", async ({ infra, baseImage, database, subjectPrefix }) => {
   const registry = infra.registry;
-  const builder = await buildS2IBuilderImage({
-    storageDir: baseImage.storageDir,
-    ref: `${registry.address}/s2i/builder-race:latest`,
-    scripts: { assemble: "#!/bin/sh\nset -e\ncp -R /tmp/src/. /opt/app-root/\n", run: "#!/bin/sh\ncat /opt/app-root/message.txt\n" },
-  });
+  const builder = await messageAppBuilder(baseImage.storageDir, `${registry.address}/s2i/builder-race:latest`);
   // The other pusher's image: the base image, already in the same repository under another tag.
   await exec("skopeo", ["copy", "--src-tls-verify=false", "--dest-tls-verify=false", `docker://${baseImage.ref}`, `docker://${registry.address}/apps/raced:other`]);
   const manifestUrl = (reference: string) => `${registry.url}/v2/apps/raced/manifests/${reference}`;

@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { buildahArgs } from "@kiln/infra";
+import { buildS2IBuilderImage } from "@kiln/testing";
 
 const exec = promisify(execFile);
 
@@ -28,4 +29,16 @@ export async function runImage(storageDir: string, imageReference: string): Prom
     out = (await run(...config.Cmd)).trim();
   });
   return out;
+}
+
+/**
+ * The smallest S2I builder an app needs: assemble copies the sources to /opt/app-root and run
+ * prints their `message.txt`. Built into `storageDir` and pushed as `ref`.
+ */
+export function messageAppBuilder(storageDir: string, ref: string) {
+  return buildS2IBuilderImage({
+    storageDir,
+    ref,
+    scripts: { assemble: "#!/bin/sh\nset -e\ncp -R /tmp/src/. /opt/app-root/\n", run: "#!/bin/sh\ncat /opt/app-root/message.txt\n" },
+  });
 }
