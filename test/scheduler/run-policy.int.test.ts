@@ -41,10 +41,13 @@ test("Serial runs a BuildConfig's builds one at a time, in number order", async 
 });
 
 test("SerialLatestOnly cancels the queued builds a newer one supersedes, never the running one", async ({ infra, baseImage, database, subjectPrefix }) => {
-  const call = await setUp({ infra, baseImage, database, subjectPrefix }, "SerialLatestOnly");
+  // app-1 waits at a gate until app-2, app-3 and app-4 exist, however slow the machine.
+  gate = await openGate(Infinity);
+  const call = await setUp({ infra, baseImage, database, subjectPrefix }, "SerialLatestOnly", `busybox wget -Y off -q -O /dev/null ${gate.url}`);
   await call("POST", "/apis/v1/namespaces/default/buildconfigs/app/instantiate", {});
   await waitForBuild(call, "app-1", (p) => p === "Running");
-  for (let i = 0; i < 3; i++) await call("POST", "/apis/v1/namespaces/default/buildconfigs/app/instantiate", {});
+  for (let i = 0; i < 3; i++) expect((await call("POST", "/apis/v1/namespaces/default/buildconfigs/app/instantiate", {})).status).toBe(201);
+  gate.release();
   const [one, two, three, four] = [
     await waitForBuild(call, "app-1", finished),
     await waitForBuild(call, "app-2", finished),
@@ -92,12 +95,15 @@ interface Gate {
   readonly arrivals: number;
   /** Whether the gate opened within `ms`. */
   opened(ms: number): Promise<boolean>;
+  /** Opens the gate now, for whoever waits and whoever comes later. */
+  release(): void;
   close(): Promise<void>;
 }
 
 /**
- * An HTTP barrier: requests wait unanswered until `parties` of them wait at once, then all are
- * answered, and so is every later one. Closing it drops the requests still waiting.
+ * An HTTP barrier: requests wait unanswered until `parties` of them wait at once (or until
+ * `release()`), then all are answered, and so is every later one. Closing it drops the
+ * requests still waiting.
  */
 async function openGate(parties: number): Promise<Gate> {
   const waiting = new Set<ServerResponse>();
@@ -111,15 +117,18 @@ async function openGate(parties: number): Promise<Gate> {
     // A request given up (its build killed) no longer waits.
     waiting.add(res);
     res.on("close", () => waiting.delete(res));
-    if (waiting.size < parties) return;
+    if (waiting.size >= parties) release();
+  });
+  const release = () => {
     passed = true;
     for (const r of waiting) r.end("open\n");
     waiting.clear();
     open();
-  });
+  };
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`,
+    release,
     get arrivals() {
       return arrivals;
     },
