@@ -21,8 +21,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import pg from "pg";
-import { api, startKiln } from "../test/support/kiln-services.js";
-import { benchNodeOptions, fileStamp, machineFacts, startBenchEnvironment } from "./support.js";
+import { api } from "../test/support/kiln-services.js";
+import { benchNodeOptions, fileStamp, machineFacts, startBenchEnvironment, startBenchKiln } from "./support.js";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 const resultsDir = join(repoRoot, "bench", "results");
@@ -80,12 +80,8 @@ async function main(): Promise<number> {
   const env = await startBenchEnvironment("cascade", { keep: args.keep });
   try {
     console.log("starting nats, postgres (fast), registry and api, scheduler, build-runner (noop engine), image-watcher");
-    const { servers, workDir } = env;
-    const kiln = await startKiln({
-      infra: { natsUrl: servers.natsUrl, registry: servers.registry, workDir },
-      databaseUrl: servers.databaseUrl,
-      subjectPrefix: "kiln",
-      buildahStorageDir: env.storageDir,
+    const { servers } = env;
+    const kiln = await startBenchKiln(env, {
       services: ["api", "scheduler", "build-runner", "image-watcher"],
       extraEnv: {
         LOG_LEVEL: process.env.LOG_LEVEL ?? "warn",
@@ -95,7 +91,6 @@ async function main(): Promise<number> {
         ...benchNodeOptions(),
       },
     });
-    env.onCleanup(() => kiln.stop());
     const call = api(kiln);
     const pool = new pg.Pool({ connectionString: servers.databaseUrl, max: 2 });
     env.onCleanup(() => pool.end());

@@ -23,8 +23,7 @@ import { Bus, imageChangeKey } from "@kiln/bus";
 import { createDatabase, recordTagUpdate } from "@kiln/db";
 import { createLogger } from "@kiln/runtime";
 import { enableRolloutController, StandInApiServer, type KubeObject } from "@kiln/testing/kube";
-import { startKiln } from "../test/support/kiln-services.js";
-import { fileStamp, startBenchEnvironment } from "./support.js";
+import { fileStamp, startBenchEnvironment, startBenchKiln } from "./support.js";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 const resultsDir = join(repoRoot, "bench", "results");
@@ -89,15 +88,10 @@ async function main(): Promise<number> {
     for (let i = 0; i < workloads; i++) kube.create(deployment(i));
     const kubeconfig = await kube.writeKubeconfig(join(workDir, "kubeconfig"));
 
-    const kiln = await startKiln({
-      infra: { natsUrl: servers.natsUrl, registry: servers.registry, workDir },
-      databaseUrl: servers.databaseUrl,
-      subjectPrefix: "kiln",
-      buildahStorageDir: env.storageDir,
+    await startBenchKiln(env, {
       services: ["deployer"],
       extraEnv: { LOG_LEVEL: "warn", KUBECONFIG: kubeconfig, DEPLOYER_NAMESPACES: "apps", DEPLOYER_ROLLOUT_DEADLINE_MS: "60000" },
     });
-    env.onCleanup(() => kiln.stop());
     // The deployer is healthy once its consumer runs; its watches list right after.
     while (kube.watchCount("Deployment") < 1) await sleep(10);
 

@@ -19,8 +19,8 @@ import { buildahArgs, buildBusyboxImage, removeBuildahStore } from "@kiln/infra"
 // Plain helpers, not @kiln/testing's index (which imports vitest).
 import { makeGitRepo } from "../packages/testing/src/git.js";
 import { buildS2IBuilderImage } from "../packages/testing/src/s2i-images.js";
-import { api, startKiln, waitForBuild } from "../test/support/kiln-services.js";
-import { fileStamp, machineFacts, startBenchEnvironment, type BenchEnvironment } from "./support.js";
+import { api, waitForBuild } from "../test/support/kiln-services.js";
+import { fileStamp, machineFacts, startBenchEnvironment, startBenchKiln, type BenchEnvironment } from "./support.js";
 
 const exec = promisify(execFile);
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
@@ -81,8 +81,7 @@ async function main(): Promise<number> {
   await buildBusyboxImage({ storageDir, ref: `${registry}/base/busybox:latest` });
   const builder = await buildS2IBuilderImage({ storageDir, ref: `${registry}/s2i/builder:latest`, scripts, files: { "/opt/toolchain/compiler.bin": randomBytes(3 * 1024 * 1024).toString("base64") } });
   const runtime = await buildS2IBuilderImage({ storageDir, ref: `${registry}/s2i/runtime:latest`, user: "1001" });
-  const kiln = await startKiln({ infra: { natsUrl: servers.natsUrl, registry: servers.registry, workDir }, databaseUrl: servers.databaseUrl, subjectPrefix: "kiln", buildahStorageDir: storageDir });
-  bench.onCleanup(() => kiln.stop());
+  const kiln = await startBenchKiln(bench);
   const call = api(kiln);
   const repo = await makeGitRepo({ "message.txt": "hello", ".s2i/bin/run": scripts.run }, { parentDir: workDir });
 

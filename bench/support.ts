@@ -3,7 +3,8 @@ import { chmod, mkdir, mkdtemp, rm } from "node:fs/promises";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { runMigrations } from "@kiln/db";
-import { freePort, startInfrastructure, type Infrastructure } from "@kiln/infra";
+import { freePort, startInfrastructure, type Infrastructure, type KilnServiceName } from "@kiln/infra";
+import { startKiln, type RunningKiln } from "../test/support/kiln-services.js";
 
 export interface BenchEnvironment {
   workDir: string;
@@ -59,3 +60,20 @@ export const fileStamp = (isoDate: string) => isoDate.replace(/[:]/g, "-").repla
 
 /** Service environment that profiles a benchmark's services when KILN_BENCH_NODE_OPTIONS is set. */
 export const benchNodeOptions = (): Record<string, string> => (process.env.KILN_BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.KILN_BENCH_NODE_OPTIONS } : {});
+
+/**
+ * Kiln's services against a benchmark's servers (subject prefix `kiln`, the environment's
+ * buildah store), stopped at the environment's cleanup.
+ */
+export async function startBenchKiln(env: BenchEnvironment, options: { services?: KilnServiceName[]; extraEnv?: Record<string, string> } = {}): Promise<RunningKiln> {
+  const { servers, workDir } = env;
+  const kiln = await startKiln({
+    infra: { natsUrl: servers.natsUrl, registry: servers.registry, workDir },
+    databaseUrl: servers.databaseUrl,
+    subjectPrefix: "kiln",
+    buildahStorageDir: env.storageDir,
+    ...options,
+  });
+  env.onCleanup(() => kiln.stop());
+  return kiln;
+}

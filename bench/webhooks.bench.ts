@@ -17,8 +17,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import pg from "pg";
-import { api, startKiln } from "../test/support/kiln-services.js";
-import { benchNodeOptions, fileStamp, machineFacts, startBenchEnvironment } from "./support.js";
+import { api } from "../test/support/kiln-services.js";
+import { benchNodeOptions, fileStamp, machineFacts, startBenchEnvironment, startBenchKiln } from "./support.js";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 const resultsDir = join(repoRoot, "bench", "results");
@@ -59,15 +59,10 @@ async function main(): Promise<number> {
   try {
     console.log("starting nats, postgres (fast), registry and api, scheduler, build-runner, webhook-receiver");
     const { servers, workDir } = env;
-    const kiln = await startKiln({
-      infra: { natsUrl: servers.natsUrl, registry: servers.registry, workDir },
-      databaseUrl: servers.databaseUrl,
-      subjectPrefix: "kiln",
-      buildahStorageDir: env.storageDir,
+    const kiln = await startBenchKiln(env, {
       services: ["api", "scheduler", "build-runner", "webhook-receiver"],
       extraEnv: { LOG_LEVEL: "warn", ...benchNodeOptions() },
     });
-    env.onCleanup(() => kiln.stop());
     const call = api(kiln);
     const bc = (name: string) => ({
       apiVersion: "kiln.dev/v1",

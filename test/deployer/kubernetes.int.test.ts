@@ -5,7 +5,7 @@
 // test plays the controllers (enableRolloutController) and makes the faults (failNext, compact).
 import { enableRolloutController, integrationTest as test, RolloutBehaviour, type KubeObject } from "@kiln/testing";
 import { expect } from "vitest";
-import { containerPath, deployment, digestOf, referenceOf, startDeployer, triggers, until } from "./support.js";
+import { containerPath, deployment, digestOf, startDeployer, triggers, until } from "./support.js";
 
 type Deployment = KubeObject & { spec: { template: { spec: { containers: { name: string; image: string }[]; initContainers?: { name: string; image: string }[] } } } };
 const imageOf = (d: KubeObject | undefined, container = "web") => (d as Deployment | undefined)?.spec.template.spec.containers.find((c) => c.name === container)?.image;

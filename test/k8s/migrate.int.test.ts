@@ -7,23 +7,12 @@ import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import pg from "pg";
 import { expect } from "vitest";
 import { tsxLoaderUrl } from "@kiln/infra";
-import { integrationTest, randomToken } from "@kiln/testing";
+import { integrationTest, randomToken, withAdmin } from "@kiln/testing";
 import { repoRoot } from "../support/kiln-services.js";
 
 const exec = promisify(execFile);
-
-async function admin<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
 
 const migrate = (databaseUrl: string) =>
   exec(process.execPath, ["--import", tsxLoaderUrl(), join(repoRoot, "scripts", "migrate.ts")], {
@@ -33,21 +22,21 @@ const migrate = (databaseUrl: string) =>
 
 integrationTest("migrators started together (one per pod) all succeed, and the schema is migrated once", async ({ infra }) => {
   const name = `kiln_migrate_${randomToken()}`;
-  await admin(infra.adminDatabaseUrl, (c) => c.query(`CREATE DATABASE ${name}`));
+  await withAdmin(infra.adminDatabaseUrl, (c) => c.query(`CREATE DATABASE ${name}`));
   try {
     const url = infra.databaseUrlFor(name);
     // Each of these would race to create the same tables without the advisory lock.
     await Promise.all([migrate(url), migrate(url), migrate(url), migrate(url)]);
     const journal = JSON.parse(readFileSync(join(repoRoot, "migrations", "meta", "_journal.json"), "utf8")) as { entries: unknown[] };
-    const applied = async () => admin(url, async (c) => (await c.query("SELECT count(*)::int AS n FROM drizzle.__drizzle_migrations")).rows[0].n as number);
+    const applied = async () => withAdmin(url, async (c) => (await c.query("SELECT count(*)::int AS n FROM drizzle.__drizzle_migrations")).rows[0].n as number);
     expect(await applied()).toBe(journal.entries.length);
     // A later pod finds nothing to do.
     await migrate(url);
     expect(await applied()).toBe(journal.entries.length);
-    const tables = await admin(url, async (c) => (await c.query("SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = 'public'")).rows[0].n as number);
+    const tables = await withAdmin(url, async (c) => (await c.query("SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = 'public'")).rows[0].n as number);
     expect(tables).toBeGreaterThan(0);
   } finally {
-    await admin(infra.adminDatabaseUrl, (c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+    await withAdmin(infra.adminDatabaseUrl, (c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
   }
 });
 

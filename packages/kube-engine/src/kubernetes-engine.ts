@@ -145,7 +145,6 @@ export class KubernetesEngine implements BuildEngine {
 
   /** Follows the Job to its end: logs into the sink, the revision, then the output or the failure. */
   private async follow(jobName: string, sink: BuildLogSink, signal: AbortSignal, state: { ended: boolean }): Promise<BuildOutputStatus | null> {
-    const { namespace } = this.options;
     const pollMs = this.options.pollIntervalMs ?? 1000;
     const startTimeoutMs = this.options.podStartTimeoutMs ?? 300_000;
     const started = Date.now();

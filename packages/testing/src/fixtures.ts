@@ -50,7 +50,8 @@ type IntegrationFixtures = {
   subjectPrefix: string;
 };
 
-async function withAdmin<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+/** Runs `fn` with a client of the database at `url` (an admin connection), closed afterwards. */
+export async function withAdmin<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {

@@ -6,7 +6,7 @@
 export { freePort } from "@kiln/infra";
 export { buildahArgs, buildBusyboxImage, busyboxApplets, removeBuildahStore } from "@kiln/infra";
 export type { BuildBusyboxImageOptions, BuiltImage } from "@kiln/infra";
-export { integrationTest, registryNotificationToken, templateDatabase } from "./fixtures.js";
+export { integrationTest, registryNotificationToken, templateDatabase, withAdmin } from "./fixtures.js";
 export type { BaseImage, TestDatabase, WorkerInfra } from "./fixtures.js";
 export { makeGitRepo } from "./git.js";
 export type { GitRepo } from "./git.js";

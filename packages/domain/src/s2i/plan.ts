@@ -3,7 +3,6 @@ import { FailureReason } from "../failure-reason.js";
 import { envName, type EnvVar } from "../resources/common.js";
 import { formatUidRanges, isUserAllowed, type UidRange } from "./allowed-uids.js";
 import {
-  S2IContextDir,
   S2ILabel,
   S2IScript,
   defaultAssembleUser,
