@@ -53,7 +53,7 @@ test("start-build --from-dir uploads the directory, its Dockerfile builds it and
   await mkdir(join(dir, "conf"), { recursive: true });
   await writeFile(join(dir, "Dockerfile"), `FROM ${baseImage.ref}\nCOPY . /app/\nCMD ["cat", "/app/conf/greeting.txt"]\n`);
   await writeFile(join(dir, "conf", "greeting.txt"), "hello from a binary build\n");
-  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix, buildahStorageDir: baseImage.storageDir });
+  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix });
   const call = api(running);
   expect((await call("POST", "/apis/v1/apply", { items: [binaryBuildConfig("fromdir", infra.registry.address)] })).status).toBe(200);
 
@@ -73,7 +73,7 @@ test("start-build --from-file places one binary as asFile, an inline Dockerfile 
   scratch = await mkdtemp(join(tmpdir(), "kiln-b2i-"));
   const script = join(scratch, "hello.sh");
   await writeFile(script, "#!/bin/sh\necho \"binary says hi: $1\"\n");
-  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix, buildahStorageDir: baseImage.storageDir });
+  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix });
   const call = api(running);
   const dockerfile = `FROM ${baseImage.ref}\nCOPY tool /usr/local/bin/tool\nCMD ["/usr/local/bin/tool", "from-cmd"]\n`;
   // spec.source.binary.asFile renames the upload, whatever the local file is called.
@@ -111,7 +111,7 @@ test("an archive with '..', an absolute path or a link out of the source is refu
 }) => {
   scratch = await mkdtemp(join(tmpdir(), "kiln-b2i-"));
   const passwdBefore = await readFile("/etc/passwd");
-  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix, buildahStorageDir: baseImage.storageDir });
+  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix });
   const call = api(running);
   await call("POST", "/apis/v1/apply", { items: [binaryBuildConfig("evil", infra.registry.address, { dockerfile: `FROM ${baseImage.ref}\n` })] });
   const cases = [
@@ -160,7 +160,6 @@ test("an upload over API_BINARY_LIMIT_BYTES gets 413 PayloadTooLarge and no buil
     infra,
     databaseUrl: database.url,
     subjectPrefix,
-    buildahStorageDir: baseImage.storageDir,
     extraEnv: { API_BINARY_LIMIT_BYTES: String(1024 * 1024) },
   });
   const call = api(running);

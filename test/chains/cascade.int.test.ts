@@ -37,7 +37,6 @@ test("a base image change rebuilds a diamond once per BuildConfig, the join afte
     infra,
     databaseUrl: database.url,
     subjectPrefix,
-    buildahStorageDir: baseImage.storageDir,
     services: ["api", "scheduler", "build-runner", "image-watcher"],
     extraEnv: { IMAGE_WATCHER_NOTIFICATION_TOKEN: registryNotificationToken, BUILD_RUNNER_MAX_CONCURRENT_BUILDS: "2" },
   });

@@ -33,7 +33,6 @@ test("a signed push builds S2I, the registry's notification chains a runtime bui
     infra,
     databaseUrl: database.url,
     subjectPrefix,
-    buildahStorageDir: baseImage.storageDir,
     services: ["api", "scheduler", "build-runner", "webhook-receiver", "image-watcher"],
     extraEnv: { IMAGE_WATCHER_NOTIFICATION_TOKEN: registryNotificationToken },
   });

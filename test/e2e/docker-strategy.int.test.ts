@@ -1,13 +1,11 @@
-import { execFile } from "node:child_process";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { afterEach, expect } from "vitest";
-import { buildahArgs, integrationTest as test, makeGitRepo } from "@kiln/testing";
+import { integrationTest as test, makeGitRepo } from "@kiln/testing";
 import { api, finished, startKiln, waitForBuild, type RunningKiln } from "../support/kiln-services.js";
 import { runImage } from "../support/images.js";
+import { runnerBuildah } from "../support/runner-store.js";
 
-const exec = promisify(execFile);
 
 let running: RunningKiln | undefined;
 afterEach(async () => {
@@ -21,7 +19,7 @@ test("a chained runtime build copies the binary out of the first build's image (
   await using repo = await makeGitRepo({
     Dockerfile: `FROM ${baseImage.ref}\nRUN mkdir -p /app/bin && printf '#!/bin/sh\\necho compiled-by-stage-one\\n' > /app/bin/hello && chmod +x /app/bin/hello\n`,
   });
-  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix, buildahStorageDir: baseImage.storageDir });
+  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix });
   const call = api(running);
   const applied = await call("POST", "/apis/v1/apply", {
     items: [
@@ -58,10 +56,11 @@ test("a chained runtime build copies the binary out of the first build's image (
   expect(log.text).toContain("--> PullImages");
   expect(log.text).toContain("Copied /app/bin/hello");
   expect(await runImage(baseImage.storageDir, runtime.status.output.imageReference)).toBe("compiled-by-stage-one");
+  expect(await runnerBuildah(infra, "containers", "--format", "{{.ContainerName}} {{.ImageName}}")).toBe("");
 });
 
 test("an image source path that is not in the image fails the build with PullImageFailed, naming it", async ({ infra, baseImage, database, subjectPrefix }) => {
-  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix, buildahStorageDir: baseImage.storageDir });
+  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix });
   const call = api(running);
   await call("POST", "/apis/v1/apply", {
     items: [
@@ -88,7 +87,7 @@ test("an image source path that is not in the image fails the build with PullIma
 
 test("completionDeadlineSeconds ends a build Failed with DeadlineExceeded, and no build leaves a container or a work dir", async ({ infra, baseImage, database, subjectPrefix }) => {
   await using repo = await makeGitRepo({ Dockerfile: `FROM ${baseImage.ref}\nRUN sleep 60\n` });
-  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix, buildahStorageDir: baseImage.storageDir });
+  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix });
   const call = api(running);
   await call("POST", "/apis/v1/apply", {
     items: [
@@ -108,7 +107,6 @@ test("completionDeadlineSeconds ends a build Failed with DeadlineExceeded, and n
   expect(Date.now() - started).toBeLessThan(15_000);
 
   // Nothing of any build is left: no buildah containers in the runner's store, no work dirs.
-  const containers = await exec("buildah", [...buildahArgs(baseImage.storageDir), "containers", "--quiet"]);
-  expect(containers.stdout.trim()).toBe("");
+  expect(await runnerBuildah(infra, "containers", "--format", "{{.ContainerName}} {{.ImageName}}")).toBe("");
   expect(await readdir(join(infra.workDir, "work", subjectPrefix))).toEqual([]);
 });

@@ -31,7 +31,7 @@ test("start-build --follow streams the log live and pushes the image by digest",
   await using repo = await makeGitRepo({
     Dockerfile: `FROM ${baseImage.ref}\nRUN echo built-by-kiln > /built.txt\nCMD ["cat", "/built.txt"]\n`,
   });
-  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix, buildahStorageDir: baseImage.storageDir });
+  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix });
   const call = api(running);
   expect((await call("POST", "/apis/v1/apply", { items: [dockerBuildConfig("hello", repo.url)] })).status).toBe(200);
 
@@ -87,7 +87,7 @@ test("start-build --follow streams the log live and pushes the image by digest",
 
 test("a broken Dockerfile ends Failed with its reason and log tail; the follow exits non-zero", async ({ infra, baseImage, database, subjectPrefix }) => {
   await using repo = await makeGitRepo({ Dockerfile: `FROM ${baseImage.ref}\nRUN echo about-to-fail && false\n` });
-  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix, buildahStorageDir: baseImage.storageDir });
+  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix });
   const call = api(running);
   await call("POST", "/apis/v1/apply", { items: [dockerBuildConfig("broken", repo.url)] });
 
@@ -103,7 +103,7 @@ test("a broken Dockerfile ends Failed with its reason and log tail; the follow e
 });
 
 test("an unreachable repository ends Failed with FetchSourceFailed and the services keep working", async ({ infra, baseImage, database, subjectPrefix }) => {
-  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix, buildahStorageDir: baseImage.storageDir });
+  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix });
   const call = api(running);
   await call("POST", "/apis/v1/apply", { items: [dockerBuildConfig("nowhere", "file:///nonexistent/repo.git")] });
 
@@ -120,7 +120,7 @@ test("an unreachable repository ends Failed with FetchSourceFailed and the servi
 });
 
 test("an inline Dockerfile builds with build args and the strategy's from override, without any git source", async ({ infra, baseImage, database, subjectPrefix }) => {
-  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix, buildahStorageDir: baseImage.storageDir });
+  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix });
   const call = api(running);
   const applied = await call("POST", "/apis/v1/apply", {
     items: [

@@ -30,7 +30,6 @@ test("SIGTERM lets the running build finish, acks it exactly once, then exits 14
     infra,
     databaseUrl: database.url,
     subjectPrefix,
-    buildahStorageDir: baseImage.storageDir,
     extraEnv: { BUILD_RUNNER_SHUTDOWN_GRACE_MS: "60000" },
   });
   const call = api(running);
@@ -60,7 +59,7 @@ test("SIGTERM lets the running build finish, acks it exactly once, then exits 14
 test("cancel-build stops a running build's whole process tree and the build ends Cancelled", async ({ infra, baseImage, database, subjectPrefix }) => {
   const marker = `kiln-cancel-${subjectPrefix}`;
   await using repo = await makeGitRepo({ Dockerfile: `FROM ${baseImage.ref}\nRUN echo ${marker} && sleep 120\n` });
-  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix, buildahStorageDir: baseImage.storageDir });
+  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix });
   const call = api(running);
   await call("POST", "/apis/v1/apply", { items: [buildConfig("long", repo.url)] });
   await call("POST", "/apis/v1/namespaces/default/buildconfigs/long/instantiate", {});
@@ -93,7 +92,6 @@ test("BUILD_RUNNER_MAX_CONCURRENT_BUILDS=1 runs builds one after the other", asy
     infra,
     databaseUrl: database.url,
     subjectPrefix,
-    buildahStorageDir: baseImage.storageDir,
     extraEnv: { BUILD_RUNNER_MAX_CONCURRENT_BUILDS: "1" },
   });
   const call = api(running);

@@ -68,7 +68,6 @@ test("a build with an ImageStreamTag output records the tag with its digest and 
     infra,
     databaseUrl: database.url,
     subjectPrefix,
-    buildahStorageDir: baseImage.storageDir,
     services: ["api", "scheduler", "build-runner", "image-watcher"],
     extraEnv: { IMAGE_WATCHER_NOTIFICATION_TOKEN: registryNotificationToken },
   });
@@ -127,7 +126,6 @@ test("the registry's own notification of a push records a RegistryPush item once
     infra,
     databaseUrl: database.url,
     subjectPrefix,
-    buildahStorageDir: baseImage.storageDir,
     services: ["api", "scheduler", "build-runner", "image-watcher"],
     extraEnv: { IMAGE_WATCHER_NOTIFICATION_TOKEN: registryNotificationToken },
   });
@@ -180,7 +178,6 @@ test("a scheduled tag follows an image pushed to a registry that sends no notifi
     infra,
     databaseUrl: database.url,
     subjectPrefix,
-    buildahStorageDir: baseImage.storageDir,
     services: ["api", "image-watcher"],
     extraEnv: { IMAGE_WATCHER_IMPORT_INTERVAL_MS: "300" },
   });
@@ -218,7 +215,6 @@ test("Harbor, Docker Hub and Quay notifications are read on their own routes; ba
     infra,
     databaseUrl: database.url,
     subjectPrefix,
-    buildahStorageDir: baseImage.storageDir,
     services: ["api", "image-watcher"],
     extraEnv: { IMAGE_WATCHER_NOTIFICATION_TOKEN: registryNotificationToken },
   });

@@ -4,13 +4,14 @@
 // plays the Job controller and the kubelet (LocalKubelet), running the build pod's containers
 // (Kiln's own step command) as local processes. NATS, PostgreSQL, the registry, git and buildah
 // are real, as are the api and the scheduler.
-import { mkdtemp, rm } from "node:fs/promises";
+import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { integrationTest as test, LocalKubelet, makeGitRepo, StandInApiServer } from "@kiln/testing";
 import { afterEach, expect } from "vitest";
 import { api, finished, startKiln, waitForBuild, type RunningKiln } from "../support/kiln-services.js";
 import { buildNamespace, postedJob, stepCommand } from "./helpers.js";
+import { buildUser } from "../support/build-user.js";
 
 let running: RunningKiln | undefined;
 let cleanup: (() => Promise<void>) | undefined;
@@ -24,7 +25,8 @@ afterEach(async () => {
 test("BUILD_RUNNER_ENGINE=kubernetes builds a BuildConfig in a Job carrying its resources and nodeSelector, and the build's log is the pod's", async ({ infra, baseImage, database, subjectPrefix }) => {
   const kube = await StandInApiServer.start();
   const root = await mkdtemp(join(tmpdir(), "kiln-kubelet-"));
-  const kubelet = new LocalKubelet({ kube, rootDir: root, terminationMessageEnv: "KILN_TERMINATION_LOG", namespace: buildNamespace }).start();
+  await chmod(root, 0o711); // the pods' user (the build user) reaches its pod dirs below
+  const kubelet = new LocalKubelet({ kube, rootDir: root, runAs: await buildUser(), terminationMessageEnv: "KILN_TERMINATION_LOG", namespace: buildNamespace }).start();
   cleanup = async () => {
     await kubelet.stop();
     await kube.stop();
@@ -37,7 +39,6 @@ test("BUILD_RUNNER_ENGINE=kubernetes builds a BuildConfig in a Job carrying its 
     infra,
     databaseUrl: database.url,
     subjectPrefix,
-    buildahStorageDir: baseImage.storageDir,
     extraEnv: {
       BUILD_RUNNER_ENGINE: "kubernetes",
       KUBECONFIG: kubeconfig,

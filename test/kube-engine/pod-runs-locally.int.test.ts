@@ -6,7 +6,7 @@
 // @kubernetes/client-node talking HTTP to the stand-in. Not emulated: the container runtime
 // (no image pull, no user switching, no seccomp/AppArmor), so the pod's security context is
 // checked on the manifest (job-manifest.test.ts), not enforced here.
-import { mkdtemp, rm } from "node:fs/promises";
+import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -19,6 +19,7 @@ import { pino } from "pino";
 import { afterEach, beforeEach, expect } from "vitest";
 import { runImage } from "../support/images.js";
 import { buildJob, buildNamespace, dockerConfig, eventually, kubeEngine, postedJob, recordingSink } from "./helpers.js";
+import { buildUser } from "../support/build-user.js";
 
 let kube: StandInApiServer;
 let kubelet: LocalKubelet;
@@ -27,7 +28,8 @@ let root: string;
 beforeEach(async () => {
   kube = await StandInApiServer.start();
   root = await mkdtemp(join(tmpdir(), "kiln-kubelet-"));
-  kubelet = new LocalKubelet({ kube, rootDir: root, terminationMessageEnv: "KILN_TERMINATION_LOG" }).start();
+  await chmod(root, 0o711); // the pods' user (the build user) reaches its pod dirs below
+  kubelet = new LocalKubelet({ kube, rootDir: root, runAs: await buildUser(), terminationMessageEnv: "KILN_TERMINATION_LOG" }).start();
 });
 
 afterEach(async () => {

@@ -166,7 +166,6 @@ test("an S2I build pushes to a token-auth registry with the push secret and reco
     infra,
     databaseUrl: database.url,
     subjectPrefix,
-    buildahStorageDir: baseImage.storageDir,
     extraEnv: { KILN_INSECURE_REGISTRIES: `${infra.registry.address},${host}` },
   });
   const call = api(running);

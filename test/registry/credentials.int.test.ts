@@ -112,7 +112,6 @@ test("an S2I build pushes as it commits with the push secret, records the digest
     infra,
     databaseUrl: database.url,
     subjectPrefix,
-    buildahStorageDir: baseImage.storageDir,
     extraEnv: { KILN_INSECURE_REGISTRIES: `${infra.registry.address},${priv}` },
   });
   const call = api(running);
@@ -156,7 +155,7 @@ test("an S2I build pushes as it commits with the push secret, records the digest
 });
 
 test("a build naming a Secret that does not exist fails with MissingSecret, naming it", async ({ infra, baseImage, database, subjectPrefix }) => {
-  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix, buildahStorageDir: baseImage.storageDir });
+  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix });
   const call = api(running);
   await call("POST", "/apis/v1/apply", {
     items: [
@@ -178,7 +177,7 @@ test("a build naming a Secret that does not exist fails with MissingSecret, nami
 });
 
 test("a Secret that is not a docker config is refused with the field named, and nothing is stored", async ({ infra, baseImage, database, subjectPrefix }) => {
-  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix, buildahStorageDir: baseImage.storageDir, services: ["api"] });
+  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix, services: ["api"] });
   const call = api(running);
   const res = await call("POST", "/apis/v1/apply", {
     items: [{ apiVersion: "v1", kind: "Secret", metadata: { name: "bad" }, type: "kubernetes.io/dockerconfigjson", stringData: { ".dockerconfigjson": "{}" } }],

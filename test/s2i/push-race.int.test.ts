@@ -63,7 +63,6 @@ test("when another push moves the output tag as an S2I build pushes, the build p
     infra,
     databaseUrl: database.url,
     subjectPrefix,
-    buildahStorageDir: baseImage.storageDir,
     extraEnv: { KILN_INSECURE_REGISTRIES: `${registry.address},${proxied}` },
   });
   const call = api(running);

@@ -1,13 +1,11 @@
-import { execFile } from "node:child_process";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { afterEach, expect } from "vitest";
-import { buildahArgs, buildS2IBuilderImage, integrationTest as test, makeGitRepo, type BaseImage, type WorkerInfra } from "@kiln/testing";
+import { buildS2IBuilderImage, integrationTest as test, makeGitRepo, type BaseImage, type WorkerInfra } from "@kiln/testing";
 import { api, startKiln, waitForBuild, type RunningKiln } from "../support/kiln-services.js";
+import { runnerBuildah } from "../support/runner-store.js";
 import { inImage } from "../support/images.js";
 
-const exec = promisify(execFile);
 
 /** A builder as an image author makes one: scripts in /usr/libexec/s2i, label, USER 1001. */
 const builderScripts = {
@@ -82,7 +80,7 @@ test("an unchanged S2I builder builds a repository as a non-root user and the im
     ".s2iignore": "secret-notes.txt\n",
     "secret-notes.txt": "must not ship",
   });
-  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix, buildahStorageDir: baseImage.storageDir });
+  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix });
   const call = api(running);
   expect((await call("POST", "/apis/v1/apply", { items: [sourceBuildConfig("app", repo.url, { from: { kind: "DockerImage", name: builder.ref } })] })).status).toBe(200);
 
@@ -129,7 +127,7 @@ test("scripts in the repository's .s2i/bin override the builder's", async ({ inf
     ".s2i/bin/assemble": '#!/bin/sh\nset -e\necho "custom assemble from the repo"\nmkdir -p /opt/app-root/src && cp -R /tmp/src/. /opt/app-root/src/\n',
     ".s2i/bin/run": '#!/bin/sh\necho "custom run: $(cat /opt/app-root/src/message.txt)"\n',
   });
-  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix, buildahStorageDir: baseImage.storageDir });
+  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix });
   await api(running)("POST", "/apis/v1/apply", { items: [sourceBuildConfig("custom", repo.url, { from: { kind: "DockerImage", name: builder.ref } })] });
   const { build, log } = await buildAndWait(running, "custom", 1);
   expect(log).toContain("custom assemble from the repo");
@@ -143,7 +141,7 @@ test("scripts in the repository's .s2i/bin override the builder's", async ({ inf
 test("a root assemble user is refused with AssembleUserNotAllowed before anything runs", async ({ infra, baseImage, database, subjectPrefix }) => {
   const builder = await builderImage(infra, baseImage, "builder-root", { user: "0" });
   await using repo = await makeGitRepo({ "message.txt": "x" });
-  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix, buildahStorageDir: baseImage.storageDir });
+  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix });
   await api(running)("POST", "/apis/v1/apply", { items: [sourceBuildConfig("rooted", repo.url, { from: { kind: "DockerImage", name: builder.ref } })] });
   const { build, log } = await buildAndWait(running, "rooted", 1, "Failed");
   expect(build.status.reason).toBe("AssembleUserNotAllowed");
@@ -154,7 +152,7 @@ test("a root assemble user is refused with AssembleUserNotAllowed before anythin
 test("a builder without an assemble script fails with ScriptsNotFound", async ({ infra, baseImage, database, subjectPrefix }) => {
   const builder = await builderImage(infra, baseImage, "builder-empty", { scripts: {}, labels: { "io.openshift.s2i.scripts-url": "image:///usr/libexec/s2i" } });
   await using repo = await makeGitRepo({ "message.txt": "x" });
-  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix, buildahStorageDir: baseImage.storageDir });
+  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix });
   await api(running)("POST", "/apis/v1/apply", { items: [sourceBuildConfig("noscripts", repo.url, { from: { kind: "DockerImage", name: builder.ref } })] });
   const { build } = await buildAndWait(running, "noscripts", 1, "Failed");
   expect(build.status.reason).toBe("ScriptsNotFound");
@@ -164,7 +162,7 @@ test("a builder without an assemble script fails with ScriptsNotFound", async ({
 test("an incremental build hands the previous image's saved artifacts to assemble", async ({ infra, baseImage, database, subjectPrefix }) => {
   const builder = await builderImage(infra, baseImage, "builder-incremental");
   await using repo = await makeGitRepo({ "message.txt": "incremental" });
-  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix, buildahStorageDir: baseImage.storageDir });
+  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix });
   await api(running)("POST", "/apis/v1/apply", {
     items: [sourceBuildConfig("inc", repo.url, { from: { kind: "DockerImage", name: builder.ref }, incremental: true })],
   });
@@ -181,7 +179,7 @@ test("an incremental build hands the previous image's saved artifacts to assembl
     expect((await run("/bin/cat", "/opt/app-root/deps/deps.txt")).trim()).toBe("deps-v1");
   });
   // Nothing left behind: the save-artifacts container and both builds' containers and work dirs are gone.
-  expect((await exec("buildah", [...buildahArgs(baseImage.storageDir), "containers", "--quiet"])).stdout.trim()).toBe("");
+  expect((await runnerBuildah(infra, "containers", "--quiet")).trim()).toBe("");
   expect(await readdir(join(infra.workDir, "work", subjectPrefix))).toEqual([]);
 });
 
@@ -193,8 +191,9 @@ test("a runtime-image build ships the runtime base plus the artifacts, without t
     "message.txt": "from the runtime image",
     ".s2i/bin/run": '#!/bin/sh\necho "runtime app: $(cat /app/src/message.txt) uid=$(id -u)"\n',
   });
-  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix, buildahStorageDir: baseImage.storageDir });
-  const localImages = async () => (await exec("buildah", [...buildahArgs(baseImage.storageDir), "images", "--all", "--quiet", "--no-trunc"])).stdout.split("\n").filter(Boolean).sort();
+  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix });
+  const localImages = async () => (await runnerBuildah(infra, "images", "--all", "--quiet", "--no-trunc")).split("\n").filter(Boolean).sort();
+  const imageId = async (ref: string) => (await runnerBuildah(infra, "images", "--quiet", "--no-trunc", ref)).trim();
   const imagesBefore = await localImages();
   const applied = await api(running)("POST", "/apis/v1/apply", {
     items: [
@@ -208,8 +207,10 @@ test("a runtime-image build ships the runtime base plus the artifacts, without t
   expect(applied.status).toBe(200);
   const { build, log } = await buildAndWait(running, "slim", 1);
   expect(log).toContain("assemble uid=1001");
-  // Pushed as it was committed: neither the output nor the assemble stage's image stays behind.
-  expect(await localImages()).toEqual(imagesBefore);
+  // Pushed as it was committed: neither the output nor the assemble stage's image stays behind,
+  // only the builder and the runtime image it pulled (the runner's layer cache).
+  const pulled = [await imageId(builder.ref), await imageId(runtime.ref)];
+  expect(await localImages()).toEqual([...new Set([...imagesBefore, ...pulled])].sort());
   await inImage(baseImage.storageDir, build.status.output.imageReference, async (run, config) => {
     expect((await run(...config.Cmd)).trim()).toBe("runtime app: from the runtime image uid=1001");
     const present = await run("/bin/sh", "-c", "for f in /app/src/message.txt /opt/toolchain/compiler.txt /usr/libexec/s2i/assemble; do [ -e $f ] && echo yes:$f || echo no:$f; done");

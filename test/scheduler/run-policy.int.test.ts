@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import { afterEach, expect } from "vitest";
 import { integrationTest as test, makeGitRepo, type BaseImage, type TestDatabase, type WorkerInfra } from "@kiln/testing";
 import { api, finished, startKiln, waitForBuild, type RunningKiln } from "../support/kiln-services.js";
+import { externalAddress } from "../support/network.js";
 
 let running: RunningKiln | undefined;
 let gate: Gate | undefined;
@@ -22,7 +23,7 @@ type Fixtures = { infra: WorkerInfra; baseImage: BaseImage; database: TestDataba
 async function setUp({ infra, baseImage, database, subjectPrefix }: Fixtures, runPolicy: string, run = "sleep 2"): Promise<ReturnType<typeof api>> {
   const repo = await makeGitRepo({ Dockerfile: `FROM ${baseImage.ref}\nRUN ${run}\n` });
   // Two runner slots: only the run policy can keep these builds apart.
-  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix, buildahStorageDir: baseImage.storageDir, extraEnv: { BUILD_RUNNER_MAX_CONCURRENT_BUILDS: "2" } });
+  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix, extraEnv: { BUILD_RUNNER_MAX_CONCURRENT_BUILDS: "2" } });
   const call = api(running);
   await call("POST", "/apis/v1/apply", {
     items: [{ apiVersion: "kiln.dev/v1", kind: "BuildConfig", metadata: { name: "app" }, spec: { source: { git: { uri: repo.url } }, strategy: { type: "Docker" }, output: { to: { kind: "ImageStreamTag", name: "app:latest" } }, runPolicy } }],
@@ -125,9 +126,11 @@ async function openGate(parties: number): Promise<Gate> {
     waiting.clear();
     open();
   };
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  // Not on loopback: build steps reach only the network out, never this host's loopback.
+  const host = externalAddress();
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`,
+    url: `http://${host}:${(server.address() as AddressInfo).port}/`,
     release,
     get arrivals() {
       return arrivals;

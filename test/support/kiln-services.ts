@@ -38,7 +38,11 @@ export async function startKiln(options: {
   infra: KilnInfra;
   databaseUrl: string;
   subjectPrefix: string;
-  buildahStorageDir: string;
+  /**
+   * The build-runner's own store (the build user's, like `kiln up`'s). @default one per worker
+   * under `infra.workDir`, shared by the tests of the worker so base images are pulled once.
+   */
+  buildahStorageDir?: string;
   services?: KilnServiceName[];
   extraEnv?: Record<string, string>;
 }): Promise<RunningKiln> {
@@ -63,7 +67,7 @@ export async function startKiln(options: {
       deployerHealth: await freePort(),
     },
     workDir: join(infra.workDir, "work", options.subjectPrefix),
-    buildahStorageDir: options.buildahStorageDir,
+    buildahStorageDir: options.buildahStorageDir ?? runnerStorageDir(infra),
     logsDir,
     extraEnv: { BUILD_RUNNER_SHUTDOWN_GRACE_MS: "2000", ...options.extraEnv },
   });
@@ -78,6 +82,11 @@ export async function startKiln(options: {
     processes: kiln.processes,
     stop: () => kiln.stop(),
   };
+}
+
+/** The build-runner's store of a worker (see `startKiln`). */
+export function runnerStorageDir(infra: KilnInfra): string {
+  return join(infra.workDir, "runner-storage");
 }
 
 /** A tiny client for the tests (the CLI has the real one). */

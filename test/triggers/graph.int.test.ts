@@ -25,7 +25,7 @@ const bc = (name: string, inputs: string[], output: string) => ({
 });
 
 test("a rebuild cycle is refused at apply with the cycle named; kiln graph and kiln impact show the chain", async ({ infra, baseImage, database, subjectPrefix }) => {
-  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix, buildahStorageDir: baseImage.storageDir, services: ["api"] });
+  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix, services: ["api"] });
   const call = api(running);
   expect(
     (await call("POST", "/apis/v1/apply", { items: [bc("s2i", ["base:latest"], "app-s2i:latest"), bc("tools", ["base:latest"], "tools:latest"), bc("runtime", ["app-s2i:latest", "tools:latest"], "app:latest")] }))

@@ -18,7 +18,7 @@ afterEach(async () => {
 
 test("ConfigChange builds on create; an image change builds each follower once, pinned to that digest", async ({ infra, baseImage, database, subjectPrefix }) => {
   await using repo = await makeGitRepo({ Dockerfile: `FROM ${baseImage.ref}\nRUN mkdir -p /app && echo v1 > /app/version\n` });
-  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix, buildahStorageDir: baseImage.storageDir });
+  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix });
   bus = await Bus.connect({ servers: infra.natsUrl, prefix: subjectPrefix, name: "triggers-test", logger });
   const call = api(running);
   const runtime = (name: string, paused: boolean) => ({

@@ -22,7 +22,6 @@ test("a push no webhook announced is built once, found by polling the ref with g
     infra,
     databaseUrl: database.url,
     subjectPrefix,
-    buildahStorageDir: baseImage.storageDir,
     services: ["api", "scheduler", "build-runner", "webhook-receiver"],
     extraEnv: { WEBHOOK_GIT_POLL_INTERVAL_MS: "1000" },
   });

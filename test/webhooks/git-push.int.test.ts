@@ -63,7 +63,6 @@ test("git push → signed GitHub webhook → a build of exactly that commit; red
     infra,
     databaseUrl: database.url,
     subjectPrefix,
-    buildahStorageDir: baseImage.storageDir,
     services: ["api", "scheduler", "build-runner", "webhook-receiver"],
   });
   const call = api(running);
@@ -73,6 +72,7 @@ test("git push → signed GitHub webhook → a build of exactly that commit; red
   await using work = await makeGitRepo({ Dockerfile: `FROM ${baseImage.ref}\nRUN echo pushed-build > /out.txt\n` });
   const bare = await mkdtemp(join(tmpdir(), "kiln-bare-"));
   cleanup.push(bare);
+  await chmod(bare, 0o755); // the runner (the build user) clones it
   await git(bare, "init", "--quiet", "--bare", "--initial-branch=main");
   const log = join(bare, "deliveries.jsonl");
   await writeFile(join(bare, "hooks", "post-receive"), postReceiveHook(hookUrl, log));

@@ -1,7 +1,6 @@
 import { BuildFailure, BuildStep, type BuildJob, type BuildLogSink, type BuildRevision, type FailureReason } from "@kiln/domain";
 import type { RegistryClient } from "@kiln/registry";
 import type { Buildah } from "./buildah.js";
-import { runCommand } from "./run-command.js";
 
 /** What every strategy gets: the fetched source and a place of its own. */
 export interface BuildContext {
@@ -29,14 +28,7 @@ export interface BuildContext {
 /** Runs a buildah command whose output is data (a mount point, an ID), not log lines. */
 export async function buildahOutput(ctx: BuildContext, args: string[], reason: FailureReason, message: string): Promise<string> {
   let lastError = "";
-  const result = await runCommand({
-    command: ctx.buildah.binary,
-    args: [...ctx.buildah.globalArgs(), ...args],
-    env: ctx.buildah.env(),
-    onLine: (l) => (lastError = l),
-    stdout: "capture",
-    signal: ctx.signal,
-  });
+  const result = await ctx.buildah.run(args, { onLine: (l) => (lastError = l), stdout: "capture", signal: ctx.signal });
   if (result.aborted) throw ctx.signal.reason;
   if (result.exitCode !== 0) throw new BuildFailure(reason, `${message} (exit ${result.exitCode ?? result.signal}): ${lastError}`);
   return result.stdout;
@@ -44,13 +36,7 @@ export async function buildahOutput(ctx: BuildContext, args: string[], reason: F
 
 /** Runs one buildah command as a build step: its output goes to the build log; a failure gets `reason`. */
 export async function buildahStep(ctx: BuildContext, args: string[], reason: FailureReason, message: string, onLine = (l: string) => ctx.sink.line(l)): Promise<void> {
-  const result = await runCommand({
-    command: ctx.buildah.binary,
-    args: [...ctx.buildah.globalArgs(), ...args],
-    env: ctx.buildah.env(),
-    onLine,
-    signal: ctx.signal,
-  });
+  const result = await ctx.buildah.run(args, { onLine, signal: ctx.signal });
   if (result.aborted) throw ctx.signal.reason;
   if (result.exitCode !== 0) throw new BuildFailure(reason, `${message} (exit ${result.exitCode ?? result.signal})`);
 }

@@ -1,18 +1,24 @@
 import type { ImageConfig } from "@kiln/domain";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { BuildIsolation, BuildNetwork, type BuildHost } from "./isolation/types.js";
+import { runCommand, type CommandResult, type RunCommandOptions } from "./run-command.js";
 
 export interface BuildahOptions {
-  /** Holds buildah's image store (`storage/`, `run/`) and the registries.conf Kiln writes. */
+  /** Holds buildah's image stores (one per driver), its run dirs and the registries.conf Kiln writes. */
   storageDir: string;
   /** Registries reached over plain HTTP (a loopback registry); everything else needs TLS. */
   insecureRegistries: readonly string[];
   binary?: string;
+  /** How builds are contained here (`prepareBuildHost`). */
+  host: BuildHost;
 }
 
 /**
- * How Kiln invokes buildah: rootless-friendly and daemonless, with the vfs storage driver
- * and chroot isolation, which need no privileged container and no overlay support.
+ * How Kiln invokes buildah. Under `oci` isolation: rootless (the runner is unprivileged), every
+ * RUN step in its own namespaces under the OCI runtime, its uid 0 the unprivileged build user
+ * and every other uid one of that user's subordinate ids, and the network the host chose. Under
+ * `chroot-unsafe`: the previous way, chroot isolation on vfs.
  */
 export class Buildah {
   readonly binary: string;
@@ -21,14 +27,16 @@ export class Buildah {
    * config, so what it maps to never changes: a runner inspects each builder once.
    */
   readonly imageConfigs = new Map<string, ImageConfig>();
+  readonly host: BuildHost;
   constructor(private readonly options: BuildahOptions) {
     this.binary = options.binary ?? "buildah";
+    this.host = options.host;
   }
 
   /** Writes registries.conf so insecure registries are per-registry, not a global `--tls-verify=false`. */
   async prepare(): Promise<void> {
-    await mkdir(join(this.options.storageDir, "storage"), { recursive: true });
-    await mkdir(join(this.options.storageDir, "run"), { recursive: true });
+    await mkdir(this.storageRoot, { recursive: true, mode: 0o700 });
+    await mkdir(this.runRoot, { recursive: true, mode: 0o700 });
     const registries = this.options.insecureRegistries
       .map((location) => `[[registry]]\nlocation = ${JSON.stringify(location)}\ninsecure = true\n`)
       .join("\n");
@@ -47,21 +55,66 @@ export class Buildah {
     return join(this.options.storageDir, "registries.conf");
   }
 
+  /** One store per driver: a store written by one cannot be opened by the other. */
+  get storageRoot(): string {
+    return join(this.options.storageDir, this.host.storageDriver);
+  }
+
+  private get runRoot(): string {
+    return join(this.options.storageDir, "run", this.host.storageDriver);
+  }
+
   /** Global flags that every buildah command gets. */
   globalArgs(): string[] {
     return [
       "--root",
-      join(this.options.storageDir, "storage"),
+      this.storageRoot,
       "--runroot",
-      join(this.options.storageDir, "run"),
+      this.runRoot,
       "--storage-driver",
-      "vfs",
+      this.host.storageDriver,
       "--registries-conf",
       this.registriesConf,
     ];
   }
 
+  /**
+   * Flags of a command that runs the build's own code (`bud`, `run`). `network` narrows the
+   * host's choice: `buildah run` (S2I save-artifacts) gets none, as it has no way to take the
+   * egress hook and needs no network.
+   */
+  runArgs(options: { network?: BuildNetwork } = {}): string[] {
+    const { host } = this;
+    if (host.isolation === BuildIsolation.ChrootUnsafe) return ["--isolation", "chroot"];
+    const network = options.network ?? host.network;
+    // `--network none` gives the step a namespace of its own; with egress the hook then plugs
+    // slirp4netns into it, so the step never shares this host's network.
+    const egress =
+      network === BuildNetwork.Egress && host.sandbox
+        ? ["--hooks-dir", host.sandbox.hooksDir, "--volume", `${host.sandbox.resolvConf}:/etc/resolv.conf:ro`, "--volume", `${host.sandbox.hosts}:/etc/hosts:ro`]
+        : [];
+    return ["--isolation", "oci", "--runtime", host.ociRuntime ?? "runc", "--network", network === BuildNetwork.Pod ? "host" : "none", ...egress];
+  }
+
+  /**
+   * Runs `buildah <global flags> <args>`: the one way Kiln starts buildah. An abort tells buildah
+   * alone first and gives it time to remove its working containers before its tree is killed.
+   */
+  run(args: readonly string[], options: Omit<RunCommandOptions, "command" | "args" | "env"> = {}): Promise<CommandResult> {
+    return runCommand({ killGraceMs: 5000, terminateLeaderFirst: true, ...options, command: this.binary, args: [...this.globalArgs(), ...args], env: this.env() });
+  }
+
   env(): NodeJS.ProcessEnv {
-    return { ...process.env, BUILDAH_ISOLATION: "chroot", STORAGE_DRIVER: "vfs" };
+    const { host } = this;
+    return {
+      ...process.env,
+      // Private to the build user, so neither the operator's containers.conf or storage.conf
+      // nor another user's temp files take part in a build.
+      HOME: host.homeDir,
+      TMPDIR: host.tmpDir,
+      XDG_RUNTIME_DIR: host.runtimeDir,
+      BUILDAH_ISOLATION: host.isolation === BuildIsolation.ChrootUnsafe ? "chroot" : "oci",
+      STORAGE_DRIVER: host.storageDriver,
+    };
   }
 }

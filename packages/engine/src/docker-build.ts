@@ -5,6 +5,7 @@ import { overrideLastFrom } from "./dockerfile.js";
 import { authArgs } from "./auth-files.js";
 import { budLog, buildahStep, type BuildContext } from "./build-context.js";
 import { outputLabels } from "./labels.js";
+import { resolveInside } from "./source-paths.js";
 
 /**
  * The Docker strategy: the repository's Dockerfile (or the inline one), with OpenShift's
@@ -12,24 +13,27 @@ import { outputLabels } from "./labels.js";
  */
 export async function dockerBuild(ctx: BuildContext): Promise<void> {
   const { spec } = ctx.job;
-  const contextDir = join(ctx.sourceDir, spec.source.contextDir ?? "");
+  const contextDir = await resolveInside(ctx.sourceDir, spec.source.contextDir ?? "", "contextDir");
   const docker = spec.strategy.dockerStrategy ?? {};
-  let dockerfile = spec.source.dockerfile ?? (await readDockerfile(join(contextDir, docker.dockerfilePath ?? "Dockerfile"), docker.dockerfilePath ?? "Dockerfile"));
+  const dockerfilePath = docker.dockerfilePath ?? "Dockerfile";
+  let dockerfile = spec.source.dockerfile ?? (await readDockerfile(await resolveInside(ctx.sourceDir, join(spec.source.contextDir ?? "", dockerfilePath), "dockerfilePath"), dockerfilePath));
   if (docker.from) dockerfile = overrideLastFrom(dockerfile, docker.from.name);
   // Written outside the context, so it never ends up in the image by a `COPY . .`.
-  const dockerfilePath = join(ctx.workDir, "Dockerfile.kiln");
-  await writeFile(dockerfilePath, dockerfile);
+  const dockerfileUsed = join(ctx.workDir, "Dockerfile.kiln");
+  await writeFile(dockerfileUsed, dockerfile);
 
   ctx.sink.step("Build");
   await buildahStep(
     ctx,
     [
       "bud",
-      "--isolation",
-      "chroot",
+      // Even a failed build removes its stages' containers (buildah allows it only beside --layers).
+      "--force-rm",
+      "--layers=false",
+      ...ctx.buildah.runArgs(),
       ...authArgs(ctx.pullAuthFile),
       "--file",
-      dockerfilePath,
+      dockerfileUsed,
       "--tag",
       ctx.localTag,
       ...labelArgs(ctx.job, ctx.revision),

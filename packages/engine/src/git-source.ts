@@ -1,3 +1,4 @@
+import { writeFile } from "node:fs/promises";
 import { BuildFailure, FailureReason, type BuildRevision } from "@kiln/domain";
 import { runCommand } from "./run-command.js";
 
@@ -19,7 +20,13 @@ export interface FetchGitOptions {
  */
 export async function fetchGitSource(options: FetchGitOptions): Promise<SourceRevision> {
   const git = options.gitBinary ?? "git";
-  const env = { ...process.env, GIT_TERMINAL_PROMPT: "0", GIT_ASKPASS: "true", LC_ALL: "C" };
+  const env = {
+    ...process.env,
+    GIT_TERMINAL_PROMPT: "0",
+    GIT_ASKPASS: "true",
+    LC_ALL: "C",
+    GIT_CONFIG_GLOBAL: await writeGitConfig(`${options.dir}.gitconfig`),
+  };
   const run = async (args: string[], cwd?: string) => {
     const result = await runCommand({ command: git, args, cwd, env, onLine: options.onLine, signal: options.signal });
     if (result.aborted) throw options.signal.reason;
@@ -46,4 +53,16 @@ export async function fetchGitSource(options: FetchGitOptions): Promise<SourceRe
   if (show.exitCode !== 0) throw new BuildFailure(FailureReason.FetchSourceFailed, `cannot read commit of ${options.uri}`);
   const [commit = "", author = "", date = "", message = ""] = meta.split("\n");
   return { commit, ref: options.ref, author, date, message };
+}
+
+/**
+ * The only git config a clone reads besides the system's: the runner is the build user, so a
+ * repository on this host (file://, a path) belongs to someone else, and git refuses to read it
+ * ("dubious ownership") unless told it is safe; git drops GIT_CONFIG_COUNT for its local
+ * transport, so it has to be a file. Reading is all the runner does there, and it can read only
+ * what the build user may.
+ */
+async function writeGitConfig(file: string): Promise<string> {
+  await writeFile(file, "[safe]\n\tdirectory = *\n", { mode: 0o600 });
+  return file;
 }

@@ -13,14 +13,13 @@ import {
 } from "@kiln/domain";
 import { RegistryClient } from "@kiln/registry";
 import { Buildah } from "./buildah.js";
+import { BuildIsolation, type BuildHost } from "./isolation/types.js";
 import { authArgs, writeAuthFiles } from "./auth-files.js";
 import { buildahStep, type BuildContext } from "./build-context.js";
 import { dockerBuild } from "./docker-build.js";
-import { fetchBinarySource } from "./binary-source.js";
-import { fetchGitSource } from "./git-source.js";
+import { fetchSource } from "./source-fetch.js";
 import { copyImageSources } from "./image-sources.js";
 import { pushedImageSize } from "./pushed-image.js";
-import { runCommand } from "./run-command.js";
 import { pullS2IImages, s2iBuild, type S2IImages } from "./s2i/s2i-build.js";
 
 export interface LocalEngineOptions {
@@ -28,6 +27,8 @@ export interface LocalEngineOptions {
   workDir: string;
   /** buildah's storage; shared by builds so base images are pulled once. */
   storageDir: string;
+  /** How this host contains builds (`prepareBuildHost`, run once before the engine is made). */
+  host: BuildHost;
   insecureRegistries: readonly string[];
   buildahBinary?: string;
   gitBinary?: string;
@@ -42,8 +43,9 @@ export interface LocalEngineOptions {
 }
 
 /**
- * The `local` engine: git and buildah on this host, daemonless and unprivileged
- * (chroot isolation, vfs storage). Fetch the source, run the strategy, push by digest.
+ * The `local` engine: git and buildah on this host, daemonless, as the unprivileged build user,
+ * each build step in its own namespaces (see `prepareBuildHost`). Fetch the source, run the
+ * strategy, push by digest.
  */
 export class LocalEngine implements BuildEngine {
   private readonly buildah: Buildah;
@@ -53,6 +55,7 @@ export class LocalEngine implements BuildEngine {
   constructor(private readonly options: LocalEngineOptions) {
     this.buildah = new Buildah({
       storageDir: options.storageDir,
+      host: options.host,
       insecureRegistries: options.insecureRegistries,
       ...(options.buildahBinary ? { binary: options.buildahBinary } : {}),
     });
@@ -90,7 +93,7 @@ export class LocalEngine implements BuildEngine {
       // build's save-artifacts finds its layers here (one image per BuildConfig: the name moves
       // to each new build's image, and the one it moved off is pruned).
       const output = job.spec.output.image;
-      const buildah = (...args: string[]) => runCommand({ command: this.buildah.binary, args: [...this.buildah.globalArgs(), ...args], env: this.buildah.env() }).catch(() => undefined);
+      const buildah = (...args: string[]) => this.buildah.run(args).catch(() => undefined);
       const removeImage = async () => {
         if (keepImage && output && (await buildah("tag", localTagOf(job), output))?.exitCode === 0) {
           await buildah("rmi", localTagOf(job));
@@ -103,14 +106,10 @@ export class LocalEngine implements BuildEngine {
     }
   }
 
-  /**
-   * The first stage on its own: fetches the source into `<workDir>/src` (which must not exist
-   * yet) and returns the commit it holds. `run` calls it; the `kubernetes` engine's init
-   * container calls it on the pod's shared work dir.
-   */
+  /** The first stage (`fetchSource`), with the chroot-unsafe warning on top of the log. */
   async fetch(job: BuildJob, workDir: string, sink: BuildLogSink, signal: AbortSignal): Promise<BuildRevision | null> {
-    sink.step("FetchSource");
-    return this.fetchSource(job, join(workDir, "src"), sink, signal);
+    if (this.options.host.isolation === BuildIsolation.ChrootUnsafe) sink.line(chrootUnsafeWarning(this.options.host.user.name));
+    return fetchSource(job, workDir, sink, signal, this.options);
   }
 
   /**
@@ -153,7 +152,7 @@ export class LocalEngine implements BuildEngine {
   private async strategyAndPush(ctx: BuildContext, s2iImages: Promise<S2IImages> | undefined): Promise<BuildOutputStatus | null> {
     const { job } = ctx;
     // Image sources land in the context of either strategy (OpenShift: spec.source.images).
-    await copyImageSources(ctx, join(ctx.sourceDir, job.spec.source.contextDir ?? ""));
+    await copyImageSources(ctx, job.spec.source.contextDir ?? "");
     const strategy = job.spec.strategy.type;
     switch (strategy) {
       case "Docker":
@@ -171,33 +170,6 @@ export class LocalEngine implements BuildEngine {
   private prepare(): Promise<void> {
     this.prepared ??= Promise.all([this.buildah.prepare(), mkdir(this.options.workDir, { recursive: true })]).then(() => undefined);
     return this.prepared;
-  }
-
-  private async fetchSource(job: BuildJob, sourceDir: string, sink: BuildLogSink, signal: AbortSignal): Promise<BuildRevision | null> {
-    const { source, revision: wanted } = job.spec;
-    // An upload replaces any git source (as `oc start-build --from-dir` does); a Binary source needs one.
-    if (job.spec.binaryInput || source.type === "Binary" || source.binary) {
-      const maxBytes = this.options.maxInputBytes ?? 2 * 1024 ** 3;
-      await fetchBinarySource({ job, dir: sourceDir, maxBytes, onLine: (l) => sink.line(l) });
-      return null;
-    }
-    if (!source.git) {
-      await mkdir(sourceDir);
-      return null;
-    }
-    sink.line(`Cloning ${source.git.uri}${wanted.commit ? ` at ${wanted.commit}` : source.git.ref ? ` (${source.git.ref})` : ""}`);
-    const revision = await fetchGitSource({
-      uri: source.git.uri,
-      ref: source.git.ref,
-      commit: wanted.commit,
-      dir: sourceDir,
-      onLine: (l) => sink.line(l),
-      signal,
-      ...(this.options.gitBinary ? { gitBinary: this.options.gitBinary } : {}),
-    });
-    sink.line(`Commit ${revision.commit} (${revision.message}) by ${revision.author}`);
-    sink.sourceFetched(revision);
-    return revision;
   }
 
   private async push(ctx: BuildContext): Promise<BuildOutputStatus | null> {
@@ -223,4 +195,9 @@ export class LocalEngine implements BuildEngine {
  */
 function localTagOf(job: BuildJob): string {
   return `localhost/kiln/${job.namespace}/${job.name}:latest`;
+}
+
+/** The first line of every build's log under `chroot-unsafe`: nobody should miss it. */
+export function chrootUnsafeWarning(user: string): string {
+  return `WARNING: BUILD_RUNNER_ISOLATION=chroot-unsafe: this build's steps run as ${user} with buildah's chroot isolation, which is no security boundary: they can reach this host's processes, network and files`;
 }

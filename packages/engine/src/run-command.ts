@@ -55,6 +55,12 @@ export interface RunCommandOptions {
   signal?: AbortSignal;
   /** How long after SIGTERM before SIGKILL. @default 2000 */
   killGraceMs?: number;
+  /**
+   * On abort, SIGTERM the command itself first and the rest of its tree only with the SIGKILL:
+   * buildah, told alone, stops its step and removes its working containers, which it cannot do
+   * once its runtime and helpers are killed under it.
+   */
+  terminateLeaderFirst?: boolean;
 }
 
 export interface CommandResult {
@@ -100,7 +106,8 @@ export async function runCommand(options: RunCommandOptions): Promise<CommandRes
       const onAbort = () => {
         aborted = true;
         if (child.pid) for (const pid of descendantPids(child.pid)) tree.add(pid);
-        killGroup("SIGTERM");
+        if (options.terminateLeaderFirst) child.kill("SIGTERM");
+        else killGroup("SIGTERM");
         killTimer = setTimeout(() => {
           if (child.pid) for (const pid of descendantPids(child.pid)) tree.add(pid);
           killGroup("SIGKILL");

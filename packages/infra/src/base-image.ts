@@ -27,6 +27,8 @@ export type BuildBusyboxImageOptions = {
   extraApplets?: readonly string[];
   /** Extra files, absolute path → content; content starting with `#!` is made executable (0755). */
   files?: Readonly<Record<string, string>>;
+  /** Host files copied in, absolute path in the image → host path (a static test binary). */
+  hostFiles?: Readonly<Record<string, string>>;
   /** Image labels. */
   labels?: Readonly<Record<string, string>>;
   /** The image's USER (`1001`, `0`); none by default. */
@@ -60,6 +62,12 @@ export async function buildBusyboxImage(options: BuildBusyboxImageOptions): Prom
       await mkdir(dirname(file), { recursive: true });
       await writeFile(file, content);
       await chmod(file, content.startsWith("#!") ? 0o755 : 0o644);
+    }
+    for (const [path, from] of Object.entries(options.hostFiles ?? {})) {
+      const file = join(work, "rootfs", path);
+      await mkdir(dirname(file), { recursive: true });
+      await copyFile(from, file);
+      await chmod(file, 0o755);
     }
     for (const dir of options.writableDirs ?? []) {
       await mkdir(join(work, "rootfs", dir), { recursive: true });

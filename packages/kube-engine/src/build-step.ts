@@ -2,7 +2,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Bus } from "@kiln/bus";
 import { BuildFailure, FailureReason, parseUidRanges, type BuildJob, type BuildLogSink, type BuildRevision, type BuildSpec } from "@kiln/domain";
-import { LocalEngine } from "@kiln/engine";
+import { BuildIsolation, BuildNetwork, fetchSource, LocalEngine, prepareBuildHost, StorageDriverChoice } from "@kiln/engine";
 import { pino } from "pino";
 import { z } from "zod";
 import { PodPath, StepEnv } from "./job-manifest.js";
@@ -45,6 +45,9 @@ const StepEnvSchema = z.object({
   [StepEnv.NatsUrl]: z.string().min(1).optional(),
   [StepEnv.SubjectPrefix]: z.string().min(1).optional(),
   [StepEnv.TerminationLog]: z.string().min(1).default(PodPath.terminationLog),
+  [StepEnv.Isolation]: z.enum([BuildIsolation.Oci, BuildIsolation.ChrootUnsafe]).default(BuildIsolation.Oci),
+  [StepEnv.Network]: z.enum([BuildNetwork.Pod, BuildNetwork.None]).default(BuildNetwork.Pod),
+  [StepEnv.StorageDriver]: z.enum([StorageDriverChoice.Auto, StorageDriverChoice.Overlay, StorageDriverChoice.Vfs]).default(StorageDriverChoice.Auto),
 });
 
 export interface BuildStepOptions {
@@ -72,13 +75,13 @@ export async function runBuildStep(options: BuildStepOptions): Promise<number> {
   const env = parsed.data;
   const build = env[StepEnv.Build];
   const workDir = env[StepEnv.WorkDir];
-  const engine = new LocalEngine({
-    workDir,
-    storageDir: env[StepEnv.StorageDir],
-    insecureRegistries: env[StepEnv.InsecureRegistries],
-    maxInputBytes: env[StepEnv.MaxInputBytes],
-    allowedUids: parseUidRanges(env[StepEnv.AllowedUids]),
-  });
+  // The build container alone runs buildah; the fetch container needs no build host.
+  const engine = async () => {
+    const storageDir = env[StepEnv.StorageDir];
+    const host = await prepareBuildHost({ isolation: env[StepEnv.Isolation], network: env[StepEnv.Network], storageDriver: env[StepEnv.StorageDriver], workDir, storageDir });
+    if (host.storageFallback) writeLine(`warning: overlay storage cannot mount in this pod (${host.storageFallback}); building on vfs`);
+    return new LocalEngine({ workDir, storageDir, host, insecureRegistries: env[StepEnv.InsecureRegistries], allowedUids: parseUidRanges(env[StepEnv.AllowedUids]) });
+  };
   const sink: BuildLogSink = {
     line: writeLine,
     step: (step) => writeLine(`--> ${step}`),
@@ -99,7 +102,7 @@ export async function runBuildStep(options: BuildStepOptions): Promise<number> {
           yield* content;
         };
       }
-      const revision = await engine.fetch(job, workDir, sink, options.signal);
+      const revision = await fetchSource(job, workDir, sink, options.signal, { maxInputBytes: env[StepEnv.MaxInputBytes] });
       await writeFile(join(workDir, "revision.json"), JSON.stringify(revision));
       await report({ v: 1, step: "fetch", revision });
     } else {
@@ -111,7 +114,7 @@ export async function runBuildStep(options: BuildStepOptions): Promise<number> {
           push: await readCredentials(env[StepEnv.PushAuthFile]),
         },
       };
-      const output = await engine.buildAndPush(job, workDir, revision, sink, options.signal);
+      const output = await (await engine()).buildAndPush(job, workDir, revision, sink, options.signal);
       await report({ v: 1, step: "build", output });
     }
     return 0;

@@ -57,6 +57,12 @@ export const StepEnv = {
   SubjectPrefix: "KILN_SUBJECT_PREFIX",
   /** Where the step writes its report. @default /dev/termination-log */
   TerminationLog: "KILN_TERMINATION_LOG",
+  /** How the build container contains RUN steps (`oci`, `chroot-unsafe`); see docs/kubernetes-engine.md. */
+  Isolation: "KILN_BUILD_ISOLATION",
+  /** The RUN steps' network: `pod` (the pod's own, fenced by NetworkPolicies) or `none`. */
+  Network: "KILN_BUILD_NETWORK",
+  /** `auto`, `overlay` or `vfs`. */
+  StorageDriver: "KILN_BUILD_STORAGE_DRIVER",
 } as const;
 
 /** The file name a `kubernetes.io/dockerconfigjson` Secret keeps its config under. */

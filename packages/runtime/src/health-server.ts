@@ -5,13 +5,15 @@ export interface HealthServerOptions {
   host?: string;
   /** Returns problems; an empty list means healthy. */
   check: () => string[] | Promise<string[]>;
+  /** Facts shown beside the status (the build-runner's storage driver, say). */
+  details?: () => Record<string, unknown>;
   /** Answers every other request; a bare 404 when absent. */
   otherwise?: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
 /**
  * A bare `/healthz` endpoint for services that have no HTTP API of their own.
- * 200 `{"status":"ok"}` or 503 with the problems listed.
+ * 200 `{"status":"ok", ...details}` or 503 with the problems listed.
  */
 export class HealthServer {
   private server: Server | null = null;
@@ -27,7 +29,8 @@ export class HealthServer {
       void Promise.resolve(this.options.check()).then(
         (problems) => {
           res.writeHead(problems.length === 0 ? 200 : 503, { "content-type": "application/json" });
-          res.end(JSON.stringify(problems.length === 0 ? { status: "ok" } : { status: "unhealthy", problems }));
+          const details = this.options.details?.() ?? {};
+          res.end(JSON.stringify(problems.length === 0 ? { status: "ok", ...details } : { status: "unhealthy", problems, ...details }));
         },
         () => res.writeHead(503).end(),
       );

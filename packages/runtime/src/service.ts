@@ -65,6 +65,8 @@ export async function runService<S extends z.ZodType>(
     logger.info(info, "started");
   } catch (error) {
     logger.fatal({ err: error }, "failed to start");
+    // One plain line too, for whoever reads the terminal or `kiln up`'s error rather than JSON.
+    process.stderr.write(`${name}: failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
     await shutdown.run("error");
   }
 }

@@ -38,6 +38,8 @@ export async function makeGitRepo(
   options: { parentDir?: string } = {},
 ): Promise<GitRepo> {
   const dir = await mkdtemp(join(options.parentDir ?? tmpdir(), "kiln-git-"));
+  // Readable by everyone, as a git host's repositories are to Kiln's runner (the build user).
+  await chmod(dir, 0o755);
   for (const [path, content] of Object.entries(files)) {
     const file = join(dir, path);
     await mkdir(dirname(file), { recursive: true });

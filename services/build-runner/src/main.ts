@@ -1,90 +1,13 @@
 import { Bus } from "@kiln/bus";
-import { parseUidRanges, UidRangeError } from "@kiln/domain";
-import { LocalEngine, NoopEngine } from "@kiln/engine";
+import { LocalEngine, NoopEngine, prepareBuildHost, type BuildHost } from "@kiln/engine";
 import { KubernetesEngine } from "@kiln/kube-engine";
 import { KubeConfig } from "@kubernetes/client-node";
 import { BuildRunner } from "@kiln/runner";
-import { baseConfigShape, HealthServer, runService, type Logger } from "@kiln/runtime";
-import { z } from "zod";
-
-const ConfigSchema = z.object({
-  ...baseConfigShape,
-  /**
-   * `local`: buildah on this host. `noop`: for benchmarks only, builds nothing and reports a
-   * made-up digest, so a benchmark measures Kiln's scheduling rather than buildah.
-   * `kubernetes`: one Job per build in a namespace (BUILD_RUNNER_KUBE_*; docs/kubernetes-engine.md).
-   */
-  BUILD_RUNNER_ENGINE: z.enum(["local", "noop", "kubernetes"]).default("local"),
-  /** `noop` engine only: how long each pretend build takes. */
-  BUILD_RUNNER_NOOP_BUILD_MS: z.coerce.number().int().min(0).default(0),
-  /** `local` engine: per-build work dirs and buildah's store (required for it, unused by the others). */
-  BUILD_RUNNER_WORK_DIR: z.string().min(1).optional(),
-  BUILD_RUNNER_STORAGE_DIR: z.string().min(1).optional(),
-  /**
-   * `kubernetes` engine: the namespace build Jobs run in and the Kiln image of their containers
-   * (both required for it). The API server and credentials come from KUBECONFIG, ~/.kube/config,
-   * or the pod's service account when the runner runs in the cluster.
-   */
-  BUILD_RUNNER_KUBE_NAMESPACE: z.string().max(63).regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "must be a namespace name").optional(),
-  BUILD_RUNNER_KUBE_IMAGE: z.string().min(1).optional(),
-  BUILD_RUNNER_KUBE_IMAGE_PULL_POLICY: z.enum(["Always", "IfNotPresent", "Never"]).optional(),
-  /** Service account of build pods (its token is not mounted into them). */
-  BUILD_RUNNER_KUBE_SERVICE_ACCOUNT: z.string().min(1).optional(),
-  /** The step command in the Kiln image, words separated by spaces; `fetch` or `build` is appended. */
-  BUILD_RUNNER_KUBE_STEP_COMMAND: z
-    .string()
-    .default("kiln-build-step")
-    .transform((s) => s.split(/\s+/).filter(Boolean))
-    .refine((words) => words.length > 0, "must name a command"),
-  /** How long a finished build Job (and its pod's logs) stays for `kubectl`. */
-  BUILD_RUNNER_KUBE_TTL_SECONDS: z.coerce.number().int().min(0).default(3600),
-  /** The NATS URL as build pods reach it, for the uploads of binary builds. @default NATS_URL */
-  BUILD_RUNNER_KUBE_NATS_URL: z.string().min(1).optional(),
-  /**
-   * The build container's AppArmor profile: Unconfined by default, as the runtimes' default
-   * profiles deny the mounts of buildah's chroot isolation (docs/kubernetes-engine.md).
-   */
-  BUILD_RUNNER_KUBE_APPARMOR_PROFILE: z.enum(["Unconfined", "RuntimeDefault"]).default("Unconfined"),
-  /** How often a running build's Job and pod are read. */
-  BUILD_RUNNER_KUBE_POLL_INTERVAL_MS: z.coerce.number().int().min(50).default(1000),
-  BUILD_RUNNER_MAX_CONCURRENT_BUILDS: z.coerce.number().int().min(1).default(2),
-  BUILD_RUNNER_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(20_000),
-  /** Address of /healthz; loopback unless told otherwise (a container sets 0.0.0.0 so the kubelet can probe it). */
-  BUILD_RUNNER_HEALTH_HOST: z.string().default("127.0.0.1"),
-  BUILD_RUNNER_HEALTH_PORT: z.coerce.number().int().min(0).max(65535).default(18083),
-  /** Largest unpacked binary input (`start-build --from-*`), files of an archive together. */
-  BUILD_RUNNER_MAX_INPUT_BYTES: z.coerce.number().int().positive().default(2 * 1024 ** 3),
-  /**
-   * Users an S2I assemble may run as (OpenShift's allowed-UIDs rule, s2i `--allowed-uids`):
-   * ranges `a-b`, `a-`, `-b`, `a`, comma-separated. The default refuses root and named users,
-   * the safe choice since assemble runs code from the repository; `""` allows every user.
-   */
-  BUILD_RUNNER_ALLOWED_UIDS: z
-    .string()
-    .default("1-4294967294")
-    .transform((s, ctx) => {
-      try {
-        return parseUidRanges(s);
-      } catch (error) {
-        if (!(error instanceof UidRangeError)) throw error;
-        ctx.addIssue({ code: "custom", message: error.message });
-        return z.NEVER;
-      }
-    }),
-  /** Registries reached over plain HTTP, comma-separated (`127.0.0.1:15000`). */
-  KILN_INSECURE_REGISTRIES: z
-    .string()
-    .default("")
-    .transform((s) => s.split(",").map((x) => x.trim()).filter(Boolean)),
-}).superRefine((c, ctx) => {
-  const required = { local: ["BUILD_RUNNER_WORK_DIR", "BUILD_RUNNER_STORAGE_DIR"], kubernetes: ["BUILD_RUNNER_KUBE_NAMESPACE", "BUILD_RUNNER_KUBE_IMAGE"], noop: [] } as const;
-  for (const key of required[c.BUILD_RUNNER_ENGINE]) {
-    if (!c[key]) ctx.addIssue({ code: "custom", path: [key], message: `required with BUILD_RUNNER_ENGINE=${c.BUILD_RUNNER_ENGINE}` });
-  }
-});
+import { HealthServer, runService, type Logger } from "@kiln/runtime";
+import { ConfigSchema, type Config } from "./config.js";
 
 /** The `kubernetes` engine from the configuration; builds no client connection yet. */
-function kubernetesEngine(config: z.output<typeof ConfigSchema>, logger: Logger): KubernetesEngine {
+function kubernetesEngine(config: Config, logger: Logger): KubernetesEngine {
   const kubeConfig = new KubeConfig();
   // KUBECONFIG, else ~/.kube/config, else the service account of the pod the runner runs in.
   kubeConfig.loadFromDefault();
@@ -106,7 +29,41 @@ function kubernetesEngine(config: z.output<typeof ConfigSchema>, logger: Logger)
   });
 }
 
+/**
+ * The local engine's host, set up before anything else: a runner started as root becomes the
+ * build user here, before it connects to anything or reads any build.
+ */
+async function localBuildHost(config: Config, logger: Logger): Promise<BuildHost> {
+  const host = await prepareBuildHost({
+    isolation: config.BUILD_RUNNER_ISOLATION,
+    buildUser: config.BUILD_RUNNER_BUILD_USER,
+    ociRuntime: config.BUILD_RUNNER_OCI_RUNTIME,
+    network: config.BUILD_RUNNER_NETWORK,
+    storageDriver: config.BUILD_RUNNER_STORAGE_DRIVER,
+    // Present: the schema requires both for the local engine.
+    workDir: config.BUILD_RUNNER_WORK_DIR ?? "",
+    storageDir: config.BUILD_RUNNER_STORAGE_DIR ?? "",
+  });
+  if (host.isolation === "chroot-unsafe") logger.warn({ isolation: host.isolation, user: host.user.name }, "BUILD_RUNNER_ISOLATION=chroot-unsafe: build steps are not isolated from this host");
+  if (host.storageFallback) logger.warn({ storageDriver: host.storageDriver, reason: host.storageFallback }, "overlay storage cannot mount here; builds use vfs");
+  logger.info(buildHostDetails(host), "build host ready");
+  return host;
+}
+
+/** What /healthz and the start line say about the build host. */
+function buildHostDetails(host: BuildHost): Record<string, unknown> {
+  return {
+    isolation: host.isolation,
+    buildUser: host.user.name,
+    storageDriver: host.storageDriver,
+    ...(host.storageFallback ? { storageFallback: host.storageFallback } : {}),
+    ociRuntime: host.ociRuntime,
+    network: host.network,
+  };
+}
+
 await runService("build-runner", ConfigSchema, async ({ config, logger, shutdown }) => {
+  const host = config.BUILD_RUNNER_ENGINE === "local" ? await localBuildHost(config, logger) : null;
   const bus = await Bus.connect({ servers: config.NATS_URL, prefix: config.KILN_SUBJECT_PREFIX, name: "kiln-build-runner", logger });
   shutdown.add("nats", () => bus.drain());
   await bus.ensureStreams();
@@ -117,7 +74,7 @@ await runService("build-runner", ConfigSchema, async ({ config, logger, shutdown
       : config.BUILD_RUNNER_ENGINE === "kubernetes"
         ? kubernetesEngine(config, logger)
       : new LocalEngine({
-          // Present: the schema requires both for the local engine.
+          host: host!,
           workDir: config.BUILD_RUNNER_WORK_DIR ?? "",
           storageDir: config.BUILD_RUNNER_STORAGE_DIR ?? "",
           insecureRegistries: config.KILN_INSECURE_REGISTRIES,
@@ -127,7 +84,12 @@ await runService("build-runner", ConfigSchema, async ({ config, logger, shutdown
   const runner = new BuildRunner({ bus, engine, logger, maxConcurrentBuilds: config.BUILD_RUNNER_MAX_CONCURRENT_BUILDS });
   await runner.start();
   shutdown.add("runner", () => runner.stop(config.BUILD_RUNNER_SHUTDOWN_GRACE_MS));
-  const health = new HealthServer({ host: config.BUILD_RUNNER_HEALTH_HOST, port: config.BUILD_RUNNER_HEALTH_PORT, check: () => (bus.isClosed() ? ["nats connection closed"] : []) });
+  const health = new HealthServer({
+    host: config.BUILD_RUNNER_HEALTH_HOST,
+    port: config.BUILD_RUNNER_HEALTH_PORT,
+    check: () => (bus.isClosed() ? ["nats connection closed"] : []),
+    details: () => ({ engine: config.BUILD_RUNNER_ENGINE, ...(host ? { buildHost: buildHostDetails(host) } : {}) }),
+  });
   const healthPort = await health.start();
   shutdown.add("health", () => health.stop());
   return { engine: config.BUILD_RUNNER_ENGINE, healthPort, maxConcurrentBuilds: config.BUILD_RUNNER_MAX_CONCURRENT_BUILDS };

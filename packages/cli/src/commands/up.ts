@@ -138,8 +138,10 @@ export async function upCommand(ctx: CommandContext, options: UpOptions): Promis
       registry,
       apiToken: token,
       ports: { api: ports.api, webhook: ports.webhook, ...healthPorts },
-      workDir: join(stateDir, "work"),
-      buildahStorageDir: join(stateDir, "buildah"),
+      // The build user's (the runner becomes it when `kiln up` runs as root): work dirs and the
+      // rootless image store, with the layer cache that outlives builds.
+      workDir: join(stateDir, "builds", "work"),
+      buildahStorageDir: join(stateDir, "builds", "storage"),
       logsDir,
       extraEnv: { KILN_STATE_DIR: stateDir },
     });

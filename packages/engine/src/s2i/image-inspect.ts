@@ -1,6 +1,5 @@
 import { BuildFailure, FailureReason, type ImageConfig } from "@kiln/domain";
 import type { BuildContext } from "../build-context.js";
-import { runCommand } from "../run-command.js";
 
 interface InspectedImage {
   OCIv1?: { config?: { User?: string; Env?: string[] | null; WorkingDir?: string; Labels?: Record<string, string> | null } };
@@ -23,14 +22,7 @@ export async function inspectImageConfig(ctx: ImageContext, imageId: string): Pr
 }
 
 async function inspect(ctx: ImageContext, image: string): Promise<ImageConfig> {
-  const result = await runCommand({
-    command: ctx.buildah.binary,
-    args: [...ctx.buildah.globalArgs(), "inspect", "--type", "image", image],
-    env: ctx.buildah.env(),
-    signal: ctx.signal,
-    onLine: (l) => ctx.sink.line(l),
-      stdout: "capture",
-  });
+  const result = await ctx.buildah.run(["inspect", "--type", "image", image], { signal: ctx.signal, onLine: (l) => ctx.sink.line(l), stdout: "capture" });
   if (result.aborted) throw ctx.signal.reason;
   if (result.exitCode !== 0) throw new BuildFailure(FailureReason.PullImageFailed, `cannot inspect ${image} (exit ${result.exitCode ?? result.signal})`);
   let doc: InspectedImage;

@@ -18,10 +18,10 @@ import { authArgs } from "../auth-files.js";
 import { budLog, type BuildContext } from "../build-context.js";
 import { outputLabels } from "../labels.js";
 import { readBackPushedImage } from "../pushed-image.js";
-import { runCommand } from "../run-command.js";
 import { inspectImageConfig, type ImageContext } from "./image-inspect.js";
 import { saveArtifacts } from "./save-artifacts.js";
 import { prepareS2ISource } from "./source-tree.js";
+import { resolveInside } from "../source-paths.js";
 
 export interface S2IBuildOptions {
   /** OpenShift's allowed-UIDs rule for assemble (and runtime) users; empty allows every user. */
@@ -54,7 +54,7 @@ export async function s2iBuild(ctx: BuildContext, options: S2IBuildOptions, pull
 
   // The Dockerfile sits outside the context, so it never lands in the image.
   const contextDir = join(ctx.workDir, "s2i-context");
-  const sourceDir = join(ctx.sourceDir, spec.source.contextDir ?? "");
+  const sourceDir = await resolveInside(ctx.sourceDir, spec.source.contextDir ?? "", "contextDir");
   const facts = await prepareS2ISource(sourceDir, join(contextDir, S2IContextDir.Source), join(contextDir, S2IContextDir.Scripts));
   if (facts.scriptsDir) ctx.sink.line(`Using ${facts.scripts.join(", ")} from the source's ${facts.scriptsDir}`);
   if (facts.ignored.length > 0) ctx.sink.line(`.s2iignore: leaving out ${facts.ignored.join(" ")}`);
@@ -140,14 +140,7 @@ export async function pullS2IImages(ctx: Omit<ImageContext, "sink"> & { job: Bui
  */
 async function pull(ctx: ImageContext, image: string, always: boolean): Promise<string> {
   const policy = always || !image.includes("@") ? "always" : "missing";
-  const result = await runCommand({
-    command: ctx.buildah.binary,
-    args: [...ctx.buildah.globalArgs(), "pull", "--quiet", ...authArgs(ctx.pullAuthFile), "--policy", policy, image],
-    env: ctx.buildah.env(),
-    onLine: (l) => ctx.sink.line(l),
-    stdout: "capture",
-    signal: ctx.signal,
-  });
+  const result = await ctx.buildah.run(["pull", "--quiet", ...authArgs(ctx.pullAuthFile), "--policy", policy, image], { onLine: (l) => ctx.sink.line(l), stdout: "capture", signal: ctx.signal });
   if (result.aborted) throw ctx.signal.reason;
   if (result.exitCode !== 0) throw new BuildFailure(FailureReason.PullImageFailed, `pulling ${image} failed (exit ${result.exitCode ?? result.signal})`);
   const id = result.stdout.trim().split("\n").pop() ?? "";
@@ -169,17 +162,16 @@ async function assemble(ctx: BuildContext, plan: S2IPlan, contextDir: string, ta
     if (l.startsWith(scriptsNotFoundMarker)) missingScript = l.slice(scriptsNotFoundMarker.length).trim();
     ctx.sink.line(l);
   });
-  const result = await runCommand({
-    command: ctx.buildah.binary,
-    args: [
-      ...ctx.buildah.globalArgs(),
+  const result = await ctx.buildah.run(
+    [
       "bud",
-      "--isolation",
-      "chroot",
+      "--force-rm",
+      ...ctx.buildah.runArgs(),
       // The images were pulled above; the build must use exactly those.
       "--pull=never",
-      // No --layers: each stage is committed as one layer, so nothing a stage removes (secrets)
+      // No layers: each stage is committed as one layer, so nothing a stage removes (secrets)
       // survives in any layer. See renderS2IDockerfile.
+      "--layers=false",
       "--file",
       dockerfilePath,
       "--tag",
@@ -187,10 +179,11 @@ async function assemble(ctx: BuildContext, plan: S2IPlan, contextDir: string, ta
       ...(tag.startsWith("docker://") ? authArgs(ctx.pushAuthFile) : []),
       contextDir,
     ],
-    env: { ...ctx.buildah.env(), BUILDAH_LAYERS: "false" },
-    onLine: (l) => log.onLine(l),
-    signal: ctx.signal,
-  });
+    {
+      onLine: (l) => log.onLine(l),
+      signal: ctx.signal,
+    },
+  );
   if (result.aborted) throw ctx.signal.reason;
   if (result.exitCode !== 0 && missingScript !== null) throw new BuildFailure(FailureReason.ScriptsNotFound, missingScript);
   const exit = result.exitCode ?? result.signal;

@@ -1,10 +1,10 @@
 import { rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { S2IPlan } from "@kiln/domain";
+import { BuildNetwork } from "../isolation/types.js";
 import { authArgs } from "../auth-files.js";
 import type { BuildContext } from "../build-context.js";
 import { safeExtractTar } from "../archive/safe-extract.js";
-import { runCommand } from "../run-command.js";
 
 /** Saved artifacts bigger than this are not worth an incremental build; build clean instead. */
 const maxArtifactBytes = 8 * 1024 ** 3;
@@ -30,7 +30,7 @@ class SkipIncremental extends Error {}
 export async function saveArtifacts(ctx: BuildContext, options: SaveArtifactsOptions): Promise<boolean> {
   const { plan } = options;
   const buildah = (args: string[]) =>
-    runCommand({ command: ctx.buildah.binary, args: [...ctx.buildah.globalArgs(), ...args], env: ctx.buildah.env(), onLine: (l) => ctx.sink.line(l), signal: ctx.signal });
+    ctx.buildah.run(args, { onLine: (l) => ctx.sink.line(l), signal: ctx.signal });
   const tarFile = join(ctx.workDir, "artifacts.tar");
   let container: string | null = null;
   try {
@@ -38,14 +38,7 @@ export async function saveArtifacts(ctx: BuildContext, options: SaveArtifactsOpt
     if (pulled.aborted) throw ctx.signal.reason;
     if (pulled.exitCode !== 0) throw new SkipIncremental(`no previous image ${options.previousImage}`);
 
-    const from = await runCommand({
-      command: ctx.buildah.binary,
-      args: [...ctx.buildah.globalArgs(), "from", "--pull=never", "--quiet", options.previousImage],
-      env: ctx.buildah.env(),
-      signal: ctx.signal,
-      onLine: (l) => ctx.sink.line(l),
-      stdout: "capture",
-    });
+    const from = await ctx.buildah.run(["from", "--pull=never", "--quiet", options.previousImage], { signal: ctx.signal, onLine: (l) => ctx.sink.line(l), stdout: "capture" });
     if (from.aborted) throw ctx.signal.reason;
     if (from.exitCode !== 0) throw new SkipIncremental("cannot start a container of the previous image");
     container = from.stdout.trim().split("\n").pop() ?? null;
@@ -60,10 +53,7 @@ export async function saveArtifacts(ctx: BuildContext, options: SaveArtifactsOpt
     ctx.sink.line(`Saving artifacts of ${options.previousImage} with ${script}`);
     // s2i's rule: no save-artifacts script means no artifacts, not a failure.
     const quoted = `'${script.replace(/'/g, `'\\''`)}'`;
-    const saved = await runCommand({
-      command: ctx.buildah.binary,
-      args: [...ctx.buildah.globalArgs(), "run", "--isolation", "chroot", "--user", plan.assembleUser, container, "--", "/bin/sh", "-c", `if [ -x ${quoted} ]; then exec ${quoted}; fi`],
-      env: ctx.buildah.env(),
+    const saved = await ctx.buildah.run(["run", ...ctx.buildah.runArgs({ network: BuildNetwork.None }), "--user", plan.assembleUser, container, "--", "/bin/sh", "-c", `if [ -x ${quoted} ]; then exec ${quoted}; fi`], {
       signal: ctx.signal,
       // stderr is the script's talk: the log. stdout is the tar: a file, never the log.
       onLine: (l) => ctx.sink.line(l),
@@ -89,7 +79,7 @@ export async function saveArtifacts(ctx: BuildContext, options: SaveArtifactsOpt
     await rm(tarFile, { force: true });
     // Without the build's signal: a cancelled build must still not leave its container behind.
     if (container) {
-      await runCommand({ command: ctx.buildah.binary, args: [...ctx.buildah.globalArgs(), "rm", container], env: ctx.buildah.env() }).catch(() => undefined);
+      await ctx.buildah.run(["rm", container]).catch(() => undefined);
     }
   }
 }

@@ -25,7 +25,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { chmod, mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { descendantPids } from "@kiln/engine";
@@ -45,6 +45,11 @@ export type LocalKubeletOptions = {
   namespace?: string;
   /** How long to wait for a pod's Secret volumes before giving up on the pod. @default 30000 */
   volumeTimeoutMs?: number;
+  /**
+   * The user every container runs as and its volumes belong to, as a pod's `runAsUser` makes
+   * them (Kiln's build pods run as an unprivileged user with subordinate ids). @default this process's
+   */
+  runAs?: { uid: number; gid: number };
 };
 
 type Container = { name: string; command?: string[]; args?: string[]; env?: { name: string; value?: string }[]; workingDir?: string; terminationMessagePath?: string; volumeMounts?: { name: string; mountPath: string }[] };
@@ -193,6 +198,12 @@ export class LocalKubelet {
     const dir = join(this.options.rootDir, pod.namespace, pod.name);
     const mounts = await this.makeVolumes(pod, spec, dir);
     if (!mounts || pod.deleted) return;
+    const runAs = this.options.runAs;
+    if (runAs) {
+      for (const path of [dir, join(dir, "volumes"), ...mounts.values()]) await chown(path, runAs.uid, runAs.gid);
+      await mkdir(join(dir, "termination"), { recursive: true });
+      await chown(join(dir, "termination"), runAs.uid, runAs.gid);
+    }
     for (const container of spec.initContainers ?? []) {
       const exitCode = await this.runContainer(pod, container, "init", mounts, dir);
       if (pod.deleted) return;
@@ -229,6 +240,8 @@ export class LocalKubelet {
           const file = join(host, key);
           await writeFile(file, Buffer.from(value, "base64"));
           await chmod(file, volume.secret.defaultMode ?? 0o644);
+          // As fsGroup would: the pod's user reads its own Secret volumes.
+          if (this.options.runAs) await chown(file, this.options.runAs.uid, this.options.runAs.gid);
         }
       }
       hostDirs.set(volume.name, host);
@@ -259,7 +272,7 @@ export class LocalKubelet {
     this.setContainerState(pod, container.name, kind, { running: { startedAt } });
     if (!command) return this.terminated(pod, container.name, kind, 128, startedAt, "", "ContainerCannotRun");
 
-    const child = spawn(command, args, { env, cwd: container.workingDir ? mapPath(container.workingDir) : dir, stdio: ["ignore", "pipe", "pipe"], detached: true });
+    const child = spawn(command, args, { env, cwd: container.workingDir ? mapPath(container.workingDir) : dir, stdio: ["ignore", "pipe", "pipe"], detached: true, ...this.options.runAs });
     pod.processes.add(child);
     const lines = (stream: NodeJS.ReadableStream) =>
       new Promise<void>((resolve) => {
