@@ -79,7 +79,7 @@ function buildConfig(node: Node) {
 async function main(): Promise<number> {
   const env = await startBenchEnvironment("cascade", { keep: args.keep });
   try {
-    console.log("starting nats, postgres (fast), registry and api, scheduler, build-runner (noop engine), image-watcher");
+    console.log("starting nats, postgres, registry and api, scheduler, build-runner (noop engine), image-watcher");
     const { servers } = env;
     const kiln = await startBenchKiln(env, {
       services: ["api", "scheduler", "build-runner", "image-watcher"],

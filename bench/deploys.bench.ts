@@ -79,7 +79,7 @@ async function main(): Promise<number> {
   const env = await startBenchEnvironment("deploys");
   const logger = createLogger({ service: "deploys-bench", level: "warn" });
   try {
-    console.log("starting nats, postgres (fast), the stand-in Kubernetes API server and the deployer");
+    console.log("starting nats, postgres, the stand-in Kubernetes API server and the deployer");
     const { servers, workDir } = env;
 
     const kube = await StandInApiServer.start();

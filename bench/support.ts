@@ -16,8 +16,11 @@ export interface BenchEnvironment {
   cleanup(): Promise<void>;
 }
 
-/** A temp dir, and nats (JetStream), postgres (`fast`, migrated) and a registry in it. */
-export async function startBenchEnvironment(name: string, options: { keep?: boolean } = {}): Promise<BenchEnvironment> {
+/**
+ * A temp dir, and nats (JetStream), postgres (migrated) and a registry in it. PostgreSQL is
+ * durable, as users run it, unless `fastPostgres` (fsync off) is asked for beside it.
+ */
+export async function startBenchEnvironment(name: string, options: { keep?: boolean; fastPostgres?: boolean } = {}): Promise<BenchEnvironment> {
   const workDir = await mkdtemp(join(tmpdir(), `kiln-bench-${name}-`));
   await chmod(workDir, 0o711);
   const cleanups: (() => Promise<unknown>)[] = [];
@@ -30,7 +33,7 @@ export async function startBenchEnvironment(name: string, options: { keep?: bool
     const servers = await startInfrastructure({
       stateDir: join(workDir, "state"),
       ports: { nats: await freePort(), postgres: await freePort(), registry: await freePort() },
-      fast: true,
+      fast: options.fastPostgres ?? false,
     });
     cleanups.push(() => servers.stop());
     await runMigrations(servers.databaseUrl);

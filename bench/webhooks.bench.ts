@@ -57,7 +57,7 @@ function summarize(xs0: number[]): Summary {
 async function main(): Promise<number> {
   const env = await startBenchEnvironment("wh");
   try {
-    console.log("starting nats, postgres (fast), registry and api, scheduler, build-runner, webhook-receiver");
+    console.log("starting nats, postgres, registry and api, scheduler, build-runner, webhook-receiver");
     const { servers, workDir } = env;
     const kiln = await startBenchKiln(env, {
       services: ["api", "scheduler", "build-runner", "webhook-receiver"],

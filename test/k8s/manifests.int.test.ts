@@ -28,6 +28,7 @@ import { kilnServiceNames, type KilnServiceName } from "@kiln/infra";
 import { parseAllDocuments } from "yaml";
 import { beforeAll, describe, expect, it } from "vitest";
 import { repoRoot } from "../support/kiln-services.js";
+import { canConnect, type NetworkPolicy, type PodEndpoint } from "./network-policy.js";
 import {
   checkConfig,
   configSchema,
@@ -399,6 +400,52 @@ describe("every Kiln service runs with what its config requires", () => {
       }
     }
   });
+});
+
+describe("NetworkPolicies fence the build pods", () => {
+  for (const target of targets) {
+    it(`${target}: a build pod reaches the internet and NATS's client port, no other pod of Kiln's, no private address; Kiln's pods take traffic only where it should come from`, () => {
+      const objects = rendered.get(target)!;
+      const policies = objects.filter((o) => o.kind === "NetworkPolicy") as NetworkPolicy[];
+      expect(policies.length, target).toBeGreaterThan(0);
+      const namespaceLabels = (ns: string) => ({ "kubernetes.io/metadata.name": ns, ...(objects.find((o) => o.kind === "Namespace" && o.metadata.name === ns)?.metadata.labels ?? {}) });
+      // Every pod Kiln runs in `kiln`, with the container ports it declares.
+      const kilnPods: (PodEndpoint & { name: string })[] = podTemplates(objects)
+        .filter(({ owner }) => owner.metadata.namespace === "kiln")
+        .map(({ owner, spec }) => ({
+          name: owner.metadata.name,
+          namespace: "kiln",
+          labels: owner.spec.template.metadata.labels,
+          ports: Object.fromEntries((spec.containers as Obj[]).flatMap((c) => (c.ports ?? []).map((p: Obj) => [p.name, p.containerPort]))),
+        }));
+      expect(kilnPods.map((p) => p.name)).toEqual(expect.arrayContaining(["kiln-api", "kiln-scheduler", "kiln-nats"]));
+      const buildPod: PodEndpoint = { namespace: "kiln-builds", labels: { "job-name": "kiln-build-app-1", "kiln.dev/build": "app-1" } };
+      const dns: PodEndpoint = { namespace: "kube-system", labels: { "k8s-app": "kube-dns" } };
+      const otherTeam: PodEndpoint = { namespace: "team-a", labels: { app: "web" } };
+      const nats = kilnPods.find((p) => p.name === "kiln-nats")!;
+      const reach = (from: PodEndpoint, to: PodEndpoint | string, port: number) => canConnect(policies, from, typeof to === "string" ? { ip: to } : { pod: to }, port, namespaceLabels);
+
+      for (const pod of kilnPods) {
+        for (const [name, port] of Object.entries(pod.ports ?? {})) {
+          const allowed = pod === nats && port === 4222;
+          expect({ to: `${pod.name}:${name}`, reached: reach(buildPod, pod, port) }, target).toEqual({ to: `${pod.name}:${name}`, reached: allowed });
+        }
+      }
+      expect(reach(buildPod, dns, 53)).toBe(true);
+      expect(reach(buildPod, "140.82.112.3", 443)).toBe(true); // a git host
+      expect(reach(buildPod, "2606:4700::1111", 443)).toBe(true);
+      for (const ip of ["10.0.0.5", "172.20.1.9", "192.168.1.10", "100.64.0.10", "169.254.169.254"]) expect({ ip, reached: reach(buildPod, ip, 5432) }).toEqual({ ip, reached: false });
+      // Kiln's own pods keep their bus and database; other namespaces reach only the front doors.
+      const scheduler = kilnPods.find((p) => p.name === "kiln-scheduler")!;
+      const api = kilnPods.find((p) => p.name === "kiln-api")!;
+      expect(reach(scheduler, nats, 4222)).toBe(true);
+      expect(reach(scheduler, "10.0.0.5", 5432)).toBe(true);
+      expect(reach(otherTeam, api, api.ports!.http!)).toBe(true);
+      expect(reach(otherTeam, nats, 4222)).toBe(false);
+      expect(reach(otherTeam, scheduler, scheduler.ports!.health!)).toBe(true);
+      expect(reach(otherTeam, api, 5432)).toBe(false);
+    });
+  }
 });
 
 describe("pods are unprivileged", () => {

@@ -43,6 +43,9 @@ export interface DeliveryContext {
 
 export type Handler<T extends EventType> = (payload: EventPayload<T>, ctx: DeliveryContext) => Promise<void>;
 
+/** The event a durable consumer reads, from the catalogue: what its handler's payload is typed by. */
+export type ConsumedEvent<N extends ConsumerName> = (typeof consumers)[N]["event"];
+
 export interface ConsumeOptions {
   /** Messages handled at once. @default 1 */
   maxConcurrent?: number;
@@ -213,9 +216,9 @@ export class Bus {
    * a non-retryable error (bad payload, a `retryable: false` domain error) → term;
    * anything else → nak with exponential backoff. One summary log line per delivery.
    */
-  async consume<T extends EventType>(name: ConsumerName & string, handler: Handler<T>, options: ConsumeOptions = {}): Promise<Consumption> {
+  async consume<N extends ConsumerName>(name: N, handler: Handler<ConsumedEvent<N>>, options: ConsumeOptions = {}): Promise<Consumption> {
     const def = consumers[name];
-    const type = def.event as T;
+    const type: ConsumedEvent<N> = def.event;
     const stream = this.streamName(events[type].stream);
     await this.ensureConsumer(name);
     const consumer = await this.js.consumers.get(stream, name);

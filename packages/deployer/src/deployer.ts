@@ -33,7 +33,7 @@ export class Deployer {
 
   async start(): Promise<void> {
     this.options.kubernetes?.start();
-    this.consumption = await this.options.bus.consume<"image.changed">("deployer-image-changed", (change, ctx) => this.handle(change, ctx), {
+    this.consumption = await this.options.bus.consume("deployer-image-changed", (change, ctx) => this.handle(change, ctx), {
       maxConcurrent: this.options.maxConcurrent ?? 8,
     });
   }

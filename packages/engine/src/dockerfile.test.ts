@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { overrideLastFrom } from "./dockerfile.js";
+import { dockerfileImages, overrideLastFrom } from "./dockerfile.js";
 
 describe("overrideLastFrom", () => {
   it("replaces the image of the last stage, keeping its alias and flags", () => {
@@ -10,5 +10,22 @@ describe("overrideLastFrom", () => {
   });
   it("leaves a Dockerfile without FROM alone", () => {
     expect(overrideLastFrom("RUN true", "x")).toBe("RUN true");
+  });
+});
+
+describe("dockerfileImages", () => {
+  it("names every image a Dockerfile pulls: FROMs that are not earlier stages, COPY --from images", () => {
+    const dockerfile = [
+      "ARG GO=1.22",
+      "FROM --platform=linux/amd64 golang:1.22 AS build",
+      "RUN go build ./...",
+      "FROM build AS test",
+      "COPY --from=registry.example.com/tools/lint:v3 /lint /usr/bin/lint",
+      "FROM scratch",
+      "COPY --from=build /out/app /app",
+      "COPY --from=0 /etc/ssl /etc/ssl",
+      "from gcr.io/distroless/static",
+    ].join("\n");
+    expect(dockerfileImages(dockerfile)).toEqual(["golang:1.22", "registry.example.com/tools/lint:v3", "gcr.io/distroless/static"]);
   });
 });

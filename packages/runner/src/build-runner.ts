@@ -56,7 +56,7 @@ export class BuildRunner {
         controller.abort(new CancelRequested("cancelled by a user"));
       }
     });
-    this.consumption = await this.options.bus.consume<"build.dispatched">(
+    this.consumption = await this.options.bus.consume(
       "build-runner-dispatched",
       (payload, ctx) => this.handle(payload, ctx),
       { maxConcurrent: this.options.maxConcurrentBuilds ?? 2 },

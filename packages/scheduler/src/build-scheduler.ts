@@ -59,12 +59,12 @@ export class BuildScheduler {
   async start(): Promise<void> {
     const { bus } = this.options;
     this.consumptions = [
-      await bus.consume<"build.requested">("scheduler-build-requested", (p) => this.onRequested(p)),
+      await bus.consume("scheduler-build-requested", (p) => this.onRequested(p)),
       // Several at a time: phases only move forward, so order between events does not matter,
       // and the BuildConfig row lock orders queue moves; the image passes then coalesce.
-      await bus.consume<"build.status-changed">("scheduler-build-status", (p) => this.onStatusChanged(p), { maxConcurrent: 16 }),
-      await bus.consume<"build.cancel-requested">("scheduler-build-cancel", (p) => this.onCancelRequested(p)),
-      await bus.consume<"image.changed">("scheduler-image-changed", (p) => this.onImageChanged(p), { maxConcurrent: 16 }),
+      await bus.consume("scheduler-build-status", (p) => this.onStatusChanged(p), { maxConcurrent: 16 }),
+      await bus.consume("scheduler-build-cancel", (p) => this.onCancelRequested(p)),
+      await bus.consume("scheduler-image-changed", (p) => this.onImageChanged(p), { maxConcurrent: 16 }),
     ];
     // A build whose runners died on it `maxDeliver` times must not stay Running for ever.
     this.exhausted = bus.watchExhausted<"build.dispatched">("build-runner-dispatched", (p) => this.onRunnerLost(p));

@@ -60,7 +60,7 @@ await runService("image-watcher", ConfigSchema, async ({ config, logger, shutdow
   const resolver = new ManifestResolver();
 
   const buildOutputs = new BuildOutputRecorder({ recorder, kilnRegistry: config.KILN_REGISTRY, logger });
-  const consumption = await bus.consume<"build.status-changed">("image-watcher-build-status", (status) => buildOutputs.handle(status));
+  const consumption = await bus.consume("image-watcher-build-status", (status) => buildOutputs.handle(status));
   shutdown.add("build-status consumer", () => consumption.stop());
 
   const importer = new ScheduledImporter({ ...targets, db: database.db, recorder, resolver, logger, intervalMs: config.IMAGE_WATCHER_IMPORT_INTERVAL_MS });
