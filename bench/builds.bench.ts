@@ -24,7 +24,7 @@ import {
 } from "@kiln/infra";
 // Not `@kiln/testing`'s index: it also exports the vitest fixtures, and importing `vitest` outside
 // the vitest runner throws ("Vitest failed to access its internal state"). git.js is a plain helper.
-import { makeGitRepo, type GitRepo } from "../packages/testing/src/git.js";
+import { makeGitRepo, type GitRepo } from "@kiln/testing/plain";
 // The same start-up as the integration tests (and `kiln up`): startKilnServices from @kiln/infra.
 import { api, startKiln } from "../test/support/kiln-services.js";
 
@@ -368,7 +368,8 @@ async function main(): Promise<number> {
     infra: { natsUrl: servers.natsUrl, registry: servers.registry, workDir },
     databaseUrl: servers.databaseUrl,
     subjectPrefix: prefix,
-    buildahStorageDir: storageDir,
+    // The runner's own store (the build user's), not root's where the base image was built.
+    buildahStorageDir: join(workDir, "runner-storage"),
   });
   onCleanup("kiln services", () => kiln.stop());
   const call = api(kiln);

@@ -13,18 +13,17 @@
  * the JDK, python, perl… whichever are present, until the size is reached). See bench/README.md
  * ("Isolated builds").
  */
-import { execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { realpathSync } from "node:fs";
-import { chmod, chown, mkdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { loadavg, release } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs, promisify } from "node:util";
 import { buildahArgs, buildBusyboxImage, removeBuildahStore } from "@kiln/infra";
-import { makeGitRepo } from "../packages/testing/src/git.js";
-import { buildUser } from "../test/support/build-user.js";
+import { makeGitRepo } from "@kiln/testing/plain";
 import { api, waitForBuild, type RunningKiln } from "../test/support/kiln-services.js";
-import { fileStamp, machineFacts, startBenchEnvironment, startBenchKiln, type BenchEnvironment } from "./support.js";
+import { fileStamp, handWrittenBuildah, machineFacts, startBenchEnvironment, startBenchKiln, type BenchEnvironment } from "./support.js";
 
 const exec = promisify(execFile);
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
@@ -173,38 +172,19 @@ async function kilnBuilds(kiln: RunningKiln, name: string, count: number): Promi
 
 /** The same phases by hand, as the build user, rootless on overlay: clone, `buildah bud`, push. */
 async function handBuilds(env: BenchEnvironment, repoUrl: string, dockerfile: string, registry: string, count: number): Promise<number[]> {
-  const user = await buildUser();
-  const dir = join(env.workDir, "hand");
-  await mkdir(dir, { recursive: true });
-  await chown(dir, user.uid, user.gid);
-  const store = ["--root", join(dir, "storage"), "--runroot", join(dir, "run"), "--storage-driver", "overlay"];
-  const runtime = (await exec("sh", ["-c", "command -v runc || echo /usr/sbin/runc"])).stdout.trim();
-  const confFile = join(dir, "registries.conf");
-  await writeFile(confFile, `[[registry]]\nlocation = "${registry}"\ninsecure = true\n`);
-  // As Kiln's git does: the repository belongs to another user of this host.
-  const gitConfig = join(dir, "gitconfig");
-  await writeFile(gitConfig, "[safe]\n\tdirectory = *\n");
-  for (const file of [confFile, gitConfig]) await chown(file, user.uid, user.gid);
-  const asUser = (command: string, commandArgs: string[], cwd = dir) =>
-    new Promise<void>((resolve, reject) => {
-      const child = spawn(command, commandArgs, { cwd, ...user, env: { ...process.env, HOME: dir, TMPDIR: dir, XDG_RUNTIME_DIR: dir, GIT_CONFIG_GLOBAL: gitConfig }, stdio: ["ignore", "ignore", "pipe"] });
-      let err = "";
-      child.stderr.on("data", (c: Buffer) => (err += c.toString()));
-      child.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`${command} ${commandArgs.join(" ")}: exit ${code}: ${err.slice(-500)}`))));
-    });
-  const buildah = (...a: string[]) => asUser("buildah", [...store, "--registries-conf", confFile, ...a]);
+  const hand = await handWrittenBuildah(env, "hand", registry);
   const times: number[] = [];
   for (let i = 0; i <= count; i++) {
-    const work = join(dir, `run-${i}`);
+    const work = join(hand.dir, `run-${i}`);
     const tag = `${registry}/default/hand:latest`;
     const t0 = performance.now();
-    await asUser("git", ["clone", "--quiet", "--depth", "1", "--branch", "main", repoUrl, work]);
-    await writeFile(join(dir, `Dockerfile.${i}`), dockerfile);
-    await buildah("bud", "--quiet", "--isolation", "oci", "--runtime", runtime, "--network", "none", "--layers=false", "--file", join(dir, `Dockerfile.${i}`), "--tag", tag, work);
-    await buildah("push", "--quiet", tag, `docker://${tag}`);
+    await hand.as("git", ["clone", "--quiet", "--depth", "1", "--branch", "main", repoUrl, work]);
+    await writeFile(join(hand.dir, `Dockerfile.${i}`), dockerfile);
+    await hand.buildah("bud", "--quiet", ...hand.isolation, "--layers=false", "--file", join(hand.dir, `Dockerfile.${i}`), "--tag", tag, work);
+    await hand.buildah("push", "--quiet", tag, `docker://${tag}`);
     if (i > 0) times.push(performance.now() - t0);
-    await buildah("rmi", "--force", tag).catch(() => undefined);
-    await asUser("rm", ["-rf", work]);
+    await hand.buildah("rmi", "--force", tag).catch(() => undefined);
+    await hand.as("rm", ["-rf", work]);
   }
   return times;
 }
@@ -240,7 +220,7 @@ async function main(): Promise<number> {
   ] as const;
   for (const mode of modes) {
     console.log(`${mode.title}...`);
-    const kiln = await startBenchKiln(env, { extraEnv: { ...mode.env, BUILD_RUNNER_STORAGE_DIR: join(env.workDir, `runner-${mode.key}`) } });
+    const kiln = await startBenchKiln(env, { buildahStorageDir: join(env.workDir, `runner-${mode.key}`), extraEnv: mode.env });
     const applied = await api(kiln)("POST", "/apis/v1/apply", { items });
     if (applied.status !== 200) throw new Error(`apply: ${applied.status} ${applied.text}`);
     const docker = await kilnBuilds(kiln, "docker", runs);

@@ -15,12 +15,10 @@ import { loadavg, release } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs, promisify } from "node:util";
-import { buildahArgs, buildBusyboxImage, removeBuildahStore } from "@kiln/infra";
-// Plain helpers, not @kiln/testing's index (which imports vitest).
-import { makeGitRepo } from "../packages/testing/src/git.js";
-import { buildS2IBuilderImage } from "../packages/testing/src/s2i-images.js";
+import { buildBusyboxImage, removeBuildahStore } from "@kiln/infra";
+import { buildS2IBuilderImage, makeGitRepo } from "@kiln/testing/plain";
 import { api, waitForBuild } from "../test/support/kiln-services.js";
-import { fileStamp, machineFacts, startBenchEnvironment, startBenchKiln, type BenchEnvironment } from "./support.js";
+import { fileStamp, handWrittenBuildah, machineFacts, startBenchEnvironment, startBenchKiln, type BenchEnvironment } from "./support.js";
 
 const exec = promisify(execFile);
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
@@ -116,29 +114,32 @@ async function main(): Promise<number> {
     return { ms: Date.parse(build.status.completionTimestamp) - Date.parse(build.status.startTimestamp), build };
   }
   /**
-   * The same work by hand: clone, `buildah bud` of the equivalent Dockerfile, push. Or, as
-   * Kiln does, `bud --tag docker://…`, which uploads as it commits (`straight`).
+   * The same work by hand, as a person runs buildah on this machine (the build user, rootless,
+   * runc, overlay): clone, `buildah bud` of the equivalent Dockerfile, push. Or, as Kiln does,
+   * `bud --tag docker://…`, which uploads as it commits (`straight`).
    */
-  const global = buildahArgs(storageDir);
+  const hand = await handWrittenBuildah(bench, "hand", registry);
+  await hand.buildah("pull", "--quiet", builder.ref);
   // What a person writes for the same result today: the sources owned by the assemble user as they are copied in.
   const handDockerfile = `FROM ${builder.ref}\nUSER 0\nCOPY --chown=1001:0 . /tmp/src\nUSER 1001\nRUN /usr/libexec/s2i/assemble\nCMD ["/usr/libexec/s2i/run"]\n`;
   async function handBuild(i: number, straight: boolean): Promise<number> {
-    const dir = join(workDir, `hand-${i}`);
+    const dir = join(hand.dir, `hand-${i}`);
+    const dockerfile = join(hand.dir, `Dockerfile.hand-${i}`);
     const t0 = performance.now();
-    await exec("git", ["clone", "--quiet", "--depth", "1", "--branch", "main", repo.url, dir]);
-    await rm(join(dir, ".git"), { recursive: true, force: true });
-    await writeFile(join(workDir, `Dockerfile.hand-${i}`), handDockerfile);
+    await hand.as("git", ["clone", "--quiet", "--depth", "1", "--branch", "main", repo.url, dir]);
+    await hand.as("rm", ["-rf", join(dir, ".git")]);
+    await writeFile(dockerfile, handDockerfile);
     const tag = `${registry}/default/hand:latest`;
-    const bud = [...global, "bud", "--isolation", "chroot", "--pull=never", "--env", "DEPS_MB=0", "--file", join(workDir, `Dockerfile.hand-${i}`)];
+    const bud = ["bud", "--quiet", ...hand.isolation, "--layers=false", "--pull=never", "--env", "DEPS_MB=0", "--file", dockerfile];
     if (straight) {
-      await exec("buildah", [...bud, "--tls-verify=false", "--tag", `docker://${tag}`, dir]);
+      await hand.buildah(...bud, "--tag", `docker://${tag}`, dir);
     } else {
-      await exec("buildah", [...bud, "--tag", tag, dir]);
-      await exec("buildah", [...global, "push", "--tls-verify=false", tag, `docker://${tag}`]);
+      await hand.buildah(...bud, "--tag", tag, dir);
+      await hand.buildah("push", "--quiet", tag, `docker://${tag}`);
     }
     const ms = performance.now() - t0;
-    await exec("buildah", [...global, "rmi", "--force", tag]).catch(() => undefined);
-    await rm(dir, { recursive: true, force: true });
+    await hand.buildah("rmi", "--force", tag).catch(() => undefined);
+    await hand.as("rm", ["-rf", dir]);
     return ms;
   }
   async function imageBytes(imageReference: string): Promise<number> {

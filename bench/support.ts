@@ -1,9 +1,12 @@
 /** What every benchmark starts with: a temp dir, the real servers on free loopback ports, and facts about the machine. */
-import { chmod, mkdir, mkdtemp, rm } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { runMigrations } from "@kiln/db";
 import { freePort, startInfrastructure, type Infrastructure, type KilnServiceName } from "@kiln/infra";
+import { buildUser } from "../test/support/build-user.js";
 import { startKiln, type RunningKiln } from "../test/support/kiln-services.js";
 
 export interface BenchEnvironment {
@@ -65,18 +68,52 @@ export const fileStamp = (isoDate: string) => isoDate.replace(/[:]/g, "-").repla
 export const benchNodeOptions = (): Record<string, string> => (process.env.KILN_BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.KILN_BENCH_NODE_OPTIONS } : {});
 
 /**
- * Kiln's services against a benchmark's servers (subject prefix `kiln`, the environment's
- * buildah store), stopped at the environment's cleanup.
+ * Kiln's services against a benchmark's servers (subject prefix `kiln`; the build-runner's store
+ * its own, the build user's, beside the bench's root-owned one), stopped at the environment's cleanup.
  */
-export async function startBenchKiln(env: BenchEnvironment, options: { services?: KilnServiceName[]; extraEnv?: Record<string, string> } = {}): Promise<RunningKiln> {
+export async function startBenchKiln(env: BenchEnvironment, options: { services?: KilnServiceName[]; extraEnv?: Record<string, string>; buildahStorageDir?: string } = {}): Promise<RunningKiln> {
   const { servers, workDir } = env;
   const kiln = await startKiln({
     infra: { natsUrl: servers.natsUrl, registry: servers.registry, workDir },
     databaseUrl: servers.databaseUrl,
     subjectPrefix: "kiln",
-    buildahStorageDir: env.storageDir,
+    buildahStorageDir: join(workDir, "runner-storage"),
     ...options,
   });
   env.onCleanup(() => kiln.stop());
   return kiln;
+}
+
+/** buildah and git as a person runs them by hand: as the build user, rootless, on overlay, under runc. */
+export interface HandWrittenBuildah {
+  /** Owned by the build user: its store, config and work dirs. */
+  dir: string;
+  /** `--isolation oci --runtime runc --network none`, the flags of an isolated RUN step. */
+  isolation: string[];
+  buildah(...args: string[]): Promise<void>;
+  as(command: string, args: string[], cwd?: string): Promise<void>;
+}
+
+/** The baseline Kiln's builds are compared with, with a store of its own under the bench's dir. */
+export async function handWrittenBuildah(env: BenchEnvironment, name: string, registry: string): Promise<HandWrittenBuildah> {
+  const user = await buildUser();
+  const dir = join(env.workDir, name);
+  await mkdir(dir, { recursive: true });
+  await chown(dir, user.uid, user.gid);
+  const registriesConf = join(dir, "registries.conf");
+  await writeFile(registriesConf, `[[registry]]\nlocation = "${registry}"\ninsecure = true\n`);
+  // As Kiln's git does: the repository belongs to another user of this host.
+  const gitConfig = join(dir, "gitconfig");
+  await writeFile(gitConfig, "[safe]\n\tdirectory = *\n");
+  for (const file of [registriesConf, gitConfig]) await chown(file, user.uid, user.gid);
+  const as = (command: string, args: string[], cwd = dir) =>
+    new Promise<void>((resolve, reject) => {
+      const child = spawn(command, args, { cwd, ...user, env: { ...process.env, HOME: dir, TMPDIR: dir, XDG_RUNTIME_DIR: dir, GIT_CONFIG_GLOBAL: gitConfig }, stdio: ["ignore", "ignore", "pipe"] });
+      let err = "";
+      child.stderr.on("data", (c: Buffer) => (err += c.toString()));
+      child.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`${command} ${args.join(" ")}: exit ${code}: ${err.slice(-500)}`))));
+    });
+  const store = ["--root", join(dir, "storage"), "--runroot", join(dir, "run"), "--storage-driver", "overlay", "--registries-conf", registriesConf];
+  const runc = existsSync("/usr/sbin/runc") ? "/usr/sbin/runc" : "runc";
+  return { dir, isolation: ["--isolation", "oci", "--runtime", runc, "--network", "none"], buildah: (...args) => as("buildah", [...store, ...args]), as };
 }

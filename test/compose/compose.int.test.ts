@@ -27,7 +27,7 @@ import { checkConfig, configSchema, listenHost, listenPort, listenVariables, map
 
 const exec = promisify(execFile);
 
-type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Obj = Record<string, any>;
 
 const composeFile = join(repoRoot, "docker-compose.yml");
 /** docker-compose reads nothing from the developer's environment: KILN_API_TOKEN and friends take the file's defaults. */

@@ -42,7 +42,7 @@ import {
 const exec = promisify(execFile);
 
 // A loose shape for rendered objects: the schema checks below are what give them a type.
-type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Obj = Record<string, any>;
 
 const k8sDir = join(repoRoot, "k8s");
 const debianKubectl = process.env.KILN_KUBECTL ?? join(repoRoot, ".tools", "kubernetes-client", "usr", "bin", "kubectl");

@@ -55,9 +55,13 @@ test("a Job-engine build clones, builds and pushes in its pod, streams the pod's
     { credentials: { pull: credentials, push: credentials } },
   );
   const sink = recordingSink();
-  const engine = kubeEngine(kube, { insecureRegistries: [infra.registry.address] });
+  // RUN steps in namespaces of their own inside the pod (the stand-in kubelet runs the pod as the
+  // build user; a cluster runs it as root of the pod's user namespace).
+  const engine = kubeEngine(kube, { insecureRegistries: [infra.registry.address], isolation: "oci" });
 
   const output = await engine.run(job, sink, new AbortController().signal);
+  expect(postedJob(kube).spec?.template.spec?.hostUsers).toBe(false);
+  expect(sink.text()).not.toContain("WARNING: chroot isolation");
 
   // The digest the build container reported is the one the registry holds under the tag.
   expect(output?.image).toBe(image);

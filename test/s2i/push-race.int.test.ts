@@ -30,13 +30,13 @@ async function startRacingProxy(registryUrl: string, raceTag: string, moveTag: (
   let raced = false;
   proxy = createServer((req, res) => {
     // The Host header is passed on, so the registry's upload Locations point back here.
-    const forwarded = request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, async (answer) => {
-      if (!raced && req.method === "PUT" && req.url?.endsWith(`/manifests/${raceTag}`) && answer.statusCode === 201) {
-        raced = true;
-        await moveTag();
-      }
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(res);
+    const forwarded = request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+      const race = !raced && req.method === "PUT" && req.url?.endsWith(`/manifests/${raceTag}`) && answer.statusCode === 201;
+      if (race) raced = true;
+      void (race ? moveTag() : Promise.resolve()).then(() => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      });
     });
     req.pipe(forwarded);
   });

@@ -18,6 +18,8 @@ export interface BuildContext {
   localTag: string;
   /** Set once a strategy starts committing to `localTag`: the image the engine must remove afterwards. */
   localImageCommitted: boolean;
+  /** The images this build used (FROM, builder, runtime, image sources), for the image cache's LRU. */
+  usedImages: Set<string>;
   /** The commit being built, when the source is git. */
   revision: BuildRevision | null;
   /** `--authfile`s from the BuildConfig's pull and push Secrets (null: none). */

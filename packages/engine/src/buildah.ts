@@ -2,6 +2,7 @@ import type { ImageConfig } from "@kiln/domain";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { BuildIsolation, BuildNetwork, type BuildHost } from "./isolation/types.js";
+import { UserNamespaceSession } from "./isolation/user-namespace-session.js";
 import { runCommand, type CommandResult, type RunCommandOptions } from "./run-command.js";
 
 export interface BuildahOptions {
@@ -28,9 +29,13 @@ export class Buildah {
    */
   readonly imageConfigs = new Map<string, ImageConfig>();
   readonly host: BuildHost;
+  /** Rootless: every command joins one user namespace instead of making its own. */
+  private readonly session: UserNamespaceSession | null;
   constructor(private readonly options: BuildahOptions) {
     this.binary = options.binary ?? "buildah";
     this.host = options.host;
+    const rootless = process.getuid?.() !== 0 && options.host.isolation === BuildIsolation.Oci;
+    this.session = rootless ? new UserNamespaceSession(this.binary, () => this.env()) : null;
   }
 
   /** Writes registries.conf so insecure registries are per-registry, not a global `--tls-verify=false`. */
@@ -100,8 +105,9 @@ export class Buildah {
    * Runs `buildah <global flags> <args>`: the one way Kiln starts buildah. An abort tells buildah
    * alone first and gives it time to remove its working containers before its tree is killed.
    */
-  run(args: readonly string[], options: Omit<RunCommandOptions, "command" | "args" | "env"> = {}): Promise<CommandResult> {
-    return runCommand({ killGraceMs: 5000, terminateLeaderFirst: true, ...options, command: this.binary, args: [...this.globalArgs(), ...args], env: this.env() });
+  async run(args: readonly string[], options: Omit<RunCommandOptions, "command" | "args" | "env"> = {}): Promise<CommandResult> {
+    const command = { command: this.binary, args: [...this.globalArgs(), ...args], env: this.env() };
+    return runCommand({ killGraceMs: 5000, terminateLeaderFirst: true, ...options, ...(this.session ? await this.session.wrap(command.command, command.args) : command) });
   }
 
   env(): NodeJS.ProcessEnv {

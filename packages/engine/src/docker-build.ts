@@ -1,7 +1,7 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { BuildFailure, FailureReason, type BuildJob, type BuildRevision } from "@kiln/domain";
-import { overrideLastFrom } from "./dockerfile.js";
+import { dockerfileImages, overrideLastFrom } from "./dockerfile.js";
 import { authArgs } from "./auth-files.js";
 import { budLog, buildahStep, type BuildContext } from "./build-context.js";
 import { outputLabels } from "./labels.js";
@@ -18,6 +18,7 @@ export async function dockerBuild(ctx: BuildContext): Promise<void> {
   const dockerfilePath = docker.dockerfilePath ?? "Dockerfile";
   let dockerfile = spec.source.dockerfile ?? (await readDockerfile(await resolveInside(ctx.sourceDir, join(spec.source.contextDir ?? "", dockerfilePath), "dockerfilePath"), dockerfilePath));
   if (docker.from) dockerfile = overrideLastFrom(dockerfile, docker.from.name);
+  for (const image of dockerfileImages(dockerfile)) ctx.usedImages.add(image);
   // Written outside the context, so it never ends up in the image by a `COPY . .`.
   const dockerfileUsed = join(ctx.workDir, "Dockerfile.kiln");
   await writeFile(dockerfileUsed, dockerfile);

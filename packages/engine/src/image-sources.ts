@@ -20,6 +20,7 @@ export async function copyImageSources(ctx: BuildContext, contextDir: string): P
   ctx.sink.step("PullImages");
   for (const [i, source] of images.entries()) {
     const image = source.from.name;
+    ctx.usedImages.add(image);
     const dockerfile = join(ctx.workDir, `Dockerfile.image-source-${i}`);
     await writeFile(dockerfile, imageSourceDockerfile(image, source.paths, `spec.source.images[${i}].paths`));
     const exported = await mkdtemp(join(ctx.workDir, "image-source-"));

@@ -12,7 +12,9 @@ import {
   type UidRange,
 } from "@kiln/domain";
 import { RegistryClient } from "@kiln/registry";
+import type { Logger } from "pino";
 import { Buildah } from "./buildah.js";
+import { ImageCache } from "./image-cache.js";
 import { BuildIsolation, type BuildHost } from "./isolation/types.js";
 import { authArgs, writeAuthFiles } from "./auth-files.js";
 import { buildahStep, type BuildContext } from "./build-context.js";
@@ -40,6 +42,13 @@ export interface LocalEngineOptions {
    * @default [] (main.ts passes BUILD_RUNNER_ALLOWED_UIDS, which defaults to non-root)
    */
   allowedUids?: readonly UidRange[];
+  /**
+   * Keep pulled images between builds up to this many bytes, evicting the least recently used
+   * (`ImageCache`). Unset: no eviction (a build pod's store goes with the pod).
+   */
+  imageCacheBytes?: number;
+  /** Says what the image cache evicted. */
+  logger?: Logger;
 }
 
 /**
@@ -51,6 +60,7 @@ export class LocalEngine implements BuildEngine {
   private readonly buildah: Buildah;
   private readonly registry = new RegistryClient();
   private prepared: Promise<void> | null = null;
+  private readonly cache: ImageCache | null;
 
   constructor(private readonly options: LocalEngineOptions) {
     this.buildah = new Buildah({
@@ -59,6 +69,7 @@ export class LocalEngine implements BuildEngine {
       insecureRegistries: options.insecureRegistries,
       ...(options.buildahBinary ? { binary: options.buildahBinary } : {}),
     });
+    this.cache = options.imageCacheBytes === undefined ? null : new ImageCache({ buildah: this.buildah, limitBytes: options.imageCacheBytes, stateFile: join(options.storageDir, "image-cache.json") });
   }
 
   async run(job: BuildJob, sink: BuildLogSink, signal: AbortSignal): Promise<BuildOutputStatus | null> {
@@ -103,7 +114,20 @@ export class LocalEngine implements BuildEngine {
         }
       };
       await Promise.all([rm(workDir, { recursive: true, force: true }), removeImage()]);
+      // After the build has its result: the cache's bookkeeping is not on its path.
+      if (ctx) this.trimCache(ctx);
     }
+  }
+
+  private trimCache(ctx: BuildContext): void {
+    if (!this.cache) return;
+    const log = this.options.logger;
+    this.cache.usedThenTrim([...ctx.usedImages]).then(
+      (evicted) => {
+        for (const image of evicted) log?.info({ imageId: image.id, names: image.names, bytes: image.bytes }, "image cache: evicted the least recently used image");
+      },
+      (error: unknown) => log?.warn({ err: error }, "image cache: trimming failed"),
+    );
   }
 
   /** The first stage (`fetchSource`), with the chroot-unsafe warning on top of the log. */
@@ -142,6 +166,7 @@ export class LocalEngine implements BuildEngine {
       sourceDir: join(workDir, "src"),
       localTag: localTagOf(job),
       localImageCommitted: false,
+      usedImages: new Set(),
       revision,
       pullAuthFile: auth.pull,
       pushAuthFile: auth.push,
@@ -199,5 +224,5 @@ function localTagOf(job: BuildJob): string {
 
 /** The first line of every build's log under `chroot-unsafe`: nobody should miss it. */
 export function chrootUnsafeWarning(user: string): string {
-  return `WARNING: BUILD_RUNNER_ISOLATION=chroot-unsafe: this build's steps run as ${user} with buildah's chroot isolation, which is no security boundary: they can reach this host's processes, network and files`;
+  return `WARNING: chroot isolation (BUILD_RUNNER_ISOLATION=chroot-unsafe, or BUILD_RUNNER_KUBE_ISOLATION=pod in a build pod): this build's steps run as ${user} with buildah's chroot isolation, which is no security boundary: they reach every process, file and network ${user} reaches here`;
 }

@@ -16,6 +16,7 @@ export {
   StepEnv,
 } from "./job-manifest.js";
 export type { JobManifestOptions, ManifestBuild } from "./job-manifest.js";
+export { KubeBuildIsolation } from "./job-manifest.js";
 export { dns1123LabelPattern, jobNameFor, labelValueFor, labelValuePattern, randomSuffix } from "./names.js";
 export { ContainerName, encodeStepReport, parseStepReport, StepName, terminationMessageLimit } from "./termination.js";
 export type { StepReport } from "./termination.js";

@@ -56,8 +56,9 @@ describe("buildJobManifest", () => {
     expect(buildEnv[StepEnv.Build]).toBe(fetchEnv[StepEnv.Build]);
     expect(buildEnv[StepEnv.InsecureRegistries]).toBe("127.0.0.1:15000");
     expect(buildEnv[StepEnv.AllowedUids]).toBe("1-4294967294");
-    expect(buildEnv.BUILDAH_ISOLATION).toBe("chroot");
-    expect(buildEnv.STORAGE_DRIVER).toBe("vfs");
+    // The default: RUN steps share the build container's namespaces; the pod is the boundary.
+    expect(buildEnv.KILN_BUILD_ISOLATION).toBe("chroot-unsafe");
+    expect(buildEnv.KILN_BUILD_NETWORK).toBe("pod");
     // No NATS for a git build.
     expect(fetchEnv[StepEnv.NatsUrl]).toBeUndefined();
   });
@@ -108,6 +109,28 @@ describe("buildJobManifest", () => {
     const confined = buildJobManifest(build, jobName, noCredentials, { ...options, buildAppArmorProfile: "RuntimeDefault" });
     expect(byName(confined, "build")?.securityContext?.appArmorProfile).toEqual({ type: "RuntimeDefault" });
     expect(confined.spec?.template.metadata?.annotations?.["container.apparmor.security.beta.kubernetes.io/build"]).toBe("runtime/default");
+  });
+
+  it("with oci isolation runs the build container as root of the pod's own user namespace, /proc unmasked for runc, nothing to escalate", () => {
+    const job = buildJobManifest(build, jobName, noCredentials, { ...options, isolation: "oci" });
+    const pod = job.spec?.template.spec;
+    expect(pod?.hostUsers).toBe(false);
+    expect(pod?.automountServiceAccountToken).toBe(false);
+    expect(byName(job, "build")?.securityContext).toEqual({
+      privileged: false,
+      allowPrivilegeEscalation: false,
+      runAsUser: 0,
+      runAsGroup: 0,
+      runAsNonRoot: false,
+      procMount: "Unmasked",
+      seccompProfile: { type: "Unconfined" },
+      appArmorProfile: { type: "Unconfined" },
+    });
+    // The fetch container stays the unprivileged user of the pod.
+    expect(byName(job, "fetch")?.securityContext).toEqual({ privileged: false, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } });
+    const buildEnv = Object.fromEntries((byName(job, "build")?.env ?? []).map((e) => [e.name, e.value]));
+    expect(buildEnv.KILN_BUILD_ISOLATION).toBe("oci");
+    expect(buildJobManifest(build, jobName, noCredentials, options).spec?.template.spec?.hostUsers).toBeUndefined();
   });
 
   it("runs once, for at most completionDeadlineSeconds, and is removed a while after it finished", () => {

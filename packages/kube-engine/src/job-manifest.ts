@@ -65,6 +65,10 @@ export const StepEnv = {
   StorageDriver: "KILN_BUILD_STORAGE_DRIVER",
 } as const;
 
+/** See `JobManifestOptions.isolation`. */
+export const KubeBuildIsolation = { Pod: "pod", Oci: "oci" } as const;
+export type KubeBuildIsolation = (typeof KubeBuildIsolation)[keyof typeof KubeBuildIsolation];
+
 /** The file name a `kubernetes.io/dockerconfigjson` Secret keeps its config under. */
 export const dockerConfigJsonKey = ".dockerconfigjson";
 
@@ -98,6 +102,14 @@ export interface JobManifestOptions {
    * AppArmor ignore it. `RuntimeDefault` for clusters that give such pods a custom profile by policy.
    */
   buildAppArmorProfile?: "Unconfined" | "RuntimeDefault" | undefined;
+  /**
+   * How RUN steps are contained inside the build pod. `pod` (default): they share the build
+   * container's namespaces (buildah's chroot isolation), and the unprivileged, NetworkPolicy-fenced
+   * pod is their boundary. `oci`: each step in its own user, mount, PID, IPC and UTS namespaces
+   * under runc, as on one machine; the pod runs in a user namespace of its own (`hostUsers:
+   * false`) with an unmasked /proc, which needs a cluster with user namespaces (docs/kubernetes-engine.md).
+   */
+  isolation?: KubeBuildIsolation | undefined;
   /** Binary builds: where the init container reads the upload (the bus's object store). */
   binaryInput?: { natsUrl: string; subjectPrefix: string } | undefined;
 }
@@ -142,6 +154,7 @@ export function buildJobManifest(
 ): V1Job {
   const labels = buildLabels(build, jobName);
   const uid = options.runAsUser ?? 1000;
+  const oci = options.isolation === KubeBuildIsolation.Oci;
   const secrets = authSecretNames(jobName);
   const resources = containerResources(build);
   const common: V1EnvVar[] = [
@@ -193,9 +206,8 @@ export function buildJobManifest(
       { name: StepEnv.AllowedUids, value: options.allowedUids },
       ...(credentials.pull ? [{ name: StepEnv.PullAuthFile, value: `${PodPath.pullAuth}/${dockerConfigJsonKey}` }] : []),
       ...(credentials.push ? [{ name: StepEnv.PushAuthFile, value: `${PodPath.pushAuth}/${dockerConfigJsonKey}` }] : []),
-      // The same as the local engine's Buildah.env(), set here too for anyone exec-ing into the pod.
-      { name: "BUILDAH_ISOLATION", value: "chroot" },
-      { name: "STORAGE_DRIVER", value: "vfs" },
+      { name: StepEnv.Isolation, value: oci ? "oci" : "chroot-unsafe" },
+      { name: StepEnv.Network, value: "pod" },
     ],
     volumeMounts: [
       workspace,
@@ -207,7 +219,7 @@ export function buildJobManifest(
     ...(resources ? { resources } : {}),
     terminationMessagePath: PodPath.terminationLog,
     terminationMessagePolicy: "File",
-    securityContext: buildSecurityContext(options.buildAppArmorProfile ?? "Unconfined"),
+    securityContext: oci ? ociBuildSecurityContext() : buildSecurityContext(options.buildAppArmorProfile ?? "Unconfined"),
   };
 
   const volumes: V1Volume[] = [
@@ -257,6 +269,9 @@ export function buildJobManifest(
           // A build talks to git and registries, never to the Kubernetes API.
           automountServiceAccountToken: false,
           enableServiceLinks: false,
+          // A user namespace of the pod's own: its uid 0 (the build container's) is an
+          // unprivileged uid on the node, and /proc can be unmasked for runc's own procfs.
+          ...(oci ? { hostUsers: false } : {}),
           hostNetwork: false,
           hostPID: false,
           hostIPC: false,
@@ -304,6 +319,29 @@ function buildSecurityContext(appArmor: "Unconfined" | "RuntimeDefault"): V1Cont
     allowPrivilegeEscalation: true,
     capabilities: { drop: ["ALL"], add: ["SETUID", "SETGID"] },
     appArmorProfile: { type: appArmor },
+  };
+}
+
+/**
+ * The build container's security context under `oci` isolation: root, but root of the pod's own
+ * user namespace (`hostUsers: false`), where buildah runs as it does as root and runc starts a
+ * user, mount, PID, IPC and UTS namespace for every RUN step inside it. runc mounts a procfs for
+ * each step, which the kernel refuses while the pod's /proc has masked paths (`procMount:
+ * Unmasked`, allowed only in a user namespace), and makes mounts and namespaces the runtimes'
+ * default seccomp profiles refuse to a container without CAP_SYS_ADMIN on the node (Unconfined;
+ * the user namespace keeps those to the pod). No capability beyond what root in that namespace
+ * has; no privilege escalation (nothing setuid is needed).
+ */
+function ociBuildSecurityContext(): V1Container["securityContext"] {
+  return {
+    privileged: false,
+    allowPrivilegeEscalation: false,
+    runAsUser: 0,
+    runAsGroup: 0,
+    runAsNonRoot: false,
+    procMount: "Unmasked",
+    seccompProfile: { type: "Unconfined" },
+    appArmorProfile: { type: "Unconfined" },
   };
 }
 

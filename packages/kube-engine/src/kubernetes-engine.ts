@@ -12,7 +12,7 @@ import {
 } from "@kiln/domain";
 import type { Logger } from "pino";
 import { KubeApiError } from "./errors.js";
-import { authSecretManifests, buildJobManifest, KubeLabel, type JobManifestOptions } from "./job-manifest.js";
+import { authSecretManifests, buildJobManifest, KubeLabel, type JobManifestOptions, type KubeBuildIsolation } from "./job-manifest.js";
 import { followContainerLog } from "./log-follower.js";
 import { jobNameFor, labelValueFor, randomSuffix } from "./names.js";
 import { containerStatus, failureOf, hasStarted, jobOutcome, podNotStartingReason, stepReportOf } from "./pod-status.js";
@@ -41,6 +41,8 @@ export interface KubernetesEngineOptions {
   runAsUser?: number;
   /** See `JobManifestOptions.buildAppArmorProfile`. @default "Unconfined" */
   buildAppArmorProfile?: "Unconfined" | "RuntimeDefault";
+  /** See `JobManifestOptions.isolation`. @default "pod" */
+  isolation?: KubeBuildIsolation;
   /**
    * Binary builds: the NATS URL (as the build pods reach it) and subject prefix from which the
    * init container reads the upload. Without it, binary builds fail with InvalidBinaryInput.
@@ -94,6 +96,7 @@ export class KubernetesEngine implements BuildEngine {
       ttlSecondsAfterFinished: options.ttlSecondsAfterFinished ?? 3600,
       runAsUser: options.runAsUser,
       buildAppArmorProfile: options.buildAppArmorProfile,
+      isolation: options.isolation,
       binaryInput: options.binaryInput,
     };
   }

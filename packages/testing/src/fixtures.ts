@@ -74,7 +74,6 @@ export async function withAdmin<T>(url: string, fn: (client: pg.Client) => Promi
 export const integrationTest = baseTest.extend<IntegrationFixtures>({
   infra: [
     // vitest reads the fixture's dependencies from the destructuring pattern: it must stay `{}`.
-    // eslint-disable-next-line no-empty-pattern
     async ({}, use) => {
       const workDir = await mkdtemp(join(tmpdir(), "kiln-it-"));
       // mkdtemp makes 0700; as root, postgres runs as the postgres user and must pass through.
@@ -149,7 +148,6 @@ export const integrationTest = baseTest.extend<IntegrationFixtures>({
     }
   },
 
-  // eslint-disable-next-line no-empty-pattern
   subjectPrefix: async ({}, use) => {
     await use(`t${randomToken(10)}`);
   },

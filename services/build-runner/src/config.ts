@@ -1,5 +1,6 @@
 import { parseUidRanges, UidRangeError } from "@kiln/domain";
 import { BuildIsolation, BuildNetwork, StorageDriverChoice } from "@kiln/engine";
+import { KubeBuildIsolation } from "@kiln/kube-engine";
 import { baseConfigShape } from "@kiln/runtime";
 import { z } from "zod";
 
@@ -58,6 +59,13 @@ export const ConfigSchema = z.object({
    * The build container's AppArmor profile: Unconfined by default, as the runtimes' default
    * profiles deny the mounts of buildah's chroot isolation (docs/kubernetes-engine.md).
    */
+  /**
+   * `kubernetes` engine: how RUN steps are contained inside the build pod. `pod`: they share the
+   * build container's namespaces and the unprivileged, NetworkPolicy-fenced pod is their
+   * boundary. `oci`: each in its own namespaces under runc, as on one machine; needs a cluster
+   * with user namespaces for pods (docs/kubernetes-engine.md), not verified on a cluster here.
+   */
+  BUILD_RUNNER_KUBE_ISOLATION: z.enum([KubeBuildIsolation.Pod, KubeBuildIsolation.Oci]).default(KubeBuildIsolation.Pod),
   BUILD_RUNNER_KUBE_APPARMOR_PROFILE: z.enum(["Unconfined", "RuntimeDefault"]).default("Unconfined"),
   /** How often a running build's Job and pod are read. */
   BUILD_RUNNER_KUBE_POLL_INTERVAL_MS: z.coerce.number().int().min(50).default(1000),
@@ -66,6 +74,12 @@ export const ConfigSchema = z.object({
   /** Address of /healthz; loopback unless told otherwise (a container sets 0.0.0.0 so the kubelet can probe it). */
   BUILD_RUNNER_HEALTH_HOST: z.string().default("127.0.0.1"),
   BUILD_RUNNER_HEALTH_PORT: z.coerce.number().int().min(0).max(65535).default(18083),
+  /**
+   * `local` engine: pulled base, builder and runtime images stay in the store between builds
+   * (so the next build from them pulls no layer) up to this many bytes; past it the least
+   * recently used are removed after a build.
+   */
+  BUILD_RUNNER_IMAGE_CACHE_BYTES: z.coerce.number().int().positive().default(20 * 1024 ** 3),
   /** Largest unpacked binary input (`start-build --from-*`), files of an archive together. */
   BUILD_RUNNER_MAX_INPUT_BYTES: z.coerce.number().int().positive().default(2 * 1024 ** 3),
   /**

@@ -23,6 +23,7 @@ function kubernetesEngine(config: Config, logger: Logger): KubernetesEngine {
     maxInputBytes: config.BUILD_RUNNER_MAX_INPUT_BYTES,
     ttlSecondsAfterFinished: config.BUILD_RUNNER_KUBE_TTL_SECONDS,
     buildAppArmorProfile: config.BUILD_RUNNER_KUBE_APPARMOR_PROFILE,
+    isolation: config.BUILD_RUNNER_KUBE_ISOLATION,
     binaryInput: { natsUrl: config.BUILD_RUNNER_KUBE_NATS_URL ?? config.NATS_URL, subjectPrefix: config.KILN_SUBJECT_PREFIX },
     pollIntervalMs: config.BUILD_RUNNER_KUBE_POLL_INTERVAL_MS,
     logger: logger.child({ component: "kubernetes-engine" }),
@@ -80,6 +81,8 @@ await runService("build-runner", ConfigSchema, async ({ config, logger, shutdown
           insecureRegistries: config.KILN_INSECURE_REGISTRIES,
           maxInputBytes: config.BUILD_RUNNER_MAX_INPUT_BYTES,
           allowedUids: config.BUILD_RUNNER_ALLOWED_UIDS,
+          imageCacheBytes: config.BUILD_RUNNER_IMAGE_CACHE_BYTES,
+          logger: logger.child({ component: "local-engine" }),
         });
   const runner = new BuildRunner({ bus, engine, logger, maxConcurrentBuilds: config.BUILD_RUNNER_MAX_CONCURRENT_BUILDS });
   await runner.start();

@@ -36,5 +36,8 @@ export async function describeCommand(
     case "imagestreams":
       ctx.out(describeImageStream(await client.getImageStream(namespace, name), now));
       return;
+    default:
+      // parseResourceArgs admits only the kinds above.
+      throw new UsageError(`kiln describe does not take ${typeArg}`);
   }
 }

@@ -64,15 +64,19 @@ export async function prepareBuildHost(options: BuildHostOptions): Promise<Build
   }
 
   const user = await buildUser(options.buildUser ?? "kiln-build");
-  const subordinateIds = checkSubordinateIds(user);
-  for (const helper of ["newuidmap", "newgidmap"]) findProgram(helper, "sudo apt-get install uidmap");
+  // Root of a user namespace (a build pod with `hostUsers: false`) is already nobody on the
+  // node: buildah runs there as root does, over the namespace's own ids, with no newuidmap.
+  const rootOfUserNamespace = process.getuid?.() === 0 && !inInitialUserNamespace();
+  const subordinateIds = rootOfUserNamespace ? 0 : checkSubordinateIds(user);
+  if (!rootOfUserNamespace) for (const helper of ["newuidmap", "newgidmap"]) findProgram(helper, "sudo apt-get install uidmap");
   checkUserNamespaceSysctls();
   const ociRuntime = findProgram(options.ociRuntime ?? "runc", "sudo apt-get install runc (or set BUILD_RUNNER_OCI_RUNTIME)");
   const slirp4netns = options.network === BuildNetwork.Egress ? findProgram("slirp4netns", "sudo apt-get install slirp4netns, or BUILD_RUNNER_NETWORK=none") : null;
   if (slirp4netns) checkTunDevice();
 
-  await makePrivateDirs([options.workDir, options.storageDir, ...Object.values(dirs)], process.getuid?.() === 0 ? user : null);
-  if (process.getuid?.() === 0) becomeUser(user, dirs.homeDir);
+  const dropRoot = process.getuid?.() === 0 && !rootOfUserNamespace;
+  await makePrivateDirs([options.workDir, options.storageDir, ...Object.values(dirs)], dropRoot ? user : null);
+  if (dropRoot) becomeUser(user, dirs.homeDir);
   for (const dir of [options.workDir, options.storageDir]) checkReachable(dir, user.name);
 
   const env = { ...process.env, HOME: dirs.homeDir, TMPDIR: dirs.tmpDir, XDG_RUNTIME_DIR: dirs.runtimeDir };
@@ -98,9 +102,18 @@ function privateDirs(storageDir: string) {
   return { homeDir: join(storageDir, "home"), tmpDir: join(storageDir, "tmp"), runtimeDir: join(storageDir, "run-user") };
 }
 
-/** The user builds run as: the build user when the runner is root, else the runner's own user. */
+/** Whether this process sees every uid as itself: the host's own user namespace, where root is root. */
+function inInitialUserNamespace(): boolean {
+  const map = readOptional("/proc/self/uid_map").trim().split(/\s+/);
+  return map.length === 3 && map[0] === "0" && map[1] === "0" && map[2] === "4294967295";
+}
+
+/**
+ * The user builds run as: the build user when the runner is root of this host, else the
+ * runner's own user (root of a user namespace included).
+ */
 async function buildUser(name: string): Promise<{ name: string; uid: number; gid: number }> {
-  if (process.getuid?.() !== 0) {
+  if (process.getuid?.() !== 0 || !inInitialUserNamespace()) {
     const me = userInfo();
     return { name: me.username, uid: me.uid, gid: me.gid };
   }

@@ -48,6 +48,9 @@ export async function s2iBuild(ctx: BuildContext, options: S2IBuildOptions, pull
   const builderImage = strategy.from.name;
 
   ctx.sink.step("PullImages");
+  ctx.usedImages.add(builderImage);
+  if (strategy.runtimeImage) ctx.usedImages.add(strategy.runtimeImage.name);
+  if (strategy.incremental && spec.output.image) ctx.usedImages.add(spec.output.image);
   const images = await (pulled ?? pullS2IImages(ctx));
   for (const line of images.lines) ctx.sink.line(line);
   const { builder, runtime } = images;

@@ -34,7 +34,9 @@ export async function saveArtifacts(ctx: BuildContext, options: SaveArtifactsOpt
   const tarFile = join(ctx.workDir, "artifacts.tar");
   let container: string | null = null;
   try {
-    const pulled = await buildah(["pull", "--quiet", ...authArgs(ctx.pushAuthFile ?? ctx.pullAuthFile), "--policy", "always", options.previousImage]);
+    // s2i's default incremental pull policy, if-not-present: the previous image this runner
+    // built is kept locally under the output's name, and artifacts are only a cache.
+    const pulled = await buildah(["pull", "--quiet", ...authArgs(ctx.pushAuthFile ?? ctx.pullAuthFile), "--policy", "missing", options.previousImage]);
     if (pulled.aborted) throw ctx.signal.reason;
     if (pulled.exitCode !== 0) throw new SkipIncremental(`no previous image ${options.previousImage}`);
 
