@@ -4,7 +4,18 @@ import importX from "eslint-plugin-import-x";
 import { createTypeScriptImportResolver } from "eslint-import-resolver-typescript";
 
 /** I/O libraries the pure domain package may not import (R2: it is tested without servers). */
-const ioLibraries = ["nats", "@nats-io/*", "pg", "drizzle-orm", "drizzle-orm/*", "pino", "fastify", "@fastify/*", "@kubernetes/client-node", "undici"];
+const ioLibraries = [
+  "nats",
+  "@nats-io/*",
+  "pg",
+  "drizzle-orm",
+  "drizzle-orm/*",
+  "pino",
+  "fastify",
+  "@fastify/*",
+  "@kubernetes/client-node",
+  "undici",
+];
 
 export default tseslint.config(
   { ignores: ["**/node_modules/**", ".tools/**", ".kiln/**", "bench/results/**"] },
@@ -27,11 +38,24 @@ export default tseslint.config(
       // An async function where a callback's result is ignored (an event handler, a forEach) is a floating promise in disguise.
       "@typescript-eslint/no-misused-promises": "error",
       // A switch over a union handles every member, so adding a phase or a reason breaks the build, not a user.
-      "@typescript-eslint/switch-exhaustiveness-check": ["error", { considerDefaultExhaustiveForUnions: true }],
+      "@typescript-eslint/switch-exhaustiveness-check": [
+        "error",
+        { considerDefaultExhaustiveForUnions: true },
+      ],
       // Package boundaries hold only without cycles between modules.
       "import-x/no-cycle": ["error", { ignoreExternal: true }],
       // Each package is used through its one public index.ts, never by reaching into another package's src/.
-      "no-restricted-imports": ["error", { patterns: [{ group: ["@kiln/*/src", "@kiln/*/src/*", "**/packages/*/src/**"], message: "import the package's public entry (@kiln/<name>), not its src/" }] }],
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              group: ["@kiln/*/src", "@kiln/*/src/*", "**/packages/*/src/**"],
+              message: "import the package's public entry (@kiln/<name>), not its src/",
+            },
+          ],
+        },
+      ],
     },
   },
   {

@@ -57,12 +57,14 @@ const pollMs = positiveInt(args["poll-ms"]!, "--poll-ms");
 
 function positiveInt(s: string, flag: string): number {
   const n = Number(s);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} must be a positive integer, got ${s}`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new Error(`${flag} must be a positive integer, got ${s}`);
   return n;
 }
 function nonNegativeInt(s: string, flag: string): number {
   const n = Number(s);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`${flag} must be a non-negative integer, got ${s}`);
+  if (!Number.isInteger(n) || n < 0)
+    throw new Error(`${flag} must be a non-negative integer, got ${s}`);
   return n;
 }
 
@@ -145,9 +147,18 @@ type Sample = {
 async function runOneBuild(call: ReturnType<typeof api>, warmup: boolean): Promise<Sample> {
   const t0Wall = Date.now();
   const t0 = performance.now();
-  const started = await call("POST", `/apis/v1/namespaces/${NS}/buildconfigs/${BC}/instantiate`, {});
+  const started = await call(
+    "POST",
+    `/apis/v1/namespaces/${NS}/buildconfigs/${BC}/instantiate`,
+    {},
+  );
   const instantiateMs = performance.now() - t0;
-  const base = { warmup, requestedAt: new Date(t0Wall).toISOString(), instantiateStatus: started.status, instantiateMs };
+  const base = {
+    warmup,
+    requestedAt: new Date(t0Wall).toISOString(),
+    instantiateStatus: started.status,
+    instantiateMs,
+  };
   if (started.status !== 201) {
     return {
       ...base,
@@ -173,7 +184,14 @@ async function runOneBuild(call: ReturnType<typeof api>, warmup: boolean): Promi
     if (phase && !(phase in phasesSeenMs)) phasesSeenMs[phase] = seenAt;
     if (phase && terminalPhases.has(phase)) break;
     if (seenAt > BUILD_TIMEOUT_MS) {
-      build = { ...build, status: { ...build?.status, phase: "Timeout", message: `still ${phase} after ${BUILD_TIMEOUT_MS} ms` } };
+      build = {
+        ...build,
+        status: {
+          ...build?.status,
+          phase: "Timeout",
+          message: `still ${phase} after ${BUILD_TIMEOUT_MS} ms`,
+        },
+      };
       break;
     }
     if (interrupted) throw new Error("interrupted");
@@ -219,8 +237,15 @@ type Breakdown = Record<string, number | null>;
  * - runnerStarted: runner "build started" (after the Running publish was acked)
  * - apiAnswered: fastify "request completed" for the instantiate POST
  */
-async function breakdowns(logsDir: string, prefix: string, samples: Sample[], builds: Map<string, any>): Promise<Map<string, Breakdown>> {
-  const [apiLog, schedLog, runnerLog] = await Promise.all(["api", "scheduler", "build-runner"].map((n) => readLog(join(logsDir, `${n}.log`))));
+async function breakdowns(
+  logsDir: string,
+  prefix: string,
+  samples: Sample[],
+  builds: Map<string, any>,
+): Promise<Map<string, Breakdown>> {
+  const [apiLog, schedLog, runnerLog] = await Promise.all(
+    ["api", "scheduler", "build-runner"].map((n) => readLog(join(logsDir, `${n}.log`))),
+  );
   const t = (l: LogLine | undefined) => (l?.time ? Date.parse(l.time) : null);
 
   // api: pair each instantiate POST's incoming/completed lines by reqId, in order
@@ -228,7 +253,11 @@ async function breakdowns(logsDir: string, prefix: string, samples: Sample[], bu
   const instantiateReqs: { in: LogLine; out: LogLine | undefined; reqId: string }[] = [];
   for (const l of apiLog!) {
     const req = l.req as { url?: string; method?: string } | undefined;
-    if (l.msg === "incoming request" && req?.method === "POST" && req.url?.endsWith("/instantiate")) {
+    if (
+      l.msg === "incoming request" &&
+      req?.method === "POST" &&
+      req.url?.endsWith("/instantiate")
+    ) {
       const reqId = String(l.reqId);
       incoming.set(reqId, l);
       instantiateReqs.push({ in: l, out: undefined, reqId });
@@ -245,9 +274,11 @@ async function breakdowns(logsDir: string, prefix: string, samples: Sample[], bu
   }
   const handled = new Map<string, LogLine>(); // subject → consumer "message handled" line
   for (const l of [...schedLog!, ...runnerLog!]) {
-    if (l.msg === "message handled" && typeof l.op === "string" && l.outcome === "ack") handled.set(l.op, l);
+    if (l.msg === "message handled" && typeof l.op === "string" && l.outcome === "ack")
+      handled.set(l.op, l);
   }
-  const receivedAt = (l: LogLine | undefined) => (l?.time && typeof l.durationMs === "number" ? Date.parse(l.time) - l.durationMs : null);
+  const receivedAt = (l: LogLine | undefined) =>
+    l?.time && typeof l.durationMs === "number" ? Date.parse(l.time) - l.durationMs : null;
 
   const out = new Map<string, Breakdown>();
   samples.forEach((s, i) => {
@@ -263,10 +294,14 @@ async function breakdowns(logsDir: string, prefix: string, samples: Sample[], bu
     const api = instantiateReqs[i];
     out.set(s.name, {
       apiReceived: rel(t(api?.in)),
-      schedulerReceived: rel(requestId ? receivedAt(handled.get(`${prefix}.build.requested.${requestId}`)) : null),
+      schedulerReceived: rel(
+        requestId ? receivedAt(handled.get(`${prefix}.build.requested.${requestId}`)) : null,
+      ),
       created: s.createdMs,
       schedulerDone: rel(t(dispatched)),
-      runnerReceived: rel(buildId ? receivedAt(handled.get(`${prefix}.build.dispatched.${buildId}`)) : null),
+      runnerReceived: rel(
+        buildId ? receivedAt(handled.get(`${prefix}.build.dispatched.${buildId}`)) : null,
+      ),
       startTimestamp: s.overheadMs,
       runnerStarted: rel(t(runnerStarted)),
       apiAnswered: rel(t(api?.out)),
@@ -294,17 +329,34 @@ type Summary = { n: number; p50: number; p90: number; p99: number; max: number; 
 
 /** Nearest-rank percentiles: p99 of 100 samples is the 99th smallest. */
 function summarize(values: (number | null)[]): Summary | null {
-  const xs = values.filter((v): v is number => v !== null && Number.isFinite(v)).sort((a, b) => a - b);
+  const xs = values
+    .filter((v): v is number => v !== null && Number.isFinite(v))
+    .sort((a, b) => a - b);
   if (xs.length === 0) return null;
-  const pct = (p: number) => xs[Math.min(xs.length, Math.max(1, Math.ceil((p / 100) * xs.length))) - 1]!;
-  return { n: xs.length, p50: pct(50), p90: pct(90), p99: pct(99), max: xs[xs.length - 1]!, mean: xs.reduce((a, b) => a + b, 0) / xs.length };
+  const pct = (p: number) =>
+    xs[Math.min(xs.length, Math.max(1, Math.ceil((p / 100) * xs.length))) - 1]!;
+  return {
+    n: xs.length,
+    p50: pct(50),
+    p90: pct(90),
+    p99: pct(99),
+    max: xs[xs.length - 1]!,
+    mean: xs.reduce((a, b) => a + b, 0) / xs.length,
+  };
 }
 
 function table(rows: [string, Summary | null][]): string {
   const f = (v: number) => (v >= 100 ? v.toFixed(0) : v.toFixed(1));
-  const lines = ["| metric | n | p50 | p90 | p99 | max |", "| --- | ---: | ---: | ---: | ---: | ---: |"];
+  const lines = [
+    "| metric | n | p50 | p90 | p99 | max |",
+    "| --- | ---: | ---: | ---: | ---: | ---: |",
+  ];
   for (const [name, s] of rows) {
-    lines.push(s ? `| ${name} | ${s.n} | ${f(s.p50)} | ${f(s.p90)} | ${f(s.p99)} | ${f(s.max)} |` : `| ${name} | 0 | – | – | – | – |`);
+    lines.push(
+      s
+        ? `| ${name} | ${s.n} | ${f(s.p50)} | ${f(s.p90)} | ${f(s.p99)} | ${f(s.max)} |`
+        : `| ${name} | 0 | – | – | – | – |`,
+    );
   }
   return lines.join("\n");
 }
@@ -334,7 +386,9 @@ async function machineFacts() {
 
 async function main(): Promise<number> {
   const facts0 = await machineFacts();
-  console.log(`Kiln build orchestration benchmark: ${buildCount} builds (+${warmupCount} warm-up), one at a time, polling every ${pollMs} ms`);
+  console.log(
+    `Kiln build orchestration benchmark: ${buildCount} builds (+${warmupCount} warm-up), one at a time, polling every ${pollMs} ms`,
+  );
 
   const workDir = await mkdtemp(join(tmpdir(), "kiln-bench-"));
   // mkdtemp makes 0700; as root, postgres runs as the postgres user and must pass through.
@@ -345,7 +399,8 @@ async function main(): Promise<number> {
   });
 
   const setupStart = performance.now();
-  const step = (what: string) => console.log(`  [${((performance.now() - setupStart) / 1000).toFixed(1)} s] ${what}`);
+  const step = (what: string) =>
+    console.log(`  [${((performance.now() - setupStart) / 1000).toFixed(1)} s] ${what}`);
   step("starting nats, postgres (fast), registry");
   const servers: Infrastructure = await startInfrastructure({
     stateDir: join(workDir, "state"),
@@ -359,7 +414,10 @@ async function main(): Promise<number> {
   step("building and pushing the busybox base image");
   const storageDir = join(workDir, "buildah");
   onCleanup("buildah store", () => removeBuildahStore(storageDir));
-  const baseImage = await buildBusyboxImage({ storageDir, ref: `${servers.registry.address}/base/busybox:latest` });
+  const baseImage = await buildBusyboxImage({
+    storageDir,
+    ref: `${servers.registry.address}/base/busybox:latest`,
+  });
 
   step("starting api, scheduler, build-runner");
   const prefix = "kiln";
@@ -375,7 +433,10 @@ async function main(): Promise<number> {
   const call = api(kiln);
 
   step("creating the git repository and the BuildConfig");
-  const repo: GitRepo = await makeGitRepo({ Dockerfile: `FROM ${baseImage.ref}\nCMD ["echo","hi"]\n` }, { parentDir: workDir });
+  const repo: GitRepo = await makeGitRepo(
+    { Dockerfile: `FROM ${baseImage.ref}\nCMD ["echo","hi"]\n` },
+    { parentDir: workDir },
+  );
   const applied = await call("POST", "/apis/v1/apply", {
     items: [
       {
@@ -442,8 +503,16 @@ async function main(): Promise<number> {
     ),
   ]);
   const overhead = metrics[1]![1];
-  const pass = overhead !== null && failures.length === 0 && overhead.n === buildCount && overhead.p99 < TARGET_P99_MS;
-  const facts = { ...facts0, date: new Date().toISOString(), loadAverageAtEnd: loadavg().map((x) => Math.round(x * 100) / 100) };
+  const pass =
+    overhead !== null &&
+    failures.length === 0 &&
+    overhead.n === buildCount &&
+    overhead.p99 < TARGET_P99_MS;
+  const facts = {
+    ...facts0,
+    date: new Date().toISOString(),
+    loadAverageAtEnd: loadavg().map((x) => Math.round(x * 100) / 100),
+  };
 
   const targetLine = `orchestration overhead p99 < ${TARGET_P99_MS} ms: ${pass ? "PASS" : "FAIL"}${overhead ? ` (p99 ${overhead.p99.toFixed(0)} ms)` : ""}`;
   const factsLine =
@@ -453,7 +522,9 @@ async function main(): Promise<number> {
     `${buildCount} builds run one at a time (each starts after the previous one ended), so runner queueing is not in the numbers; ` +
     `${warmupCount} warm-up build(s) not counted. Poll interval ${pollMs} ms. ms, nearest-rank percentiles. ` +
     `Trivial Dockerfile (FROM busybox + CMD), Docker strategy, ImageStreamTag output, local buildah engine (vfs).`;
-  const failureLines = failures.map((s) => `- ${s.name}: ${s.phase} ${s.reason ?? ""} ${s.message ?? ""}`.trimEnd());
+  const failureLines = failures.map((s) =>
+    `- ${s.name}: ${s.phase} ${s.reason ?? ""} ${s.message ?? ""}`.trimEnd(),
+  );
 
   const md = [
     "### Results",
@@ -475,11 +546,15 @@ async function main(): Promise<number> {
   ].join("\n");
 
   console.log("");
-  console.log(`Builds ran ONE AT A TIME (no runner queueing in these numbers); ${warmupCount} warm-up build(s) excluded.`);
+  console.log(
+    `Builds ran ONE AT A TIME (no runner queueing in these numbers); ${warmupCount} warm-up build(s) excluded.`,
+  );
   console.log(table(metrics));
   console.log("");
   console.log(targetLine);
-  console.log(`builds: ${measured.length}, Complete: ${measured.length - failures.length}, failures: ${failures.length}`);
+  console.log(
+    `builds: ${measured.length}, Complete: ${measured.length - failures.length}, failures: ${failures.length}`,
+  );
   for (const l of failureLines) console.log(l);
   console.log("");
   console.log("where the time goes (from the services' logs):");
@@ -511,7 +586,9 @@ async function main(): Promise<number> {
   );
   await writeFile(join(resultsDir, "builds-latest.md"), `${md}\n`);
   if (!args["no-readme"]) await updateReadme(md);
-  console.log(`\nwrote ${jsonFile}, bench/results/builds-latest.md${args["no-readme"] ? "" : ", bench/README.md"}`);
+  console.log(
+    `\nwrote ${jsonFile}, bench/results/builds-latest.md${args["no-readme"] ? "" : ", bench/README.md"}`,
+  );
   return failures.length === 0 ? 0 : 1;
 }
 

@@ -22,7 +22,13 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import pg from "pg";
 import { api } from "../test/support/kiln-services.js";
-import { benchNodeOptions, fileStamp, machineFacts, startBenchEnvironment, startBenchKiln } from "./support.js";
+import {
+  benchNodeOptions,
+  fileStamp,
+  machineFacts,
+  startBenchEnvironment,
+  startBenchKiln,
+} from "./support.js";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 const resultsDir = join(repoRoot, "bench", "results");
@@ -51,8 +57,12 @@ function dag(): Node[] {
   const l2 = Array.from({ length: 3 * width }, (_, i) => `l2-${i}`);
   const l3 = Array.from({ length: 6 * width }, (_, i) => `l3-${i}`);
   for (const name of l1) nodes.push({ name, level: 1, inputs: ["base"] });
-  l2.forEach((name, i) => nodes.push({ name, level: 2, inputs: [l1[i % width]!, l1[(i + 1) % width]!] }));
-  l3.forEach((name, i) => nodes.push({ name, level: 3, inputs: [l2[i % l2.length]!, l2[(i + 7) % l2.length]!] }));
+  l2.forEach((name, i) =>
+    nodes.push({ name, level: 2, inputs: [l1[i % width]!, l1[(i + 1) % width]!] }),
+  );
+  l3.forEach((name, i) =>
+    nodes.push({ name, level: 3, inputs: [l2[i % l2.length]!, l2[(i + 7) % l2.length]!] }),
+  );
   return nodes;
 }
 
@@ -64,13 +74,19 @@ function buildConfig(node: Node) {
     metadata: { name: node.name },
     spec: {
       source: { dockerfile: `FROM replaced-by-strategy-from\nRUN echo ${node.name}\n` },
-      strategy: { type: "Docker", dockerStrategy: { from: { kind: "ImageStreamTag", name: `${first}:latest` } } },
+      strategy: {
+        type: "Docker",
+        dockerStrategy: { from: { kind: "ImageStreamTag", name: `${first}:latest` } },
+      },
       output: { to: { kind: "ImageStreamTag", name: `${node.name}:latest` } },
       runPolicy: "Serial",
       triggers: [
         // No `from`: the strategy's base, as in OpenShift.
         { type: "ImageChange" },
-        ...others.map((o) => ({ type: "ImageChange", imageChange: { from: { kind: "ImageStreamTag", name: `${o}:latest` } } })),
+        ...others.map((o) => ({
+          type: "ImageChange",
+          imageChange: { from: { kind: "ImageStreamTag", name: `${o}:latest` } },
+        })),
       ],
     },
   };
@@ -79,7 +95,9 @@ function buildConfig(node: Node) {
 async function main(): Promise<number> {
   const env = await startBenchEnvironment("cascade", { keep: args.keep });
   try {
-    console.log("starting nats, postgres, registry and api, scheduler, build-runner (noop engine), image-watcher");
+    console.log(
+      "starting nats, postgres, registry and api, scheduler, build-runner (noop engine), image-watcher",
+    );
     const { servers } = env;
     const kiln = await startBenchKiln(env, {
       services: ["api", "scheduler", "build-runner", "image-watcher"],
@@ -100,16 +118,30 @@ async function main(): Promise<number> {
       apiVersion: "kiln.dev/v1",
       kind: "BuildConfig",
       metadata: { name: "seed" },
-      spec: { source: { dockerfile: "FROM scratch\n" }, strategy: { type: "Docker" }, output: { to: { kind: "ImageStreamTag", name: "seed:latest" } } },
+      spec: {
+        source: { dockerfile: "FROM scratch\n" },
+        strategy: { type: "Docker" },
+        output: { to: { kind: "ImageStreamTag", name: "seed:latest" } },
+      },
     };
-    const applied = await call("POST", "/apis/v1/apply", { items: [seed, ...nodes.map(buildConfig)] });
+    const applied = await call("POST", "/apis/v1/apply", {
+      items: [seed, ...nodes.map(buildConfig)],
+    });
     if (applied.status !== 200) throw new Error(`apply: ${applied.text}`);
-    const impact = (await call("GET", "/apis/v1/buildgraph?impact=default/base:latest")).json.impact as string[];
-    if (impact.length !== nodes.length) throw new Error(`impact lists ${impact.length} BuildConfigs, want ${nodes.length}`);
-    console.log(`applied ${nodes.length} BuildConfigs (${width} + ${3 * width} + ${6 * width}); impact of base:latest lists all ${impact.length}`);
+    const impact = (await call("GET", "/apis/v1/buildgraph?impact=default/base:latest")).json
+      .impact as string[];
+    if (impact.length !== nodes.length)
+      throw new Error(`impact lists ${impact.length} BuildConfigs, want ${nodes.length}`);
+    console.log(
+      `applied ${nodes.length} BuildConfigs (${width} + ${3 * width} + ${6 * width}); impact of base:latest lists all ${impact.length}`,
+    );
 
     // The image the base tag will be moved to: built once by the seed BuildConfig.
-    const started = await call("POST", "/apis/v1/namespaces/default/buildconfigs/seed/instantiate", {});
+    const started = await call(
+      "POST",
+      "/apis/v1/namespaces/default/buildconfigs/seed/instantiate",
+      {},
+    );
     if (started.status >= 300) throw new Error(`seed: ${started.text}`);
     for (let i = 0; ; i += 1) {
       const { rows } = await pool.query<{ digest: string }>(
@@ -120,17 +152,30 @@ async function main(): Promise<number> {
       await sleep(20);
     }
     await sleep(1000);
-    const before = await pool.query<{ n: string }>("select count(*) as n from builds where build_config <> 'seed'");
-    if (Number(before.rows[0]!.n) !== 0) throw new Error(`${before.rows[0]!.n} builds before the base image changed`);
+    const before = await pool.query<{ n: string }>(
+      "select count(*) as n from builds where build_config <> 'seed'",
+    );
+    if (Number(before.rows[0]!.n) !== 0)
+      throw new Error(`${before.rows[0]!.n} builds before the base image changed`);
 
     // Profiling (KILN_BENCH_NODE_OPTIONS with a preload that starts the profiler on SIGUSR2): only the cascade.
-    if (process.env.KILN_BENCH_NODE_OPTIONS) for (const p of kiln.processes.values()) if (p.pid) process.kill(p.pid, "SIGUSR2");
+    if (process.env.KILN_BENCH_NODE_OPTIONS)
+      for (const p of kiln.processes.values()) if (p.pid) process.kill(p.pid, "SIGUSR2");
     console.log("kiln tag seed:latest base:latest");
     const t0 = Date.now();
-    const tagged = await call("POST", "/apis/v1/namespaces/default/imagestreamtags", { from: { name: "seed:latest" }, tag: "base:latest" });
+    const tagged = await call("POST", "/apis/v1/namespaces/default/imagestreamtags", {
+      from: { name: "seed:latest" },
+      tag: "base:latest",
+    });
     if (tagged.status !== 201) throw new Error(`tag: ${tagged.status} ${tagged.text}`);
 
-    type Row = { build_config: string; phase: string; created_at: Date; started_at: Date | null; completed_at: Date | null };
+    type Row = {
+      build_config: string;
+      phase: string;
+      created_at: Date;
+      started_at: Date | null;
+      completed_at: Date | null;
+    };
     let rows: Row[] = [];
     const deadline = Date.now() + 300_000;
     // A cheap poll (two counts): the benchmark must not take the CPU it is measuring.
@@ -141,20 +186,30 @@ async function main(): Promise<number> {
       const built = Number(counts[0]!.built);
       const unfinished = Number(counts[0]!.unfinished);
       if (built >= nodes.length && unfinished === 0) break;
-      if (Date.now() > deadline) throw new Error(`only ${built} of ${nodes.length} BuildConfigs built in 300 s (${unfinished} builds unfinished)`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `only ${built} of ${nodes.length} BuildConfigs built in 300 s (${unfinished} builds unfinished)`,
+        );
       await sleep(20);
     }
-    ({ rows } = await pool.query<Row>("select build_config, phase, created_at, started_at, completed_at from builds where build_config <> 'seed'"));
+    ({ rows } = await pool.query<Row>(
+      "select build_config, phase, created_at, started_at, completed_at from builds where build_config <> 'seed'",
+    ));
     const lastCompleted = Math.max(...rows.map((r) => r.completed_at!.getTime()));
     // Anything doubled shows up after a pause.
     await sleep(3000);
-    ({ rows } = await pool.query<Row>("select build_config, phase, created_at, started_at, completed_at from builds where build_config <> 'seed'"));
+    ({ rows } = await pool.query<Row>(
+      "select build_config, phase, created_at, started_at, completed_at from builds where build_config <> 'seed'",
+    ));
 
     const byConfig = new Map<string, Row[]>();
-    for (const r of rows) byConfig.set(r.build_config, [...(byConfig.get(r.build_config) ?? []), r]);
+    for (const r of rows)
+      byConfig.set(r.build_config, [...(byConfig.get(r.build_config) ?? []), r]);
     const missing = nodes.filter((n) => !byConfig.has(n.name)).map((n) => n.name);
     const doubled = [...byConfig].filter(([, bs]) => bs.length > 1).map(([name]) => name);
-    const notComplete = rows.filter((r) => r.phase !== "Complete").map((r) => `${r.build_config} ${r.phase}`);
+    const notComplete = rows
+      .filter((r) => r.phase !== "Complete")
+      .map((r) => `${r.build_config} ${r.phase}`);
     const outOfOrder: string[] = [];
     for (const node of nodes) {
       const own = byConfig.get(node.name)?.[0];
@@ -162,15 +217,24 @@ async function main(): Promise<number> {
       for (const input of node.inputs) {
         if (input === "base") continue;
         const upstream = byConfig.get(input)?.[0];
-        if (!upstream?.completed_at || own.created_at.getTime() < upstream.completed_at.getTime()) outOfOrder.push(`${node.name} before ${input}`);
+        if (!upstream?.completed_at || own.created_at.getTime() < upstream.completed_at.getTime())
+          outOfOrder.push(`${node.name} before ${input}`);
       }
     }
     const totalMs = lastCompleted - t0;
     const criticalPathBuildMs = 3 * buildMs;
     const overheadMs = totalMs - criticalPathBuildMs;
     const levelEnd = (level: number) =>
-      Math.max(...nodes.filter((n) => n.level === level).map((n) => byConfig.get(n.name)?.[0]?.completed_at?.getTime() ?? NaN)) - t0;
-    const ok = missing.length === 0 && doubled.length === 0 && notComplete.length === 0 && outOfOrder.length === 0;
+      Math.max(
+        ...nodes
+          .filter((n) => n.level === level)
+          .map((n) => byConfig.get(n.name)?.[0]?.completed_at?.getTime() ?? NaN),
+      ) - t0;
+    const ok =
+      missing.length === 0 &&
+      doubled.length === 0 &&
+      notComplete.length === 0 &&
+      outOfOrder.length === 0;
 
     const table = [
       "| measure | result |",
@@ -183,14 +247,32 @@ async function main(): Promise<number> {
       `| tag → last build Complete | ${totalMs} ms (engine time on the critical path: ${criticalPathBuildMs} ms) |`,
       `| **scheduling overhead** | **${overheadMs} ms** |`,
     ].join("\n");
-    const verdict = ok && overheadMs < TARGET_OVERHEAD_MS ? `meets the target (each dispatched once, in order, overhead < ${TARGET_OVERHEAD_MS} ms)` : `MISSES the target (each dispatched once, in order, overhead < ${TARGET_OVERHEAD_MS} ms)`;
+    const verdict =
+      ok && overheadMs < TARGET_OVERHEAD_MS
+        ? `meets the target (each dispatched once, in order, overhead < ${TARGET_OVERHEAD_MS} ms)`
+        : `MISSES the target (each dispatched once, in order, overhead < ${TARGET_OVERHEAD_MS} ms)`;
     console.log(`\n${table}\n\n${verdict}`);
 
     const facts = machineFacts();
     await mkdir(resultsDir, { recursive: true });
     const stamp = fileStamp(facts.date);
-    const result = { facts, args: { width, runnerSlots, buildMs }, buildConfigs: nodes.length, builds: rows.length, missing, doubled, outOfOrder, notComplete, totalMs, overheadMs, levelEndMs: [levelEnd(1), levelEnd(2), levelEnd(3)] };
-    await writeFile(join(resultsDir, `cascade-${stamp}.json`), `${JSON.stringify(result, null, 2)}\n`);
+    const result = {
+      facts,
+      args: { width, runnerSlots, buildMs },
+      buildConfigs: nodes.length,
+      builds: rows.length,
+      missing,
+      doubled,
+      outOfOrder,
+      notComplete,
+      totalMs,
+      overheadMs,
+      levelEndMs: [levelEnd(1), levelEnd(2), levelEnd(3)],
+    };
+    await writeFile(
+      join(resultsDir, `cascade-${stamp}.json`),
+      `${JSON.stringify(result, null, 2)}\n`,
+    );
     await writeFile(
       join(resultsDir, "cascade-latest.md"),
       `# Cascade benchmark, ${facts.date}\n\n${facts.cores} cores (${facts.cpuModel}), ${facts.memoryGiB} GiB, node ${facts.node}, load ${facts.loadAverage.map((x) => x.toFixed(2)).join(" ")}; runner slots ${runnerSlots}, noop engine ${buildMs} ms a build\n\n${table}\n\n${verdict}.\n`,

@@ -53,8 +53,16 @@ const registry = "registry.bench:5000";
 type Summary = { n: number; p50: number; p90: number; p99: number; max: number; mean: number };
 function summarize(xs0: number[]): Summary {
   const xs = [...xs0].sort((a, b) => a - b);
-  const pct = (p: number) => xs[Math.min(xs.length, Math.max(1, Math.ceil((p / 100) * xs.length))) - 1] ?? NaN;
-  return { n: xs.length, p50: pct(50), p90: pct(90), p99: pct(99), max: xs[xs.length - 1] ?? NaN, mean: xs.reduce((a, b) => a + b, 0) / (xs.length || 1) };
+  const pct = (p: number) =>
+    xs[Math.min(xs.length, Math.max(1, Math.ceil((p / 100) * xs.length))) - 1] ?? NaN;
+  return {
+    n: xs.length,
+    p50: pct(50),
+    p90: pct(90),
+    p99: pct(99),
+    max: xs[xs.length - 1] ?? NaN,
+    mean: xs.reduce((a, b) => a + b, 0) / (xs.length || 1),
+  };
 }
 
 function deployment(i: number): KubeObject {
@@ -65,12 +73,27 @@ function deployment(i: number): KubeObject {
     metadata: {
       name: `web-${i}`,
       namespace: "apps",
-      annotations: { "kiln.dev/triggers": JSON.stringify([{ from: { kind: "ImageStreamTag", name: tag }, fieldPath: 'spec.template.spec.containers[?(@.name=="web")].image' }]) },
+      annotations: {
+        "kiln.dev/triggers": JSON.stringify([
+          {
+            from: { kind: "ImageStreamTag", name: tag },
+            fieldPath: 'spec.template.spec.containers[?(@.name=="web")].image',
+          },
+        ]),
+      },
     },
     spec: {
       replicas: 2,
       selector: { matchLabels: { app: `web-${i}` } },
-      template: { metadata: { labels: { app: `web-${i}` } }, spec: { containers: [{ name: "sidecar", image: "envoy:1" }, { name: "web", image: `${registry}/apps/app:old` }] } },
+      template: {
+        metadata: { labels: { app: `web-${i}` } },
+        spec: {
+          containers: [
+            { name: "sidecar", image: "envoy:1" },
+            { name: "web", image: `${registry}/apps/app:old` },
+          ],
+        },
+      },
     },
   };
 }
@@ -90,47 +113,87 @@ async function main(): Promise<number> {
 
     await startBenchKiln(env, {
       services: ["deployer"],
-      extraEnv: { LOG_LEVEL: "warn", KUBECONFIG: kubeconfig, DEPLOYER_NAMESPACES: "apps", DEPLOYER_ROLLOUT_DEADLINE_MS: "60000" },
+      extraEnv: {
+        LOG_LEVEL: "warn",
+        KUBECONFIG: kubeconfig,
+        DEPLOYER_NAMESPACES: "apps",
+        DEPLOYER_ROLLOUT_DEADLINE_MS: "60000",
+      },
     });
     // The deployer is healthy once its consumer runs; its watches list right after.
     while (kube.watchCount("Deployment") < 1) await sleep(10);
 
     const database = createDatabase(servers.databaseUrl);
     env.onCleanup(() => database.close());
-    const bus = await Bus.connect({ servers: servers.natsUrl, prefix: "kiln", name: "deploys-bench", logger });
+    const bus = await Bus.connect({
+      servers: servers.natsUrl,
+      prefix: "kiln",
+      name: "deploys-bench",
+      logger,
+    });
     env.onCleanup(() => bus.drain());
 
     // When the stand-in first received a PATCH setting a workload to a digest: `<workload>@<digest>`.
     const patches = new Map<string, number>();
     kube.onRequest((r) => {
       if (r.method !== "PATCH") return;
-      const body = r.body as { spec?: { template?: { spec?: { containers?: { image?: string }[] } } } } | undefined;
+      const body = r.body as
+        { spec?: { template?: { spec?: { containers?: { image?: string }[] } } } } | undefined;
       const image = body?.spec?.template?.spec?.containers?.[0]?.image ?? "";
       const key = `${r.path.split("/").pop()!}@${image.slice(image.indexOf("@") + 1)}`;
       if (!patches.has(key)) patches.set(key, r.receivedAt);
     });
 
     /** What TagRecorder does, with the clock read right before the publish. */
-    const recordChange = async (n: number): Promise<{ tag: number; digest: string; t0: number }> => {
+    const recordChange = async (
+      n: number,
+    ): Promise<{ tag: number; digest: string; t0: number }> => {
       const tag = n % tagCount;
       const digest = digestOf(n + 1);
       const imageStream = `app${tag}`;
       const imageReference = `${registry}/apps/${imageStream}@${digest}`;
       let t0 = 0;
-      await recordTagUpdate(database.db, { namespace: "apps", imageStream, tag: "latest", digest, imageReference, cause: { type: "Build", build: `${imageStream}-${n}` } }, async ({ previousDigest, item }) => {
-        t0 = now();
-        await bus.publish(
-          "image.changed",
-          imageChangeKey("apps", imageStream, "latest"),
-          { v: 1, namespace: "apps", imageStream, tag: "latest", digest, imageReference, ...(previousDigest ? { previousDigest } : {}), cause: { type: "Build", build: `${imageStream}-${n}` }, at: new Date().toISOString(), itemId: item.id },
-          { msgId: `apps/${imageStream}:latest@${digest}` },
-        );
-      });
+      await recordTagUpdate(
+        database.db,
+        {
+          namespace: "apps",
+          imageStream,
+          tag: "latest",
+          digest,
+          imageReference,
+          cause: { type: "Build", build: `${imageStream}-${n}` },
+        },
+        async ({ previousDigest, item }) => {
+          t0 = now();
+          await bus.publish(
+            "image.changed",
+            imageChangeKey("apps", imageStream, "latest"),
+            {
+              v: 1,
+              namespace: "apps",
+              imageStream,
+              tag: "latest",
+              digest,
+              imageReference,
+              ...(previousDigest ? { previousDigest } : {}),
+              cause: { type: "Build", build: `${imageStream}-${n}` },
+              at: new Date().toISOString(),
+              itemId: item.id,
+            },
+            { msgId: `apps/${imageStream}:latest@${digest}` },
+          );
+        },
+      );
       return { tag, digest, t0 };
     };
-    const followersOf = (tag: number) => Array.from({ length: workloads }, (_, i) => i).filter((i) => i % tagCount === tag).map((i) => `web-${i}`);
+    const followersOf = (tag: number) =>
+      Array.from({ length: workloads }, (_, i) => i)
+        .filter((i) => i % tagCount === tag)
+        .map((i) => `web-${i}`);
 
-    console.log(`${warmup} warm-up changes, then ${changes} changes, one every ${intervalMs} ms, over ${tagCount} tags followed by ${workloads} Deployments`);
+    console.log(
+      `${warmup} warm-up changes, then ${changes} changes, one every ${intervalMs} ms, over ${tagCount} tags followed by ${workloads} Deployments`,
+    );
     const sent: { n: number; tag: number; digest: string; t0: number }[] = [];
     const load0 = loadavg();
     const started = now();
@@ -148,7 +211,11 @@ async function main(): Promise<number> {
     let deploys = await database.db.query.deploys.findMany();
     while (Date.now() < deadline) {
       deploys = await database.db.query.deploys.findMany();
-      if (deploys.length >= (warmup + changes) * (workloads / tagCount) && deploys.every((d) => d.status !== "Pending" && d.status !== "Rolling")) break;
+      if (
+        deploys.length >= (warmup + changes) * (workloads / tagCount) &&
+        deploys.every((d) => d.status !== "Pending" && d.status !== "Rolling")
+      )
+        break;
       await sleep(100);
     }
 
@@ -156,7 +223,9 @@ async function main(): Promise<number> {
     const perChange: number[] = [];
     // A follower is not patched for a change when a newer digest of its tag was recorded before
     // the deployer got to it (Skipped, Superseded): it is patched for the newer one instead.
-    const supersededKeys = new Set(deploys.filter((d) => d.reason === "Superseded").map((d) => `${d.targetName}@${d.digest}`));
+    const supersededKeys = new Set(
+      deploys.filter((d) => d.reason === "Superseded").map((d) => `${d.targetName}@${d.digest}`),
+    );
     let missing = 0;
     let superseded = 0;
     for (const s of sent) {
@@ -175,15 +244,23 @@ async function main(): Promise<number> {
       if (last !== undefined) perChange.push(last);
     }
     const byStatus = new Map<string, number>();
-    for (const d of deploys) byStatus.set(`${d.status}${d.reason ? ` (${d.reason})` : ""}`, (byStatus.get(`${d.status}${d.reason ? ` (${d.reason})` : ""}`) ?? 0) + 1);
+    for (const d of deploys)
+      byStatus.set(
+        `${d.status}${d.reason ? ` (${d.reason})` : ""}`,
+        (byStatus.get(`${d.status}${d.reason ? ` (${d.reason})` : ""}`) ?? 0) + 1,
+      );
     const conflicts = kube.requests.filter((r) => r.method === "PATCH" && r.status === 409).length;
     const totalPatches = kube.requests.filter((r) => r.method === "PATCH").length;
     // Each workload ends on the last digest of its tag.
     const lastOfTag = new Map<number, string>();
     for (const s of sent) lastOfTag.set(s.tag, s.digest);
     const wrongFinal = Array.from({ length: workloads }, (_, i) => i).filter((i) => {
-      const d = kube.get("Deployment", "apps", `web-${i}`) as { spec: { template: { spec: { containers: { name: string; image: string }[] } } } } | undefined;
-      return !d?.spec.template.spec.containers.find((c) => c.name === "web")?.image.endsWith(lastOfTag.get(i % tagCount)!);
+      const d = kube.get("Deployment", "apps", `web-${i}`) as
+        | { spec: { template: { spec: { containers: { name: string; image: string }[] } } } }
+        | undefined;
+      return !d?.spec.template.spec.containers
+        .find((c) => c.name === "web")
+        ?.image.endsWith(lastOfTag.get(i % tagCount)!);
     }).length;
 
     const patch = summarize(perPatch);
@@ -219,7 +296,10 @@ async function main(): Promise<number> {
       join(resultsDir, `deploys-${stamp}.json`),
       `${JSON.stringify({ facts, args: { changes, workloads, tags: tagCount, intervalMs, warmup }, perPatchMs: patch, perChangeMs: change, deploys: Object.fromEntries(byStatus), patches: totalPatches, conflicts, superseded, missing, wrongFinal, samples: perPatch }, null, 2)}\n`,
     );
-    await writeFile(join(resultsDir, "deploys-latest.md"), `# Deploy benchmark, ${facts.date}\n\n${report}`);
+    await writeFile(
+      join(resultsDir, "deploys-latest.md"),
+      `# Deploy benchmark, ${facts.date}\n\n${report}`,
+    );
     if (!args["no-readme"]) await writeReadme(report);
     return pass ? 0 : 1;
   } finally {

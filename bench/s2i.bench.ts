@@ -18,7 +18,14 @@ import { parseArgs, promisify } from "node:util";
 import { buildBusyboxImage, removeBuildahStore } from "@kiln/infra";
 import { buildS2IBuilderImage, makeGitRepo } from "@kiln/testing/plain";
 import { api, waitForBuild } from "../test/support/kiln-services.js";
-import { fileStamp, handWrittenBuildah, machineFacts, startBenchEnvironment, startBenchKiln, type BenchEnvironment } from "./support.js";
+import {
+  fileStamp,
+  handWrittenBuildah,
+  machineFacts,
+  startBenchEnvironment,
+  startBenchKiln,
+  type BenchEnvironment,
+} from "./support.js";
 
 const exec = promisify(execFile);
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
@@ -44,7 +51,10 @@ const depsMb = Number(args["deps-mb"]);
 const fetchSeconds = Number(args["fetch-seconds"]);
 
 let bench: BenchEnvironment | undefined;
-process.on("SIGINT", () => void (bench?.cleanup() ?? Promise.resolve()).finally(() => process.exit(130)));
+process.on(
+  "SIGINT",
+  () => void (bench?.cleanup() ?? Promise.resolve()).finally(() => process.exit(130)),
+);
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -71,17 +81,31 @@ cp -R /tmp/src/. /opt/app-root/src/
 };
 
 async function main(): Promise<number> {
-  console.log(`Kiln S2I benchmark: ${runs} runs per measurement, ${depsMb} MB of dependencies, fetch ${fetchSeconds} s`);
+  console.log(
+    `Kiln S2I benchmark: ${runs} runs per measurement, ${depsMb} MB of dependencies, fetch ${fetchSeconds} s`,
+  );
   bench = await startBenchEnvironment("s2i", { keep: args.keep });
   const { workDir, servers, storageDir } = bench;
   bench.onCleanup(() => removeBuildahStore(storageDir));
   const registry = servers.registry.address;
   await buildBusyboxImage({ storageDir, ref: `${registry}/base/busybox:latest` });
-  const builder = await buildS2IBuilderImage({ storageDir, ref: `${registry}/s2i/builder:latest`, scripts, files: { "/opt/toolchain/compiler.bin": randomBytes(3 * 1024 * 1024).toString("base64") } });
-  const runtime = await buildS2IBuilderImage({ storageDir, ref: `${registry}/s2i/runtime:latest`, user: "1001" });
+  const builder = await buildS2IBuilderImage({
+    storageDir,
+    ref: `${registry}/s2i/builder:latest`,
+    scripts,
+    files: { "/opt/toolchain/compiler.bin": randomBytes(3 * 1024 * 1024).toString("base64") },
+  });
+  const runtime = await buildS2IBuilderImage({
+    storageDir,
+    ref: `${registry}/s2i/runtime:latest`,
+    user: "1001",
+  });
   const kiln = await startBenchKiln(bench);
   const call = api(kiln);
-  const repo = await makeGitRepo({ "message.txt": "hello", ".s2i/bin/run": scripts.run }, { parentDir: workDir });
+  const repo = await makeGitRepo(
+    { "message.txt": "hello", ".s2i/bin/run": scripts.run },
+    { parentDir: workDir },
+  );
 
   const env = [
     { name: "DEPS_MB", value: String(depsMb) },
@@ -91,14 +115,25 @@ async function main(): Promise<number> {
     apiVersion: "kiln.dev/v1",
     kind: "BuildConfig",
     metadata: { name },
-    spec: { source: { git: { uri: repo.url, ref: "main" } }, strategy: { type: "Source", sourceStrategy: { from: { kind: "DockerImage", name: builder.ref }, ...sourceStrategy } }, output: { to: { kind: "ImageStreamTag", name: `${name}:latest` } } },
+    spec: {
+      source: { git: { uri: repo.url, ref: "main" } },
+      strategy: {
+        type: "Source",
+        sourceStrategy: { from: { kind: "DockerImage", name: builder.ref }, ...sourceStrategy },
+      },
+      output: { to: { kind: "ImageStreamTag", name: `${name}:latest` } },
+    },
   });
   const applied = await call("POST", "/apis/v1/apply", {
     items: [
       bc("plain", { env: [{ name: "DEPS_MB", value: "0" }] }),
       bc("clean", { env }),
       bc("incremental", { env, incremental: true }),
-      bc("slim", { env: [{ name: "DEPS_MB", value: "0" }], runtimeImage: { kind: "DockerImage", name: runtime.ref }, runtimeArtifacts: [{ sourcePath: "/opt/app-root/src", destinationDir: "app" }] }),
+      bc("slim", {
+        env: [{ name: "DEPS_MB", value: "0" }],
+        runtimeImage: { kind: "DockerImage", name: runtime.ref },
+        runtimeArtifacts: [{ sourcePath: "/opt/app-root/src", destinationDir: "app" }],
+      }),
     ],
   });
   if (applied.status !== 200) throw new Error(`apply: ${applied.status} ${applied.text}`);
@@ -109,9 +144,20 @@ async function main(): Promise<number> {
     const n = (counters.get(name) ?? 0) + 1;
     counters.set(name, n);
     await call("POST", `/apis/v1/namespaces/default/buildconfigs/${name}/instantiate`, {});
-    const build = await waitForBuild(call, `${name}-${n}`, (p) => ["Complete", "Failed", "Error", "Cancelled"].includes(p), 600_000);
-    if (build.status.phase !== "Complete") throw new Error(`${name}-${n}: ${build.status.phase} ${build.status.reason} ${build.status.message}`);
-    return { ms: Date.parse(build.status.completionTimestamp) - Date.parse(build.status.startTimestamp), build };
+    const build = await waitForBuild(
+      call,
+      `${name}-${n}`,
+      (p) => ["Complete", "Failed", "Error", "Cancelled"].includes(p),
+      600_000,
+    );
+    if (build.status.phase !== "Complete")
+      throw new Error(
+        `${name}-${n}: ${build.status.phase} ${build.status.reason} ${build.status.message}`,
+      );
+    return {
+      ms: Date.parse(build.status.completionTimestamp) - Date.parse(build.status.startTimestamp),
+      build,
+    };
   }
   /**
    * The same work by hand, as a person runs buildah on this machine (the build user, rootless,
@@ -130,7 +176,17 @@ async function main(): Promise<number> {
     await hand.as("rm", ["-rf", join(dir, ".git")]);
     await writeFile(dockerfile, handDockerfile);
     const tag = `${registry}/default/hand:latest`;
-    const bud = ["bud", "--quiet", ...hand.isolation, "--layers=false", "--pull=never", "--env", "DEPS_MB=0", "--file", dockerfile];
+    const bud = [
+      "bud",
+      "--quiet",
+      ...hand.isolation,
+      "--layers=false",
+      "--pull=never",
+      "--env",
+      "DEPS_MB=0",
+      "--file",
+      dockerfile,
+    ];
     if (straight) {
       await hand.buildah(...bud, "--tag", `docker://${tag}`, dir);
     } else {
@@ -145,7 +201,10 @@ async function main(): Promise<number> {
   async function imageBytes(imageReference: string): Promise<number> {
     const [repoPath, digest] = imageReference.slice(registry.length + 1).split("@");
     const res = await fetch(`${servers.registry.url}/v2/${repoPath}/manifests/${digest}`, {
-      headers: { accept: "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json" },
+      headers: {
+        accept:
+          "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
+      },
     });
     const m = (await res.json()) as { config: { size: number }; layers: { size: number }[] };
     return m.config.size + m.layers.reduce((a, l) => a + l.size, 0);
@@ -202,7 +261,9 @@ async function main(): Promise<number> {
   const ratioStraight = mean(kilnMs) / mean(handStraightMs);
   const speedup = mean(cleanMs) / mean(incMs);
   const mib = (b: number) => (b / 1024 / 1024).toFixed(2);
-  const load = loadavg().map((x) => x.toFixed(2)).join("/");
+  const load = loadavg()
+    .map((x) => x.toFixed(2))
+    .join("/");
   const { stdout: buildahVersion } = await exec("buildah", ["--version"]);
   const machine = machineFacts();
   const { date } = machine;
@@ -226,7 +287,29 @@ async function main(): Promise<number> {
   await mkdir(resultsDir, { recursive: true });
   await writeFile(
     join(resultsDir, `s2i-${fileStamp(date)}.json`),
-    JSON.stringify({ ...machine, runs, phases, depsMb, fetchSeconds, kilnMs, handMs, handStraightMs, kilnPhaseLagMs, ratio, ratioStraight, cleanMs, incMs, speedup, builderBytes, slimBytes, load }, null, 2),
+    JSON.stringify(
+      {
+        ...machine,
+        runs,
+        phases,
+        depsMb,
+        fetchSeconds,
+        kilnMs,
+        handMs,
+        handStraightMs,
+        kilnPhaseLagMs,
+        ratio,
+        ratioStraight,
+        cleanMs,
+        incMs,
+        speedup,
+        builderBytes,
+        slimBytes,
+        load,
+      },
+      null,
+      2,
+    ),
   );
   await writeFile(join(resultsDir, "s2i-latest.md"), `# S2I benchmark\n\n${md}\n`);
   if (!args["no-readme"]) {
@@ -234,7 +317,10 @@ async function main(): Promise<number> {
     const start = "<!-- s2i-results:start -->";
     const end = "<!-- s2i-results:end -->";
     if (readme.includes(start) && readme.includes(end)) {
-      await writeFile(readmePath, `${readme.slice(0, readme.indexOf(start) + start.length)}\n${md}\n${readme.slice(readme.indexOf(end))}`);
+      await writeFile(
+        readmePath,
+        `${readme.slice(0, readme.indexOf(start) + start.length)}\n${md}\n${readme.slice(readme.indexOf(end))}`,
+      );
     }
   }
   return 0;

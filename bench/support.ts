@@ -5,7 +5,12 @@ import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { runMigrations } from "@kiln/db";
-import { freePort, startInfrastructure, type Infrastructure, type KilnServiceName } from "@kiln/infra";
+import {
+  freePort,
+  startInfrastructure,
+  type Infrastructure,
+  type KilnServiceName,
+} from "@kiln/infra";
 import { buildUser } from "../test/support/build-user.js";
 import { startKiln, type RunningKiln } from "../test/support/kiln-services.js";
 
@@ -23,12 +28,16 @@ export interface BenchEnvironment {
  * A temp dir, and nats (JetStream), postgres (migrated) and a registry in it. PostgreSQL is
  * durable, as users run it, unless `fastPostgres` (fsync off) is asked for beside it.
  */
-export async function startBenchEnvironment(name: string, options: { keep?: boolean; fastPostgres?: boolean } = {}): Promise<BenchEnvironment> {
+export async function startBenchEnvironment(
+  name: string,
+  options: { keep?: boolean; fastPostgres?: boolean } = {},
+): Promise<BenchEnvironment> {
   const workDir = await mkdtemp(join(tmpdir(), `kiln-bench-${name}-`));
   await chmod(workDir, 0o711);
   const cleanups: (() => Promise<unknown>)[] = [];
   const cleanup = async () => {
-    for (const fn of cleanups.splice(0).reverse()) await fn().catch((e) => console.error(`cleanup failed: ${String(e)}`));
+    for (const fn of cleanups.splice(0).reverse())
+      await fn().catch((e) => console.error(`cleanup failed: ${String(e)}`));
     if (options.keep) console.log(`kept ${workDir}`);
     else await rm(workDir, { recursive: true, force: true });
   };
@@ -65,13 +74,21 @@ export function machineFacts() {
 export const fileStamp = (isoDate: string) => isoDate.replace(/[:]/g, "-").replace(/\.\d+Z$/, "Z");
 
 /** Service environment that profiles a benchmark's services when KILN_BENCH_NODE_OPTIONS is set. */
-export const benchNodeOptions = (): Record<string, string> => (process.env.KILN_BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.KILN_BENCH_NODE_OPTIONS } : {});
+export const benchNodeOptions = (): Record<string, string> =>
+  process.env.KILN_BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.KILN_BENCH_NODE_OPTIONS } : {};
 
 /**
  * Kiln's services against a benchmark's servers (subject prefix `kiln`; the build-runner's store
  * its own, the build user's, beside the bench's root-owned one), stopped at the environment's cleanup.
  */
-export async function startBenchKiln(env: BenchEnvironment, options: { services?: KilnServiceName[]; extraEnv?: Record<string, string>; buildahStorageDir?: string } = {}): Promise<RunningKiln> {
+export async function startBenchKiln(
+  env: BenchEnvironment,
+  options: {
+    services?: KilnServiceName[];
+    extraEnv?: Record<string, string>;
+    buildahStorageDir?: string;
+  } = {},
+): Promise<RunningKiln> {
   const { servers, workDir } = env;
   const kiln = await startKiln({
     infra: { natsUrl: servers.natsUrl, registry: servers.registry, workDir },
@@ -95,7 +112,11 @@ export interface HandWrittenBuildah {
 }
 
 /** The baseline Kiln's builds are compared with, with a store of its own under the bench's dir. */
-export async function handWrittenBuildah(env: BenchEnvironment, name: string, registry: string): Promise<HandWrittenBuildah> {
+export async function handWrittenBuildah(
+  env: BenchEnvironment,
+  name: string,
+  registry: string,
+): Promise<HandWrittenBuildah> {
   const user = await buildUser();
   const dir = join(env.workDir, name);
   await mkdir(dir, { recursive: true });
@@ -108,12 +129,41 @@ export async function handWrittenBuildah(env: BenchEnvironment, name: string, re
   for (const file of [registriesConf, gitConfig]) await chown(file, user.uid, user.gid);
   const as = (command: string, args: string[], cwd = dir) =>
     new Promise<void>((resolve, reject) => {
-      const child = spawn(command, args, { cwd, ...user, env: { ...process.env, HOME: dir, TMPDIR: dir, XDG_RUNTIME_DIR: dir, GIT_CONFIG_GLOBAL: gitConfig }, stdio: ["ignore", "ignore", "pipe"] });
+      const child = spawn(command, args, {
+        cwd,
+        ...user,
+        env: {
+          ...process.env,
+          HOME: dir,
+          TMPDIR: dir,
+          XDG_RUNTIME_DIR: dir,
+          GIT_CONFIG_GLOBAL: gitConfig,
+        },
+        stdio: ["ignore", "ignore", "pipe"],
+      });
       let err = "";
       child.stderr.on("data", (c: Buffer) => (err += c.toString()));
-      child.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`${command} ${args.join(" ")}: exit ${code}: ${err.slice(-500)}`))));
+      child.on("exit", (code) =>
+        code === 0
+          ? resolve()
+          : reject(new Error(`${command} ${args.join(" ")}: exit ${code}: ${err.slice(-500)}`)),
+      );
     });
-  const store = ["--root", join(dir, "storage"), "--runroot", join(dir, "run"), "--storage-driver", "overlay", "--registries-conf", registriesConf];
+  const store = [
+    "--root",
+    join(dir, "storage"),
+    "--runroot",
+    join(dir, "run"),
+    "--storage-driver",
+    "overlay",
+    "--registries-conf",
+    registriesConf,
+  ];
   const runc = existsSync("/usr/sbin/runc") ? "/usr/sbin/runc" : "runc";
-  return { dir, isolation: ["--isolation", "oci", "--runtime", runc, "--network", "none"], buildah: (...args) => as("buildah", [...store, ...args]), as };
+  return {
+    dir,
+    isolation: ["--isolation", "oci", "--runtime", runc, "--network", "none"],
+    buildah: (...args) => as("buildah", [...store, ...args]),
+    as,
+  };
 }

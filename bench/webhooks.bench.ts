@@ -18,7 +18,13 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import pg from "pg";
 import { api } from "../test/support/kiln-services.js";
-import { benchNodeOptions, fileStamp, machineFacts, startBenchEnvironment, startBenchKiln } from "./support.js";
+import {
+  benchNodeOptions,
+  fileStamp,
+  machineFacts,
+  startBenchEnvironment,
+  startBenchKiln,
+} from "./support.js";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 const resultsDir = join(repoRoot, "bench", "results");
@@ -44,20 +50,36 @@ const concurrency = Number(args.concurrency);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const sign = (body: string) => `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`;
 function pushBody(ref: string, commit: string): string {
-  return JSON.stringify({ ref, before: "1".repeat(40), after: commit, head_commit: { id: commit, message: "bench" }, repository: { default_branch: "main" } });
+  return JSON.stringify({
+    ref,
+    before: "1".repeat(40),
+    after: commit,
+    head_commit: { id: commit, message: "bench" },
+    repository: { default_branch: "main" },
+  });
 }
 
 type Summary = { n: number; p50: number; p90: number; p99: number; max: number; mean: number };
 function summarize(xs0: number[]): Summary {
   const xs = [...xs0].sort((a, b) => a - b);
-  const pct = (p: number) => xs[Math.min(xs.length, Math.max(1, Math.ceil((p / 100) * xs.length))) - 1] ?? NaN;
-  return { n: xs.length, p50: pct(50), p90: pct(90), p99: pct(99), max: xs[xs.length - 1] ?? NaN, mean: xs.reduce((a, b) => a + b, 0) / (xs.length || 1) };
+  const pct = (p: number) =>
+    xs[Math.min(xs.length, Math.max(1, Math.ceil((p / 100) * xs.length))) - 1] ?? NaN;
+  return {
+    n: xs.length,
+    p50: pct(50),
+    p90: pct(90),
+    p99: pct(99),
+    max: xs[xs.length - 1] ?? NaN,
+    mean: xs.reduce((a, b) => a + b, 0) / (xs.length || 1),
+  };
 }
 
 async function main(): Promise<number> {
   const env = await startBenchEnvironment("wh");
   try {
-    console.log("starting nats, postgres, registry and api, scheduler, build-runner, webhook-receiver");
+    console.log(
+      "starting nats, postgres, registry and api, scheduler, build-runner, webhook-receiver",
+    );
     const { servers, workDir } = env;
     const kiln = await startBenchKiln(env, {
       services: ["api", "scheduler", "build-runner", "webhook-receiver"],
@@ -77,7 +99,9 @@ async function main(): Promise<number> {
         runPolicy: "Parallel",
       },
     });
-    const applied = await call("POST", "/apis/v1/apply", { items: [bc("latency"), bc("throughput")] });
+    const applied = await call("POST", "/apis/v1/apply", {
+      items: [bc("latency"), bc("throughput")],
+    });
     if (applied.status !== 200) throw new Error(`apply: ${applied.text}`);
     const pool = new pg.Pool({ connectionString: servers.databaseUrl, max: 2 });
     env.onCleanup(() => pool.end());
@@ -94,7 +118,12 @@ async function main(): Promise<number> {
       const p0 = performance.now();
       const res = await fetch(`${kiln.webhookUrl}/hooks/default/latency/github`, {
         method: "POST",
-        headers: { "content-type": "application/json", "x-github-event": "push", "x-github-delivery": delivery, "x-hub-signature-256": sign(body) },
+        headers: {
+          "content-type": "application/json",
+          "x-github-event": "push",
+          "x-github-delivery": delivery,
+          "x-hub-signature-256": sign(body),
+        },
         body,
       });
       const ackMs = performance.now() - p0;
@@ -103,7 +132,10 @@ async function main(): Promise<number> {
       let started: Date | null = null;
       const until = Date.now() + 30_000;
       while (!started && Date.now() < until) {
-        const { rows } = await pool.query<{ started_at: Date | null }>("select started_at from builds where request_id = $1", [`git-github-${delivery}`]);
+        const { rows } = await pool.query<{ started_at: Date | null }>(
+          "select started_at from builds where request_id = $1",
+          [`git-github-${delivery}`],
+        );
         started = rows[0]?.started_at ?? null;
         if (!started) await sleep(2);
       }
@@ -117,20 +149,40 @@ async function main(): Promise<number> {
     }
 
     // (b) throughput
-    const bodies = Array.from({ length: 64 }, (_, i) => pushBody("refs/heads/not-built", createHmac("sha1", "t").update(String(i)).digest("hex")));
+    const bodies = Array.from({ length: 64 }, (_, i) =>
+      pushBody("refs/heads/not-built", createHmac("sha1", "t").update(String(i)).digest("hex")),
+    );
     const throughputUrl = `${kiln.webhookUrl}/hooks/default/throughput/github`;
     const useWrk = args.client === "wrk" || (args.client === "auto" && (await hasCommand("wrk")));
     console.log(
       `(b) signed deliveries to a non-matching branch, ${concurrency} connections, ${throughputSeconds} s, load from ${useWrk ? "wrk (its own process)" : "this process (fetch)"}`,
     );
     const load = useWrk
-      ? await loadWithWrk({ url: throughputUrl, bodies, sign, concurrency, seconds: throughputSeconds, workDir })
-      : await loadWithFetch({ url: throughputUrl, bodies, sign, concurrency, seconds: throughputSeconds, max: throughputMax });
+      ? await loadWithWrk({
+          url: throughputUrl,
+          bodies,
+          sign,
+          concurrency,
+          seconds: throughputSeconds,
+          workDir,
+        })
+      : await loadWithFetch({
+          url: throughputUrl,
+          bodies,
+          sign,
+          concurrency,
+          seconds: throughputSeconds,
+          max: throughputMax,
+        });
     const { sent, accepted, failed } = load;
     const elapsedS = load.seconds;
-    const { rows } = await pool.query<{ n: string }>("select count(*) as n from webhook_deliveries where build_config = 'throughput' and outcome = 'skipped'");
+    const { rows } = await pool.query<{ n: string }>(
+      "select count(*) as n from webhook_deliveries where build_config = 'throughput' and outcome = 'skipped'",
+    );
     const stored = Number(rows[0]!.n);
-    const { rows: builds } = await pool.query<{ n: string }>("select count(*) as n from builds where build_config = 'throughput'");
+    const { rows: builds } = await pool.query<{ n: string }>(
+      "select count(*) as n from builds where build_config = 'throughput'",
+    );
     const rate = accepted / elapsedS;
 
     const lat = summarize(latencies);
@@ -144,17 +196,47 @@ async function main(): Promise<number> {
     ].join("\n");
     const tp = `| (b) sustained signed deliveries | ${accepted} acknowledged (202) of ${sent} sent in ${elapsedS.toFixed(1)} s = **${rate.toFixed(0)}/s**; ${stored} stored; ${failed} failed; ${builds[0]!.n} builds started |`;
     const facts = machineFacts();
-    const verdictA = lat.p99 < TARGET_P99_MS ? `meets the target (p99 < ${TARGET_P99_MS} ms)` : `MISSES the target (p99 < ${TARGET_P99_MS} ms)`;
+    const verdictA =
+      lat.p99 < TARGET_P99_MS
+        ? `meets the target (p99 < ${TARGET_P99_MS} ms)`
+        : `MISSES the target (p99 < ${TARGET_P99_MS} ms)`;
     // Deliveries still in flight when the load stops are stored but never counted as answered:
     // at most one a connection.
     const everyOneStored = stored >= accepted && stored <= accepted + concurrency;
-    const verdictB = rate >= TARGET_RATE && everyOneStored ? `meets the target (≥ ${TARGET_RATE}/s, every one stored)` : `MISSES the target (≥ ${TARGET_RATE}/s, every one stored)`;
-    console.log(`\n${table}\n\n| throughput | result |\n| --- | --- |\n${tp}\n\n(a) ${verdictA}; (b) ${verdictB}`);
+    const verdictB =
+      rate >= TARGET_RATE && everyOneStored
+        ? `meets the target (≥ ${TARGET_RATE}/s, every one stored)`
+        : `MISSES the target (≥ ${TARGET_RATE}/s, every one stored)`;
+    console.log(
+      `\n${table}\n\n| throughput | result |\n| --- | --- |\n${tp}\n\n(a) ${verdictA}; (b) ${verdictB}`,
+    );
 
     await mkdir(resultsDir, { recursive: true });
     const stamp = fileStamp(facts.date);
-    const result = { facts, args: { deliveries, throughputMax, throughputSeconds, concurrency, client: useWrk ? "wrk" : "fetch" }, latency: { startMs: lat, ackMs: ack, samples: latencies }, throughput: { sent, accepted, failed, stored, builds: Number(builds[0]!.n), seconds: elapsedS, perSecond: rate } };
-    await writeFile(join(resultsDir, `webhooks-${stamp}.json`), `${JSON.stringify(result, null, 2)}\n`);
+    const result = {
+      facts,
+      args: {
+        deliveries,
+        throughputMax,
+        throughputSeconds,
+        concurrency,
+        client: useWrk ? "wrk" : "fetch",
+      },
+      latency: { startMs: lat, ackMs: ack, samples: latencies },
+      throughput: {
+        sent,
+        accepted,
+        failed,
+        stored,
+        builds: Number(builds[0]!.n),
+        seconds: elapsedS,
+        perSecond: rate,
+      },
+    };
+    await writeFile(
+      join(resultsDir, `webhooks-${stamp}.json`),
+      `${JSON.stringify(result, null, 2)}\n`,
+    );
     await writeFile(
       join(resultsDir, "webhooks-latest.md"),
       `# Webhook benchmark, ${facts.date}\n\n${facts.cores} cores (${facts.cpuModel}), ${facts.memoryGiB} GiB, node ${facts.node}, load ${facts.loadAverage.map((x) => x.toFixed(2)).join(" ")}\n\n${table}\n\n| throughput | result |\n| --- | --- |\n${tp}\n\n(a) ${verdictA}; (b) ${verdictB}.\n`,
@@ -166,10 +248,18 @@ async function main(): Promise<number> {
 }
 
 type Load = { sent: number; accepted: number; failed: number; seconds: number };
-type LoadOptions = { url: string; bodies: string[]; sign: (body: string) => string; concurrency: number; seconds: number };
+type LoadOptions = {
+  url: string;
+  bodies: string[];
+  sign: (body: string) => string;
+  concurrency: number;
+  seconds: number;
+};
 
 function hasCommand(name: string): Promise<boolean> {
-  return new Promise((resolve) => execFile("sh", ["-c", `command -v ${name}`], (error) => resolve(!error)));
+  return new Promise((resolve) =>
+    execFile("sh", ["-c", `command -v ${name}`], (error) => resolve(!error)),
+  );
 }
 
 /**
@@ -220,16 +310,29 @@ end
 `;
   const scriptPath = join(o.workDir, "deliveries.lua");
   await writeFile(scriptPath, script);
-  const { stdout, stderr } = await new Promise<{ stdout: string; stderr: string }>((resolve, reject) =>
-    execFile("wrk", ["-t", "1", "-c", String(o.concurrency), "-d", `${o.seconds}s`, "-s", scriptPath, o.url], { maxBuffer: 1 << 20 }, (error, out, err) =>
-      error ? reject(new Error(`wrk failed: ${err || error.message}\n${out}`)) : resolve({ stdout: out, stderr: err }),
-    ),
+  const { stdout, stderr } = await new Promise<{ stdout: string; stderr: string }>(
+    (resolve, reject) =>
+      execFile(
+        "wrk",
+        ["-t", "1", "-c", String(o.concurrency), "-d", `${o.seconds}s`, "-s", scriptPath, o.url],
+        { maxBuffer: 1 << 20 },
+        (error, out, err) =>
+          error
+            ? reject(new Error(`wrk failed: ${err || error.message}\n${out}`))
+            : resolve({ stdout: out, stderr: err }),
+      ),
   );
   const firstFailure = /KILN_FIRST_FAILURE (.*)/.exec(stdout);
   if (firstFailure) console.error(`first refused delivery: ${firstFailure[1]}`);
   const match = /KILN_RESULT (\d+) (\d+) (\d+) (\d+)/.exec(stdout);
   if (!match) throw new Error(`wrk printed no result:\n${stdout}\n${stderr}`);
-  const [, requests, accepted, failed, micros] = match.map(Number) as [number, number, number, number, number];
+  const [, requests, accepted, failed, micros] = match.map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
   return { sent: requests, accepted, failed, seconds: micros / 1e6 };
 }
 
@@ -247,7 +350,12 @@ async function loadWithFetch(o: LoadOptions & { max: number }): Promise<Load> {
         sent += 1;
         const res = await fetch(o.url, {
           method: "POST",
-          headers: { "content-type": "application/json", "x-github-event": "push", "x-github-delivery": randomUUID(), "x-hub-signature-256": signatures[k]! },
+          headers: {
+            "content-type": "application/json",
+            "x-github-event": "push",
+            "x-github-delivery": randomUUID(),
+            "x-hub-signature-256": signatures[k]!,
+          },
           body: o.bodies[k]!,
         });
         await res.arrayBuffer();

@@ -9,12 +9,31 @@ const token = "test-token-0123456789abcdef";
 const logger = createLogger({ service: "api-test", level: "silent" });
 
 /** The api in-process, on the test's own database and bus prefix (no scheduler: nothing builds). */
-const test = baseTest.extend<{ call: (method: string, path: string, body?: unknown, auth?: string | null) => Promise<{ status: number; json: any }> }>({
+const test = baseTest.extend<{
+  call: (
+    method: string,
+    path: string,
+    body?: unknown,
+    auth?: string | null,
+  ) => Promise<{ status: number; json: any }>;
+}>({
   call: async ({ infra, database, subjectPrefix }, use) => {
     const db: Database = createDatabase(database.url);
-    const bus = await Bus.connect({ servers: infra.natsUrl, prefix: subjectPrefix, name: "api-test", logger });
+    const bus = await Bus.connect({
+      servers: infra.natsUrl,
+      prefix: subjectPrefix,
+      name: "api-test",
+      logger,
+    });
     await bus.ensureStreams();
-    const app = createApiServer({ db: db.db, bus, logger, token, registry: infra.registry.address, instantiateWaitMs: 300 });
+    const app = createApiServer({
+      db: db.db,
+      bus,
+      logger,
+      token,
+      registry: infra.registry.address,
+      instantiateWaitMs: 300,
+    });
     await app.ready();
     await use(async (method, path, body, auth = `Bearer ${token}`) => {
       const res = await app.inject({
@@ -41,21 +60,36 @@ const bc = (name: string, extra: Record<string, unknown> = {}) => ({
     output: { to: { kind: "ImageStreamTag", name: `${name}:latest` } },
   },
 });
-const is = (name: string) => ({ apiVersion: "kiln.dev/v1", kind: "ImageStream", metadata: { name }, spec: {} });
+const is = (name: string) => ({
+  apiVersion: "kiln.dev/v1",
+  kind: "ImageStream",
+  metadata: { name },
+  spec: {},
+});
 
 test("every route but /healthz needs the bearer token", async ({ call }) => {
   expect((await call("GET", "/healthz", undefined, null)).status).toBe(200);
   const missing = await call("GET", "/apis/v1/namespaces/default/buildconfigs", undefined, null);
   expect(missing.status).toBe(401);
   expect(missing.json.error).toBe("Unauthorized");
-  expect((await call("GET", "/apis/v1/namespaces/default/buildconfigs", undefined, "Bearer wrong")).status).toBe(401);
+  expect(
+    (await call("GET", "/apis/v1/namespaces/default/buildconfigs", undefined, "Bearer wrong"))
+      .status,
+  ).toBe(401);
 });
 
-test("apply creates, then reports unchanged and configured, and get returns the stored resource", async ({ call }) => {
+test("apply creates, then reports unchanged and configured, and get returns the stored resource", async ({
+  call,
+}) => {
   const first = await call("POST", "/apis/v1/apply", { items: [bc("app"), is("app")] });
   expect(first.status).toBe(200);
-  expect(first.json.items.map((i: any) => `${i.kind}/${i.name}:${i.action}`)).toEqual(["BuildConfig/app:created", "ImageStream/app:created"]);
-  expect((await call("POST", "/apis/v1/apply", { items: [bc("app")] })).json.items[0].action).toBe("unchanged");
+  expect(first.json.items.map((i: any) => `${i.kind}/${i.name}:${i.action}`)).toEqual([
+    "BuildConfig/app:created",
+    "ImageStream/app:created",
+  ]);
+  expect((await call("POST", "/apis/v1/apply", { items: [bc("app")] })).json.items[0].action).toBe(
+    "unchanged",
+  );
   const changed = bc("app");
   changed.spec.source.git.uri = "https://git.example.test/other.git";
   const configured = await call("POST", "/apis/v1/apply", { items: [changed] });
@@ -65,25 +99,42 @@ test("apply creates, then reports unchanged and configured, and get returns the 
   expect(got.json.spec.source.git.uri).toBe("https://git.example.test/other.git");
   expect(got.json.spec.runPolicy).toBe("Serial");
   expect(got.json.status.lastVersion).toBe(0);
-  expect((await call("GET", "/apis/v1/namespaces/default/imagestreams")).json.items).toHaveLength(1);
+  expect((await call("GET", "/apis/v1/namespaces/default/imagestreams")).json.items).toHaveLength(
+    1,
+  );
 });
 
-test("an invalid document names every wrong field and stores nothing, not even the valid ones", async ({ call }) => {
-  const broken = { ...bc("bad"), spec: { source: {}, strategy: { type: "Source", sourceStrategy: { from: { kind: "DockerImage" } } } } };
-  const res = await call("POST", "/apis/v1/apply", { items: [bc("good"), broken, { apiVersion: "kiln.dev/v1", kind: "Widget" }] });
+test("an invalid document names every wrong field and stores nothing, not even the valid ones", async ({
+  call,
+}) => {
+  const broken = {
+    ...bc("bad"),
+    spec: {
+      source: {},
+      strategy: { type: "Source", sourceStrategy: { from: { kind: "DockerImage" } } },
+    },
+  };
+  const res = await call("POST", "/apis/v1/apply", {
+    items: [bc("good"), broken, { apiVersion: "kiln.dev/v1", kind: "Widget" }],
+  });
   expect(res.status).toBe(400);
   expect(res.json.error).toBe("Invalid");
   expect(res.json.details).toEqual(
     expect.arrayContaining([
       { path: "items[1].spec.source", message: "one of git, dockerfile or binary is required" },
       { path: "items[1].spec.strategy.sourceStrategy.from.name", message: "required" },
-      { path: "items[2].kind", message: "Widget is not a kind of kiln.dev/v1 (use BuildConfig, ImageStream or Secret)" },
+      {
+        path: "items[2].kind",
+        message: "Widget is not a kind of kiln.dev/v1 (use BuildConfig, ImageStream or Secret)",
+      },
     ]),
   );
   expect((await call("GET", "/apis/v1/namespaces/default/buildconfigs")).json.items).toEqual([]);
 });
 
-test("a stale resourceVersion is a 409 and the stored resource is left as it was", async ({ call }) => {
+test("a stale resourceVersion is a 409 and the stored resource is left as it was", async ({
+  call,
+}) => {
   await call("POST", "/apis/v1/apply", { items: [bc("app")] });
   const current = (await call("GET", "/apis/v1/namespaces/default/buildconfigs/app")).json;
   const update = bc("app", { resourceVersion: current.metadata.resourceVersion });
@@ -95,18 +146,32 @@ test("a stale resourceVersion is a 409 and the stored resource is left as it was
   const res = await call("POST", "/apis/v1/apply", { items: [is("unrelated"), stale] });
   expect(res.status).toBe(409);
   expect(res.json.error).toBe("Conflict");
-  expect((await call("GET", "/apis/v1/namespaces/default/buildconfigs/app")).json.spec.source.git.uri).toBe("https://git.example.test/v2.git");
+  expect(
+    (await call("GET", "/apis/v1/namespaces/default/buildconfigs/app")).json.spec.source.git.uri,
+  ).toBe("https://git.example.test/v2.git");
   expect((await call("GET", "/apis/v1/namespaces/default/imagestreams")).json.items).toEqual([]);
 });
 
-test("unknown BuildConfigs and builds are 404s, and a bad start-build body is a 400", async ({ call }) => {
-  const start = await call("POST", "/apis/v1/namespaces/default/buildconfigs/ghost/instantiate", {});
+test("unknown BuildConfigs and builds are 404s, and a bad start-build body is a 400", async ({
+  call,
+}) => {
+  const start = await call(
+    "POST",
+    "/apis/v1/namespaces/default/buildconfigs/ghost/instantiate",
+    {},
+  );
   expect(start.status).toBe(404);
-  expect(start.json).toMatchObject({ error: "NotFound", message: "BuildConfig default/ghost not found" });
+  expect(start.json).toMatchObject({
+    error: "NotFound",
+    message: "BuildConfig default/ghost not found",
+  });
   expect((await call("GET", "/apis/v1/namespaces/default/builds/ghost-1")).status).toBe(404);
   expect((await call("DELETE", "/apis/v1/namespaces/default/buildconfigs/ghost")).status).toBe(404);
   await call("POST", "/apis/v1/apply", { items: [bc("app")] });
-  const bad = await call("POST", "/apis/v1/namespaces/default/buildconfigs/app/instantiate", { commit: "not a sha", env: [{ name: "1X", value: "" }] });
+  const bad = await call("POST", "/apis/v1/namespaces/default/buildconfigs/app/instantiate", {
+    commit: "not a sha",
+    env: [{ name: "1X", value: "" }],
+  });
   expect(bad.status).toBe(400);
   expect(bad.json.details.map((d: any) => d.path)).toEqual(["commit", "env[0].name"]);
 });

@@ -12,14 +12,21 @@ import { kiln } from "../support/cli.js";
 
 const exec = promisify(execFile);
 
-
-function binaryBuildConfig(name: string, registry: string, extra: { dockerfile?: string; asFile?: string } = {}) {
+function binaryBuildConfig(
+  name: string,
+  registry: string,
+  extra: { dockerfile?: string; asFile?: string } = {},
+) {
   return {
     apiVersion: "kiln.dev/v1",
     kind: "BuildConfig",
     metadata: { name },
     spec: {
-      source: { type: "Binary", binary: extra.asFile ? { asFile: extra.asFile } : {}, ...(extra.dockerfile ? { dockerfile: extra.dockerfile } : {}) },
+      source: {
+        type: "Binary",
+        binary: extra.asFile ? { asFile: extra.asFile } : {},
+        ...(extra.dockerfile ? { dockerfile: extra.dockerfile } : {}),
+      },
       strategy: { type: "Docker", dockerStrategy: {} },
       output: { to: { kind: "DockerImage", name: `${registry}/b2i/${name}:latest` } },
     },
@@ -27,11 +34,28 @@ function binaryBuildConfig(name: string, registry: string, extra: { dockerfile?:
 }
 
 /** Runs a command in the pushed image (as the e2e test does) and returns its stdout. */
-async function runInImage(baseImage: BaseImage, imageReference: string, command: string[]): Promise<string> {
+async function runInImage(
+  baseImage: BaseImage,
+  imageReference: string,
+  command: string[],
+): Promise<string> {
   const buildah = buildahArgs(baseImage.storageDir);
-  const { stdout: ctr } = await exec("buildah", [...buildah, "from", "--tls-verify=false", imageReference]);
+  const { stdout: ctr } = await exec("buildah", [
+    ...buildah,
+    "from",
+    "--tls-verify=false",
+    imageReference,
+  ]);
   try {
-    const { stdout } = await exec("buildah", [...buildah, "run", "--isolation", "chroot", ctr.trim(), "--", ...command]);
+    const { stdout } = await exec("buildah", [
+      ...buildah,
+      "run",
+      "--isolation",
+      "chroot",
+      ctr.trim(),
+      "--",
+      ...command,
+    ]);
     return stdout;
   } finally {
     await exec("buildah", [...buildah, "rm", ctr.trim()]);
@@ -47,45 +71,103 @@ afterEach(async () => {
   scratch = undefined;
 });
 
-test("start-build --from-dir uploads the directory, its Dockerfile builds it and the image holds its files", async ({ infra, baseImage, database, subjectPrefix }) => {
+test("start-build --from-dir uploads the directory, its Dockerfile builds it and the image holds its files", async ({
+  infra,
+  baseImage,
+  database,
+  subjectPrefix,
+}) => {
   scratch = await mkdtemp(join(tmpdir(), "kiln-b2i-"));
   const dir = join(scratch, "app");
   await mkdir(join(dir, "conf"), { recursive: true });
-  await writeFile(join(dir, "Dockerfile"), `FROM ${baseImage.ref}\nCOPY . /app/\nCMD ["cat", "/app/conf/greeting.txt"]\n`);
+  await writeFile(
+    join(dir, "Dockerfile"),
+    `FROM ${baseImage.ref}\nCOPY . /app/\nCMD ["cat", "/app/conf/greeting.txt"]\n`,
+  );
   await writeFile(join(dir, "conf", "greeting.txt"), "hello from a binary build\n");
   running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix });
   const call = api(running);
-  expect((await call("POST", "/apis/v1/apply", { items: [binaryBuildConfig("fromdir", infra.registry.address)] })).status).toBe(200);
+  expect(
+    (
+      await call("POST", "/apis/v1/apply", {
+        items: [binaryBuildConfig("fromdir", infra.registry.address)],
+      })
+    ).status,
+  ).toBe(200);
 
-  const started = await kiln(running.cliEnv, "start-build", "fromdir", "--from-dir", dir, "--follow");
+  const started = await kiln(
+    running.cliEnv,
+    "start-build",
+    "fromdir",
+    "--from-dir",
+    dir,
+    "--follow",
+  );
   expect(started.stderr).toContain(`Uploading directory ${JSON.stringify(dir)} as binary input`);
   expect(started.code).toBe(0);
   expect(started.stdout).toContain("build.kiln.dev/fromdir-1 started");
-  for (const marker of ["--> FetchSource", "Receiving binary input (archive", "Extracted the archive", "--> Build", "Pushed "]) {
+  for (const marker of [
+    "--> FetchSource",
+    "Receiving binary input (archive",
+    "Extracted the archive",
+    "--> Build",
+    "Pushed ",
+  ]) {
     expect(started.stdout).toContain(marker);
   }
   const build = await waitForBuild(call, "fromdir-1", (p) => p === "Complete");
-  expect(build.spec.binaryInput).toMatchObject({ kind: "archive", sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
-  expect(await runInImage(baseImage, build.status.output.imageReference, ["cat", "/app/conf/greeting.txt"])).toBe("hello from a binary build\n");
+  expect(build.spec.binaryInput).toMatchObject({
+    kind: "archive",
+    sha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+  });
+  expect(
+    await runInImage(baseImage, build.status.output.imageReference, [
+      "cat",
+      "/app/conf/greeting.txt",
+    ]),
+  ).toBe("hello from a binary build\n");
 });
 
-test("start-build --from-file places one binary as asFile, an inline Dockerfile copies it and the image runs it", async ({ infra, baseImage, database, subjectPrefix }) => {
+test("start-build --from-file places one binary as asFile, an inline Dockerfile copies it and the image runs it", async ({
+  infra,
+  baseImage,
+  database,
+  subjectPrefix,
+}) => {
   scratch = await mkdtemp(join(tmpdir(), "kiln-b2i-"));
   const script = join(scratch, "hello.sh");
-  await writeFile(script, "#!/bin/sh\necho \"binary says hi: $1\"\n");
+  await writeFile(script, '#!/bin/sh\necho "binary says hi: $1"\n');
   running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix });
   const call = api(running);
   const dockerfile = `FROM ${baseImage.ref}\nCOPY tool /usr/local/bin/tool\nCMD ["/usr/local/bin/tool", "from-cmd"]\n`;
   // spec.source.binary.asFile renames the upload, whatever the local file is called.
-  await call("POST", "/apis/v1/apply", { items: [binaryBuildConfig("fromfile", infra.registry.address, { dockerfile, asFile: "tool" })] });
+  await call("POST", "/apis/v1/apply", {
+    items: [binaryBuildConfig("fromfile", infra.registry.address, { dockerfile, asFile: "tool" })],
+  });
 
-  const started = await kiln(running.cliEnv, "start-build", "fromfile", "--from-file", script, "--follow");
+  const started = await kiln(
+    running.cliEnv,
+    "start-build",
+    "fromfile",
+    "--from-file",
+    script,
+    "--follow",
+  );
   expect(started.code).toBe(0);
   expect(started.stdout).toContain("Wrote tool");
   const build = await waitForBuild(call, "fromfile-1", (p) => p === "Complete");
-  const sha256 = createHash("sha256").update(await readFile(script)).digest("hex");
+  const sha256 = createHash("sha256")
+    .update(await readFile(script))
+    .digest("hex");
   expect(build.spec.binaryInput).toMatchObject({ kind: "file", asFile: "tool", sha256 });
-  expect((await runInImage(baseImage, build.status.output.imageReference, ["/usr/local/bin/tool", "in-image"])).trim()).toBe("binary says hi: in-image");
+  expect(
+    (
+      await runInImage(baseImage, build.status.output.imageReference, [
+        "/usr/local/bin/tool",
+        "in-image",
+      ])
+    ).trim(),
+  ).toBe("binary says hi: in-image");
 
   // The upload is deleted once the build has ended (the TTL is only the backstop).
   const nc = await connect({ servers: infra.natsUrl });
@@ -113,9 +195,19 @@ test("an archive with '..', an absolute path or a link out of the source is refu
   const passwdBefore = await readFile("/etc/passwd");
   running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix });
   const call = api(running);
-  await call("POST", "/apis/v1/apply", { items: [binaryBuildConfig("evil", infra.registry.address, { dockerfile: `FROM ${baseImage.ref}\n` })] });
+  await call("POST", "/apis/v1/apply", {
+    items: [
+      binaryBuildConfig("evil", infra.registry.address, { dockerfile: `FROM ${baseImage.ref}\n` }),
+    ],
+  });
   const cases = [
-    { entries: [{ path: "ok.txt", content: "ok" }, { path: "../evil", content: "escaped" }], entry: "../evil" },
+    {
+      entries: [
+        { path: "ok.txt", content: "ok" },
+        { path: "../evil", content: "escaped" },
+      ],
+      entry: "../evil",
+    },
     { entries: [{ path: "/abs-kiln-evil", content: "escaped" }], entry: "/abs-kiln-evil" },
     {
       entries: [
@@ -135,10 +227,21 @@ test("an archive with '..', an absolute path or a link out of the source is refu
   for (const [i, c] of cases.entries()) {
     const archive = join(scratch, `evil-${i}.tar.gz`);
     await writeFile(archive, tarBytes(c.entries, { gzip: true }));
-    const followed = await kiln(running.cliEnv, "start-build", "evil", "--from-archive", archive, "--follow");
+    const followed = await kiln(
+      running.cliEnv,
+      "start-build",
+      "evil",
+      "--from-archive",
+      archive,
+      "--follow",
+    );
     expect(followed.code).not.toBe(0);
     expect(followed.stderr).toContain("InvalidBinaryInput");
-    const build = await waitForBuild(call, `evil-${i + 1}`, (p) => p !== "New" && p !== "Pending" && p !== "Running");
+    const build = await waitForBuild(
+      call,
+      `evil-${i + 1}`,
+      (p) => p !== "New" && p !== "Pending" && p !== "Running",
+    );
     expect(build.status.phase).toBe("Failed");
     expect(build.status.reason).toBe("InvalidBinaryInput");
     expect(build.status.message).toContain(JSON.stringify(c.entry));
@@ -146,7 +249,15 @@ test("an archive with '..', an absolute path or a link out of the source is refu
   }
   // Nothing escaped: not next to the work dirs, not at the root, not in /etc.
   const workRoot = join(infra.workDir, "work", subjectPrefix);
-  const found = await exec("find", [infra.workDir, "/", "-xdev", "-maxdepth", "1", "-name", "*evil*"]).then((r) => r.stdout.trim());
+  const found = await exec("find", [
+    infra.workDir,
+    "/",
+    "-xdev",
+    "-maxdepth",
+    "1",
+    "-name",
+    "*evil*",
+  ]).then((r) => r.stdout.trim());
   expect(found).toBe("");
   expect(await readdir(workRoot).catch(() => [])).not.toContain("evil");
   await expect(readFile("/abs-kiln-evil")).rejects.toThrow();
@@ -154,7 +265,12 @@ test("an archive with '..', an absolute path or a link out of the source is refu
   expect((await readFile("/etc/passwd")).equals(passwdBefore)).toBe(true);
 });
 
-test("an upload over API_BINARY_LIMIT_BYTES gets 413 PayloadTooLarge and no build", async ({ infra, baseImage, database, subjectPrefix }) => {
+test("an upload over API_BINARY_LIMIT_BYTES gets 413 PayloadTooLarge and no build", async ({
+  infra,
+  baseImage,
+  database,
+  subjectPrefix,
+}) => {
   scratch = await mkdtemp(join(tmpdir(), "kiln-b2i-"));
   running = await startKiln({
     infra,
@@ -163,7 +279,11 @@ test("an upload over API_BINARY_LIMIT_BYTES gets 413 PayloadTooLarge and no buil
     extraEnv: { API_BINARY_LIMIT_BYTES: String(1024 * 1024) },
   });
   const call = api(running);
-  await call("POST", "/apis/v1/apply", { items: [binaryBuildConfig("big", infra.registry.address, { dockerfile: `FROM ${baseImage.ref}\n` })] });
+  await call("POST", "/apis/v1/apply", {
+    items: [
+      binaryBuildConfig("big", infra.registry.address, { dockerfile: `FROM ${baseImage.ref}\n` }),
+    ],
+  });
   const big = join(scratch, "big.bin");
   await writeFile(big, Buffer.alloc(3 * 1024 * 1024, 7));
 
@@ -181,14 +301,25 @@ test("an upload over API_BINARY_LIMIT_BYTES gets 413 PayloadTooLarge and no buil
   expect(byDir.stderr).toMatch(/larger than 1048576 bytes|PayloadTooLarge/);
 
   // The raw answer has docs/api.md's error shape.
-  const raw = await fetch(`${running.apiUrl}/apis/v1/namespaces/default/buildconfigs/big/instantiatebinary?asFile=big.bin`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${running.token}`, "content-type": "application/octet-stream" },
-    body: Buffer.alloc(2 * 1024 * 1024, 1),
-  });
+  const raw = await fetch(
+    `${running.apiUrl}/apis/v1/namespaces/default/buildconfigs/big/instantiatebinary?asFile=big.bin`,
+    {
+      method: "POST",
+      headers: {
+        authorization: `Bearer ${running.token}`,
+        "content-type": "application/octet-stream",
+      },
+      body: Buffer.alloc(2 * 1024 * 1024, 1),
+    },
+  );
   expect(raw.status).toBe(413);
-  expect(await raw.json()).toMatchObject({ error: "PayloadTooLarge", message: expect.stringContaining("1048576") });
+  expect(await raw.json()).toMatchObject({
+    error: "PayloadTooLarge",
+    message: expect.stringContaining("1048576"),
+  });
 
   await new Promise((r) => setTimeout(r, 1000));
-  expect((await call("GET", "/apis/v1/namespaces/default/builds?buildConfig=big")).json.items).toEqual([]);
+  expect(
+    (await call("GET", "/apis/v1/namespaces/default/builds?buildConfig=big")).json.items,
+  ).toEqual([]);
 });

@@ -6,7 +6,12 @@ import { expect } from "vitest";
 const logger = createLogger({ service: "bus-test", level: "silent" });
 const test = baseTest.extend<{ bus: Bus }>({
   bus: async ({ infra, subjectPrefix }, use) => {
-    const bus = await Bus.connect({ servers: infra.natsUrl, prefix: subjectPrefix, name: "bus-test", logger });
+    const bus = await Bus.connect({
+      servers: infra.natsUrl,
+      prefix: subjectPrefix,
+      name: "bus-test",
+      logger,
+    });
     await bus.ensureStreams();
     await use(bus);
     await bus.drain();
@@ -66,13 +71,19 @@ test("a non-retryable failure ends the message: it is never delivered again", as
   expect(deliveries).toBe(1);
 });
 
-test("a message that does not match its schema is terminated without reaching the handler", async ({ bus, subjectPrefix }) => {
+test("a message that does not match its schema is terminated without reaching the handler", async ({
+  bus,
+  subjectPrefix,
+}) => {
   let handled = 0;
   const consumption = await bus.consume("scheduler-build-requested", async () => {
     handled += 1;
   });
   // Bypass the typed publisher, as a buggy or foreign publisher would.
-  bus.nc.publish(`${subjectPrefix}.build.requested.bad`, new TextEncoder().encode('{"v":1,"requestId":""}'));
+  bus.nc.publish(
+    `${subjectPrefix}.build.requested.bad`,
+    new TextEncoder().encode('{"v":1,"requestId":""}'),
+  );
   await bus.publish("build.requested", "r5", request("r5"), { msgId: "r5" });
   const until = Date.now() + 5_000;
   while (handled < 1 && Date.now() < until) await sleep(20);
@@ -81,8 +92,12 @@ test("a message that does not match its schema is terminated without reaching th
   expect(handled).toBe(1);
 });
 
-test("the typed publisher refuses a payload that does not match its schema, naming the field", async ({ bus }) => {
+test("the typed publisher refuses a payload that does not match its schema, naming the field", async ({
+  bus,
+}) => {
   const bad = { ...request("r6"), namespace: 42 } as unknown as ReturnType<typeof request>;
-  await expect(bus.publish("build.requested", "r6", bad, { msgId: "r6" })).rejects.toThrow(/namespace/);
+  await expect(bus.publish("build.requested", "r6", bad, { msgId: "r6" })).rejects.toThrow(
+    /namespace/,
+  );
   expect(await bus.count("build.requested", "r6")).toBe(0);
 });

@@ -1,7 +1,19 @@
 import { createHmac, randomUUID } from "node:crypto";
 import { afterEach, expect } from "vitest";
-import { buildS2IBuilderImage, integrationTest as test, makeGitRepo, registryNotificationToken, type NotificationRelay } from "@kiln/testing";
-import { api, finished, startKiln, waitForBuild, type RunningKiln } from "../support/kiln-services.js";
+import {
+  buildS2IBuilderImage,
+  integrationTest as test,
+  makeGitRepo,
+  registryNotificationToken,
+  type NotificationRelay,
+} from "@kiln/testing";
+import {
+  api,
+  finished,
+  startKiln,
+  waitForBuild,
+  type RunningKiln,
+} from "../support/kiln-services.js";
 import { runImage } from "../support/images.js";
 
 const secret = "chain-secret-0123456789";
@@ -23,11 +35,19 @@ function builderScripts(version: string) {
   };
 }
 
-
-test("a signed push builds S2I, the registry's notification chains a runtime build, and a new builder rebuilds both once", async ({ infra, baseImage, database, subjectPrefix }) => {
+test("a signed push builds S2I, the registry's notification chains a runtime build, and a new builder rebuilds both once", async ({
+  infra,
+  baseImage,
+  database,
+  subjectPrefix,
+}) => {
   const registry = infra.registry.address;
   const builderRef = `${registry}/default/builder:latest`;
-  await buildS2IBuilderImage({ storageDir: baseImage.storageDir, ref: builderRef, scripts: builderScripts("builder-v1") });
+  await buildS2IBuilderImage({
+    storageDir: baseImage.storageDir,
+    ref: builderRef,
+    scripts: builderScripts("builder-v1"),
+  });
   await using repo = await makeGitRepo({ "app.sh": "#!/bin/sh\necho hello-from-the-chain\n" });
   running = await startKiln({
     infra,
@@ -40,7 +60,11 @@ test("a signed push builds S2I, the registry's notification chains a runtime bui
   // not the one of the builder pushed above (the registry sends it when it likes, and a late one
   // would rebuild app from builder-v1 under this test's feet).
   relay = infra.notifications;
-  await relay.waitForEvent((e) => e.action === "push" && e.target.repository === "default/builder" && e.target.tag === "latest", 30_000);
+  await relay.waitForEvent(
+    (e) =>
+      e.action === "push" && e.target.repository === "default/builder" && e.target.tag === "latest",
+    30_000,
+  );
   relay.forwardTo(`${running.imageWatcherUrl}/registry/notifications`);
   const call = api(running);
   const applied = await call("POST", "/apis/v1/apply", {
@@ -51,7 +75,10 @@ test("a signed push builds S2I, the registry's notification chains a runtime bui
         metadata: { name: "app" },
         spec: {
           source: { git: { uri: repo.url, ref: "main" } },
-          strategy: { type: "Source", sourceStrategy: { from: { kind: "ImageStreamTag", name: "builder:latest" } } },
+          strategy: {
+            type: "Source",
+            sourceStrategy: { from: { kind: "ImageStreamTag", name: "builder:latest" } },
+          },
           output: { to: { kind: "ImageStreamTag", name: "app-s2i:latest" } },
           // ImageChange without `from`: follows the builder, as in OpenShift.
           triggers: [{ type: "GitHub", github: { secret } }, { type: "ImageChange" }],
@@ -64,11 +91,21 @@ test("a signed push builds S2I, the registry's notification chains a runtime bui
         spec: {
           source: {
             dockerfile: `FROM ${baseImage.ref}\nCOPY app /app\nCMD ["/app"]\n`,
-            images: [{ from: { kind: "ImageStreamTag", name: "app-s2i:latest" }, paths: [{ sourcePath: "/opt/app-root/bin/app", destinationDir: "." }] }],
+            images: [
+              {
+                from: { kind: "ImageStreamTag", name: "app-s2i:latest" },
+                paths: [{ sourcePath: "/opt/app-root/bin/app", destinationDir: "." }],
+              },
+            ],
           },
           strategy: { type: "Docker" },
           output: { to: { kind: "ImageStreamTag", name: "app:latest" } },
-          triggers: [{ type: "ImageChange", imageChange: { from: { kind: "ImageStreamTag", name: "app-s2i:latest" } } }],
+          triggers: [
+            {
+              type: "ImageChange",
+              imageChange: { from: { kind: "ImageStreamTag", name: "app-s2i:latest" } },
+            },
+          ],
         },
       },
     ],
@@ -76,7 +113,13 @@ test("a signed push builds S2I, the registry's notification chains a runtime bui
   expect(applied.status).toBe(200);
 
   // GitHub's push for the repository's commit.
-  const body = JSON.stringify({ ref: "refs/heads/main", before: "0".repeat(40), after: repo.commit, head_commit: { id: repo.commit, message: "initial" }, repository: { default_branch: "main" } });
+  const body = JSON.stringify({
+    ref: "refs/heads/main",
+    before: "0".repeat(40),
+    after: repo.commit,
+    head_commit: { id: repo.commit, message: "initial" },
+    repository: { default_branch: "main" },
+  });
   const hook = await fetch(`${running.webhookUrl}/hooks/default/app/github`, {
     method: "POST",
     headers: {
@@ -96,17 +139,27 @@ test("a signed push builds S2I, the registry's notification chains a runtime bui
   const runtime = await waitForBuild(call, "runtime-1", finished, 150_000);
   expect(runtime.status.phase).toBe("Complete");
   expect(runtime.spec.source.images[0].from.name).toBe(s2i.status.output.imageReference);
-  expect(await runImage(baseImage.storageDir, runtime.status.output.imageReference)).toBe("hello-from-the-chain\nbuilt-with-builder-v1");
+  expect(await runImage(baseImage.storageDir, runtime.status.output.imageReference)).toBe(
+    "hello-from-the-chain\nbuilt-with-builder-v1",
+  );
 
   // A security fix of the builder: pushing it to the registry rebuilds both stages, once each.
-  await buildS2IBuilderImage({ storageDir: baseImage.storageDir, ref: builderRef, scripts: builderScripts("builder-v2") });
+  await buildS2IBuilderImage({
+    storageDir: baseImage.storageDir,
+    ref: builderRef,
+    scripts: builderScripts("builder-v2"),
+  });
   const s2i2 = await waitForBuild(call, "app-2", finished, 150_000);
   expect(s2i2.status.phase).toBe("Complete");
   expect(s2i2.spec.triggeredBy[0]).toMatchObject({ type: "ImageChange" });
   const runtime2 = await waitForBuild(call, "runtime-2", finished, 150_000);
   expect(runtime2.status.phase).toBe("Complete");
-  expect(await runImage(baseImage.storageDir, runtime2.status.output.imageReference)).toBe("hello-from-the-chain\nbuilt-with-builder-v2");
+  expect(await runImage(baseImage.storageDir, runtime2.status.output.imageReference)).toBe(
+    "hello-from-the-chain\nbuilt-with-builder-v2",
+  );
   await sleep(3000);
-  const names = (await call("GET", "/apis/v1/namespaces/default/builds")).json.items.map((b: { metadata: { name: string } }) => b.metadata.name).sort();
+  const names = (await call("GET", "/apis/v1/namespaces/default/builds")).json.items
+    .map((b: { metadata: { name: string } }) => b.metadata.name)
+    .sort();
   expect(names).toEqual(["app-1", "app-2", "runtime-1", "runtime-2"]);
 });

@@ -25,8 +25,18 @@ function build(number: number, phase: string, extra: Record<string, unknown> = {
   return {
     apiVersion: "kiln.dev/v1",
     kind: "Build",
-    metadata: { name: `hello-${number}`, namespace: "default", creationTimestamp: new Date().toISOString() },
-    spec: { buildConfig: "hello", number, source: { type: "Git" }, strategy: { type: "Docker" }, revision: { commit: "0123456789" } },
+    metadata: {
+      name: `hello-${number}`,
+      namespace: "default",
+      creationTimestamp: new Date().toISOString(),
+    },
+    spec: {
+      buildConfig: "hello",
+      number,
+      source: { type: "Git" },
+      strategy: { type: "Docker" },
+      revision: { commit: "0123456789" },
+    },
     status: { phase, ...extra },
   };
 }
@@ -65,7 +75,9 @@ class StandInApi {
     const route = `${req.method} ${req.url}`;
     switch (route) {
       case "POST /apis/v1/apply": {
-        const items = (body as { items: { kind: string; metadata: { name: string; namespace: string } }[] }).items;
+        const items = (
+          body as { items: { kind: string; metadata: { name: string; namespace: string } }[] }
+        ).items;
         const bad = items.findIndex((i) => i.metadata.name === "bad");
         if (bad >= 0) {
           return send(400, {
@@ -75,13 +87,24 @@ class StandInApi {
           });
         }
         return send(200, {
-          items: items.map((i) => ({ kind: i.kind, namespace: i.metadata.namespace, name: i.metadata.name, resourceVersion: "1", action: "created" })),
+          items: items.map((i) => ({
+            kind: i.kind,
+            namespace: i.metadata.namespace,
+            name: i.metadata.name,
+            resourceVersion: "1",
+            action: "created",
+          })),
         });
       }
       case `GET ${ns}/buildconfigs`:
         return send(200, {
           items: [
-            { kind: "BuildConfig", metadata: { name: "hello" }, spec: { source: { type: "Git", git: { uri: "x" } }, strategy: { type: "Docker" } }, status: { lastVersion: 2 } },
+            {
+              kind: "BuildConfig",
+              metadata: { name: "hello" },
+              spec: { source: { type: "Git", git: { uri: "x" } }, strategy: { type: "Docker" } },
+              status: { lastVersion: 2 },
+            },
           ],
         });
       case `GET ${ns}/builds?buildConfig=hello`:
@@ -91,7 +114,10 @@ class StandInApi {
       case `POST ${ns}/buildconfigs/slow/instantiate`:
         return send(202, { requestId: (body as { requestId: string }).requestId });
       case `GET ${ns}/builds/hello-3`:
-        return send(200, build(3, "Failed", { reason: "FetchSourceFailed", message: "repository not found" }));
+        return send(
+          200,
+          build(3, "Failed", { reason: "FetchSourceFailed", message: "repository not found" }),
+        );
       case `GET ${ns}/builds/hello-2/log`:
         res.writeHead(200, { "content-type": "text/plain" });
         return void res.end("log of hello-2\n");
@@ -136,7 +162,10 @@ describe("kiln CLI against an HTTP API", () => {
     api.requests = [];
   });
 
-  async function kiln(argv: string[], options: { stdin?: string; env?: Record<string, string> } = {}) {
+  async function kiln(
+    argv: string[],
+    options: { stdin?: string; env?: Record<string, string> } = {},
+  ) {
     const stdout = sink((all) => {
       if (all.includes("step 1")) api.firstChunkSeen();
     });
@@ -154,26 +183,35 @@ describe("kiln CLI against an HTTP API", () => {
   }
 
   it("applies every document from stdin in one request and prints what happened to each", async () => {
-    const yaml = "apiVersion: kiln.dev/v1\nkind: ImageStream\nmetadata: {name: hello}\n---\napiVersion: kiln.dev/v1\nkind: BuildConfig\nmetadata: {name: hello}\nspec: {}\n";
+    const yaml =
+      "apiVersion: kiln.dev/v1\nkind: ImageStream\nmetadata: {name: hello}\n---\napiVersion: kiln.dev/v1\nkind: BuildConfig\nmetadata: {name: hello}\nspec: {}\n";
     const r = await kiln(["apply", "-f", "-"], { stdin: yaml });
     expect(r).toMatchObject({ code: 0, stderr: "" });
-    expect(r.stdout).toBe("imagestream.kiln.dev/hello created\nbuildconfig.kiln.dev/hello created\n");
+    expect(r.stdout).toBe(
+      "imagestream.kiln.dev/hello created\nbuildconfig.kiln.dev/hello created\n",
+    );
     expect(api.requests).toHaveLength(1);
     const sent = api.requests[0]?.body as { items: { metadata: { namespace: string } }[] };
     expect(sent.items.map((i) => i.metadata.namespace)).toEqual(["default", "default"]);
   });
 
   it("sends nothing when a document has a syntax error", async () => {
-    const r = await kiln(["apply", "-f", "-"], { stdin: "kind: A\n---\nkind: B\nmetadata:\n\tname: x\n" });
+    const r = await kiln(["apply", "-f", "-"], {
+      stdin: "kind: A\n---\nkind: B\nmetadata:\n\tname: x\n",
+    });
     expect(r.code).toBe(1);
     expect(r.stderr).toBe("error: <stdin>:5: Tabs are not allowed as indentation\n");
     expect(api.requests).toHaveLength(0);
   });
 
   it("prints the API's error message and every detail path", async () => {
-    const r = await kiln(["apply", "-f", "-"], { stdin: "kind: BuildConfig\nmetadata: {name: bad}\n" });
+    const r = await kiln(["apply", "-f", "-"], {
+      stdin: "kind: BuildConfig\nmetadata: {name: bad}\n",
+    });
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe("error: 1 resource is invalid\n  items[0].spec.strategy.type: required\n");
+    expect(r.stderr).toBe(
+      "error: 1 resource is invalid\n  items[0].spec.strategy.type: required\n",
+    );
   });
 
   it("lists BuildConfigs as a table", async () => {
@@ -184,11 +222,18 @@ describe("kiln CLI against an HTTP API", () => {
 
   it("follows a build's log as it streams and fails when the build fails", async () => {
     const r = await kiln(["start-build", "hello", "--follow", "--env", "A=1"]);
-    expect(r.stdout).toBe("build.kiln.dev/hello-3 started\nstep 1: cloning\nfatal: repository not found\n");
-    expect(r.stderr).toBe("error: build hello-3 ended Failed (FetchSourceFailed): repository not found\n");
+    expect(r.stdout).toBe(
+      "build.kiln.dev/hello-3 started\nstep 1: cloning\nfatal: repository not found\n",
+    );
+    expect(r.stderr).toBe(
+      "error: build hello-3 ended Failed (FetchSourceFailed): repository not found\n",
+    );
     expect(r.code).toBe(1);
     const instantiate = api.requests.find((q) => q.url.endsWith("/instantiate"));
-    expect(instantiate?.body).toMatchObject({ env: [{ name: "A", value: "1" }], requestId: expect.any(String) });
+    expect(instantiate?.body).toMatchObject({
+      env: [{ name: "A", value: "1" }],
+      requestId: expect.any(String),
+    });
   });
 
   it("explains that a build accepted with 202 cannot be waited for by name", async () => {
@@ -197,7 +242,9 @@ describe("kiln CLI against an HTTP API", () => {
     expect(plain.stdout).toMatch(/accepted \(requestId [0-9a-f-]{36}\)/);
     const waiting = await kiln(["start-build", "slow", "--wait"]);
     expect(waiting.code).toBe(1);
-    expect(waiting.stderr).toMatch(/^error: the build request for buildconfig slow was accepted .* no build exists yet/);
+    expect(waiting.stderr).toMatch(
+      /^error: the build request for buildconfig slow was accepted .* no build exists yet/,
+    );
   });
 
   it("shows the log of a BuildConfig's highest-numbered build", async () => {
@@ -217,6 +264,9 @@ describe("kiln CLI against an HTTP API", () => {
     await new Promise((r) => closed.close(r));
     const url = `http://127.0.0.1:${port}`;
     const r = await kiln(["get", "bc"], { env: { KILN_API_URL: url } });
-    expect(r).toMatchObject({ code: 1, stderr: `error: cannot reach the Kiln API at ${url}: is \`kiln up\` running?\n` });
+    expect(r).toMatchObject({
+      code: 1,
+      stderr: `error: cannot reach the Kiln API at ${url}: is \`kiln up\` running?\n`,
+    });
   });
 });

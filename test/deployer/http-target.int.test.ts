@@ -13,7 +13,9 @@ const secret = "a-long-random-webhook-secret";
 type Received = { headers: IncomingHttpHeaders; raw: string };
 
 /** A receiver answering each POST with the next status of `statuses` (the last one repeats). */
-async function receiver(statuses: number[]): Promise<{ url: string; received: Received[]; close(): Promise<void> }> {
+async function receiver(
+  statuses: number[],
+): Promise<{ url: string; received: Received[]; close(): Promise<void> }> {
   const received: Received[] = [];
   const server = createServer((req, res) => {
     let raw = "";
@@ -35,22 +37,47 @@ async function receiver(statuses: number[]): Promise<{ url: string; received: Re
 function verified(r: Received): boolean {
   const header = String(r.headers["x-kiln-signature-256"] ?? "");
   const expected = `sha256=${createHmac("sha256", secret).update(r.raw).digest("hex")}`;
-  return header.length === expected.length && timingSafeEqual(Buffer.from(header), Buffer.from(expected));
+  return (
+    header.length === expected.length && timingSafeEqual(Buffer.from(header), Buffer.from(expected))
+  );
 }
 
-test("an HTTP target gets a signed POST for every image change, retried until it answers 2xx", async ({ infra, database, subjectPrefix }) => {
+test("an HTTP target gets a signed POST for every image change, retried until it answers 2xx", async ({
+  infra,
+  database,
+  subjectPrefix,
+}) => {
   const flaky = await receiver([503, 200]);
   const refusing = await receiver([400]);
   try {
-    await using h = await startDeployer({ infra, database, subjectPrefix }, { http: { urls: [flaky.url, refusing.url], secret } });
+    await using h = await startDeployer(
+      { infra, database, subjectPrefix },
+      { http: { urls: [flaky.url, refusing.url], secret } },
+    );
     const ref = await h.moveTag("team", "app", "latest", digestOf(21));
 
-    const done = await h.waitForDeploy((d) => d.targetUrl === flaky.url, ["Complete", "Failed"], "the flaky target's deploy");
-    expect(done).toMatchObject({ status: "Complete", targetKind: "HTTP", namespace: "team", imageStreamTag: "team/app:latest", digest: digestOf(21), attempts: 2, message: `${flaky.url} answered 200` });
+    const done = await h.waitForDeploy(
+      (d) => d.targetUrl === flaky.url,
+      ["Complete", "Failed"],
+      "the flaky target's deploy",
+    );
+    expect(done).toMatchObject({
+      status: "Complete",
+      targetKind: "HTTP",
+      namespace: "team",
+      imageStreamTag: "team/app:latest",
+      digest: digestOf(21),
+      attempts: 2,
+      message: `${flaky.url} answered 200`,
+    });
     expect(flaky.received).toHaveLength(2);
     for (const r of flaky.received) {
       expect(verified(r)).toBe(true);
-      expect(r.headers).toMatchObject({ "content-type": "application/json", "x-kiln-event": "image.changed", "x-kiln-delivery": done.id });
+      expect(r.headers).toMatchObject({
+        "content-type": "application/json",
+        "x-kiln-event": "image.changed",
+        "x-kiln-delivery": done.id,
+      });
     }
     // The retry is the same delivery: same body, same signature.
     expect(flaky.received[1]!.raw).toBe(flaky.received[0]!.raw);
@@ -69,8 +96,17 @@ test("an HTTP target gets a signed POST for every image change, retried until it
     });
 
     // A 400 is not retried: the deploy fails at once, naming the answer.
-    const failed = await h.waitForDeploy((d) => d.targetUrl === refusing.url, ["Complete", "Failed"], "the refusing target's deploy");
-    expect(failed).toMatchObject({ status: "Failed", reason: "HttpTargetFailed", attempts: 1, message: `${refusing.url} answered 400` });
+    const failed = await h.waitForDeploy(
+      (d) => d.targetUrl === refusing.url,
+      ["Complete", "Failed"],
+      "the refusing target's deploy",
+    );
+    expect(failed).toMatchObject({
+      status: "Failed",
+      reason: "HttpTargetFailed",
+      attempts: 1,
+      message: `${refusing.url} answered 400`,
+    });
     expect(refusing.received).toHaveLength(1);
 
     // The secret never reaches a log line.
@@ -79,7 +115,10 @@ test("an HTTP target gets a signed POST for every image change, retried until it
     // A second change is a second delivery.
     await h.moveTag("team", "app", "latest", digestOf(22));
     await until(() => flaky.received.length === 3, "the second delivery");
-    expect(JSON.parse(flaky.received[2]!.raw)).toMatchObject({ digest: digestOf(22), previousDigest: digestOf(21) });
+    expect(JSON.parse(flaky.received[2]!.raw)).toMatchObject({
+      digest: digestOf(22),
+      previousDigest: digestOf(21),
+    });
     expect(verified(flaky.received[2]!)).toBe(true);
   } finally {
     await flaky.close();

@@ -19,10 +19,18 @@ import { containerPath, deployment, digestOf, referenceOf, triggers, until } fro
 const logger = createLogger({ service: "deployer-service-test", level: "silent" });
 const secret = "another-long-webhook-secret";
 
-test("the deployer process rolls a workload through a kubeconfig, and `kiln get deploys` lists it", async ({ infra, database, subjectPrefix }) => {
+test("the deployer process rolls a workload through a kubeconfig, and `kiln get deploys` lists it", async ({
+  infra,
+  database,
+  subjectPrefix,
+}) => {
   await using kube = await StandInApiServer.start({ token: "stand-in-bearer-token" });
   enableRolloutController(kube);
-  kube.create(deployment("web", { annotation: triggers({ tag: "app:latest", fieldPath: containerPath("web") }) }));
+  kube.create(
+    deployment("web", {
+      annotation: triggers({ tag: "app:latest", fieldPath: containerPath("web") }),
+    }),
+  );
   const kubeconfig = await kube.writeKubeconfig(join(infra.workDir, `kubeconfig-${subjectPrefix}`));
   const running = await startKiln({
     infra,
@@ -30,14 +38,37 @@ test("the deployer process rolls a workload through a kubeconfig, and `kiln get 
     subjectPrefix,
     buildahStorageDir: join(infra.workDir, "unused-buildah"),
     services: ["deployer", "api"],
-    extraEnv: { KUBECONFIG: kubeconfig, DEPLOYER_NAMESPACES: "apps", DEPLOYER_ROLLOUT_DEADLINE_MS: "20000" },
+    extraEnv: {
+      KUBECONFIG: kubeconfig,
+      DEPLOYER_NAMESPACES: "apps",
+      DEPLOYER_ROLLOUT_DEADLINE_MS: "20000",
+    },
   });
   const db = createDatabase(database.url);
-  const bus = await Bus.connect({ servers: infra.natsUrl, prefix: subjectPrefix, name: "deployer-service-test", logger });
+  const bus = await Bus.connect({
+    servers: infra.natsUrl,
+    prefix: subjectPrefix,
+    name: "deployer-service-test",
+    logger,
+  });
   try {
     const ref = referenceOf("apps", "app", digestOf(31));
-    await new TagRecorder({ db: db.db, bus, logger }).record({ namespace: "apps", imageStream: "app", tag: "latest", digest: digestOf(31), imageReference: ref, cause: { type: "Build", build: "app-4" } });
-    await until(() => (kube.get("Deployment", "apps", "web") as { spec: { template: { spec: { containers: { image: string }[] } } } } | undefined)?.spec.template.spec.containers[0]?.image === ref, "the patch");
+    await new TagRecorder({ db: db.db, bus, logger }).record({
+      namespace: "apps",
+      imageStream: "app",
+      tag: "latest",
+      digest: digestOf(31),
+      imageReference: ref,
+      cause: { type: "Build", build: "app-4" },
+    });
+    await until(
+      () =>
+        (
+          kube.get("Deployment", "apps", "web") as
+            { spec: { template: { spec: { containers: { image: string }[] } } } } | undefined
+        )?.spec.template.spec.containers[0]?.image === ref,
+      "the patch",
+    );
 
     const listed = await until(async () => {
       const out = await kiln(running.cliEnv, "get", "deploys", "-n", "apps");
@@ -46,12 +77,27 @@ test("the deployer process rolls a workload through a kubeconfig, and `kiln get 
     expect(listed.code).toBe(0);
     const [header, row] = listed.stdout.trimEnd().split("\n");
     expect(header).toMatch(/^NAME\s+TARGET\s+IMAGE\s+STATUS\s+CAUSE\s+CREATED\s+DURATION$/);
-    expect(row).toMatch(new RegExp(`^[0-9a-f]{8}\\s+Deployment/apps/web\\s+app:latest@${digestOf(31).slice(0, 19)}\\s+Complete\\s+Build app-4\\s`));
-    const json = JSON.parse((await kiln(running.cliEnv, "get", "deploys", "-n", "apps", "-o", "json")).stdout) as { items: { kind: string; spec: unknown; status: unknown }[] };
+    expect(row).toMatch(
+      new RegExp(
+        `^[0-9a-f]{8}\\s+Deployment/apps/web\\s+app:latest@${digestOf(31).slice(0, 19)}\\s+Complete\\s+Build app-4\\s`,
+      ),
+    );
+    const json = JSON.parse(
+      (await kiln(running.cliEnv, "get", "deploys", "-n", "apps", "-o", "json")).stdout,
+    ) as { items: { kind: string; spec: unknown; status: unknown }[] };
     expect(json.items).toEqual([
       expect.objectContaining({
         kind: "Deploy",
-        spec: expect.objectContaining({ target: { type: "Kubernetes", kind: "Deployment", namespace: "apps", name: "web", containers: ["web"] }, imageReference: ref }),
+        spec: expect.objectContaining({
+          target: {
+            type: "Kubernetes",
+            kind: "Deployment",
+            namespace: "apps",
+            name: "web",
+            containers: ["web"],
+          },
+          imageReference: ref,
+        }),
         status: expect.objectContaining({ phase: "Complete", attempts: 1 }),
       }),
     ]);
@@ -64,7 +110,11 @@ test("the deployer process rolls a workload through a kubeconfig, and `kiln get 
   }
 });
 
-test("without a cluster the deployer starts, says Kubernetes is off, and still POSTs to its HTTP targets", async ({ infra, database, subjectPrefix }) => {
+test("without a cluster the deployer starts, says Kubernetes is off, and still POSTs to its HTTP targets", async ({
+  infra,
+  database,
+  subjectPrefix,
+}) => {
   const received: { signature: string | undefined; body: string }[] = [];
   const server = createServer((req, res) => {
     let body = "";
@@ -82,14 +132,35 @@ test("without a cluster the deployer starts, says Kubernetes is off, and still P
     subjectPrefix,
     buildahStorageDir: join(infra.workDir, "unused-buildah"),
     services: ["deployer"],
-    extraEnv: { KUBECONFIG: "", KUBERNETES_SERVICE_HOST: "", DEPLOYER_HTTP_TARGETS: url, DEPLOYER_HTTP_SECRET: secret },
+    extraEnv: {
+      KUBECONFIG: "",
+      KUBERNETES_SERVICE_HOST: "",
+      DEPLOYER_HTTP_TARGETS: url,
+      DEPLOYER_HTTP_SECRET: secret,
+    },
   });
   const db = createDatabase(database.url);
-  const bus = await Bus.connect({ servers: infra.natsUrl, prefix: subjectPrefix, name: "deployer-service-test", logger });
+  const bus = await Bus.connect({
+    servers: infra.natsUrl,
+    prefix: subjectPrefix,
+    name: "deployer-service-test",
+    logger,
+  });
   try {
-    await new TagRecorder({ db: db.db, bus, logger }).record({ namespace: "default", imageStream: "site", tag: "prod", digest: digestOf(32), imageReference: referenceOf("default", "site", digestOf(32)), cause: { type: "Tag" } });
+    await new TagRecorder({ db: db.db, bus, logger }).record({
+      namespace: "default",
+      imageStream: "site",
+      tag: "prod",
+      digest: digestOf(32),
+      imageReference: referenceOf("default", "site", digestOf(32)),
+      cause: { type: "Tag" },
+    });
     await until(() => received.length === 1, "the POST");
-    expect(JSON.parse(received[0]!.body)).toMatchObject({ kind: "ImageChange", imageStreamTag: "default/site:prod", digest: digestOf(32) });
+    expect(JSON.parse(received[0]!.body)).toMatchObject({
+      kind: "ImageChange",
+      imageStreamTag: "default/site:prod",
+      digest: digestOf(32),
+    });
     expect(received[0]!.signature).toMatch(/^sha256=[0-9a-f]{64}$/);
     const log = await readFile(join(running.logsDir, "deployer.log"), "utf8");
     const off = log.split("\n").filter((l) => l.includes("kubernetes deploys off"));

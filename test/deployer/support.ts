@@ -3,7 +3,13 @@
 import { Writable } from "node:stream";
 import { Bus } from "@kiln/bus";
 import { createDatabase, listDeploys, type Database, type DeployRecord } from "@kiln/db";
-import { Deployer, DeployRecorder, HttpDeployTargets, KubernetesDeployer, KubeWorkloadApi } from "@kiln/deployer";
+import {
+  Deployer,
+  DeployRecorder,
+  HttpDeployTargets,
+  KubernetesDeployer,
+  KubeWorkloadApi,
+} from "@kiln/deployer";
 import { TagRecorder } from "@kiln/image-watcher";
 import { createLogger, type Logger } from "@kiln/runtime";
 import { StandInApiServer, type KubeObject, type WorkerInfra } from "@kiln/testing";
@@ -19,24 +25,60 @@ export function referenceOf(namespace: string, imageStream: string, digest: stri
 }
 
 /** `fieldPath` of the container named `name` of a Deployment/StatefulSet/DaemonSet. */
-export const containerPath = (name: string) => `spec.template.spec.containers[?(@.name=="${name}")].image`;
+export const containerPath = (name: string) =>
+  `spec.template.spec.containers[?(@.name=="${name}")].image`;
 
-export function triggers(...entries: { tag: string; fieldPath: string; paused?: boolean; namespace?: string }[]): string {
+export function triggers(
+  ...entries: { tag: string; fieldPath: string; paused?: boolean; namespace?: string }[]
+): string {
   return JSON.stringify(
-    entries.map((e) => ({ from: { kind: "ImageStreamTag", name: e.tag, ...(e.namespace ? { namespace: e.namespace } : {}) }, fieldPath: e.fieldPath, ...(e.paused === undefined ? {} : { paused: e.paused }) })),
+    entries.map((e) => ({
+      from: {
+        kind: "ImageStreamTag",
+        name: e.tag,
+        ...(e.namespace ? { namespace: e.namespace } : {}),
+      },
+      fieldPath: e.fieldPath,
+      ...(e.paused === undefined ? {} : { paused: e.paused }),
+    })),
   );
 }
 
-export function deployment(name: string, options: { namespace?: string; annotation?: string; openshift?: boolean; containers?: { name: string; image: string }[]; replicas?: number } = {}): KubeObject {
-  const annotations = options.annotation === undefined ? undefined : { [options.openshift ? "image.openshift.io/triggers" : "kiln.dev/triggers"]: options.annotation };
+export function deployment(
+  name: string,
+  options: {
+    namespace?: string;
+    annotation?: string;
+    openshift?: boolean;
+    containers?: { name: string; image: string }[];
+    replicas?: number;
+  } = {},
+): KubeObject {
+  const annotations =
+    options.annotation === undefined
+      ? undefined
+      : {
+          [options.openshift ? "image.openshift.io/triggers" : "kiln.dev/triggers"]:
+            options.annotation,
+        };
   return {
     apiVersion: "apps/v1",
     kind: "Deployment",
-    metadata: { name, namespace: options.namespace ?? "apps", labels: { app: name }, ...(annotations ? { annotations } : {}) },
+    metadata: {
+      name,
+      namespace: options.namespace ?? "apps",
+      labels: { app: name },
+      ...(annotations ? { annotations } : {}),
+    },
     spec: {
       replicas: options.replicas ?? 2,
       selector: { matchLabels: { app: name } },
-      template: { metadata: { labels: { app: name } }, spec: { containers: options.containers ?? [{ name: "web", image: `${registry}/apps/app:latest` }] } },
+      template: {
+        metadata: { labels: { app: name } },
+        spec: {
+          containers: options.containers ?? [{ name: "web", image: `${registry}/apps/app:latest` }],
+        },
+      },
     },
   };
 }
@@ -45,7 +87,8 @@ export function deployment(name: string, options: { namespace?: string; annotati
 export class LogLines extends Writable {
   readonly lines: Record<string, unknown>[] = [];
   override _write(chunk: Buffer, _encoding: string, callback: () => void): void {
-    for (const line of chunk.toString().split("\n")) if (line.trim()) this.lines.push(JSON.parse(line) as Record<string, unknown>);
+    for (const line of chunk.toString().split("\n"))
+      if (line.trim()) this.lines.push(JSON.parse(line) as Record<string, unknown>);
     callback();
   }
   find(msg: string): Record<string, unknown> | undefined {
@@ -53,7 +96,11 @@ export class LogLines extends Writable {
   }
 }
 
-export async function until<T>(check: () => T | undefined | false | Promise<T | undefined | false>, what: string, timeoutMs = 15_000): Promise<T> {
+export async function until<T>(
+  check: () => T | undefined | false | Promise<T | undefined | false>,
+  what: string,
+  timeoutMs = 15_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
@@ -76,7 +123,12 @@ export interface DeployerHarness {
   moveTag(namespace: string, imageStream: string, tag: string, digest: string): Promise<string>;
   deploys(namespace?: string): Promise<DeployRecord[]>;
   /** The deploy of a workload for a digest, once it reached one of `phases`. */
-  waitForDeploy(match: (d: DeployRecord) => boolean, phases: readonly string[], what: string, timeoutMs?: number): Promise<DeployRecord>;
+  waitForDeploy(
+    match: (d: DeployRecord) => boolean,
+    phases: readonly string[],
+    what: string,
+    timeoutMs?: number,
+  ): Promise<DeployRecord>;
   [Symbol.asyncDispose](): Promise<void>;
 }
 
@@ -86,14 +138,25 @@ export interface DeployerHarness {
  */
 export async function startDeployer(
   fixtures: { infra: WorkerInfra; database: { url: string }; subjectPrefix: string },
-  options: { namespaces?: string[]; rolloutDeadlineMs?: number; http?: { urls: string[]; secret: string }; kube?: StandInApiServer; setup?: (kube: StandInApiServer) => void | Promise<void> } = {},
+  options: {
+    namespaces?: string[];
+    rolloutDeadlineMs?: number;
+    http?: { urls: string[]; secret: string };
+    kube?: StandInApiServer;
+    setup?: (kube: StandInApiServer) => void | Promise<void>;
+  } = {},
 ): Promise<DeployerHarness> {
   const kube = options.kube ?? (await StandInApiServer.start());
   await options.setup?.(kube);
   const logs = new LogLines();
   const logger = createLogger({ service: "deployer-test", level: "debug", destination: logs });
   const database = createDatabase(fixtures.database.url);
-  const bus = await Bus.connect({ servers: fixtures.infra.natsUrl, prefix: fixtures.subjectPrefix, name: "deployer-test", logger });
+  const bus = await Bus.connect({
+    servers: fixtures.infra.natsUrl,
+    prefix: fixtures.subjectPrefix,
+    name: "deployer-test",
+    logger,
+  });
   await bus.ensureStreams();
   const recorder = new DeployRecorder({ db: database.db, bus, logger });
   const kubernetes = new KubernetesDeployer({
@@ -104,7 +167,9 @@ export async function startDeployer(
     logger,
     rolloutDeadlineMs: options.rolloutDeadlineMs ?? 20_000,
   });
-  const http = options.http ? new HttpDeployTargets({ ...options.http, recorder, logger, backoffMs: 100 }) : null;
+  const http = options.http
+    ? new HttpDeployTargets({ ...options.http, recorder, logger, backoffMs: 100 })
+    : null;
   const deployer = new Deployer({ bus, logger, kubernetes, http });
   await deployer.start();
   const tags = new TagRecorder({ db: database.db, bus, logger });
@@ -120,12 +185,23 @@ export async function startDeployer(
     kubernetes,
     async moveTag(namespace, imageStream, tag, digest) {
       const imageReference = referenceOf(namespace, imageStream, digest);
-      await tags.record({ namespace, imageStream, tag, digest, imageReference, cause: { type: "Build", build: `${imageStream}-1` } });
+      await tags.record({
+        namespace,
+        imageStream,
+        tag,
+        digest,
+        imageReference,
+        cause: { type: "Build", build: `${imageStream}-1` },
+      });
       return imageReference;
     },
     deploys,
     async waitForDeploy(match, phases, what, timeoutMs) {
-      return until(async () => (await deploys()).find((d) => match(d) && phases.includes(d.status)), what, timeoutMs);
+      return until(
+        async () => (await deploys()).find((d) => match(d) && phases.includes(d.status)),
+        what,
+        timeoutMs,
+      );
     },
     async [Symbol.asyncDispose]() {
       await deployer.stop();

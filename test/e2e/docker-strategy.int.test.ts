@@ -2,10 +2,15 @@ import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, expect } from "vitest";
 import { integrationTest as test, makeGitRepo } from "@kiln/testing";
-import { api, finished, startKiln, waitForBuild, type RunningKiln } from "../support/kiln-services.js";
+import {
+  api,
+  finished,
+  startKiln,
+  waitForBuild,
+  type RunningKiln,
+} from "../support/kiln-services.js";
 import { runImage } from "../support/images.js";
 import { runnerBuildah } from "../support/runner-store.js";
-
 
 let running: RunningKiln | undefined;
 afterEach(async () => {
@@ -13,9 +18,12 @@ afterEach(async () => {
   running = undefined;
 });
 
-
-
-test("a chained runtime build copies the binary out of the first build's image (image sources)", async ({ infra, baseImage, database, subjectPrefix }) => {
+test("a chained runtime build copies the binary out of the first build's image (image sources)", async ({
+  infra,
+  baseImage,
+  database,
+  subjectPrefix,
+}) => {
   await using repo = await makeGitRepo({
     Dockerfile: `FROM ${baseImage.ref}\nRUN mkdir -p /app/bin && printf '#!/bin/sh\\necho compiled-by-stage-one\\n' > /app/bin/hello && chmod +x /app/bin/hello\n`,
   });
@@ -27,7 +35,11 @@ test("a chained runtime build copies the binary out of the first build's image (
         apiVersion: "kiln.dev/v1",
         kind: "BuildConfig",
         metadata: { name: "app" },
-        spec: { source: { git: { uri: repo.url } }, strategy: { type: "Docker" }, output: { to: { kind: "ImageStreamTag", name: "app:latest" } } },
+        spec: {
+          source: { git: { uri: repo.url } },
+          strategy: { type: "Docker" },
+          output: { to: { kind: "ImageStreamTag", name: "app:latest" } },
+        },
       },
       {
         apiVersion: "kiln.dev/v1",
@@ -36,7 +48,12 @@ test("a chained runtime build copies the binary out of the first build's image (
         spec: {
           source: {
             dockerfile: `FROM ${baseImage.ref}\nCOPY bin/hello /hello\nCMD ["/hello"]\n`,
-            images: [{ from: { kind: "ImageStreamTag", name: "app:latest" }, paths: [{ sourcePath: "/app/bin/hello", destinationDir: "bin" }] }],
+            images: [
+              {
+                from: { kind: "ImageStreamTag", name: "app:latest" },
+                paths: [{ sourcePath: "/app/bin/hello", destinationDir: "bin" }],
+              },
+            ],
           },
           strategy: { type: "Docker" },
           output: { to: { kind: "ImageStreamTag", name: "runtime:latest" } },
@@ -51,15 +68,27 @@ test("a chained runtime build copies the binary out of the first build's image (
   const runtime = await waitForBuild(call, "runtime-1", finished);
   expect(runtime.status.phase).toBe("Complete");
   // The runtime build resolved the ImageStreamTag to the registry reference it pulled.
-  expect(runtime.spec.source.images[0].from).toEqual({ kind: "DockerImage", name: `${infra.registry.address}/default/app:latest` });
+  expect(runtime.spec.source.images[0].from).toEqual({
+    kind: "DockerImage",
+    name: `${infra.registry.address}/default/app:latest`,
+  });
   const log = await call("GET", "/apis/v1/namespaces/default/builds/runtime-1/log");
   expect(log.text).toContain("--> PullImages");
   expect(log.text).toContain("Copied /app/bin/hello");
-  expect(await runImage(baseImage.storageDir, runtime.status.output.imageReference)).toBe("compiled-by-stage-one");
-  expect(await runnerBuildah(infra, "containers", "--format", "{{.ContainerName}} {{.ImageName}}")).toBe("");
+  expect(await runImage(baseImage.storageDir, runtime.status.output.imageReference)).toBe(
+    "compiled-by-stage-one",
+  );
+  expect(
+    await runnerBuildah(infra, "containers", "--format", "{{.ContainerName}} {{.ImageName}}"),
+  ).toBe("");
 });
 
-test("an image source path that is not in the image fails the build with PullImageFailed, naming it", async ({ infra, baseImage, database, subjectPrefix }) => {
+test("an image source path that is not in the image fails the build with PullImageFailed, naming it", async ({
+  infra,
+  baseImage,
+  database,
+  subjectPrefix,
+}) => {
   running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix });
   const call = api(running);
   await call("POST", "/apis/v1/apply", {
@@ -71,7 +100,12 @@ test("an image source path that is not in the image fails the build with PullIma
         spec: {
           source: {
             dockerfile: `FROM ${baseImage.ref}\n`,
-            images: [{ from: { kind: "DockerImage", name: baseImage.ref }, paths: [{ sourcePath: "/no/such/file", destinationDir: "." }] }],
+            images: [
+              {
+                from: { kind: "DockerImage", name: baseImage.ref },
+                paths: [{ sourcePath: "/no/such/file", destinationDir: "." }],
+              },
+            ],
           },
           strategy: { type: "Docker" },
         },
@@ -85,7 +119,12 @@ test("an image source path that is not in the image fails the build with PullIma
   expect(build.status.message).toContain("/no/such/file");
 });
 
-test("completionDeadlineSeconds ends a build Failed with DeadlineExceeded, and no build leaves a container or a work dir", async ({ infra, baseImage, database, subjectPrefix }) => {
+test("completionDeadlineSeconds ends a build Failed with DeadlineExceeded, and no build leaves a container or a work dir", async ({
+  infra,
+  baseImage,
+  database,
+  subjectPrefix,
+}) => {
   await using repo = await makeGitRepo({ Dockerfile: `FROM ${baseImage.ref}\nRUN sleep 60\n` });
   running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix });
   const call = api(running);
@@ -95,7 +134,11 @@ test("completionDeadlineSeconds ends a build Failed with DeadlineExceeded, and n
         apiVersion: "kiln.dev/v1",
         kind: "BuildConfig",
         metadata: { name: "slow" },
-        spec: { source: { git: { uri: repo.url } }, strategy: { type: "Docker" }, completionDeadlineSeconds: 3 },
+        spec: {
+          source: { git: { uri: repo.url } },
+          strategy: { type: "Docker" },
+          completionDeadlineSeconds: 3,
+        },
       },
     ],
   });
@@ -107,6 +150,8 @@ test("completionDeadlineSeconds ends a build Failed with DeadlineExceeded, and n
   expect(Date.now() - started).toBeLessThan(15_000);
 
   // Nothing of any build is left: no buildah containers in the runner's store, no work dirs.
-  expect(await runnerBuildah(infra, "containers", "--format", "{{.ContainerName}} {{.ImageName}}")).toBe("");
+  expect(
+    await runnerBuildah(infra, "containers", "--format", "{{.ContainerName}} {{.ImageName}}"),
+  ).toBe("");
   expect(await readdir(join(infra.workDir, "work", subjectPrefix))).toEqual([]);
 });

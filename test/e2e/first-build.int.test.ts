@@ -7,7 +7,6 @@ import { kiln } from "../support/cli.js";
 
 const exec = promisify(execFile);
 
-
 function dockerBuildConfig(name: string, gitUri: string) {
   return {
     apiVersion: "kiln.dev/v1",
@@ -27,20 +26,35 @@ afterEach(async () => {
   running = undefined;
 });
 
-test("start-build --follow streams the log live and pushes the image by digest", async ({ infra, baseImage, database, subjectPrefix }) => {
+test("start-build --follow streams the log live and pushes the image by digest", async ({
+  infra,
+  baseImage,
+  database,
+  subjectPrefix,
+}) => {
   await using repo = await makeGitRepo({
     Dockerfile: `FROM ${baseImage.ref}\nRUN echo built-by-kiln > /built.txt\nCMD ["cat", "/built.txt"]\n`,
   });
   running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix });
   const call = api(running);
-  expect((await call("POST", "/apis/v1/apply", { items: [dockerBuildConfig("hello", repo.url)] })).status).toBe(200);
+  expect(
+    (await call("POST", "/apis/v1/apply", { items: [dockerBuildConfig("hello", repo.url)] }))
+      .status,
+  ).toBe(200);
 
   const started = await kiln(running.cliEnv, "start-build", "hello", "--follow");
   expect(started.stderr).not.toMatch(/error/i);
   expect(started.code).toBe(0);
   expect(started.stdout).toContain("build.kiln.dev/hello-1 started");
   // The log shows each step and the Dockerfile's own output, then the pushed reference.
-  for (const marker of ["--> FetchSource", `Commit ${repo.commit}`, "--> Build", "--> Commit", "--> Push", "Pushed "]) {
+  for (const marker of [
+    "--> FetchSource",
+    `Commit ${repo.commit}`,
+    "--> Build",
+    "--> Commit",
+    "--> Push",
+    "Pushed ",
+  ]) {
     expect(started.stdout).toContain(marker);
   }
 
@@ -52,22 +66,51 @@ test("start-build --follow streams the log live and pushes the image by digest",
   expect(build.status.output.size).toBeLessThan(5_000_000);
   expect(imageReference).toBe(`${infra.registry.address}/default/hello@${digest}`);
   // The build records the commit it built, though only the branch was asked for.
-  expect(build.spec.revision).toMatchObject({ commit: repo.commit, ref: "main", message: "initial commit" });
+  expect(build.spec.revision).toMatchObject({
+    commit: repo.commit,
+    ref: "main",
+    message: "initial commit",
+  });
 
   // The registry holds exactly that manifest under the tag.
   const head = await fetch(`${infra.registry.url}/v2/default/hello/manifests/latest`, {
     method: "HEAD",
-    headers: { accept: "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json" },
+    headers: {
+      accept:
+        "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
+    },
   });
   expect(head.headers.get("docker-content-digest")).toBe(digest);
 
   // And the pushed image runs: its CMD prints what the Dockerfile wrote.
   const buildah = buildahArgs(baseImage.storageDir);
-  const { stdout: ctr } = await exec("buildah", [...buildah, "from", "--tls-verify=false", imageReference]);
+  const { stdout: ctr } = await exec("buildah", [
+    ...buildah,
+    "from",
+    "--tls-verify=false",
+    imageReference,
+  ]);
   try {
-    const { stdout: inspected } = await exec("buildah", [...buildah, "inspect", "--type", "container", ctr.trim()]);
-    const config = JSON.parse(inspected).OCIv1.config as { Cmd: string[]; Labels: Record<string, string> };
-    const { stdout } = await exec("buildah", [...buildah, "run", "--isolation", "chroot", ctr.trim(), "--", ...config.Cmd]);
+    const { stdout: inspected } = await exec("buildah", [
+      ...buildah,
+      "inspect",
+      "--type",
+      "container",
+      ctr.trim(),
+    ]);
+    const config = JSON.parse(inspected).OCIv1.config as {
+      Cmd: string[];
+      Labels: Record<string, string>;
+    };
+    const { stdout } = await exec("buildah", [
+      ...buildah,
+      "run",
+      "--isolation",
+      "chroot",
+      ctr.trim(),
+      "--",
+      ...config.Cmd,
+    ]);
     expect(stdout.trim()).toBe("built-by-kiln");
     expect(config.Labels).toMatchObject({
       "io.openshift.build.commit.id": repo.commit,
@@ -85,8 +128,15 @@ test("start-build --follow streams the log live and pushes the image by digest",
   expect(replay.stdout).toContain("--> Push");
 });
 
-test("a broken Dockerfile ends Failed with its reason and log tail; the follow exits non-zero", async ({ infra, baseImage, database, subjectPrefix }) => {
-  await using repo = await makeGitRepo({ Dockerfile: `FROM ${baseImage.ref}\nRUN echo about-to-fail && false\n` });
+test("a broken Dockerfile ends Failed with its reason and log tail; the follow exits non-zero", async ({
+  infra,
+  baseImage,
+  database,
+  subjectPrefix,
+}) => {
+  await using repo = await makeGitRepo({
+    Dockerfile: `FROM ${baseImage.ref}\nRUN echo about-to-fail && false\n`,
+  });
   running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix });
   const call = api(running);
   await call("POST", "/apis/v1/apply", { items: [dockerBuildConfig("broken", repo.url)] });
@@ -96,30 +146,59 @@ test("a broken Dockerfile ends Failed with its reason and log tail; the follow e
   expect(followed.stdout).toContain("about-to-fail");
   expect(followed.stderr).toContain("DockerBuildFailed");
 
-  const build = await waitForBuild(call, "broken-1", (p) => p !== "New" && p !== "Pending" && p !== "Running");
+  const build = await waitForBuild(
+    call,
+    "broken-1",
+    (p) => p !== "New" && p !== "Pending" && p !== "Running",
+  );
   expect(build.status.phase).toBe("Failed");
   expect(build.status.reason).toBe("DockerBuildFailed");
   expect(build.status.logSnippet).toContain("about-to-fail");
 });
 
-test("an unreachable repository ends Failed with FetchSourceFailed and the services keep working", async ({ infra, baseImage, database, subjectPrefix }) => {
+test("an unreachable repository ends Failed with FetchSourceFailed and the services keep working", async ({
+  infra,
+  baseImage,
+  database,
+  subjectPrefix,
+}) => {
   running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix });
   const call = api(running);
-  await call("POST", "/apis/v1/apply", { items: [dockerBuildConfig("nowhere", "file:///nonexistent/repo.git")] });
+  await call("POST", "/apis/v1/apply", {
+    items: [dockerBuildConfig("nowhere", "file:///nonexistent/repo.git")],
+  });
 
-  const started = await call("POST", "/apis/v1/namespaces/default/buildconfigs/nowhere/instantiate", {});
+  const started = await call(
+    "POST",
+    "/apis/v1/namespaces/default/buildconfigs/nowhere/instantiate",
+    {},
+  );
   expect(started.status).toBe(201);
-  const build = await waitForBuild(call, "nowhere-1", (p) => p === "Failed" || p === "Error" || p === "Complete");
+  const build = await waitForBuild(
+    call,
+    "nowhere-1",
+    (p) => p === "Failed" || p === "Error" || p === "Complete",
+  );
   expect(build.status.phase).toBe("Failed");
   expect(build.status.reason).toBe("FetchSourceFailed");
 
   // Nothing crashed: a second build is numbered and handled the same way.
-  expect((await call("POST", "/apis/v1/namespaces/default/buildconfigs/nowhere/instantiate", {})).json.metadata.name).toBe("nowhere-2");
-  expect((await waitForBuild(call, "nowhere-2", (p) => p === "Failed")).status.reason).toBe("FetchSourceFailed");
+  expect(
+    (await call("POST", "/apis/v1/namespaces/default/buildconfigs/nowhere/instantiate", {})).json
+      .metadata.name,
+  ).toBe("nowhere-2");
+  expect((await waitForBuild(call, "nowhere-2", (p) => p === "Failed")).status.reason).toBe(
+    "FetchSourceFailed",
+  );
   for (const proc of running.processes.values()) expect(proc.running).toBe(true);
 });
 
-test("an inline Dockerfile builds with build args and the strategy's from override, without any git source", async ({ infra, baseImage, database, subjectPrefix }) => {
+test("an inline Dockerfile builds with build args and the strategy's from override, without any git source", async ({
+  infra,
+  baseImage,
+  database,
+  subjectPrefix,
+}) => {
   running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix });
   const call = api(running);
   const applied = await call("POST", "/apis/v1/apply", {
@@ -130,12 +209,20 @@ test("an inline Dockerfile builds with build args and the strategy's from overri
         metadata: { name: "inline" },
         spec: {
           // The FROM here is replaced by dockerStrategy.from, as in OpenShift.
-          source: { dockerfile: 'FROM placeholder.invalid/none\nARG GREETING\nRUN echo "greeting=$GREETING"\n' },
+          source: {
+            dockerfile:
+              'FROM placeholder.invalid/none\nARG GREETING\nRUN echo "greeting=$GREETING"\n',
+          },
           strategy: {
             type: "Docker",
-            dockerStrategy: { from: { kind: "DockerImage", name: baseImage.ref }, buildArgs: [{ name: "GREETING", value: "hello-arg" }] },
+            dockerStrategy: {
+              from: { kind: "DockerImage", name: baseImage.ref },
+              buildArgs: [{ name: "GREETING", value: "hello-arg" }],
+            },
           },
-          output: { to: { kind: "DockerImage", name: `${infra.registry.address}/custom/inline:v1` } },
+          output: {
+            to: { kind: "DockerImage", name: `${infra.registry.address}/custom/inline:v1` },
+          },
         },
       },
     ],
@@ -145,5 +232,7 @@ test("an inline Dockerfile builds with build args and the strategy's from overri
   expect(started.code).toBe(0);
   expect(started.stdout).toContain("greeting=hello-arg");
   const build = await waitForBuild(call, "inline-1", (p) => p === "Complete");
-  expect(build.status.output.imageReference).toMatch(new RegExp(`^${infra.registry.address}/custom/inline@sha256:`));
+  expect(build.status.output.imageReference).toMatch(
+    new RegExp(`^${infra.registry.address}/custom/inline@sha256:`),
+  );
 });

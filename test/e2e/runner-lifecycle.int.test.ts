@@ -4,7 +4,13 @@ import { promisify } from "node:util";
 import { connect } from "nats";
 import { afterEach, expect } from "vitest";
 import { integrationTest as test, makeGitRepo } from "@kiln/testing";
-import { api, repoRoot, startKiln, waitForBuild, type RunningKiln } from "../support/kiln-services.js";
+import {
+  api,
+  repoRoot,
+  startKiln,
+  waitForBuild,
+  type RunningKiln,
+} from "../support/kiln-services.js";
 
 const exec = promisify(execFile);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -20,12 +26,23 @@ function buildConfig(name: string, uri: string) {
     apiVersion: "kiln.dev/v1",
     kind: "BuildConfig",
     metadata: { name },
-    spec: { source: { git: { uri } }, strategy: { type: "Docker" }, output: { to: { kind: "ImageStreamTag", name: `${name}:latest` } } },
+    spec: {
+      source: { git: { uri } },
+      strategy: { type: "Docker" },
+      output: { to: { kind: "ImageStreamTag", name: `${name}:latest` } },
+    },
   };
 }
 
-test("SIGTERM lets the running build finish, acks it exactly once, then exits 143", async ({ infra, baseImage, database, subjectPrefix }) => {
-  await using repo = await makeGitRepo({ Dockerfile: `FROM ${baseImage.ref}\nRUN sleep 3\nCMD ["true"]\n` });
+test("SIGTERM lets the running build finish, acks it exactly once, then exits 143", async ({
+  infra,
+  baseImage,
+  database,
+  subjectPrefix,
+}) => {
+  await using repo = await makeGitRepo({
+    Dockerfile: `FROM ${baseImage.ref}\nRUN sleep 3\nCMD ["true"]\n`,
+  });
   running = await startKiln({
     infra,
     databaseUrl: database.url,
@@ -41,13 +58,21 @@ test("SIGTERM lets the running build finish, acks it exactly once, then exits 14
   runner.signal("SIGTERM");
   const exit = await runner.exited;
   expect(exit.code).toBe(143);
-  const build = await waitForBuild(call, "slow-1", (p) => p === "Complete" || p === "Failed" || p === "Error", 30_000);
+  const build = await waitForBuild(
+    call,
+    "slow-1",
+    (p) => p === "Complete" || p === "Failed" || p === "Error",
+    30_000,
+  );
   expect(build.status.phase).toBe("Complete");
 
   const nc = await connect({ servers: infra.natsUrl });
   try {
     const jsm = await nc.jetstreamManager();
-    const consumer = await jsm.consumers.info(`${subjectPrefix.toUpperCase()}_BUILD_DISPATCH`, "build-runner-dispatched");
+    const consumer = await jsm.consumers.info(
+      `${subjectPrefix.toUpperCase()}_BUILD_DISPATCH`,
+      "build-runner-dispatched",
+    );
     expect(consumer.num_ack_pending).toBe(0);
     expect(consumer.num_redelivered).toBe(0);
     expect(consumer.num_pending).toBe(0);
@@ -56,9 +81,16 @@ test("SIGTERM lets the running build finish, acks it exactly once, then exits 14
   }
 });
 
-test("cancel-build stops a running build's whole process tree and the build ends Cancelled", async ({ infra, baseImage, database, subjectPrefix }) => {
+test("cancel-build stops a running build's whole process tree and the build ends Cancelled", async ({
+  infra,
+  baseImage,
+  database,
+  subjectPrefix,
+}) => {
   const marker = `kiln-cancel-${subjectPrefix}`;
-  await using repo = await makeGitRepo({ Dockerfile: `FROM ${baseImage.ref}\nRUN echo ${marker} && sleep 120\n` });
+  await using repo = await makeGitRepo({
+    Dockerfile: `FROM ${baseImage.ref}\nRUN echo ${marker} && sleep 120\n`,
+  });
   running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix });
   const call = api(running);
   await call("POST", "/apis/v1/apply", { items: [buildConfig("long", repo.url)] });
@@ -73,12 +105,21 @@ test("cancel-build stops a running build's whole process tree and the build ends
     await sleep(200);
   }
 
-  const { stdout } = await exec(process.execPath, [join(repoRoot, "packages/cli/bin/kiln.mjs"), "cancel-build", "long-1"], {
-    env: { ...process.env, ...running.cliEnv },
-  });
+  const { stdout } = await exec(
+    process.execPath,
+    [join(repoRoot, "packages/cli/bin/kiln.mjs"), "cancel-build", "long-1"],
+    {
+      env: { ...process.env, ...running.cliEnv },
+    },
+  );
   expect(stdout).toContain("long-1");
   const cancelledAt = Date.now();
-  const build = await waitForBuild(call, "long-1", (p) => p === "Cancelled" || p === "Failed" || p === "Complete", 10_000);
+  const build = await waitForBuild(
+    call,
+    "long-1",
+    (p) => p === "Cancelled" || p === "Failed" || p === "Complete",
+    10_000,
+  );
   expect(build.status.phase).toBe("Cancelled");
   expect(Date.now() - cancelledAt).toBeLessThan(5_000);
   // Nothing of the build survives: no `sleep 120` left running anywhere.
@@ -86,7 +127,12 @@ test("cancel-build stops a running build's whole process tree and the build ends
   expect(ps.stdout.split("\n").filter((l) => l.includes("sleep 120"))).toEqual([]);
 });
 
-test("BUILD_RUNNER_MAX_CONCURRENT_BUILDS=1 runs builds one after the other", async ({ infra, baseImage, database, subjectPrefix }) => {
+test("BUILD_RUNNER_MAX_CONCURRENT_BUILDS=1 runs builds one after the other", async ({
+  infra,
+  baseImage,
+  database,
+  subjectPrefix,
+}) => {
   await using repo = await makeGitRepo({ Dockerfile: `FROM ${baseImage.ref}\nRUN sleep 2\n` });
   running = await startKiln({
     infra,
@@ -96,13 +142,24 @@ test("BUILD_RUNNER_MAX_CONCURRENT_BUILDS=1 runs builds one after the other", asy
   });
   const call = api(running);
   // Parallel, so that only the runner's own limit keeps the two builds apart.
-  await call("POST", "/apis/v1/apply", { items: [{ ...buildConfig("queue", repo.url), spec: { ...buildConfig("queue", repo.url).spec, runPolicy: "Parallel" } }] });
+  await call("POST", "/apis/v1/apply", {
+    items: [
+      {
+        ...buildConfig("queue", repo.url),
+        spec: { ...buildConfig("queue", repo.url).spec, runPolicy: "Parallel" },
+      },
+    ],
+  });
   await call("POST", "/apis/v1/namespaces/default/buildconfigs/queue/instantiate", {});
   await call("POST", "/apis/v1/namespaces/default/buildconfigs/queue/instantiate", {});
   const done = (p: string) => p === "Complete" || p === "Failed" || p === "Error";
   const first = await waitForBuild(call, "queue-1", done);
   const second = await waitForBuild(call, "queue-2", done);
   expect([first.status.phase, second.status.phase]).toEqual(["Complete", "Complete"]);
-  const [a, b] = [first, second].sort((x, y) => Date.parse(x.status.startTimestamp) - Date.parse(y.status.startTimestamp));
-  expect(Date.parse(b.status.startTimestamp)).toBeGreaterThanOrEqual(Date.parse(a.status.completionTimestamp));
+  const [a, b] = [first, second].sort(
+    (x, y) => Date.parse(x.status.startTimestamp) - Date.parse(y.status.startTimestamp),
+  );
+  expect(Date.parse(b.status.startTimestamp)).toBeGreaterThanOrEqual(
+    Date.parse(a.status.completionTimestamp),
+  );
 });

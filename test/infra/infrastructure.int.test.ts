@@ -28,7 +28,11 @@ describe("startInfrastructure", () => {
   test("starts nats, postgres and the registry and stops them all", async () => {
     const state = await tempStateDir();
     cleanups.push(state.remove);
-    const ports = { nats: await freePort(), postgres: await freePort(), registry: await freePort() };
+    const ports = {
+      nats: await freePort(),
+      postgres: await freePort(),
+      registry: await freePort(),
+    };
     const infra = await startInfrastructure({ stateDir: state.dir, ports, fast: true });
     cleanups.push(() => infra.stop());
 
@@ -53,13 +57,19 @@ describe("startInfrastructure", () => {
   test("names every busy port in one error before starting anything", async () => {
     const state = await tempStateDir();
     cleanups.push(state.remove);
-    const ports = { nats: await freePort(), postgres: await freePort(), registry: await freePort() };
+    const ports = {
+      nats: await freePort(),
+      postgres: await freePort(),
+      registry: await freePort(),
+    };
     const blockers = [await occupy(ports.nats), await occupy(ports.registry)];
     cleanups.push(async () => {
       for (const b of blockers) await new Promise((r) => b.close(r));
     });
 
-    const err = await startInfrastructure({ stateDir: state.dir, ports, fast: true }).catch((e: unknown) => e);
+    const err = await startInfrastructure({ stateDir: state.dir, ports, fast: true }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(PortInUseError);
     expect((err as PortInUseError).busy.map((b) => b.what)).toEqual(["nats", "registry"]);
     expect((err as Error).message).toBe(
@@ -76,9 +86,15 @@ describe("startInfrastructure", () => {
     const dataDir = join(state.dir, "postgres");
     await mkdir(dataDir, { recursive: true });
     await writeFile(join(dataDir, "PG_VERSION"), "7\n");
-    const ports = { nats: await freePort(), postgres: await freePort(), registry: await freePort() };
+    const ports = {
+      nats: await freePort(),
+      postgres: await freePort(),
+      registry: await freePort(),
+    };
 
-    const err = await startInfrastructure({ stateDir: state.dir, ports, fast: true }).catch((e: unknown) => e);
+    const err = await startInfrastructure({ stateDir: state.dir, ports, fast: true }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(StartupFailedError);
     expect((err as StartupFailedError).service).toBe("postgres");
     expect((err as StartupFailedError).logTail).toMatch(/configuration file|incompatible/);

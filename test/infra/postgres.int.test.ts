@@ -2,7 +2,13 @@ import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import pg from "pg";
 import { afterEach, describe, expect, test } from "vitest";
-import { freePort, PortInUseError, startPostgres, StartupFailedError, type PostgresServer } from "@kiln/infra";
+import {
+  freePort,
+  PortInUseError,
+  startPostgres,
+  StartupFailedError,
+  type PostgresServer,
+} from "@kiln/infra";
 import { tempStateDir } from "./helpers.js";
 
 async function query(url: string, sql: string): Promise<pg.QueryResult> {
@@ -55,9 +61,13 @@ describe("startPostgres", () => {
     const port = await freePort();
     await start(state.dir, port);
 
-    const err = await startPostgres({ stateDir: state.dir, port, portHint: "--pg-port" }).catch((e: unknown) => e);
+    const err = await startPostgres({ stateDir: state.dir, port, portHint: "--pg-port" }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(PortInUseError);
-    expect((err as Error).message).toBe(`port ${port} for postgres is already in use (choose another with --pg-port)`);
+    expect((err as Error).message).toBe(
+      `port ${port} for postgres is already in use (choose another with --pg-port)`,
+    );
   });
 
   test("fails with the server's own log when the data dir is already in use", async () => {
@@ -65,9 +75,15 @@ describe("startPostgres", () => {
     cleanups.push(state.remove);
     await start(state.dir, await freePort());
 
-    const err = await startPostgres({ stateDir: state.dir, port: await freePort(), fast: true }).catch((e: unknown) => e);
+    const err = await startPostgres({
+      stateDir: state.dir,
+      port: await freePort(),
+      fast: true,
+    }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StartupFailedError);
     expect((err as StartupFailedError).reason).toBe("StartupFailed");
-    expect((err as StartupFailedError).logTail).toMatch(/lock file "postmaster.pid" already exists/);
+    expect((err as StartupFailedError).logTail).toMatch(
+      /lock file "postmaster.pid" already exists/,
+    );
   });
 });

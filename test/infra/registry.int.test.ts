@@ -36,7 +36,10 @@ describe("startRegistry", () => {
 
     const storageDir = join(state.dir, "buildah");
     cleanups.push(() => removeBuildahStore(storageDir));
-    const image = await buildBusyboxImage({ storageDir, ref: `${registry.address}/demo/busybox:v1` });
+    const image = await buildBusyboxImage({
+      storageDir,
+      ref: `${registry.address}/demo/busybox:v1`,
+    });
     expect(image.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
 
     // The pushed manifest is served by tag, with the digest buildah reported.
@@ -48,12 +51,21 @@ describe("startRegistry", () => {
     expect(manifest.headers.get("docker-content-digest")).toBe(image.digest);
 
     const event = await relay.waitForEvent(
-      (e) => e.action === "push" && manifestTypes.includes(e.target.mediaType ?? "") && e.target.tag === "v1",
+      (e) =>
+        e.action === "push" &&
+        manifestTypes.includes(e.target.mediaType ?? "") &&
+        e.target.tag === "v1",
     );
-    expect(event.target).toMatchObject({ repository: "demo/busybox", digest: image.digest, tag: "v1" });
+    expect(event.target).toMatchObject({
+      repository: "demo/busybox",
+      digest: image.digest,
+      tag: "v1",
+    });
     const delivery = relay.received.find((n) => n.body.events?.some((e) => e.id === event.id));
     expect(delivery?.headers.authorization).toBe("Bearer s3cret");
-    expect(delivery?.headers["content-type"]).toMatch(/^application\/vnd\.docker\.distribution\.events\.v1\+json/);
+    expect(delivery?.headers["content-type"]).toMatch(
+      /^application\/vnd\.docker\.distribution\.events\.v1\+json/,
+    );
   });
 
   test("names the port and the flag when the port is busy", async () => {
@@ -65,6 +77,8 @@ describe("startRegistry", () => {
 
     const err = await startRegistry({ stateDir: state.dir, port }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PortInUseError);
-    expect((err as Error).message).toBe(`port ${port} for registry is already in use (choose another with --registry-port)`);
+    expect((err as Error).message).toBe(
+      `port ${port} for registry is already in use (choose another with --registry-port)`,
+    );
   });
 });

@@ -25,10 +25,18 @@ describe("spawnService", () => {
     );
     const logFile = join(state.dir, "logs", "demo.log");
     // cwd outside the repository: tsx must still be found.
-    const proc = await spawnService({ name: "demo", entry, env: { KILN_TEST_VALUE: "42" }, logFile, cwd: "/" });
+    const proc = await spawnService({
+      name: "demo",
+      entry,
+      env: { KILN_TEST_VALUE: "42" },
+      logFile,
+      cwd: "/",
+    });
     cleanups.push(async () => void (await proc.stop({ timeoutMs: 2000 })));
 
-    await expect.poll(() => readFile(logFile, "utf8").catch(() => ""), { timeout: 15_000 }).toContain("up 42");
+    await expect
+      .poll(() => readFile(logFile, "utf8").catch(() => ""), { timeout: 15_000 })
+      .toContain("up 42");
     const exit = await proc.stop({ timeoutMs: 5000 });
     expect(exit.code).toBe(143);
     expect(await readFile(logFile, "utf8")).toContain("stopping");

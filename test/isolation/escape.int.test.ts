@@ -7,7 +7,13 @@ import { promisify } from "node:util";
 import { afterEach, expect } from "vitest";
 import { buildBusyboxImage } from "@kiln/infra";
 import { integrationTest as test, type BaseImage, type WorkerInfra } from "@kiln/testing";
-import { api, finished, startKiln, waitForBuild, type RunningKiln } from "../support/kiln-services.js";
+import {
+  api,
+  finished,
+  startKiln,
+  waitForBuild,
+  type RunningKiln,
+} from "../support/kiln-services.js";
 import { buildUser } from "../support/build-user.js";
 import { externalAddress } from "../support/network.js";
 
@@ -33,14 +39,20 @@ function escapeImageOf(infra: WorkerInfra, baseImage: BaseImage): Promise<string
   escapeImage ??= (async () => {
     const binary = join(infra.workDir, "escape");
     await exec("gcc", ["-static", "-O1", "-o", binary, escapeSource]);
-    const image = await buildBusyboxImage({ storageDir: baseImage.storageDir, ref: `${infra.registry.address}/isolation/escape:latest`, hostFiles: { "/escape": binary } });
+    const image = await buildBusyboxImage({
+      storageDir: baseImage.storageDir,
+      ref: `${infra.registry.address}/isolation/escape:latest`,
+      hostFiles: { "/escape": binary },
+    });
     return image.ref;
   })();
   return escapeImage;
 }
 
 /** A TCP listener that records every connection and what it was sent. */
-async function listener(host: string): Promise<{ port: number; connections: number; received: string[]; server: Server }> {
+async function listener(
+  host: string,
+): Promise<{ port: number; connections: number; received: string[]; server: Server }> {
   const state = { port: 0, connections: 0, received: [] as string[], server: createServer() };
   state.server.on("connection", (socket) => {
     state.connections += 1;
@@ -71,7 +83,9 @@ const alive = (pid: number | undefined) => {
 
 /** The host's root device and file system type, from the kernel's own mount table. */
 async function hostRootDevice(): Promise<{ major: string; minor: string; fstype: string }> {
-  const root = (await readFile("/proc/self/mountinfo", "utf8")).split("\n").find((l) => l.split(" ")[4] === "/");
+  const root = (await readFile("/proc/self/mountinfo", "utf8"))
+    .split("\n")
+    .find((l) => l.split(" ")[4] === "/");
   const fields = root?.split(" ") ?? [];
   const [major = "0", minor = "0"] = (fields[2] ?? "0:0").split(":");
   return { major, minor, fstype: fields[fields.indexOf("-") + 1] ?? "ext4" };
@@ -82,11 +96,21 @@ function attackBuildConfig(name: string, image: string, args: readonly (string |
     apiVersion: "kiln.dev/v1",
     kind: "BuildConfig",
     metadata: { name },
-    spec: { source: { dockerfile: `FROM ${image}\nRUN ${JSON.stringify(["/escape", ...args.map(String)])}\n` }, strategy: { type: "Docker" } },
+    spec: {
+      source: {
+        dockerfile: `FROM ${image}\nRUN ${JSON.stringify(["/escape", ...args.map(String)])}\n`,
+      },
+      strategy: { type: "Docker" },
+    },
   };
 }
 
-test("build steps that try to leave their namespaces fail with their own error, and nothing on the host changes", async ({ infra, baseImage, database, subjectPrefix }) => {
+test("build steps that try to leave their namespaces fail with their own error, and nothing on the host changes", async ({
+  infra,
+  baseImage,
+  database,
+  subjectPrefix,
+}) => {
   const image = await escapeImageOf(infra, baseImage);
   const user = await buildUser();
   // Writable by the build user on the host: only the build's own root keeps it out.
@@ -101,7 +125,12 @@ test("build steps that try to leave their namespaces fail with their own error, 
   const natsPort = new URL(infra.natsUrl).port;
   const postgresPort = new URL(infra.databaseUrl).port;
 
-  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix, extraEnv: { BUILD_RUNNER_MAX_CONCURRENT_BUILDS: "6" } });
+  running = await startKiln({
+    infra,
+    databaseUrl: database.url,
+    subjectPrefix,
+    extraEnv: { BUILD_RUNNER_MAX_CONCURRENT_BUILDS: "6" },
+  });
   const runnerPid = running.processes.get("build-runner")?.pid;
   const attacks: Record<string, readonly (string | number)[]> = {
     chroot: ["chroot", join(target, "chroot")],
@@ -127,11 +156,23 @@ test("build steps that try to leave their namespaces fail with their own error, 
   });
   expect(applied.status).toBe(200);
   const names = [...Object.keys(attacks), "egress"];
-  for (const name of names) expect((await call("POST", `/apis/v1/namespaces/default/buildconfigs/${name}/instantiate`, {})).status).toBe(201);
-  const builds = Object.fromEntries(await Promise.all(names.map(async (name) => [name, await waitForBuild(call, `${name}-1`, finished)] as const)));
+  for (const name of names)
+    expect(
+      (await call("POST", `/apis/v1/namespaces/default/buildconfigs/${name}/instantiate`, {}))
+        .status,
+    ).toBe(201);
+  const builds = Object.fromEntries(
+    await Promise.all(
+      names.map(async (name) => [name, await waitForBuild(call, `${name}-1`, finished)] as const),
+    ),
+  );
 
   for (const name of Object.keys(attacks)) {
-    expect({ name, phase: builds[name].status.phase, reason: builds[name].status.reason }).toEqual({ name, phase: "Failed", reason: "DockerBuildFailed" });
+    expect({ name, phase: builds[name].status.phase, reason: builds[name].status.reason }).toEqual({
+      name,
+      phase: "Failed",
+      reason: "DockerBuildFailed",
+    });
     const log = await call("GET", `/apis/v1/namespaces/default/builds/${name}-1/log`);
     expect(log.text).toMatch(/escape: .* refused: /);
     expect(log.text).not.toContain("GOT THROUGH");
@@ -147,11 +188,21 @@ test("build steps that try to leave their namespaces fail with their own error, 
   expect(await readFile("/proc/modules", "utf8").catch(() => "")).toBe(modulesBefore);
 });
 
-test("a build step cannot read another build's work dir or registry credentials", async ({ infra, baseImage, database, subjectPrefix }) => {
+test("a build step cannot read another build's work dir or registry credentials", async ({
+  infra,
+  baseImage,
+  database,
+  subjectPrefix,
+}) => {
   const image = await escapeImageOf(infra, baseImage);
   const outside = await listener(externalAddress());
   const needle = `pw-${subjectPrefix}-another-teams-secret`;
-  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix, extraEnv: { BUILD_RUNNER_MAX_CONCURRENT_BUILDS: "2" } });
+  running = await startKiln({
+    infra,
+    databaseUrl: database.url,
+    subjectPrefix,
+    extraEnv: { BUILD_RUNNER_MAX_CONCURRENT_BUILDS: "2" },
+  });
   const call = api(running);
   const auth = Buffer.from(`team-b:${needle}`).toString("base64");
   const applied = await call("POST", "/apis/v1/apply", {
@@ -161,13 +212,20 @@ test("a build step cannot read another build's work dir or registry credentials"
         kind: "Secret",
         metadata: { name: "team-b-pull" },
         type: "kubernetes.io/dockerconfigjson",
-        data: { ".dockerconfigjson": Buffer.from(JSON.stringify({ auths: { [infra.registry.address]: { auth } } })).toString("base64") },
+        data: {
+          ".dockerconfigjson": Buffer.from(
+            JSON.stringify({ auths: { [infra.registry.address]: { auth } } }),
+          ).toString("base64"),
+        },
       },
       {
         apiVersion: "kiln.dev/v1",
         kind: "BuildConfig",
         metadata: { name: "victim" },
-        spec: { source: { dockerfile: `FROM ${image}\nRUN sleep 30\n` }, strategy: { type: "Docker", dockerStrategy: { pullSecret: { name: "team-b-pull" } } } },
+        spec: {
+          source: { dockerfile: `FROM ${image}\nRUN sleep 30\n` },
+          strategy: { type: "Docker", dockerStrategy: { pullSecret: { name: "team-b-pull" } } },
+        },
       },
     ],
   });
@@ -177,7 +235,11 @@ test("a build step cannot read another build's work dir or registry credentials"
   // The victim's credentials, where the runner wrote them on this host.
   const workRoot = join(infra.workDir, "work", subjectPrefix);
   let authFile: string | undefined;
-  for (const deadline = Date.now() + 30_000; !authFile && Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) {
+  for (
+    const deadline = Date.now() + 30_000;
+    !authFile && Date.now() < deadline;
+    await new Promise((r) => setTimeout(r, 100))
+  ) {
     const dirs = await readdir(workRoot).catch(() => [] as string[]);
     for (const dir of dirs.filter((d) => d.startsWith("default-victim-1-"))) {
       const file = join(workRoot, dir, "auth", "pull.json");
@@ -187,7 +249,15 @@ test("a build step cannot read another build's work dir or registry credentials"
   expect(authFile, "the victim build's pull credentials on the host").toBeDefined();
 
   await call("POST", "/apis/v1/apply", {
-    items: [attackBuildConfig("thief", image, ["read", authFile ?? "", auth, externalAddress(), outside.port])],
+    items: [
+      attackBuildConfig("thief", image, [
+        "read",
+        authFile ?? "",
+        auth,
+        externalAddress(),
+        outside.port,
+      ]),
+    ],
   });
   await call("POST", "/apis/v1/namespaces/default/buildconfigs/thief/instantiate", {});
   const thief = await waitForBuild(call, "thief-1", finished);

@@ -9,8 +9,15 @@
 import { BlockList, isIPv4 } from "node:net";
 
 type Labels = Record<string, string>;
-type Selector = { matchLabels?: Labels; matchExpressions?: { key: string; operator: string; values?: string[] }[] };
-type Peer = { podSelector?: Selector; namespaceSelector?: Selector; ipBlock?: { cidr: string; except?: string[] } };
+type Selector = {
+  matchLabels?: Labels;
+  matchExpressions?: { key: string; operator: string; values?: string[] }[];
+};
+type Peer = {
+  podSelector?: Selector;
+  namespaceSelector?: Selector;
+  ipBlock?: { cidr: string; except?: string[] };
+};
 type Rule = { from?: Peer[]; to?: Peer[]; ports?: { protocol?: string; port?: number | string }[] };
 export type NetworkPolicy = {
   metadata: { namespace: string; name: string };
@@ -49,13 +56,23 @@ function inCidr(ip: string, cidr: string): boolean {
 }
 
 /** Whether `peer`, in a policy of `namespace`, names `other`. */
-function peerMatches(peer: Peer, namespace: string, other: Endpoint, namespaceLabels: (ns: string) => Labels): boolean {
+function peerMatches(
+  peer: Peer,
+  namespace: string,
+  other: Endpoint,
+  namespaceLabels: (ns: string) => Labels,
+): boolean {
   if (peer.ipBlock) {
     if (!("ip" in other)) return false;
-    return inCidr(other.ip, peer.ipBlock.cidr) && !(peer.ipBlock.except ?? []).some((c) => inCidr(other.ip, c));
+    return (
+      inCidr(other.ip, peer.ipBlock.cidr) &&
+      !(peer.ipBlock.except ?? []).some((c) => inCidr(other.ip, c))
+    );
   }
   if (!("pod" in other)) return false;
-  const nsOk = peer.namespaceSelector ? matches(peer.namespaceSelector, namespaceLabels(other.pod.namespace)) : other.pod.namespace === namespace;
+  const nsOk = peer.namespaceSelector
+    ? matches(peer.namespaceSelector, namespaceLabels(other.pod.namespace))
+    : other.pod.namespace === namespace;
   const podOk = peer.podSelector ? matches(peer.podSelector, other.pod.labels) : true;
   return nsOk && podOk;
 }
@@ -69,21 +86,46 @@ function portMatches(rule: Rule, port: number, receiver: Endpoint): boolean {
   });
 }
 
-function allowedBy(policies: NetworkPolicy[], subject: PodEndpoint, direction: "Ingress" | "Egress", peer: Endpoint, port: number, receiver: Endpoint, namespaceLabels: (ns: string) => Labels): boolean {
-  const selecting = policies.filter((p) => p.metadata.namespace === subject.namespace && matches(p.spec.podSelector, subject.labels) && (p.spec.policyTypes ?? ["Ingress"]).includes(direction));
+function allowedBy(
+  policies: NetworkPolicy[],
+  subject: PodEndpoint,
+  direction: "Ingress" | "Egress",
+  peer: Endpoint,
+  port: number,
+  receiver: Endpoint,
+  namespaceLabels: (ns: string) => Labels,
+): boolean {
+  const selecting = policies.filter(
+    (p) =>
+      p.metadata.namespace === subject.namespace &&
+      matches(p.spec.podSelector, subject.labels) &&
+      (p.spec.policyTypes ?? ["Ingress"]).includes(direction),
+  );
   if (selecting.length === 0) return true;
   return selecting.some((p) =>
     (direction === "Ingress" ? (p.spec.ingress ?? []) : (p.spec.egress ?? [])).some((rule) => {
       const peers = direction === "Ingress" ? rule.from : rule.to;
-      const peerOk = !peers || peers.length === 0 || peers.some((x) => peerMatches(x, p.metadata.namespace, peer, namespaceLabels));
+      const peerOk =
+        !peers ||
+        peers.length === 0 ||
+        peers.some((x) => peerMatches(x, p.metadata.namespace, peer, namespaceLabels));
       return peerOk && portMatches(rule, port, receiver);
     }),
   );
 }
 
 /** Whether `from` (a pod) may open a TCP connection to `to` (a pod or an address) on `port`. */
-export function canConnect(policies: NetworkPolicy[], from: PodEndpoint, to: Endpoint, port: number, namespaceLabels: (ns: string) => Labels): boolean {
+export function canConnect(
+  policies: NetworkPolicy[],
+  from: PodEndpoint,
+  to: Endpoint,
+  port: number,
+  namespaceLabels: (ns: string) => Labels,
+): boolean {
   const egress = allowedBy(policies, from, "Egress", to, port, to, namespaceLabels);
-  const ingress = "pod" in to ? allowedBy(policies, to.pod, "Ingress", { pod: from }, port, to, namespaceLabels) : true;
+  const ingress =
+    "pod" in to
+      ? allowedBy(policies, to.pod, "Ingress", { pod: from }, port, to, namespaceLabels)
+      : true;
   return egress && ingress;
 }

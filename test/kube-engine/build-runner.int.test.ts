@@ -7,9 +7,20 @@
 import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { integrationTest as test, LocalKubelet, makeGitRepo, StandInApiServer } from "@kiln/testing";
+import {
+  integrationTest as test,
+  LocalKubelet,
+  makeGitRepo,
+  StandInApiServer,
+} from "@kiln/testing";
 import { afterEach, expect } from "vitest";
-import { api, finished, startKiln, waitForBuild, type RunningKiln } from "../support/kiln-services.js";
+import {
+  api,
+  finished,
+  startKiln,
+  waitForBuild,
+  type RunningKiln,
+} from "../support/kiln-services.js";
 import { buildNamespace, postedJob, stepCommand } from "./helpers.js";
 import { buildUser } from "../support/build-user.js";
 
@@ -22,18 +33,31 @@ afterEach(async () => {
   cleanup = undefined;
 });
 
-test("BUILD_RUNNER_ENGINE=kubernetes builds a BuildConfig in a Job carrying its resources and nodeSelector, and the build's log is the pod's", async ({ infra, baseImage, database, subjectPrefix }) => {
+test("BUILD_RUNNER_ENGINE=kubernetes builds a BuildConfig in a Job carrying its resources and nodeSelector, and the build's log is the pod's", async ({
+  infra,
+  baseImage,
+  database,
+  subjectPrefix,
+}) => {
   const kube = await StandInApiServer.start();
   const root = await mkdtemp(join(tmpdir(), "kiln-kubelet-"));
   await chmod(root, 0o711); // the pods' user (the build user) reaches its pod dirs below
-  const kubelet = new LocalKubelet({ kube, rootDir: root, runAs: await buildUser(), terminationMessageEnv: "KILN_TERMINATION_LOG", namespace: buildNamespace }).start();
+  const kubelet = new LocalKubelet({
+    kube,
+    rootDir: root,
+    runAs: await buildUser(),
+    terminationMessageEnv: "KILN_TERMINATION_LOG",
+    namespace: buildNamespace,
+  }).start();
   cleanup = async () => {
     await kubelet.stop();
     await kube.stop();
     await rm(root, { recursive: true, force: true });
   };
   const kubeconfig = await kube.writeKubeconfig(join(root, "kubeconfig"), buildNamespace);
-  await using repo = await makeGitRepo({ Dockerfile: `FROM ${baseImage.ref}\nRUN echo from-a-job > /where\nCMD ["cat", "/where"]\n` });
+  await using repo = await makeGitRepo({
+    Dockerfile: `FROM ${baseImage.ref}\nRUN echo from-a-job > /where\nCMD ["cat", "/where"]\n`,
+  });
 
   running = await startKiln({
     infra,
@@ -70,15 +94,27 @@ test("BUILD_RUNNER_ENGINE=kubernetes builds a BuildConfig in a Job carrying its 
   await call("POST", "/apis/v1/namespaces/default/buildconfigs/hello/instantiate", {});
   const build = await waitForBuild(call, "hello-1", finished);
   expect(build.status.phase).toBe("Complete");
-  expect(build.status.output.imageReference).toBe(`${infra.registry.address}/default/hello@${build.status.output.digest}`);
+  expect(build.status.output.imageReference).toBe(
+    `${infra.registry.address}/default/hello@${build.status.output.digest}`,
+  );
   expect(build.spec.revision).toMatchObject({ commit: repo.commit });
   // The BuildConfig's resources and nodeSelector went with the build's spec into its Job.
-  expect(build.spec.resources).toEqual({ requests: { cpu: "250m", memory: "256Mi" }, limits: { memory: "2147483648" } });
+  expect(build.spec.resources).toEqual({
+    requests: { cpu: "250m", memory: "256Mi" },
+    limits: { memory: "2147483648" },
+  });
   const job = postedJob(kube);
-  expect(job.metadata?.labels).toMatchObject({ "kiln.dev/build": "hello-1", "kiln.dev/buildconfig": "hello", "kiln.dev/namespace": "default" });
+  expect(job.metadata?.labels).toMatchObject({
+    "kiln.dev/build": "hello-1",
+    "kiln.dev/buildconfig": "hello",
+    "kiln.dev/namespace": "default",
+  });
   expect(job.spec?.activeDeadlineSeconds).toBe(300);
   expect(job.spec?.template.spec?.nodeSelector).toEqual({ "kubernetes.io/arch": "amd64" });
-  expect(job.spec?.template.spec?.containers[0]?.resources).toEqual({ requests: { cpu: "250m", memory: "256Mi" }, limits: { memory: "2147483648" } });
+  expect(job.spec?.template.spec?.containers[0]?.resources).toEqual({
+    requests: { cpu: "250m", memory: "256Mi" },
+    limits: { memory: "2147483648" },
+  });
 
   const log = await call("GET", "/apis/v1/namespaces/default/builds/hello-1/log");
   expect(log.text).toContain(`Running in Job ${buildNamespace}/${job.metadata?.name}`);

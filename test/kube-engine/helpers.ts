@@ -14,7 +14,10 @@ export const buildNamespace = "kiln-builds";
  * The step command as the build pod runs it. In the Kiln image it is `kiln-build-step` on the
  * PATH; here the local kubelet runs the very same bin with this host's node.
  */
-export const stepCommand = [process.execPath, join(repoRoot, "packages/kube-engine/bin/kiln-build-step.mjs")];
+export const stepCommand = [
+  process.execPath,
+  join(repoRoot, "packages/kube-engine/bin/kiln-build-step.mjs"),
+];
 
 /** What an engine wrote to the build log, in order. */
 export type RecordingSink = BuildLogSink & {
@@ -70,7 +73,10 @@ export function buildJob(spec: Partial<BuildSpec>, extra: Partial<BuildJob> = {}
 }
 
 /** The engine under test, talking to the stand-in API server with the real @kubernetes/client-node. */
-export function kubeEngine(kube: StandInApiServer, options: Partial<KubernetesEngineOptions> = {}): KubernetesEngine {
+export function kubeEngine(
+  kube: StandInApiServer,
+  options: Partial<KubernetesEngineOptions> = {},
+): KubernetesEngine {
   return new KubernetesEngine({
     kubeConfig: kube.kubeConfig(buildNamespace),
     namespace: buildNamespace,
@@ -85,13 +91,18 @@ export function kubeEngine(kube: StandInApiServer, options: Partial<KubernetesEn
 
 /** The Job the engine created (the body of its POST), as the API server received it. */
 export function postedJob(kube: StandInApiServer): V1Job {
-  const request = kube.requests.find((r) => r.method === "POST" && r.path === `/apis/batch/v1/namespaces/${buildNamespace}/jobs`);
+  const request = kube.requests.find(
+    (r) => r.method === "POST" && r.path === `/apis/batch/v1/namespaces/${buildNamespace}/jobs`,
+  );
   if (!request) throw new Error("the engine created no Job");
   return request.body as V1Job;
 }
 
 /** Waits until `check` returns something truthy (polling the stand-in's store). */
-export async function eventually<T>(check: () => T | undefined | null | false, timeoutMs = 30_000): Promise<T> {
+export async function eventually<T>(
+  check: () => T | undefined | null | false,
+  timeoutMs = 30_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = check();
@@ -103,5 +114,7 @@ export async function eventually<T>(check: () => T | undefined | null | false, t
 
 /** A docker config JSON for `registry` (the test registry asks for no credentials, so they are only carried, never checked). */
 export function dockerConfig(registry: string, user: string, password: string): string {
-  return JSON.stringify({ auths: { [registry]: { auth: Buffer.from(`${user}:${password}`).toString("base64") } } });
+  return JSON.stringify({
+    auths: { [registry]: { auth: Buffer.from(`${user}:${password}`).toString("base64") } },
+  });
 }

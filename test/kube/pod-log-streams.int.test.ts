@@ -35,9 +35,18 @@ test("dropPodLogStreams ends the follow streams of a running container without e
   // The container goes on; a reopened stream from the last timestamp sees the rest and follows.
   kube.appendPodLog("b", "p", "c", "two");
   const second = new PassThrough();
-  await log.log("b", "p", "c", second, { follow: true, timestamps: true, sinceTime: lines[0]!.split(" ")[0]! });
+  await log.log("b", "p", "c", second, {
+    follow: true,
+    timestamps: true,
+    sinceTime: lines[0]!.split(" ")[0]!,
+  });
   const secondText = read(second);
   kube.appendPodLog("b", "p", "c", "three");
   kube.endPodLog("b", "p", "c");
-  expect((await secondText).trim().split("\n").map((l) => l.slice(l.indexOf(" ") + 1))).toEqual(["one", "two", "three"]);
+  expect(
+    (await secondText)
+      .trim()
+      .split("\n")
+      .map((l) => l.slice(l.indexOf(" ") + 1)),
+  ).toEqual(["one", "two", "three"]);
 });

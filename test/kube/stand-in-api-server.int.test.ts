@@ -17,9 +17,18 @@ import {
   type V1Job,
 } from "@kubernetes/client-node";
 import { describe, expect, test } from "vitest";
-import { enableRolloutController, podFromJob, RolloutBehaviour, StandInApiServer } from "@kiln/testing";
+import {
+  enableRolloutController,
+  podFromJob,
+  RolloutBehaviour,
+  StandInApiServer,
+} from "@kiln/testing";
 
-function deployment(name: string, namespace = "apps", containers = [{ name: "web", image: "registry.local/web:1" }]): V1Deployment {
+function deployment(
+  name: string,
+  namespace = "apps",
+  containers = [{ name: "web", image: "registry.local/web:1" }],
+): V1Deployment {
   return {
     apiVersion: "apps/v1",
     kind: "Deployment",
@@ -35,7 +44,12 @@ function deployment(name: string, namespace = "apps", containers = [{ name: "web
 /** The Status body of a failed client-node call. */
 function statusOf(error: unknown): { code: number; reason: string; message: string; kind: string } {
   const body = (error as { body?: unknown }).body;
-  return (typeof body === "string" ? JSON.parse(body) : body) as { code: number; reason: string; message: string; kind: string };
+  return (typeof body === "string" ? JSON.parse(body) : body) as {
+    code: number;
+    reason: string;
+    message: string;
+    kind: string;
+  };
 }
 
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
@@ -67,51 +81,90 @@ describe("stand-in Kubernetes API server (not Kubernetes)", () => {
   test("creates, gets and lists objects with resourceVersion, uid, generation and selectors", async () => {
     await using kube = await StandInApiServer.start();
     const apps = kube.kubeConfig().makeApiClient(AppsV1Api);
-    const created = await apps.createNamespacedDeployment({ namespace: "apps", body: deployment("web") });
+    const created = await apps.createNamespacedDeployment({
+      namespace: "apps",
+      body: deployment("web"),
+    });
     expect(created.metadata?.uid).toMatch(/^[0-9a-f-]{36}$/);
     expect(created.metadata?.generation).toBe(1);
     expect(Number(created.metadata?.resourceVersion)).toBeGreaterThan(0);
     await apps.createNamespacedDeployment({ namespace: "apps", body: deployment("api") });
     await apps.createNamespacedDeployment({ namespace: "other", body: deployment("web", "other") });
 
-    const exists = await rejection(apps.createNamespacedDeployment({ namespace: "apps", body: deployment("web") }));
-    expect(statusOf(exists)).toMatchObject({ kind: "Status", code: 409, reason: "AlreadyExists", message: 'deployments.apps "web" already exists' });
-    const missing = await rejection(apps.readNamespacedDeployment({ namespace: "apps", name: "nope" }));
-    expect(statusOf(missing)).toMatchObject({ code: 404, reason: "NotFound", message: 'deployments.apps "nope" not found' });
+    const exists = await rejection(
+      apps.createNamespacedDeployment({ namespace: "apps", body: deployment("web") }),
+    );
+    expect(statusOf(exists)).toMatchObject({
+      kind: "Status",
+      code: 409,
+      reason: "AlreadyExists",
+      message: 'deployments.apps "web" already exists',
+    });
+    const missing = await rejection(
+      apps.readNamespacedDeployment({ namespace: "apps", name: "nope" }),
+    );
+    expect(statusOf(missing)).toMatchObject({
+      code: 404,
+      reason: "NotFound",
+      message: 'deployments.apps "nope" not found',
+    });
 
-    const byName = await apps.listNamespacedDeployment({ namespace: "apps", fieldSelector: "metadata.name=api" });
+    const byName = await apps.listNamespacedDeployment({
+      namespace: "apps",
+      fieldSelector: "metadata.name=api",
+    });
     expect(byName.items.map((d) => d.metadata?.name)).toEqual(["api"]);
-    const byLabel = await apps.listDeploymentForAllNamespaces({ labelSelector: "app in (web),tier=front" });
-    expect(byLabel.items.map((d) => `${d.metadata?.namespace}/${d.metadata?.name}`).sort()).toEqual(["apps/web", "other/web"]);
+    const byLabel = await apps.listDeploymentForAllNamespaces({
+      labelSelector: "app in (web),tier=front",
+    });
+    expect(byLabel.items.map((d) => `${d.metadata?.namespace}/${d.metadata?.name}`).sort()).toEqual(
+      ["apps/web", "other/web"],
+    );
     expect(Number(byLabel.metadata?.resourceVersion)).toBe(Number(kube.resourceVersion));
-    const badField = await rejection(apps.listNamespacedDeployment({ namespace: "apps", fieldSelector: "spec.replicas=2" }));
+    const badField = await rejection(
+      apps.listNamespacedDeployment({ namespace: "apps", fieldSelector: "spec.replicas=2" }),
+    );
     expect(statusOf(badField)).toMatchObject({ code: 400, reason: "BadRequest" });
   });
 
   test("answers 409 Conflict to a replace with a stale resourceVersion, and bumps generation only on spec changes", async () => {
     await using kube = await StandInApiServer.start();
     const apps = kube.kubeConfig().makeApiClient(AppsV1Api);
-    const v1 = await apps.createNamespacedDeployment({ namespace: "apps", body: deployment("web") });
+    const v1 = await apps.createNamespacedDeployment({
+      namespace: "apps",
+      body: deployment("web"),
+    });
     // Someone else writes in between (a controller writing status does not touch generation).
     kube.update("Deployment", "apps", "web", (d) => {
       d.status = { observedGeneration: 1, replicas: 2 };
     });
     const stale = { ...v1, spec: { ...v1.spec!, replicas: 3 } };
-    const conflict = await rejection(apps.replaceNamespacedDeployment({ namespace: "apps", name: "web", body: stale }));
+    const conflict = await rejection(
+      apps.replaceNamespacedDeployment({ namespace: "apps", name: "web", body: stale }),
+    );
     expect(statusOf(conflict)).toMatchObject({
       code: 409,
       reason: "Conflict",
-      message: 'Operation cannot be fulfilled on deployments.apps "web": the object has been modified; please apply your changes to the latest version and try again',
+      message:
+        'Operation cannot be fulfilled on deployments.apps "web": the object has been modified; please apply your changes to the latest version and try again',
     });
 
     const fresh = await apps.readNamespacedDeployment({ namespace: "apps", name: "web" });
     expect(fresh.metadata?.generation).toBe(1);
-    const replaced = await apps.replaceNamespacedDeployment({ namespace: "apps", name: "web", body: { ...fresh, spec: { ...fresh.spec!, replicas: 3 }, status: {} } });
+    const replaced = await apps.replaceNamespacedDeployment({
+      namespace: "apps",
+      name: "web",
+      body: { ...fresh, spec: { ...fresh.spec!, replicas: 3 }, status: {} },
+    });
     expect(replaced.metadata?.generation).toBe(2);
     // The status is a subresource: a write to the deployment keeps it.
     expect(replaced.status?.observedGeneration).toBe(1);
     // A write that changes nothing is no write: same resourceVersion.
-    const again = await apps.replaceNamespacedDeployment({ namespace: "apps", name: "web", body: replaced });
+    const again = await apps.replaceNamespacedDeployment({
+      namespace: "apps",
+      name: "web",
+      body: replaced,
+    });
     expect(again.metadata?.resourceVersion).toBe(replaced.metadata?.resourceVersion);
   });
 
@@ -125,7 +178,11 @@ describe("stand-in Kubernetes API server (not Kubernetes)", () => {
         name: "web",
         body: [
           { op: "test", path: "/spec/template/spec/containers/0/name", value: "web" },
-          { op: "replace", path: "/spec/template/spec/containers/0/image", value: "registry.local/web@sha256:aa" },
+          {
+            op: "replace",
+            path: "/spec/template/spec/containers/0/image",
+            value: "registry.local/web@sha256:aa",
+          },
           { op: "add", path: "/metadata/annotations", value: { "a/b": "c" } },
         ],
       },
@@ -134,7 +191,11 @@ describe("stand-in Kubernetes API server (not Kubernetes)", () => {
     expect(patched.spec?.template.spec?.containers[0]?.image).toBe("registry.local/web@sha256:aa");
     expect(patched.metadata?.annotations).toEqual({ "a/b": "c" });
     expect(patched.metadata?.generation).toBe(2);
-    expect(kube.requests.at(-1)).toMatchObject({ method: "PATCH", path: "/apis/apps/v1/namespaces/apps/deployments/web", contentType: "application/json-patch+json" });
+    expect(kube.requests.at(-1)).toMatchObject({
+      method: "PATCH",
+      path: "/apis/apps/v1/namespaces/apps/deployments/web",
+      contentType: "application/json-patch+json",
+    });
 
     const failed = await rejection(
       apps.patchNamespacedDeployment(
@@ -150,10 +211,17 @@ describe("stand-in Kubernetes API server (not Kubernetes)", () => {
       ),
     );
     expect(statusOf(failed)).toMatchObject({ code: 422, reason: "Invalid" });
-    expect(kube.get<V1Deployment>("Deployment", "apps", "web")?.spec?.template.spec?.containers[0]?.image).toBe("registry.local/web@sha256:aa");
+    expect(
+      kube.get<V1Deployment>("Deployment", "apps", "web")?.spec?.template.spec?.containers[0]
+        ?.image,
+    ).toBe("registry.local/web@sha256:aa");
 
     const merged = await apps.patchNamespacedDeployment(
-      { namespace: "apps", name: "web", body: { metadata: { annotations: { "a/b": null, "d/e": "f" } } } },
+      {
+        namespace: "apps",
+        name: "web",
+        body: { metadata: { annotations: { "a/b": null, "d/e": "f" } } },
+      },
       setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
     );
     expect(merged.metadata?.annotations).toEqual({ "d/e": "f" });
@@ -167,14 +235,34 @@ describe("stand-in Kubernetes API server (not Kubernetes)", () => {
       namespace: "apps",
       body: deployment("web", "apps", [
         { name: "sidecar", image: "registry.local/proxy:1" },
-        { name: "web", image: "registry.local/web:1", env: [{ name: "A", value: "1" }], args: ["--a", "--b"] } as never,
+        {
+          name: "web",
+          image: "registry.local/web:1",
+          env: [{ name: "A", value: "1" }],
+          args: ["--a", "--b"],
+        } as never,
       ]),
     });
     const patched = await apps.patchNamespacedDeployment(
       {
         namespace: "apps",
         name: "web",
-        body: { spec: { template: { spec: { containers: [{ name: "web", image: "registry.local/web@sha256:bb", env: [{ name: "B", value: "2" }], args: ["--c"] }] } } } },
+        body: {
+          spec: {
+            template: {
+              spec: {
+                containers: [
+                  {
+                    name: "web",
+                    image: "registry.local/web@sha256:bb",
+                    env: [{ name: "B", value: "2" }],
+                    args: ["--c"],
+                  },
+                ],
+              },
+            },
+          },
+        },
       },
       setHeaderOptions("Content-Type", PatchStrategy.StrategicMergePatch),
     );
@@ -183,13 +271,23 @@ describe("stand-in Kubernetes API server (not Kubernetes)", () => {
       ["sidecar", "registry.local/proxy:1"],
       ["web", "registry.local/web@sha256:bb"],
     ]);
-    expect(containers[1]?.env).toEqual([{ name: "A", value: "1" }, { name: "B", value: "2" }]);
+    expect(containers[1]?.env).toEqual([
+      { name: "A", value: "1" },
+      { name: "B", value: "2" },
+    ]);
     // args has no merge key: replaced.
     expect(containers[1]?.args).toEqual(["--c"]);
 
     const stale = await rejection(
       apps.patchNamespacedDeployment(
-        { namespace: "apps", name: "web", body: { metadata: { resourceVersion: created.metadata!.resourceVersion }, spec: { replicas: 5 } } },
+        {
+          namespace: "apps",
+          name: "web",
+          body: {
+            metadata: { resourceVersion: created.metadata!.resourceVersion },
+            spec: { replicas: 5 },
+          },
+        },
         setHeaderOptions("Content-Type", PatchStrategy.StrategicMergePatch),
       ),
     );
@@ -206,17 +304,25 @@ describe("stand-in Kubernetes API server (not Kubernetes)", () => {
     const controller = await new Watch(kc).watch(
       "/apis/apps/v1/namespaces/apps/deployments",
       { resourceVersion: list.metadata?.resourceVersion, allowWatchBookmarks: true },
-      (type, object: KubernetesObject) => events.push({ type, name: object.metadata?.name, rv: object.metadata?.resourceVersion }),
+      (type, object: KubernetesObject) =>
+        events.push({ type, name: object.metadata?.name, rv: object.metadata?.resourceVersion }),
       () => undefined,
     );
     try {
       await until(() => kube.watchCount("Deployment") === 1);
       await apps.createNamespacedDeployment({ namespace: "apps", body: deployment("web") });
-      await apps.createNamespacedDeployment({ namespace: "elsewhere", body: deployment("web", "elsewhere") });
+      await apps.createNamespacedDeployment({
+        namespace: "elsewhere",
+        body: deployment("web", "elsewhere"),
+      });
       await apps.deleteNamespacedDeployment({ namespace: "apps", name: "web" });
       kube.bookmark();
       await until(() => events.some((e) => e.type === "BOOKMARK"));
-      expect(events.map((e) => `${e.type} ${e.name ?? ""}`)).toEqual(["ADDED web", "DELETED web", "BOOKMARK "]);
+      expect(events.map((e) => `${e.type} ${e.name ?? ""}`)).toEqual([
+        "ADDED web",
+        "DELETED web",
+        "BOOKMARK ",
+      ]);
       expect(events.at(-1)?.rv).toBe(kube.resourceVersion);
       expect(Number(events[1]!.rv)).toBeGreaterThan(Number(events[0]!.rv));
     } finally {
@@ -231,15 +337,28 @@ describe("stand-in Kubernetes API server (not Kubernetes)", () => {
     const list = await apps.listNamespacedDeployment({ namespace: "apps" });
     await apps.createNamespacedDeployment({ namespace: "apps", body: deployment("web") });
     kube.compact();
-    const events: { type: string; object: { code?: number; reason?: string; kind?: string } }[] = [];
+    const events: { type: string; object: { code?: number; reason?: string; kind?: string } }[] =
+      [];
     const done = new Promise<unknown>((resolve) => {
-      void new Watch(kc).watch("/apis/apps/v1/namespaces/apps/deployments", { resourceVersion: list.metadata?.resourceVersion }, (type, object) => events.push({ type, object }), resolve);
+      void new Watch(kc).watch(
+        "/apis/apps/v1/namespaces/apps/deployments",
+        { resourceVersion: list.metadata?.resourceVersion },
+        (type, object) => events.push({ type, object }),
+        resolve,
+      );
     });
     expect(await done).toBeNull();
-    expect(events).toEqual([{ type: "ERROR", object: expect.objectContaining({ kind: "Status", code: 410, reason: "Expired" }) }]);
+    expect(events).toEqual([
+      {
+        type: "ERROR",
+        object: expect.objectContaining({ kind: "Status", code: 410, reason: "Expired" }),
+      },
+    ]);
 
     // client-node's informer: its watch falls behind a compaction, gets 410, lists again.
-    const informer = makeInformer(kc, "/apis/apps/v1/namespaces/apps/deployments", () => apps.listNamespacedDeployment({ namespace: "apps" }));
+    const informer = makeInformer(kc, "/apis/apps/v1/namespaces/apps/deployments", () =>
+      apps.listNamespacedDeployment({ namespace: "apps" }),
+    );
     const seen: string[] = [];
     informer.on("add", (d) => seen.push(`add ${d.metadata?.name}`));
     await informer.start();
@@ -253,7 +372,8 @@ describe("stand-in Kubernetes API server (not Kubernetes)", () => {
       kube.dropWatches();
       kube.create(deployment("api"));
       await until(() => seen.includes("add api"));
-      const isList = (r: { path: string; query: Record<string, string> }) => r.path === "/apis/apps/v1/namespaces/apps/deployments" && r.query.watch === undefined;
+      const isList = (r: { path: string; query: Record<string, string> }) =>
+        r.path === "/apis/apps/v1/namespaces/apps/deployments" && r.query.watch === undefined;
       expect(kube.requests.filter(isList)).toHaveLength(1);
     } finally {
       await informer.stop();
@@ -271,18 +391,33 @@ describe("stand-in Kubernetes API server (not Kubernetes)", () => {
       apiVersion: "batch/v1",
       kind: "Job",
       metadata: { name: "build-1" },
-      spec: { template: { metadata: { labels: { "kiln.dev/build": "b1" } }, spec: { restartPolicy: "Never", containers: [{ name: "build", image: "buildah" }] } } },
+      spec: {
+        template: {
+          metadata: { labels: { "kiln.dev/build": "b1" } },
+          spec: { restartPolicy: "Never", containers: [{ name: "build", image: "buildah" }] },
+        },
+      },
     };
     await batch.createNamespacedJob({ namespace: "builds", body: job });
     await until(() => kube.list("Pod", "builds").length === 1);
-    const pods = await core.listNamespacedPod({ namespace: "builds", labelSelector: "job-name=build-1" });
+    const pods = await core.listNamespacedPod({
+      namespace: "builds",
+      labelSelector: "job-name=build-1",
+    });
     expect(pods.items.map((p) => p.metadata?.name)).toEqual(["build-1-x7k2p"]);
 
-    await batch.deleteNamespacedJob({ namespace: "builds", name: "build-1", propagationPolicy: "Background" });
+    await batch.deleteNamespacedJob({
+      namespace: "builds",
+      name: "build-1",
+      propagationPolicy: "Background",
+    });
     expect(kube.list("Pod", "builds")).toEqual([]);
     expect(kube.get("Job", "builds", "build-1")).toBeUndefined();
 
-    await batch.createNamespacedJob({ namespace: "builds", body: { ...job, metadata: { name: "build-2" } } });
+    await batch.createNamespacedJob({
+      namespace: "builds",
+      body: { ...job, metadata: { name: "build-2" } },
+    });
     await until(() => kube.list("Pod", "builds").length === 1);
     await batch.deleteNamespacedJob({ namespace: "builds", name: "build-2" });
     const orphan = kube.list("Pod", "builds");
@@ -298,18 +433,38 @@ describe("stand-in Kubernetes API server (not Kubernetes)", () => {
       apiVersion: "v1",
       kind: "Pod",
       metadata: { name: "build-1-pod", namespace: "builds" },
-      spec: { initContainers: [{ name: "fetch" }], containers: [{ name: "build" }, { name: "proxy" }] },
-      status: { phase: "Pending", containerStatuses: [{ name: "build", state: { waiting: { reason: "PodInitializing" } } }] },
+      spec: {
+        initContainers: [{ name: "fetch" }],
+        containers: [{ name: "build" }, { name: "proxy" }],
+      },
+      status: {
+        phase: "Pending",
+        containerStatuses: [{ name: "build", state: { waiting: { reason: "PodInitializing" } } }],
+      },
     });
-    const waiting = await rejection(new Log(kc).log("builds", "build-1-pod", "build", new PassThrough(), { follow: true }));
+    const waiting = await rejection(
+      new Log(kc).log("builds", "build-1-pod", "build", new PassThrough(), { follow: true }),
+    );
     expect((waiting as { code?: number }).code).toBe(400);
 
     kube.update("Pod", "builds", "build-1-pod", (p) => {
-      p.status = { phase: "Running", containerStatuses: [{ name: "build", state: { running: {} } }] };
+      p.status = {
+        phase: "Running",
+        containerStatuses: [{ name: "build", state: { running: {} } }],
+      };
     });
-    kube.appendPodLog("builds", "build-1-pod", "build", ["STEP 1/2: FROM busybox"], new Date("2024-05-01T10:00:00.123Z"));
+    kube.appendPodLog(
+      "builds",
+      "build-1-pod",
+      "build",
+      ["STEP 1/2: FROM busybox"],
+      new Date("2024-05-01T10:00:00.123Z"),
+    );
     const followed = collect();
-    const controller = await new Log(kc).log("builds", "build-1-pod", "build", followed.stream, { follow: true, timestamps: true });
+    const controller = await new Log(kc).log("builds", "build-1-pod", "build", followed.stream, {
+      follow: true,
+      timestamps: true,
+    });
     await until(() => followed.text().includes("STEP 1/2"));
     kube.appendPodLog("builds", "build-1-pod", "build", ["STEP 2/2: RUN make", "done"]);
     await until(() => followed.text().includes("done"));
@@ -317,14 +472,19 @@ describe("stand-in Kubernetes API server (not Kubernetes)", () => {
     await followed.ended;
     const lines = followed.text().trimEnd().split("\n");
     expect(lines[0]).toBe("2024-05-01T10:00:00.123000000Z STEP 1/2: FROM busybox");
-    expect(lines.slice(1).map((l) => l.replace(/^\S+ /, ""))).toEqual(["STEP 2/2: RUN make", "done"]);
+    expect(lines.slice(1).map((l) => l.replace(/^\S+ /, ""))).toEqual([
+      "STEP 2/2: RUN make",
+      "done",
+    ]);
     controller.abort();
 
     const plain = collect();
     await new Log(kc).log("builds", "build-1-pod", "build", plain.stream, { tailLines: 1 });
     await plain.ended;
     expect(plain.text()).toBe("done\n");
-    const log = kube.requests.find((r) => r.path.endsWith("/log") && r.query.follow === "true" && r.query.timestamps === "true");
+    const log = kube.requests.find(
+      (r) => r.path.endsWith("/log") && r.query.follow === "true" && r.query.timestamps === "true",
+    );
     expect(log?.query.container).toBe("build");
   });
 
@@ -333,28 +493,66 @@ describe("stand-in Kubernetes API server (not Kubernetes)", () => {
     const kc = kube.kubeConfig();
     const apps = kc.makeApiClient(AppsV1Api);
     await apps.createNamespacedDeployment({ namespace: "apps", body: deployment("web") });
-    kube.failNext({ method: "GET", path: "/apis/apps/v1/namespaces/apps/deployments/web", status: 500 });
-    const injected = await rejection(apps.readNamespacedDeployment({ namespace: "apps", name: "web" }));
+    kube.failNext({
+      method: "GET",
+      path: "/apis/apps/v1/namespaces/apps/deployments/web",
+      status: 500,
+    });
+    const injected = await rejection(
+      apps.readNamespacedDeployment({ namespace: "apps", name: "web" }),
+    );
     expect(statusOf(injected)).toMatchObject({ code: 500, reason: "InternalError" });
-    expect((await apps.readNamespacedDeployment({ namespace: "apps", name: "web" })).metadata?.name).toBe("web");
+    expect(
+      (await apps.readNamespacedDeployment({ namespace: "apps", name: "web" })).metadata?.name,
+    ).toBe("web");
 
     const res = await fetch(`${kube.url}/apis/apps/v1/namespaces/apps/deployments/web`);
     expect(res.status).toBe(401);
     expect(await res.json()).toMatchObject({ kind: "Status", reason: "Unauthorized", code: 401 });
 
-    const stop = enableRolloutController(kube, { behaviour: (d) => (d.metadata.name === "stuck" ? RolloutBehaviour.NeverAvailable : RolloutBehaviour.Available) });
+    const stop = enableRolloutController(kube, {
+      behaviour: (d) =>
+        d.metadata.name === "stuck" ? RolloutBehaviour.NeverAvailable : RolloutBehaviour.Available,
+    });
     try {
       await apps.patchNamespacedDeployment(
-        { namespace: "apps", name: "web", body: { spec: { template: { spec: { containers: [{ name: "web", image: "registry.local/web@sha256:cc" }] } } } } },
+        {
+          namespace: "apps",
+          name: "web",
+          body: {
+            spec: {
+              template: {
+                spec: { containers: [{ name: "web", image: "registry.local/web@sha256:cc" }] },
+              },
+            },
+          },
+        },
         setHeaderOptions("Content-Type", PatchStrategy.StrategicMergePatch),
       );
       await apps.createNamespacedDeployment({ namespace: "apps", body: deployment("stuck") });
-      await until(() => kube.get("Deployment", "apps", "stuck")?.status !== undefined && (kube.get<V1Deployment>("Deployment", "apps", "stuck")?.status?.observedGeneration ?? 0) === 1);
-      await until(() => kube.get<V1Deployment>("Deployment", "apps", "web")?.status?.observedGeneration === 2);
+      await until(
+        () =>
+          kube.get("Deployment", "apps", "stuck")?.status !== undefined &&
+          (kube.get<V1Deployment>("Deployment", "apps", "stuck")?.status?.observedGeneration ??
+            0) === 1,
+      );
+      await until(
+        () => kube.get<V1Deployment>("Deployment", "apps", "web")?.status?.observedGeneration === 2,
+      );
       const web = await apps.readNamespacedDeployment({ namespace: "apps", name: "web" });
-      expect(web.status).toMatchObject({ observedGeneration: 2, replicas: 2, updatedReplicas: 2, availableReplicas: 2, readyReplicas: 2 });
+      expect(web.status).toMatchObject({
+        observedGeneration: 2,
+        replicas: 2,
+        updatedReplicas: 2,
+        availableReplicas: 2,
+        readyReplicas: 2,
+      });
       const stuck = await apps.readNamespacedDeployment({ namespace: "apps", name: "stuck" });
-      expect(stuck.status).toMatchObject({ observedGeneration: 1, updatedReplicas: 2, availableReplicas: 0 });
+      expect(stuck.status).toMatchObject({
+        observedGeneration: 1,
+        updatedReplicas: 2,
+        availableReplicas: 0,
+      });
     } finally {
       stop();
     }

@@ -4,11 +4,18 @@ import type { AddressInfo } from "node:net";
 import { promisify } from "node:util";
 import { afterEach, expect } from "vitest";
 import { integrationTest as test, makeGitRepo } from "@kiln/testing";
-import { api, finished, startKiln, waitForBuild, type RunningKiln } from "../support/kiln-services.js";
+import {
+  api,
+  finished,
+  startKiln,
+  waitForBuild,
+  type RunningKiln,
+} from "../support/kiln-services.js";
 import { messageAppBuilder } from "../support/images.js";
 
 const exec = promisify(execFile);
-const acceptManifests = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
+const acceptManifests =
+  "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
 
 let running: RunningKiln | undefined;
 let proxy: Server | undefined;
@@ -25,36 +32,74 @@ afterEach(async () => {
  * plain PUT to the registry) before buildah hears that its own PUT succeeded. What took
  * milliseconds of bad luck in production happens every time here.
  */
-async function startRacingProxy(registryUrl: string, raceTag: string, moveTag: () => Promise<void>): Promise<string> {
+async function startRacingProxy(
+  registryUrl: string,
+  raceTag: string,
+  moveTag: () => Promise<void>,
+): Promise<string> {
   const upstream = new URL(registryUrl);
   let raced = false;
   proxy = createServer((req, res) => {
     // The Host header is passed on, so the registry's upload Locations point back here.
-    const forwarded = request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
-      const race = !raced && req.method === "PUT" && req.url?.endsWith(`/manifests/${raceTag}`) && answer.statusCode === 201;
-      if (race) raced = true;
-      void (race ? moveTag() : Promise.resolve()).then(() => {
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
-      });
-    });
+    const forwarded = request(
+      {
+        host: upstream.hostname,
+        port: upstream.port,
+        method: req.method,
+        path: req.url,
+        headers: req.headers,
+      },
+      (answer) => {
+        const race =
+          !raced &&
+          req.method === "PUT" &&
+          req.url?.endsWith(`/manifests/${raceTag}`) &&
+          answer.statusCode === 201;
+        if (race) raced = true;
+        void (race ? moveTag() : Promise.resolve()).then(() => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        });
+      },
+    );
     req.pipe(forwarded);
   });
   await new Promise<void>((resolve) => proxy!.listen(0, "127.0.0.1", resolve));
   return `127.0.0.1:${(proxy.address() as AddressInfo).port}`;
 }
 
-test("when another push moves the output tag as an S2I build pushes, the build pushes again and records its own digest", async ({ infra, baseImage, database, subjectPrefix }) => {
+test("when another push moves the output tag as an S2I build pushes, the build pushes again and records its own digest", async ({
+  infra,
+  baseImage,
+  database,
+  subjectPrefix,
+}) => {
   const registry = infra.registry;
-  const builder = await messageAppBuilder(baseImage.storageDir, `${registry.address}/s2i/builder-race:latest`);
+  const builder = await messageAppBuilder(
+    baseImage.storageDir,
+    `${registry.address}/s2i/builder-race:latest`,
+  );
   // The other pusher's image: the base image, already in the same repository under another tag.
-  await exec("skopeo", ["copy", "--src-tls-verify=false", "--dest-tls-verify=false", `docker://${baseImage.ref}`, `docker://${registry.address}/apps/raced:other`]);
+  await exec("skopeo", [
+    "copy",
+    "--src-tls-verify=false",
+    "--dest-tls-verify=false",
+    `docker://${baseImage.ref}`,
+    `docker://${registry.address}/apps/raced:other`,
+  ]);
   const manifestUrl = (reference: string) => `${registry.url}/v2/apps/raced/manifests/${reference}`;
   const other = await fetch(manifestUrl("other"), { headers: { accept: acceptManifests } });
   const otherDigest = other.headers.get("docker-content-digest");
-  const otherManifest = { type: other.headers.get("content-type")!, body: Buffer.from(await other.arrayBuffer()) };
+  const otherManifest = {
+    type: other.headers.get("content-type")!,
+    body: Buffer.from(await other.arrayBuffer()),
+  };
   const proxied = await startRacingProxy(registry.url, "latest", async () => {
-    const moved = await fetch(manifestUrl("latest"), { method: "PUT", headers: { "content-type": otherManifest.type }, body: otherManifest.body });
+    const moved = await fetch(manifestUrl("latest"), {
+      method: "PUT",
+      headers: { "content-type": otherManifest.type },
+      body: otherManifest.body,
+    });
     expect(moved.status).toBe(201);
   });
 
@@ -74,7 +119,10 @@ test("when another push moves the output tag as an S2I build pushes, the build p
         metadata: { name: "raced" },
         spec: {
           source: { git: { uri: repo.url, ref: "main" } },
-          strategy: { type: "Source", sourceStrategy: { from: { kind: "DockerImage", name: builder.ref } } },
+          strategy: {
+            type: "Source",
+            sourceStrategy: { from: { kind: "DockerImage", name: builder.ref } },
+          },
           output: { to: { kind: "DockerImage", name: `${proxied}/apps/raced:latest` } },
         },
       },
@@ -85,7 +133,9 @@ test("when another push moves the output tag as an S2I build pushes, the build p
   const build = await waitForBuild(call, "raced-1", finished);
   const log = (await call("GET", "/apis/v1/namespaces/default/builds/raced-1/log")).text;
   expect(build.status.phase, log).toBe("Complete");
-  expect(log).toContain(`warning: ${proxied}/apps/raced:latest no longer holds this build's image (another push moved it); building again to push by digest`);
+  expect(log).toContain(
+    `warning: ${proxied}/apps/raced:latest no longer holds this build's image (another push moved it); building again to push by digest`,
+  );
 
   // What the build recorded is its own image, which the tag holds after the second push.
   const digest = build.status.output.digest;
@@ -93,6 +143,11 @@ test("when another push moves the output tag as an S2I build pushes, the build p
   const tagged = await fetch(manifestUrl("latest"), { headers: { accept: acceptManifests } });
   expect(tagged.headers.get("docker-content-digest")).toBe(digest);
   const manifest = (await tagged.json()) as { config: { digest: string } };
-  const config = (await (await fetch(`${registry.url}/v2/apps/raced/blobs/${manifest.config.digest}`)).json()) as { config: { Labels: Record<string, string> } };
-  expect(config.config.Labels).toMatchObject({ "kiln.dev/build": "raced-1", "io.openshift.build.namespace": "default" });
+  const config = (await (
+    await fetch(`${registry.url}/v2/apps/raced/blobs/${manifest.config.digest}`)
+  ).json()) as { config: { Labels: Record<string, string> } };
+  expect(config.config.Labels).toMatchObject({
+    "kiln.dev/build": "raced-1",
+    "io.openshift.build.namespace": "default",
+  });
 });

@@ -1,11 +1,16 @@
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, expect } from "vitest";
-import { buildS2IBuilderImage, integrationTest as test, makeGitRepo, type BaseImage, type WorkerInfra } from "@kiln/testing";
+import {
+  buildS2IBuilderImage,
+  integrationTest as test,
+  makeGitRepo,
+  type BaseImage,
+  type WorkerInfra,
+} from "@kiln/testing";
 import { api, startKiln, waitForBuild, type RunningKiln } from "../support/kiln-services.js";
 import { runnerBuildah } from "../support/runner-store.js";
 import { inImage } from "../support/images.js";
-
 
 /** A builder as an image author makes one: scripts in /usr/libexec/s2i, label, USER 1001. */
 const builderScripts = {
@@ -37,7 +42,12 @@ afterEach(async () => {
   running = undefined;
 });
 
-async function builderImage(infra: WorkerInfra, baseImage: BaseImage, name: string, extra: Partial<Parameters<typeof buildS2IBuilderImage>[0]> = {}) {
+async function builderImage(
+  infra: WorkerInfra,
+  baseImage: BaseImage,
+  name: string,
+  extra: Partial<Parameters<typeof buildS2IBuilderImage>[0]> = {},
+) {
   return buildS2IBuilderImage({
     storageDir: baseImage.storageDir,
     ref: `${infra.registry.address}/s2i/${name}:latest`,
@@ -62,17 +72,34 @@ function sourceBuildConfig(name: string, gitUri: string, sourceStrategy: Record<
 
 async function buildAndWait(kiln: RunningKiln, buildConfig: string, n: number, phase = "Complete") {
   const call = api(kiln);
-  const started = await call("POST", `/apis/v1/namespaces/default/buildconfigs/${buildConfig}/instantiate`, {});
+  const started = await call(
+    "POST",
+    `/apis/v1/namespaces/default/buildconfigs/${buildConfig}/instantiate`,
+    {},
+  );
   // 202: the scheduler had not created the build yet (a busy machine); it will, under this name.
   expect([201, 202]).toContain(started.status);
-  const build = await waitForBuild(call, `${buildConfig}-${n}`, (p) => ["Complete", "Failed", "Error", "Cancelled"].includes(p), 170_000);
-  const log = (await call("GET", `/apis/v1/namespaces/default/builds/${buildConfig}-${n}/log`)).text;
-  if (build.status.phase !== phase) throw new Error(`build ${buildConfig}-${n} ended ${build.status.phase} (${build.status.reason}: ${build.status.message})\n${log}`);
+  const build = await waitForBuild(
+    call,
+    `${buildConfig}-${n}`,
+    (p) => ["Complete", "Failed", "Error", "Cancelled"].includes(p),
+    170_000,
+  );
+  const log = (await call("GET", `/apis/v1/namespaces/default/builds/${buildConfig}-${n}/log`))
+    .text;
+  if (build.status.phase !== phase)
+    throw new Error(
+      `build ${buildConfig}-${n} ended ${build.status.phase} (${build.status.reason}: ${build.status.message})\n${log}`,
+    );
   return { build, log };
 }
 
-
-test("an unchanged S2I builder builds a repository as a non-root user and the image runs its run script", async ({ infra, baseImage, database, subjectPrefix }) => {
+test("an unchanged S2I builder builds a repository as a non-root user and the image runs its run script", async ({
+  infra,
+  baseImage,
+  database,
+  subjectPrefix,
+}) => {
   const builder = await builderImage(infra, baseImage, "builder");
   await using repo = await makeGitRepo({
     "message.txt": "hello from s2i",
@@ -82,15 +109,35 @@ test("an unchanged S2I builder builds a repository as a non-root user and the im
   });
   running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix });
   const call = api(running);
-  expect((await call("POST", "/apis/v1/apply", { items: [sourceBuildConfig("app", repo.url, { from: { kind: "DockerImage", name: builder.ref } })] })).status).toBe(200);
+  expect(
+    (
+      await call("POST", "/apis/v1/apply", {
+        items: [
+          sourceBuildConfig("app", repo.url, { from: { kind: "DockerImage", name: builder.ref } }),
+        ],
+      })
+    ).status,
+  ).toBe(200);
 
   const { build, log } = await buildAndWait(running, "app", 1);
-  const markers = ["--> FetchSource", "--> PullImages", "--> Assemble", "--> Commit", "--> Push"].map((m) => log.indexOf(m));
-  expect(markers.every((at, i) => at >= 0 && (i === 0 || at > markers[i - 1]!)), log).toBe(true);
+  const markers = [
+    "--> FetchSource",
+    "--> PullImages",
+    "--> Assemble",
+    "--> Commit",
+    "--> Push",
+  ].map((m) => log.indexOf(m));
+  expect(
+    markers.every((at, i) => at >= 0 && (i === 0 || at > markers[i - 1]!)),
+    log,
+  ).toBe(true);
   // buildah pushed as it committed; the digest recorded is the one the registry's tag holds.
   const tagged = await fetch(`${infra.registry.url}/v2/default/app/manifests/latest`, {
     method: "HEAD",
-    headers: { accept: "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json" },
+    headers: {
+      accept:
+        "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
+    },
   });
   expect(tagged.headers.get("docker-content-digest")).toBe(build.status.output.digest);
   // assemble ran as the image's non-root user and saw .s2i/environment.
@@ -102,7 +149,9 @@ test("an unchanged S2I builder builds a repository as a non-root user and the im
     expect(config.Cmd).toEqual(["/usr/libexec/s2i/run"]);
     expect(config.User).toBe("1001");
     // The image runs its run script, with the environment persisted.
-    expect((await run(...config.Cmd)).trim()).toBe("app: hello from s2i greeting=from-environment-file uid=1001");
+    expect((await run(...config.Cmd)).trim()).toBe(
+      "app: hello from s2i greeting=from-environment-file uid=1001",
+    );
     expect(config.Labels).toMatchObject({
       "io.openshift.build.commit.id": repo.commit,
       "io.openshift.build.source-location": repo.url,
@@ -120,15 +169,25 @@ test("an unchanged S2I builder builds a repository as a non-root user and the im
   });
 });
 
-test("scripts in the repository's .s2i/bin override the builder's", async ({ infra, baseImage, database, subjectPrefix }) => {
+test("scripts in the repository's .s2i/bin override the builder's", async ({
+  infra,
+  baseImage,
+  database,
+  subjectPrefix,
+}) => {
   const builder = await builderImage(infra, baseImage, "builder-override");
   await using repo = await makeGitRepo({
     "message.txt": "overridden",
-    ".s2i/bin/assemble": '#!/bin/sh\nset -e\necho "custom assemble from the repo"\nmkdir -p /opt/app-root/src && cp -R /tmp/src/. /opt/app-root/src/\n',
+    ".s2i/bin/assemble":
+      '#!/bin/sh\nset -e\necho "custom assemble from the repo"\nmkdir -p /opt/app-root/src && cp -R /tmp/src/. /opt/app-root/src/\n',
     ".s2i/bin/run": '#!/bin/sh\necho "custom run: $(cat /opt/app-root/src/message.txt)"\n',
   });
   running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix });
-  await api(running)("POST", "/apis/v1/apply", { items: [sourceBuildConfig("custom", repo.url, { from: { kind: "DockerImage", name: builder.ref } })] });
+  await api(running)("POST", "/apis/v1/apply", {
+    items: [
+      sourceBuildConfig("custom", repo.url, { from: { kind: "DockerImage", name: builder.ref } }),
+    ],
+  });
   const { build, log } = await buildAndWait(running, "custom", 1);
   expect(log).toContain("custom assemble from the repo");
   expect(log).not.toContain("assemble uid=");
@@ -138,33 +197,66 @@ test("scripts in the repository's .s2i/bin override the builder's", async ({ inf
   });
 });
 
-test("a root assemble user is refused with AssembleUserNotAllowed before anything runs", async ({ infra, baseImage, database, subjectPrefix }) => {
+test("a root assemble user is refused with AssembleUserNotAllowed before anything runs", async ({
+  infra,
+  baseImage,
+  database,
+  subjectPrefix,
+}) => {
   const builder = await builderImage(infra, baseImage, "builder-root", { user: "0" });
   await using repo = await makeGitRepo({ "message.txt": "x" });
   running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix });
-  await api(running)("POST", "/apis/v1/apply", { items: [sourceBuildConfig("rooted", repo.url, { from: { kind: "DockerImage", name: builder.ref } })] });
+  await api(running)("POST", "/apis/v1/apply", {
+    items: [
+      sourceBuildConfig("rooted", repo.url, { from: { kind: "DockerImage", name: builder.ref } }),
+    ],
+  });
   const { build, log } = await buildAndWait(running, "rooted", 1, "Failed");
   expect(build.status.reason).toBe("AssembleUserNotAllowed");
   expect(build.status.message).toContain("1-4294967294");
   expect(log).not.toContain("assemble uid=");
 });
 
-test("a builder without an assemble script fails with ScriptsNotFound", async ({ infra, baseImage, database, subjectPrefix }) => {
-  const builder = await builderImage(infra, baseImage, "builder-empty", { scripts: {}, labels: { "io.openshift.s2i.scripts-url": "image:///usr/libexec/s2i" } });
+test("a builder without an assemble script fails with ScriptsNotFound", async ({
+  infra,
+  baseImage,
+  database,
+  subjectPrefix,
+}) => {
+  const builder = await builderImage(infra, baseImage, "builder-empty", {
+    scripts: {},
+    labels: { "io.openshift.s2i.scripts-url": "image:///usr/libexec/s2i" },
+  });
   await using repo = await makeGitRepo({ "message.txt": "x" });
   running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix });
-  await api(running)("POST", "/apis/v1/apply", { items: [sourceBuildConfig("noscripts", repo.url, { from: { kind: "DockerImage", name: builder.ref } })] });
+  await api(running)("POST", "/apis/v1/apply", {
+    items: [
+      sourceBuildConfig("noscripts", repo.url, {
+        from: { kind: "DockerImage", name: builder.ref },
+      }),
+    ],
+  });
   const { build } = await buildAndWait(running, "noscripts", 1, "Failed");
   expect(build.status.reason).toBe("ScriptsNotFound");
   expect(build.status.message).toContain("/usr/libexec/s2i/assemble");
 });
 
-test("an incremental build hands the previous image's saved artifacts to assemble", async ({ infra, baseImage, database, subjectPrefix }) => {
+test("an incremental build hands the previous image's saved artifacts to assemble", async ({
+  infra,
+  baseImage,
+  database,
+  subjectPrefix,
+}) => {
   const builder = await builderImage(infra, baseImage, "builder-incremental");
   await using repo = await makeGitRepo({ "message.txt": "incremental" });
   running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix });
   await api(running)("POST", "/apis/v1/apply", {
-    items: [sourceBuildConfig("inc", repo.url, { from: { kind: "DockerImage", name: builder.ref }, incremental: true })],
+    items: [
+      sourceBuildConfig("inc", repo.url, {
+        from: { kind: "DockerImage", name: builder.ref },
+        incremental: true,
+      }),
+    ],
   });
   // First build: no previous image, a clean build with a warning, not a failure.
   const first = await buildAndWait(running, "inc", 1);
@@ -183,17 +275,31 @@ test("an incremental build hands the previous image's saved artifacts to assembl
   expect(await readdir(join(infra.workDir, "work", subjectPrefix))).toEqual([]);
 });
 
-test("a runtime-image build ships the runtime base plus the artifacts, without the builder's toolchain", async ({ infra, baseImage, database, subjectPrefix }) => {
+test("a runtime-image build ships the runtime base plus the artifacts, without the builder's toolchain", async ({
+  infra,
+  baseImage,
+  database,
+  subjectPrefix,
+}) => {
   const builder = await builderImage(infra, baseImage, "builder-rt");
   // A plain runtime image: busybox with a numeric non-root USER and no S2I scripts.
-  const runtime = await buildS2IBuilderImage({ storageDir: baseImage.storageDir, ref: `${infra.registry.address}/s2i/runtime:latest`, user: "1001" });
+  const runtime = await buildS2IBuilderImage({
+    storageDir: baseImage.storageDir,
+    ref: `${infra.registry.address}/s2i/runtime:latest`,
+    user: "1001",
+  });
   await using repo = await makeGitRepo({
     "message.txt": "from the runtime image",
     ".s2i/bin/run": '#!/bin/sh\necho "runtime app: $(cat /app/src/message.txt) uid=$(id -u)"\n',
   });
   running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix });
-  const localImages = async () => (await runnerBuildah(infra, "images", "--all", "--quiet", "--no-trunc")).split("\n").filter(Boolean).sort();
-  const imageId = async (ref: string) => (await runnerBuildah(infra, "images", "--quiet", "--no-trunc", ref)).trim();
+  const localImages = async () =>
+    (await runnerBuildah(infra, "images", "--all", "--quiet", "--no-trunc"))
+      .split("\n")
+      .filter(Boolean)
+      .sort();
+  const imageId = async (ref: string) =>
+    (await runnerBuildah(infra, "images", "--quiet", "--no-trunc", ref)).trim();
   const imagesBefore = await localImages();
   const applied = await api(running)("POST", "/apis/v1/apply", {
     items: [
@@ -213,10 +319,17 @@ test("a runtime-image build ships the runtime base plus the artifacts, without t
   expect(await localImages()).toEqual([...new Set([...imagesBefore, ...pulled])].sort());
   await inImage(baseImage.storageDir, build.status.output.imageReference, async (run, config) => {
     expect((await run(...config.Cmd)).trim()).toBe("runtime app: from the runtime image uid=1001");
-    const present = await run("/bin/sh", "-c", "for f in /app/src/message.txt /opt/toolchain/compiler.txt /usr/libexec/s2i/assemble; do [ -e $f ] && echo yes:$f || echo no:$f; done");
+    const present = await run(
+      "/bin/sh",
+      "-c",
+      "for f in /app/src/message.txt /opt/toolchain/compiler.txt /usr/libexec/s2i/assemble; do [ -e $f ] && echo yes:$f || echo no:$f; done",
+    );
     expect(present).toContain("yes:/app/src/message.txt");
     expect(present).toContain("no:/opt/toolchain/compiler.txt");
     expect(present).toContain("no:/usr/libexec/s2i/assemble");
-    expect(config.Labels).toMatchObject({ "io.openshift.build.commit.id": repo.commit, "kiln.dev/build": "slim-1" });
+    expect(config.Labels).toMatchObject({
+      "io.openshift.build.commit.id": repo.commit,
+      "kiln.dev/build": "slim-1",
+    });
   });
 });

@@ -9,11 +9,25 @@ import { expect } from "vitest";
 const logger = createLogger({ service: "scheduler-test", level: "silent" });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-test("finished builds beyond the BuildConfig's history limits are pruned, oldest first", async ({ infra, database, subjectPrefix }) => {
+test("finished builds beyond the BuildConfig's history limits are pruned, oldest first", async ({
+  infra,
+  database,
+  subjectPrefix,
+}) => {
   const db = createDatabase(database.url);
-  const bus = await Bus.connect({ servers: infra.natsUrl, prefix: subjectPrefix, name: "scheduler-test", logger });
+  const bus = await Bus.connect({
+    servers: infra.natsUrl,
+    prefix: subjectPrefix,
+    name: "scheduler-test",
+    logger,
+  });
   await bus.ensureStreams();
-  const scheduler = new BuildScheduler({ bus, db: db.db, logger, registry: infra.registry.address });
+  const scheduler = new BuildScheduler({
+    bus,
+    db: db.db,
+    logger,
+    registry: infra.registry.address,
+  });
   try {
     await applyResources(
       db.db,
@@ -37,7 +51,13 @@ test("finished builds beyond the BuildConfig's history limits are pruned, oldest
     for (let i = 1; i <= 6; i++) {
       const { build } = await createBuildForRequest(
         db.db,
-        { requestId: `r${i}`, namespace: "default", buildConfig: "app", env: [], cause: { type: "Manual", message: "t" } },
+        {
+          requestId: `r${i}`,
+          namespace: "default",
+          buildConfig: "app",
+          env: [],
+          cause: { type: "Manual", message: "t" },
+        },
         { registry: infra.registry.address },
       );
       made.push(build);

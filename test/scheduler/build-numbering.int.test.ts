@@ -9,12 +9,23 @@ import { expect } from "vitest";
 const logger = createLogger({ service: "scheduler-test", level: "silent" });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-test("concurrent requests get distinct consecutive numbers, and a redelivered request makes no second build", async ({ infra, database, subjectPrefix }) => {
+test("concurrent requests get distinct consecutive numbers, and a redelivered request makes no second build", async ({
+  infra,
+  database,
+  subjectPrefix,
+}) => {
   const db = createDatabase(database.url);
-  const bus = await Bus.connect({ servers: infra.natsUrl, prefix: subjectPrefix, name: "scheduler-test", logger });
+  const bus = await Bus.connect({
+    servers: infra.natsUrl,
+    prefix: subjectPrefix,
+    name: "scheduler-test",
+    logger,
+  });
   await bus.ensureStreams();
   // Two schedulers on one bus, as when the service is scaled out: they share the durable consumer.
-  const schedulers = [0, 1].map(() => new BuildScheduler({ bus, db: db.db, logger, registry: infra.registry.address }));
+  const schedulers = [0, 1].map(
+    () => new BuildScheduler({ bus, db: db.db, logger, registry: infra.registry.address }),
+  );
   try {
     await applyResources(
       db.db,
@@ -24,7 +35,12 @@ test("concurrent requests get distinct consecutive numbers, and a redelivered re
           kind: "BuildConfig",
           metadata: { name: "app" },
           // Parallel: every build is dispatched at once (Serial, the default, would queue them).
-          spec: { source: { git: { uri: "file:///x" } }, strategy: { type: "Docker" }, output: { to: { kind: "ImageStreamTag", name: "app:latest" } }, runPolicy: "Parallel" },
+          spec: {
+            source: { git: { uri: "file:///x" } },
+            strategy: { type: "Docker" },
+            output: { to: { kind: "ImageStreamTag", name: "app:latest" } },
+            runPolicy: "Parallel",
+          },
         },
       ]),
     );
@@ -38,20 +54,29 @@ test("concurrent requests get distinct consecutive numbers, and a redelivered re
       cause: { type: "Manual" as const, message: "test" },
       requestedAt: new Date().toISOString(),
     });
-    await Promise.all(Array.from({ length: 20 }, (_, i) => bus.publish("build.requested", `req${i}`, request(`req${i}`), { msgId: `req${i}` })));
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        bus.publish("build.requested", `req${i}`, request(`req${i}`), { msgId: `req${i}` }),
+      ),
+    );
     // The same request again under another message id: what a publisher retry after the
     // duplicate window, or a redelivery after a crash, looks like to the scheduler.
     await bus.publish("build.requested", "req7", request("req7"), { msgId: "req7-retry" });
 
     const until = Date.now() + 20_000;
     let builds = await listBuilds(db.db, "default");
-    while ((builds.length < 20 || builds.some((b) => b.phase !== "Pending")) && Date.now() < until) {
+    while (
+      (builds.length < 20 || builds.some((b) => b.phase !== "Pending")) &&
+      Date.now() < until
+    ) {
       await sleep(50);
       builds = await listBuilds(db.db, "default");
     }
     await sleep(500);
     builds = await listBuilds(db.db, "default");
-    expect(builds.map((b) => b.number).sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    expect(builds.map((b) => b.number).sort((a, b) => a - b)).toEqual(
+      Array.from({ length: 20 }, (_, i) => i + 1),
+    );
     expect(new Set(builds.map((b) => b.name)).size).toBe(20);
     expect(builds.every((b) => b.phase === "Pending")).toBe(true);
     expect(builds[0]?.spec.output.image).toBe(`${infra.registry.address}/default/app:latest`);

@@ -1,8 +1,20 @@
 import { createServer, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, expect } from "vitest";
-import { integrationTest as test, makeGitRepo, type BaseImage, type TestDatabase, type WorkerInfra } from "@kiln/testing";
-import { api, finished, startKiln, waitForBuild, type RunningKiln } from "../support/kiln-services.js";
+import {
+  integrationTest as test,
+  makeGitRepo,
+  type BaseImage,
+  type TestDatabase,
+  type WorkerInfra,
+} from "@kiln/testing";
+import {
+  api,
+  finished,
+  startKiln,
+  waitForBuild,
+  type RunningKiln,
+} from "../support/kiln-services.js";
 import { externalAddress } from "../support/network.js";
 
 let running: RunningKiln | undefined;
@@ -17,37 +29,87 @@ afterEach(async () => {
 
 const at = (t: string | undefined) => (t ? Date.parse(t) : NaN);
 
-type Fixtures = { infra: WorkerInfra; baseImage: BaseImage; database: TestDatabase; subjectPrefix: string };
+type Fixtures = {
+  infra: WorkerInfra;
+  baseImage: BaseImage;
+  database: TestDatabase;
+  subjectPrefix: string;
+};
 
 /** The BuildConfig `app` with `runPolicy`, whose Dockerfile runs `run`, in a Kiln with two runner slots. */
-async function setUp({ infra, baseImage, database, subjectPrefix }: Fixtures, runPolicy: string, run = "sleep 2"): Promise<ReturnType<typeof api>> {
+async function setUp(
+  { infra, baseImage, database, subjectPrefix }: Fixtures,
+  runPolicy: string,
+  run = "sleep 2",
+): Promise<ReturnType<typeof api>> {
   const repo = await makeGitRepo({ Dockerfile: `FROM ${baseImage.ref}\nRUN ${run}\n` });
   // Two runner slots: only the run policy can keep these builds apart.
-  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix, extraEnv: { BUILD_RUNNER_MAX_CONCURRENT_BUILDS: "2" } });
+  running = await startKiln({
+    infra,
+    databaseUrl: database.url,
+    subjectPrefix,
+    extraEnv: { BUILD_RUNNER_MAX_CONCURRENT_BUILDS: "2" },
+  });
   const call = api(running);
   await call("POST", "/apis/v1/apply", {
-    items: [{ apiVersion: "kiln.dev/v1", kind: "BuildConfig", metadata: { name: "app" }, spec: { source: { git: { uri: repo.url } }, strategy: { type: "Docker" }, output: { to: { kind: "ImageStreamTag", name: "app:latest" } }, runPolicy } }],
+    items: [
+      {
+        apiVersion: "kiln.dev/v1",
+        kind: "BuildConfig",
+        metadata: { name: "app" },
+        spec: {
+          source: { git: { uri: repo.url } },
+          strategy: { type: "Docker" },
+          output: { to: { kind: "ImageStreamTag", name: "app:latest" } },
+          runPolicy,
+        },
+      },
+    ],
   });
   return call;
 }
 
-test("Serial runs a BuildConfig's builds one at a time, in number order", async ({ infra, baseImage, database, subjectPrefix }) => {
+test("Serial runs a BuildConfig's builds one at a time, in number order", async ({
+  infra,
+  baseImage,
+  database,
+  subjectPrefix,
+}) => {
   const call = await setUp({ infra, baseImage, database, subjectPrefix }, "Serial");
-  for (let i = 0; i < 3; i++) expect((await call("POST", "/apis/v1/namespaces/default/buildconfigs/app/instantiate", {})).status).toBe(201);
+  for (let i = 0; i < 3; i++)
+    expect(
+      (await call("POST", "/apis/v1/namespaces/default/buildconfigs/app/instantiate", {})).status,
+    ).toBe(201);
   const builds = [];
   for (let n = 1; n <= 3; n++) builds.push(await waitForBuild(call, `app-${n}`, finished, 120_000));
   expect(builds.map((b) => b.status.phase)).toEqual(["Complete", "Complete", "Complete"]);
-  expect(at(builds[1].status.startTimestamp)).toBeGreaterThanOrEqual(at(builds[0].status.completionTimestamp));
-  expect(at(builds[2].status.startTimestamp)).toBeGreaterThanOrEqual(at(builds[1].status.completionTimestamp));
+  expect(at(builds[1].status.startTimestamp)).toBeGreaterThanOrEqual(
+    at(builds[0].status.completionTimestamp),
+  );
+  expect(at(builds[2].status.startTimestamp)).toBeGreaterThanOrEqual(
+    at(builds[1].status.completionTimestamp),
+  );
 });
 
-test("SerialLatestOnly cancels the queued builds a newer one supersedes, never the running one", async ({ infra, baseImage, database, subjectPrefix }) => {
+test("SerialLatestOnly cancels the queued builds a newer one supersedes, never the running one", async ({
+  infra,
+  baseImage,
+  database,
+  subjectPrefix,
+}) => {
   // app-1 waits at a gate until app-2, app-3 and app-4 exist, however slow the machine.
   gate = await openGate(Infinity);
-  const call = await setUp({ infra, baseImage, database, subjectPrefix }, "SerialLatestOnly", `busybox wget -Y off -q -O /dev/null ${gate.url}`);
+  const call = await setUp(
+    { infra, baseImage, database, subjectPrefix },
+    "SerialLatestOnly",
+    `busybox wget -Y off -q -O /dev/null ${gate.url}`,
+  );
   await call("POST", "/apis/v1/namespaces/default/buildconfigs/app/instantiate", {});
   await waitForBuild(call, "app-1", (p) => p === "Running");
-  for (let i = 0; i < 3; i++) expect((await call("POST", "/apis/v1/namespaces/default/buildconfigs/app/instantiate", {})).status).toBe(201);
+  for (let i = 0; i < 3; i++)
+    expect(
+      (await call("POST", "/apis/v1/namespaces/default/buildconfigs/app/instantiate", {})).status,
+    ).toBe(201);
   gate.release();
   const [one, two, three, four] = [
     await waitForBuild(call, "app-1", finished),
@@ -62,18 +124,40 @@ test("SerialLatestOnly cancels the queued builds a newer one supersedes, never t
   expect(at(four.status.startTimestamp)).toBeGreaterThanOrEqual(at(one.status.completionTimestamp));
 });
 
-test("Parallel starts a BuildConfig's builds together", async ({ infra, baseImage, database, subjectPrefix }) => {
+test("Parallel starts a BuildConfig's builds together", async ({
+  infra,
+  baseImage,
+  database,
+  subjectPrefix,
+}) => {
   // Each build's RUN step waits at a gate that opens only when both builds wait at it, so the
   // builds can only finish by running at the same time, however slow the machine. Were they
   // serialised, the first would wait alone and the second never start.
   gate = await openGate(2);
-  const call = await setUp({ infra, baseImage, database, subjectPrefix }, "Parallel", `busybox wget -Y off -q -O /dev/null ${gate.url}`);
-  for (let i = 0; i < 2; i++) expect((await call("POST", "/apis/v1/namespaces/default/buildconfigs/app/instantiate", {})).status).toBe(201);
+  const call = await setUp(
+    { infra, baseImage, database, subjectPrefix },
+    "Parallel",
+    `busybox wget -Y off -q -O /dev/null ${gate.url}`,
+  );
+  for (let i = 0; i < 2; i++)
+    expect(
+      (await call("POST", "/apis/v1/namespaces/default/buildconfigs/app/instantiate", {})).status,
+    ).toBe(201);
   if (!(await gate.opened(120_000))) {
-    const phases = await Promise.all(["app-1", "app-2"].map(async (name) => `${name} ${(await call("GET", `/apis/v1/namespaces/default/builds/${name}`)).json?.status?.phase}`));
-    expect.fail(`the two builds were never running at once: ${gate.arrivals} of 2 reached the gate in 120 s (${phases.join(", ")})`);
+    const phases = await Promise.all(
+      ["app-1", "app-2"].map(
+        async (name) =>
+          `${name} ${(await call("GET", `/apis/v1/namespaces/default/builds/${name}`)).json?.status?.phase}`,
+      ),
+    );
+    expect.fail(
+      `the two builds were never running at once: ${gate.arrivals} of 2 reached the gate in 120 s (${phases.join(", ")})`,
+    );
   }
-  const [a, b] = [await waitForBuild(call, "app-1", finished), await waitForBuild(call, "app-2", finished)];
+  const [a, b] = [
+    await waitForBuild(call, "app-1", finished),
+    await waitForBuild(call, "app-2", finished),
+  ];
   expect([a.status.phase, b.status.phase]).toEqual(["Complete", "Complete"]);
   // The recorded times show the overlap too: each started before the other finished.
   expect(at(b.status.startTimestamp)).toBeLessThan(at(a.status.completionTimestamp));
@@ -81,13 +165,20 @@ test("Parallel starts a BuildConfig's builds together", async ({ infra, baseImag
   // Side by side on one runner, each build pushed and recorded its own image, not the other's.
   expect(a.status.output.digest).not.toBe(b.status.output.digest);
   for (const build of [a, b]) {
-    const manifest = (await (await fetch(`${infra.registry.url}/v2/default/app/manifests/${build.status.output.digest}`, { headers: { accept: ociManifest } })).json()) as { config: { digest: string } };
-    const config = (await (await fetch(`${infra.registry.url}/v2/default/app/blobs/${manifest.config.digest}`)).json()) as { config: { Labels: Record<string, string> } };
+    const manifest = (await (
+      await fetch(`${infra.registry.url}/v2/default/app/manifests/${build.status.output.digest}`, {
+        headers: { accept: ociManifest },
+      })
+    ).json()) as { config: { digest: string } };
+    const config = (await (
+      await fetch(`${infra.registry.url}/v2/default/app/blobs/${manifest.config.digest}`)
+    ).json()) as { config: { Labels: Record<string, string> } };
     expect(config.config.Labels["kiln.dev/build"]).toBe(build.metadata.name);
   }
 });
 
-const ociManifest = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
+const ociManifest =
+  "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
 
 interface Gate {
   /** What a RUN step fetches to pass the gate. */
@@ -137,7 +228,9 @@ async function openGate(parties: number): Promise<Gate> {
     },
     async opened(ms) {
       let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+      const timeout = new Promise<false>(
+        (resolve) => (timer = setTimeout(() => resolve(false), ms)),
+      );
       try {
         return await Promise.race([isOpen.then(() => true as const), timeout]);
       } finally {

@@ -9,11 +9,25 @@ import { expect } from "vitest";
 const logger = createLogger({ service: "scheduler-test", level: "silent" });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-test("a build whose runner dies on every delivery ends Error with RunnerLost, and leaves nothing queued", async ({ infra, database, subjectPrefix }) => {
+test("a build whose runner dies on every delivery ends Error with RunnerLost, and leaves nothing queued", async ({
+  infra,
+  database,
+  subjectPrefix,
+}) => {
   const db = createDatabase(database.url);
-  const bus = await Bus.connect({ servers: infra.natsUrl, prefix: subjectPrefix, name: "scheduler-test", logger });
+  const bus = await Bus.connect({
+    servers: infra.natsUrl,
+    prefix: subjectPrefix,
+    name: "scheduler-test",
+    logger,
+  });
   await bus.ensureStreams();
-  const scheduler = new BuildScheduler({ bus, db: db.db, logger, registry: infra.registry.address });
+  const scheduler = new BuildScheduler({
+    bus,
+    db: db.db,
+    logger,
+    registry: infra.registry.address,
+  });
   // A runner that takes the build and dies before finishing it, every time (a crash loop).
   let deliveries = 0;
   const crashingRunner = await bus.consume("build-runner-dispatched", async () => {
@@ -23,13 +37,28 @@ test("a build whose runner dies on every delivery ends Error with RunnerLost, an
   try {
     await applyResources(
       db.db,
-      parseResources([{ apiVersion: "kiln.dev/v1", kind: "BuildConfig", metadata: { name: "app" }, spec: { source: { git: { uri: "file:///x" } }, strategy: { type: "Docker" } } }]),
+      parseResources([
+        {
+          apiVersion: "kiln.dev/v1",
+          kind: "BuildConfig",
+          metadata: { name: "app" },
+          spec: { source: { git: { uri: "file:///x" } }, strategy: { type: "Docker" } },
+        },
+      ]),
     );
     await scheduler.start();
     await bus.publish(
       "build.requested",
       "r1",
-      { v: 1, requestId: "r1", namespace: "default", buildConfig: "app", env: [], cause: { type: "Manual", message: "t" }, requestedAt: new Date().toISOString() },
+      {
+        v: 1,
+        requestId: "r1",
+        namespace: "default",
+        buildConfig: "app",
+        env: [],
+        cause: { type: "Manual", message: "t" },
+        requestedAt: new Date().toISOString(),
+      },
       { msgId: "r1" },
     );
     const until = Date.now() + 20_000;

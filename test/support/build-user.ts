@@ -8,7 +8,8 @@ const exec = promisify(execFile);
  * when the tests run as root, else the tests' own user, as the build-runner chooses.
  */
 export async function buildUser(): Promise<{ uid: number; gid: number }> {
-  if (process.getuid?.() !== 0) return { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+  if (process.getuid?.() !== 0)
+    return { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
   const [, , uid, gid] = (await exec("getent", ["passwd", "kiln-build"])).stdout.trim().split(":");
   return { uid: Number(uid), gid: Number(gid) };
 }

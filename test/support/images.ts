@@ -9,13 +9,22 @@ const exec = promisify(execFile);
 export async function inImage(
   storageDir: string,
   imageReference: string,
-  fn: (run: (...cmd: string[]) => Promise<string>, config: { Cmd: string[]; Labels?: Record<string, string>; User?: string; Env?: string[] }) => Promise<void>,
+  fn: (
+    run: (...cmd: string[]) => Promise<string>,
+    config: { Cmd: string[]; Labels?: Record<string, string>; User?: string; Env?: string[] },
+  ) => Promise<void>,
 ): Promise<void> {
   const buildah = buildahArgs(storageDir);
-  const container = (await exec("buildah", [...buildah, "from", "--tls-verify=false", "--quiet", imageReference])).stdout.trim();
+  const container = (
+    await exec("buildah", [...buildah, "from", "--tls-verify=false", "--quiet", imageReference])
+  ).stdout.trim();
   try {
-    const config = JSON.parse((await exec("buildah", [...buildah, "inspect", "--type", "container", container])).stdout).OCIv1.config;
-    const run = async (...cmd: string[]) => (await exec("buildah", [...buildah, "run", "--isolation", "chroot", container, "--", ...cmd])).stdout;
+    const config = JSON.parse(
+      (await exec("buildah", [...buildah, "inspect", "--type", "container", container])).stdout,
+    ).OCIv1.config;
+    const run = async (...cmd: string[]) =>
+      (await exec("buildah", [...buildah, "run", "--isolation", "chroot", container, "--", ...cmd]))
+        .stdout;
     await fn(run, config);
   } finally {
     await exec("buildah", [...buildah, "rm", container]);
@@ -39,6 +48,9 @@ export function messageAppBuilder(storageDir: string, ref: string) {
   return buildS2IBuilderImage({
     storageDir,
     ref,
-    scripts: { assemble: "#!/bin/sh\nset -e\ncp -R /tmp/src/. /opt/app-root/\n", run: "#!/bin/sh\ncat /opt/app-root/message.txt\n" },
+    scripts: {
+      assemble: "#!/bin/sh\nset -e\ncp -R /tmp/src/. /opt/app-root/\n",
+      run: "#!/bin/sh\ncat /opt/app-root/message.txt\n",
+    },
   });
 }

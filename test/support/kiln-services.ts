@@ -2,7 +2,12 @@ import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { isTerminalPhase, type BuildPhase } from "@kiln/domain";
-import { freePort, startKilnServices, type KilnServiceName, type ManagedProcess } from "@kiln/infra";
+import {
+  freePort,
+  startKilnServices,
+  type KilnServiceName,
+  type ManagedProcess,
+} from "@kiln/infra";
 
 export const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -91,7 +96,12 @@ export function runnerStorageDir(infra: KilnInfra): string {
 
 /** A tiny client for the tests (the CLI has the real one). */
 export function api(kiln: Pick<RunningKiln, "apiUrl" | "token">) {
-  return async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
+  return async (
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ) => {
     const res = await fetch(`${kiln.apiUrl}${path}`, {
       method,
       headers: {
@@ -122,7 +132,8 @@ export async function waitForBuild(
   for (;;) {
     const res = await call("GET", `/apis/v1/namespaces/default/builds/${name}`);
     if (res.status === 200 && until(res.json.status.phase)) return res.json;
-    if (Date.now() > deadline) throw new Error(`build ${name} still ${res.json?.status?.phase} after ${timeoutMs} ms`);
+    if (Date.now() > deadline)
+      throw new Error(`build ${name} still ${res.json?.status?.phase} after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }

@@ -9,6 +9,7 @@ export function externalAddress(): string {
   const address = Object.values(networkInterfaces())
     .flat()
     .find((a) => a && a.family === "IPv4" && !a.internal)?.address;
-  if (!address) throw new Error("this host has no non-loopback IPv4 address for build steps to reach");
+  if (!address)
+    throw new Error("this host has no non-loopback IPv4 address for build steps to reach");
   return address;
 }

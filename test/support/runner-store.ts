@@ -16,7 +16,19 @@ export async function runnerBuildah(infra: KilnInfra, ...args: string[]): Promis
   const dir = runnerStorageDir(infra);
   const driver = ["overlay", "vfs"].find((d) => existsSync(join(dir, d)));
   if (!driver) throw new Error(`no runner store under ${dir}: did a build-runner start?`);
-  const env = { ...process.env, HOME: join(dir, "home"), TMPDIR: join(dir, "tmp"), XDG_RUNTIME_DIR: join(dir, "run-user") };
-  const global = ["--root", join(dir, driver), "--runroot", join(dir, "run", driver), "--storage-driver", driver];
+  const env = {
+    ...process.env,
+    HOME: join(dir, "home"),
+    TMPDIR: join(dir, "tmp"),
+    XDG_RUNTIME_DIR: join(dir, "run-user"),
+  };
+  const global = [
+    "--root",
+    join(dir, driver),
+    "--runroot",
+    join(dir, "run", driver),
+    "--storage-driver",
+    driver,
+  ];
   return (await exec("buildah", [...global, ...args], { env, ...(await buildUser()) })).stdout;
 }

@@ -18,7 +18,9 @@ export type KilnEntry = KilnServiceName | "migrate";
 export const kilnEntries: readonly KilnEntry[] = [...kilnServiceNames, "migrate"];
 
 export function entryFile(entry: KilnEntry): string {
-  return entry === "migrate" ? join(repoRoot, "scripts", "migrate.ts") : join(repoRoot, "services", entry, "src", "main.ts");
+  return entry === "migrate"
+    ? join(repoRoot, "scripts", "migrate.ts")
+    : join(repoRoot, "services", entry, "src", "main.ts");
 }
 
 /** A service's environment as JSON Schema (the input side of its zod schema). */
@@ -33,26 +35,44 @@ export const listenVariables: Record<KilnServiceName, { host: string; port: read
   "webhook-receiver": { host: "WEBHOOK_HOST", port: ["WEBHOOK_PORT"] },
   scheduler: { host: "SCHEDULER_HEALTH_HOST", port: ["SCHEDULER_HEALTH_PORT"] },
   "build-runner": { host: "BUILD_RUNNER_HEALTH_HOST", port: ["BUILD_RUNNER_HEALTH_PORT"] },
-  "image-watcher": { host: "IMAGE_WATCHER_HOST", port: ["IMAGE_WATCHER_PORT", "IMAGE_WATCHER_HEALTH_PORT"] },
+  "image-watcher": {
+    host: "IMAGE_WATCHER_HOST",
+    port: ["IMAGE_WATCHER_PORT", "IMAGE_WATCHER_HEALTH_PORT"],
+  },
   deployer: { host: "DEPLOYER_HEALTH_HOST", port: ["DEPLOYER_HEALTH_PORT"] },
 };
 
 /** Only what node needs: a value the test machine happens to have (DATABASE_URL, say) must not hide a missing one. */
 function bareEnv(env: Record<string, string>): Record<string, string> {
-  return { PATH: process.env.PATH ?? "/usr/bin:/bin", ...(process.env.TMPDIR ? { TMPDIR: process.env.TMPDIR } : {}), ...env };
+  return {
+    PATH: process.env.PATH ?? "/usr/bin:/bin",
+    ...(process.env.TMPDIR ? { TMPDIR: process.env.TMPDIR } : {}),
+    ...env,
+  };
 }
 
 /** `main.ts --config-schema`: the variables the service reads, which of them it requires, their defaults. */
 export async function configSchema(entry: KilnEntry): Promise<ConfigSchema> {
-  const { stdout } = await exec(process.execPath, ["--import", tsxLoaderUrl(), entryFile(entry), "--config-schema"], { env: bareEnv({}), cwd: repoRoot });
+  const { stdout } = await exec(
+    process.execPath,
+    ["--import", tsxLoaderUrl(), entryFile(entry), "--config-schema"],
+    { env: bareEnv({}), cwd: repoRoot },
+  );
   const schema = JSON.parse(stdout) as Partial<ConfigSchema>;
   return { required: schema.required ?? [], properties: schema.properties ?? {} };
 }
 
 /** `main.ts --check-config` with exactly `env`: whether the service would start with it, and if not, every wrong variable. */
-export async function checkConfig(entry: KilnEntry, env: Record<string, string>): Promise<{ ok: boolean; output: string }> {
+export async function checkConfig(
+  entry: KilnEntry,
+  env: Record<string, string>,
+): Promise<{ ok: boolean; output: string }> {
   try {
-    const { stdout, stderr } = await exec(process.execPath, ["--import", tsxLoaderUrl(), entryFile(entry), "--check-config"], { env: bareEnv(env), cwd: repoRoot });
+    const { stdout, stderr } = await exec(
+      process.execPath,
+      ["--import", tsxLoaderUrl(), entryFile(entry), "--check-config"],
+      { env: bareEnv(env), cwd: repoRoot },
+    );
     return { ok: true, output: stdout + stderr };
   } catch (error) {
     const e = error as { stdout?: string; stderr?: string; message: string };
@@ -61,7 +81,11 @@ export async function checkConfig(entry: KilnEntry, env: Record<string, string>)
 }
 
 /** The port a service's server listens on with `env`: the first of its port variables that is set, else the schema's default. */
-export function listenPort(service: KilnServiceName, env: Record<string, string>, schema: ConfigSchema): number {
+export function listenPort(
+  service: KilnServiceName,
+  env: Record<string, string>,
+  schema: ConfigSchema,
+): number {
   for (const name of listenVariables[service].port) {
     if (env[name] !== undefined) return Number(env[name]);
   }
@@ -73,13 +97,21 @@ export function listenPort(service: KilnServiceName, env: Record<string, string>
 }
 
 /** The address a service's server binds with `env` (its schema's default when unset). */
-export function listenHost(service: KilnServiceName, env: Record<string, string>, schema: ConfigSchema): string {
+export function listenHost(
+  service: KilnServiceName,
+  env: Record<string, string>,
+  schema: ConfigSchema,
+): string {
   const name = listenVariables[service].host;
   return env[name] ?? String(schema.properties[name]?.default ?? "");
 }
 
 /** Runs `fn` over `items` with at most `limit` at a time (each check starts a node process; the build machines have 2 cores). */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
   const results: R[] = new Array<R>(items.length);
   let next = 0;
   const worker = async () => {

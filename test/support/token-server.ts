@@ -71,9 +71,20 @@ export class TokenServer {
     const keyFile = join(options.dir, "token-signer.key");
     const certFile = join(options.dir, "token-signer.pem");
     await exec("openssl", [
-      "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "2",
-      "-subj", `/CN=${options.issuer}`,
-      "-keyout", keyFile, "-out", certFile,
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-sha256",
+      "-days",
+      "2",
+      "-subj",
+      `/CN=${options.issuer}`,
+      "-keyout",
+      keyFile,
+      "-out",
+      certFile,
     ]);
     const key = createPrivateKey(await readFile(keyFile));
     const cert = new X509Certificate(await readFile(certFile));
@@ -98,15 +109,29 @@ export class TokenServer {
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? "/", this.url_);
-    const scopes = url.searchParams.getAll("scope").flatMap((s) => s.split(" ")).filter((s) => s !== "");
+    const scopes = url.searchParams
+      .getAll("scope")
+      .flatMap((s) => s.split(" "))
+      .filter((s) => s !== "");
     const answer = (status: number, body: unknown, account: string, granted: TokenGrant[] = []) => {
-      this.requests.push({ account, scopes, userAgent: req.headers["user-agent"] ?? "", status, granted });
+      this.requests.push({
+        account,
+        scopes,
+        userAgent: req.headers["user-agent"] ?? "",
+        status,
+        granted,
+      });
       res.writeHead(status, { "content-type": "application/json" });
       res.end(JSON.stringify(body));
     };
-    if (req.method !== "GET" || url.pathname !== "/token") return answer(404, { errors: [{ code: "NOT_FOUND" }] }, "anonymous");
+    if (req.method !== "GET" || url.pathname !== "/token")
+      return answer(404, { errors: [{ code: "NOT_FOUND" }] }, "anonymous");
     if (url.searchParams.get("service") !== this.options.service) {
-      return answer(400, { errors: [{ code: "UNSUPPORTED", message: "unknown service" }] }, "anonymous");
+      return answer(
+        400,
+        { errors: [{ code: "UNSUPPORTED", message: "unknown service" }] },
+        "anonymous",
+      );
     }
 
     let account = "anonymous";
@@ -118,7 +143,11 @@ export class TokenServer {
       const user = colon >= 0 ? decoded.slice(0, colon) : decoded;
       const password = colon >= 0 ? decoded.slice(colon + 1) : "";
       if (!Object.hasOwn(this.options.users, user) || this.options.users[user] !== password) {
-        return answer(401, { errors: [{ code: "UNAUTHORIZED", message: "incorrect username or password" }] }, user || "(malformed)");
+        return answer(
+          401,
+          { errors: [{ code: "UNAUTHORIZED", message: "incorrect username or password" }] },
+          user || "(malformed)",
+        );
       }
       account = user;
     }
@@ -150,7 +179,17 @@ export class TokenServer {
       jti: randomUUID(),
       access: granted,
     });
-    answer(200, { token, access_token: token, expires_in: ttl, issued_at: new Date(now * 1000).toISOString() }, account, granted);
+    answer(
+      200,
+      {
+        token,
+        access_token: token,
+        expires_in: ttl,
+        issued_at: new Date(now * 1000).toISOString(),
+      },
+      account,
+      granted,
+    );
   }
 
   private jwt(claims: Record<string, unknown>): string {

@@ -5,12 +5,20 @@ import { join } from "node:path";
 import { connect } from "nats";
 import pg from "pg";
 import { describe, expect } from "vitest";
-import { buildahArgs, integrationTest as test, makeGitRepo, registryNotificationToken } from "@kiln/testing";
+import {
+  buildahArgs,
+  integrationTest as test,
+  makeGitRepo,
+  registryNotificationToken,
+} from "@kiln/testing";
 
 const seen = new Set<string>();
 
 describe("integrationTest fixtures", () => {
-  test("gives each test its own database cloned from the migrated template", async ({ database, infra }) => {
+  test("gives each test its own database cloned from the migrated template", async ({
+    database,
+    infra,
+  }) => {
     expect(database.url).toBe(infra.databaseUrlFor(database.name));
     expect(seen.has(database.name)).toBe(false);
     seen.add(database.name);
@@ -33,23 +41,28 @@ describe("integrationTest fixtures", () => {
     const admin = new pg.Client({ connectionString: infra.adminDatabaseUrl });
     await admin.connect();
     try {
-      const names = (await admin.query("SELECT datname FROM pg_database WHERE datname LIKE 't\\_%'")).rows.map(
-        (r: { datname: string }) => r.datname,
-      );
+      const names = (
+        await admin.query("SELECT datname FROM pg_database WHERE datname LIKE 't\\_%'")
+      ).rows.map((r: { datname: string }) => r.datname);
       expect(names).toEqual([database.name]);
     } finally {
       await admin.end();
     }
   });
 
-  test("hands out a subject prefix that works as a NATS token and a stream name", async ({ infra, subjectPrefix }) => {
+  test("hands out a subject prefix that works as a NATS token and a stream name", async ({
+    infra,
+    subjectPrefix,
+  }) => {
     expect(subjectPrefix).toMatch(/^t[a-z0-9]{10}$/);
     const nc = await connect({ servers: infra.natsUrl });
     try {
       const jsm = await nc.jetstreamManager();
       const stream = `${subjectPrefix.toUpperCase()}_BUILDS`;
       await jsm.streams.add({ name: stream, subjects: [`${subjectPrefix}.kiln.>`] });
-      const ack = await nc.jetstream().publish(`${subjectPrefix}.kiln.builds.requested`, new Uint8Array([1]));
+      const ack = await nc
+        .jetstream()
+        .publish(`${subjectPrefix}.kiln.builds.requested`, new Uint8Array([1]));
       expect(ack.stream).toBe(stream);
       await jsm.streams.delete(stream);
     } finally {
@@ -61,10 +74,31 @@ describe("integrationTest fixtures", () => {
     expect(baseImage.ref).toBe(`${infra.registry.address}/base/busybox:latest`);
     expect(baseImage.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
     const global = buildahArgs(baseImage.storageDir);
-    const opts: ExecFileSyncOptionsWithStringEncoding = { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] };
-    const ctr = execFileSync("buildah", [...global, "from", "--quiet", "--tls-verify=false", baseImage.ref], opts).trim();
+    const opts: ExecFileSyncOptionsWithStringEncoding = {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+    };
+    const ctr = execFileSync(
+      "buildah",
+      [...global, "from", "--quiet", "--tls-verify=false", baseImage.ref],
+      opts,
+    ).trim();
     try {
-      const out = execFileSync("buildah", [...global, "run", "--isolation", "chroot", ctr, "--", "sh", "-c", "echo hi from busybox; ls /bin/busybox"], opts);
+      const out = execFileSync(
+        "buildah",
+        [
+          ...global,
+          "run",
+          "--isolation",
+          "chroot",
+          ctr,
+          "--",
+          "sh",
+          "-c",
+          "echo hi from busybox; ls /bin/busybox",
+        ],
+        opts,
+      );
       expect(out).toBe("hi from busybox\n/bin/busybox\n");
     } finally {
       execFileSync("buildah", [...global, "rm", ctr], opts);
@@ -73,7 +107,20 @@ describe("integrationTest fixtures", () => {
     // the worker's first push may no longer be in it.
     const tag = `notify-${Date.now()}`;
     const digestFile = `${baseImage.storageDir}/${tag}.digest`;
-    execFileSync("buildah", [...global, "push", "--quiet", "--tls-verify=false", "--digestfile", digestFile, baseImage.ref, `docker://${infra.registry.address}/base/busybox:${tag}`], opts);
+    execFileSync(
+      "buildah",
+      [
+        ...global,
+        "push",
+        "--quiet",
+        "--tls-verify=false",
+        "--digestfile",
+        digestFile,
+        baseImage.ref,
+        `docker://${infra.registry.address}/base/busybox:${tag}`,
+      ],
+      opts,
+    );
     const event = await infra.notifications.waitForEvent(
       (e) => e.action === "push" && e.target.repository === "base/busybox" && e.target.tag === tag,
     );
@@ -86,12 +133,16 @@ describe("integrationTest fixtures", () => {
     const files = { "README.md": "hello\n", ".s2i/bin/assemble": "#!/bin/sh\necho assembling\n" };
     await using repo = await makeGitRepo(files);
     expect(repo.url).toBe(`file://${repo.dir}`);
-    const head = execFileSync("git", ["ls-remote", repo.url, "HEAD"], { encoding: "utf8" }).split("\t")[0];
+    const head = execFileSync("git", ["ls-remote", repo.url, "HEAD"], { encoding: "utf8" }).split(
+      "\t",
+    )[0];
     expect(head).toBe(repo.commit);
     const again = await makeGitRepo(files);
     expect(again.commit).toBe(repo.commit); // fixed author and dates: same files, same sha
     await again.remove();
-    const mode = execFileSync("git", ["-C", repo.dir, "ls-files", "-s", ".s2i/bin/assemble"], { encoding: "utf8" });
+    const mode = execFileSync("git", ["-C", repo.dir, "ls-files", "-s", ".s2i/bin/assemble"], {
+      encoding: "utf8",
+    });
     expect(mode.startsWith("100755")).toBe(true);
     expect(await readFile(join(repo.dir, "README.md"), "utf8")).toBe("hello\n");
   });

@@ -8,7 +8,15 @@ import { api, startKiln, waitForBuild, type RunningKiln } from "../support/kiln-
 
 const exec = promisify(execFile);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const gitEnv = { ...process.env, GIT_CONFIG_GLOBAL: "/dev/null", GIT_CONFIG_NOSYSTEM: "1", GIT_AUTHOR_NAME: "Dev", GIT_AUTHOR_EMAIL: "dev@kiln.invalid", GIT_COMMITTER_NAME: "Dev", GIT_COMMITTER_EMAIL: "dev@kiln.invalid" };
+const gitEnv = {
+  ...process.env,
+  GIT_CONFIG_GLOBAL: "/dev/null",
+  GIT_CONFIG_NOSYSTEM: "1",
+  GIT_AUTHOR_NAME: "Dev",
+  GIT_AUTHOR_EMAIL: "dev@kiln.invalid",
+  GIT_COMMITTER_NAME: "Dev",
+  GIT_COMMITTER_EMAIL: "dev@kiln.invalid",
+};
 
 let running: RunningKiln | undefined;
 afterEach(async () => {
@@ -16,7 +24,12 @@ afterEach(async () => {
   running = undefined;
 });
 
-test("a push no webhook announced is built once, found by polling the ref with git ls-remote", async ({ infra, baseImage, database, subjectPrefix }) => {
+test("a push no webhook announced is built once, found by polling the ref with git ls-remote", async ({
+  infra,
+  baseImage,
+  database,
+  subjectPrefix,
+}) => {
   await using repo = await makeGitRepo({ Dockerfile: `FROM ${baseImage.ref}\nCMD ["true"]\n` });
   running = await startKiln({
     infra,
@@ -27,7 +40,17 @@ test("a push no webhook announced is built once, found by polling the ref with g
   });
   const call = api(running);
   await call("POST", "/apis/v1/apply", {
-    items: [{ apiVersion: "kiln.dev/v1", kind: "BuildConfig", metadata: { name: "polled" }, spec: { source: { git: { uri: repo.url, ref: "main", poll: true } }, strategy: { type: "Docker" } } }],
+    items: [
+      {
+        apiVersion: "kiln.dev/v1",
+        kind: "BuildConfig",
+        metadata: { name: "polled" },
+        spec: {
+          source: { git: { uri: repo.url, ref: "main", poll: true } },
+          strategy: { type: "Docker" },
+        },
+      },
+    ],
   });
   // The first reads only note where main is: starting to watch builds nothing.
   await sleep(2500);
@@ -39,7 +62,12 @@ test("a push no webhook announced is built once, found by polling the ref with g
   await exec("git", ["commit", "-q", "-m", "unannounced"], { cwd: repo.dir, env: gitEnv });
   const commit = (await exec("git", ["rev-parse", "HEAD"], { cwd: repo.dir })).stdout.trim();
 
-  const build = await waitForBuild(call, "polled-1", (p) => ["Complete", "Failed", "Error"].includes(p), 60_000);
+  const build = await waitForBuild(
+    call,
+    "polled-1",
+    (p) => ["Complete", "Failed", "Error"].includes(p),
+    60_000,
+  );
   expect(build.status.phase).toBe("Complete");
   expect(build.spec.revision.commit).toBe(commit);
   expect(build.spec.triggeredBy[0].message).toContain("no webhook announced it");

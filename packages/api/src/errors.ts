@@ -1,4 +1,10 @@
-import { ConflictError, KilnError, NotFoundError, ValidationError, type FieldIssue } from "@kiln/domain";
+import {
+  ConflictError,
+  KilnError,
+  NotFoundError,
+  ValidationError,
+  type FieldIssue,
+} from "@kiln/domain";
 
 /** The JSON body of every error answer (docs/api.md). */
 export interface ErrorBody {
@@ -25,15 +31,30 @@ export class BuildFinishedError extends KilnError {
 
 /** Maps an error to its HTTP status and body; unknown errors are 500 without internals. */
 export function toHttpError(error: unknown): { status: number; body: ErrorBody } {
-  if (error instanceof ValidationError) return { status: 400, body: { error: error.reason, message: "the request is invalid", details: [...error.issues] } };
-  if (error instanceof NotFoundError) return { status: 404, body: { error: error.reason, message: error.message } };
-  if (error instanceof ConflictError || error instanceof BuildFinishedError) return { status: 409, body: { error: "Conflict", message: error.message } };
-  if (error instanceof UnauthorizedError) return { status: 401, body: { error: error.reason, message: error.message } };
-  if (error instanceof PayloadTooLargeError) return { status: 413, body: { error: error.reason, message: error.message } };
+  if (error instanceof ValidationError)
+    return {
+      status: 400,
+      body: { error: error.reason, message: "the request is invalid", details: [...error.issues] },
+    };
+  if (error instanceof NotFoundError)
+    return { status: 404, body: { error: error.reason, message: error.message } };
+  if (error instanceof ConflictError || error instanceof BuildFinishedError)
+    return { status: 409, body: { error: "Conflict", message: error.message } };
+  if (error instanceof UnauthorizedError)
+    return { status: 401, body: { error: error.reason, message: error.message } };
+  if (error instanceof PayloadTooLargeError)
+    return { status: 413, body: { error: error.reason, message: error.message } };
   const status = (error as { statusCode?: number }).statusCode;
-  if (status === 413) return { status, body: { error: "PayloadTooLarge", message: "the request body is too large" } };
+  if (status === 413)
+    return { status, body: { error: "PayloadTooLarge", message: "the request body is too large" } };
   if (status && status >= 400 && status < 500) {
-    return { status, body: { error: "Invalid", message: error instanceof Error ? error.message : "bad request" } };
+    return {
+      status,
+      body: { error: "Invalid", message: error instanceof Error ? error.message : "bad request" },
+    };
   }
-  return { status: 500, body: { error: "InternalError", message: "internal error; see the api service log" } };
+  return {
+    status: 500,
+    body: { error: "InternalError", message: "internal error; see the api service log" },
+  };
 }

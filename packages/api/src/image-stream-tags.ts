@@ -1,6 +1,12 @@
 import type { Bus } from "@kiln/bus";
 import { currentTag, type Db } from "@kiln/db";
-import { issuesFromZod, namespacePattern, NotFoundError, resourceNamePattern, ValidationError } from "@kiln/domain";
+import {
+  issuesFromZod,
+  namespacePattern,
+  NotFoundError,
+  resourceNamePattern,
+  ValidationError,
+} from "@kiln/domain";
 import { TagRecorder } from "@kiln/image-watcher";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { FastifyInstance } from "fastify";
@@ -28,32 +34,38 @@ const TagBody = z.strictObject({
  * the source tag's current image on the destination tag (cause Tag). A destination already at
  * that digest is unchanged; a missing destination ImageStream is created.
  */
-export function registerImageStreamTagRoutes(app: FastifyInstance<Server, IncomingMessage, ServerResponse, Logger>, options: { db: Db; bus: Bus; logger: Logger }): void {
+export function registerImageStreamTagRoutes(
+  app: FastifyInstance<Server, IncomingMessage, ServerResponse, Logger>,
+  options: { db: Db; bus: Bus; logger: Logger },
+): void {
   const recorder = new TagRecorder(options);
-  app.post<{ Params: { ns: string } }>("/apis/v1/namespaces/:ns/imagestreamtags", async (request, reply) => {
-    const parsed = TagBody.safeParse(request.body ?? {});
-    if (!parsed.success) throw new ValidationError(issuesFromZod(parsed.error));
-    const { ns } = request.params;
-    const { from, tag } = parsed.data;
-    const fromNs = from.namespace ?? ns;
-    const [fromStream, fromTag] = from.name.split(":") as [string, string];
-    const [toStream, toTag] = tag.split(":") as [string, string];
-    const source = await currentTag(options.db, fromNs, fromStream, fromTag);
-    if (!source) throw new NotFoundError("ImageStreamTag", fromNs, from.name);
-    const result = await recorder.record({
-      namespace: ns,
-      imageStream: toStream,
-      tag: toTag,
-      digest: source.digest,
-      imageReference: source.imageReference,
-      cause: { type: "Tag", message: `tagged from ${fromNs}/${from.name}` },
-    });
-    return reply.status(result.changed ? 201 : 200).send({
-      kind: "ImageStreamTag",
-      metadata: { namespace: ns, name: tag },
-      image: result.item.digest,
-      dockerImageReference: result.item.imageReference,
-      changed: result.changed,
-    });
-  });
+  app.post<{ Params: { ns: string } }>(
+    "/apis/v1/namespaces/:ns/imagestreamtags",
+    async (request, reply) => {
+      const parsed = TagBody.safeParse(request.body ?? {});
+      if (!parsed.success) throw new ValidationError(issuesFromZod(parsed.error));
+      const { ns } = request.params;
+      const { from, tag } = parsed.data;
+      const fromNs = from.namespace ?? ns;
+      const [fromStream, fromTag] = from.name.split(":") as [string, string];
+      const [toStream, toTag] = tag.split(":") as [string, string];
+      const source = await currentTag(options.db, fromNs, fromStream, fromTag);
+      if (!source) throw new NotFoundError("ImageStreamTag", fromNs, from.name);
+      const result = await recorder.record({
+        namespace: ns,
+        imageStream: toStream,
+        tag: toTag,
+        digest: source.digest,
+        imageReference: source.imageReference,
+        cause: { type: "Tag", message: `tagged from ${fromNs}/${from.name}` },
+      });
+      return reply.status(result.changed ? 201 : 200).send({
+        kind: "ImageStreamTag",
+        metadata: { namespace: ns, name: tag },
+        image: result.item.digest,
+        dockerImageReference: result.item.imageReference,
+        changed: result.changed,
+      });
+    },
+  );
 }

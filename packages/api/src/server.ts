@@ -42,7 +42,12 @@ import {
 import type { Logger } from "pino";
 import { z } from "zod";
 import { tokenMatches } from "./auth.js";
-import { BuildFinishedError, PayloadTooLargeError, toHttpError, UnauthorizedError } from "./errors.js";
+import {
+  BuildFinishedError,
+  PayloadTooLargeError,
+  toHttpError,
+  UnauthorizedError,
+} from "./errors.js";
 import { registerImageStreamTagRoutes } from "./image-stream-tags.js";
 
 export interface ApiServerOptions {
@@ -61,12 +66,24 @@ export interface ApiServerOptions {
   binaryLimitBytes?: number;
 }
 
-const kinds: Record<string, ResourceKind> = { buildconfigs: "BuildConfig", imagestreams: "ImageStream", secrets: "Secret" };
+const kinds: Record<string, ResourceKind> = {
+  buildconfigs: "BuildConfig",
+  imagestreams: "ImageStream",
+  secrets: "Secret",
+};
 
 const InstantiateBody = z.strictObject({
-  commit: z.string().regex(/^[0-9a-f]{4,64}$/, "must be a hexadecimal commit id").optional(),
+  commit: z
+    .string()
+    .regex(/^[0-9a-f]{4,64}$/, "must be a hexadecimal commit id")
+    .optional(),
   env: z.array(z.strictObject({ name: envName, value: z.string() })).default([]),
-  requestId: z.string().min(1).max(200).regex(/^[A-Za-z0-9_-]+$/, "letters, digits, - and _ only").optional(),
+  requestId: z
+    .string()
+    .min(1)
+    .max(200)
+    .regex(/^[A-Za-z0-9_-]+$/, "letters, digits, - and _ only")
+    .optional(),
 });
 
 const InstantiateBinaryQuery = z.strictObject({
@@ -96,12 +113,17 @@ export function createApiServer(options: ApiServerOptions) {
     void reply.status(status).send(body);
   });
   app.setNotFoundHandler((request, reply) => {
-    void reply.status(404).send({ error: "NotFound", message: `no route ${request.method} ${request.url.split("?")[0]}` });
+    void reply.status(404).send({
+      error: "NotFound",
+      message: `no route ${request.method} ${request.url.split("?")[0]}`,
+    });
   });
 
   // Binary uploads reach their route as the raw request stream: streamed into the object store,
   // never buffered, and limited by binaryLimitBytes instead of bodyLimit.
-  app.addContentTypeParser("application/octet-stream", (_request, payload, done) => done(null, payload));
+  app.addContentTypeParser("application/octet-stream", (_request, payload, done) =>
+    done(null, payload),
+  );
 
   app.addHook("onRequest", async (request) => {
     if (request.url === "/healthz") return;
@@ -118,7 +140,9 @@ export function createApiServer(options: ApiServerOptions) {
     } catch {
       problems.push("database unreachable");
     }
-    return reply.status(problems.length ? 503 : 200).send(problems.length ? { status: "unhealthy", problems } : { status: "ok" });
+    return reply
+      .status(problems.length ? 503 : 200)
+      .send(problems.length ? { status: "unhealthy", problems } : { status: "ok" });
   });
 
   app.post("/apis/v1/apply", async (request) => {
@@ -156,14 +180,25 @@ export function createApiServer(options: ApiServerOptions) {
 
   /** A set of BuildConfigs whose ImageChange triggers feed each other would rebuild for ever. */
   async function refuseRebuildCycles(resources: Resource[]): Promise<void> {
-    const applied = resources.flatMap((r, i) => (r.kind === "BuildConfig" ? [{ i, bc: { namespace: r.metadata.namespace, name: r.metadata.name, spec: r.spec } }] : []));
+    const applied = resources.flatMap((r, i) =>
+      r.kind === "BuildConfig"
+        ? [{ i, bc: { namespace: r.metadata.namespace, name: r.metadata.name, spec: r.spec } }]
+        : [],
+    );
     if (applied.length === 0) return;
     const replaced = new Set(applied.map(({ bc }) => `${bc.namespace}/${bc.name}`));
-    const stored = (await listAllBuildConfigs(db)).filter((bc) => !replaced.has(`${bc.namespace}/${bc.name}`));
+    const stored = (await listAllBuildConfigs(db)).filter(
+      (bc) => !replaced.has(`${bc.namespace}/${bc.name}`),
+    );
     const cycle = new BuildGraph([...stored, ...applied.map(({ bc }) => bc)]).findCycle();
     if (!cycle) return;
     const at = applied.find(({ bc }) => cycle.includes(`${bc.namespace}/${bc.name}`))?.i ?? 0;
-    throw new ValidationError([{ path: `items[${at}].spec.triggers`, message: `would make a rebuild cycle: ${cycle.join(" → ")}` }]);
+    throw new ValidationError([
+      {
+        path: `items[${at}].spec.triggers`,
+        message: `would make a rebuild cycle: ${cycle.join(" → ")}`,
+      },
+    ]);
   }
 
   // The rebuild graph of chained builds: `kiln graph`, and `kiln impact` with ?impact=ns/is:tag.
@@ -176,7 +211,10 @@ export function createApiServer(options: ApiServerOptions) {
       downstream: graph.downstream.get(`${bc.namespace}/${bc.name}`) ?? [],
     }));
     nodes.sort((a, b) => a.buildConfig.localeCompare(b.buildConfig));
-    return { nodes, ...(request.query.impact ? { impact: graph.impact(request.query.impact) } : {}) };
+    return {
+      nodes,
+      ...(request.query.impact ? { impact: graph.impact(request.query.impact) } : {}),
+    };
   });
 
   type NsParams = { ns: string; plural: string; name: string };
@@ -191,8 +229,12 @@ export function createApiServer(options: ApiServerOptions) {
     "/apis/v1/namespaces/:ns/webhookdeliveries",
     async (request) => {
       const limit = request.query.limit === undefined ? undefined : Number(request.query.limit);
-      if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) throw new ValidationError([{ path: "limit", message: "a positive integer" }]);
-      const items = await listWebhookDeliveries(db, request.params.ns, { buildConfig: request.query.buildConfig, limit });
+      if (limit !== undefined && !(Number.isInteger(limit) && limit > 0))
+        throw new ValidationError([{ path: "limit", message: "a positive integer" }]);
+      const items = await listWebhookDeliveries(db, request.params.ns, {
+        buildConfig: request.query.buildConfig,
+        limit,
+      });
       return { items: items.map(toWebhookDeliveryJson) };
     },
   );
@@ -209,21 +251,33 @@ export function createApiServer(options: ApiServerOptions) {
     const items = await listDeploys(db, namespace, parsed.data);
     return { apiVersion: "kiln.dev/v1", kind: "DeployList", items: items.map(toDeployJson) };
   };
-  app.get<{ Params: { ns: string } }>("/apis/v1/namespaces/:ns/deploys", async (request) => listDeploysRoute(request.params.ns, request.query));
+  app.get<{ Params: { ns: string } }>("/apis/v1/namespaces/:ns/deploys", async (request) =>
+    listDeploysRoute(request.params.ns, request.query),
+  );
   app.get("/apis/v1/deploys", async (request) => listDeploysRoute(undefined, request.query));
-  app.get<{ Params: { ns: string; id: string } }>("/apis/v1/namespaces/:ns/deploys/:id", async (request) => {
-    const { ns, id } = request.params;
-    const deploy = /^[0-9a-f-]{36}$/.test(id) ? await getDeploy(db, id) : null;
-    if (!deploy || deploy.namespace !== ns) throw new NotFoundError("Deploy", ns, id);
-    return toDeployJson(deploy);
-  });
+  app.get<{ Params: { ns: string; id: string } }>(
+    "/apis/v1/namespaces/:ns/deploys/:id",
+    async (request) => {
+      const { ns, id } = request.params;
+      const deploy = /^[0-9a-f-]{36}$/.test(id) ? await getDeploy(db, id) : null;
+      if (!deploy || deploy.namespace !== ns) throw new NotFoundError("Deploy", ns, id);
+      return toDeployJson(deploy);
+    },
+  );
 
   app.get<{ Params: NsParams }>("/apis/v1/namespaces/:ns/:plural", async (request) => {
     if (request.params.plural === "builds") return listBuildsRoute(request as never);
     const kind = kindOf(request.params);
     const rows = await listResources(db, kind, request.params.ns);
     const history = kind === "ImageStream" ? await listTagHistory(db, request.params.ns) : [];
-    return { items: rows.map((row) => toResourceJson(kind, row, { registry, tagHistory: history.filter((h) => h.imageStream === row.name) })) };
+    return {
+      items: rows.map((row) =>
+        toResourceJson(kind, row, {
+          registry,
+          tagHistory: history.filter((h) => h.imageStream === row.name),
+        }),
+      ),
+    };
   });
 
   app.get<{ Params: NsParams }>("/apis/v1/namespaces/:ns/:plural/:name", async (request) => {
@@ -232,7 +286,10 @@ export function createApiServer(options: ApiServerOptions) {
     const kind = kindOf(request.params);
     const row = await getResource(db, kind, ns, name);
     if (!row) throw new NotFoundError(kind, ns, name);
-    return toResourceJson(kind, row, { registry, tagHistory: kind === "ImageStream" ? await listTagHistory(db, ns, name) : [] });
+    return toResourceJson(kind, row, {
+      registry,
+      tagHistory: kind === "ImageStream" ? await listTagHistory(db, ns, name) : [],
+    });
   });
 
   app.delete<{ Params: NsParams }>("/apis/v1/namespaces/:ns/:plural/:name", async (request) => {
@@ -242,8 +299,12 @@ export function createApiServer(options: ApiServerOptions) {
     return { deleted: { kind, namespace: ns, name } };
   });
 
-  async function listBuildsRoute(request: FastifyRequest<{ Params: NsParams; Querystring: { buildConfig?: string } }>) {
-    const items = await listBuilds(db, request.params.ns, { buildConfig: request.query.buildConfig });
+  async function listBuildsRoute(
+    request: FastifyRequest<{ Params: NsParams; Querystring: { buildConfig?: string } }>,
+  ) {
+    const items = await listBuilds(db, request.params.ns, {
+      buildConfig: request.query.buildConfig,
+    });
     return { items: items.map(toBuildJson) };
   }
 
@@ -255,29 +316,33 @@ export function createApiServer(options: ApiServerOptions) {
 
   registerImageStreamTagRoutes(app, { db, bus, logger: options.logger });
 
-  app.post<{ Params: { ns: string; name: string } }>("/apis/v1/namespaces/:ns/buildconfigs/:name/instantiate", async (request, reply) => {
-    const { ns, name } = request.params;
-    const parsed = InstantiateBody.safeParse(request.body ?? {});
-    if (!parsed.success) throw new ValidationError(issuesFromZod(parsed.error));
-    if (!(await getResource(db, "BuildConfig", ns, name))) throw new NotFoundError("BuildConfig", ns, name);
-    const requestId = parsed.data.requestId ?? randomUUID();
-    await bus.publish(
-      "build.requested",
-      requestId,
-      {
-        v: 1,
+  app.post<{ Params: { ns: string; name: string } }>(
+    "/apis/v1/namespaces/:ns/buildconfigs/:name/instantiate",
+    async (request, reply) => {
+      const { ns, name } = request.params;
+      const parsed = InstantiateBody.safeParse(request.body ?? {});
+      if (!parsed.success) throw new ValidationError(issuesFromZod(parsed.error));
+      if (!(await getResource(db, "BuildConfig", ns, name)))
+        throw new NotFoundError("BuildConfig", ns, name);
+      const requestId = parsed.data.requestId ?? randomUUID();
+      await bus.publish(
+        "build.requested",
         requestId,
-        namespace: ns,
-        buildConfig: name,
-        commit: parsed.data.commit,
-        env: parsed.data.env,
-        cause: { type: "Manual", message: "Manually triggered" },
-        requestedAt: new Date().toISOString(),
-      },
-      { msgId: `build-request:${requestId}` },
-    );
-    return answerWhenCreated(requestId, reply);
-  });
+        {
+          v: 1,
+          requestId,
+          namespace: ns,
+          buildConfig: name,
+          commit: parsed.data.commit,
+          env: parsed.data.env,
+          cause: { type: "Manual", message: "Manually triggered" },
+          requestedAt: new Date().toISOString(),
+        },
+        { msgId: `build-request:${requestId}` },
+      );
+      return answerWhenCreated(requestId, reply);
+    },
+  );
 
   /** The scheduler numbers the build; wait for it so the CLI can print and follow `NAME-N`. */
   async function answerWhenCreated(requestId: string, reply: FastifyReply) {
@@ -304,11 +369,18 @@ export function createApiServer(options: ApiServerOptions) {
       const bc = await getResource(db, "BuildConfig", ns, name);
       if (!bc) throw new NotFoundError("BuildConfig", ns, name);
       const body = request.body;
-      if (!(body instanceof Readable)) throw new ValidationError([{ path: "body", message: "an application/octet-stream body is required" }]);
+      if (!(body instanceof Readable))
+        throw new ValidationError([
+          { path: "body", message: "an application/octet-stream body is required" },
+        ]);
       const kind = query.data.kind ?? (query.data.asFile ? "file" : "archive");
       // The BuildConfig's asFile wins over the client's, as in OpenShift.
-      const asFile = kind === "file" ? ((bc.spec as BuildConfigSpec).source.binary?.asFile ?? query.data.asFile) : undefined;
-      if (kind === "file" && !asFile) throw new ValidationError([{ path: "asFile", message: "required when kind is file" }]);
+      const asFile =
+        kind === "file"
+          ? ((bc.spec as BuildConfigSpec).source.binary?.asFile ?? query.data.asFile)
+          : undefined;
+      if (kind === "file" && !asFile)
+        throw new ValidationError([{ path: "asFile", message: "required when kind is file" }]);
 
       const limit = options.binaryLimitBytes ?? 512 * 1024 * 1024;
       const tooLarge = () => {
@@ -319,7 +391,10 @@ export function createApiServer(options: ApiServerOptions) {
         body.resume();
         const giveUp = setTimeout(() => body.destroy(), 10_000).unref();
         body.once("end", () => clearTimeout(giveUp));
-        return reply.status(413).send({ error: "PayloadTooLarge", message: `the upload is larger than ${limit} bytes (API_BINARY_LIMIT_BYTES)` });
+        return reply.status(413).send({
+          error: "PayloadTooLarge",
+          message: `the upload is larger than ${limit} bytes (API_BINARY_LIMIT_BYTES)`,
+        });
       };
       if (Number(request.headers["content-length"]) > limit) return tooLarge();
 
@@ -329,7 +404,8 @@ export function createApiServer(options: ApiServerOptions) {
       const meter = new Transform({
         transform(chunk: Buffer, _encoding, callback) {
           size += chunk.length;
-          if (size > limit) return callback(new PayloadTooLargeError(`the upload is larger than ${limit} bytes`));
+          if (size > limit)
+            return callback(new PayloadTooLargeError(`the upload is larger than ${limit} bytes`));
           hash.update(chunk);
           callback(null, chunk);
         },
@@ -339,12 +415,22 @@ export function createApiServer(options: ApiServerOptions) {
       meter.on("error", () => body.unpipe(meter));
       body.pipe(meter);
       try {
-        await bus.putObject("BUILD_INPUTS", requestId, Readable.toWeb(meter) as ReadableStream<Uint8Array>);
+        await bus.putObject(
+          "BUILD_INPUTS",
+          requestId,
+          Readable.toWeb(meter) as ReadableStream<Uint8Array>,
+        );
       } catch (error) {
         if (size > limit) return tooLarge();
         throw error;
       }
-      const binary = { object: requestId, kind, ...(asFile ? { asFile } : {}), size, sha256: hash.digest("hex") };
+      const binary = {
+        object: requestId,
+        kind,
+        ...(asFile ? { asFile } : {}),
+        size,
+        sha256: hash.digest("hex"),
+      };
       try {
         await bus.publish(
           "build.requested",
@@ -355,7 +441,10 @@ export function createApiServer(options: ApiServerOptions) {
             namespace: ns,
             buildConfig: name,
             env: [],
-            cause: { type: "Manual", message: `Binary build (${kind}${asFile ? ` ${asFile}` : ""}, ${size} bytes)` },
+            cause: {
+              type: "Manual",
+              message: `Binary build (${kind}${asFile ? ` ${asFile}` : ""}, ${size} bytes)`,
+            },
             requestedAt: new Date().toISOString(),
             binary,
           },
@@ -371,17 +460,27 @@ export function createApiServer(options: ApiServerOptions) {
     },
   );
 
-  app.post<{ Params: { ns: string; name: string } }>("/apis/v1/namespaces/:ns/builds/:name/cancel", async (request, reply) => {
-    const build = await mustGetBuild(request.params.ns, request.params.name);
-    if (isTerminalPhase(build.phase)) throw new BuildFinishedError(`build ${build.name} already ended ${build.phase}`);
-    await bus.publish(
-      "build.cancel-requested",
-      build.id,
-      { v: 1, buildId: build.id, namespace: build.namespace, name: build.name, requestedAt: new Date().toISOString() },
-      { msgId: `${build.id}:cancel` },
-    );
-    return reply.status(202).send(toBuildJson(build));
-  });
+  app.post<{ Params: { ns: string; name: string } }>(
+    "/apis/v1/namespaces/:ns/builds/:name/cancel",
+    async (request, reply) => {
+      const build = await mustGetBuild(request.params.ns, request.params.name);
+      if (isTerminalPhase(build.phase))
+        throw new BuildFinishedError(`build ${build.name} already ended ${build.phase}`);
+      await bus.publish(
+        "build.cancel-requested",
+        build.id,
+        {
+          v: 1,
+          buildId: build.id,
+          namespace: build.namespace,
+          name: build.name,
+          requestedAt: new Date().toISOString(),
+        },
+        { msgId: `${build.id}:cancel` },
+      );
+      return reply.status(202).send(toBuildJson(build));
+    },
+  );
 
   app.get<{ Params: { ns: string; name: string }; Querystring: { follow?: string } }>(
     "/apis/v1/namespaces/:ns/builds/:name/log",
@@ -390,7 +489,11 @@ export function createApiServer(options: ApiServerOptions) {
       const follow = request.query.follow === "true" || request.query.follow === "1";
       reply.hijack();
       const raw = reply.raw;
-      raw.writeHead(200, { "content-type": "text/plain; charset=utf-8", "cache-control": "no-cache", "x-content-type-options": "nosniff" });
+      raw.writeHead(200, {
+        "content-type": "text/plain; charset=utf-8",
+        "cache-control": "no-cache",
+        "x-content-type-options": "nosniff",
+      });
       const controller = new AbortController();
       raw.on("close", () => controller.abort());
       try {
@@ -408,10 +511,18 @@ export function createApiServer(options: ApiServerOptions) {
    * on until every stored batch is written (the runner stores all lines before the final
    * status), then ends the response.
    */
-  async function streamLog(build: BuildRecord, follow: boolean, raw: ServerResponse, controller: AbortController): Promise<void> {
+  async function streamLog(
+    build: BuildRecord,
+    follow: boolean,
+    raw: ServerResponse,
+    controller: AbortController,
+  ): Promise<void> {
     let delivered = 0;
     const watcher = follow ? watchForEnd(build.id, () => delivered, controller) : Promise.resolve();
-    for await (const batch of bus.read("build.log-appended", build.id, { follow, signal: controller.signal })) {
+    for await (const batch of bus.read("build.log-appended", build.id, {
+      follow,
+      signal: controller.signal,
+    })) {
       if (batch.lines.length > 0) raw.write(`${batch.lines.join("\n")}\n`);
       delivered += 1;
     }
@@ -419,14 +530,19 @@ export function createApiServer(options: ApiServerOptions) {
     await watcher;
   }
 
-  async function watchForEnd(buildId: string, delivered: () => number, controller: AbortController): Promise<void> {
+  async function watchForEnd(
+    buildId: string,
+    delivered: () => number,
+    controller: AbortController,
+  ): Promise<void> {
     while (!controller.signal.aborted) {
       await sleep(200);
       const build = await getBuildById(db, buildId);
       if (!build || isTerminalPhase(build.phase)) {
         const total = await bus.count("build.log-appended", buildId);
         const until = Date.now() + 5_000;
-        while (delivered() < total && Date.now() < until && !controller.signal.aborted) await sleep(20);
+        while (delivered() < total && Date.now() < until && !controller.signal.aborted)
+          await sleep(20);
         controller.abort();
       }
     }

@@ -16,7 +16,18 @@ import {
   type StreamConfig,
 } from "nats";
 import type { Logger } from "pino";
-import { consumers, events, objectStores, streams, type ConsumerName, type ObjectStoreKey, type EventInput, type EventPayload, type EventType, type StreamKey } from "./catalog.js";
+import {
+  consumers,
+  events,
+  objectStores,
+  streams,
+  type ConsumerName,
+  type ObjectStoreKey,
+  type EventInput,
+  type EventPayload,
+  type EventType,
+  type StreamKey,
+} from "./catalog.js";
 import { jsonCodec, type Codec } from "./codec.js";
 import { backoffMs, isNonRetryable } from "./errors.js";
 
@@ -41,7 +52,10 @@ export interface DeliveryContext {
   working(): void;
 }
 
-export type Handler<T extends EventType> = (payload: EventPayload<T>, ctx: DeliveryContext) => Promise<void>;
+export type Handler<T extends EventType> = (
+  payload: EventPayload<T>,
+  ctx: DeliveryContext,
+) => Promise<void>;
 
 /** The event a durable consumer reads, from the catalogue: what its handler's payload is typed by. */
 export type ConsumedEvent<N extends ConsumerName> = (typeof consumers)[N]["event"];
@@ -82,7 +96,11 @@ export class Bus {
   ) {}
 
   static async connect(options: BusOptions): Promise<Bus> {
-    const nc = await connect({ servers: options.servers, name: options.name, maxReconnectAttempts: -1 });
+    const nc = await connect({
+      servers: options.servers,
+      name: options.name,
+      maxReconnectAttempts: -1,
+    });
     const jsm = await nc.jetstreamManager();
     return new Bus(nc, nc.jetstream(), jsm, options.prefix ?? "kiln", options.logger);
   }
@@ -97,11 +115,15 @@ export class Bus {
 
   /** Creates or updates every stream in the catalogue. Safe to run from every service at start. */
   async ensureStreams(): Promise<void> {
-    for (const [key, def] of Object.entries(streams) as [StreamKey, (typeof streams)[StreamKey]][]) {
+    for (const [key, def] of Object.entries(streams) as [
+      StreamKey,
+      (typeof streams)[StreamKey],
+    ][]) {
       const config: Partial<StreamConfig> = {
         name: this.streamName(key),
         subjects: def.subjects.map((s) => `${this.prefix}.${s}`),
-        retention: def.retention === "workqueue" ? RetentionPolicy.Workqueue : RetentionPolicy.Limits,
+        retention:
+          def.retention === "workqueue" ? RetentionPolicy.Workqueue : RetentionPolicy.Limits,
         storage: StorageType.File,
         max_age: nanos(def.maxAgeMs),
         duplicate_window: nanos(def.duplicateWindowMs),
@@ -127,7 +149,10 @@ export class Bus {
   private objectStore(store: ObjectStoreKey): Promise<ObjectStore> {
     let bound = this.stores.get(store);
     if (!bound) {
-      bound = this.js.views.os(this.objectStoreName(store), { storage: StorageType.File, ttl: nanos(objectStores[store].maxAgeMs) });
+      bound = this.js.views.os(this.objectStoreName(store), {
+        storage: StorageType.File,
+        ttl: nanos(objectStores[store].maxAgeMs),
+      });
       this.stores.set(store, bound);
       bound.catch(() => this.stores.delete(store));
     }
@@ -138,7 +163,11 @@ export class Bus {
    * Streams `data` into an object (replacing one of the same name). If `data` errors, the put
    * rejects with that error and the partial object is removed.
    */
-  async putObject(store: ObjectStoreKey, name: string, data: ReadableStream<Uint8Array>): Promise<{ size: number }> {
+  async putObject(
+    store: ObjectStoreKey,
+    name: string,
+    data: ReadableStream<Uint8Array>,
+  ): Promise<{ size: number }> {
     const os = await this.objectStore(store);
     try {
       const info = await os.put({ name }, data);
@@ -200,13 +229,22 @@ export class Bus {
    * Publishes and waits for the stream's ack. `msgId` must come from a natural key (request id,
    * build id + phase) so a retried publish is dropped by JetStream's duplicate window.
    */
-  async publish<T extends EventType>(type: T, key: string, payload: EventInput<T>, options: { msgId: string }): Promise<{ seq: number; duplicate: boolean }> {
+  async publish<T extends EventType>(
+    type: T,
+    key: string,
+    payload: EventInput<T>,
+    options: { msgId: string },
+  ): Promise<{ seq: number; duplicate: boolean }> {
     const h = natsHeaders();
     h.set("Content-Type", "application/json");
-    const ack = await this.js.publish(this.subject(type, key), codecFor(type).encode(payload as EventPayload<T>), {
-      msgID: options.msgId,
-      headers: h,
-    });
+    const ack = await this.js.publish(
+      this.subject(type, key),
+      codecFor(type).encode(payload as EventPayload<T>),
+      {
+        msgID: options.msgId,
+        headers: h,
+      },
+    );
     return { seq: ack.seq, duplicate: ack.duplicate };
   }
 
@@ -216,7 +254,11 @@ export class Bus {
    * a non-retryable error (bad payload, a `retryable: false` domain error) → term;
    * anything else → nak with exponential backoff. One summary log line per delivery.
    */
-  async consume<N extends ConsumerName>(name: N, handler: Handler<ConsumedEvent<N>>, options: ConsumeOptions = {}): Promise<Consumption> {
+  async consume<N extends ConsumerName>(
+    name: N,
+    handler: Handler<ConsumedEvent<N>>,
+    options: ConsumeOptions = {},
+  ): Promise<Consumption> {
     const def = consumers[name];
     const type: ConsumedEvent<N> = def.event;
     const stream = this.streamName(events[type].stream);
@@ -230,7 +272,12 @@ export class Bus {
     const handleOne = async (msg: JsMsg): Promise<void> => {
       const started = Date.now();
       const key = msg.subject.slice(msg.subject.lastIndexOf(".") + 1);
-      const base = { op: msg.subject, [events[type].key]: key, streamSeq: msg.seq, deliveryCount: msg.info.redeliveryCount };
+      const base = {
+        op: msg.subject,
+        [events[type].key]: key,
+        streamSeq: msg.seq,
+        deliveryCount: msg.info.redeliveryCount,
+      };
       try {
         const payload = codecFor(type).decode(msg.data, msg.subject);
         await handler(payload, {
@@ -245,11 +292,23 @@ export class Bus {
       } catch (error) {
         if (isNonRetryable(error)) {
           msg.term(error instanceof Error ? error.message.slice(0, 200) : "non-retryable");
-          log.error({ ...base, outcome: "term", durationMs: Date.now() - started, err: error }, "message handled");
+          log.error(
+            { ...base, outcome: "term", durationMs: Date.now() - started, err: error },
+            "message handled",
+          );
         } else {
           const delay = backoffMs(msg.info.redeliveryCount);
           msg.nak(delay);
-          log.warn({ ...base, outcome: "nak", delayMs: delay, durationMs: Date.now() - started, err: error }, "message handled");
+          log.warn(
+            {
+              ...base,
+              outcome: "nak",
+              delayMs: delay,
+              durationMs: Date.now() - started,
+              err: error,
+            },
+            "message handled",
+          );
         }
       }
     };
@@ -276,7 +335,9 @@ export class Bus {
   async lastEvent<T extends EventType>(type: T, key: string): Promise<EventPayload<T> | null> {
     const subject = this.subject(type, key);
     try {
-      const msg = await this.jsm.streams.getMessage(this.streamName(events[type].stream), { last_by_subj: subject });
+      const msg = await this.jsm.streams.getMessage(this.streamName(events[type].stream), {
+        last_by_subj: subject,
+      });
       return codecFor(type).decode(msg.data, subject);
     } catch (error) {
       if (isNotFound(error)) return null;
@@ -287,7 +348,9 @@ export class Bus {
   /** How many events of a type are stored for one key. */
   async count(type: EventType, key: string): Promise<number> {
     const subject = this.subject(type, key);
-    const info = await this.jsm.streams.info(this.streamName(events[type].stream), { subjects_filter: subject });
+    const info = await this.jsm.streams.info(this.streamName(events[type].stream), {
+      subjects_filter: subject,
+    });
     return info.state.subjects?.[subject] ?? 0;
   }
 
@@ -296,7 +359,11 @@ export class Bus {
    * Without `follow` it stops at the last stored message; with it, it waits for more until
    * `signal` aborts.
    */
-  async *read<T extends EventType>(type: T, key: string, options: { follow: boolean; signal?: AbortSignal }): AsyncGenerator<EventPayload<T>> {
+  async *read<T extends EventType>(
+    type: T,
+    key: string,
+    options: { follow: boolean; signal?: AbortSignal },
+  ): AsyncGenerator<EventPayload<T>> {
     const subject = this.subject(type, key);
     const stream = this.streamName(events[type].stream);
     let remaining = options.follow ? Infinity : await this.count(type, key);
@@ -322,7 +389,10 @@ export class Bus {
    * A plain (non-durable) subscription to every key of an event type, for signals that only
    * matter to whoever is listening now (a runner hearing that a build it runs was cancelled).
    */
-  listen<T extends EventType>(type: T, handler: (payload: EventPayload<T>) => void): { stop(): void } {
+  listen<T extends EventType>(
+    type: T,
+    handler: (payload: EventPayload<T>) => void,
+  ): { stop(): void } {
     const sub = this.nc.subscribe(`${this.prefix}.${type}.>`);
     void (async () => {
       for await (const msg of sub) {
@@ -346,7 +416,10 @@ export class Bus {
    * from its stream, so nothing is left behind in a work queue. Listens to JetStream's
    * MAX_DELIVERIES advisory; a core subscription, so only while this process runs.
    */
-  watchExhausted<T extends EventType>(name: ConsumerName, handler: (payload: EventPayload<T>) => Promise<void>): { stop(): void } {
+  watchExhausted<T extends EventType>(
+    name: ConsumerName,
+    handler: (payload: EventPayload<T>) => Promise<void>,
+  ): { stop(): void } {
     const type = consumers[name].event as T;
     const stream = this.streamName(events[type].stream);
     const sub = this.nc.subscribe(`$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${stream}.${name}`);
@@ -354,11 +427,16 @@ export class Bus {
     void (async () => {
       for await (const advisory of sub) {
         try {
-          const { stream_seq: seq } = JSON.parse(new TextDecoder().decode(advisory.data)) as { stream_seq: number };
+          const { stream_seq: seq } = JSON.parse(new TextDecoder().decode(advisory.data)) as {
+            stream_seq: number;
+          };
           const msg = await this.jsm.streams.getMessage(stream, { seq });
           await handler(codecFor(type).decode(msg.data, msg.subject));
           await this.jsm.streams.deleteMessage(stream, seq);
-          log.warn({ op: msg.subject, streamSeq: seq, outcome: "exhausted" }, "message exhausted its deliveries");
+          log.warn(
+            { op: msg.subject, streamSeq: seq, outcome: "exhausted" },
+            "message exhausted its deliveries",
+          );
         } catch (error) {
           log.error({ err: error }, "could not handle an exhausted message");
         }

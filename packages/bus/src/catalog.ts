@@ -78,10 +78,21 @@ export const events = {
   "build.dispatched": { schema: BuildDispatchedV1, stream: "BUILD_DISPATCH", key: "buildId" },
   "build.status-changed": { schema: BuildStatusChangedV1, stream: "BUILD_EVENTS", key: "buildId" },
   "build.log-appended": { schema: BuildLogAppendedV1, stream: "BUILD_LOGS", key: "buildId" },
-  "build.cancel-requested": { schema: BuildCancelRequestedV1, stream: "BUILD_EVENTS", key: "buildId" },
+  "build.cancel-requested": {
+    schema: BuildCancelRequestedV1,
+    stream: "BUILD_EVENTS",
+    key: "buildId",
+  },
   "image.changed": { schema: ImageChangedV1, stream: "IMAGE_EVENTS", key: "imageTag" },
-  "deploy.status-changed": { schema: DeployStatusChangedV1, stream: "DEPLOY_EVENTS", key: "deployId" },
-} as const satisfies Record<string, { schema: z.ZodType; stream: StreamKey; key: "buildId" | "requestId" | "imageTag" | "deployId" }>;
+  "deploy.status-changed": {
+    schema: DeployStatusChangedV1,
+    stream: "DEPLOY_EVENTS",
+    key: "deployId",
+  },
+} as const satisfies Record<
+  string,
+  { schema: z.ZodType; stream: StreamKey; key: "buildId" | "requestId" | "imageTag" | "deployId" }
+>;
 export type EventType = keyof typeof events;
 export type EventPayload<T extends EventType> = z.output<(typeof events)[T]["schema"]>;
 export type EventInput<T extends EventType> = z.input<(typeof events)[T]["schema"]>;
@@ -99,7 +110,11 @@ export const consumers = {
   /** ImageChange triggers: an ImageStream tag moved, which BuildConfigs follow it? */
   "scheduler-image-changed": { event: "image.changed", ackWaitMs: 30_000, maxDeliver: 20 },
   /** The image-watcher moves an ImageStreamTag output to the digest a completed build pushed. */
-  "image-watcher-build-status": { event: "build.status-changed", ackWaitMs: 30_000, maxDeliver: 20 },
+  "image-watcher-build-status": {
+    event: "build.status-changed",
+    ackWaitMs: 30_000,
+    maxDeliver: 20,
+  },
   /**
    * Redeploys: every workload and HTTP target following the tag gets the new digest. A handler
    * patches and records, then acks; rollouts are followed outside the handler.

@@ -22,7 +22,10 @@ export function jsonCodec<S extends z.ZodType>(schema: S): Codec<z.output<S>> {
       }
       const parsed = schema.safeParse(json);
       if (!parsed.success) {
-        throw new DecodeError(subject, parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "));
+        throw new DecodeError(
+          subject,
+          parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "),
+        );
       }
       return parsed.data;
     },

@@ -33,7 +33,9 @@ export class NonRetryableError extends Error {
 
 /** Whether a handler error should end the message (term) rather than nak it for a retry. */
 export function isNonRetryable(error: unknown): boolean {
-  return typeof error === "object" && error !== null && "retryable" in error && error.retryable === false;
+  return (
+    typeof error === "object" && error !== null && "retryable" in error && error.retryable === false
+  );
 }
 
 /** Exponential backoff for naks: 500 ms, 1 s, 2 s, … capped at 30 s. */

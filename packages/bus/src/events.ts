@@ -1,5 +1,11 @@
 import type { BuildCause, BuildSpec } from "@kiln/domain";
-import { buildPhases, deployPhases, deployReasons, FailureReason, workloadKinds } from "@kiln/domain";
+import {
+  buildPhases,
+  deployPhases,
+  deployReasons,
+  FailureReason,
+  workloadKinds,
+} from "@kiln/domain";
 import { z } from "zod";
 
 // Wire schemas. Each is a `const` + `type` pair named `<Fact>V<n>`; a breaking change adds a V2
@@ -9,7 +15,10 @@ const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value);
 
 const envVar = z.object({ name: z.string(), value: z.string() });
-const cause = z.custom<BuildCause>((v) => isObject(v) && typeof v.type === "string", "a build cause");
+const cause = z.custom<BuildCause>(
+  (v) => isObject(v) && typeof v.type === "string",
+  "a build cause",
+);
 
 /** A user, webhook or trigger asked for a build of a BuildConfig. Key: `requestId`. */
 export const BuildRequestedV1 = z.object({
@@ -46,7 +55,10 @@ export const BuildDispatchedV1 = z.object({
   buildId: z.string(),
   namespace: z.string(),
   name: z.string(),
-  spec: z.custom<BuildSpec>((v) => isObject(v) && typeof v.buildConfig === "string", "a build spec"),
+  spec: z.custom<BuildSpec>(
+    (v) => isObject(v) && typeof v.buildConfig === "string",
+    "a build spec",
+  ),
   /**
    * Registry credentials (docker config JSON) for this build. They ride only on the work-queue
    * message, which is deleted when a runner acks it; they are never stored on the build.
@@ -67,10 +79,23 @@ export const BuildStatusChangedV1 = z.object({
   reason: z.enum(Object.values(FailureReason) as [FailureReason, ...FailureReason[]]).optional(),
   message: z.string().optional(),
   at: z.string(),
-  output: z.object({ image: z.string(), digest: z.string(), imageReference: z.string(), size: z.number().int().min(0).optional() }).optional(),
+  output: z
+    .object({
+      image: z.string(),
+      digest: z.string(),
+      imageReference: z.string(),
+      size: z.number().int().min(0).optional(),
+    })
+    .optional(),
   /** The source revision the build used, once known. */
   revision: z
-    .object({ commit: z.string(), ref: z.string().optional(), author: z.string(), date: z.string(), message: z.string() })
+    .object({
+      commit: z.string(),
+      ref: z.string().optional(),
+      author: z.string(),
+      date: z.string(),
+      message: z.string(),
+    })
     .optional(),
   /** The last lines of the log, kept on the build when it fails. */
   logSnippet: z.string().optional(),
@@ -164,7 +189,11 @@ export const DeployStatusChangedV1 = z.object({
   reason: z.enum(deployReasons).optional(),
   message: z.string().optional(),
   /** What made the deploy: the image change (its cause type and build), or `Annotated` for a workload that just got its trigger. */
-  cause: z.object({ type: z.string(), build: z.string().optional(), message: z.string().optional() }),
+  cause: z.object({
+    type: z.string(),
+    build: z.string().optional(),
+    message: z.string().optional(),
+  }),
   at: z.string(),
 });
 export type DeployStatusChangedV1 = z.output<typeof DeployStatusChangedV1>;

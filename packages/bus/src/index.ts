@@ -5,10 +5,23 @@
 export { Bus } from "./bus.js";
 export type { BusOptions, ConsumeOptions, Consumption, DeliveryContext, Handler } from "./bus.js";
 export { consumers, events, objectStores, streams } from "./catalog.js";
-export type { ConsumerName, EventInput, EventPayload, EventType, ObjectStoreKey, StreamKey } from "./catalog.js";
+export type {
+  ConsumerName,
+  EventInput,
+  EventPayload,
+  EventType,
+  ObjectStoreKey,
+  StreamKey,
+} from "./catalog.js";
 export { jsonCodec } from "./codec.js";
 export type { Codec } from "./codec.js";
-export { backoffMs, DecodeError, isNonRetryable, NonRetryableError, RetryableError } from "./errors.js";
+export {
+  backoffMs,
+  DecodeError,
+  isNonRetryable,
+  NonRetryableError,
+  RetryableError,
+} from "./errors.js";
 export {
   BuildCancelRequestedV1,
   BuildDispatchedV1,

@@ -16,13 +16,21 @@ describe("binary input flags", () => {
   it("accepts at most one --from-* flag", () => {
     expect(binarySourceFlag({})).toBeNull();
     expect(binarySourceFlag({ fromDir: "." })).toEqual({ flag: "from-dir", path: "." });
-    expect(() => binarySourceFlag({ fromDir: ".", fromFile: "x" })).toThrow(/only one of --from-file, --from-dir/);
+    expect(() => binarySourceFlag({ fromDir: ".", fromFile: "x" })).toThrow(
+      /only one of --from-file, --from-dir/,
+    );
   });
 
   it("names a missing file or directory, or the wrong kind of path", async () => {
-    await expect(openBinaryUpload({ flag: "from-file", path: join(dir, "nope") })).rejects.toThrow(/--from-file .*nope: no such file/);
-    await expect(openBinaryUpload({ flag: "from-dir", path: join(dir, "nope") })).rejects.toThrow(/--from-dir .*nope: no such directory/);
-    await expect(openBinaryUpload({ flag: "from-file", path: dir })).rejects.toThrow(/use --from-dir/);
+    await expect(openBinaryUpload({ flag: "from-file", path: join(dir, "nope") })).rejects.toThrow(
+      /--from-file .*nope: no such file/,
+    );
+    await expect(openBinaryUpload({ flag: "from-dir", path: join(dir, "nope") })).rejects.toThrow(
+      /--from-dir .*nope: no such directory/,
+    );
+    await expect(openBinaryUpload({ flag: "from-file", path: dir })).rejects.toThrow(
+      /use --from-dir/,
+    );
   });
 
   it("sends a file under its base name with its length, and refuses zip archives", async () => {
@@ -31,7 +39,9 @@ describe("binary input flags", () => {
     expect(upload).toMatchObject({ kind: "file", asFile: "app.jar", size: 9 });
     await upload.body.cancel();
     await writeFile(join(dir, "src.zip"), "PK\x03\x04rest");
-    await expect(openBinaryUpload({ flag: "from-archive", path: join(dir, "src.zip") })).rejects.toThrow(/zip archives are not supported/);
+    await expect(
+      openBinaryUpload({ flag: "from-archive", path: join(dir, "src.zip") }),
+    ).rejects.toThrow(/zip archives are not supported/);
   });
 
   it("streams a directory as a tar of its contents", async () => {

@@ -19,7 +19,11 @@ export interface BinaryUpload {
 }
 
 /** The one `--from-*` flag given, or null; more than one is a usage error. */
-export function binarySourceFlag(options: { fromFile?: string | undefined; fromDir?: string | undefined; fromArchive?: string | undefined }): BinarySourceFlag | null {
+export function binarySourceFlag(options: {
+  fromFile?: string | undefined;
+  fromDir?: string | undefined;
+  fromArchive?: string | undefined;
+}): BinarySourceFlag | null {
   const given = (
     [
       ["from-file", options.fromFile],
@@ -27,7 +31,8 @@ export function binarySourceFlag(options: { fromFile?: string | undefined; fromD
       ["from-archive", options.fromArchive],
     ] as const
   ).filter(([, path]) => path !== undefined);
-  if (given.length > 1) throw new UsageError(`use only one of ${given.map(([f]) => `--${f}`).join(", ")}`);
+  if (given.length > 1)
+    throw new UsageError(`use only one of ${given.map(([f]) => `--${f}`).join(", ")}`);
   const [only] = given;
   return only ? { flag: only[0], path: only[1] as string } : null;
 }
@@ -35,8 +40,14 @@ export function binarySourceFlag(options: { fromFile?: string | undefined; fromD
 async function statOrUsage(path: string, flag: string, want: "file" | "directory") {
   const st = await stat(path).catch(() => null);
   if (!st) throw new UsageError(`--${flag} ${path}: no such ${want}`);
-  if (want === "file" && !st.isFile()) throw new UsageError(`--${flag} ${path}: not a regular file${st.isDirectory() ? " (use --from-dir for a directory)" : ""}`);
-  if (want === "directory" && !st.isDirectory()) throw new UsageError(`--${flag} ${path}: not a directory${st.isFile() ? " (use --from-file or --from-archive for a file)" : ""}`);
+  if (want === "file" && !st.isFile())
+    throw new UsageError(
+      `--${flag} ${path}: not a regular file${st.isDirectory() ? " (use --from-dir for a directory)" : ""}`,
+    );
+  if (want === "directory" && !st.isDirectory())
+    throw new UsageError(
+      `--${flag} ${path}: not a directory${st.isFile() ? " (use --from-file or --from-archive for a file)" : ""}`,
+    );
   return st;
 }
 
@@ -46,12 +57,21 @@ async function statOrUsage(path: string, flag: string, want: "file" | "directory
  * the system `tar` as it uploads (symlinks are stored as links, never followed, so nothing
  * outside the directory is read); an archive (tar or tar.gz) is sent as is.
  */
-export async function openBinaryUpload(source: BinarySourceFlag, tarBinary = "tar"): Promise<BinaryUpload> {
+export async function openBinaryUpload(
+  source: BinarySourceFlag,
+  tarBinary = "tar",
+): Promise<BinaryUpload> {
   switch (source.flag) {
     case "from-file": {
       const st = await statOrUsage(source.path, source.flag, "file");
       const asFile = basename(source.path);
-      return { kind: "file", asFile, size: st.size, body: toWeb(createReadStream(source.path)), description: `Uploading file ${JSON.stringify(source.path)} as binary input` };
+      return {
+        kind: "file",
+        asFile,
+        size: st.size,
+        body: toWeb(createReadStream(source.path)),
+        description: `Uploading file ${JSON.stringify(source.path)} as binary input`,
+      };
     }
     case "from-archive": {
       const st = await statOrUsage(source.path, source.flag, "file");
@@ -59,19 +79,33 @@ export async function openBinaryUpload(source: BinarySourceFlag, tarBinary = "ta
       const head = Buffer.alloc(4);
       const fh = await open(source.path, "r");
       await fh.read(head, 0, 4, 0).finally(() => fh.close());
-      if (head.toString("latin1") === "PK\x03\x04") throw new UsageError(`--from-archive ${source.path}: zip archives are not supported; use a tar or tar.gz`);
-      return { kind: "archive", size: st.size, body: toWeb(createReadStream(source.path)), description: `Uploading archive ${JSON.stringify(source.path)} as binary input` };
+      if (head.toString("latin1") === "PK\x03\x04")
+        throw new UsageError(
+          `--from-archive ${source.path}: zip archives are not supported; use a tar or tar.gz`,
+        );
+      return {
+        kind: "archive",
+        size: st.size,
+        body: toWeb(createReadStream(source.path)),
+        description: `Uploading archive ${JSON.stringify(source.path)} as binary input`,
+      };
     }
     case "from-dir": {
       await statOrUsage(source.path, source.flag, "directory");
-      return { kind: "archive", body: toWeb(Readable.from(tarDirectory(source.path, tarBinary))), description: `Uploading directory ${JSON.stringify(source.path)} as binary input` };
+      return {
+        kind: "archive",
+        body: toWeb(Readable.from(tarDirectory(source.path, tarBinary))),
+        description: `Uploading directory ${JSON.stringify(source.path)} as binary input`,
+      };
     }
   }
 }
 
 /** The directory's contents as a tar stream; fails the stream (so the upload aborts) if tar fails. */
 async function* tarDirectory(dir: string, tarBinary: string): AsyncGenerator<Buffer> {
-  const child = spawn(tarBinary, ["-C", dir, "-cf", "-", "."], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(tarBinary, ["-C", dir, "-cf", "-", "."], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let stderr = "";
   child.stderr.on("data", (c: Buffer) => (stderr += c.toString("utf8")));
   const exited = new Promise<number | null>((resolve, reject) => {
@@ -81,7 +115,10 @@ async function* tarDirectory(dir: string, tarBinary: string): AsyncGenerator<Buf
   try {
     for await (const chunk of child.stdout) yield chunk as Buffer;
     const code = await exited;
-    if (code !== 0) throw new UsageError(`archiving ${dir} with ${tarBinary} failed (exit ${code}): ${stderr.trim().split("\n").pop() ?? ""}`);
+    if (code !== 0)
+      throw new UsageError(
+        `archiving ${dir} with ${tarBinary} failed (exit ${code}): ${stderr.trim().split("\n").pop() ?? ""}`,
+      );
   } finally {
     if (child.exitCode === null) child.kill();
   }

@@ -1,5 +1,13 @@
 import { ApiError, ApiTimeoutError, ApiUnreachableError, type ErrorDetail } from "./errors.js";
-import type { ApplyResult, Build, BuildConfig, Deploy, ImageStream, Secret, WebhookDelivery } from "./resources.js";
+import type {
+  ApplyResult,
+  Build,
+  BuildConfig,
+  Deploy,
+  ImageStream,
+  Secret,
+  WebhookDelivery,
+} from "./resources.js";
 
 export interface KilnClientOptions {
   /** e.g. `http://127.0.0.1:18080`, no trailing slash needed. */
@@ -43,7 +51,8 @@ export interface TagResult {
 }
 
 /** 201 gives the build; 202 means the scheduler has not created it within the API's wait. */
-export type InstantiateResult = { kind: "Created"; build: Build } | { kind: "Accepted"; requestId: string };
+export type InstantiateResult =
+  { kind: "Created"; build: Build } | { kind: "Accepted"; requestId: string };
 
 /** The API waits up to 15 s for the scheduler before answering 202; leave room on top of that. */
 const instantiateTimeoutMs = 45_000;
@@ -68,7 +77,9 @@ export class KilnClient {
   }
 
   async apply(items: unknown[]): Promise<ApplyResult[]> {
-    const body = await this.json<{ items: ApplyResult[] }>("POST", "/apis/v1/apply", { body: { items } });
+    const body = await this.json<{ items: ApplyResult[] }>("POST", "/apis/v1/apply", {
+      body: { items },
+    });
     return body.items;
   }
 
@@ -93,9 +104,20 @@ export class KilnClient {
   }
 
   /** `kiln tag`: points `to` (`is:tag`) at the current image of `from` (`is:tag`, in `fromNamespace` or `namespace`). */
-  tagImage(namespace: string, from: { name: string; namespace?: string | undefined }, to: string): Promise<TagResult> {
+  tagImage(
+    namespace: string,
+    from: { name: string; namespace?: string | undefined },
+    to: string,
+  ): Promise<TagResult> {
     return this.json("POST", `${ns(namespace)}/imagestreamtags`, {
-      body: { from: { kind: "ImageStreamTag", name: from.name, ...(from.namespace ? { namespace: from.namespace } : {}) }, tag: to },
+      body: {
+        from: {
+          kind: "ImageStreamTag",
+          name: from.name,
+          ...(from.namespace ? { namespace: from.namespace } : {}),
+        },
+        tag: to,
+      },
     });
   }
 
@@ -115,14 +137,23 @@ export class KilnClient {
     await this.json("DELETE", `${ns(namespace)}/secrets/${seg(name)}`);
   }
 
-  async instantiate(namespace: string, buildConfig: string, request: InstantiateRequest): Promise<InstantiateResult> {
-    const res = await this.send("POST", `${ns(namespace)}/buildconfigs/${seg(buildConfig)}/instantiate`, {
-      body: request,
-      timeoutMs: instantiateTimeoutMs,
-    });
+  async instantiate(
+    namespace: string,
+    buildConfig: string,
+    request: InstantiateRequest,
+  ): Promise<InstantiateResult> {
+    const res = await this.send(
+      "POST",
+      `${ns(namespace)}/buildconfigs/${seg(buildConfig)}/instantiate`,
+      {
+        body: request,
+        timeoutMs: instantiateTimeoutMs,
+      },
+    );
     await throwIfError(res);
     const body = (await res.json()) as Build | { requestId: string };
-    if (res.status === 202) return { kind: "Accepted", requestId: (body as { requestId: string }).requestId };
+    if (res.status === 202)
+      return { kind: "Accepted", requestId: (body as { requestId: string }).requestId };
     return { kind: "Created", build: body as Build };
   }
 
@@ -130,29 +161,48 @@ export class KilnClient {
    * Streams an upload to `instantiatebinary`. No timeout: an upload takes as long as its size
    * needs; the API's own 15 s wait for the scheduler follows it.
    */
-  async instantiateBinary(namespace: string, buildConfig: string, request: InstantiateBinaryRequest): Promise<InstantiateResult> {
+  async instantiateBinary(
+    namespace: string,
+    buildConfig: string,
+    request: InstantiateBinaryRequest,
+  ): Promise<InstantiateResult> {
     const query = new URLSearchParams({ kind: request.kind });
     if (request.asFile) query.set("asFile", request.asFile);
     if (request.requestId) query.set("requestId", request.requestId);
-    const res = await this.send("POST", `${ns(namespace)}/buildconfigs/${seg(buildConfig)}/instantiatebinary?${query}`, {
-      stream: { body: request.body, length: request.size },
-      timeoutMs: 0,
-    });
+    const res = await this.send(
+      "POST",
+      `${ns(namespace)}/buildconfigs/${seg(buildConfig)}/instantiatebinary?${query}`,
+      {
+        stream: { body: request.body, length: request.size },
+        timeoutMs: 0,
+      },
+    );
     await throwIfError(res);
     const body = (await res.json()) as Build | { requestId: string };
-    if (res.status === 202) return { kind: "Accepted", requestId: (body as { requestId: string }).requestId };
+    if (res.status === 202)
+      return { kind: "Accepted", requestId: (body as { requestId: string }).requestId };
     return { kind: "Created", build: body as Build };
   }
 
   /** Newest first, as the API returns them. */
-  listWebhookDeliveries(namespace: string, filter: { buildConfig?: string | undefined } = {}): Promise<WebhookDelivery[]> {
-    const query = filter.buildConfig ? `?buildConfig=${encodeURIComponent(filter.buildConfig)}` : "";
+  listWebhookDeliveries(
+    namespace: string,
+    filter: { buildConfig?: string | undefined } = {},
+  ): Promise<WebhookDelivery[]> {
+    const query = filter.buildConfig
+      ? `?buildConfig=${encodeURIComponent(filter.buildConfig)}`
+      : "";
     return this.list<WebhookDelivery>(`${ns(namespace)}/webhookdeliveries${query}`);
   }
 
   /** Newest first, as the API returns them. */
-  listDeploys(namespace: string, filter: { imageStreamTag?: string | undefined } = {}): Promise<Deploy[]> {
-    const query = filter.imageStreamTag ? `?imageStreamTag=${encodeURIComponent(filter.imageStreamTag)}` : "";
+  listDeploys(
+    namespace: string,
+    filter: { imageStreamTag?: string | undefined } = {},
+  ): Promise<Deploy[]> {
+    const query = filter.imageStreamTag
+      ? `?imageStreamTag=${encodeURIComponent(filter.imageStreamTag)}`
+      : "";
     return this.list<Deploy>(`${ns(namespace)}/deploys${query}`);
   }
 
@@ -160,8 +210,13 @@ export class KilnClient {
     return this.json("GET", `${ns(namespace)}/deploys/${seg(id)}`);
   }
 
-  listBuilds(namespace: string, filter: { buildConfig?: string | undefined } = {}): Promise<Build[]> {
-    const query = filter.buildConfig ? `?buildConfig=${encodeURIComponent(filter.buildConfig)}` : "";
+  listBuilds(
+    namespace: string,
+    filter: { buildConfig?: string | undefined } = {},
+  ): Promise<Build[]> {
+    const query = filter.buildConfig
+      ? `?buildConfig=${encodeURIComponent(filter.buildConfig)}`
+      : "";
     return this.list<Build>(`${ns(namespace)}/builds${query}`);
   }
 
@@ -177,9 +232,15 @@ export class KilnClient {
    * Yields the build log as text chunks as they arrive. With `follow`, the stream lasts until the
    * build ends; the caller reads the build afterwards for its phase (the stream carries none).
    */
-  async *streamLog(namespace: string, name: string, options: { follow?: boolean } = {}): AsyncGenerator<string> {
+  async *streamLog(
+    namespace: string,
+    name: string,
+    options: { follow?: boolean } = {},
+  ): AsyncGenerator<string> {
     const query = options.follow ? "?follow=true" : "";
-    const res = await this.send("GET", `${ns(namespace)}/builds/${seg(name)}/log${query}`, { timeoutMs: 0 });
+    const res = await this.send("GET", `${ns(namespace)}/builds/${seg(name)}/log${query}`, {
+      timeoutMs: 0,
+    });
     await throwIfError(res);
     if (!res.body) return;
     const decoder = new TextDecoder();
@@ -198,13 +259,25 @@ export class KilnClient {
 
   /** The rebuild graph; with `impact` (`ns/is:tag`), also what a change of that tag rebuilds, in order. */
   buildGraph(impact?: string): Promise<{
-    nodes: { buildConfig: string; inputs: { key: string; paused: boolean }[]; output: string | null; downstream: string[] }[];
+    nodes: {
+      buildConfig: string;
+      inputs: { key: string; paused: boolean }[];
+      output: string | null;
+      downstream: string[];
+    }[];
     impact?: string[];
   }> {
-    return this.json("GET", `/apis/v1/buildgraph${impact ? `?impact=${encodeURIComponent(impact)}` : ""}`);
+    return this.json(
+      "GET",
+      `/apis/v1/buildgraph${impact ? `?impact=${encodeURIComponent(impact)}` : ""}`,
+    );
   }
 
-  private async json<T>(method: string, path: string, options: { body?: unknown } = {}): Promise<T> {
+  private async json<T>(
+    method: string,
+    path: string,
+    options: { body?: unknown } = {},
+  ): Promise<T> {
     const res = await this.send(method, path, options);
     await throwIfError(res);
     return (await res.json()) as T;
@@ -213,7 +286,12 @@ export class KilnClient {
   private async send(
     method: string,
     path: string,
-    options: { body?: unknown; stream?: { body: ReadableStream<Uint8Array>; length?: number | undefined }; auth?: boolean; timeoutMs?: number } = {},
+    options: {
+      body?: unknown;
+      stream?: { body: ReadableStream<Uint8Array>; length?: number | undefined };
+      auth?: boolean;
+      timeoutMs?: number;
+    } = {},
   ): Promise<Response> {
     const headers: Record<string, string> = { accept: "application/json" };
     if (options.auth !== false && this.token) headers.authorization = `Bearer ${this.token}`;
@@ -223,7 +301,8 @@ export class KilnClient {
     if (options.body !== undefined) init.body = JSON.stringify(options.body);
     if (options.stream) {
       headers["content-type"] = "application/octet-stream";
-      if (options.stream.length !== undefined) headers["content-length"] = String(options.stream.length);
+      if (options.stream.length !== undefined)
+        headers["content-length"] = String(options.stream.length);
       init.body = options.stream.body;
       // A streamed request body must say so (fetch sends it chunked while the answer may start).
       (init as RequestInit & { duplex: "half" }).duplex = "half";
@@ -232,7 +311,8 @@ export class KilnClient {
     try {
       return await this.fetchImpl(`${this.baseUrl}${path}`, init);
     } catch (err) {
-      if (err instanceof Error && err.name === "TimeoutError") throw new ApiTimeoutError(this.baseUrl, timeoutMs);
+      if (err instanceof Error && err.name === "TimeoutError")
+        throw new ApiTimeoutError(this.baseUrl, timeoutMs);
       // undici reports every connect failure (refused, DNS, reset) as `TypeError: fetch failed`.
       throw new ApiUnreachableError(this.baseUrl, { cause: err });
     }
@@ -270,7 +350,9 @@ async function throwIfError(res: Response): Promise<void> {
     else if (typeof body.error === "string") message = body.error;
     if (Array.isArray(body.details)) {
       details = body.details
-        .filter((d): d is { path: unknown; message: unknown } => typeof d === "object" && d !== null)
+        .filter(
+          (d): d is { path: unknown; message: unknown } => typeof d === "object" && d !== null,
+        )
         .map((d) => ({ path: String(d.path ?? ""), message: String(d.message ?? "") }));
     }
   } catch {

@@ -7,14 +7,20 @@ import { ConfigError } from "./errors.js";
 
 describe("parseEnvFile", () => {
   it("reads KEY=value lines, skipping comments and blank lines", () => {
-    expect(parseEnvFile("# kiln\n\nKILN_API_URL=http://127.0.0.1:18080\nexport KILN_TOKEN=abc\n")).toEqual({
+    expect(
+      parseEnvFile("# kiln\n\nKILN_API_URL=http://127.0.0.1:18080\nexport KILN_TOKEN=abc\n"),
+    ).toEqual({
       KILN_API_URL: "http://127.0.0.1:18080",
       KILN_TOKEN: "abc",
     });
   });
 
   it("unquotes single and double quoted values like a shell", () => {
-    expect(parseEnvFile(`A='it''s'\nB="say \\"hi\\" \\$HOME"\nC='with # hash'\nD=plain # comment\nE=a=b`)).toEqual({
+    expect(
+      parseEnvFile(
+        `A='it''s'\nB="say \\"hi\\" \\$HOME"\nC='with # hash'\nD=plain # comment\nE=a=b`,
+      ),
+    ).toEqual({
       A: "its",
       B: 'say "hi" $HOME',
       C: "with # hash",
@@ -24,7 +30,11 @@ describe("parseEnvFile", () => {
   });
 
   it("reads back what formatEnvFile writes, however odd the values", () => {
-    const values = { PLAIN: "postgres://kiln@127.0.0.1:15432/kiln", ODD: `a b "c" $d \\e 'f' \`g\``, EMPTY: "" };
+    const values = {
+      PLAIN: "postgres://kiln@127.0.0.1:15432/kiln",
+      ODD: `a b "c" $d \\e 'f' \`g\``,
+      EMPTY: "",
+    };
     expect(parseEnvFile(formatEnvFile(values))).toEqual(values);
   });
 
@@ -74,14 +84,24 @@ describe("loadCliConfig", () => {
   });
 
   it("lets KILN_STATE_DIR/env override .kiln/env and real variables override both", () => {
-    writeEnv(join(root, ".kiln"), "KILN_API_URL=http://one:1\nKILN_TOKEN=one\nKILN_NAMESPACE=one\n");
+    writeEnv(
+      join(root, ".kiln"),
+      "KILN_API_URL=http://one:1\nKILN_TOKEN=one\nKILN_NAMESPACE=one\n",
+    );
     writeEnv(join(root, "state"), "KILN_API_URL=http://two:2\nKILN_TOKEN=two\n");
-    const config = loadCliConfig({ env: { KILN_STATE_DIR: join(root, "state"), KILN_TOKEN: "three" }, cwd: root });
+    const config = loadCliConfig({
+      env: { KILN_STATE_DIR: join(root, "state"), KILN_TOKEN: "three" },
+      cwd: root,
+    });
     expect(config).toMatchObject({ apiUrl: "http://two:2", token: "three", namespace: "one" });
   });
 
   it("rejects a malformed namespace or URL with the variable name", () => {
-    expect(() => loadCliConfig({ env: { KILN_NAMESPACE: "Not_Valid" }, cwd: root })).toThrow(/KILN_NAMESPACE/);
-    expect(() => loadCliConfig({ env: { KILN_API_URL: "ftp://x" }, cwd: root })).toThrow(/KILN_API_URL/);
+    expect(() => loadCliConfig({ env: { KILN_NAMESPACE: "Not_Valid" }, cwd: root })).toThrow(
+      /KILN_NAMESPACE/,
+    );
+    expect(() => loadCliConfig({ env: { KILN_API_URL: "ftp://x" }, cwd: root })).toThrow(
+      /KILN_API_URL/,
+    );
   });
 });

@@ -12,14 +12,20 @@ export const CliConfigSchema = z.object({
   KILN_API_URL: z
     .string()
     .default(defaultApiUrl)
-    .refine((u) => URL.canParse(u) && /^https?:$/.test(new URL(u).protocol), "must be an http(s) URL")
+    .refine(
+      (u) => URL.canParse(u) && /^https?:$/.test(new URL(u).protocol),
+      "must be an http(s) URL",
+    )
     .transform((u) => u.replace(/\/+$/, "")),
   KILN_TOKEN: z.string().optional(),
   /** Base URL of the webhook receiver, for `kiln webhooks` (written by `kiln up`). */
   KILN_WEBHOOK_URL: z
     .string()
     .default(defaultWebhookUrl)
-    .refine((u) => URL.canParse(u) && /^https?:$/.test(new URL(u).protocol), "must be an http(s) URL")
+    .refine(
+      (u) => URL.canParse(u) && /^https?:$/.test(new URL(u).protocol),
+      "must be an http(s) URL",
+    )
     .transform((u) => u.replace(/\/+$/, "")),
   KILN_NAMESPACE: z
     .string()
@@ -52,7 +58,8 @@ export function parseEnvFile(text: string, file = "env"): Record<string, string>
     const line = raw.trim();
     if (line === "" || line.startsWith("#")) return;
     const match = assignment.exec(line);
-    if (!match) throw new ConfigError(`${file}:${index + 1}: expected KEY=value, got ${JSON.stringify(raw)}`);
+    if (!match)
+      throw new ConfigError(`${file}:${index + 1}: expected KEY=value, got ${JSON.stringify(raw)}`);
     const key = match[1] as string;
     out[key] = unquote(match[2] as string, file, index + 1);
   });
@@ -113,7 +120,9 @@ function unquote(value: string, file: string, line: number): string {
 /** Writes what parseEnvFile reads; double-quotes values a shell would split, so the file can be `source`d too. */
 export function formatEnvFile(values: Record<string, string>): string {
   return Object.entries(values)
-    .map(([k, v]) => `${k}=${/^[\w./:@%+,=-]*$/.test(v) ? v : `"${v.replace(/["\\$`]/g, "\\$&")}"`}`)
+    .map(
+      ([k, v]) => `${k}=${/^[\w./:@%+,=-]*$/.test(v) ? v : `"${v.replace(/["\\$`]/g, "\\$&")}"`}`,
+    )
     .join("\n")
     .concat("\n");
 }
@@ -180,7 +189,9 @@ export function loadCliConfig(options: LoadCliConfigOptions = {}): CliConfig {
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const where = files.length > 0 ? ` (read ${files.join(", ")} and the environment)` : "";
-    throw new ConfigError(`${issue?.path.join(".") ?? "config"}: ${issue?.message ?? "invalid"}${where}`);
+    throw new ConfigError(
+      `${issue?.path.join(".") ?? "config"}: ${issue?.message ?? "invalid"}${where}`,
+    );
   }
   return {
     apiUrl: parsed.data.KILN_API_URL,

@@ -54,7 +54,11 @@ export class CommandContext {
 
   client(): KilnClient {
     const config = this.getConfig();
-    this.apiClient ??= new KilnClient({ baseUrl: config.apiUrl, token: config.token, fetch: this.io.fetch });
+    this.apiClient ??= new KilnClient({
+      baseUrl: config.apiUrl,
+      token: config.token,
+      fetch: this.io.fetch,
+    });
     return this.apiClient;
   }
 

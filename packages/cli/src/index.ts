@@ -5,9 +5,25 @@
  */
 export { KilnClient } from "./client.js";
 export type { InstantiateRequest, InstantiateResult, KilnClientOptions } from "./client.js";
-export { ApiError, ApiTimeoutError, ApiUnreachableError, BuildEndedError, CliError, ConfigError, ManifestError, UsageError } from "./errors.js";
+export {
+  ApiError,
+  ApiTimeoutError,
+  ApiUnreachableError,
+  BuildEndedError,
+  CliError,
+  ConfigError,
+  ManifestError,
+  UsageError,
+} from "./errors.js";
 export type { ErrorDetail } from "./errors.js";
-export { CliConfigSchema, defaultApiUrl, findEnvFile, formatEnvFile, loadCliConfig, parseEnvFile } from "./config.js";
+export {
+  CliConfigSchema,
+  defaultApiUrl,
+  findEnvFile,
+  formatEnvFile,
+  loadCliConfig,
+  parseEnvFile,
+} from "./config.js";
 export type { CliConfig, LoadCliConfigOptions } from "./config.js";
 export { buildProgram, main, runCli } from "./main.js";
 export type { CliIo, TextSink } from "./context.js";

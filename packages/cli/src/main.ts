@@ -21,14 +21,16 @@ const collect = (value: string, previous: string[]): string[] => [...previous, v
 
 function port(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new InvalidArgumentError("must be a port number (1-65535)");
+  if (!Number.isInteger(n) || n < 1 || n > 65535)
+    throw new InvalidArgumentError("must be a port number (1-65535)");
   return n;
 }
 
 const outputOption = (formats: readonly OutputFormat[] = Object.values(OutputFormat)) =>
   new Option("-o, --output <format>", "output format").choices(formats);
 
-const namespaceOption = () => new Option("-n, --namespace <namespace>", "namespace (default: KILN_NAMESPACE or default)");
+const namespaceOption = () =>
+  new Option("-n, --namespace <namespace>", "namespace (default: KILN_NAMESPACE or default)");
 
 /** Prints `error: message` and detail lines; a non-Kiln error gets its stack only with KILN_DEBUG. */
 export function reportError(io: CliIo, err: unknown): number {
@@ -63,7 +65,10 @@ export function buildProgram(overrides: Partial<CliIo> = {}): Command {
   const program = new Command("kiln")
     .description("OpenShift-style container builds: BuildConfigs, Builds and ImageStreams")
     .exitOverride()
-    .configureOutput({ writeOut: (s) => void io.stdout.write(s), writeErr: (s) => void io.stderr.write(s) })
+    .configureOutput({
+      writeOut: (s) => void io.stdout.write(s),
+      writeErr: (s) => void io.stderr.write(s),
+    })
     .showHelpAfterError("(run kiln --help for usage)");
 
   program
@@ -72,19 +77,30 @@ export function buildProgram(overrides: Partial<CliIo> = {}): Command {
     .requiredOption("-f, --filename <file>", "file, directory or - (repeatable)", collect, [])
     .addOption(namespaceOption())
     .addOption(outputOption())
-    .action(run((opts: { filename: string[]; namespace?: string; output?: OutputFormat }) => applyCommand(ctx, opts)));
+    .action(
+      run((opts: { filename: string[]; namespace?: string; output?: OutputFormat }) =>
+        applyCommand(ctx, opts),
+      ),
+    );
 
   program
     .command("get")
     .description("list resources: bc, builds, is, secrets, deploys")
-    .argument("<type>", "bc|buildconfig(s), build(s), is|imagestream(s), secret(s), deploy(s); or TYPE/NAME")
+    .argument(
+      "<type>",
+      "bc|buildconfig(s), build(s), is|imagestream(s), secret(s), deploy(s); or TYPE/NAME",
+    )
     .argument("[name]", "one resource")
     .addOption(namespaceOption())
     .addOption(outputOption())
     .option("--bc <buildconfig>", "builds of this BuildConfig only")
     .action(
-      run((type: string, name: string | undefined, opts: { namespace?: string; output?: OutputFormat; bc?: string }) =>
-        getCommand(ctx, type, name, opts),
+      run(
+        (
+          type: string,
+          name: string | undefined,
+          opts: { namespace?: string; output?: OutputFormat; bc?: string },
+        ) => getCommand(ctx, type, name, opts),
       ),
     );
 
@@ -94,7 +110,11 @@ export function buildProgram(overrides: Partial<CliIo> = {}): Command {
     .argument("<type>", "bc, build or is; or TYPE/NAME")
     .argument("[name]")
     .addOption(namespaceOption())
-    .action(run((type: string, name: string | undefined, opts: { namespace?: string }) => describeCommand(ctx, type, name, opts)));
+    .action(
+      run((type: string, name: string | undefined, opts: { namespace?: string }) =>
+        describeCommand(ctx, type, name, opts),
+      ),
+    );
 
   program
     .command("start-build")
@@ -105,9 +125,18 @@ export function buildProgram(overrides: Partial<CliIo> = {}): Command {
     .option("-e, --env <NAME=value>", "extra build environment (repeatable)", collect, [])
     .option("-F, --follow", "stream the build log, then exit non-zero unless the build completes")
     .option("-w, --wait", "wait for the build to end, then exit non-zero unless it completes")
-    .option("--from-file <file>", "binary build: upload this one file as the source (named as spec.source.binary.asFile, else its own name)")
-    .option("--from-dir <dir>", "binary build: upload this directory's contents (archived as tar) as the source")
-    .option("--from-archive <archive>", "binary build: upload this tar or tar.gz, unpacked as the source")
+    .option(
+      "--from-file <file>",
+      "binary build: upload this one file as the source (named as spec.source.binary.asFile, else its own name)",
+    )
+    .option(
+      "--from-dir <dir>",
+      "binary build: upload this directory's contents (archived as tar) as the source",
+    )
+    .option(
+      "--from-archive <archive>",
+      "binary build: upload this tar or tar.gz, unpacked as the source",
+    )
     .addOption(outputOption(["name", "json", "yaml"]))
     .action(
       run(
@@ -134,7 +163,11 @@ export function buildProgram(overrides: Partial<CliIo> = {}): Command {
     .argument("<build>")
     .addOption(namespaceOption())
     .option("-f, --follow", "stream until the build ends")
-    .action(run((target: string, opts: { namespace?: string; follow?: boolean }) => logsCommand(ctx, target, opts)));
+    .action(
+      run((target: string, opts: { namespace?: string; follow?: boolean }) =>
+        logsCommand(ctx, target, opts),
+      ),
+    );
 
   program
     .command("graph")
@@ -146,14 +179,18 @@ export function buildProgram(overrides: Partial<CliIo> = {}): Command {
     .description("what a change of an ImageStream tag would rebuild, in order, without building")
     .argument("<tag>", "is/NAME:TAG")
     .addOption(namespaceOption())
-    .action(run((target: string, opts: { namespace?: string }) => impactCommand(ctx, target, opts)));
+    .action(
+      run((target: string, opts: { namespace?: string }) => impactCommand(ctx, target, opts)),
+    );
 
   program
     .command("cancel-build")
     .description("cancel a running or pending build")
     .argument("<build>", "NAME-N or build/NAME-N")
     .addOption(namespaceOption())
-    .action(run((target: string, opts: { namespace?: string }) => cancelBuildCommand(ctx, target, opts)));
+    .action(
+      run((target: string, opts: { namespace?: string }) => cancelBuildCommand(ctx, target, opts)),
+    );
 
   program
     .command("tag")
@@ -161,7 +198,11 @@ export function buildProgram(overrides: Partial<CliIo> = {}): Command {
     .argument("<source>", "IMAGESTREAM:TAG, or NAMESPACE/IMAGESTREAM:TAG")
     .argument("<destination>", "IMAGESTREAM:TAG")
     .addOption(namespaceOption())
-    .action(run((source: string, destination: string, opts: { namespace?: string }) => tagCommand(ctx, source, destination, opts)));
+    .action(
+      run((source: string, destination: string, opts: { namespace?: string }) =>
+        tagCommand(ctx, source, destination, opts),
+      ),
+    );
 
   program
     .command("delete")
@@ -169,11 +210,17 @@ export function buildProgram(overrides: Partial<CliIo> = {}): Command {
     .argument("<type>", "bc or is; or TYPE/NAME")
     .argument("[name]")
     .addOption(namespaceOption())
-    .action(run((type: string, name: string | undefined, opts: { namespace?: string }) => deleteCommand(ctx, type, name, opts)));
+    .action(
+      run((type: string, name: string | undefined, opts: { namespace?: string }) =>
+        deleteCommand(ctx, type, name, opts),
+      ),
+    );
 
   program
     .command("webhooks")
-    .description("print the webhook URLs of a BuildConfig's GitHub/GitLab/Bitbucket/Gitea/Generic triggers")
+    .description(
+      "print the webhook URLs of a BuildConfig's GitHub/GitLab/Bitbucket/Gitea/Generic triggers",
+    )
     .argument("<buildconfig>")
     .addOption(namespaceOption())
     .action(run((name: string, opts: { namespace?: string }) => webhooksCommand(ctx, name, opts)));
@@ -184,7 +231,9 @@ export function buildProgram(overrides: Partial<CliIo> = {}): Command {
     .addOption(namespaceOption())
     .option("--bc <buildconfig>", "deliveries for this BuildConfig only")
     .addOption(new Option("-o, --output <format>", "output format").choices(["json"]))
-    .action(run((opts: { namespace?: string; bc?: string; output?: string }) => eventsCommand(ctx, opts)));
+    .action(
+      run((opts: { namespace?: string; bc?: string; output?: string }) => eventsCommand(ctx, opts)),
+    );
 
   program
     .command("version")
@@ -213,7 +262,10 @@ export function buildProgram(overrides: Partial<CliIo> = {}): Command {
 }
 
 /** Runs one command line (without `node kiln`) and resolves to its exit code. */
-export async function runCli(argv: readonly string[], overrides: Partial<CliIo> = {}): Promise<number> {
+export async function runCli(
+  argv: readonly string[],
+  overrides: Partial<CliIo> = {},
+): Promise<number> {
   let code = 0;
   const io: Partial<CliIo> = {
     ...overrides,

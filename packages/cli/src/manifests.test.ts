@@ -24,7 +24,15 @@ describe("parseManifests", () => {
   });
 
   it("names the file and line of a syntax error", () => {
-    const text = ["kind: BuildConfig", "metadata:", "  name: hello", "spec:", "\tsource: {}", "---", "kind: x"].join("\n");
+    const text = [
+      "kind: BuildConfig",
+      "metadata:",
+      "  name: hello",
+      "spec:",
+      "\tsource: {}",
+      "---",
+      "kind: x",
+    ].join("\n");
     let error: unknown;
     try {
       parseManifests(text, "broken.yaml");
@@ -39,8 +47,12 @@ describe("parseManifests", () => {
   });
 
   it("reports an error in a later document at that document's line", () => {
-    const text = ["kind: A", "---", "kind: B", "metadata:", "  name: x", " bad: indent", ""].join("\n");
-    expect(() => parseManifests(text, "two.yaml")).toThrow(/^two\.yaml:6: All mapping items must start at the same column/);
+    const text = ["kind: A", "---", "kind: B", "metadata:", "  name: x", " bad: indent", ""].join(
+      "\n",
+    );
+    expect(() => parseManifests(text, "two.yaml")).toThrow(
+      /^two\.yaml:6: All mapping items must start at the same column/,
+    );
   });
 
   it("refuses duplicate keys instead of silently keeping the last one", () => {
@@ -48,7 +60,10 @@ describe("parseManifests", () => {
   });
 
   it("accepts JSON", () => {
-    const docs = parseManifests('{"apiVersion":"kiln.dev/v1","kind":"ImageStream","metadata":{"name":"x"}}', "x.json");
+    const docs = parseManifests(
+      '{"apiVersion":"kiln.dev/v1","kind":"ImageStream","metadata":{"name":"x"}}',
+      "x.json",
+    );
     expect(docs[0]?.object.kind).toBe("ImageStream");
   });
 
@@ -58,7 +73,9 @@ describe("parseManifests", () => {
   });
 
   it("refuses a document that is not a mapping", () => {
-    expect(() => parseManifests("kind: A\n---\n- just\n- a list\n", "l.yaml")).toThrow(/l\.yaml:3: a document must be a mapping/);
+    expect(() => parseManifests("kind: A\n---\n- just\n- a list\n", "l.yaml")).toThrow(
+      /l\.yaml:3: a document must be a mapping/,
+    );
   });
 
   it("returns nothing for a file of comments", () => {

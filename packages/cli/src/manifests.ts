@@ -35,7 +35,11 @@ export function parseManifests(text: string, file: string): Manifest[] {
     }
     if (value === null || value === undefined) continue;
     if (typeof value !== "object" || Array.isArray(value)) {
-      throw new ManifestError(file, line, "a document must be a mapping (an object with apiVersion, kind, metadata, spec)");
+      throw new ManifestError(
+        file,
+        line,
+        "a document must be a mapping (an object with apiVersion, kind, metadata, spec)",
+      );
     }
     const object = value as Record<string, unknown>;
     if (object.kind === "List" && Array.isArray(object.items)) {

@@ -12,7 +12,8 @@ export function findRepoRoot(start: string): string | null {
     const pkg = join(dir, "package.json");
     if (existsSync(pkg)) {
       try {
-        if ((JSON.parse(readFileSync(pkg, "utf8")) as { name?: unknown }).name === rootPackageName) return dir;
+        if ((JSON.parse(readFileSync(pkg, "utf8")) as { name?: unknown }).name === rootPackageName)
+          return dir;
       } catch {
         // A broken package.json elsewhere in the tree is not ours to report.
       }
@@ -35,6 +36,8 @@ export function installRoot(): string {
 }
 
 export function kilnVersion(): string {
-  const pkg = JSON.parse(readFileSync(join(installRoot(), "package.json"), "utf8")) as { version?: string };
+  const pkg = JSON.parse(readFileSync(join(installRoot(), "package.json"), "utf8")) as {
+    version?: string;
+  };
   return pkg.version ?? "0.0.0";
 }

@@ -15,10 +15,15 @@ describe("parseResourceArgs", () => {
   });
 
   it("accepts kubectl's TYPE/NAME form", () => {
-    expect(parseResourceArgs("bc/hello", undefined)).toEqual({ type: "buildconfigs", name: "hello" });
+    expect(parseResourceArgs("bc/hello", undefined)).toEqual({
+      type: "buildconfigs",
+      name: "hello",
+    });
   });
 
   it("refuses a type a command does not support", () => {
-    expect(() => parseResourceArgs("builds", "x", ["buildconfigs", "imagestreams"])).toThrow(UsageError);
+    expect(() => parseResourceArgs("builds", "x", ["buildconfigs", "imagestreams"])).toThrow(
+      UsageError,
+    );
   });
 });

@@ -45,7 +45,9 @@ export function parseResourceType(word: string, allowed?: readonly ResourceType[
     const names = Object.entries(aliases)
       .filter(([alias, t]) => ok.includes(t) && !alias.includes("."))
       .map(([alias]) => alias);
-    throw new UsageError(`unknown resource type ${JSON.stringify(word)} (use one of: ${names.join(", ")})`);
+    throw new UsageError(
+      `unknown resource type ${JSON.stringify(word)} (use one of: ${names.join(", ")})`,
+    );
   }
   return type;
 }
@@ -60,7 +62,8 @@ export function parseResourceArgs(
 ): { type: ResourceType; name: string | undefined } {
   const slash = typeArg.indexOf("/");
   if (slash >= 0) {
-    if (nameArg !== undefined) throw new UsageError(`give either ${typeArg} or a separate name, not both`);
+    if (nameArg !== undefined)
+      throw new UsageError(`give either ${typeArg} or a separate name, not both`);
     const name = typeArg.slice(slash + 1);
     if (!name) throw new UsageError(`missing name after ${typeArg}`);
     return { type: parseResourceType(typeArg.slice(0, slash), allowed), name };

@@ -29,8 +29,16 @@ export interface WireSource {
 
 export interface WireStrategy {
   type?: string;
-  sourceStrategy?: { from?: WireImageRef; env?: { name: string; value?: string }[]; incremental?: boolean };
-  dockerStrategy?: { from?: WireImageRef; dockerfilePath?: string; buildArgs?: { name: string; value?: string }[] };
+  sourceStrategy?: {
+    from?: WireImageRef;
+    env?: { name: string; value?: string }[];
+    incremental?: boolean;
+  };
+  dockerStrategy?: {
+    from?: WireImageRef;
+    dockerfilePath?: string;
+    buildArgs?: { name: string; value?: string }[];
+  };
 }
 
 /** A webhook trigger's settings (`github`, `gitlab`, `bitbucket`, `gitea`, `generic`). */
@@ -140,7 +148,12 @@ export interface ApplyResult {
 }
 
 /** Phases after which a build never changes again (same list as @kiln/domain's isTerminalPhase). */
-export const terminalPhases: ReadonlySet<string> = new Set(["Complete", "Failed", "Error", "Cancelled"]);
+export const terminalPhases: ReadonlySet<string> = new Set([
+  "Complete",
+  "Failed",
+  "Error",
+  "Cancelled",
+]);
 
 /** `build.kiln.dev/hello-1`, the `-o name` form, like `oc`'s `build.build.openshift.io/hello-1`. */
 export function qualifiedName(kind: string, name: string): string {
@@ -154,7 +167,14 @@ export interface Deploy {
   kind?: string;
   metadata: WireMeta;
   spec?: {
-    target?: { type?: "Kubernetes" | "HTTP"; kind?: string; namespace?: string; name?: string; containers?: string[]; url?: string };
+    target?: {
+      type?: "Kubernetes" | "HTTP";
+      kind?: string;
+      namespace?: string;
+      name?: string;
+      containers?: string[];
+      url?: string;
+    };
     imageStreamTag?: string;
     digest?: string;
     imageReference?: string;

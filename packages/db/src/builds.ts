@@ -69,8 +69,11 @@ export async function createImageTriggeredBuild(
   return db.transaction(async (tx) => {
     if (await findBuildByRequestId(tx, request.requestId)) return null;
     const bc = await lockBuildConfig(tx, request.namespace, request.buildConfig);
-    if (Object.entries(triggeredBy).every(([key, digest]) => bc.imageTriggers[key] === digest)) return null;
-    return insertBuild(tx, bc, request, options, { imageTriggers: { ...bc.imageTriggers, ...triggeredBy } });
+    if (Object.entries(triggeredBy).every(([key, digest]) => bc.imageTriggers[key] === digest))
+      return null;
+    return insertBuild(tx, bc, request, options, {
+      imageTriggers: { ...bc.imageTriggers, ...triggeredBy },
+    });
   });
 }
 
@@ -96,7 +99,10 @@ async function insertBuild(
   alsoSet: { imageTriggers?: Record<string, string> } = {},
 ): Promise<BuildRecord> {
   const number = bc.lastVersion + 1;
-  await tx.update(buildConfigs).set({ lastVersion: number, ...alsoSet }).where(eq(buildConfigs.uid, bc.uid));
+  await tx
+    .update(buildConfigs)
+    .set({ lastVersion: number, ...alsoSet })
+    .where(eq(buildConfigs.uid, bc.uid));
   const { spec } = bc;
   const [row] = await tx
     .insert(builds)
@@ -117,7 +123,9 @@ async function insertBuild(
         },
         revision: { commit: request.commit },
         credentials: {
-          pullSecret: spec.strategy.dockerStrategy?.pullSecret?.name ?? spec.strategy.sourceStrategy?.pullSecret?.name,
+          pullSecret:
+            spec.strategy.dockerStrategy?.pullSecret?.name ??
+            spec.strategy.sourceStrategy?.pullSecret?.name,
           pushSecret: spec.output.pushSecret?.name,
         },
         env: request.env,
@@ -133,13 +141,23 @@ async function insertBuild(
   return toRecord(row!);
 }
 
-export async function findBuildByRequestId(db: DbOrTx, requestId: string): Promise<BuildRecord | null> {
+export async function findBuildByRequestId(
+  db: DbOrTx,
+  requestId: string,
+): Promise<BuildRecord | null> {
   const [row] = await db.select().from(builds).where(eq(builds.requestId, requestId));
   return row ? toRecord(row) : null;
 }
 
-export async function getBuild(db: DbOrTx, namespace: string, name: string): Promise<BuildRecord | null> {
-  const [row] = await db.select().from(builds).where(and(eq(builds.namespace, namespace), eq(builds.name, name)));
+export async function getBuild(
+  db: DbOrTx,
+  namespace: string,
+  name: string,
+): Promise<BuildRecord | null> {
+  const [row] = await db
+    .select()
+    .from(builds)
+    .where(and(eq(builds.namespace, namespace), eq(builds.name, name)));
   return row ? toRecord(row) : null;
 }
 
@@ -149,11 +167,19 @@ export async function getBuildById(db: DbOrTx, id: string): Promise<BuildRecord 
 }
 
 /** Builds of a namespace (or one BuildConfig), newest first. */
-export async function listBuilds(db: DbOrTx, namespace: string, filter: { buildConfig?: string | undefined } = {}): Promise<BuildRecord[]> {
+export async function listBuilds(
+  db: DbOrTx,
+  namespace: string,
+  filter: { buildConfig?: string | undefined } = {},
+): Promise<BuildRecord[]> {
   const where = filter.buildConfig
     ? and(eq(builds.namespace, namespace), eq(builds.buildConfig, filter.buildConfig))
     : eq(builds.namespace, namespace);
-  const rows = await db.select().from(builds).where(where).orderBy(desc(builds.createdAt), desc(builds.number));
+  const rows = await db
+    .select()
+    .from(builds)
+    .where(where)
+    .orderBy(desc(builds.createdAt), desc(builds.number));
   return rows.map(toRecord);
 }
 
@@ -173,15 +199,20 @@ export interface BuildStatusUpdate {
  * Applies a status event if the state machine allows it; returns whether anything changed.
  * Idempotent: the same event twice, or a stale one after the build ended, changes nothing.
  */
-export async function applyBuildStatus(db: DbOrTx, update: BuildStatusUpdate): Promise<{ applied: boolean; build: BuildRecord | null }> {
+export async function applyBuildStatus(
+  db: DbOrTx,
+  update: BuildStatusUpdate,
+): Promise<{ applied: boolean; build: BuildRecord | null }> {
   // Compare-and-set on resourceVersion (bumped by every write) rather than a row lock in a
   // transaction: two statements instead of four, and no savepoint when called inside one.
   for (let attempt = 0; attempt < 10; attempt += 1) {
     const [row] = await db.select().from(builds).where(eq(builds.id, update.buildId));
     if (!row) return { applied: false, build: null };
     const current = row.phase as BuildPhase;
-    const sameAttemptRestart = current === "Running" && update.phase === "Running" && update.attempt <= row.attempt;
-    if (!canTransition(current, update.phase) || sameAttemptRestart) return { applied: false, build: toRecord(row) };
+    const sameAttemptRestart =
+      current === "Running" && update.phase === "Running" && update.attempt <= row.attempt;
+    if (!canTransition(current, update.phase) || sameAttemptRestart)
+      return { applied: false, build: toRecord(row) };
     const terminal = isTerminalPhase(update.phase);
     const [next] = await db
       .update(builds)
@@ -202,7 +233,9 @@ export async function applyBuildStatus(db: DbOrTx, update: BuildStatusUpdate): P
     if (next) return { applied: true, build: toRecord(next) };
     // Someone wrote the build between the read and the write: read it again and decide anew.
   }
-  throw new Error(`build ${update.buildId} kept changing while its status ${update.phase} was applied`);
+  throw new Error(
+    `build ${update.buildId} kept changing while its status ${update.phase} was applied`,
+  );
 }
 
 /**
@@ -229,7 +262,9 @@ function toRecord(row: BuildRow): BuildRecord {
     reason: row.reason as FailureReason | null,
     message: row.message,
     // The recorded revision completes what the request asked for (a ref becomes a commit).
-    spec: row.revision ? { ...row.spec, revision: { ...row.spec.revision, ...row.revision } } : row.spec,
+    spec: row.revision
+      ? { ...row.spec, revision: { ...row.spec.revision, ...row.revision } }
+      : row.spec,
     output: row.output,
     logSnippet: row.logSnippet,
     resourceVersion: row.resourceVersion,
@@ -295,22 +330,36 @@ export interface BuildQueue {
   builds: BuildRecord[];
 }
 
-async function unfinishedBuilds(tx: Tx, namespace: string, buildConfig: string, spec: BuildConfigSpec): Promise<BuildQueue> {
+async function unfinishedBuilds(
+  tx: Tx,
+  namespace: string,
+  buildConfig: string,
+  spec: BuildConfigSpec,
+): Promise<BuildQueue> {
   const rows = await tx
     .select()
     .from(builds)
-    .where(and(eq(builds.namespace, namespace), eq(builds.buildConfig, buildConfig), inArray(builds.phase, ["New", "Pending", "Running"])))
+    .where(
+      and(
+        eq(builds.namespace, namespace),
+        eq(builds.buildConfig, buildConfig),
+        inArray(builds.phase, ["New", "Pending", "Running"]),
+      ),
+    )
     .orderBy(builds.number);
   return { spec, builds: rows.map(toRecord) };
 }
-
 
 /**
  * Deletes a BuildConfig's oldest finished builds beyond its history limits, as OpenShift does:
  * `successfulBuildsHistoryLimit` counts Complete builds, `failedBuildsHistoryLimit` counts
  * Failed, Error and Cancelled ones. Returns the names of the builds removed.
  */
-export async function pruneBuildHistory(db: DbOrTx, namespace: string, buildConfig: string): Promise<string[]> {
+export async function pruneBuildHistory(
+  db: DbOrTx,
+  namespace: string,
+  buildConfig: string,
+): Promise<string[]> {
   // One statement (a build ending is frequent, a cascade ends hundreds at once): rank the ended
   // builds newest first within Complete and within the failed phases, delete past the limits.
   const deleted = await db.execute<{ name: string }>(sql`

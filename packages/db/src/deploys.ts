@@ -6,7 +6,10 @@ import { deploys, imageStreamTags } from "./schema.js";
 type Row = typeof deploys.$inferSelect;
 
 /** A deploy as stored; `status` and `reason` typed. */
-export type DeployRecord = Omit<Row, "status" | "reason"> & { status: DeployPhase; reason: DeployReason | null };
+export type DeployRecord = Omit<Row, "status" | "reason"> & {
+  status: DeployPhase;
+  reason: DeployReason | null;
+};
 
 export interface NewDeploy {
   /** Natural key: the same target, tag and digest make one deploy however often the change is delivered. */
@@ -48,7 +51,10 @@ const toRecord = (row: Row): DeployRecord => row as DeployRecord;
  * Records a deploy unless one with the same key exists: then nothing is written and that one is
  * returned with `created: false` (a redelivered image change continues the deploy it began).
  */
-export async function beginDeploy(db: DbOrTx, deploy: NewDeploy): Promise<{ created: boolean; deploy: DeployRecord }> {
+export async function beginDeploy(
+  db: DbOrTx,
+  deploy: NewDeploy,
+): Promise<{ created: boolean; deploy: DeployRecord }> {
   const [inserted] = await db
     .insert(deploys)
     .values({
@@ -83,7 +89,11 @@ export async function beginDeploy(db: DbOrTx, deploy: NewDeploy): Promise<{ crea
  * Moves a deploy to a new status. A deploy that already ended is never changed again: null then
  * (a late rollout event or a doubled delivery changes nothing).
  */
-export async function updateDeploy(db: DbOrTx, id: string, update: DeployUpdate): Promise<DeployRecord | null> {
+export async function updateDeploy(
+  db: DbOrTx,
+  id: string,
+  update: DeployUpdate,
+): Promise<DeployRecord | null> {
   const [row] = await db
     .update(deploys)
     .set({
@@ -92,10 +102,14 @@ export async function updateDeploy(db: DbOrTx, id: string, update: DeployUpdate)
       ...(update.message !== undefined ? { message: update.message } : {}),
       ...(update.attempts !== undefined ? { attempts: update.attempts } : {}),
       ...(update.previousImage !== undefined ? { previousImage: update.previousImage } : {}),
-      ...(update.targetContainers !== undefined ? { targetContainers: update.targetContainers } : {}),
+      ...(update.targetContainers !== undefined
+        ? { targetContainers: update.targetContainers }
+        : {}),
       ...(update.generation !== undefined ? { generation: update.generation } : {}),
       ...(update.startedAt !== undefined ? { startedAt: update.startedAt } : {}),
-      ...(terminal.includes(update.status) ? { completedAt: update.completedAt ?? sql`now()` } : {}),
+      ...(terminal.includes(update.status)
+        ? { completedAt: update.completedAt ?? sql`now()` }
+        : {}),
       updatedAt: sql`now()`,
     })
     .where(and(eq(deploys.id, id), notInArray(deploys.status, terminal)))
@@ -112,7 +126,11 @@ export async function getDeploy(db: DbOrTx, id: string): Promise<DeployRecord | 
 export async function listDeploys(
   db: DbOrTx,
   namespace: string | undefined,
-  filter: { imageStreamTag?: string | undefined; status?: DeployPhase | undefined; limit?: number | undefined } = {},
+  filter: {
+    imageStreamTag?: string | undefined;
+    status?: DeployPhase | undefined;
+    limit?: number | undefined;
+  } = {},
 ): Promise<DeployRecord[]> {
   const rows = await db
     .select()
@@ -120,7 +138,9 @@ export async function listDeploys(
     .where(
       and(
         namespace === undefined ? undefined : eq(deploys.namespace, namespace),
-        filter.imageStreamTag === undefined ? undefined : eq(deploys.imageStreamTag, filter.imageStreamTag),
+        filter.imageStreamTag === undefined
+          ? undefined
+          : eq(deploys.imageStreamTag, filter.imageStreamTag),
         filter.status === undefined ? undefined : eq(deploys.status, filter.status),
       ),
     )
@@ -130,8 +150,15 @@ export async function listDeploys(
 }
 
 /** Deploys in the given statuses, oldest first (the deployer resumes `Rolling` ones when it starts). */
-export async function listDeploysByStatus(db: DbOrTx, statuses: readonly DeployPhase[]): Promise<DeployRecord[]> {
-  const rows = await db.select().from(deploys).where(inArray(deploys.status, [...statuses])).orderBy(deploys.createdAt);
+export async function listDeploysByStatus(
+  db: DbOrTx,
+  statuses: readonly DeployPhase[],
+): Promise<DeployRecord[]> {
+  const rows = await db
+    .select()
+    .from(deploys)
+    .where(inArray(deploys.status, [...statuses]))
+    .orderBy(deploys.createdAt);
   return rows.map(toRecord);
 }
 
@@ -156,17 +183,32 @@ export function toDeployJson(d: DeployRecord): Record<string, unknown> {
   const target =
     d.targetKind === "HTTP"
       ? { type: "HTTP", url: d.targetUrl }
-      : { type: "Kubernetes", kind: d.targetKind, namespace: d.targetNamespace, name: d.targetName, containers: d.targetContainers };
+      : {
+          type: "Kubernetes",
+          kind: d.targetKind,
+          namespace: d.targetNamespace,
+          name: d.targetName,
+          containers: d.targetContainers,
+        };
   return {
     apiVersion: "kiln.dev/v1",
     kind: "Deploy",
-    metadata: { name: d.id, namespace: d.namespace, uid: d.id, creationTimestamp: d.createdAt.toISOString() },
+    metadata: {
+      name: d.id,
+      namespace: d.namespace,
+      uid: d.id,
+      creationTimestamp: d.createdAt.toISOString(),
+    },
     spec: {
       target,
       ...(d.imageStreamTag ? { imageStreamTag: d.imageStreamTag } : {}),
       ...(d.digest ? { digest: d.digest } : {}),
       ...(d.imageReference ? { imageReference: d.imageReference } : {}),
-      cause: { type: d.causeType, ...(d.causeBuild ? { build: d.causeBuild } : {}), ...(d.causeMessage ? { message: d.causeMessage } : {}) },
+      cause: {
+        type: d.causeType,
+        ...(d.causeBuild ? { build: d.causeBuild } : {}),
+        ...(d.causeMessage ? { message: d.causeMessage } : {}),
+      },
     },
     status: {
       phase: d.status,

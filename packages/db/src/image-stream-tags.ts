@@ -47,10 +47,18 @@ export async function recordTagUpdate(
     if (current && current.digest === update.digest) {
       // The registry's notification of a build's push may arrive before the build's own
       // Complete: the item then names the build once that comes (no new item, no new event).
-      if (update.cause.type === "Build" && current.causeType === "RegistryPush" && update.cause.build) {
+      if (
+        update.cause.type === "Build" &&
+        current.causeType === "RegistryPush" &&
+        update.cause.build
+      ) {
         const [named] = await tx
           .update(imageStreamTags)
-          .set({ causeType: "Build", buildName: update.cause.build, causeMessage: update.cause.message ?? current.causeMessage })
+          .set({
+            causeType: "Build",
+            buildName: update.cause.build,
+            causeMessage: update.cause.message ?? current.causeMessage,
+          })
           .where(eq(imageStreamTags.id, current.id))
           .returning();
         return { changed: false, item: named!, previousDigest: current.digest };
@@ -70,7 +78,11 @@ export async function recordTagUpdate(
         causeMessage: update.cause.message ?? null,
         generation: stream.resourceVersion,
         // Strictly after the previous item, so "newest first" holds even within one clock tick.
-        ...(current ? { createdAt: sql`greatest(now(), ${current.createdAt.toISOString()}::timestamptz + interval '1 millisecond')` } : {}),
+        ...(current
+          ? {
+              createdAt: sql`greatest(now(), ${current.createdAt.toISOString()}::timestamptz + interval '1 millisecond')`,
+            }
+          : {}),
       })
       .returning();
     const result = { changed: true, item: item!, previousDigest: current?.digest };
@@ -93,42 +105,86 @@ async function lockImageStream(tx: Tx, namespace: string, name: string): Promise
 }
 
 /** The tag's newest history item (its current image), or null when it has none. */
-export async function currentTag(db: DbOrTx, namespace: string, imageStream: string, tag: string): Promise<ImageStreamTagRow | null> {
+export async function currentTag(
+  db: DbOrTx,
+  namespace: string,
+  imageStream: string,
+  tag: string,
+): Promise<ImageStreamTagRow | null> {
   const [row] = await db
     .select()
     .from(imageStreamTags)
-    .where(and(eq(imageStreamTags.namespace, namespace), eq(imageStreamTags.imageStream, imageStream), eq(imageStreamTags.tag, tag)))
+    .where(
+      and(
+        eq(imageStreamTags.namespace, namespace),
+        eq(imageStreamTags.imageStream, imageStream),
+        eq(imageStreamTags.tag, tag),
+      ),
+    )
     .orderBy(desc(imageStreamTags.createdAt))
     .limit(1);
   return row ?? null;
 }
 
 /** Every history item of a namespace's ImageStreams (or of one), newest first within each tag. */
-export async function listTagHistory(db: DbOrTx, namespace: string, imageStream?: string): Promise<ImageStreamTagRow[]> {
+export async function listTagHistory(
+  db: DbOrTx,
+  namespace: string,
+  imageStream?: string,
+): Promise<ImageStreamTagRow[]> {
   return db
     .select()
     .from(imageStreamTags)
-    .where(and(eq(imageStreamTags.namespace, namespace), imageStream === undefined ? undefined : eq(imageStreamTags.imageStream, imageStream)))
-    .orderBy(asc(imageStreamTags.imageStream), asc(imageStreamTags.tag), desc(imageStreamTags.createdAt));
+    .where(
+      and(
+        eq(imageStreamTags.namespace, namespace),
+        imageStream === undefined ? undefined : eq(imageStreamTags.imageStream, imageStream),
+      ),
+    )
+    .orderBy(
+      asc(imageStreamTags.imageStream),
+      asc(imageStreamTags.tag),
+      desc(imageStreamTags.createdAt),
+    );
 }
 
 /** Every ImageStream of every namespace: the watcher matches pushes and schedules imports over them. */
 export async function listAllImageStreams(db: DbOrTx): Promise<ImageStreamRow[]> {
-  return db.select().from(imageStreams).orderBy(asc(imageStreams.namespace), asc(imageStreams.name));
+  return db
+    .select()
+    .from(imageStreams)
+    .orderBy(asc(imageStreams.namespace), asc(imageStreams.name));
 }
 
 /** Whether a registry notification event was handled already. */
-export async function notificationSeen(db: DbOrTx, source: string, eventId: string): Promise<boolean> {
+export async function notificationSeen(
+  db: DbOrTx,
+  source: string,
+  eventId: string,
+): Promise<boolean> {
   const [row] = await db
     .select({ eventId: registryNotificationEvents.eventId })
     .from(registryNotificationEvents)
-    .where(and(eq(registryNotificationEvents.source, source), eq(registryNotificationEvents.eventId, eventId)));
+    .where(
+      and(
+        eq(registryNotificationEvents.source, source),
+        eq(registryNotificationEvents.eventId, eventId),
+      ),
+    );
   return row !== undefined;
 }
 
 /** Marks a registry notification event handled; false when it already was. */
-export async function markNotificationSeen(db: DbOrTx, source: string, eventId: string): Promise<boolean> {
-  const inserted = await db.insert(registryNotificationEvents).values({ source, eventId }).onConflictDoNothing().returning({ eventId: registryNotificationEvents.eventId });
+export async function markNotificationSeen(
+  db: DbOrTx,
+  source: string,
+  eventId: string,
+): Promise<boolean> {
+  const inserted = await db
+    .insert(registryNotificationEvents)
+    .values({ source, eventId })
+    .onConflictDoNothing()
+    .returning({ eventId: registryNotificationEvents.eventId });
   return inserted.length > 0;
 }
 
@@ -151,5 +207,7 @@ export function statusTags(history: readonly ImageStreamTagRow[]): Record<string
     });
     byTag.set(row.tag, items);
   }
-  return [...byTag.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([tag, items]) => ({ tag, items }));
+  return [...byTag.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([tag, items]) => ({ tag, items }));
 }

@@ -4,8 +4,12 @@ import type { DbOrTx } from "./client.js";
 import { buildConfigs, builds } from "./schema.js";
 
 /** Every BuildConfig, for the rebuild graph (cycle checks at apply, `kiln graph`, `kiln impact`). */
-export async function listAllBuildConfigs(db: DbOrTx): Promise<{ namespace: string; name: string; spec: BuildConfigSpec }[]> {
-  return db.select({ namespace: buildConfigs.namespace, name: buildConfigs.name, spec: buildConfigs.spec }).from(buildConfigs);
+export async function listAllBuildConfigs(
+  db: DbOrTx,
+): Promise<{ namespace: string; name: string; spec: BuildConfigSpec }[]> {
+  return db
+    .select({ namespace: buildConfigs.namespace, name: buildConfigs.name, spec: buildConfigs.spec })
+    .from(buildConfigs);
 }
 
 /**
@@ -16,32 +20,63 @@ export async function listAllBuildConfigs(db: DbOrTx): Promise<{ namespace: stri
  */
 export async function loadCascadeState(db: DbOrTx): Promise<CascadeState> {
   const configs = await db
-    .select({ uid: buildConfigs.uid, namespace: buildConfigs.namespace, name: buildConfigs.name, spec: buildConfigs.spec, imageTriggers: buildConfigs.imageTriggers })
+    .select({
+      uid: buildConfigs.uid,
+      namespace: buildConfigs.namespace,
+      name: buildConfigs.name,
+      spec: buildConfigs.spec,
+      imageTriggers: buildConfigs.imageTriggers,
+    })
     .from(buildConfigs);
-  const current = await db.execute<{ namespace: string; image_stream: string; tag: string; digest: string; image_reference: string }>(sql`
+  const current = await db.execute<{
+    namespace: string;
+    image_stream: string;
+    tag: string;
+    digest: string;
+    image_reference: string;
+  }>(sql`
     select distinct on (namespace, image_stream, tag) namespace, image_stream, tag, digest, image_reference
     from image_stream_tags order by namespace, image_stream, tag, created_at desc`);
   const unfinished = await db
     .selectDistinct({ namespace: builds.namespace, buildConfig: builds.buildConfig })
     .from(builds)
     .where(inArray(builds.phase, ["New", "Pending", "Running"]));
-  const ended = await db.execute<{ namespace: string; build_config: string; phase: string; digest: string | null }>(sql`
+  const ended = await db.execute<{
+    namespace: string;
+    build_config: string;
+    phase: string;
+    digest: string | null;
+  }>(sql`
     select distinct on (namespace, build_config) namespace, build_config, phase, output->>'digest' as digest
     from builds where phase in ('Complete', 'Failed', 'Error', 'Cancelled')
     order by namespace, build_config, number desc`);
   const lastOutputs = new Map<string, string>();
-  for (const row of ended.rows) if (row.phase === "Complete" && row.digest) lastOutputs.set(`${row.namespace}/${row.build_config}`, row.digest);
+  for (const row of ended.rows)
+    if (row.phase === "Complete" && row.digest)
+      lastOutputs.set(`${row.namespace}/${row.build_config}`, row.digest);
   const digests = [...new Set(lastOutputs.values())];
   const held =
     digests.length === 0
       ? { rows: [] }
-      : await db.execute<{ namespace: string; image_stream: string; tag: string; digest: string }>(sql`
+      : await db.execute<{
+          namespace: string;
+          image_stream: string;
+          tag: string;
+          digest: string;
+        }>(sql`
           select distinct namespace, image_stream, tag, digest from image_stream_tags where digest = any(${sql.param(digests)}::text[])`);
   return {
     buildConfigs: configs,
-    tags: new Map(current.rows.map((r) => [`${r.namespace}/${r.image_stream}:${r.tag}`, { digest: r.digest, imageReference: r.image_reference }])),
+    tags: new Map(
+      current.rows.map((r) => [
+        `${r.namespace}/${r.image_stream}:${r.tag}`,
+        { digest: r.digest, imageReference: r.image_reference },
+      ]),
+    ),
     unfinished: new Set(unfinished.map((r) => `${r.namespace}/${r.buildConfig}`)),
     lastOutputs,
-    tagHistory: new Set(held.rows.map((r) => `${r.namespace}/${r.image_stream}:${r.tag}@${r.digest}`)),
+    tagHistory: new Set(
+      held.rows.map((r) => `${r.namespace}/${r.image_stream}:${r.tag}@${r.digest}`),
+    ),
   };
 }

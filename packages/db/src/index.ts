@@ -24,8 +24,20 @@ export {
   recordTagUpdate,
   statusTags,
 } from "./image-stream-tags.js";
-export type { ImageStreamRow, ImageStreamTagRow, TagCauseType, TagUpdate, TagUpdateResult } from "./image-stream-tags.js";
-export { applyResources, deleteResource, getResource, listResources, toResourceJson } from "./resources.js";
+export type {
+  ImageStreamRow,
+  ImageStreamTagRow,
+  TagCauseType,
+  TagUpdate,
+  TagUpdateResult,
+} from "./image-stream-tags.js";
+export {
+  applyResources,
+  deleteResource,
+  getResource,
+  listResources,
+  toResourceJson,
+} from "./resources.js";
 export type { ApplyAction, ApplyResult, ResourceJsonOptions } from "./resources.js";
 export {
   listWebhookDeliveries,
@@ -36,7 +48,24 @@ export {
   WebhookOutcome,
 } from "./webhook-deliveries.js";
 export type { NewWebhookDelivery, WebhookDeliveryRecord } from "./webhook-deliveries.js";
-export { beginDeploy, getDeploy, isTagItemSuperseded, listDeploys, listDeploysByStatus, toDeployJson, updateDeploy } from "./deploys.js";
+export {
+  beginDeploy,
+  getDeploy,
+  isTagItemSuperseded,
+  listDeploys,
+  listDeploysByStatus,
+  toDeployJson,
+  updateDeploy,
+} from "./deploys.js";
 export type { DeployRecord, DeployUpdate, NewDeploy } from "./deploys.js";
-export { buildConfigs, builds, deploys, imageStreams, imageStreamTags, registryNotificationEvents, secrets, webhookDeliveries } from "./schema.js";
+export {
+  buildConfigs,
+  builds,
+  deploys,
+  imageStreams,
+  imageStreamTags,
+  registryNotificationEvents,
+  secrets,
+  webhookDeliveries,
+} from "./schema.js";
 export { listAllBuildConfigs, loadCascadeState } from "./image-triggers.js";

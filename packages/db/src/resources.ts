@@ -1,5 +1,13 @@
 import { and, asc, eq, sql } from "drizzle-orm";
-import { assertNever, ConflictError, kilnApiVersion, NotFoundError, type Resource, type ResourceKind, type SecretSpec } from "@kiln/domain";
+import {
+  assertNever,
+  ConflictError,
+  kilnApiVersion,
+  NotFoundError,
+  type Resource,
+  type ResourceKind,
+  type SecretSpec,
+} from "@kiln/domain";
 import type { Db, DbOrTx } from "./client.js";
 import { statusTags, type ImageStreamTagRow } from "./image-stream-tags.js";
 import { sameJson } from "./json.js";
@@ -17,14 +25,18 @@ export interface ApplyResult {
 
 const tables = { BuildConfig: buildConfigs, ImageStream: imageStreams, Secret: secrets } as const;
 
-type Row = typeof buildConfigs.$inferSelect | typeof imageStreams.$inferSelect | typeof secrets.$inferSelect;
+type Row =
+  typeof buildConfigs.$inferSelect | typeof imageStreams.$inferSelect | typeof secrets.$inferSelect;
 
 /**
  * Creates or updates every resource in one transaction: either all are stored or none.
  * A document that carries `metadata.resourceVersion` must match the stored one (409 otherwise),
  * as with `kubectl replace`; without it the last write wins, as with `kubectl apply`.
  */
-export async function applyResources(db: Db, resources: readonly Resource[]): Promise<ApplyResult[]> {
+export async function applyResources(
+  db: Db,
+  resources: readonly Resource[],
+): Promise<ApplyResult[]> {
   return db.transaction(async (tx) => {
     const results: ApplyResult[] = [];
     for (const resource of resources) results.push(await applyOne(tx, resource));
@@ -51,10 +63,15 @@ async function applyOne(tx: DbOrTx, resource: Resource): Promise<ApplyResult> {
   });
   if (!existing) {
     if (resourceVersion !== undefined) {
-      throw new ConflictError(`${resource.kind} ${namespace}/${name} does not exist, but metadata.resourceVersion ${resourceVersion} was given`);
+      throw new ConflictError(
+        `${resource.kind} ${namespace}/${name} does not exist, but metadata.resourceVersion ${resourceVersion} was given`,
+      );
     }
     // `spec` is typed per table; the kind decides which, checked by the Resource union.
-    const [created] = await tx.insert(table).values({ namespace, name, meta, spec: resource.spec as never }).returning({ uid: table.uid });
+    const [created] = await tx
+      .insert(table)
+      .values({ namespace, name, meta, spec: resource.spec as never })
+      .returning({ uid: table.uid });
     return result(1, "created", created!.uid);
   }
   if (resourceVersion !== undefined && resourceVersion !== String(existing.resourceVersion)) {
@@ -74,19 +91,36 @@ async function applyOne(tx: DbOrTx, resource: Resource): Promise<ApplyResult> {
 }
 
 /** The stored resource in its wire shape, or null. */
-export async function getResource(db: DbOrTx, kind: ResourceKind, namespace: string, name: string): Promise<Row | null> {
+export async function getResource(
+  db: DbOrTx,
+  kind: ResourceKind,
+  namespace: string,
+  name: string,
+): Promise<Row | null> {
   const table = tables[kind];
-  const [row] = await db.select().from(table).where(and(eq(table.namespace, namespace), eq(table.name, name)));
+  const [row] = await db
+    .select()
+    .from(table)
+    .where(and(eq(table.namespace, namespace), eq(table.name, name)));
   return row ?? null;
 }
 
-export async function listResources(db: DbOrTx, kind: ResourceKind, namespace: string): Promise<Row[]> {
+export async function listResources(
+  db: DbOrTx,
+  kind: ResourceKind,
+  namespace: string,
+): Promise<Row[]> {
   const table = tables[kind];
   return db.select().from(table).where(eq(table.namespace, namespace)).orderBy(asc(table.name));
 }
 
 /** Deletes a resource; deleting a BuildConfig deletes its builds, as OpenShift does. */
-export async function deleteResource(db: Db, kind: ResourceKind, namespace: string, name: string): Promise<void> {
+export async function deleteResource(
+  db: Db,
+  kind: ResourceKind,
+  namespace: string,
+  name: string,
+): Promise<void> {
   await db.transaction(async (tx) => {
     const table = tables[kind];
     const deleted = await tx
@@ -95,10 +129,16 @@ export async function deleteResource(db: Db, kind: ResourceKind, namespace: stri
       .returning({ uid: table.uid });
     if (deleted.length === 0) throw new NotFoundError(kind, namespace, name);
     if (kind === "BuildConfig") {
-      await tx.delete(builds).where(and(eq(builds.namespace, namespace), eq(builds.buildConfig, name)));
+      await tx
+        .delete(builds)
+        .where(and(eq(builds.namespace, namespace), eq(builds.buildConfig, name)));
     }
     if (kind === "ImageStream") {
-      await tx.delete(imageStreamTags).where(and(eq(imageStreamTags.namespace, namespace), eq(imageStreamTags.imageStream, name)));
+      await tx
+        .delete(imageStreamTags)
+        .where(
+          and(eq(imageStreamTags.namespace, namespace), eq(imageStreamTags.imageStream, name)),
+        );
     }
   });
 }
@@ -111,7 +151,11 @@ export interface ResourceJsonOptions {
 }
 
 /** A stored row in the Kubernetes-shaped wire form `kiln get -o yaml` prints. */
-export function toResourceJson(kind: ResourceKind, row: Row, options: ResourceJsonOptions): Record<string, unknown> {
+export function toResourceJson(
+  kind: ResourceKind,
+  row: Row,
+  options: ResourceJsonOptions,
+): Record<string, unknown> {
   const metadata = {
     name: row.name,
     namespace: row.namespace,
@@ -121,11 +165,22 @@ export function toResourceJson(kind: ResourceKind, row: Row, options: ResourceJs
     ...row.meta,
   };
   switch (kind) {
-    case "BuildConfig":
-    {
+    case "BuildConfig": {
       const bc = row as typeof buildConfigs.$inferSelect;
-      const imageChangeTriggers = Object.entries(bc.imageTriggers).map(([key, digest]) => ({ from: key, lastTriggeredImageID: digest }));
-      return { apiVersion: kilnApiVersion, kind, metadata, spec: row.spec, status: { lastVersion: bc.lastVersion, ...(imageChangeTriggers.length ? { imageChangeTriggers } : {}) } };
+      const imageChangeTriggers = Object.entries(bc.imageTriggers).map(([key, digest]) => ({
+        from: key,
+        lastTriggeredImageID: digest,
+      }));
+      return {
+        apiVersion: kilnApiVersion,
+        kind,
+        metadata,
+        spec: row.spec,
+        status: {
+          lastVersion: bc.lastVersion,
+          ...(imageChangeTriggers.length ? { imageChangeTriggers } : {}),
+        },
+      };
     }
     case "ImageStream":
       return {
@@ -133,13 +188,25 @@ export function toResourceJson(kind: ResourceKind, row: Row, options: ResourceJs
         kind,
         metadata,
         spec: row.spec,
-        status: { dockerImageRepository: `${options.registry}/${row.namespace}/${row.name}`, tags: statusTags(options.tagHistory ?? []) },
+        status: {
+          dockerImageRepository: `${options.registry}/${row.namespace}/${row.name}`,
+          tags: statusTags(options.tagHistory ?? []),
+        },
       };
     case "Secret": {
       // The credentials never leave Kiln again: only which registries they are for.
       const { type, dockerConfigJson } = row.spec as SecretSpec;
-      const registries = Object.keys((JSON.parse(dockerConfigJson) as { auths: Record<string, unknown> }).auths);
-      return { apiVersion: kilnApiVersion, kind, metadata, type, data: { ".dockerconfigjson": "(redacted)" }, registries };
+      const registries = Object.keys(
+        (JSON.parse(dockerConfigJson) as { auths: Record<string, unknown> }).auths,
+      );
+      return {
+        apiVersion: kilnApiVersion,
+        kind,
+        metadata,
+        type,
+        data: { ".dockerconfigjson": "(redacted)" },
+        registries,
+      };
     }
     default:
       return assertNever(kind, "resource kind");

@@ -1,6 +1,24 @@
 import { sql } from "drizzle-orm";
-import { bigint, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
-import type { BuildConfigSpec, BuildOutputStatus, BuildRevision, BuildSpec, ImageStreamSpec, ObjectMeta, SecretSpec } from "@kiln/domain";
+import {
+  bigint,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from "drizzle-orm/pg-core";
+import type {
+  BuildConfigSpec,
+  BuildOutputStatus,
+  BuildRevision,
+  BuildSpec,
+  ImageStreamSpec,
+  ObjectMeta,
+  SecretSpec,
+} from "@kiln/domain";
 
 type StoredMeta = Pick<ObjectMeta, "labels" | "annotations">;
 
@@ -8,7 +26,9 @@ type StoredMeta = Pick<ObjectMeta, "labels" | "annotations">;
 export const buildConfigs = pgTable(
   "build_configs",
   {
-    uid: uuid("uid").primaryKey().default(sql`gen_random_uuid()`),
+    uid: uuid("uid")
+      .primaryKey()
+      .default(sql`gen_random_uuid()`),
     namespace: text("namespace").notNull(),
     name: text("name").notNull(),
     meta: jsonb("meta").$type<StoredMeta>().notNull().default({}),
@@ -27,7 +47,9 @@ export const buildConfigs = pgTable(
 export const imageStreams = pgTable(
   "image_streams",
   {
-    uid: uuid("uid").primaryKey().default(sql`gen_random_uuid()`),
+    uid: uuid("uid")
+      .primaryKey()
+      .default(sql`gen_random_uuid()`),
     namespace: text("namespace").notNull(),
     name: text("name").notNull(),
     meta: jsonb("meta").$type<StoredMeta>().notNull().default({}),
@@ -43,7 +65,9 @@ export const imageStreams = pgTable(
 export const secrets = pgTable(
   "secrets",
   {
-    uid: uuid("uid").primaryKey().default(sql`gen_random_uuid()`),
+    uid: uuid("uid")
+      .primaryKey()
+      .default(sql`gen_random_uuid()`),
     namespace: text("namespace").notNull(),
     name: text("name").notNull(),
     meta: jsonb("meta").$type<StoredMeta>().notNull().default({}),
@@ -58,7 +82,9 @@ export const secrets = pgTable(
 export const builds = pgTable(
   "builds",
   {
-    id: uuid("id").primaryKey().default(sql`gen_random_uuid()`),
+    id: uuid("id")
+      .primaryKey()
+      .default(sql`gen_random_uuid()`),
     namespace: text("namespace").notNull(),
     name: text("name").notNull(),
     buildConfig: text("build_config").notNull(),
@@ -96,7 +122,9 @@ export const builds = pgTable(
 export const imageStreamTags = pgTable(
   "image_stream_tags",
   {
-    id: uuid("id").primaryKey().default(sql`gen_random_uuid()`),
+    id: uuid("id")
+      .primaryKey()
+      .default(sql`gen_random_uuid()`),
     namespace: text("namespace").notNull(),
     imageStream: text("image_stream").notNull(),
     tag: text("tag").notNull(),
@@ -113,7 +141,14 @@ export const imageStreamTags = pgTable(
     generation: bigint("generation", { mode: "number" }).notNull(),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
   },
-  (t) => [index("image_stream_tags_namespace_stream_tag_created").on(t.namespace, t.imageStream, t.tag, t.createdAt)],
+  (t) => [
+    index("image_stream_tags_namespace_stream_tag_created").on(
+      t.namespace,
+      t.imageStream,
+      t.tag,
+      t.createdAt,
+    ),
+  ],
 );
 
 /**
@@ -138,7 +173,9 @@ export const registryNotificationEvents = pgTable(
 export const webhookDeliveries = pgTable(
   "webhook_deliveries",
   {
-    id: uuid("id").primaryKey().default(sql`gen_random_uuid()`),
+    id: uuid("id")
+      .primaryKey()
+      .default(sql`gen_random_uuid()`),
     /** `github`, `gitlab`, `gitea`, `gogs`, `bitbucket`, `bitbucket-server`, `generic`. */
     provider: text("provider").notNull(),
     /** The sender's delivery id (`X-GitHub-Delivery`, `X-Gitlab-Event-UUID`, …). */
@@ -164,7 +201,11 @@ export const webhookDeliveries = pgTable(
     uniqueIndex("webhook_deliveries_provider_delivery_id")
       .on(t.provider, t.deliveryId)
       .where(sql`outcome <> 'rejected'`),
-    index("webhook_deliveries_namespace_build_config_received").on(t.namespace, t.buildConfig, t.receivedAt),
+    index("webhook_deliveries_namespace_build_config_received").on(
+      t.namespace,
+      t.buildConfig,
+      t.receivedAt,
+    ),
   ],
 );
 
@@ -177,7 +218,9 @@ export const webhookDeliveries = pgTable(
 export const deploys = pgTable(
   "deploys",
   {
-    id: uuid("id").primaryKey().default(sql`gen_random_uuid()`),
+    id: uuid("id")
+      .primaryKey()
+      .default(sql`gen_random_uuid()`),
     key: text("key").notNull(),
     /** Where it is listed: the workload's namespace, or the image's for an HTTP target. */
     namespace: text("namespace").notNull(),

@@ -43,7 +43,10 @@ export interface WebhookDeliveryRecord {
 }
 
 type Row = typeof webhookDeliveries.$inferSelect;
-const toRecord = (row: Row): WebhookDeliveryRecord => ({ ...row, outcome: row.outcome as WebhookOutcome });
+const toRecord = (row: Row): WebhookDeliveryRecord => ({
+  ...row,
+  outcome: row.outcome as WebhookOutcome,
+});
 
 /**
  * Stores a delivery unless an accepted one with the same provider and delivery id exists
@@ -85,7 +88,8 @@ export async function recordWebhookDeliveries(
   // One statement whose text does not grow with the batch: the columns go as eleven arrays
   // through unnest. Building a multi-row VALUES with the query builder cost more CPU than
   // Postgres spent on the insert.
-  const column = <K extends keyof (typeof values)[number]>(key: K) => sql.param(values.map((v) => v[key]));
+  const column = <K extends keyof (typeof values)[number]>(key: K) =>
+    sql.param(values.map((v) => v[key]));
   const inserted = await db.execute<SqlRow>(sql`
     insert into webhook_deliveries (id, provider, delivery_id, namespace, build_config, outcome, reason, message, request_id, commit, ref)
     select * from unnest(
@@ -99,7 +103,9 @@ export async function recordWebhookDeliveries(
   const insertedById = new Map(rows.map((row) => [row.id, row]));
   const missing = values.filter((v) => !insertedById.has(v.id));
   const firstByKey = new Map<string, Row>();
-  for (const row of rows) if (row.deliveryId !== null && row.outcome !== WebhookOutcome.Rejected) firstByKey.set(deliveryKey(row), row);
+  for (const row of rows)
+    if (row.deliveryId !== null && row.outcome !== WebhookOutcome.Rejected)
+      firstByKey.set(deliveryKey(row), row);
   if (missing.length > 0) {
     const existing = await db
       .select()
@@ -113,14 +119,18 @@ export async function recordWebhookDeliveries(
           sql`outcome <> 'rejected'`,
         ),
       );
-    for (const row of existing) if (!firstByKey.has(deliveryKey(row))) firstByKey.set(deliveryKey(row), row);
+    for (const row of existing)
+      if (!firstByKey.has(deliveryKey(row))) firstByKey.set(deliveryKey(row), row);
   }
   return values.map((v) => {
     const row = insertedById.get(v.id);
     if (row) return { inserted: true, delivery: toRecord(row) };
     const first = firstByKey.get(deliveryKey(v));
     // The conflicting row can only vanish if someone deleted it in between; report that loudly.
-    if (!first) throw new Error(`webhook delivery ${v.provider}/${v.deliveryId} conflicted but was not found`);
+    if (!first)
+      throw new Error(
+        `webhook delivery ${v.provider}/${v.deliveryId} conflicted but was not found`,
+      );
     return { inserted: false, delivery: toRecord(first) };
   });
 }
@@ -156,10 +166,15 @@ const fromSqlRow = (r: SqlRow): Row => ({
   publishedAt: r.published_at,
 });
 
-const deliveryKey = (d: { provider: string; deliveryId: string | null }) => `${d.provider}\u0000${d.deliveryId}`;
+const deliveryKey = (d: { provider: string; deliveryId: string | null }) =>
+  `${d.provider}\u0000${d.deliveryId}`;
 
 /** Notes that the delivery's `build.requested` reached the stream. */
-export async function markWebhookDeliveryPublished(db: DbOrTx, id: string, at: Date = new Date()): Promise<void> {
+export async function markWebhookDeliveryPublished(
+  db: DbOrTx,
+  id: string,
+  at: Date = new Date(),
+): Promise<void> {
   await db.update(webhookDeliveries).set({ publishedAt: at }).where(eq(webhookDeliveries.id, id));
 }
 
@@ -170,7 +185,10 @@ export async function listWebhookDeliveries(
   filter: { buildConfig?: string | undefined; limit?: number | undefined } = {},
 ): Promise<WebhookDeliveryRecord[]> {
   const where = filter.buildConfig
-    ? and(eq(webhookDeliveries.namespace, namespace), eq(webhookDeliveries.buildConfig, filter.buildConfig))
+    ? and(
+        eq(webhookDeliveries.namespace, namespace),
+        eq(webhookDeliveries.buildConfig, filter.buildConfig),
+      )
     : eq(webhookDeliveries.namespace, namespace);
   const rows = await db
     .select({ delivery: webhookDeliveries, build: builds.name })

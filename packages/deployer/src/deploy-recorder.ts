@@ -1,5 +1,12 @@
 import type { Bus, DeployTargetV1 } from "@kiln/bus";
-import { beginDeploy, updateDeploy, type Db, type DeployRecord, type DeployUpdate, type NewDeploy } from "@kiln/db";
+import {
+  beginDeploy,
+  updateDeploy,
+  type Db,
+  type DeployRecord,
+  type DeployUpdate,
+  type NewDeploy,
+} from "@kiln/db";
 import type { WorkloadKind } from "@kiln/domain";
 import type { Logger } from "pino";
 
@@ -36,7 +43,8 @@ export class DeployRecorder {
       if (row) await this.publish(row);
       return row;
     });
-    if (!next) this.log.debug({ deployId: deploy.id, phase: update.status }, "deploy already ended");
+    if (!next)
+      this.log.debug({ deployId: deploy.id, phase: update.status }, "deploy already ended");
     return next;
   }
 
@@ -44,7 +52,13 @@ export class DeployRecorder {
     const target: DeployTargetV1 =
       d.targetKind === "HTTP"
         ? { type: "HTTP", url: d.targetUrl ?? "" }
-        : { type: "Kubernetes", kind: d.targetKind as WorkloadKind, namespace: d.targetNamespace ?? "", name: d.targetName ?? "", containers: d.targetContainers };
+        : {
+            type: "Kubernetes",
+            kind: d.targetKind as WorkloadKind,
+            namespace: d.targetNamespace ?? "",
+            name: d.targetName ?? "",
+            containers: d.targetContainers,
+          };
     await this.options.bus.publish(
       "deploy.status-changed",
       d.id,
@@ -59,7 +73,11 @@ export class DeployRecorder {
         phase: d.status,
         ...(d.reason ? { reason: d.reason } : {}),
         ...(d.message ? { message: d.message } : {}),
-        cause: { type: d.causeType, ...(d.causeBuild ? { build: d.causeBuild } : {}), ...(d.causeMessage ? { message: d.causeMessage } : {}) },
+        cause: {
+          type: d.causeType,
+          ...(d.causeBuild ? { build: d.causeBuild } : {}),
+          ...(d.causeMessage ? { message: d.causeMessage } : {}),
+        },
         at: new Date().toISOString(),
       },
       { msgId: `${d.id}:${d.status}` },

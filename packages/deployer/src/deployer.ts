@@ -33,9 +33,13 @@ export class Deployer {
 
   async start(): Promise<void> {
     this.options.kubernetes?.start();
-    this.consumption = await this.options.bus.consume("deployer-image-changed", (change, ctx) => this.handle(change, ctx), {
-      maxConcurrent: this.options.maxConcurrent ?? 8,
-    });
+    this.consumption = await this.options.bus.consume(
+      "deployer-image-changed",
+      (change, ctx) => this.handle(change, ctx),
+      {
+        maxConcurrent: this.options.maxConcurrent ?? 8,
+      },
+    );
   }
 
   /** Stops pulling, lets handlers in flight finish, then stops the watches. */
@@ -47,10 +51,16 @@ export class Deployer {
   private handle(change: ImageChangedV1, ctx: DeliveryContext): Promise<void> {
     return this.tagLocks.run(ctx.key, async () => {
       const { kubernetes, http } = this.options;
-      const results = await Promise.allSettled([kubernetes?.onImageChanged(change), http?.onImageChanged(change, ctx.working)]);
+      const results = await Promise.allSettled([
+        kubernetes?.onImageChanged(change),
+        http?.onImageChanged(change, ctx.working),
+      ]);
       const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
       if (failed) {
-        this.log.warn({ imageTag: ctx.key, digest: change.digest, err: failed.reason }, "image change not fully deployed; will retry");
+        this.log.warn(
+          { imageTag: ctx.key, digest: change.digest, err: failed.reason },
+          "image change not fully deployed; will retry",
+        );
         throw failed.reason;
       }
     });

@@ -16,7 +16,14 @@ export class KubeRequestError extends KilnError {
     options?: { cause?: unknown },
   ) {
     super(`${request}: ${message}`, options);
-    this.reason = code === 409 ? "Conflict" : code === 404 ? "NotFound" : code >= 400 && code < 500 && code !== 408 && code !== 429 ? "Rejected" : "Unavailable";
+    this.reason =
+      code === 409
+        ? "Conflict"
+        : code === 404
+          ? "NotFound"
+          : code >= 400 && code < 500 && code !== 408 && code !== 429
+            ? "Rejected"
+            : "Unavailable";
     this.retryable = this.reason === "Conflict" || this.reason === "Unavailable";
   }
 

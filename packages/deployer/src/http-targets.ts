@@ -50,7 +50,10 @@ export class HttpDeployTargets {
     this.log = options.logger.child({ component: "http-targets" });
   }
 
-  async onImageChanged(change: ImageChangedV1, working: () => void = () => undefined): Promise<void> {
+  async onImageChanged(
+    change: ImageChangedV1,
+    working: () => void = () => undefined,
+  ): Promise<void> {
     await Promise.all(this.options.urls.map((url) => this.deliver(url, change, working)));
   }
 
@@ -100,11 +103,31 @@ export class HttpDeployTargets {
     for (let attempt = 1; attempt <= attempts; attempt++) {
       let retry = true;
       try {
-        const res = await fetch(url, { method: "POST", headers, body, signal: AbortSignal.timeout(this.options.timeoutMs ?? 10_000) });
+        const res = await fetch(url, {
+          method: "POST",
+          headers,
+          body,
+          signal: AbortSignal.timeout(this.options.timeoutMs ?? 10_000),
+        });
         await res.body?.cancel();
         if (res.ok) {
-          await recorder.transition(deploy, { status: "Complete", message: `${shown} answered ${res.status}`, attempts: deploy.attempts + attempt, startedAt });
-          this.log.info({ deployId: deploy.id, url: shown, imageStreamTag: tagKey, digest: change.digest, status: res.status, attempts: attempt }, "image change delivered");
+          await recorder.transition(deploy, {
+            status: "Complete",
+            message: `${shown} answered ${res.status}`,
+            attempts: deploy.attempts + attempt,
+            startedAt,
+          });
+          this.log.info(
+            {
+              deployId: deploy.id,
+              url: shown,
+              imageStreamTag: tagKey,
+              digest: change.digest,
+              status: res.status,
+              attempts: attempt,
+            },
+            "image change delivered",
+          );
           return;
         }
         last = `${shown} answered ${res.status}`;
@@ -113,9 +136,18 @@ export class HttpDeployTargets {
       } catch (error) {
         last = `${shown}: ${error instanceof Error ? error.message : String(error)}`;
       }
-      this.log.warn({ deployId: deploy.id, url: shown, attempt, err: last }, "image change delivery failed");
+      this.log.warn(
+        { deployId: deploy.id, url: shown, attempt, err: last },
+        "image change delivery failed",
+      );
       if (!retry || attempt === attempts) {
-        await recorder.transition(deploy, { status: "Failed", reason: DeployReason.HttpTargetFailed, message: last, attempts: deploy.attempts + attempt, startedAt });
+        await recorder.transition(deploy, {
+          status: "Failed",
+          reason: DeployReason.HttpTargetFailed,
+          message: last,
+          attempts: deploy.attempts + attempt,
+          startedAt,
+        });
         return;
       }
       working();

@@ -9,7 +9,12 @@ export { Deployer } from "./deployer.js";
 export type { DeployerOptions } from "./deployer.js";
 export { DeployRecorder } from "./deploy-recorder.js";
 export type { DeployRecorderOptions } from "./deploy-recorder.js";
-export { ConflictRetriesExhaustedError, KubeRequestError, NamespaceNotWatchedError, NotSyncedError } from "./errors.js";
+export {
+  ConflictRetriesExhaustedError,
+  KubeRequestError,
+  NamespaceNotWatchedError,
+  NotSyncedError,
+} from "./errors.js";
 export { displayUrl, HttpDeployTargets, signatureHeader, signBody } from "./http-targets.js";
 export type { HttpTargetsOptions } from "./http-targets.js";
 export { KubeWorkloadApi } from "./kube-api.js";

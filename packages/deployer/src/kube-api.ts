@@ -1,4 +1,11 @@
-import { AppsV1Api, BatchV1Api, KubeConfig, PatchStrategy, setHeaderOptions, Watch } from "@kubernetes/client-node";
+import {
+  AppsV1Api,
+  BatchV1Api,
+  KubeConfig,
+  PatchStrategy,
+  setHeaderOptions,
+  Watch,
+} from "@kubernetes/client-node";
 import { assertNever, type WorkloadKind, type WorkloadObject } from "@kiln/domain";
 import { KubeRequestError } from "./errors.js";
 
@@ -58,7 +65,10 @@ export class KubeWorkloadApi {
     }
   }
 
-  async list(kind: WorkloadKind, namespace: string): Promise<{ items: WorkloadObject[]; resourceVersion: string }> {
+  async list(
+    kind: WorkloadKind,
+    namespace: string,
+  ): Promise<{ items: WorkloadObject[]; resourceVersion: string }> {
     const list = await this.call(`LIST ${kind} ${namespace}`, async () => {
       switch (kind) {
         case "Deployment":
@@ -73,7 +83,10 @@ export class KubeWorkloadApi {
           return assertNever(kind, "workload kind");
       }
     });
-    return { items: list.items.map((item: unknown) => withKind(kind, item)), resourceVersion: list.metadata?.resourceVersion ?? "" };
+    return {
+      items: list.items.map((item: unknown) => withKind(kind, item)),
+      resourceVersion: list.metadata?.resourceVersion ?? "",
+    };
   }
 
   /** The workload, or null when there is none. */
@@ -101,18 +114,35 @@ export class KubeWorkloadApi {
   }
 
   /** Sends a strategic merge patch (`application/strategic-merge-patch+json`); returns the patched workload. */
-  async patch(kind: WorkloadKind, namespace: string, name: string, body: Record<string, unknown>): Promise<WorkloadObject> {
+  async patch(
+    kind: WorkloadKind,
+    namespace: string,
+    name: string,
+    body: Record<string, unknown>,
+  ): Promise<WorkloadObject> {
     const options = setHeaderOptions("Content-Type", PatchStrategy.StrategicMergePatch);
     const object = await this.call(`PATCH ${kind} ${namespace}/${name}`, async () => {
       switch (kind) {
         case "Deployment":
-          return this.apps.patchNamespacedDeployment({ namespace, name, body, fieldManager }, options);
+          return this.apps.patchNamespacedDeployment(
+            { namespace, name, body, fieldManager },
+            options,
+          );
         case "StatefulSet":
-          return this.apps.patchNamespacedStatefulSet({ namespace, name, body, fieldManager }, options);
+          return this.apps.patchNamespacedStatefulSet(
+            { namespace, name, body, fieldManager },
+            options,
+          );
         case "DaemonSet":
-          return this.apps.patchNamespacedDaemonSet({ namespace, name, body, fieldManager }, options);
+          return this.apps.patchNamespacedDaemonSet(
+            { namespace, name, body, fieldManager },
+            options,
+          );
         case "CronJob":
-          return this.batch.patchNamespacedCronJob({ namespace, name, body, fieldManager }, options);
+          return this.batch.patchNamespacedCronJob(
+            { namespace, name, body, fieldManager },
+            options,
+          );
         default:
           return assertNever(kind, "workload kind");
       }
@@ -138,9 +168,12 @@ export class KubeWorkloadApi {
       { resourceVersion, allowWatchBookmarks: true, timeoutSeconds: options.timeoutSeconds },
       (type: string, object: unknown) => {
         const o = object as { metadata?: { resourceVersion?: string } } & Record<string, unknown>;
-        if (type === "BOOKMARK") onEvent({ type, resourceVersion: o.metadata?.resourceVersion ?? "" });
-        else if (type === "ERROR") onEvent({ type, status: o as { code?: number; reason?: string; message?: string } });
-        else if (type === "ADDED" || type === "MODIFIED" || type === "DELETED") onEvent({ type, object: withKind(kind, object) });
+        if (type === "BOOKMARK")
+          onEvent({ type, resourceVersion: o.metadata?.resourceVersion ?? "" });
+        else if (type === "ERROR")
+          onEvent({ type, status: o as { code?: number; reason?: string; message?: string } });
+        else if (type === "ADDED" || type === "MODIFIED" || type === "DELETED")
+          onEvent({ type, object: withKind(kind, object) });
       },
       onDone,
     );
@@ -162,12 +195,15 @@ function toKubeError(request: string, error: unknown): KubeRequestError {
   if (typeof e.code === "number") {
     let message = `HTTP ${e.code}`;
     try {
-      const status = (typeof e.body === "string" ? JSON.parse(e.body) : e.body) as { reason?: string; message?: string } | undefined;
+      const status = (typeof e.body === "string" ? JSON.parse(e.body) : e.body) as
+        { reason?: string; message?: string } | undefined;
       if (status?.message) message = `${status.reason ?? e.code}: ${status.message}`;
     } catch {
       // not a Status body: the code says enough
     }
     return new KubeRequestError(e.code, request, message, { cause: error });
   }
-  return new KubeRequestError(0, request, error instanceof Error ? error.message : String(error), { cause: error });
+  return new KubeRequestError(0, request, error instanceof Error ? error.message : String(error), {
+    cause: error,
+  });
 }

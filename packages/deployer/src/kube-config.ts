@@ -10,7 +10,10 @@ const serviceAccountToken = "/var/run/secrets/kubernetes.io/serviceaccount/token
  * (no cluster: the Kubernetes half is off). `~/.kube/config` is deliberately not read: a deployer
  * started by `kiln up` must not start patching whatever cluster the user's shell points at.
  */
-export function loadKubeConfig(kubeconfigPath: string | undefined, env: Record<string, string | undefined> = process.env): { kubeConfig: KubeConfig; source: string } | null {
+export function loadKubeConfig(
+  kubeconfigPath: string | undefined,
+  env: Record<string, string | undefined> = process.env,
+): { kubeConfig: KubeConfig; source: string } | null {
   const path = kubeconfigPath?.split(":").find((p) => p.length > 0);
   if (path) {
     const kc = new KubeConfig();

@@ -1,6 +1,14 @@
 import { createHash } from "node:crypto";
 import type { ImageChangedV1 } from "@kiln/bus";
-import { currentTag, isTagItemSuperseded, listDeploysByStatus, type Db, type DeployRecord, type DeployUpdate, type NewDeploy } from "@kiln/db";
+import {
+  currentTag,
+  isTagItemSuperseded,
+  listDeploysByStatus,
+  type Db,
+  type DeployRecord,
+  type DeployUpdate,
+  type NewDeploy,
+} from "@kiln/db";
 import {
   DeployReason,
   FieldPathNotFoundError,
@@ -19,7 +27,12 @@ import {
 } from "@kiln/domain";
 import type { Logger } from "pino";
 import type { DeployRecorder } from "./deploy-recorder.js";
-import { ConflictRetriesExhaustedError, KubeRequestError, NamespaceNotWatchedError, NotSyncedError } from "./errors.js";
+import {
+  ConflictRetriesExhaustedError,
+  KubeRequestError,
+  NamespaceNotWatchedError,
+  NotSyncedError,
+} from "./errors.js";
 import { KeyedLock } from "./keyed-lock.js";
 import type { KubeWorkloadApi } from "./kube-api.js";
 import { TriggerIndex } from "./trigger-index.js";
@@ -99,7 +112,13 @@ export class KubernetesDeployer {
   start(): void {
     for (const namespace of this.namespaces) {
       for (const kind of this.kinds) {
-        const watcher = new WorkloadWatcher({ api: this.options.api, kind, namespace, logger: this.options.logger, onChange: (c) => this.onChange(c) });
+        const watcher = new WorkloadWatcher({
+          api: this.options.api,
+          kind,
+          namespace,
+          logger: this.options.logger,
+          onChange: (c) => this.onChange(c),
+        });
         this.watchers.set(`${kind}/${namespace}`, watcher);
         watcher.start();
       }
@@ -137,8 +156,17 @@ export class KubernetesDeployer {
     const followers = this.index.followers(tagKey);
     if (followers.length === 0) return;
     // A change delivered late (after a newer one of the same tag) must not roll anything back.
-    const superseded = change.itemId ? await isTagItemSuperseded(this.options.db, change.itemId) : false;
-    const target: ImageTarget = { tagKey, digest: change.digest, imageReference: change.imageReference, cause: change.cause, itemId: change.itemId, superseded };
+    const superseded = change.itemId
+      ? await isTagItemSuperseded(this.options.db, change.itemId)
+      : false;
+    const target: ImageTarget = {
+      tagKey,
+      digest: change.digest,
+      imageReference: change.imageReference,
+      cause: change.cause,
+      itemId: change.itemId,
+      superseded,
+    };
     const results = await Promise.allSettled(followers.map((w) => this.deploy(w.key, target)));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (failed) throw failed.reason;
@@ -149,7 +177,15 @@ export class KubernetesDeployer {
     const timeoutMs = this.options.syncTimeoutMs ?? 15_000;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new NotSyncedError(`the Kubernetes watches have not listed their workloads within ${timeoutMs} ms`)), timeoutMs);
+      timer = setTimeout(
+        () =>
+          reject(
+            new NotSyncedError(
+              `the Kubernetes watches have not listed their workloads within ${timeoutMs} ms`,
+            ),
+          ),
+        timeoutMs,
+      );
     });
     try {
       await Promise.race([Promise.all([...this.watchers.values()].map((w) => w.synced)), timeout]);
@@ -169,14 +205,20 @@ export class KubernetesDeployer {
       this.index.remove(key);
       this.annotations.delete(key);
       const tracker = this.trackers.get(key);
-      if (tracker) this.finishTracker(tracker, { status: "Failed", reason: DeployReason.WorkloadNotFound, message: `${key} was deleted during its rollout` });
+      if (tracker)
+        this.finishTracker(tracker, {
+          status: "Failed",
+          reason: DeployReason.WorkloadNotFound,
+          message: `${key} was deleted during its rollout`,
+        });
       return;
     }
     const tracker = this.trackers.get(key);
     if (tracker) this.evaluate(tracker, object);
 
     const annotations = object.metadata.annotations;
-    const value = annotations?.[TriggerAnnotation.Kiln] ?? annotations?.[TriggerAnnotation.OpenShift];
+    const value =
+      annotations?.[TriggerAnnotation.Kiln] ?? annotations?.[TriggerAnnotation.OpenShift];
     if (this.annotations.has(key) && this.annotations.get(key) === value) return;
     this.annotations.set(key, value);
     if (value === undefined) {
@@ -190,21 +232,36 @@ export class KubernetesDeployer {
       // A workload whose annotation cannot be read follows nothing until it is fixed.
       this.index.remove(key);
       if (error instanceof TriggerAnnotationError) {
-        this.inBackground(this.recordInvalidAnnotation(object, value, DeployReason.InvalidTriggerAnnotation, error.message), "could not record an invalid trigger annotation");
-      }
-      else throw error;
+        this.inBackground(
+          this.recordInvalidAnnotation(
+            object,
+            value,
+            DeployReason.InvalidTriggerAnnotation,
+            error.message,
+          ),
+          "could not record an invalid trigger annotation",
+        );
+      } else throw error;
       return;
     }
     if (!parsed) return;
     this.index.set({ key, kind: object.kind, namespace, name, triggers: parsed.triggers });
-    this.inBackground(this.syncWorkload(key, object, parsed), "could not bring a newly annotated workload to its current image");
+    this.inBackground(
+      this.syncWorkload(key, object, parsed),
+      "could not bring a newly annotated workload to its current image",
+    );
   }
 
   /**
    * Records, once per annotation value (a relist or a restart finds the same record), that a
    * workload's triggers cannot be followed as written.
    */
-  private async recordInvalidAnnotation(object: WorkloadObject, value: string, reason: DeployReason, message: string): Promise<void> {
+  private async recordInvalidAnnotation(
+    object: WorkloadObject,
+    value: string,
+    reason: DeployReason,
+    message: string,
+  ): Promise<void> {
     const { namespace, name } = object.metadata;
     const key = workloadKey(object.kind, namespace, name);
     const { created, deploy } = await this.options.recorder.begin({
@@ -219,14 +276,22 @@ export class KubernetesDeployer {
       reason,
       message,
     });
-    if (created) this.log.warn({ deployId: deploy.id, workload: key, reason, err: message }, "invalid trigger annotation; workload left as it is");
+    if (created)
+      this.log.warn(
+        { deployId: deploy.id, workload: key, reason, err: message },
+        "invalid trigger annotation; workload left as it is",
+      );
   }
 
   /**
    * A workload just got (or changed) its annotation: check every fieldPath against it, then bring
    * it to the current image of each tag it follows, as OpenShift does when the annotation is set.
    */
-  private async syncWorkload(key: string, object: WorkloadObject, parsed: ParsedTriggers): Promise<void> {
+  private async syncWorkload(
+    key: string,
+    object: WorkloadObject,
+    parsed: ParsedTriggers,
+  ): Promise<void> {
     const problems: string[] = [];
     for (const trigger of parsed.triggers) {
       try {
@@ -236,8 +301,16 @@ export class KubernetesDeployer {
         else throw error;
       }
     }
-    if (problems.length > 0) await this.recordInvalidAnnotation(object, parsed.value, DeployReason.FieldPathNotFound, problems.join("; "));
-    const tags = new Map(parsed.triggers.filter((t) => !t.paused).map((t) => [t.tagKey, t.imageStreamTag]));
+    if (problems.length > 0)
+      await this.recordInvalidAnnotation(
+        object,
+        parsed.value,
+        DeployReason.FieldPathNotFound,
+        problems.join("; "),
+      );
+    const tags = new Map(
+      parsed.triggers.filter((t) => !t.paused).map((t) => [t.tagKey, t.imageStreamTag]),
+    );
     for (const [tagKey, ist] of tags) {
       await this.withRetries(async () => {
         const current = await currentTag(this.options.db, ist.namespace, ist.name, ist.tag);
@@ -246,7 +319,10 @@ export class KubernetesDeployer {
           tagKey,
           digest: current.digest,
           imageReference: current.imageReference,
-          cause: { type: "Annotated", message: `the workload was annotated; ${tagKey} is at ${current.digest}` },
+          cause: {
+            type: "Annotated",
+            message: `the workload was annotated; ${tagKey} is at ${current.digest}`,
+          },
           itemId: current.id,
         });
       });
@@ -283,7 +359,8 @@ export class KubernetesDeployer {
       const triggers = workload.triggers.filter((t) => t.tagKey === target.tagKey);
       if (triggers.length === 0) return;
       // The index only ever holds watched namespaces; this guard keeps it so whatever changes.
-      if (!this.namespaces.has(workload.namespace)) throw new NamespaceNotWatchedError(workload.namespace);
+      if (!this.namespaces.has(workload.namespace))
+        throw new NamespaceNotWatchedError(workload.namespace);
       const { recorder, api } = this.options;
       const base: NewDeploy = {
         key: `${key}:${target.tagKey}@${target.digest}`,
@@ -299,16 +376,42 @@ export class KubernetesDeployer {
         causeMessage: target.cause.message ?? null,
         status: "Pending",
       };
-      const fields = { deployKey: base.key, workload: key, imageStreamTag: target.tagKey, digest: target.digest };
+      const fields = {
+        deployKey: base.key,
+        workload: key,
+        imageStreamTag: target.tagKey,
+        digest: target.digest,
+      };
       const active = triggers.filter((t) => !t.paused);
       if (active.length === 0) {
-        const { created, deploy } = await recorder.begin({ ...base, status: "Skipped", reason: DeployReason.Paused, message: `the workload's trigger on ${target.tagKey} is paused` });
-        if (created) this.log.info({ ...fields, deployId: deploy.id, reason: DeployReason.Paused }, "deploy skipped");
+        const { created, deploy } = await recorder.begin({
+          ...base,
+          status: "Skipped",
+          reason: DeployReason.Paused,
+          message: `the workload's trigger on ${target.tagKey} is paused`,
+        });
+        if (created)
+          this.log.info(
+            { ...fields, deployId: deploy.id, reason: DeployReason.Paused },
+            "deploy skipped",
+          );
         return;
       }
-      if (target.superseded ?? (target.itemId !== undefined && (await isTagItemSuperseded(this.options.db, target.itemId)))) {
-        const { created, deploy } = await recorder.begin({ ...base, status: "Skipped", reason: DeployReason.Superseded, message: `${target.tagKey} has moved on from ${target.digest}` });
-        if (created) this.log.info({ ...fields, deployId: deploy.id, reason: DeployReason.Superseded }, "deploy skipped");
+      if (
+        target.superseded ??
+        (target.itemId !== undefined && (await isTagItemSuperseded(this.options.db, target.itemId)))
+      ) {
+        const { created, deploy } = await recorder.begin({
+          ...base,
+          status: "Skipped",
+          reason: DeployReason.Superseded,
+          message: `${target.tagKey} has moved on from ${target.digest}`,
+        });
+        if (created)
+          this.log.info(
+            { ...fields, deployId: deploy.id, reason: DeployReason.Superseded },
+            "deploy skipped",
+          );
         return;
       }
       const { created, deploy } = await recorder.begin(base);
@@ -321,26 +424,53 @@ export class KubernetesDeployer {
         return;
       }
 
-      let object = this.cached(workload.kind, workload.namespace, workload.name) ?? (await api.get(workload.kind, workload.namespace, workload.name));
+      let object =
+        this.cached(workload.kind, workload.namespace, workload.name) ??
+        (await api.get(workload.kind, workload.namespace, workload.name));
       let attempts = deploy.attempts;
       const maxConflicts = this.options.maxConflictRetries ?? 5;
-      for (let conflicts = 0; ; ) {
-        if (!object) return this.fail(deploy, DeployReason.WorkloadNotFound, `${key} does not exist`, attempts);
+      for (let conflicts = 0; ;) {
+        if (!object)
+          return this.fail(
+            deploy,
+            DeployReason.WorkloadNotFound,
+            `${key} does not exist`,
+            attempts,
+          );
         let plan;
         try {
-          plan = planImageUpdate(object, active.map((t) => t.fieldPath), target.imageReference);
+          plan = planImageUpdate(
+            object,
+            active.map((t) => t.fieldPath),
+            target.imageReference,
+          );
         } catch (error) {
           if (!(error instanceof FieldPathNotFoundError)) throw error;
-          this.log.warn({ ...fields, deployId: deploy.id, err: error.message }, "trigger fieldPath matches no container");
+          this.log.warn(
+            { ...fields, deployId: deploy.id, err: error.message },
+            "trigger fieldPath matches no container",
+          );
           return this.fail(deploy, DeployReason.FieldPathNotFound, error.message, attempts);
         }
         if (!plan.patch) {
           if (created) {
-            await recorder.transition(deploy, { status: "Skipped", reason: DeployReason.AlreadyCurrent, message: `already runs ${target.imageReference}`, targetContainers: plan.unchanged, attempts });
+            await recorder.transition(deploy, {
+              status: "Skipped",
+              reason: DeployReason.AlreadyCurrent,
+              message: `already runs ${target.imageReference}`,
+              targetContainers: plan.unchanged,
+              attempts,
+            });
             return;
           }
           // Patched by an earlier delivery that did not live to record it: follow that rollout.
-          const rolling = await recorder.transition(deploy, { status: "Rolling", targetContainers: plan.unchanged, generation: object.metadata.generation ?? null, startedAt: new Date(), attempts });
+          const rolling = await recorder.transition(deploy, {
+            status: "Rolling",
+            targetContainers: plan.unchanged,
+            generation: object.metadata.generation ?? null,
+            startedAt: new Date(),
+            attempts,
+          });
           if (rolling) this.track(rolling, key, workload.kind, object);
           return;
         }
@@ -354,14 +484,22 @@ export class KubernetesDeployer {
             conflicts += 1;
             if (conflicts > maxConflicts) {
               await recorder.transition(deploy, { status: "Pending", attempts });
-              throw new ConflictRetriesExhaustedError(`${key} changed under ${conflicts} patches in a row; trying again later`, { cause: error });
+              throw new ConflictRetriesExhaustedError(
+                `${key} changed under ${conflicts} patches in a row; trying again later`,
+                { cause: error },
+              );
             }
-            this.log.debug({ ...fields, deployId: deploy.id, attempts }, "patch conflict; reading the workload again");
+            this.log.debug(
+              { ...fields, deployId: deploy.id, attempts },
+              "patch conflict; reading the workload again",
+            );
             object = await api.get(workload.kind, workload.namespace, workload.name);
             continue;
           }
-          if (e?.reason === "NotFound") return this.fail(deploy, DeployReason.WorkloadNotFound, e.message, attempts);
-          if (e?.reason === "Rejected") return this.fail(deploy, DeployReason.PatchRejected, e.message, attempts);
+          if (e?.reason === "NotFound")
+            return this.fail(deploy, DeployReason.WorkloadNotFound, e.message, attempts);
+          if (e?.reason === "Rejected")
+            return this.fail(deploy, DeployReason.PatchRejected, e.message, attempts);
           await recorder.transition(deploy, { status: "Pending", attempts });
           throw error;
         }
@@ -375,14 +513,28 @@ export class KubernetesDeployer {
           startedAt: new Date(),
           message: `set ${containers.join(", ")} to ${target.imageReference}`,
         });
-        this.log.info({ ...fields, deployId: deploy.id, attempts, containers, generation: patched.metadata.generation }, "workload patched");
+        this.log.info(
+          {
+            ...fields,
+            deployId: deploy.id,
+            attempts,
+            containers,
+            generation: patched.metadata.generation,
+          },
+          "workload patched",
+        );
         if (rolling) this.track(rolling, key, workload.kind, patched);
         return;
       }
     });
   }
 
-  private async fail(deploy: DeployRecord, reason: DeployReason, message: string, attempts: number): Promise<void> {
+  private async fail(
+    deploy: DeployRecord,
+    reason: DeployReason,
+    message: string,
+    attempts: number,
+  ): Promise<void> {
     await this.options.recorder.transition(deploy, { status: "Failed", reason, message, attempts });
   }
 
@@ -390,10 +542,19 @@ export class KubernetesDeployer {
   // Following rollouts
 
   /** Follows a patched workload's rollout; a newer deploy of the same workload cancels the older one. */
-  private track(deploy: DeployRecord, key: string, kind: WorkloadKind, object: WorkloadObject): void {
+  private track(
+    deploy: DeployRecord,
+    key: string,
+    kind: WorkloadKind,
+    object: WorkloadObject,
+  ): void {
     const existing = this.trackers.get(key);
     if (existing && existing.deploy.id !== deploy.id) {
-      this.finishTracker(existing, { status: "Cancelled", reason: DeployReason.Superseded, message: `a newer image (${deploy.digest ?? "?"}) is being rolled out` });
+      this.finishTracker(existing, {
+        status: "Cancelled",
+        reason: DeployReason.Superseded,
+        message: `a newer image (${deploy.digest ?? "?"}) is being rolled out`,
+      });
     }
     if (this.stopped) return;
     const deadlineMs = this.options.rolloutDeadlineMs ?? 600_000;
@@ -404,13 +565,16 @@ export class KubernetesDeployer {
       kind,
       generation: deploy.generation ?? object.metadata.generation ?? 1,
       lastMessage: "waiting for the rollout to start",
-      timer: setTimeout(() => {
-        this.finishTracker(tracker, {
-          status: "Failed",
-          reason: DeployReason.DeadlineExceeded,
-          message: `the rollout did not finish within ${deadlineMs / 1000} s (${tracker.lastMessage})`,
-        });
-      }, Math.max(0, startedAt + deadlineMs - Date.now())),
+      timer: setTimeout(
+        () => {
+          this.finishTracker(tracker, {
+            status: "Failed",
+            reason: DeployReason.DeadlineExceeded,
+            message: `the rollout did not finish within ${deadlineMs / 1000} s (${tracker.lastMessage})`,
+          });
+        },
+        Math.max(0, startedAt + deadlineMs - Date.now()),
+      ),
     };
     tracker.timer.unref?.();
     this.trackers.set(key, tracker);
@@ -418,7 +582,8 @@ export class KubernetesDeployer {
     // The watch may already have brought newer status (the controller can answer before the
     // patch's response is handled here): look at the cached copy too. An older copy only says Rolling.
     const cached = this.cached(kind, object.metadata.namespace, object.metadata.name);
-    if (cached && cached !== object && this.trackers.get(key) === tracker) this.evaluate(tracker, cached);
+    if (cached && cached !== object && this.trackers.get(key) === tracker)
+      this.evaluate(tracker, cached);
   }
 
   private evaluate(tracker: Tracker, object: WorkloadObject): void {
@@ -427,15 +592,27 @@ export class KubernetesDeployer {
       tracker.lastMessage = state.message;
       return;
     }
-    if (state.phase === "Complete") this.finishTracker(tracker, { status: "Complete", message: state.message });
-    else this.finishTracker(tracker, { status: "Failed", reason: state.reason, message: state.message });
+    if (state.phase === "Complete")
+      this.finishTracker(tracker, { status: "Complete", message: state.message });
+    else
+      this.finishTracker(tracker, {
+        status: "Failed",
+        reason: state.reason,
+        message: state.message,
+      });
   }
 
   private finishTracker(tracker: Tracker, update: DeployUpdate): void {
     if (this.trackers.get(tracker.key) !== tracker) return;
     this.trackers.delete(tracker.key);
     clearTimeout(tracker.timer);
-    const fields = { deployId: tracker.deploy.id, workload: tracker.key, digest: tracker.deploy.digest, phase: update.status, reason: update.reason };
+    const fields = {
+      deployId: tracker.deploy.id,
+      workload: tracker.key,
+      digest: tracker.deploy.digest,
+      phase: update.status,
+      reason: update.reason,
+    };
     this.inBackground(
       this.options.recorder.transition(tracker.deploy, update).then((done) => {
         if (done) this.log[update.status === "Complete" ? "info" : "warn"](fields, "rollout ended");
@@ -451,12 +628,23 @@ export class KubernetesDeployer {
     const rolling = await listDeploysByStatus(this.options.db, ["Rolling"]);
     for (const deploy of rolling) {
       const kind = deploy.targetKind as WorkloadKind;
-      if (!this.kinds.includes(kind) || !deploy.targetNamespace || !this.namespaces.has(deploy.targetNamespace) || !deploy.targetName) continue;
+      if (
+        !this.kinds.includes(kind) ||
+        !deploy.targetNamespace ||
+        !this.namespaces.has(deploy.targetNamespace) ||
+        !deploy.targetName
+      )
+        continue;
       const key = workloadKey(kind, deploy.targetNamespace, deploy.targetName);
       if (this.trackers.has(key)) continue;
       const object = this.cached(kind, deploy.targetNamespace, deploy.targetName);
       if (!object) {
-        await this.fail(deploy, DeployReason.WorkloadNotFound, `${key} no longer exists`, deploy.attempts);
+        await this.fail(
+          deploy,
+          DeployReason.WorkloadNotFound,
+          `${key} no longer exists`,
+          deploy.attempts,
+        );
         continue;
       }
       this.track(deploy, key, kind, object);
@@ -469,4 +657,3 @@ export class KubernetesDeployer {
     void tracked.finally(() => this.background.delete(tracked));
   }
 }
-

@@ -39,7 +39,11 @@ export class WorkloadWatcher {
   private isSynced = false;
 
   constructor(private readonly options: WorkloadWatcherOptions) {
-    this.log = options.logger.child({ component: "workload-watcher", kind: options.kind, namespace: options.namespace });
+    this.log = options.logger.child({
+      component: "workload-watcher",
+      kind: options.kind,
+      namespace: options.namespace,
+    });
     this.synced = new Promise((resolve) => (this.markSynced = resolve));
   }
 
@@ -81,7 +85,10 @@ export class WorkloadWatcher {
       } catch (error) {
         if (this.stopped) break;
         // A 410 on the watch request itself (some servers answer so instead of an ERROR event).
-        if ((error as { statusCode?: number; code?: number }).statusCode === 410 || (error as { code?: number }).code === 410) {
+        if (
+          (error as { statusCode?: number; code?: number }).statusCode === 410 ||
+          (error as { code?: number }).code === 410
+        ) {
           this.resourceVersion = "";
           continue;
         }
@@ -93,7 +100,10 @@ export class WorkloadWatcher {
   }
 
   private async relist(): Promise<void> {
-    const { items, resourceVersion } = await this.options.api.list(this.options.kind, this.options.namespace);
+    const { items, resourceVersion } = await this.options.api.list(
+      this.options.kind,
+      this.options.namespace,
+    );
     const seen = new Set<string>();
     for (const object of items) {
       const name = object.metadata.name;
@@ -101,7 +111,8 @@ export class WorkloadWatcher {
       const old = this.objects.get(name);
       this.objects.set(name, object);
       if (!old) this.emit({ type: "ADDED", object });
-      else if (old.metadata.resourceVersion !== object.metadata.resourceVersion) this.emit({ type: "MODIFIED", object });
+      else if (old.metadata.resourceVersion !== object.metadata.resourceVersion)
+        this.emit({ type: "MODIFIED", object });
     }
     for (const [name, object] of [...this.objects]) {
       if (seen.has(name)) continue;
@@ -144,18 +155,23 @@ export class WorkloadWatcher {
             this.objects.delete(event.object.metadata.name);
             break;
         }
-        if (event.object.metadata.resourceVersion) this.resourceVersion = event.object.metadata.resourceVersion;
+        if (event.object.metadata.resourceVersion)
+          this.resourceVersion = event.object.metadata.resourceVersion;
         this.emit({ type: event.type, object: event.object });
       };
       // Servers end a watch after timeoutSeconds; a random one spreads the reconnects, as client-go does.
       const timeoutSeconds = 300 + Math.floor(Math.random() * 300);
-      this.options.api.watch(this.options.kind, this.options.namespace, this.resourceVersion, onEvent, finish, { timeoutSeconds }).then(
-        (close) => {
-          if (done || this.stopped) close();
-          else this.closeWatch = close;
-        },
-        (error: unknown) => finish(error ?? new Error("watch failed")),
-      );
+      this.options.api
+        .watch(this.options.kind, this.options.namespace, this.resourceVersion, onEvent, finish, {
+          timeoutSeconds,
+        })
+        .then(
+          (close) => {
+            if (done || this.stopped) close();
+            else this.closeWatch = close;
+          },
+          (error: unknown) => finish(error ?? new Error("watch failed")),
+        );
     });
   }
 
@@ -163,7 +179,10 @@ export class WorkloadWatcher {
     try {
       this.options.onChange(change);
     } catch (error) {
-      this.log.error({ err: error, name: change.object.metadata.name }, "workload change handler failed");
+      this.log.error(
+        { err: error, name: change.object.metadata.name },
+        "workload change handler failed",
+      );
     }
   }
 

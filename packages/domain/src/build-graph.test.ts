@@ -12,7 +12,10 @@ function bc(name: string, inputs: string[], output: string | null): GraphBuildCo
       source: { git: { uri: "file:///x" } },
       strategy: { type: "Docker" },
       ...(output ? { output: { to: { kind: "ImageStreamTag", name: output } } } : {}),
-      triggers: inputs.map((i) => ({ type: "ImageChange", imageChange: { from: { kind: "ImageStreamTag", name: i } } })),
+      triggers: inputs.map((i) => ({
+        type: "ImageChange",
+        imageChange: { from: { kind: "ImageStreamTag", name: i } },
+      })),
     },
   });
   if (r.kind !== "BuildConfig") throw new Error("kind");
@@ -29,14 +32,21 @@ describe("BuildGraph", () => {
       bc("unrelated", ["other:latest"], null),
     ]);
     expect(graph.findCycle()).toBeNull();
-    expect(graph.impact("default/base:latest")).toEqual(["default/s2i", "default/tools", "default/runtime"]);
+    expect(graph.impact("default/base:latest")).toEqual([
+      "default/s2i",
+      "default/tools",
+      "default/runtime",
+    ]);
     expect(graph.impact("default/nothing:latest")).toEqual([]);
     expect(graph.ancestors("default/runtime")).toEqual(["default/s2i", "default/tools"]);
     expect(graph.ancestors("default/s2i")).toEqual([]);
   });
 
   it("names a cycle", () => {
-    const graph = new BuildGraph([bc("a", ["b:latest"], "a:latest"), bc("b", ["a:latest"], "b:latest")]);
+    const graph = new BuildGraph([
+      bc("a", ["b:latest"], "a:latest"),
+      bc("b", ["a:latest"], "b:latest"),
+    ]);
     expect(graph.findCycle()).toEqual(["default/a", "default/b", "default/a"]);
   });
 });

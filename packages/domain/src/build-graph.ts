@@ -14,7 +14,9 @@ const id = (bc: GraphBuildConfig) => `${bc.namespace}/${bc.name}`;
 /** The ImageStream tag a BuildConfig pushes to, as `namespace/imagestream:tag`, or null. */
 export function outputTagKey(bc: GraphBuildConfig): string | null {
   const to = bc.spec.output.to;
-  return to?.kind === "ImageStreamTag" ? imageStreamTagKey(to.namespace ?? bc.namespace, to.name) : null;
+  return to?.kind === "ImageStreamTag"
+    ? imageStreamTagKey(to.namespace ?? bc.namespace, to.name)
+    : null;
 }
 
 /**
@@ -43,7 +45,8 @@ export class BuildGraph {
   /** Every BuildConfig upstream of `node` (whose output, directly or through others, it follows). */
   ancestors(node: string): string[] {
     const upstream = new Map<string, string[]>();
-    for (const [from, tos] of this.downstream) for (const to of tos) upstream.set(to, [...(upstream.get(to) ?? []), from]);
+    for (const [from, tos] of this.downstream)
+      for (const to of tos) upstream.set(to, [...(upstream.get(to) ?? []), from]);
     const found = new Set<string>();
     const walk = (n: string) => {
       for (const up of upstream.get(n) ?? []) {
@@ -94,7 +97,9 @@ export class BuildGraph {
     for (const start of this.followers.get(tagKey) ?? []) walk(start);
     // Kahn's algorithm over the reached part, ties broken by name for a stable order.
     const indegree = new Map([...reached].map((n) => [n, 0]));
-    for (const n of reached) for (const next of this.downstream.get(n) ?? []) if (reached.has(next)) indegree.set(next, (indegree.get(next) ?? 0) + 1);
+    for (const n of reached)
+      for (const next of this.downstream.get(n) ?? [])
+        if (reached.has(next)) indegree.set(next, (indegree.get(next) ?? 0) + 1);
     const ready = [...reached].filter((n) => indegree.get(n) === 0).sort();
     const order: string[] = [];
     while (ready.length > 0) {

@@ -73,7 +73,9 @@ export class TriggerAnnotationError extends KilnError {
     readonly annotation: string,
     readonly issues: readonly FieldIssue[],
   ) {
-    super(`annotation ${annotation}: ${issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join("; ")}`);
+    super(
+      `annotation ${annotation}: ${issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join("; ")}`,
+    );
   }
 }
 

@@ -1,9 +1,18 @@
 import { describe, expect, it } from "vitest";
-import { planImageTriggeredBuilds, type CascadeState, type TriggeredBuildConfig } from "./image-change-plan.js";
+import {
+  planImageTriggeredBuilds,
+  type CascadeState,
+  type TriggeredBuildConfig,
+} from "./image-change-plan.js";
 import type { BuildConfigSpec } from "./resources/build-config.js";
 
 /** A BuildConfig FROM `inputs[0]` with ImageChange triggers on every input, pushing to `<name>:latest`. */
-function bc(name: string, inputs: string[], imageTriggers: Record<string, string> = {}, paused: string[] = []): TriggeredBuildConfig {
+function bc(
+  name: string,
+  inputs: string[],
+  imageTriggers: Record<string, string> = {},
+  paused: string[] = [],
+): TriggeredBuildConfig {
   const [first, ...others] = inputs;
   return {
     uid: `uid-${name}`,
@@ -12,11 +21,17 @@ function bc(name: string, inputs: string[], imageTriggers: Record<string, string
     imageTriggers,
     spec: {
       source: { dockerfile: "FROM x\n" },
-      strategy: { type: "Docker", dockerStrategy: { from: { kind: "ImageStreamTag", name: first! } } },
+      strategy: {
+        type: "Docker",
+        dockerStrategy: { from: { kind: "ImageStreamTag", name: first! } },
+      },
       output: { to: { kind: "ImageStreamTag", name: `${name}:latest` } },
       triggers: [
         { type: "ImageChange", imageChange: { paused: paused.includes(first!) } },
-        ...others.map((o) => ({ type: "ImageChange", imageChange: { from: { kind: "ImageStreamTag", name: o }, paused: paused.includes(o) } })),
+        ...others.map((o) => ({
+          type: "ImageChange",
+          imageChange: { from: { kind: "ImageStreamTag", name: o }, paused: paused.includes(o) },
+        })),
       ],
     } as unknown as BuildConfigSpec,
   };
@@ -24,8 +39,18 @@ function bc(name: string, inputs: string[], imageTriggers: Record<string, string
 
 const image = (digest: string) => ({ digest, imageReference: `r/ns/x@${digest}` });
 
-function state(buildConfigs: TriggeredBuildConfig[], over: Partial<CascadeState> = {}): CascadeState {
-  return { buildConfigs, tags: new Map(), unfinished: new Set(), lastOutputs: new Map(), tagHistory: new Set(), ...over };
+function state(
+  buildConfigs: TriggeredBuildConfig[],
+  over: Partial<CascadeState> = {},
+): CascadeState {
+  return {
+    buildConfigs,
+    tags: new Map(),
+    unfinished: new Set(),
+    lastOutputs: new Map(),
+    tagHistory: new Set(),
+    ...over,
+  };
 }
 
 const names = (xs: { buildConfig: { name: string } }[]) => xs.map((x) => x.buildConfig.name);
@@ -39,24 +64,38 @@ describe("planImageTriggeredBuilds", () => {
   ];
   /** The diamond after a and b were set off by base's new digest (join last built from a1, b1), with a and b now at these tags. */
   const afterBase = (aTag: string, bTag: string, over: Partial<CascadeState> = {}) =>
-    state(diamond({ a: { "ns/base:latest": "sha256:new" }, b: { "ns/base:latest": "sha256:new" }, join: { "ns/a:latest": "sha256:a1", "ns/b:latest": "sha256:b1" } }), {
-      tags: new Map([
-        ["ns/base:latest", image("sha256:new")],
-        ["ns/a:latest", image(aTag)],
-        ["ns/b:latest", image(bTag)],
-      ]),
-      ...over,
-    });
+    state(
+      diamond({
+        a: { "ns/base:latest": "sha256:new" },
+        b: { "ns/base:latest": "sha256:new" },
+        join: { "ns/a:latest": "sha256:a1", "ns/b:latest": "sha256:b1" },
+      }),
+      {
+        tags: new Map([
+          ["ns/base:latest", image("sha256:new")],
+          ["ns/a:latest", image(aTag)],
+          ["ns/b:latest", image(bTag)],
+        ]),
+        ...over,
+      },
+    );
 
   it("builds the followers of a moved tag, and holds back what is downstream of them", () => {
     const plan = planImageTriggeredBuilds(
-      state(diamond({ a: { "ns/base:latest": "sha256:old" }, b: { "ns/base:latest": "sha256:old" }, join: { "ns/a:latest": "sha256:a1", "ns/b:latest": "sha256:b1" } }), {
-        tags: new Map([
-          ["ns/base:latest", image("sha256:new")],
-          ["ns/a:latest", image("sha256:a1")],
-          ["ns/b:latest", image("sha256:b1")],
-        ]),
-      }),
+      state(
+        diamond({
+          a: { "ns/base:latest": "sha256:old" },
+          b: { "ns/base:latest": "sha256:old" },
+          join: { "ns/a:latest": "sha256:a1", "ns/b:latest": "sha256:b1" },
+        }),
+        {
+          tags: new Map([
+            ["ns/base:latest", image("sha256:new")],
+            ["ns/a:latest", image("sha256:a1")],
+            ["ns/b:latest", image("sha256:b1")],
+          ]),
+        },
+      ),
     );
     expect(names(plan.build)).toEqual(["a", "b"]);
     expect(plan.build[0]!.changed).toEqual({ "ns/base:latest": image("sha256:new") });
@@ -70,7 +109,9 @@ describe("planImageTriggeredBuilds", () => {
       }),
     );
     expect(plan.build).toEqual([]);
-    expect(plan.deferred.map((d) => [d.buildConfig.name, d.waitingFor])).toEqual([["join", ["ns/b"]]]);
+    expect(plan.deferred.map((d) => [d.buildConfig.name, d.waitingFor])).toEqual([
+      ["join", ["ns/b"]],
+    ]);
   });
 
   it("a join builds once, with both inputs, when both are current", () => {
@@ -115,7 +156,11 @@ describe("planImageTriggeredBuilds", () => {
 
   it("waits for a stale BuildConfig further up, not only for direct parents", () => {
     // base → a → mid → leaf, and leaf also follows other:latest, which moved.
-    const configs = [bc("a", ["base:latest"]), bc("mid", ["a:latest"]), bc("leaf", ["mid:latest", "other:latest"], { "ns/other:latest": "sha256:o1" })];
+    const configs = [
+      bc("a", ["base:latest"]),
+      bc("mid", ["a:latest"]),
+      bc("leaf", ["mid:latest", "other:latest"], { "ns/other:latest": "sha256:o1" }),
+    ];
     const plan = planImageTriggeredBuilds(
       state(configs, {
         tags: new Map([
@@ -125,11 +170,16 @@ describe("planImageTriggeredBuilds", () => {
       }),
     );
     expect(names(plan.build)).toEqual(["a"]);
-    expect(plan.deferred.map((d) => [d.buildConfig.name, d.waitingFor])).toEqual([["leaf", ["ns/a"]]]);
+    expect(plan.deferred.map((d) => [d.buildConfig.name, d.waitingFor])).toEqual([
+      ["leaf", ["ns/a"]],
+    ]);
   });
 
   it("a paused trigger neither builds nor holds anything back", () => {
-    const configs = [bc("a", ["base:latest"], {}, ["base:latest"]), bc("b", ["a:latest", "other:latest"], { "ns/other:latest": "sha256:o1" })];
+    const configs = [
+      bc("a", ["base:latest"], {}, ["base:latest"]),
+      bc("b", ["a:latest", "other:latest"], { "ns/other:latest": "sha256:o1" }),
+    ];
     const plan = planImageTriggeredBuilds(
       state(configs, {
         tags: new Map([
@@ -142,7 +192,11 @@ describe("planImageTriggeredBuilds", () => {
   });
 
   it("a digest already built from changes nothing", () => {
-    const plan = planImageTriggeredBuilds(state([bc("a", ["base:latest"], { "ns/base:latest": "sha256:new" })], { tags: new Map([["ns/base:latest", image("sha256:new")]]) }));
+    const plan = planImageTriggeredBuilds(
+      state([bc("a", ["base:latest"], { "ns/base:latest": "sha256:new" })], {
+        tags: new Map([["ns/base:latest", image("sha256:new")]]),
+      }),
+    );
     expect(plan).toEqual({ build: [], deferred: [] });
   });
 });

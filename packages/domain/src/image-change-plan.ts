@@ -58,12 +58,15 @@ export function planImageTriggeredBuilds(state: CascadeState): ImageChangePlan {
   const graph = new BuildGraph(state.buildConfigs);
   const byId = new Map(state.buildConfigs.map((bc) => [id(bc), bc]));
   const upstream = new Map<string, string[]>();
-  for (const [from, tos] of graph.downstream) for (const to of tos) upstream.set(to, [...(upstream.get(to) ?? []), from]);
+  for (const [from, tos] of graph.downstream)
+    for (const to of tos) upstream.set(to, [...(upstream.get(to) ?? []), from]);
 
   const changedInputs = new Map<string, Record<string, TagImage>>();
   for (const bc of state.buildConfigs) {
     const changed: Record<string, TagImage> = {};
-    for (const input of imageChangeInputs(bc.spec, bc.namespace).sort((a, b) => a.key.localeCompare(b.key))) {
+    for (const input of imageChangeInputs(bc.spec, bc.namespace).sort((a, b) =>
+      a.key.localeCompare(b.key),
+    )) {
       if (input.paused) continue;
       const current = state.tags.get(input.key);
       if (current && current.digest !== bc.imageTriggers[input.key]) changed[input.key] = current;

@@ -24,7 +24,10 @@ export function imageChangeInputs(spec: BuildConfigSpec, namespace: string): Ima
     if (trigger.type !== "ImageChange") continue;
     const from: ImageReference | undefined = trigger.imageChange?.from ?? strategyFrom;
     if (!from || from.kind !== "ImageStreamTag") continue;
-    inputs.push({ key: imageStreamTagKey(from.namespace ?? namespace, from.name), paused: trigger.imageChange?.paused ?? false });
+    inputs.push({
+      key: imageStreamTagKey(from.namespace ?? namespace, from.name),
+      paused: trigger.imageChange?.paused ?? false,
+    });
   }
   return inputs;
 }

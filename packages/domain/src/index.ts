@@ -6,23 +6,71 @@
 export { assertNever } from "./assert-never.js";
 export { BuildPhase, buildPhases, canTransition, isTerminalPhase } from "./build-phase.js";
 export { FailureReason } from "./failure-reason.js";
-export { BuildFailure, ConflictError, FieldPathNotFoundError, KilnError, NotFoundError, TriggerAnnotationError, ValidationError } from "./errors.js";
+export {
+  BuildFailure,
+  ConflictError,
+  FieldPathNotFoundError,
+  KilnError,
+  NotFoundError,
+  TriggerAnnotationError,
+  ValidationError,
+} from "./errors.js";
 export type { FieldIssue } from "./errors.js";
-export { buildName, defaultNamespace, parseBuildName, resourceNamePattern, namespacePattern } from "./names.js";
-export { RunPolicy, StrategyType, TriggerType, buildConfigSpecSchema } from "./resources/build-config.js";
-export type { BuildConfigSpec, BuildOutput, BuildSource, BuildStrategy, BuildTrigger } from "./resources/build-config.js";
+export {
+  buildName,
+  defaultNamespace,
+  parseBuildName,
+  resourceNamePattern,
+  namespacePattern,
+} from "./names.js";
+export {
+  RunPolicy,
+  StrategyType,
+  TriggerType,
+  buildConfigSpecSchema,
+} from "./resources/build-config.js";
+export type {
+  BuildConfigSpec,
+  BuildOutput,
+  BuildSource,
+  BuildStrategy,
+  BuildTrigger,
+} from "./resources/build-config.js";
 export { imageStreamSpecSchema } from "./resources/image-stream.js";
-export { nodeSelectorSchema, parseQuantity, resourceRequirementsSchema } from "./resources/pod-placement.js";
+export {
+  nodeSelectorSchema,
+  parseQuantity,
+  resourceRequirementsSchema,
+} from "./resources/pod-placement.js";
 export type { ResourceRequirements } from "./resources/pod-placement.js";
 export type { ImageStreamSpec } from "./resources/image-stream.js";
 export { envName } from "./resources/common.js";
 export type { EnvVar, ImageReference, ObjectMeta } from "./resources/common.js";
 export { issuesFromZod, kilnApiVersion, parseResource, parseResources } from "./resources/parse.js";
-export type { BuildConfigResource, ImageStreamResource, Resource, ResourceKind, SecretResource } from "./resources/parse.js";
+export type {
+  BuildConfigResource,
+  ImageStreamResource,
+  Resource,
+  ResourceKind,
+  SecretResource,
+} from "./resources/parse.js";
 export { dockerConfigJsonType } from "./resources/secret.js";
 export type { SecretSpec } from "./resources/secret.js";
-export { imageReferenceByDigest, resolveBuildImages, resolveImageReference, resolveOutputImage } from "./resources/build.js";
-export type { BinaryInput, BuildCause, BuildOutputStatus, BuildRecord, BuildRevision, BuildSpec, PinnedImages } from "./resources/build.js";
+export {
+  imageReferenceByDigest,
+  resolveBuildImages,
+  resolveImageReference,
+  resolveOutputImage,
+} from "./resources/build.js";
+export type {
+  BinaryInput,
+  BuildCause,
+  BuildOutputStatus,
+  BuildRecord,
+  BuildRevision,
+  BuildSpec,
+  PinnedImages,
+} from "./resources/build.js";
 export { BuildStep } from "./engine-port.js";
 export type { BuildEngine, BuildJob, BuildLogSink } from "./engine-port.js";
 export {
@@ -44,16 +92,36 @@ export {
   sourceEnvironmentFiles,
   sourceScriptDirs,
 } from "./s2i/index.js";
-export type { ImageConfig, S2IIgnore, S2IPlan, S2IPlanInput, S2IRuntimePlan, ScriptSource, UidRange } from "./s2i/index.js";
+export type {
+  ImageConfig,
+  S2IIgnore,
+  S2IPlan,
+  S2IPlanInput,
+  S2IRuntimePlan,
+  ScriptSource,
+  UidRange,
+} from "./s2i/index.js";
 export { planDispatch } from "./run-policy.js";
 export type { DispatchPlan, QueuedBuild } from "./run-policy.js";
 export { imageChangeInputs, imageStreamTagKey } from "./image-triggers.js";
 export type { ImageChangeInput } from "./image-triggers.js";
 export { planImageTriggeredBuilds } from "./image-change-plan.js";
-export type { CascadeState, ImageChangePlan, PlannedImageBuild, TagImage, TriggeredBuildConfig } from "./image-change-plan.js";
+export type {
+  CascadeState,
+  ImageChangePlan,
+  PlannedImageBuild,
+  TagImage,
+  TriggeredBuildConfig,
+} from "./image-change-plan.js";
 export { BuildGraph, outputTagKey } from "./build-graph.js";
 export type { GraphBuildConfig } from "./build-graph.js";
-export { DeployPhase, DeployReason, deployPhases, deployReasons, isTerminalDeployPhase } from "./deploy/deploy-phase.js";
+export {
+  DeployPhase,
+  DeployReason,
+  deployPhases,
+  deployReasons,
+  isTerminalDeployPhase,
+} from "./deploy/deploy-phase.js";
 export { parseFieldPath } from "./deploy/field-path.js";
 export type { ContainerFieldPath } from "./deploy/field-path.js";
 export { planImageUpdate } from "./deploy/image-update.js";
@@ -62,5 +130,11 @@ export { rolloutState } from "./deploy/rollout.js";
 export type { RolloutState } from "./deploy/rollout.js";
 export { parseTriggerAnnotation, TriggerAnnotation } from "./deploy/triggers.js";
 export type { ParsedTriggers, WorkloadTrigger } from "./deploy/triggers.js";
-export { podSpecOf, podSpecPath, WorkloadKind, workloadKey, workloadKinds } from "./deploy/workload.js";
+export {
+  podSpecOf,
+  podSpecPath,
+  WorkloadKind,
+  workloadKey,
+  workloadKinds,
+} from "./deploy/workload.js";
 export type { ContainerLike, WorkloadObject } from "./deploy/workload.js";

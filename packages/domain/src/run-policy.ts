@@ -35,7 +35,10 @@ export function planDispatch(policy: RunPolicy, builds: readonly QueuedBuild[]):
     }
     case "SerialLatestOnly": {
       const latest = waiting.at(-1);
-      return { dispatch: !busy && latest ? [latest.id] : [], cancel: waiting.slice(0, -1).map((b) => b.id) };
+      return {
+        dispatch: !busy && latest ? [latest.id] : [],
+        cancel: waiting.slice(0, -1).map((b) => b.id),
+      };
     }
     default:
       return assertNever(policy, "run policy");

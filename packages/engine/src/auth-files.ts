@@ -7,7 +7,10 @@ import type { BuildJob } from "@kiln/domain";
  * (owner-only, removed with the work dir). Pull and push get separate files so a push secret
  * is never offered to a base-image registry.
  */
-export async function writeAuthFiles(workDir: string, credentials: BuildJob["credentials"]): Promise<{ pull: string | null; push: string | null }> {
+export async function writeAuthFiles(
+  workDir: string,
+  credentials: BuildJob["credentials"],
+): Promise<{ pull: string | null; push: string | null }> {
   if (!credentials?.pull && !credentials?.push) return { pull: null, push: null };
   const dir = join(workDir, "auth");
   await mkdir(dir, { mode: 0o700 });
@@ -17,7 +20,10 @@ export async function writeAuthFiles(workDir: string, credentials: BuildJob["cre
     await writeFile(file, json, { mode: 0o600 });
     return file;
   };
-  return { pull: await write("pull", credentials.pull), push: await write("push", credentials.push) };
+  return {
+    pull: await write("pull", credentials.pull),
+    push: await write("push", credentials.push),
+  };
 }
 
 /** `--authfile FILE` when there is one. */

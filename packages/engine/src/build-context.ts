@@ -1,4 +1,11 @@
-import { BuildFailure, BuildStep, type BuildJob, type BuildLogSink, type BuildRevision, type FailureReason } from "@kiln/domain";
+import {
+  BuildFailure,
+  BuildStep,
+  type BuildJob,
+  type BuildLogSink,
+  type BuildRevision,
+  type FailureReason,
+} from "@kiln/domain";
 import type { RegistryClient } from "@kiln/registry";
 import type { Buildah } from "./buildah.js";
 
@@ -28,19 +35,39 @@ export interface BuildContext {
 }
 
 /** Runs a buildah command whose output is data (a mount point, an ID), not log lines. */
-export async function buildahOutput(ctx: BuildContext, args: string[], reason: FailureReason, message: string): Promise<string> {
+export async function buildahOutput(
+  ctx: BuildContext,
+  args: string[],
+  reason: FailureReason,
+  message: string,
+): Promise<string> {
   let lastError = "";
-  const result = await ctx.buildah.run(args, { onLine: (l) => (lastError = l), stdout: "capture", signal: ctx.signal });
+  const result = await ctx.buildah.run(args, {
+    onLine: (l) => (lastError = l),
+    stdout: "capture",
+    signal: ctx.signal,
+  });
   if (result.aborted) throw ctx.signal.reason;
-  if (result.exitCode !== 0) throw new BuildFailure(reason, `${message} (exit ${result.exitCode ?? result.signal}): ${lastError}`);
+  if (result.exitCode !== 0)
+    throw new BuildFailure(
+      reason,
+      `${message} (exit ${result.exitCode ?? result.signal}): ${lastError}`,
+    );
   return result.stdout;
 }
 
 /** Runs one buildah command as a build step: its output goes to the build log; a failure gets `reason`. */
-export async function buildahStep(ctx: BuildContext, args: string[], reason: FailureReason, message: string, onLine = (l: string) => ctx.sink.line(l)): Promise<void> {
+export async function buildahStep(
+  ctx: BuildContext,
+  args: string[],
+  reason: FailureReason,
+  message: string,
+  onLine = (l: string) => ctx.sink.line(l),
+): Promise<void> {
   const result = await ctx.buildah.run(args, { onLine, signal: ctx.signal });
   if (result.aborted) throw ctx.signal.reason;
-  if (result.exitCode !== 0) throw new BuildFailure(reason, `${message} (exit ${result.exitCode ?? result.signal})`);
+  if (result.exitCode !== 0)
+    throw new BuildFailure(reason, `${message} (exit ${result.exitCode ?? result.signal})`);
 }
 
 /** What `budLog` saw of a `buildah bud`. */
@@ -55,7 +82,11 @@ export interface BudLog {
  * buildah starts committing the final image; and the Push step right after it when the tag is
  * a `docker://` one, which buildah uploads as it commits.
  */
-export function budLog(ctx: BuildContext, tag: string, onLine = (l: string) => ctx.sink.line(l)): BudLog {
+export function budLog(
+  ctx: BuildContext,
+  tag: string,
+  onLine = (l: string) => ctx.sink.line(l),
+): BudLog {
   if (tag === ctx.localTag) ctx.localImageCommitted = true;
   const commitLine = `COMMIT ${tag}`;
   let committing = false;

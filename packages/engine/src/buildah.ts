@@ -96,18 +96,45 @@ export class Buildah {
     // slirp4netns into it, so the step never shares this host's network.
     const egress =
       network === BuildNetwork.Egress && host.sandbox
-        ? ["--hooks-dir", host.sandbox.hooksDir, "--volume", `${host.sandbox.resolvConf}:/etc/resolv.conf:ro`, "--volume", `${host.sandbox.hosts}:/etc/hosts:ro`]
+        ? [
+            "--hooks-dir",
+            host.sandbox.hooksDir,
+            "--volume",
+            `${host.sandbox.resolvConf}:/etc/resolv.conf:ro`,
+            "--volume",
+            `${host.sandbox.hosts}:/etc/hosts:ro`,
+          ]
         : [];
-    return ["--isolation", "oci", "--runtime", host.ociRuntime ?? "runc", "--network", network === BuildNetwork.Pod ? "host" : "none", ...egress];
+    return [
+      "--isolation",
+      "oci",
+      "--runtime",
+      host.ociRuntime ?? "runc",
+      "--network",
+      network === BuildNetwork.Pod ? "host" : "none",
+      ...egress,
+    ];
   }
 
   /**
    * Runs `buildah <global flags> <args>`: the one way Kiln starts buildah. An abort tells buildah
    * alone first and gives it time to remove its working containers before its tree is killed.
    */
-  async run(args: readonly string[], options: Omit<RunCommandOptions, "command" | "args" | "env"> = {}): Promise<CommandResult> {
-    const command = { command: this.binary, args: [...this.globalArgs(), ...args], env: this.env() };
-    return runCommand({ killGraceMs: 5000, terminateLeaderFirst: true, ...options, ...(this.session ? await this.session.wrap(command.command, command.args) : command) });
+  async run(
+    args: readonly string[],
+    options: Omit<RunCommandOptions, "command" | "args" | "env"> = {},
+  ): Promise<CommandResult> {
+    const command = {
+      command: this.binary,
+      args: [...this.globalArgs(), ...args],
+      env: this.env(),
+    };
+    return runCommand({
+      killGraceMs: 5000,
+      terminateLeaderFirst: true,
+      ...options,
+      ...(this.session ? await this.session.wrap(command.command, command.args) : command),
+    });
   }
 
   env(): NodeJS.ProcessEnv {

@@ -16,7 +16,16 @@ export async function dockerBuild(ctx: BuildContext): Promise<void> {
   const contextDir = await resolveInside(ctx.sourceDir, spec.source.contextDir ?? "", "contextDir");
   const docker = spec.strategy.dockerStrategy ?? {};
   const dockerfilePath = docker.dockerfilePath ?? "Dockerfile";
-  let dockerfile = spec.source.dockerfile ?? (await readDockerfile(await resolveInside(ctx.sourceDir, join(spec.source.contextDir ?? "", dockerfilePath), "dockerfilePath"), dockerfilePath));
+  let dockerfile =
+    spec.source.dockerfile ??
+    (await readDockerfile(
+      await resolveInside(
+        ctx.sourceDir,
+        join(spec.source.contextDir ?? "", dockerfilePath),
+        "dockerfilePath",
+      ),
+      dockerfilePath,
+    ));
   if (docker.from) dockerfile = overrideLastFrom(dockerfile, docker.from.name);
   for (const image of dockerfileImages(dockerfile)) ctx.usedImages.add(image);
   // Written outside the context, so it never ends up in the image by a `COPY . .`.
@@ -59,6 +68,9 @@ async function readDockerfile(path: string, shown: string): Promise<string> {
   try {
     return await readFile(path, "utf8");
   } catch {
-    throw new BuildFailure(FailureReason.DockerBuildFailed, `no Dockerfile at ${shown} in the source`);
+    throw new BuildFailure(
+      FailureReason.DockerBuildFailed,
+      `no Dockerfile at ${shown} in the source`,
+    );
   }
 }

@@ -3,7 +3,8 @@ import { dockerfileImages, overrideLastFrom } from "./dockerfile.js";
 
 describe("overrideLastFrom", () => {
   it("replaces the image of the last stage, keeping its alias and flags", () => {
-    const dockerfile = "FROM golang AS build\nRUN make\nFROM --platform=linux/amd64 alpine:3 AS run\nCOPY --from=build /app /app\n";
+    const dockerfile =
+      "FROM golang AS build\nRUN make\nFROM --platform=linux/amd64 alpine:3 AS run\nCOPY --from=build /app /app\n";
     expect(overrideLastFrom(dockerfile, "registry.test/base@sha256:ab")).toBe(
       "FROM golang AS build\nRUN make\nFROM --platform=linux/amd64 registry.test/base@sha256:ab AS run\nCOPY --from=build /app /app\n",
     );
@@ -26,6 +27,10 @@ describe("dockerfileImages", () => {
       "COPY --from=0 /etc/ssl /etc/ssl",
       "from gcr.io/distroless/static",
     ].join("\n");
-    expect(dockerfileImages(dockerfile)).toEqual(["golang:1.22", "registry.example.com/tools/lint:v3", "gcr.io/distroless/static"]);
+    expect(dockerfileImages(dockerfile)).toEqual([
+      "golang:1.22",
+      "registry.example.com/tools/lint:v3",
+      "gcr.io/distroless/static",
+    ]);
   });
 });

@@ -30,7 +30,8 @@ export function dockerfileImages(dockerfile: string): string[] {
       continue;
     }
     const copy = /^\s*COPY\s.*--from=(\S+)/i.exec(line);
-    if (copy?.[1] && !stages.has(copy[1].toLowerCase()) && !/^\d+$/.test(copy[1])) images.add(copy[1]);
+    if (copy?.[1] && !stages.has(copy[1].toLowerCase()) && !/^\d+$/.test(copy[1]))
+      images.add(copy[1]);
   }
   return [...images];
 }

@@ -28,10 +28,20 @@ export async function fetchGitSource(options: FetchGitOptions): Promise<SourceRe
     GIT_CONFIG_GLOBAL: await writeGitConfig(`${options.dir}.gitconfig`),
   };
   const run = async (args: string[], cwd?: string) => {
-    const result = await runCommand({ command: git, args, cwd, env, onLine: options.onLine, signal: options.signal });
+    const result = await runCommand({
+      command: git,
+      args,
+      cwd,
+      env,
+      onLine: options.onLine,
+      signal: options.signal,
+    });
     if (result.aborted) throw options.signal.reason;
     if (result.exitCode !== 0) {
-      throw new BuildFailure(FailureReason.FetchSourceFailed, `git ${args[0]} of ${options.uri} failed (exit ${result.exitCode ?? result.signal})`);
+      throw new BuildFailure(
+        FailureReason.FetchSourceFailed,
+        `git ${args[0]} of ${options.uri} failed (exit ${result.exitCode ?? result.signal})`,
+      );
     }
   };
   if (options.commit) {
@@ -39,7 +49,16 @@ export async function fetchGitSource(options: FetchGitOptions): Promise<SourceRe
     await run(["checkout", "--quiet", "--detach", options.commit], options.dir);
   } else {
     // The tip of a branch (or the default one): one shallow clone checks it out.
-    await run(["clone", "--quiet", "--depth", "1", ...(options.ref ? ["--branch", options.ref] : []), "--", options.uri, options.dir]);
+    await run([
+      "clone",
+      "--quiet",
+      "--depth",
+      "1",
+      ...(options.ref ? ["--branch", options.ref] : []),
+      "--",
+      options.uri,
+      options.dir,
+    ]);
   }
   let meta = "";
   const show = await runCommand({
@@ -50,7 +69,8 @@ export async function fetchGitSource(options: FetchGitOptions): Promise<SourceRe
     onLine: (line) => (meta += `${line}\n`),
     signal: options.signal,
   });
-  if (show.exitCode !== 0) throw new BuildFailure(FailureReason.FetchSourceFailed, `cannot read commit of ${options.uri}`);
+  if (show.exitCode !== 0)
+    throw new BuildFailure(FailureReason.FetchSourceFailed, `cannot read commit of ${options.uri}`);
   const [commit = "", author = "", date = "", message = ""] = meta.split("\n");
   return { commit, ref: options.ref, author, date, message };
 }

@@ -60,7 +60,11 @@ export class ImageCache {
     let total = images.reduce((sum, image) => sum + image.bytes, 0);
     if (total <= this.options.limitBytes) return [];
     const state = await this.state();
-    const lastUse = (image: StoreImage & { bytes: number }) => Math.max(0, ...[...(image.names ?? []), ...repositoryDigests(image)].map((ref) => state.get(ref) ?? 0));
+    const lastUse = (image: StoreImage & { bytes: number }) =>
+      Math.max(
+        0,
+        ...[...(image.names ?? []), ...repositoryDigests(image)].map((ref) => state.get(ref) ?? 0),
+      );
     const evicted: EvictedImage[] = [];
     for (const image of [...images].sort((a, b) => lastUse(a) - lastUse(b))) {
       if (total <= this.options.limitBytes) break;
@@ -76,7 +80,9 @@ export class ImageCache {
   }
 
   private async list(): Promise<(StoreImage & { bytes: number })[]> {
-    const listed = await this.options.buildah.run(["images", "--json", "--no-trunc"], { stdout: "capture" });
+    const listed = await this.options.buildah.run(["images", "--json", "--no-trunc"], {
+      stdout: "capture",
+    });
     if (listed.exitCode !== 0) return [];
     const images = JSON.parse(listed.stdout || "[]") as StoreImage[];
     return images.map((image) => ({ ...image, bytes: parseHumanSize(image.size) }));
@@ -85,7 +91,11 @@ export class ImageCache {
   private async state(): Promise<Map<string, number>> {
     if (this.lastUsed) return this.lastUsed;
     try {
-      this.lastUsed = new Map(Object.entries(JSON.parse(await readFile(this.options.stateFile, "utf8")) as Record<string, number>));
+      this.lastUsed = new Map(
+        Object.entries(
+          JSON.parse(await readFile(this.options.stateFile, "utf8")) as Record<string, number>,
+        ),
+      );
     } catch {
       this.lastUsed = new Map();
     }
@@ -108,6 +118,14 @@ function repositoryDigests(image: StoreImage): string[] {
 export function parseHumanSize(text: string): number {
   const match = /^([\d.]+)\s*([kKMGTP]?B)$/.exec(text.trim());
   if (!match) return 0;
-  const units: Record<string, number> = { B: 1, kB: 1e3, KB: 1e3, MB: 1e6, GB: 1e9, TB: 1e12, PB: 1e15 };
+  const units: Record<string, number> = {
+    B: 1,
+    kB: 1e3,
+    KB: 1e3,
+    MB: 1e6,
+    GB: 1e9,
+    TB: 1e12,
+    PB: 1e15,
+  };
   return Math.round(Number(match[1]) * (units[match[2] ?? "B"] ?? 1));
 }

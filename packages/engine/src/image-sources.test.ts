@@ -23,7 +23,11 @@ describe("imageSourceDockerfile", () => {
   });
 
   it("refuses `..` in either path", () => {
-    expect(() => imageSourceDockerfile("i", [{ sourcePath: "/a/../../etc", destinationDir: "." }], "p")).toThrow("sourcePath /a/../../etc points outside");
-    expect(() => imageSourceDockerfile("i", [{ sourcePath: "/a", destinationDir: "../up" }], "p")).toThrow("destinationDir ../up points outside");
+    expect(() =>
+      imageSourceDockerfile("i", [{ sourcePath: "/a/../../etc", destinationDir: "." }], "p"),
+    ).toThrow("sourcePath /a/../../etc points outside");
+    expect(() =>
+      imageSourceDockerfile("i", [{ sourcePath: "/a", destinationDir: "../up" }], "p"),
+    ).toThrow("destinationDir ../up points outside");
   });
 });

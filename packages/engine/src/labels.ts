@@ -12,7 +12,8 @@ export function outputLabels(job: BuildJob, revision: BuildRevision | null): [st
     ["kiln.dev/build", job.name],
     ["kiln.dev/build-number", String(job.spec.number)],
   ];
-  if (job.spec.source.git) labels.push(["io.openshift.build.source-location", job.spec.source.git.uri]);
+  if (job.spec.source.git)
+    labels.push(["io.openshift.build.source-location", job.spec.source.git.uri]);
   if (revision) {
     labels.push(
       ["io.openshift.build.commit.id", revision.commit],

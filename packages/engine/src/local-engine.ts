@@ -69,10 +69,21 @@ export class LocalEngine implements BuildEngine {
       insecureRegistries: options.insecureRegistries,
       ...(options.buildahBinary ? { binary: options.buildahBinary } : {}),
     });
-    this.cache = options.imageCacheBytes === undefined ? null : new ImageCache({ buildah: this.buildah, limitBytes: options.imageCacheBytes, stateFile: join(options.storageDir, "image-cache.json") });
+    this.cache =
+      options.imageCacheBytes === undefined
+        ? null
+        : new ImageCache({
+            buildah: this.buildah,
+            limitBytes: options.imageCacheBytes,
+            stateFile: join(options.storageDir, "image-cache.json"),
+          });
   }
 
-  async run(job: BuildJob, sink: BuildLogSink, signal: AbortSignal): Promise<BuildOutputStatus | null> {
+  async run(
+    job: BuildJob,
+    sink: BuildLogSink,
+    signal: AbortSignal,
+  ): Promise<BuildOutputStatus | null> {
     await this.prepare();
     const workDir = await mkdtemp(join(this.options.workDir, `${job.namespace}-${job.name}-`));
     let ctx: BuildContext | undefined;
@@ -86,7 +97,12 @@ export class LocalEngine implements BuildEngine {
       const auth = await writeAuthFiles(workDir, job.credentials);
       if (job.spec.strategy.type === "Source") {
         // An S2I builder needs nothing of the source: pull and inspect it while the source is fetched.
-        s2iImages = pullS2IImages({ job, buildah: this.buildah, pullAuthFile: auth.pull, signal: pullAbort.signal });
+        s2iImages = pullS2IImages({
+          job,
+          buildah: this.buildah,
+          pullAuthFile: auth.pull,
+          signal: pullAbort.signal,
+        });
         s2iImages.catch(() => undefined);
       }
       const revision = await this.fetch(job, workDir, sink, signal);
@@ -106,7 +122,11 @@ export class LocalEngine implements BuildEngine {
       const output = job.spec.output.image;
       const buildah = (...args: string[]) => this.buildah.run(args).catch(() => undefined);
       const removeImage = async () => {
-        if (keepImage && output && (await buildah("tag", localTagOf(job), output))?.exitCode === 0) {
+        if (
+          keepImage &&
+          output &&
+          (await buildah("tag", localTagOf(job), output))?.exitCode === 0
+        ) {
           await buildah("rmi", localTagOf(job));
           await buildah("rmi", "--prune");
         } else if (ctx?.localImageCommitted) {
@@ -124,15 +144,25 @@ export class LocalEngine implements BuildEngine {
     const log = this.options.logger;
     this.cache.usedThenTrim([...ctx.usedImages]).then(
       (evicted) => {
-        for (const image of evicted) log?.info({ imageId: image.id, names: image.names, bytes: image.bytes }, "image cache: evicted the least recently used image");
+        for (const image of evicted)
+          log?.info(
+            { imageId: image.id, names: image.names, bytes: image.bytes },
+            "image cache: evicted the least recently used image",
+          );
       },
       (error: unknown) => log?.warn({ err: error }, "image cache: trimming failed"),
     );
   }
 
   /** The first stage (`fetchSource`), with the chroot-unsafe warning on top of the log. */
-  async fetch(job: BuildJob, workDir: string, sink: BuildLogSink, signal: AbortSignal): Promise<BuildRevision | null> {
-    if (this.options.host.isolation === BuildIsolation.ChrootUnsafe) sink.line(chrootUnsafeWarning(this.options.host.user.name));
+  async fetch(
+    job: BuildJob,
+    workDir: string,
+    sink: BuildLogSink,
+    signal: AbortSignal,
+  ): Promise<BuildRevision | null> {
+    if (this.options.host.isolation === BuildIsolation.ChrootUnsafe)
+      sink.line(chrootUnsafeWarning(this.options.host.user.name));
     return fetchSource(job, workDir, sink, signal, this.options);
   }
 
@@ -142,9 +172,22 @@ export class LocalEngine implements BuildEngine {
    * image in buildah's store: cleaning up is the caller's (a pod's volumes go with the pod).
    * The `kubernetes` engine's build container calls it.
    */
-  async buildAndPush(job: BuildJob, workDir: string, revision: BuildRevision | null, sink: BuildLogSink, signal: AbortSignal): Promise<BuildOutputStatus | null> {
+  async buildAndPush(
+    job: BuildJob,
+    workDir: string,
+    revision: BuildRevision | null,
+    sink: BuildLogSink,
+    signal: AbortSignal,
+  ): Promise<BuildOutputStatus | null> {
     await this.prepare();
-    const ctx = this.context(job, workDir, revision, sink, signal, await writeAuthFiles(workDir, job.credentials));
+    const ctx = this.context(
+      job,
+      workDir,
+      revision,
+      sink,
+      signal,
+      await writeAuthFiles(workDir, job.credentials),
+    );
     return this.strategyAndPush(ctx, undefined);
   }
 
@@ -174,7 +217,10 @@ export class LocalEngine implements BuildEngine {
   }
 
   /** The strategy, then the push by digest; `s2iImages`: the S2I images `run` began pulling before the fetch. */
-  private async strategyAndPush(ctx: BuildContext, s2iImages: Promise<S2IImages> | undefined): Promise<BuildOutputStatus | null> {
+  private async strategyAndPush(
+    ctx: BuildContext,
+    s2iImages: Promise<S2IImages> | undefined,
+  ): Promise<BuildOutputStatus | null> {
     const { job } = ctx;
     // Image sources land in the context of either strategy (OpenShift: spec.source.images).
     await copyImageSources(ctx, job.spec.source.contextDir ?? "");
@@ -184,16 +230,25 @@ export class LocalEngine implements BuildEngine {
         await dockerBuild(ctx);
         return this.push(ctx);
       case "Source":
-        return (await s2iBuild(ctx, { allowedUids: this.options.allowedUids ?? [] }, s2iImages)) ?? this.push(ctx);
+        return (
+          (await s2iBuild(ctx, { allowedUids: this.options.allowedUids ?? [] }, s2iImages)) ??
+          this.push(ctx)
+        );
       default:
         // Validation admits only Docker and Source; anything else is a stored spec from the future.
-        throw new BuildFailure(FailureReason.InternalError, `unknown strategy ${strategy as string}`);
+        throw new BuildFailure(
+          FailureReason.InternalError,
+          `unknown strategy ${strategy as string}`,
+        );
     }
   }
 
   /** buildah's registries.conf and store, and the root of the work dirs: once per engine. */
   private prepare(): Promise<void> {
-    this.prepared ??= Promise.all([this.buildah.prepare(), mkdir(this.options.workDir, { recursive: true })]).then(() => undefined);
+    this.prepared ??= Promise.all([
+      this.buildah.prepare(),
+      mkdir(this.options.workDir, { recursive: true }),
+    ]).then(() => undefined);
     return this.prepared;
   }
 
@@ -205,7 +260,19 @@ export class LocalEngine implements BuildEngine {
     }
     ctx.sink.step("Push");
     const digestFile = join(ctx.workDir, "digest");
-    await buildahStep(ctx, ["push", ...authArgs(ctx.pushAuthFile), "--digestfile", digestFile, ctx.localTag, `docker://${image}`], FailureReason.PushFailed, `pushing ${image} failed`);
+    await buildahStep(
+      ctx,
+      [
+        "push",
+        ...authArgs(ctx.pushAuthFile),
+        "--digestfile",
+        digestFile,
+        ctx.localTag,
+        `docker://${image}`,
+      ],
+      FailureReason.PushFailed,
+      `pushing ${image} failed`,
+    );
     const digest = (await readFile(digestFile, "utf8")).trim();
     const imageReference = imageReferenceByDigest(image, digest);
     ctx.sink.line(`Pushed ${imageReference}`);

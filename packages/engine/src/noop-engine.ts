@@ -1,6 +1,12 @@
 import { createHash } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import { BuildStep, type BuildEngine, type BuildJob, type BuildLogSink, type BuildOutputStatus } from "@kiln/domain";
+import {
+  BuildStep,
+  type BuildEngine,
+  type BuildJob,
+  type BuildLogSink,
+  type BuildOutputStatus,
+} from "@kiln/domain";
 
 export interface NoopEngineOptions {
   /** How long each "build" takes. @default 0 */
@@ -17,7 +23,11 @@ export interface NoopEngineOptions {
 export class NoopEngine implements BuildEngine {
   constructor(private readonly options: NoopEngineOptions = {}) {}
 
-  async run(job: BuildJob, sink: BuildLogSink, signal: AbortSignal): Promise<BuildOutputStatus | null> {
+  async run(
+    job: BuildJob,
+    sink: BuildLogSink,
+    signal: AbortSignal,
+  ): Promise<BuildOutputStatus | null> {
     sink.step(BuildStep.FetchSource);
     sink.step(BuildStep.Build);
     sink.line("noop engine: nothing is built (benchmark mode)");

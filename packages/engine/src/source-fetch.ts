@@ -16,7 +16,13 @@ export interface FetchSourceOptions {
  * local engine runs it before the strategy; the `kubernetes` engine's init container runs it on
  * the pod's shared work dir.
  */
-export async function fetchSource(job: BuildJob, workDir: string, sink: BuildLogSink, signal: AbortSignal, options: FetchSourceOptions = {}): Promise<BuildRevision | null> {
+export async function fetchSource(
+  job: BuildJob,
+  workDir: string,
+  sink: BuildLogSink,
+  signal: AbortSignal,
+  options: FetchSourceOptions = {},
+): Promise<BuildRevision | null> {
   sink.step("FetchSource");
   const sourceDir = join(workDir, "src");
   const { source, revision: wanted } = job.spec;
@@ -30,7 +36,9 @@ export async function fetchSource(job: BuildJob, workDir: string, sink: BuildLog
     await mkdir(sourceDir);
     return null;
   }
-  sink.line(`Cloning ${source.git.uri}${wanted.commit ? ` at ${wanted.commit}` : source.git.ref ? ` (${source.git.ref})` : ""}`);
+  sink.line(
+    `Cloning ${source.git.uri}${wanted.commit ? ` at ${wanted.commit}` : source.git.ref ? ` (${source.git.ref})` : ""}`,
+  );
   const revision = await fetchGitSource({
     uri: source.git.uri,
     ref: source.git.ref,

@@ -23,13 +23,23 @@ describe("resolveInside", () => {
     expect(await resolveInside(root, "app", "contextDir")).toBe(join(root, "app"));
     expect(await resolveInside(root, "inner-link", "contextDir")).toBe(join(root, "app", "sub"));
     expect(await resolveInside(root, "", "contextDir")).toBe(root);
-    expect(await resolveInside(root, "app/not/yet", "destinationDir")).toBe(join(root, "app", "not", "yet"));
+    expect(await resolveInside(root, "app/not/yet", "destinationDir")).toBe(
+      join(root, "app", "not", "yet"),
+    );
   });
 
   it("refuses `..` and symlinks that lead out, also below a path that does not exist yet", async () => {
-    await expect(resolveInside(root, "../other-build", "contextDir")).rejects.toThrow("contextDir points outside the source");
-    await expect(resolveInside(root, "to-root", "contextDir")).rejects.toThrow("leads outside the source through a symlink");
-    await expect(resolveInside(root, "to-sibling/x/y", "destinationDir")).rejects.toThrow("through a symlink");
-    await expect(resolveInside(root, "to-root/etc/passwd", "dockerfilePath")).rejects.toMatchObject({ reason: "InvalidSource" });
+    await expect(resolveInside(root, "../other-build", "contextDir")).rejects.toThrow(
+      "contextDir points outside the source",
+    );
+    await expect(resolveInside(root, "to-root", "contextDir")).rejects.toThrow(
+      "leads outside the source through a symlink",
+    );
+    await expect(resolveInside(root, "to-sibling/x/y", "destinationDir")).rejects.toThrow(
+      "through a symlink",
+    );
+    await expect(resolveInside(root, "to-root/etc/passwd", "dockerfilePath")).rejects.toMatchObject(
+      { reason: "InvalidSource" },
+    );
   });
 });

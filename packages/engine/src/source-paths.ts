@@ -11,9 +11,10 @@ import { BuildFailure, FailureReason } from "@kiln/domain";
 export async function resolveInside(root: string, path: string, what: string): Promise<string> {
   const realRoot = await realpath(root);
   const lexical = resolve(realRoot, `.${sep}${path}`);
-  if (!within(realRoot, lexical)) throw new BuildFailure(FailureReason.InvalidSource, `${what} points outside the source`);
+  if (!within(realRoot, lexical))
+    throw new BuildFailure(FailureReason.InvalidSource, `${what} points outside the source`);
   const missing: string[] = [];
-  for (let existing = lexical; ; ) {
+  for (let existing = lexical; ;) {
     let real: string;
     try {
       real = await realpath(existing);
@@ -23,7 +24,11 @@ export async function resolveInside(root: string, path: string, what: string): P
       existing = dirname(existing);
       continue;
     }
-    if (!within(realRoot, real)) throw new BuildFailure(FailureReason.InvalidSource, `${what} leads outside the source through a symlink`);
+    if (!within(realRoot, real))
+      throw new BuildFailure(
+        FailureReason.InvalidSource,
+        `${what} leads outside the source through a symlink`,
+      );
     return join(real, ...missing);
   }
 }

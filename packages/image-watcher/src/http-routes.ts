@@ -17,20 +17,31 @@ const prefix = "/registry/notifications";
  * (`distribution`, `harbor`, `dockerhub`, `quay`), as the `otherwise` handler of the watcher's
  * health server.
  */
-export function notificationRoutes(options: NotificationRoutesOptions): (req: IncomingMessage, res: ServerResponse) => void {
+export function notificationRoutes(
+  options: NotificationRoutesOptions,
+): (req: IncomingMessage, res: ServerResponse) => void {
   const limit = options.bodyLimitBytes ?? 1024 * 1024;
   const send = (res: ServerResponse, status: number, body: Record<string, unknown>) => {
     res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
   };
   return (req, res) => {
     const url = new URL(req.url ?? "/", "http://localhost");
-    const rest = url.pathname === prefix ? NotificationSource.Distribution : url.pathname.startsWith(`${prefix}/`) ? url.pathname.slice(prefix.length + 1) : null;
+    const rest =
+      url.pathname === prefix
+        ? NotificationSource.Distribution
+        : url.pathname.startsWith(`${prefix}/`)
+          ? url.pathname.slice(prefix.length + 1)
+          : null;
     const source = notificationSources.find((s) => s === rest);
     if (!source) return send(res, 404, { error: "NotFound", message: `no route ${url.pathname}` });
-    if (req.method !== "POST") return send(res, 405, { error: "MethodNotAllowed", message: "POST only" });
+    if (req.method !== "POST")
+      return send(res, 405, { error: "MethodNotAllowed", message: "POST only" });
     if (Number(req.headers["content-length"]) > limit) {
       req.resume();
-      return send(res, 413, { error: "PayloadTooLarge", message: `the body is larger than ${limit} bytes` });
+      return send(res, 413, {
+        error: "PayloadTooLarge",
+        message: `the body is larger than ${limit} bytes`,
+      });
     }
     const chunks: Buffer[] = [];
     let size = 0;
@@ -42,7 +53,11 @@ export function notificationRoutes(options: NotificationRoutesOptions): (req: In
     });
     req.on("error", () => res.destroy());
     req.on("end", () => {
-      if (tooLarge) return send(res, 413, { error: "PayloadTooLarge", message: `the body is larger than ${limit} bytes` });
+      if (tooLarge)
+        return send(res, 413, {
+          error: "PayloadTooLarge",
+          message: `the body is larger than ${limit} bytes`,
+        });
       options.receiver
         .receive({
           source,

@@ -6,13 +6,21 @@
  */
 export { BuildOutputRecorder } from "./build-output-recorder.js";
 export type { BuildOutputRecorderOptions } from "./build-output-recorder.js";
-export { ManifestNotFoundError, ManifestUnavailableError, NotificationParseError } from "./errors.js";
+export {
+  ManifestNotFoundError,
+  ManifestUnavailableError,
+  NotificationParseError,
+} from "./errors.js";
 export { notificationRoutes } from "./http-routes.js";
 export type { NotificationRoutesOptions } from "./http-routes.js";
 export { ManifestResolver } from "./manifest-resolver.js";
 export type { ManifestResolverOptions } from "./manifest-resolver.js";
 export { NotificationReceiver } from "./notification-receiver.js";
-export type { NotificationReceiverOptions, NotificationRequest, NotificationResponse } from "./notification-receiver.js";
+export type {
+  NotificationReceiverOptions,
+  NotificationRequest,
+  NotificationResponse,
+} from "./notification-receiver.js";
 export { eventsV1MediaType, eventsV2MediaType } from "./notifications/distribution.js";
 export { parseNotification } from "./notifications/parse.js";
 export { NotificationSource, notificationSources } from "./notifications/push-hint.js";

@@ -1,4 +1,12 @@
-import { dockerHubRegistry, RegistryClient, RegistryError, RegistryFailure, tagReference, type ImageName, type RegistryClientOptions } from "@kiln/registry";
+import {
+  dockerHubRegistry,
+  RegistryClient,
+  RegistryError,
+  RegistryFailure,
+  tagReference,
+  type ImageName,
+  type RegistryClientOptions,
+} from "@kiln/registry";
 import { ManifestNotFoundError, ManifestUnavailableError } from "./errors.js";
 
 export type ManifestResolverOptions = RegistryClientOptions;
@@ -15,14 +23,25 @@ export class ManifestResolver {
     this.client = new RegistryClient(options);
   }
 
-  async resolve(image: ImageName & { tag: string }, options: { insecure: boolean }): Promise<string> {
+  async resolve(
+    image: ImageName & { tag: string },
+    options: { insecure: boolean },
+  ): Promise<string> {
     const name = tagReference(image, image.tag);
     const host = image.registry === dockerHubRegistry ? "registry-1.docker.io" : image.registry;
     try {
-      return await this.client.manifestDigest({ host, repository: image.repository, insecure: options.insecure }, image.tag);
+      return await this.client.manifestDigest(
+        { host, repository: image.repository, insecure: options.insecure },
+        image.tag,
+      );
     } catch (error) {
-      if (error instanceof RegistryError && error.reason === RegistryFailure.NotFound) throw new ManifestNotFoundError(name);
-      throw new ManifestUnavailableError(name, `${name}: ${error instanceof RegistryError ? error.detail : "the registry could not be reached"}`, { cause: error });
+      if (error instanceof RegistryError && error.reason === RegistryFailure.NotFound)
+        throw new ManifestNotFoundError(name);
+      throw new ManifestUnavailableError(
+        name,
+        `${name}: ${error instanceof RegistryError ? error.detail : "the registry could not be reached"}`,
+        { cause: error },
+      );
     }
   }
 }

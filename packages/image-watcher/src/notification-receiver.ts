@@ -50,27 +50,42 @@ export class NotificationReceiver {
   async receive(request: NotificationRequest): Promise<NotificationResponse> {
     const token = this.options.tokens[request.source];
     if (token !== undefined && !tokenMatches(token, request)) {
-      return { status: 401, body: { error: "Unauthorized", message: "a valid bearer token is required" } };
+      return {
+        status: 401,
+        body: { error: "Unauthorized", message: "a valid bearer token is required" },
+      };
     }
     let parsed;
     try {
       parsed = parseNotification(request.source, request.contentType, request.body);
     } catch (error) {
-      if (error instanceof NotificationParseError) return { status: 400, body: { error: error.reason, message: error.message } };
+      if (error instanceof NotificationParseError)
+        return { status: 400, body: { error: error.reason, message: error.message } };
       throw error;
     }
-    const counts = { hints: parsed.hints.length, ignored: parsed.ignored, duplicates: 0, recorded: 0, changed: 0 };
+    const counts = {
+      hints: parsed.hints.length,
+      ignored: parsed.ignored,
+      duplicates: 0,
+      recorded: 0,
+      changed: 0,
+    };
     if (parsed.hints.length === 0) return { status: 200, body: counts };
     const streams = await listAllImageStreams(this.options.db);
     for (const hint of parsed.hints) {
-      if (hint.eventId !== undefined && (await notificationSeen(this.options.db, request.source, hint.eventId))) {
+      if (
+        hint.eventId !== undefined &&
+        (await notificationSeen(this.options.db, request.source, hint.eventId))
+      ) {
         counts.duplicates += 1;
         continue;
       }
       for (const target of targetsForPush(hint, streams, this.options)) {
         let digest: string;
         try {
-          digest = await this.options.resolver.resolve(target.source, { insecure: target.insecure });
+          digest = await this.options.resolver.resolve(target.source, {
+            insecure: target.insecure,
+          });
         } catch (error) {
           if (error instanceof ManifestNotFoundError) {
             // Deleted again since the push: nothing to follow.
@@ -78,7 +93,14 @@ export class NotificationReceiver {
             continue;
           }
           this.log.warn({ err: error, source: request.source }, "could not resolve a pushed tag");
-          return { status: 502, body: { error: "ManifestUnavailable", message: error instanceof Error ? error.message : "registry unreachable", ...counts } };
+          return {
+            status: 502,
+            body: {
+              error: "ManifestUnavailable",
+              message: error instanceof Error ? error.message : "registry unreachable",
+              ...counts,
+            },
+          };
         }
         const result = await this.options.recorder.record({
           namespace: target.namespace,
@@ -86,12 +108,16 @@ export class NotificationReceiver {
           tag: target.tag,
           digest,
           imageReference: digestReference(target.source, digest),
-          cause: { type: "RegistryPush", message: `pushed to ${target.source.registry}/${target.source.repository}:${target.source.tag}` },
+          cause: {
+            type: "RegistryPush",
+            message: `pushed to ${target.source.registry}/${target.source.repository}:${target.source.tag}`,
+          },
         });
         counts.recorded += 1;
         if (result.changed) counts.changed += 1;
       }
-      if (hint.eventId !== undefined) await markNotificationSeen(this.options.db, request.source, hint.eventId);
+      if (hint.eventId !== undefined)
+        await markNotificationSeen(this.options.db, request.source, hint.eventId);
     }
     this.log.info({ source: request.source, ...counts }, "registry notification handled");
     return { status: 200, body: counts };

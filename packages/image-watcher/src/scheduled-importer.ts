@@ -68,8 +68,15 @@ export class ScheduledImporter {
       const state = this.state.get(key) ?? { dueAt: 0, failures: 0 };
       if (state.dueAt > now) continue;
       try {
-        const digest = await this.options.resolver.resolve(target.source, { insecure: target.insecure });
-        const current = await currentTag(this.options.db, target.namespace, target.imageStream, target.tag);
+        const digest = await this.options.resolver.resolve(target.source, {
+          insecure: target.insecure,
+        });
+        const current = await currentTag(
+          this.options.db,
+          target.namespace,
+          target.imageStream,
+          target.tag,
+        );
         if (current?.digest !== digest) {
           await this.options.recorder.record({
             namespace: target.namespace,
@@ -77,7 +84,10 @@ export class ScheduledImporter {
             tag: target.tag,
             digest,
             imageReference: digestReference(target.source, digest),
-            cause: { type: "Import", message: `imported from ${target.source.registry}/${target.source.repository}:${target.source.tag}` },
+            cause: {
+              type: "Import",
+              message: `imported from ${target.source.registry}/${target.source.repository}:${target.source.tag}`,
+            },
           });
         }
         this.state.set(key, { dueAt: Date.now() + this.intervalMs, failures: 0 });
@@ -86,7 +96,17 @@ export class ScheduledImporter {
         const waitMs = Math.min(this.intervalMs * 2 ** Math.min(failures, 20), this.maxBackoffMs);
         this.state.set(key, { dueAt: Date.now() + waitMs, failures });
         const level = error instanceof ManifestNotFoundError ? "info" : "warn";
-        this.log[level]({ err: error, namespace: target.namespace, imageStream: target.imageStream, tag: target.tag, failures, waitMs }, "scheduled import failed");
+        this.log[level](
+          {
+            err: error,
+            namespace: target.namespace,
+            imageStream: target.imageStream,
+            tag: target.tag,
+            failures,
+            waitMs,
+          },
+          "scheduled import failed",
+        );
       }
     }
     for (const key of this.state.keys()) if (!live.has(key)) this.state.delete(key);

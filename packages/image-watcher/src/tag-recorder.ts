@@ -20,33 +20,44 @@ export class TagRecorder {
 
   async record(update: TagUpdate): Promise<TagUpdateResult> {
     const { bus } = this.options;
-    const result = await recordTagUpdate(this.options.db, update, async ({ previousDigest, item }) => {
-      // Published inside the transaction (see recordTagUpdate): an event is never lost after
-      // a commit, and a retried publish carries the same msg id, which JetStream drops.
-      await bus.publish(
-        "image.changed",
-        imageChangeKey(update.namespace, update.imageStream, update.tag),
-        {
-          v: 1,
-          namespace: update.namespace,
-          imageStream: update.imageStream,
-          tag: update.tag,
-          digest: update.digest,
-          imageReference: update.imageReference,
-          ...(previousDigest ? { previousDigest } : {}),
-          cause: {
-            type: update.cause.type,
-            ...(update.cause.build ? { build: update.cause.build } : {}),
-            ...(update.cause.message ? { message: update.cause.message } : {}),
+    const result = await recordTagUpdate(
+      this.options.db,
+      update,
+      async ({ previousDigest, item }) => {
+        // Published inside the transaction (see recordTagUpdate): an event is never lost after
+        // a commit, and a retried publish carries the same msg id, which JetStream drops.
+        await bus.publish(
+          "image.changed",
+          imageChangeKey(update.namespace, update.imageStream, update.tag),
+          {
+            v: 1,
+            namespace: update.namespace,
+            imageStream: update.imageStream,
+            tag: update.tag,
+            digest: update.digest,
+            imageReference: update.imageReference,
+            ...(previousDigest ? { previousDigest } : {}),
+            cause: {
+              type: update.cause.type,
+              ...(update.cause.build ? { build: update.cause.build } : {}),
+              ...(update.cause.message ? { message: update.cause.message } : {}),
+            },
+            at: new Date().toISOString(),
+            itemId: item.id,
           },
-          at: new Date().toISOString(),
-          itemId: item.id,
-        },
-        { msgId: `${update.namespace}/${update.imageStream}:${update.tag}@${update.digest}` },
-      );
-    });
+          { msgId: `${update.namespace}/${update.imageStream}:${update.tag}@${update.digest}` },
+        );
+      },
+    );
     this.log.info(
-      { namespace: update.namespace, imageStream: update.imageStream, tag: update.tag, digest: update.digest, cause: update.cause.type, changed: result.changed },
+      {
+        namespace: update.namespace,
+        imageStream: update.imageStream,
+        tag: update.tag,
+        digest: update.digest,
+        cause: update.cause.type,
+        changed: result.changed,
+      },
       result.changed ? "image stream tag moved" : "image stream tag unchanged",
     );
     return result;

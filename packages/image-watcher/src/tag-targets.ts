@@ -34,16 +34,30 @@ const tagPattern = /^[\w][\w.-]{0,127}$/;
  * registry (the ImageStream need not exist yet), and every tag whose `from` is that
  * `DockerImage`. Pure; the order is stable and each tag appears once.
  */
-export function targetsForPush(hint: PushHint, streams: readonly ImageStreamLike[], options: TargetOptions): TagTarget[] {
+export function targetsForPush(
+  hint: PushHint,
+  streams: readonly ImageStreamLike[],
+  options: TargetOptions,
+): TagTarget[] {
   const registry = normaliseRegistry(hint.registry ?? options.kilnRegistry);
   const pushed = parseImageName(`${registry}/${hint.repository}:${hint.tag}`);
   if (!pushed || pushed.tag === undefined) return [];
   const targets = new Map<string, TagTarget>();
-  const insecure = (host: string) => options.insecureRegistries.some((r) => normaliseRegistry(r) === host);
+  const insecure = (host: string) =>
+    options.insecureRegistries.some((r) => normaliseRegistry(r) === host);
   const own = kilnPath(pushed, options.kilnRegistry);
-  if (own) targets.set(`${own.namespace}/${own.imageStream}:${own.tag}`, { ...own, source: { ...pushed, tag: pushed.tag }, insecure: insecure(pushed.registry) });
+  if (own)
+    targets.set(`${own.namespace}/${own.imageStream}:${own.tag}`, {
+      ...own,
+      source: { ...pushed, tag: pushed.tag },
+      insecure: insecure(pushed.registry),
+    });
   for (const target of followingTags(streams, options)) {
-    if (target.source.registry === pushed.registry && target.source.repository === pushed.repository && target.source.tag === pushed.tag) {
+    if (
+      target.source.registry === pushed.registry &&
+      target.source.repository === pushed.repository &&
+      target.source.tag === pushed.tag
+    ) {
       targets.set(`${target.namespace}/${target.imageStream}:${target.tag}`, target);
     }
   }
@@ -51,12 +65,18 @@ export function targetsForPush(hint: PushHint, streams: readonly ImageStreamLike
 }
 
 /** Tags with `importPolicy.scheduled: true`: polled because their registry may never notify. */
-export function scheduledTargets(streams: readonly ImageStreamLike[], options: TargetOptions): TagTarget[] {
+export function scheduledTargets(
+  streams: readonly ImageStreamLike[],
+  options: TargetOptions,
+): TagTarget[] {
   const scheduled = new Set<string>();
-  for (const s of streams) for (const t of s.spec.tags ?? []) if (t.importPolicy?.scheduled) scheduled.add(`${s.namespace}/${s.name}:${t.name}`);
+  for (const s of streams)
+    for (const t of s.spec.tags ?? [])
+      if (t.importPolicy?.scheduled) scheduled.add(`${s.namespace}/${s.name}:${t.name}`);
   const targets: TagTarget[] = [];
   for (const target of followingTags(streams, options)) {
-    if (scheduled.has(`${target.namespace}/${target.imageStream}:${target.tag}`)) targets.push(target);
+    if (scheduled.has(`${target.namespace}/${target.imageStream}:${target.tag}`))
+      targets.push(target);
   }
   // A scheduled tag without `from` follows its own path in Kiln's registry.
   for (const s of streams) {
@@ -64,7 +84,13 @@ export function scheduledTargets(streams: readonly ImageStreamLike[], options: T
       if (!t.importPolicy?.scheduled || t.from) continue;
       const source = parseImageName(`${options.kilnRegistry}/${s.namespace}/${s.name}:${t.name}`);
       if (source?.tag !== undefined) {
-        targets.push({ namespace: s.namespace, imageStream: s.name, tag: t.name, source: { ...source, tag: source.tag }, insecure: true });
+        targets.push({
+          namespace: s.namespace,
+          imageStream: s.name,
+          tag: t.name,
+          source: { ...source, tag: source.tag },
+          insecure: true,
+        });
       }
     }
   }
@@ -79,16 +105,32 @@ function followingTags(streams: readonly ImageStreamLike[], options: TargetOptio
       if (t.from?.kind !== "DockerImage") continue;
       const source = parseImageName(t.from.name);
       if (!source || source.digest !== undefined) continue; // pinned by digest: never moves
-      const insecure = t.importPolicy?.insecure === true || options.insecureRegistries.some((r) => normaliseRegistry(r) === source.registry);
-      targets.push({ namespace: s.namespace, imageStream: s.name, tag: t.name, source: { ...source, tag: source.tag ?? "latest" }, insecure });
+      const insecure =
+        t.importPolicy?.insecure === true ||
+        options.insecureRegistries.some((r) => normaliseRegistry(r) === source.registry);
+      targets.push({
+        namespace: s.namespace,
+        imageStream: s.name,
+        tag: t.name,
+        source: { ...source, tag: source.tag ?? "latest" },
+        insecure,
+      });
     }
   }
   return targets;
 }
 
 /** `<kiln registry>/<ns>/<is>:<tag>` → that ImageStream tag; null for any other image. */
-export function kilnPath(image: ImageName, kilnRegistry: string): { namespace: string; imageStream: string; tag: string } | null {
-  if (image.registry !== normaliseRegistry(kilnRegistry) || image.tag === undefined || !tagPattern.test(image.tag)) return null;
+export function kilnPath(
+  image: ImageName,
+  kilnRegistry: string,
+): { namespace: string; imageStream: string; tag: string } | null {
+  if (
+    image.registry !== normaliseRegistry(kilnRegistry) ||
+    image.tag === undefined ||
+    !tagPattern.test(image.tag)
+  )
+    return null;
   const parts = image.repository.split("/");
   if (parts.length !== 2) return null;
   const [namespace, imageStream] = parts as [string, string];

@@ -1,4 +1,13 @@
-import { chmod, mkdir, mkdtemp, readFile, rm, copyFile, symlink, writeFile } from "node:fs/promises";
+import {
+  chmod,
+  mkdir,
+  mkdtemp,
+  readFile,
+  rm,
+  copyFile,
+  symlink,
+  writeFile,
+} from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { run } from "./run.js";
 
@@ -8,11 +17,29 @@ import { run } from "./run.js";
  * such as `--isolation chroot` (for `run`/`build`) still have to be added by the caller.
  */
 export function buildahArgs(storageDir: string): string[] {
-  return ["--root", join(storageDir, "storage"), "--runroot", join(storageDir, "run"), "--storage-driver", "vfs"];
+  return [
+    "--root",
+    join(storageDir, "storage"),
+    "--runroot",
+    join(storageDir, "run"),
+    "--storage-driver",
+    "vfs",
+  ];
 }
 
 /** Applets linked next to /bin/busybox in the base image. */
-export const busyboxApplets = ["sh", "echo", "cat", "ls", "mkdir", "cp", "true", "false", "env", "sleep"] as const;
+export const busyboxApplets = [
+  "sh",
+  "echo",
+  "cat",
+  "ls",
+  "mkdir",
+  "cp",
+  "true",
+  "false",
+  "env",
+  "sleep",
+] as const;
 
 export type BuildBusyboxImageOptions = {
   /** Store used with `buildahArgs`. */
@@ -56,7 +83,8 @@ export async function buildBusyboxImage(options: BuildBusyboxImageOptions): Prom
     const bin = join(work, "rootfs", "bin");
     await mkdir(bin, { recursive: true });
     await copyFile(options.busybox ?? "/bin/busybox", join(bin, "busybox"));
-    for (const applet of new Set([...busyboxApplets, ...(options.extraApplets ?? [])])) await symlink("busybox", join(bin, applet));
+    for (const applet of new Set([...busyboxApplets, ...(options.extraApplets ?? [])]))
+      await symlink("busybox", join(bin, applet));
     for (const [path, content] of Object.entries(options.files ?? {})) {
       const file = join(work, "rootfs", path);
       await mkdir(dirname(file), { recursive: true });
@@ -81,7 +109,16 @@ export async function buildBusyboxImage(options: BuildBusyboxImageOptions): Prom
         ...Object.entries(options.labels ?? {}).flatMap(([k, v]) => ["--label", `${k}=${v}`]),
         ...(options.user !== undefined ? ["--user", options.user] : []),
       ];
-      await run(buildah, [...global, "config", "--cmd", "/bin/sh", "--env", "PATH=/bin", ...config, container]);
+      await run(buildah, [
+        ...global,
+        "config",
+        "--cmd",
+        "/bin/sh",
+        "--env",
+        "PATH=/bin",
+        ...config,
+        container,
+      ]);
       await run(buildah, [...global, "commit", "--quiet", container, options.ref]);
     } finally {
       await run(buildah, [...global, "rm", container]).catch(() => undefined);

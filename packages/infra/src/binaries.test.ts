@@ -27,7 +27,11 @@ describe("findBinaries", () => {
     const empty = tempDir("kiln-bin-");
     let err: unknown;
     try {
-      findBinaries(["postgres", "registry", "git"], { searchPath: empty, postgresRoot: empty, sbinDirs: [] });
+      findBinaries(["postgres", "registry", "git"], {
+        searchPath: empty,
+        postgresRoot: empty,
+        sbinDirs: [],
+      });
     } catch (e) {
       err = e;
     }
@@ -43,7 +47,11 @@ describe("findBinaries", () => {
     fakeBin(join(root, "13", "bin"), "postgres");
     const newest = fakeBin(join(root, "15", "bin"), "postgres");
     const initdb = fakeBin(join(root, "15", "bin"), "initdb");
-    const found = findBinaries(["postgres", "initdb"], { searchPath: "/nonexistent", postgresRoot: root, sbinDirs: [] });
+    const found = findBinaries(["postgres", "initdb"], {
+      searchPath: "/nonexistent",
+      postgresRoot: root,
+      sbinDirs: [],
+    });
     expect(found).toEqual({ postgres: newest, initdb });
   });
 });

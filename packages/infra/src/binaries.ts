@@ -56,9 +56,10 @@ export function findBinaries(
   const isList = (v: unknown): v is readonly BinaryName[] => Array.isArray(v);
   const names = isList(namesOrOptions) ? namesOrOptions : allNames;
   const options = (isList(namesOrOptions) ? maybeOptions : namesOrOptions) ?? {};
-  const dirs = [...(options.searchPath ?? process.env.PATH ?? "").split(delimiter), ...(options.sbinDirs ?? sbinDirs)].filter(
-    (d) => d !== "",
-  );
+  const dirs = [
+    ...(options.searchPath ?? process.env.PATH ?? "").split(delimiter),
+    ...(options.sbinDirs ?? sbinDirs),
+  ].filter((d) => d !== "");
   const found: Partial<Binaries> = {};
   const missing: MissingDependency[] = [];
   for (const name of names) {
@@ -66,7 +67,9 @@ export function findBinaries(
     const isPostgres = name === "postgres" || name === "initdb";
     const path =
       searchDirs(dirs, file) ??
-      (isPostgres ? searchDirs(postgresBinDirs(options.postgresRoot ?? postgresRoot), file) : undefined);
+      (isPostgres
+        ? searchDirs(postgresBinDirs(options.postgresRoot ?? postgresRoot), file)
+        : undefined);
     if (path === undefined) missing.push({ name: file, debianPackage });
     else found[name] = path;
   }

@@ -95,7 +95,10 @@ export class StartupFailedError extends InfraError {
   ) {
     const tail = details.logTail?.trim() ?? "";
     const where = details.logFile === undefined ? "" : ` (log: ${details.logFile})`;
-    super(`${service} ${problem}${where}${tail === "" ? "" : `\n--- last log lines ---\n${tail}`}`, options);
+    super(
+      `${service} ${problem}${where}${tail === "" ? "" : `\n--- last log lines ---\n${tail}`}`,
+      options,
+    );
     this.service = service;
     this.logTail = tail;
   }

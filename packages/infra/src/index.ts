@@ -28,9 +28,19 @@ export { registryConfig, startRegistry } from "./registry.js";
 export type { RegistryServer, RegistryTokenAuth, StartRegistryOptions } from "./registry.js";
 export { spawnService, tsxLoaderUrl } from "./service-process.js";
 export type { SpawnServiceOptions } from "./service-process.js";
-export { buildahArgs, buildBusyboxImage, busyboxApplets, removeBuildahStore } from "./base-image.js";
+export {
+  buildahArgs,
+  buildBusyboxImage,
+  busyboxApplets,
+  removeBuildahStore,
+} from "./base-image.js";
 export type { BuildBusyboxImageOptions, BuiltImage } from "./base-image.js";
 export { run } from "./run.js";
 export type { RunResult } from "./run.js";
 export { kilnServiceEnv, kilnServiceNames, startKilnServices } from "./kiln-services.js";
-export type { KilnServiceName, KilnServicePorts, KilnServices, StartKilnServicesOptions } from "./kiln-services.js";
+export type {
+  KilnServiceName,
+  KilnServicePorts,
+  KilnServices,
+  StartKilnServicesOptions,
+} from "./kiln-services.js";

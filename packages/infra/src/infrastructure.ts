@@ -34,7 +34,9 @@ export type Infrastructure = {
  * Every missing program and every busy port is reported in one error before anything starts;
  * when a server fails halfway, those already running are stopped again.
  */
-export async function startInfrastructure(options: StartInfrastructureOptions): Promise<Infrastructure> {
+export async function startInfrastructure(
+  options: StartInfrastructureOptions,
+): Promise<Infrastructure> {
   const host = options.host ?? "127.0.0.1";
   const hints = options.portHints ?? {};
   const bin = findBinaries(["natsServer", "postgres", "initdb", "registry"]);
@@ -78,8 +80,12 @@ export async function startInfrastructure(options: StartInfrastructureOptions): 
       host,
       port: options.ports.registry,
       binary: bin.registry,
-      ...(options.notificationUrl === undefined ? {} : { notificationUrl: options.notificationUrl }),
-      ...(options.notificationToken === undefined ? {} : { notificationToken: options.notificationToken }),
+      ...(options.notificationUrl === undefined
+        ? {}
+        : { notificationUrl: options.notificationUrl }),
+      ...(options.notificationToken === undefined
+        ? {}
+        : { notificationToken: options.notificationToken }),
       ...(hints.registry === undefined ? {} : { portHint: hints.registry }),
     });
     started.push(registry);

@@ -5,7 +5,14 @@ import type { ManagedProcess } from "./managed-process.js";
 import { spawnService } from "./service-process.js";
 
 /** Kiln's six services, in start order: workers first, ingress last, so nothing arrives before it can be handled. */
-export const kilnServiceNames = ["deployer", "image-watcher", "build-runner", "scheduler", "api", "webhook-receiver"] as const;
+export const kilnServiceNames = [
+  "deployer",
+  "image-watcher",
+  "build-runner",
+  "scheduler",
+  "api",
+  "webhook-receiver",
+] as const;
 export type KilnServiceName = (typeof kilnServiceNames)[number];
 
 export interface KilnServicePorts {
@@ -103,26 +110,44 @@ export async function startKilnServices(o: StartKilnServicesOptions): Promise<Ki
   await mkdir(o.logsDir, { recursive: true });
   const processes = new Map<KilnServiceName, ManagedProcess>();
   const stop = async (options: { timeoutMs?: number } = {}) => {
-    for (const name of [...names].reverse()) await processes.get(name)?.stop({ timeoutMs: options.timeoutMs ?? 10_000 });
+    for (const name of [...names].reverse())
+      await processes.get(name)?.stop({ timeoutMs: options.timeoutMs ?? 10_000 });
   };
   try {
     for (const name of names) {
       const entry = join(o.servicesDir, name, "src", "main.ts");
-      processes.set(name, await spawnService({ name, entry, env, logFile: join(o.logsDir, `${name}.log`) }));
+      processes.set(
+        name,
+        await spawnService({ name, entry, env, logFile: join(o.logsDir, `${name}.log`) }),
+      );
     }
     const deadline = Date.now() + (o.readyTimeoutMs ?? 90_000);
-    for (const name of names) await waitHealthy(name, healthUrl(name, o.ports), processes.get(name)!, deadline);
+    for (const name of names)
+      await waitHealthy(name, healthUrl(name, o.ports), processes.get(name)!, deadline);
   } catch (error) {
     await stop();
     throw error;
   }
-  return { apiUrl: `http://${host}:${o.ports.api}`, webhookUrl: `http://${host}:${o.ports.webhook}`, processes, stop };
+  return {
+    apiUrl: `http://${host}:${o.ports.api}`,
+    webhookUrl: `http://${host}:${o.ports.webhook}`,
+    processes,
+    stop,
+  };
 }
 
-async function waitHealthy(name: KilnServiceName, url: string, proc: ManagedProcess, deadline: number): Promise<void> {
+async function waitHealthy(
+  name: KilnServiceName,
+  url: string,
+  proc: ManagedProcess,
+  deadline: number,
+): Promise<void> {
   for (;;) {
     if (!proc.running) {
-      throw new StartupFailedError(name, `${name} exited while starting`, { logTail: await proc.logTail(), logFile: proc.logFile });
+      throw new StartupFailedError(name, `${name} exited while starting`, {
+        logTail: await proc.logTail(),
+        logFile: proc.logFile,
+      });
     }
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(2_000) });
@@ -132,7 +157,10 @@ async function waitHealthy(name: KilnServiceName, url: string, proc: ManagedProc
       // not listening yet
     }
     if (Date.now() > deadline) {
-      throw new StartupFailedError(name, `${name} did not answer ${url} in time`, { logTail: await proc.logTail(), logFile: proc.logFile });
+      throw new StartupFailedError(name, `${name} did not answer ${url} in time`, {
+        logTail: await proc.logTail(),
+        logFile: proc.logFile,
+      });
     }
     await new Promise((r) => setTimeout(r, 100));
   }

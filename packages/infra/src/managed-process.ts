@@ -181,7 +181,11 @@ export class ManagedProcess {
         const length = Math.min(size, 16 * 1024);
         const buf = Buffer.alloc(length);
         await handle.read(buf, 0, length, size - length);
-        return buf.toString("utf8").split("\n").slice(-lines - 1).join("\n");
+        return buf
+          .toString("utf8")
+          .split("\n")
+          .slice(-lines - 1)
+          .join("\n");
       } finally {
         await handle.close();
       }

@@ -51,12 +51,22 @@ export async function isPortFree(port: number, host = "127.0.0.1"): Promise<bool
 }
 
 /** Throws `PortInUseError` when the port is taken, e.g. "port 14222 for nats is already in use (choose another with --nats-port)". */
-export async function assertPortFree(port: number, what: string, options: PortCheckOptions = {}): Promise<void> {
-  await assertPortsFree([{ port, what, ...(options.hint === undefined ? {} : { hint: options.hint }) }], options.host);
+export async function assertPortFree(
+  port: number,
+  what: string,
+  options: PortCheckOptions = {},
+): Promise<void> {
+  await assertPortsFree(
+    [{ port, what, ...(options.hint === undefined ? {} : { hint: options.hint }) }],
+    options.host,
+  );
 }
 
 /** Checks every port and throws one `PortInUseError` naming all the busy ones. */
-export async function assertPortsFree(checks: readonly PortCheck[], host = "127.0.0.1"): Promise<void> {
+export async function assertPortsFree(
+  checks: readonly PortCheck[],
+  host = "127.0.0.1",
+): Promise<void> {
   const busy: BusyPort[] = [];
   for (const check of checks) {
     if (!(await isPortFree(check.port, host))) busy.push(check);

@@ -77,11 +77,15 @@ export async function startPostgres(options: StartPostgresOptions): Promise<Post
   }
 
   const args = [
-    "-D", dataDir,
-    "-p", String(port),
-    "-c", `listen_addresses=${host}`,
+    "-D",
+    dataDir,
+    "-p",
+    String(port),
+    "-c",
+    `listen_addresses=${host}`,
     // An empty directory list disables the socket; we only need TCP and long temp paths overflow sun_path.
-    "-k", socketDir.length <= maxSocketDirLength ? socketDir : "",
+    "-k",
+    socketDir.length <= maxSocketDirLength ? socketDir : "",
   ];
   if (options.fast === true) {
     args.push("-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off");
@@ -152,7 +156,9 @@ async function serverUser(): Promise<Owner | undefined> {
   } catch {
     // fall through
   }
-  throw new MissingDependencyError([{ name: "postgres system user (needed when running as root)", debianPackage: "postgresql" }]);
+  throw new MissingDependencyError([
+    { name: "postgres system user (needed when running as root)", debianPackage: "postgresql" },
+  ]);
 }
 
 async function prepareDir(dir: string, owner: Owner | undefined): Promise<void> {
@@ -173,9 +179,17 @@ async function allowTraversal(stateDir: string, owner: Owner): Promise<void> {
   for (let dir = dirname(stateDir); ; dir = dirname(dir)) {
     const s = await stat(dir);
     const ok =
-      s.uid === owner.uid ? (s.mode & 0o100) !== 0 : s.gid === owner.gid ? (s.mode & 0o010) !== 0 : (s.mode & 0o001) !== 0;
+      s.uid === owner.uid
+        ? (s.mode & 0o100) !== 0
+        : s.gid === owner.gid
+          ? (s.mode & 0o010) !== 0
+          : (s.mode & 0o001) !== 0;
     if (!ok) {
-      throw new StartupFailedError("postgres", `cannot run as the postgres user: ${dir} is not searchable by it (chmod o+x ${dir}, or use a state directory elsewhere)`, {});
+      throw new StartupFailedError(
+        "postgres",
+        `cannot run as the postgres user: ${dir} is not searchable by it (chmod o+x ${dir}, or use a state directory elsewhere)`,
+        {},
+      );
     }
     if (dir === dirname(dir)) break;
   }
@@ -189,12 +203,15 @@ async function initCluster(
   fast: boolean,
 ): Promise<void> {
   const args = [
-    "-D", dataDir,
-    "-U", user,
+    "-D",
+    dataDir,
+    "-U",
+    user,
     // trust is acceptable only because the server listens on loopback alone and the cluster
     // belongs to a local dev/test stack; nothing here is reachable from another machine.
     "--auth=trust",
-    "-E", "UTF8",
+    "-E",
+    "UTF8",
     // The C locale exists on every machine (minimal images have no generated locales).
     "--locale=C",
   ];

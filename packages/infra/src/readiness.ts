@@ -48,14 +48,20 @@ export async function waitUntilReady(
 }
 
 /** Resolves with the first bytes the server sends (or "" on connect), rejects when it refuses. */
-export function tcpProbe(host: string, port: number, options: { readGreeting?: boolean } = {}): Promise<string> {
+export function tcpProbe(
+  host: string,
+  port: number,
+  options: { readGreeting?: boolean } = {},
+): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = connect({ host, port });
     const done = (fn: () => void) => {
       socket.destroy();
       fn();
     };
-    socket.setTimeout(1000, () => done(() => reject(new Error(`timeout connecting to ${host}:${port}`))));
+    socket.setTimeout(1000, () =>
+      done(() => reject(new Error(`timeout connecting to ${host}:${port}`))),
+    );
     socket.once("error", (err) => done(() => reject(err)));
     socket.once("connect", () => {
       if (options.readGreeting !== true) done(() => resolve(""));

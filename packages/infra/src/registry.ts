@@ -83,7 +83,8 @@ export async function startRegistry(options: StartRegistryOptions): Promise<Regi
         const res = await fetch(`${url}/v2/`, { signal: AbortSignal.timeout(1000) });
         await res.body?.cancel();
         // 401 is a registry that is up and wants credentials (a password, or a token).
-        const wantsCredentials = options.htpasswdFile !== undefined || options.tokenAuth !== undefined;
+        const wantsCredentials =
+          options.htpasswdFile !== undefined || options.tokenAuth !== undefined;
         return res.status === 200 || (wantsCredentials && res.status === 401);
       },
       { timeoutMs: options.readyTimeoutMs ?? 15_000 },
@@ -137,11 +138,17 @@ export function registryConfig(options: {
     "    X-Content-Type-Options: [nosniff]",
   ];
   if (options.htpasswdFile !== undefined) {
-    lines.push("auth:", "  htpasswd:", `    realm: ${q("kiln")}`, `    path: ${q(options.htpasswdFile)}`);
+    lines.push(
+      "auth:",
+      "  htpasswd:",
+      `    realm: ${q("kiln")}`,
+      `    path: ${q(options.htpasswdFile)}`,
+    );
   }
   if (options.tokenAuth !== undefined) {
     // distribution takes exactly one auth provider.
-    if (options.htpasswdFile !== undefined) throw new Error("registry: htpasswdFile and tokenAuth cannot be used together");
+    if (options.htpasswdFile !== undefined)
+      throw new Error("registry: htpasswdFile and tokenAuth cannot be used together");
     const t = options.tokenAuth;
     lines.push(
       "auth:",
@@ -160,7 +167,10 @@ export function registryConfig(options: {
       `      url: ${q(options.notificationUrl)}`,
     );
     if (options.notificationToken !== undefined) {
-      lines.push("      headers:", `        Authorization: [${q(`Bearer ${options.notificationToken}`)}]`);
+      lines.push(
+        "      headers:",
+        `        Authorization: [${q(`Bearer ${options.notificationToken}`)}]`,
+      );
     }
     lines.push(
       // Short timeout and backoff: the receiver is local; a registry endpoint that is down

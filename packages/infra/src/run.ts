@@ -19,7 +19,11 @@ export function run(
       },
       (err, stdout, stderr) => {
         if (err) {
-          reject(new Error(`${command} ${args.join(" ")} failed: ${stderr.trim() || err.message}`, { cause: err }));
+          reject(
+            new Error(`${command} ${args.join(" ")} failed: ${stderr.trim() || err.message}`, {
+              cause: err,
+            }),
+          );
         } else {
           resolve({ stdout, stderr });
         }

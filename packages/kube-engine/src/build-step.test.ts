@@ -42,7 +42,11 @@ describe("kiln-build-step", () => {
     expect(code).toBe(0);
     expect(lines).toEqual(["--> FetchSource"]);
     expect(JSON.parse(await readFile(join(dir, "revision.json"), "utf8"))).toBeNull();
-    expect(parseStepReport(await readFile(join(dir, "termination-log"), "utf8"))).toEqual({ v: 1, step: "fetch", revision: null });
+    expect(parseStepReport(await readFile(join(dir, "termination-log"), "utf8"))).toEqual({
+      v: 1,
+      step: "fetch",
+      revision: null,
+    });
   });
 
   it("reports a bad environment as an InternalError naming the variable, and exits 1", async () => {
@@ -72,6 +76,9 @@ describe("kiln-build-step", () => {
       signal: new AbortController().signal,
     });
     expect(code).toBe(1);
-    expect(parseStepReport(await readFile(join(dir, "termination-log"), "utf8"))).toMatchObject({ step: "build", failure: { reason: "MissingSecret" } });
+    expect(parseStepReport(await readFile(join(dir, "termination-log"), "utf8"))).toMatchObject({
+      step: "build",
+      failure: { reason: "MissingSecret" },
+    });
   });
 });

@@ -1,8 +1,23 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Bus } from "@kiln/bus";
-import { BuildFailure, FailureReason, parseUidRanges, type BuildJob, type BuildLogSink, type BuildRevision, type BuildSpec } from "@kiln/domain";
-import { BuildIsolation, BuildNetwork, fetchSource, LocalEngine, prepareBuildHost, StorageDriverChoice } from "@kiln/engine";
+import {
+  BuildFailure,
+  FailureReason,
+  parseUidRanges,
+  type BuildJob,
+  type BuildLogSink,
+  type BuildRevision,
+  type BuildSpec,
+} from "@kiln/domain";
+import {
+  BuildIsolation,
+  BuildNetwork,
+  fetchSource,
+  LocalEngine,
+  prepareBuildHost,
+  StorageDriverChoice,
+} from "@kiln/engine";
 import { pino } from "pino";
 import { z } from "zod";
 import { PodPath, StepEnv } from "./job-manifest.js";
@@ -22,14 +37,27 @@ import { encodeStepReport, StepName, type StepReport } from "./termination.js";
 const StepEnvSchema = z.object({
   [StepEnv.Build]: z.string().transform((text, ctx) => {
     try {
-      const build = JSON.parse(text) as { id?: unknown; namespace?: unknown; name?: unknown; spec?: { buildConfig?: unknown } };
-      if (typeof build.id === "string" && typeof build.namespace === "string" && typeof build.name === "string" && typeof build.spec?.buildConfig === "string") {
+      const build = JSON.parse(text) as {
+        id?: unknown;
+        namespace?: unknown;
+        name?: unknown;
+        spec?: { buildConfig?: unknown };
+      };
+      if (
+        typeof build.id === "string" &&
+        typeof build.namespace === "string" &&
+        typeof build.name === "string" &&
+        typeof build.spec?.buildConfig === "string"
+      ) {
         return build as { id: string; namespace: string; name: string; spec: BuildSpec };
       }
     } catch {
       // reported below
     }
-    ctx.addIssue({ code: "custom", message: "must be the build as JSON ({id, namespace, name, spec})" });
+    ctx.addIssue({
+      code: "custom",
+      message: "must be the build as JSON ({id, namespace, name, spec})",
+    });
     return z.NEVER;
   }),
   [StepEnv.WorkDir]: z.string().min(1).default(PodPath.workspace),
@@ -37,17 +65,30 @@ const StepEnvSchema = z.object({
   [StepEnv.InsecureRegistries]: z
     .string()
     .default("")
-    .transform((s) => s.split(",").map((x) => x.trim()).filter(Boolean)),
+    .transform((s) =>
+      s
+        .split(",")
+        .map((x) => x.trim())
+        .filter(Boolean),
+    ),
   [StepEnv.AllowedUids]: z.string().default(""),
-  [StepEnv.MaxInputBytes]: z.coerce.number().int().positive().default(2 * 1024 ** 3),
+  [StepEnv.MaxInputBytes]: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(2 * 1024 ** 3),
   [StepEnv.PullAuthFile]: z.string().min(1).optional(),
   [StepEnv.PushAuthFile]: z.string().min(1).optional(),
   [StepEnv.NatsUrl]: z.string().min(1).optional(),
   [StepEnv.SubjectPrefix]: z.string().min(1).optional(),
   [StepEnv.TerminationLog]: z.string().min(1).default(PodPath.terminationLog),
-  [StepEnv.Isolation]: z.enum([BuildIsolation.Oci, BuildIsolation.ChrootUnsafe]).default(BuildIsolation.Oci),
+  [StepEnv.Isolation]: z
+    .enum([BuildIsolation.Oci, BuildIsolation.ChrootUnsafe])
+    .default(BuildIsolation.Oci),
   [StepEnv.Network]: z.enum([BuildNetwork.Pod, BuildNetwork.None]).default(BuildNetwork.Pod),
-  [StepEnv.StorageDriver]: z.enum([StorageDriverChoice.Auto, StorageDriverChoice.Overlay, StorageDriverChoice.Vfs]).default(StorageDriverChoice.Auto),
+  [StepEnv.StorageDriver]: z
+    .enum([StorageDriverChoice.Auto, StorageDriverChoice.Overlay, StorageDriverChoice.Vfs])
+    .default(StorageDriverChoice.Auto),
 });
 
 export interface BuildStepOptions {
@@ -69,7 +110,11 @@ export async function runBuildStep(options: BuildStepOptions): Promise<number> {
   };
   if (!parsed.success) {
     const message = `kiln-build-step ${options.step}: bad environment: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`;
-    await report({ v: 1, step: options.step, failure: { reason: FailureReason.InternalError, message } });
+    await report({
+      v: 1,
+      step: options.step,
+      failure: { reason: FailureReason.InternalError, message },
+    });
     return 1;
   }
   const env = parsed.data;
@@ -78,9 +123,24 @@ export async function runBuildStep(options: BuildStepOptions): Promise<number> {
   // The build container alone runs buildah; the fetch container needs no build host.
   const engine = async () => {
     const storageDir = env[StepEnv.StorageDir];
-    const host = await prepareBuildHost({ isolation: env[StepEnv.Isolation], network: env[StepEnv.Network], storageDriver: env[StepEnv.StorageDriver], workDir, storageDir });
-    if (host.storageFallback) writeLine(`warning: overlay storage cannot mount in this pod (${host.storageFallback}); building on vfs`);
-    return new LocalEngine({ workDir, storageDir, host, insecureRegistries: env[StepEnv.InsecureRegistries], allowedUids: parseUidRanges(env[StepEnv.AllowedUids]) });
+    const host = await prepareBuildHost({
+      isolation: env[StepEnv.Isolation],
+      network: env[StepEnv.Network],
+      storageDriver: env[StepEnv.StorageDriver],
+      workDir,
+      storageDir,
+    });
+    if (host.storageFallback)
+      writeLine(
+        `warning: overlay storage cannot mount in this pod (${host.storageFallback}); building on vfs`,
+      );
+    return new LocalEngine({
+      workDir,
+      storageDir,
+      host,
+      insecureRegistries: env[StepEnv.InsecureRegistries],
+      allowedUids: parseUidRanges(env[StepEnv.AllowedUids]),
+    });
   };
   const sink: BuildLogSink = {
     line: writeLine,
@@ -98,15 +158,23 @@ export async function runBuildStep(options: BuildStepOptions): Promise<number> {
         const store = bus;
         job.openBinaryInput = async function* () {
           const content = await store.readObject("BUILD_INPUTS", object);
-          if (!content) throw new BuildFailure(FailureReason.InvalidBinaryInput, `the uploaded input ${object} is gone (older than the store's TTL?); start the build again`);
+          if (!content)
+            throw new BuildFailure(
+              FailureReason.InvalidBinaryInput,
+              `the uploaded input ${object} is gone (older than the store's TTL?); start the build again`,
+            );
           yield* content;
         };
       }
-      const revision = await fetchSource(job, workDir, sink, options.signal, { maxInputBytes: env[StepEnv.MaxInputBytes] });
+      const revision = await fetchSource(job, workDir, sink, options.signal, {
+        maxInputBytes: env[StepEnv.MaxInputBytes],
+      });
       await writeFile(join(workDir, "revision.json"), JSON.stringify(revision));
       await report({ v: 1, step: "fetch", revision });
     } else {
-      const revision = JSON.parse(await readFile(join(workDir, "revision.json"), "utf8").catch(() => "null")) as BuildRevision | null;
+      const revision = JSON.parse(
+        await readFile(join(workDir, "revision.json"), "utf8").catch(() => "null"),
+      ) as BuildRevision | null;
       const job: BuildJob = {
         ...build,
         credentials: {
@@ -114,17 +182,27 @@ export async function runBuildStep(options: BuildStepOptions): Promise<number> {
           push: await readCredentials(env[StepEnv.PushAuthFile]),
         },
       };
-      const output = await (await engine()).buildAndPush(job, workDir, revision, sink, options.signal);
+      const output = await (
+        await engine()
+      ).buildAndPush(job, workDir, revision, sink, options.signal);
       await report({ v: 1, step: "build", output });
     }
     return 0;
   } catch (error) {
     if (options.signal.aborted) return 143;
     if (error instanceof BuildFailure) {
-      await report({ v: 1, step: options.step, failure: { reason: error.reason, message: error.message } });
+      await report({
+        v: 1,
+        step: options.step,
+        failure: { reason: error.reason, message: error.message },
+      });
     } else {
       const message = error instanceof Error ? error.message : String(error);
-      await report({ v: 1, step: options.step, failure: { reason: FailureReason.InternalError, message } });
+      await report({
+        v: 1,
+        step: options.step,
+        failure: { reason: FailureReason.InternalError, message },
+      });
     }
     return 1;
   } finally {
@@ -132,13 +210,29 @@ export async function runBuildStep(options: BuildStepOptions): Promise<number> {
   }
 }
 
-async function connectForBinaryInput(natsUrl: string | undefined, prefix: string | undefined): Promise<Bus> {
-  if (!natsUrl) throw new BuildFailure(FailureReason.InvalidBinaryInput, "the build pod was given no NATS URL to read the binary input from");
+async function connectForBinaryInput(
+  natsUrl: string | undefined,
+  prefix: string | undefined,
+): Promise<Bus> {
+  if (!natsUrl)
+    throw new BuildFailure(
+      FailureReason.InvalidBinaryInput,
+      "the build pod was given no NATS URL to read the binary input from",
+    );
   try {
     // Silent: this process's stdout is the build's log.
-    return await Bus.connect({ servers: natsUrl, ...(prefix ? { prefix } : {}), name: "kiln-build-step", logger: pino({ level: "silent" }) });
+    return await Bus.connect({
+      servers: natsUrl,
+      ...(prefix ? { prefix } : {}),
+      name: "kiln-build-step",
+      logger: pino({ level: "silent" }),
+    });
   } catch (error) {
-    throw new BuildFailure(FailureReason.InvalidBinaryInput, `cannot reach NATS at ${natsUrl} to read the binary input`, { cause: error });
+    throw new BuildFailure(
+      FailureReason.InvalidBinaryInput,
+      `cannot reach NATS at ${natsUrl} to read the binary input`,
+      { cause: error },
+    );
   }
 }
 
@@ -148,7 +242,11 @@ async function readCredentials(file: string | undefined): Promise<string | undef
   try {
     return await readFile(file, "utf8");
   } catch (error) {
-    throw new BuildFailure(FailureReason.MissingSecret, `the registry credentials mounted at ${file} cannot be read`, { cause: error });
+    throw new BuildFailure(
+      FailureReason.MissingSecret,
+      `the registry credentials mounted at ${file} cannot be read`,
+      { cause: error },
+    );
   }
 }
 

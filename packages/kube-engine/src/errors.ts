@@ -18,7 +18,15 @@ export class KubeApiError extends KilnError {
 
   /** The HTTP status of an error from @kubernetes/client-node (its `ApiException.code`); null for anything else. */
   static statusOf(error: unknown): number | null {
-    if (typeof error === "object" && error !== null && "code" in error && typeof error.code === "number" && error.code >= 100 && error.code < 600) return error.code;
+    if (
+      typeof error === "object" &&
+      error !== null &&
+      "code" in error &&
+      typeof error.code === "number" &&
+      error.code >= 100 &&
+      error.code < 600
+    )
+      return error.code;
     return null;
   }
 
@@ -27,7 +35,9 @@ export class KubeApiError extends KilnError {
     if (typeof error !== "object" || error === null || !("body" in error)) return null;
     const body = error.body;
     try {
-      const status = (typeof body === "string" ? JSON.parse(body) : body) as { message?: unknown } | null;
+      const status = (typeof body === "string" ? JSON.parse(body) : body) as {
+        message?: unknown;
+      } | null;
       return typeof status?.message === "string" ? status.message : null;
     } catch {
       return null;

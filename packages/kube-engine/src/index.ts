@@ -17,8 +17,20 @@ export {
 } from "./job-manifest.js";
 export type { JobManifestOptions, ManifestBuild } from "./job-manifest.js";
 export { KubeBuildIsolation } from "./job-manifest.js";
-export { dns1123LabelPattern, jobNameFor, labelValueFor, labelValuePattern, randomSuffix } from "./names.js";
-export { ContainerName, encodeStepReport, parseStepReport, StepName, terminationMessageLimit } from "./termination.js";
+export {
+  dns1123LabelPattern,
+  jobNameFor,
+  labelValueFor,
+  labelValuePattern,
+  randomSuffix,
+} from "./names.js";
+export {
+  ContainerName,
+  encodeStepReport,
+  parseStepReport,
+  StepName,
+  terminationMessageLimit,
+} from "./termination.js";
 export type { StepReport } from "./termination.js";
 export { containerStatus, failureOf, jobOutcome, podNotStartingReason } from "./pod-status.js";
 export { KubeApiError } from "./errors.js";

@@ -1,4 +1,12 @@
-import type { V1Container, V1EnvVar, V1Job, V1ResourceRequirements, V1Secret, V1Volume, V1VolumeMount } from "@kubernetes/client-node";
+import type {
+  V1Container,
+  V1EnvVar,
+  V1Job,
+  V1ResourceRequirements,
+  V1Secret,
+  V1Volume,
+  V1VolumeMount,
+} from "@kubernetes/client-node";
 import type { BuildJob } from "@kiln/domain";
 import { labelValueFor } from "./names.js";
 import { ContainerName } from "./termination.js";
@@ -158,7 +166,15 @@ export function buildJobManifest(
   const secrets = authSecretNames(jobName);
   const resources = containerResources(build);
   const common: V1EnvVar[] = [
-    { name: StepEnv.Build, value: JSON.stringify({ id: build.id, namespace: build.namespace, name: build.name, spec: build.spec }) },
+    {
+      name: StepEnv.Build,
+      value: JSON.stringify({
+        id: build.id,
+        namespace: build.namespace,
+        name: build.name,
+        spec: build.spec,
+      }),
+    },
     { name: StepEnv.WorkDir, value: PodPath.workspace },
     { name: "HOME", value: PodPath.tmp },
     { name: "TMPDIR", value: PodPath.tmp },
@@ -204,8 +220,12 @@ export function buildJobManifest(
       { name: StepEnv.StorageDir, value: PodPath.storage },
       { name: StepEnv.InsecureRegistries, value: options.insecureRegistries.join(",") },
       { name: StepEnv.AllowedUids, value: options.allowedUids },
-      ...(credentials.pull ? [{ name: StepEnv.PullAuthFile, value: `${PodPath.pullAuth}/${dockerConfigJsonKey}` }] : []),
-      ...(credentials.push ? [{ name: StepEnv.PushAuthFile, value: `${PodPath.pushAuth}/${dockerConfigJsonKey}` }] : []),
+      ...(credentials.pull
+        ? [{ name: StepEnv.PullAuthFile, value: `${PodPath.pullAuth}/${dockerConfigJsonKey}` }]
+        : []),
+      ...(credentials.push
+        ? [{ name: StepEnv.PushAuthFile, value: `${PodPath.pushAuth}/${dockerConfigJsonKey}` }]
+        : []),
       { name: StepEnv.Isolation, value: oci ? "oci" : "chroot-unsafe" },
       { name: StepEnv.Network, value: "pod" },
     ],
@@ -213,13 +233,19 @@ export function buildJobManifest(
       workspace,
       tmp,
       { name: "storage", mountPath: PodPath.storage },
-      ...(credentials.pull ? [{ name: "pull-auth", mountPath: PodPath.pullAuth, readOnly: true }] : []),
-      ...(credentials.push ? [{ name: "push-auth", mountPath: PodPath.pushAuth, readOnly: true }] : []),
+      ...(credentials.pull
+        ? [{ name: "pull-auth", mountPath: PodPath.pullAuth, readOnly: true }]
+        : []),
+      ...(credentials.push
+        ? [{ name: "push-auth", mountPath: PodPath.pushAuth, readOnly: true }]
+        : []),
     ],
     ...(resources ? { resources } : {}),
     terminationMessagePath: PodPath.terminationLog,
     terminationMessagePolicy: "File",
-    securityContext: oci ? ociBuildSecurityContext() : buildSecurityContext(options.buildAppArmorProfile ?? "Unconfined"),
+    securityContext: oci
+      ? ociBuildSecurityContext()
+      : buildSecurityContext(options.buildAppArmorProfile ?? "Unconfined"),
   };
 
   const volumes: V1Volume[] = [
@@ -227,8 +253,12 @@ export function buildJobManifest(
     { name: "tmp", emptyDir: {} },
     { name: "storage", emptyDir: {} },
     // 0440 and the pod's fsGroup: readable by the build user, by nobody else.
-    ...(credentials.pull ? [{ name: "pull-auth", secret: { secretName: secrets.pull, defaultMode: 0o440 } }] : []),
-    ...(credentials.push ? [{ name: "push-auth", secret: { secretName: secrets.push, defaultMode: 0o440 } }] : []),
+    ...(credentials.pull
+      ? [{ name: "pull-auth", secret: { secretName: secrets.pull, defaultMode: 0o440 } }]
+      : []),
+    ...(credentials.push
+      ? [{ name: "push-auth", secret: { secretName: secrets.push, defaultMode: 0o440 } }]
+      : []),
   ];
 
   const deadline = build.spec.completionDeadlineSeconds;
@@ -261,7 +291,10 @@ export function buildJobManifest(
         metadata: {
           labels,
           // Clusters before 1.30 know the build container's AppArmor profile only by this annotation.
-          annotations: { [`container.apparmor.security.beta.kubernetes.io/${ContainerName.Build}`]: appArmor === "Unconfined" ? "unconfined" : "runtime/default" },
+          annotations: {
+            [`container.apparmor.security.beta.kubernetes.io/${ContainerName.Build}`]:
+              appArmor === "Unconfined" ? "unconfined" : "runtime/default",
+          },
         },
         spec: {
           restartPolicy: "Never",
@@ -275,7 +308,9 @@ export function buildJobManifest(
           hostNetwork: false,
           hostPID: false,
           hostIPC: false,
-          ...(build.spec.nodeSelector && Object.keys(build.spec.nodeSelector).length > 0 ? { nodeSelector: { ...build.spec.nodeSelector } } : {}),
+          ...(build.spec.nodeSelector && Object.keys(build.spec.nodeSelector).length > 0
+            ? { nodeSelector: { ...build.spec.nodeSelector } }
+            : {}),
           securityContext: {
             runAsNonRoot: true,
             runAsUser: uid,
@@ -313,7 +348,9 @@ export function buildJobManifest(
  * The root filesystem stays writable: rootless buildah keeps state under $HOME and
  * $XDG_RUNTIME_DIR; all of it goes with the pod.
  */
-function buildSecurityContext(appArmor: "Unconfined" | "RuntimeDefault"): V1Container["securityContext"] {
+function buildSecurityContext(
+  appArmor: "Unconfined" | "RuntimeDefault",
+): V1Container["securityContext"] {
   return {
     privileged: false,
     allowPrivilegeEscalation: true,
@@ -349,7 +386,10 @@ function ociBuildSecurityContext(): V1Container["securityContext"] {
 function containerResources(build: ManifestBuild): V1ResourceRequirements | null {
   const r = build.spec.resources;
   if (!r || (!r.limits && !r.requests)) return null;
-  return { ...(r.limits ? { limits: { ...r.limits } } : {}), ...(r.requests ? { requests: { ...r.requests } } : {}) };
+  return {
+    ...(r.limits ? { limits: { ...r.limits } } : {}),
+    ...(r.requests ? { requests: { ...r.requests } } : {}),
+  };
 }
 
 /**
@@ -374,7 +414,9 @@ export function authSecretManifests(
       name,
       namespace: options.namespace,
       labels,
-      ownerReferences: [{ apiVersion: "batch/v1", kind: "Job", name: job.name, uid: job.uid, controller: true }],
+      ownerReferences: [
+        { apiVersion: "batch/v1", kind: "Job", name: job.name, uid: job.uid, controller: true },
+      ],
     },
     // Immutable: nothing ever changes a build's credentials, and the kubelet need not watch them.
     immutable: true,

@@ -1,4 +1,11 @@
-import { BatchV1Api, CoreV1Api, Log, type KubeConfig, type V1Job, type V1Pod } from "@kubernetes/client-node";
+import {
+  BatchV1Api,
+  CoreV1Api,
+  Log,
+  type KubeConfig,
+  type V1Job,
+  type V1Pod,
+} from "@kubernetes/client-node";
 import {
   BuildFailure,
   BuildStep,
@@ -12,10 +19,23 @@ import {
 } from "@kiln/domain";
 import type { Logger } from "pino";
 import { KubeApiError } from "./errors.js";
-import { authSecretManifests, buildJobManifest, KubeLabel, type JobManifestOptions, type KubeBuildIsolation } from "./job-manifest.js";
+import {
+  authSecretManifests,
+  buildJobManifest,
+  KubeLabel,
+  type JobManifestOptions,
+  type KubeBuildIsolation,
+} from "./job-manifest.js";
 import { followContainerLog } from "./log-follower.js";
 import { jobNameFor, labelValueFor, randomSuffix } from "./names.js";
-import { containerStatus, failureOf, hasStarted, jobOutcome, podNotStartingReason, stepReportOf } from "./pod-status.js";
+import {
+  containerStatus,
+  failureOf,
+  hasStarted,
+  jobOutcome,
+  podNotStartingReason,
+  stepReportOf,
+} from "./pod-status.js";
 import { ContainerName } from "./termination.js";
 
 export interface KubernetesEngineOptions {
@@ -101,15 +121,27 @@ export class KubernetesEngine implements BuildEngine {
     };
   }
 
-  async run(job: BuildJob, sink: BuildLogSink, signal: AbortSignal): Promise<BuildOutputStatus | null> {
+  async run(
+    job: BuildJob,
+    sink: BuildLogSink,
+    signal: AbortSignal,
+  ): Promise<BuildOutputStatus | null> {
     if (signal.aborted) throw signal.reason;
     if (job.spec.binaryInput && !this.options.binaryInput) {
-      throw new BuildFailure(FailureReason.InvalidBinaryInput, "this build-runner's kubernetes engine has no NATS URL for binary inputs (BUILD_RUNNER_KUBE_NATS_URL)");
+      throw new BuildFailure(
+        FailureReason.InvalidBinaryInput,
+        "this build-runner's kubernetes engine has no NATS URL for binary inputs (BUILD_RUNNER_KUBE_NATS_URL)",
+      );
     }
     const { namespace } = this.options;
     await this.removeEarlierAttempts(job, sink);
     const jobName = jobNameFor(job, randomSuffix());
-    const manifest = buildJobManifest(job, jobName, { pull: Boolean(job.credentials?.pull), push: Boolean(job.credentials?.push) }, this.manifestOptions);
+    const manifest = buildJobManifest(
+      job,
+      jobName,
+      { pull: Boolean(job.credentials?.pull), push: Boolean(job.credentials?.push) },
+      this.manifestOptions,
+    );
     let created: V1Job;
     try {
       created = await this.batch.createNamespacedJob({ namespace, body: manifest });
@@ -125,7 +157,12 @@ export class KubernetesEngine implements BuildEngine {
       // its Secret volumes, so creating them a moment later only delays its start.
       const uid = created.metadata?.uid;
       if (!uid) throw new KubeApiError("the API server returned the Job without a uid", null);
-      for (const secret of authSecretManifests(job, { name: jobName, uid }, job.credentials, this.manifestOptions)) {
+      for (const secret of authSecretManifests(
+        job,
+        { name: jobName, uid },
+        job.credentials,
+        this.manifestOptions,
+      )) {
         try {
           await this.core.createNamespacedSecret({ namespace, body: secret });
         } catch (error) {
@@ -147,7 +184,12 @@ export class KubernetesEngine implements BuildEngine {
   }
 
   /** Follows the Job to its end: logs into the sink, the revision, then the output or the failure. */
-  private async follow(jobName: string, sink: BuildLogSink, signal: AbortSignal, state: { ended: boolean }): Promise<BuildOutputStatus | null> {
+  private async follow(
+    jobName: string,
+    sink: BuildLogSink,
+    signal: AbortSignal,
+    state: { ended: boolean },
+  ): Promise<BuildOutputStatus | null> {
     const pollMs = this.options.pollIntervalMs ?? 1000;
     const startTimeoutMs = this.options.podStartTimeoutMs ?? 300_000;
     const started = Date.now();
@@ -175,11 +217,16 @@ export class KubernetesEngine implements BuildEngine {
           failingSince = null;
         } catch (error) {
           // Unreachable, 5xx and 429 pass; a 4xx (RBAC taken away) will not.
-          const transient = error instanceof KubeApiError && (error.status === null || error.status >= 500 || error.status === 429);
+          const transient =
+            error instanceof KubeApiError &&
+            (error.status === null || error.status >= 500 || error.status === 429);
           if (!transient) throw error;
           failingSince ??= Date.now();
           if (Date.now() - failingSince > (this.options.apiOutageMs ?? 60_000)) throw error;
-          this.options.logger?.warn({ job: jobName, status: error.status }, "kubernetes api failed while following a build, retrying");
+          this.options.logger?.warn(
+            { job: jobName, status: error.status },
+            "kubernetes api failed while following a build, retrying",
+          );
           await sleep(pollMs, signal);
           continue;
         }
@@ -191,7 +238,9 @@ export class KubernetesEngine implements BuildEngine {
           // The build container's lines come after every line of the fetch container.
           if (fetchLog && !buildLog && hasStarted(containerStatus(pod, ContainerName.Build))) {
             const previous = fetchLog;
-            buildLog = previous.then(() => this.followLog(podName, ContainerName.Build, onLine, stopLogs.signal));
+            buildLog = previous.then(() =>
+              this.followLog(podName, ContainerName.Build, onLine, stopLogs.signal),
+            );
           }
         }
         if (!revisionSeen) {
@@ -208,11 +257,22 @@ export class KubernetesEngine implements BuildEngine {
           if (outcome === "Failed") throw failureOf(job, pod);
           const report = stepReportOf(pod, ContainerName.Build);
           if (report && "output" in report) return report.output;
-          throw new BuildFailure(FailureReason.InternalError, "the build's Job completed but its build container reported no output");
+          throw new BuildFailure(
+            FailureReason.InternalError,
+            "the build's Job completed but its build container reported no output",
+          );
         }
-        if (!hasStarted(containerStatus(pod, ContainerName.Fetch)) && Date.now() - started > startTimeoutMs) {
-          const why = podNotStartingReason(pod) ?? (pod ? "the build pod did not start" : "the Job created no pod");
-          throw new BuildFailure(FailureReason.CannotCreateBuildPod, `${why} within ${Math.round(startTimeoutMs / 1000)} s`);
+        if (
+          !hasStarted(containerStatus(pod, ContainerName.Fetch)) &&
+          Date.now() - started > startTimeoutMs
+        ) {
+          const why =
+            podNotStartingReason(pod) ??
+            (pod ? "the build pod did not start" : "the Job created no pod");
+          throw new BuildFailure(
+            FailureReason.CannotCreateBuildPod,
+            `${why} within ${Math.round(startTimeoutMs / 1000)} s`,
+          );
         }
         await sleep(pollMs, signal);
       }
@@ -222,7 +282,12 @@ export class KubernetesEngine implements BuildEngine {
     }
   }
 
-  private followLog(pod: string, container: ContainerName, onLine: (line: string) => void, signal: AbortSignal): Promise<void> {
+  private followLog(
+    pod: string,
+    container: ContainerName,
+    onLine: (line: string) => void,
+    signal: AbortSignal,
+  ): Promise<void> {
     return followContainerLog({
       log: this.logs,
       namespace: this.options.namespace,
@@ -231,10 +296,12 @@ export class KubernetesEngine implements BuildEngine {
       onLine,
       signal,
       hasEnded: async () => {
-        const current = await this.core.readNamespacedPod({ name: pod, namespace: this.options.namespace }).catch((error: unknown) => {
-          if (KubeApiError.statusOf(error) === 404) return null;
-          throw error;
-        });
+        const current = await this.core
+          .readNamespacedPod({ name: pod, namespace: this.options.namespace })
+          .catch((error: unknown) => {
+            if (KubeApiError.statusOf(error) === 404) return null;
+            throw error;
+          });
         return !current || Boolean(containerStatus(current, container)?.state?.terminated);
       },
     });
@@ -244,7 +311,12 @@ export class KubernetesEngine implements BuildEngine {
   private async drainLogs(streams: (Promise<void> | null)[], stop: AbortController): Promise<void> {
     const all = Promise.all(streams.filter((s): s is Promise<void> => s !== null));
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([all, new Promise<void>((resolve) => (timer = setTimeout(resolve, this.options.logDrainMs ?? 5000)))]);
+    await Promise.race([
+      all,
+      new Promise<void>(
+        (resolve) => (timer = setTimeout(resolve, this.options.logDrainMs ?? 5000)),
+      ),
+    ]);
     clearTimeout(timer);
     stop.abort();
     await all;
@@ -254,7 +326,11 @@ export class KubernetesEngine implements BuildEngine {
     try {
       return await this.batch.readNamespacedJob({ name, namespace: this.options.namespace });
     } catch (error) {
-      if (KubeApiError.statusOf(error) === 404) throw new BuildFailure(FailureReason.BuildPodEvicted, `the build's Job ${name} was deleted by someone else`);
+      if (KubeApiError.statusOf(error) === 404)
+        throw new BuildFailure(
+          FailureReason.BuildPodEvicted,
+          `the build's Job ${name} was deleted by someone else`,
+        );
       throw apiError(error, "reading the build's Job failed");
     }
   }
@@ -262,7 +338,10 @@ export class KubernetesEngine implements BuildEngine {
   /** The Job's pod (the newest, should the Job controller ever make a second one). */
   private async currentPod(jobName: string): Promise<V1Pod | undefined> {
     try {
-      const pods = await this.core.listNamespacedPod({ namespace: this.options.namespace, labelSelector: `${KubeLabel.Job}=${jobName}` });
+      const pods = await this.core.listNamespacedPod({
+        namespace: this.options.namespace,
+        labelSelector: `${KubeLabel.Job}=${jobName}`,
+      });
       const created = (pod: V1Pod) => new Date(pod.metadata?.creationTimestamp ?? 0).getTime();
       return [...pods.items].sort((a, b) => created(b) - created(a))[0];
     } catch (error) {
@@ -274,7 +353,12 @@ export class KubernetesEngine implements BuildEngine {
   private async removeEarlierAttempts(job: BuildJob, sink: BuildLogSink): Promise<void> {
     let earlier: V1Job[];
     try {
-      earlier = (await this.batch.listNamespacedJob({ namespace: this.options.namespace, labelSelector: `${KubeLabel.BuildId}=${labelValueFor(job.id)}` })).items;
+      earlier = (
+        await this.batch.listNamespacedJob({
+          namespace: this.options.namespace,
+          labelSelector: `${KubeLabel.BuildId}=${labelValueFor(job.id)}`,
+        })
+      ).items;
     } catch (error) {
       throw apiError(error, "listing the build's earlier Jobs failed");
     }
@@ -289,10 +373,17 @@ export class KubernetesEngine implements BuildEngine {
   /** Deletes a Job and, in the background, its pod (the pod's containers get SIGTERM). Best effort. */
   private async deleteJob(name: string): Promise<void> {
     try {
-      await this.batch.deleteNamespacedJob({ name, namespace: this.options.namespace, propagationPolicy: "Background" });
+      await this.batch.deleteNamespacedJob({
+        name,
+        namespace: this.options.namespace,
+        propagationPolicy: "Background",
+      });
     } catch (error) {
       if (KubeApiError.statusOf(error) === 404) return;
-      this.options.logger?.warn({ job: name, status: KubeApiError.statusOf(error) }, "could not delete a build job");
+      this.options.logger?.warn(
+        { job: name, status: KubeApiError.statusOf(error) },
+        "could not delete a build job",
+      );
     }
   }
 
@@ -302,7 +393,11 @@ export class KubernetesEngine implements BuildEngine {
         await this.core.deleteNamespacedSecret({ name, namespace: this.options.namespace });
       } catch (error) {
         // Owned by the Job: the garbage collector removes it with the Job in any case.
-        if (KubeApiError.statusOf(error) !== 404) this.options.logger?.warn({ secret: name, status: KubeApiError.statusOf(error) }, "could not delete a build secret");
+        if (KubeApiError.statusOf(error) !== 404)
+          this.options.logger?.warn(
+            { secret: name, status: KubeApiError.statusOf(error) },
+            "could not delete a build secret",
+          );
       }
     }
   }
@@ -316,15 +411,25 @@ export class KubernetesEngine implements BuildEngine {
 function refused(error: unknown, message: string): Error {
   const status = KubeApiError.statusOf(error);
   if (status !== null && status >= 400 && status < 500) {
-    return new BuildFailure(FailureReason.CannotCreateBuildPod, `${message}: ${KubeApiError.messageOf(error) ?? `HTTP ${status}`}`, { cause: error });
+    return new BuildFailure(
+      FailureReason.CannotCreateBuildPod,
+      `${message}: ${KubeApiError.messageOf(error) ?? `HTTP ${status}`}`,
+      { cause: error },
+    );
   }
   return apiError(error, message);
 }
 
 function apiError(error: unknown, message: string): KubeApiError {
   const status = KubeApiError.statusOf(error);
-  const detail = KubeApiError.messageOf(error) ?? (status === null && error instanceof Error ? error.message : null);
-  return new KubeApiError(`${message}${status !== null ? ` (HTTP ${status})` : ""}${detail ? `: ${detail}` : ""}`, status, { cause: error });
+  const detail =
+    KubeApiError.messageOf(error) ??
+    (status === null && error instanceof Error ? error.message : null);
+  return new KubeApiError(
+    `${message}${status !== null ? ` (HTTP ${status})` : ""}${detail ? `: ${detail}` : ""}`,
+    status,
+    { cause: error },
+  );
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -1,9 +1,17 @@
 import { describe, expect, it } from "vitest";
-import { dns1123LabelPattern, jobNameFor, labelValueFor, labelValuePattern, randomSuffix } from "./names.js";
+import {
+  dns1123LabelPattern,
+  jobNameFor,
+  labelValueFor,
+  labelValuePattern,
+  randomSuffix,
+} from "./names.js";
 
 describe("jobNameFor", () => {
   it("names a Job after the build, readable and a DNS-1123 label", () => {
-    expect(jobNameFor({ namespace: "default", name: "hello-3" }, "abcde")).toBe("kiln-default-hello-3-abcde");
+    expect(jobNameFor({ namespace: "default", name: "hello-3" }, "abcde")).toBe(
+      "kiln-default-hello-3-abcde",
+    );
     // Dots are allowed in Kiln's names but not in a label.
     const dotted = jobNameFor({ namespace: "team-a", name: "api.v2-10" }, "abcde");
     expect(dotted).toBe("kiln-team-a-api-v2-10-abcde");

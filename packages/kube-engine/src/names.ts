@@ -24,7 +24,8 @@ export function jobNameFor(build: { namespace: string; name: string }, suffix: s
     .replace(/[^a-z0-9-]+/g, "-")
     .replace(/-+/g, "-");
   const room = maxLabel - suffix.length - 1;
-  const base = slug.length <= room ? slug : `${slug.slice(0, room - 9).replace(/-+$/, "")}-${shortHash(slug)}`;
+  const base =
+    slug.length <= room ? slug : `${slug.slice(0, room - 9).replace(/-+$/, "")}-${shortHash(slug)}`;
   return `${base.replace(/-+$/, "")}-${suffix}`;
 }
 

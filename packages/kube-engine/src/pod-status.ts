@@ -8,8 +8,14 @@ import { ContainerName, parseStepReport, type StepReport } from "./termination.j
  */
 
 /** The status of one of the build pod's containers (the fetch container is an init container). */
-export function containerStatus(pod: V1Pod | undefined, container: ContainerName): V1ContainerStatus | undefined {
-  const statuses = container === ContainerName.Fetch ? pod?.status?.initContainerStatuses : pod?.status?.containerStatuses;
+export function containerStatus(
+  pod: V1Pod | undefined,
+  container: ContainerName,
+): V1ContainerStatus | undefined {
+  const statuses =
+    container === ContainerName.Fetch
+      ? pod?.status?.initContainerStatuses
+      : pod?.status?.containerStatuses;
   return statuses?.find((s) => s.name === container);
 }
 
@@ -41,11 +47,26 @@ export function jobOutcome(job: V1Job): JobOutcome {
  */
 export function podNotStartingReason(pod: V1Pod | undefined): string | null {
   if (!pod) return null;
-  const unschedulable = pod.status?.conditions?.find((c) => c.type === "PodScheduled" && c.status === "False" && c.reason === "Unschedulable");
-  if (unschedulable) return `the build pod cannot be scheduled: ${unschedulable.message ?? "no node fits"}`;
-  for (const status of [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]) {
+  const unschedulable = pod.status?.conditions?.find(
+    (c) => c.type === "PodScheduled" && c.status === "False" && c.reason === "Unschedulable",
+  );
+  if (unschedulable)
+    return `the build pod cannot be scheduled: ${unschedulable.message ?? "no node fits"}`;
+  for (const status of [
+    ...(pod.status?.initContainerStatuses ?? []),
+    ...(pod.status?.containerStatuses ?? []),
+  ]) {
     const waiting = status.state?.waiting;
-    if (waiting?.reason && ["ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError", "CreateContainerError"].includes(waiting.reason)) {
+    if (
+      waiting?.reason &&
+      [
+        "ErrImagePull",
+        "ImagePullBackOff",
+        "InvalidImageName",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+      ].includes(waiting.reason)
+    ) {
       return `the ${status.name} container cannot start: ${waiting.reason}${waiting.message ? `: ${waiting.message}` : ""}`;
     }
   }
@@ -61,22 +82,36 @@ export function podNotStartingReason(pod: V1Pod | undefined): string | null {
  * - anything else: the container's exit, as an InternalError (the step command died without a word).
  */
 export function failureOf(job: V1Job, pod: V1Pod | undefined): BuildFailure {
-  const failed = job.status?.conditions?.find((c) => (c.type === "Failed" || c.type === "FailureTarget") && c.status === "True");
+  const failed = job.status?.conditions?.find(
+    (c) => (c.type === "Failed" || c.type === "FailureTarget") && c.status === "True",
+  );
   if (failed?.reason === "DeadlineExceeded") {
     const deadline = job.spec?.activeDeadlineSeconds;
-    return new BuildFailure(FailureReason.DeadlineExceeded, `build exceeded completionDeadlineSeconds${deadline ? ` (${deadline} s)` : ""}`);
+    return new BuildFailure(
+      FailureReason.DeadlineExceeded,
+      `build exceeded completionDeadlineSeconds${deadline ? ` (${deadline} s)` : ""}`,
+    );
   }
   if (pod?.status?.reason === "Evicted") {
-    return new BuildFailure(FailureReason.BuildPodEvicted, `the build pod was evicted: ${pod.status.message ?? "no message"}`);
+    return new BuildFailure(
+      FailureReason.BuildPodEvicted,
+      `the build pod was evicted: ${pod.status.message ?? "no message"}`,
+    );
   }
   for (const name of [ContainerName.Fetch, ContainerName.Build]) {
     const terminated = containerStatus(pod, name)?.state?.terminated;
     if (!terminated || terminated.exitCode === 0) continue;
     const report = parseStepReport(terminated.message);
-    if (report && "failure" in report) return new BuildFailure(report.failure.reason, report.failure.message);
+    if (report && "failure" in report)
+      return new BuildFailure(report.failure.reason, report.failure.message);
     if (terminated.reason === "OOMKilled") {
-      const limit = pod?.spec?.[name === ContainerName.Fetch ? "initContainers" : "containers"]?.find((c) => c.name === name)?.resources?.limits?.memory;
-      return new BuildFailure(FailureReason.OutOfMemoryKilled, `the ${name} container ran out of memory${limit ? ` (limit ${limit})` : ""}: raise spec.resources.limits.memory`);
+      const limit = pod?.spec?.[
+        name === ContainerName.Fetch ? "initContainers" : "containers"
+      ]?.find((c) => c.name === name)?.resources?.limits?.memory;
+      return new BuildFailure(
+        FailureReason.OutOfMemoryKilled,
+        `the ${name} container ran out of memory${limit ? ` (limit ${limit})` : ""}: raise spec.resources.limits.memory`,
+      );
     }
     return new BuildFailure(
       FailureReason.InternalError,
@@ -84,7 +119,13 @@ export function failureOf(job: V1Job, pod: V1Pod | undefined): BuildFailure {
     );
   }
   if (!pod) {
-    return new BuildFailure(FailureReason.BuildPodEvicted, `the build pod is gone: ${failed?.message ?? failed?.reason ?? "the Job failed"}`);
+    return new BuildFailure(
+      FailureReason.BuildPodEvicted,
+      `the build pod is gone: ${failed?.message ?? failed?.reason ?? "the Job failed"}`,
+    );
   }
-  return new BuildFailure(FailureReason.InternalError, `the build's Job failed: ${failed?.reason ?? "no reason"}${failed?.message ? `: ${failed.message}` : ""}`);
+  return new BuildFailure(
+    FailureReason.InternalError,
+    `the build's Job failed: ${failed?.reason ?? "no reason"}${failed?.message ? `: ${failed.message}` : ""}`,
+  );
 }

@@ -53,8 +53,16 @@ export function encodeStepReport(report: StepReport): string {
   if (Buffer.byteLength(text) <= terminationMessageLimit) return text;
   const cut = (s: string, over: number) => `${s.slice(0, Math.max(0, s.length - over - 1))}…`;
   const over = Buffer.byteLength(text) - terminationMessageLimit + 16;
-  if ("failure" in report) text = JSON.stringify({ ...report, failure: { ...report.failure, message: cut(report.failure.message, over) } });
-  else if (report.step === "fetch" && report.revision) text = JSON.stringify({ ...report, revision: { ...report.revision, message: cut(report.revision.message, over) } });
+  if ("failure" in report)
+    text = JSON.stringify({
+      ...report,
+      failure: { ...report.failure, message: cut(report.failure.message, over) },
+    });
+  else if (report.step === "fetch" && report.revision)
+    text = JSON.stringify({
+      ...report,
+      revision: { ...report.revision, message: cut(report.revision.message, over) },
+    });
   return text;
 }
 

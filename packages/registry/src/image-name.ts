@@ -9,9 +9,15 @@ export interface ImageName {
 }
 
 export const dockerHubRegistry = "docker.io";
-const dockerHubAliases = new Set(["docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"]);
+const dockerHubAliases = new Set([
+  "docker.io",
+  "index.docker.io",
+  "registry-1.docker.io",
+  "registry.hub.docker.com",
+]);
 
-const repositoryPattern = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
+const repositoryPattern =
+  /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
 const tagPattern = /^[\w][\w.-]{0,127}$/;
 const digestPattern = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$/;
 
@@ -54,18 +60,30 @@ export function parseImageName(name: string): ImageName | null {
       repository = rest.slice(slash + 1);
     }
   }
-  if (registry === dockerHubRegistry && !repository.includes("/")) repository = `library/${repository}`;
+  if (registry === dockerHubRegistry && !repository.includes("/"))
+    repository = `library/${repository}`;
   if (!repositoryPattern.test(repository)) return null;
-  return { registry, repository, ...(tag !== undefined ? { tag } : {}), ...(digest !== undefined ? { digest } : {}) };
+  return {
+    registry,
+    repository,
+    ...(tag !== undefined ? { tag } : {}),
+    ...(digest !== undefined ? { digest } : {}),
+  };
 }
 
 /** `registry/repository:tag` (tag `latest` when none is given and there is no digest). */
-export function tagReference(image: Pick<ImageName, "registry" | "repository">, tag: string): string {
+export function tagReference(
+  image: Pick<ImageName, "registry" | "repository">,
+  tag: string,
+): string {
   return `${image.registry}/${image.repository}:${tag}`;
 }
 
 /** `registry/repository@sha256:…` */
-export function digestReference(image: Pick<ImageName, "registry" | "repository">, digest: string): string {
+export function digestReference(
+  image: Pick<ImageName, "registry" | "repository">,
+  digest: string,
+): string {
   return `${image.registry}/${image.repository}@${digest}`;
 }
 

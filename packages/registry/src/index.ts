@@ -1,4 +1,18 @@
 export { RegistryError, RegistryFailure } from "./errors.js";
 export { basicCredentialsFor, type DockerConfig } from "./docker-config.js";
-export { acceptManifests, RegistryClient, type FetchedManifest, type RegistryClientOptions, type RegistryRepository } from "./registry-client.js";
-export { digestReference, dockerHubRegistry, isDigest, normaliseRegistry, parseImageName, tagReference, type ImageName } from "./image-name.js";
+export {
+  acceptManifests,
+  RegistryClient,
+  type FetchedManifest,
+  type RegistryClientOptions,
+  type RegistryRepository,
+} from "./registry-client.js";
+export {
+  digestReference,
+  dockerHubRegistry,
+  isDigest,
+  normaliseRegistry,
+  parseImageName,
+  tagReference,
+  type ImageName,
+} from "./image-name.js";

@@ -49,8 +49,18 @@ export class RegistryClient {
   }
 
   /** The digest a manifest reference (tag or digest) points at: a HEAD, or a GET and a hash when the registry leaves the digest header out. */
-  async manifestDigest(repo: RegistryRepository, reference: string, signal?: AbortSignal): Promise<string> {
-    const head = await this.request(repo, "HEAD", `manifests/${encodeURIComponent(reference)}`, acceptManifests, signal);
+  async manifestDigest(
+    repo: RegistryRepository,
+    reference: string,
+    signal?: AbortSignal,
+  ): Promise<string> {
+    const head = await this.request(
+      repo,
+      "HEAD",
+      `manifests/${encodeURIComponent(reference)}`,
+      acceptManifests,
+      signal,
+    );
     await head.body?.cancel();
     const digest = head.headers.get("docker-content-digest");
     if (digest && /^sha256:[0-9a-f]{64}$/.test(digest)) return digest;
@@ -58,8 +68,18 @@ export class RegistryClient {
   }
 
   /** A manifest's exact bytes and their digest. */
-  async manifest(repo: RegistryRepository, reference: string, signal?: AbortSignal): Promise<FetchedManifest> {
-    const res = await this.request(repo, "GET", `manifests/${encodeURIComponent(reference)}`, acceptManifests, signal);
+  async manifest(
+    repo: RegistryRepository,
+    reference: string,
+    signal?: AbortSignal,
+  ): Promise<FetchedManifest> {
+    const res = await this.request(
+      repo,
+      "GET",
+      `manifests/${encodeURIComponent(reference)}`,
+      acceptManifests,
+      signal,
+    );
     const bytes = Buffer.from(await res.arrayBuffer());
     return { digest: sha256(bytes), bytes, mediaType: res.headers.get("content-type") };
   }
@@ -68,7 +88,12 @@ export class RegistryClient {
   async blob(repo: RegistryRepository, digest: string, signal?: AbortSignal): Promise<Buffer> {
     const res = await this.request(repo, "GET", `blobs/${digest}`, "*/*", signal);
     const bytes = Buffer.from(await res.arrayBuffer());
-    if (sha256(bytes) !== digest) throw new RegistryError(RegistryFailure.Unavailable, `${repo.host}/${repo.repository}`, `blob ${digest} does not match its digest`);
+    if (sha256(bytes) !== digest)
+      throw new RegistryError(
+        RegistryFailure.Unavailable,
+        `${repo.host}/${repo.repository}`,
+        `blob ${digest} does not match its digest`,
+      );
     return bytes;
   }
 
@@ -77,19 +102,41 @@ export class RegistryClient {
    * token bought for a repository (and these credentials) is reused until it expires: Kiln only
    * reads, so every token it buys has the same pull scope.
    */
-  private async request(repo: RegistryRepository, method: "GET" | "HEAD", path: string, accept: string, signal?: AbortSignal): Promise<Response> {
+  private async request(
+    repo: RegistryRepository,
+    method: "GET" | "HEAD",
+    path: string,
+    accept: string,
+    signal?: AbortSignal,
+  ): Promise<Response> {
     const name = `${repo.host}/${repo.repository}`;
     const url = `${repo.insecure ? "http" : "https"}://${repo.host}/v2/${repo.repository}/${path}`;
     const tokenKey = `${name}\n${repo.basicAuth ?? ""}`;
     const send = (authorization?: string) =>
-      fetch(url, { method, headers: { accept, ...(authorization ? { authorization } : {}) }, signal: this.signal(signal), redirect: "follow" });
+      fetch(url, {
+        method,
+        headers: { accept, ...(authorization ? { authorization } : {}) },
+        signal: this.signal(signal),
+        redirect: "follow",
+      });
     try {
       const cached = this.tokens.get(tokenKey);
-      let res = await send(cached && cached.expiresAt > Date.now() ? `Bearer ${cached.token}` : repo.basicAuth ? `Basic ${repo.basicAuth}` : undefined);
+      let res = await send(
+        cached && cached.expiresAt > Date.now()
+          ? `Bearer ${cached.token}`
+          : repo.basicAuth
+            ? `Basic ${repo.basicAuth}`
+            : undefined,
+      );
       if (res.status === 401) {
         await res.body?.cancel();
         this.tokens.delete(tokenKey);
-        const token = await this.bearerToken(name, res.headers.get("www-authenticate"), repo.basicAuth, signal);
+        const token = await this.bearerToken(
+          name,
+          res.headers.get("www-authenticate"),
+          repo.basicAuth,
+          signal,
+        );
         if (token) {
           if (this.tokens.size >= maxCachedTokens) this.tokens.clear();
           this.tokens.set(tokenKey, token);
@@ -98,15 +145,29 @@ export class RegistryClient {
       }
       if (res.ok) return res;
       await res.body?.cancel();
-      if (res.status === 404) throw new RegistryError(RegistryFailure.NotFound, name, `${path} not found`);
+      if (res.status === 404)
+        throw new RegistryError(RegistryFailure.NotFound, name, `${path} not found`);
       if (res.status === 401 || res.status === 403) {
-        throw new RegistryError(RegistryFailure.Unauthorized, name, `the registry refused ${repo.basicAuth ? "these credentials" : "anonymous access"} (${res.status})`);
+        throw new RegistryError(
+          RegistryFailure.Unauthorized,
+          name,
+          `the registry refused ${repo.basicAuth ? "these credentials" : "anonymous access"} (${res.status})`,
+        );
       }
-      throw new RegistryError(RegistryFailure.Unavailable, name, `the registry answered ${res.status}`);
+      throw new RegistryError(
+        RegistryFailure.Unavailable,
+        name,
+        `the registry answered ${res.status}`,
+      );
     } catch (error) {
       if (error instanceof RegistryError) throw error;
       if (signal?.aborted) throw signal.reason;
-      throw new RegistryError(RegistryFailure.Unavailable, name, "the registry could not be reached", { cause: error });
+      throw new RegistryError(
+        RegistryFailure.Unavailable,
+        name,
+        "the registry could not be reached",
+        { cause: error },
+      );
     }
   }
 
@@ -115,22 +176,40 @@ export class RegistryClient {
    * credentials, if any), or null when the challenge is not a bearer one. A token service that
    * refuses the credentials is `Unauthorized`.
    */
-  private async bearerToken(name: string, challenge: string | null, basicAuth: string | undefined, signal?: AbortSignal): Promise<CachedToken | null> {
+  private async bearerToken(
+    name: string,
+    challenge: string | null,
+    basicAuth: string | undefined,
+    signal?: AbortSignal,
+  ): Promise<CachedToken | null> {
     if (!challenge || !/^bearer\s/i.test(challenge)) return null;
-    const params = Object.fromEntries([...challenge.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1]!.toLowerCase(), m[2]!]));
+    const params = Object.fromEntries(
+      [...challenge.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1]!.toLowerCase(), m[2]!]),
+    );
     if (!params.realm) return null;
     const url = new URL(params.realm);
     if (params.service) url.searchParams.set("service", params.service);
     if (params.scope) url.searchParams.set("scope", params.scope);
-    const res = await fetch(url, { headers: basicAuth ? { authorization: `Basic ${basicAuth}` } : {}, signal: this.signal(signal) });
+    const res = await fetch(url, {
+      headers: basicAuth ? { authorization: `Basic ${basicAuth}` } : {},
+      signal: this.signal(signal),
+    });
     if (!res.ok) {
       await res.body?.cancel();
       if (res.status === 401 || res.status === 403) {
-        throw new RegistryError(RegistryFailure.Unauthorized, name, `the token service ${url.host} refused ${basicAuth ? "these credentials" : "anonymous access"} (${res.status})`);
+        throw new RegistryError(
+          RegistryFailure.Unauthorized,
+          name,
+          `the token service ${url.host} refused ${basicAuth ? "these credentials" : "anonymous access"} (${res.status})`,
+        );
       }
       return null;
     }
-    const body = (await res.json()) as { token?: string; access_token?: string; expires_in?: number };
+    const body = (await res.json()) as {
+      token?: string;
+      access_token?: string;
+      expires_in?: number;
+    };
     const token = body.token ?? body.access_token;
     // The spec's default lifetime is 60 s; keep a margin for the request it is used in.
     return token ? { token, expiresAt: Date.now() + ((body.expires_in ?? 60) - 10) * 1000 } : null;

@@ -1,4 +1,11 @@
-import { RetryableError, type Bus, type BuildDispatchedV1, type Consumption, type DeliveryContext, type EventInput } from "@kiln/bus";
+import {
+  RetryableError,
+  type Bus,
+  type BuildDispatchedV1,
+  type Consumption,
+  type DeliveryContext,
+  type EventInput,
+} from "@kiln/bus";
 import {
   BuildFailure,
   FailureReason,
@@ -52,7 +59,10 @@ export class BuildRunner {
     this.cancelListener = this.options.bus.listen("build.cancel-requested", (event) => {
       const controller = this.running.get(event.buildId);
       if (controller) {
-        this.log.info({ buildId: event.buildId, build: event.name }, "cancel requested for a running build");
+        this.log.info(
+          { buildId: event.buildId, build: event.name },
+          "cancel requested for a running build",
+        );
         controller.abort(new CancelRequested("cancelled by a user"));
       }
     });
@@ -67,7 +77,8 @@ export class BuildRunner {
     const consumption = this.consumption;
     this.consumption = null;
     const abortRest = setTimeout(() => {
-      for (const controller of this.running.values()) controller.abort(new RunnerStopping("runner is shutting down"));
+      for (const controller of this.running.values())
+        controller.abort(new RunnerStopping("runner is shutting down"));
     }, graceMs);
     try {
       await consumption?.stop();
@@ -82,7 +93,10 @@ export class BuildRunner {
     const { buildId, name, namespace } = dispatch;
     const log = this.log.child({ buildId, build: name, namespace });
     const attempt = ctx.deliveryCount;
-    const publishStatus = async (phase: BuildPhase, extra: Partial<EventInput<"build.status-changed">> = {}) => {
+    const publishStatus = async (
+      phase: BuildPhase,
+      extra: Partial<EventInput<"build.status-changed">> = {},
+    ) => {
       await bus.publish(
         "build.status-changed",
         buildId,
@@ -98,7 +112,10 @@ export class BuildRunner {
       return;
     }
     if (await bus.lastEvent("build.cancel-requested", buildId)) {
-      await publishStatus("Cancelled", { reason: FailureReason.CancelledBuild, message: "cancelled before it started" });
+      await publishStatus("Cancelled", {
+        reason: FailureReason.CancelledBuild,
+        message: "cancelled before it started",
+      });
       log.info("build cancelled before it started");
       return;
     }
@@ -108,7 +125,13 @@ export class BuildRunner {
     const deadlineSeconds = dispatch.spec.completionDeadlineSeconds;
     const deadline = deadlineSeconds
       ? setTimeout(
-          () => controller.abort(new BuildFailure(FailureReason.DeadlineExceeded, `build exceeded completionDeadlineSeconds (${deadlineSeconds} s)`)),
+          () =>
+            controller.abort(
+              new BuildFailure(
+                FailureReason.DeadlineExceeded,
+                `build exceeded completionDeadlineSeconds (${deadlineSeconds} s)`,
+              ),
+            ),
           deadlineSeconds * 1000,
         )
       : null;
@@ -164,7 +187,11 @@ export class BuildRunner {
   /** Streams an uploaded input from the object store; a missing one fails the build, not Kiln. */
   private async *openBinaryInput(object: string): AsyncGenerator<Uint8Array> {
     const content = await this.options.bus.readObject("BUILD_INPUTS", object);
-    if (!content) throw new BuildFailure(FailureReason.InvalidBinaryInput, `the uploaded input ${object} is gone (older than the store's TTL?); start the build again`);
+    if (!content)
+      throw new BuildFailure(
+        FailureReason.InvalidBinaryInput,
+        `the uploaded input ${object} is gone (older than the store's TTL?); start the build again`,
+      );
     yield* content;
   }
 
@@ -177,12 +204,20 @@ export class BuildRunner {
   private async dropBinaryInput(dispatch: BuildDispatchedV1, log: Logger): Promise<void> {
     const object = dispatch.spec.binaryInput?.object;
     if (!object) return;
-    await this.options.bus.deleteObject("BUILD_INPUTS", object).catch((err: unknown) => log.warn({ err, object }, "could not delete the binary input"));
+    await this.options.bus
+      .deleteObject("BUILD_INPUTS", object)
+      .catch((err: unknown) => log.warn({ err, object }, "could not delete the binary input"));
   }
 
-  private failureOutcome(error: unknown, log: Logger): { phase: BuildPhase; extra: Partial<EventInput<"build.status-changed">> } {
+  private failureOutcome(
+    error: unknown,
+    log: Logger,
+  ): { phase: BuildPhase; extra: Partial<EventInput<"build.status-changed">> } {
     if (error instanceof CancelRequested) {
-      return { phase: "Cancelled", extra: { reason: FailureReason.CancelledBuild, message: "cancelled by a user" } };
+      return {
+        phase: "Cancelled",
+        extra: { reason: FailureReason.CancelledBuild, message: "cancelled by a user" },
+      };
     }
     if (error instanceof BuildFailure) {
       return { phase: "Failed", extra: { reason: error.reason, message: error.message } };
@@ -190,7 +225,10 @@ export class BuildRunner {
     log.error({ err: error }, "build errored inside kiln");
     return {
       phase: "Error",
-      extra: { reason: FailureReason.InternalError, message: error instanceof Error ? error.message : String(error) },
+      extra: {
+        reason: FailureReason.InternalError,
+        message: error instanceof Error ? error.message : String(error),
+      },
     };
   }
 }

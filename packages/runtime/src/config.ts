@@ -4,7 +4,10 @@ import { z } from "zod";
  * Parses a service's environment with its zod schema, once, in `main.ts`. A bad value stops
  * the service with every wrong variable named, instead of failing later mid-request.
  */
-export function loadConfig<S extends z.ZodType>(schema: S, source: Record<string, string | undefined> = process.env): z.output<S> {
+export function loadConfig<S extends z.ZodType>(
+  schema: S,
+  source: Record<string, string | undefined> = process.env,
+): z.output<S> {
   const parsed = schema.safeParse(source);
   if (parsed.success) return parsed.data;
   const lines = parsed.error.issues.map((i) => `  ${i.path.join(".") || "(env)"}: ${i.message}`);
@@ -29,13 +32,23 @@ export const env = {
     z
       .string()
       .default("")
-      .transform((s) => s.split(",").map((x) => x.trim()).filter(Boolean)),
+      .transform((s) =>
+        s
+          .split(",")
+          .map((x) => x.trim())
+          .filter(Boolean),
+      ),
   bool: (fallback: boolean) =>
     z
       .enum(["true", "false", "1", "0"])
       .default(fallback ? "true" : "false")
       .transform((v) => v === "true" || v === "1"),
-  logLevel: () => z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+  logLevel: () =>
+    z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
   /** NATS subject prefix: a single lowercase token, so tests can isolate themselves. */
-  subjectPrefix: () => z.string().regex(/^[a-z][a-z0-9]*$/, "must be one lowercase token").default("kiln"),
+  subjectPrefix: () =>
+    z
+      .string()
+      .regex(/^[a-z][a-z0-9]*$/, "must be one lowercase token")
+      .default("kiln"),
 };

@@ -30,7 +30,13 @@ export class HealthServer {
         (problems) => {
           res.writeHead(problems.length === 0 ? 200 : 503, { "content-type": "application/json" });
           const details = this.options.details?.() ?? {};
-          res.end(JSON.stringify(problems.length === 0 ? { status: "ok", ...details } : { status: "unhealthy", problems, ...details }));
+          res.end(
+            JSON.stringify(
+              problems.length === 0
+                ? { status: "ok", ...details }
+                : { status: "unhealthy", problems, ...details },
+            ),
+          );
         },
         () => res.writeHead(503).end(),
       );

@@ -30,7 +30,11 @@ export interface CreateLoggerOptions {
   destination?: NodeJS.WritableStream;
 }
 
-export function createLogger({ service, level = "info", destination }: CreateLoggerOptions): Logger {
+export function createLogger({
+  service,
+  level = "info",
+  destination,
+}: CreateLoggerOptions): Logger {
   const options: LoggerOptions = {
     level,
     base: { service },

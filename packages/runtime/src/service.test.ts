@@ -17,7 +17,10 @@ describe("configJsonSchema", () => {
     .superRefine(() => undefined);
 
   it("requires exactly the variables without a default, and shows the defaults", () => {
-    const json = configJsonSchema(schema) as { required: string[]; properties: Record<string, { default?: unknown }> };
+    const json = configJsonSchema(schema) as {
+      required: string[];
+      properties: Record<string, { default?: unknown }>;
+    };
     expect(json.required).toEqual(["DATABASE_URL"]);
     expect(json.properties.PORT?.default).toBe(18080);
     expect(json.properties.NATS_URL?.default).toBe("nats://127.0.0.1:14222");

@@ -7,7 +7,10 @@ import { Shutdown } from "./shutdown.js";
 export const baseConfigShape = {
   NATS_URL: z.string().default("nats://127.0.0.1:14222"),
   /** First NATS subject token and stream-name prefix; tests give each run its own. */
-  KILN_SUBJECT_PREFIX: z.string().regex(/^[a-z][a-z0-9]*$/, "must be one lowercase token").default("kiln"),
+  KILN_SUBJECT_PREFIX: z
+    .string()
+    .regex(/^[a-z][a-z0-9]*$/, "must be one lowercase token")
+    .default("kiln"),
   LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
 };
 
@@ -66,7 +69,9 @@ export async function runService<S extends z.ZodType>(
   } catch (error) {
     logger.fatal({ err: error }, "failed to start");
     // One plain line too, for whoever reads the terminal or `kiln up`'s error rather than JSON.
-    process.stderr.write(`${name}: failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.stderr.write(
+      `${name}: failed to start: ${error instanceof Error ? error.message : String(error)}\n`,
+    );
     await shutdown.run("error");
   }
 }

@@ -58,7 +58,10 @@ export class Shutdown {
       const started = Date.now();
       try {
         await handler.run();
-        this.logger.info({ step: handler.name, durationMs: Date.now() - started }, "shutdown step done");
+        this.logger.info(
+          { step: handler.name, durationMs: Date.now() - started },
+          "shutdown step done",
+        );
       } catch (error) {
         this.logger.error({ step: handler.name, err: error }, "shutdown step failed");
       }

@@ -1,4 +1,13 @@
-import { consumers, type Bus, type BuildCancelRequestedV1, type BuildDispatchedV1, type BuildRequestedV1, type BuildStatusChangedV1, type Consumption, type ImageChangedV1 } from "@kiln/bus";
+import {
+  consumers,
+  type Bus,
+  type BuildCancelRequestedV1,
+  type BuildDispatchedV1,
+  type BuildRequestedV1,
+  type BuildStatusChangedV1,
+  type Consumption,
+  type ImageChangedV1,
+} from "@kiln/bus";
 import {
   applyBuildStatus,
   createBuildForRequest,
@@ -62,12 +71,18 @@ export class BuildScheduler {
       await bus.consume("scheduler-build-requested", (p) => this.onRequested(p)),
       // Several at a time: phases only move forward, so order between events does not matter,
       // and the BuildConfig row lock orders queue moves; the image passes then coalesce.
-      await bus.consume("scheduler-build-status", (p) => this.onStatusChanged(p), { maxConcurrent: 16 }),
+      await bus.consume("scheduler-build-status", (p) => this.onStatusChanged(p), {
+        maxConcurrent: 16,
+      }),
       await bus.consume("scheduler-build-cancel", (p) => this.onCancelRequested(p)),
-      await bus.consume("scheduler-image-changed", (p) => this.onImageChanged(p), { maxConcurrent: 16 }),
+      await bus.consume("scheduler-image-changed", (p) => this.onImageChanged(p), {
+        maxConcurrent: 16,
+      }),
     ];
     // A build whose runners died on it `maxDeliver` times must not stay Running for ever.
-    this.exhausted = bus.watchExhausted<"build.dispatched">("build-runner-dispatched", (p) => this.onRunnerLost(p));
+    this.exhausted = bus.watchExhausted<"build.dispatched">("build-runner-dispatched", (p) =>
+      this.onRunnerLost(p),
+    );
   }
 
   async stop(): Promise<void> {
@@ -86,7 +101,16 @@ export class BuildScheduler {
     const { db, registry } = this.options;
     const { build, created } = await createBuildForRequest(db, request, { registry });
     if (created) {
-      this.log.info({ buildId: build.id, build: build.name, namespace: build.namespace, requestId: request.requestId, cause: request.cause.type }, "build created");
+      this.log.info(
+        {
+          buildId: build.id,
+          build: build.name,
+          namespace: build.namespace,
+          requestId: request.requestId,
+          cause: request.cause.type,
+        },
+        "build created",
+      );
     }
     await this.advanceQueue(build.namespace, build.buildConfig);
   }
@@ -98,7 +122,9 @@ export class BuildScheduler {
    * build is still `New` and is dispatched again (JetStream drops the duplicate), never lost.
    */
   private async advanceQueue(namespace: string, buildConfig: string): Promise<void> {
-    const ended = await withBuildQueue(this.options.db, namespace, buildConfig, (tx, queue) => this.moveQueue(tx, namespace, queue));
+    const ended = await withBuildQueue(this.options.db, namespace, buildConfig, (tx, queue) =>
+      this.moveQueue(tx, namespace, queue),
+    );
     for (const build of ended ?? []) await this.prune(build);
   }
 
@@ -130,11 +156,13 @@ export class BuildScheduler {
         continue;
       }
       await markBuildPending(tx, build.id);
-      this.log.info({ buildId: build.id, build: build.name, namespace, runPolicy: queue.spec.runPolicy }, "build dispatched");
+      this.log.info(
+        { buildId: build.id, build: build.name, namespace, runPolicy: queue.spec.runPolicy },
+        "build dispatched",
+      );
     }
     return ended;
   }
-
 
   /**
    * Publishes the build for a runner. Returns a reason when it cannot run (a named Secret is
@@ -157,7 +185,10 @@ export class BuildScheduler {
           reason: FailureReason.MissingSecret,
           message: `the ${use} secret ${build.namespace}/${name} does not exist`,
         });
-        this.log.warn({ buildId: build.id, build: build.name, secret: name }, "build failed: secret not found");
+        this.log.warn(
+          { buildId: build.id, build: build.name, secret: name },
+          "build failed: secret not found",
+        );
         return FailureReason.MissingSecret;
       }
       credentials[use] = (secret.spec as SecretSpec).dockerConfigJson;
@@ -191,7 +222,13 @@ export class BuildScheduler {
       revision: event.revision,
     });
     this.log.info(
-      { buildId: event.buildId, build: event.name, phase: event.phase, applied, current: build?.phase },
+      {
+        buildId: event.buildId,
+        build: event.name,
+        phase: event.phase,
+        applied,
+        current: build?.phase,
+      },
       applied ? "build status recorded" : "build status ignored",
     );
     if (applied && build && isTerminalPhase(build.phase)) {
@@ -206,7 +243,11 @@ export class BuildScheduler {
 
   private async prune(build: BuildRecord): Promise<void> {
     const pruned = await pruneBuildHistory(this.options.db, build.namespace, build.buildConfig);
-    if (pruned.length > 0) this.log.info({ buildConfig: build.buildConfig, namespace: build.namespace, pruned }, "old builds pruned");
+    if (pruned.length > 0)
+      this.log.info(
+        { buildConfig: build.buildConfig, namespace: build.namespace, pruned },
+        "old builds pruned",
+      );
   }
 
   private async onRunnerLost(dispatch: BuildDispatchedV1): Promise<void> {
@@ -218,7 +259,10 @@ export class BuildScheduler {
       reason: FailureReason.RunnerLost,
       message: `no runner finished the build after ${consumers["build-runner-dispatched"].maxDeliver} attempts`,
     });
-    this.log.error({ buildId: dispatch.buildId, build: dispatch.name, applied }, "build lost its runners");
+    this.log.error(
+      { buildId: dispatch.buildId, build: dispatch.name, applied },
+      "build lost its runners",
+    );
     if (applied && build) {
       await this.prune(build);
       await this.advanceQueue(build.namespace, build.buildConfig);
@@ -228,7 +272,9 @@ export class BuildScheduler {
   /** ImageChange triggers: a tag moved. The event is also a fact the pass may not have read yet. */
   private async onImageChanged(event: ImageChangedV1): Promise<void> {
     const key = imageStreamTagKey(event.namespace, `${event.imageStream}:${event.tag}`);
-    await this.imagePasses.request(new Map([[key, { digest: event.digest, imageReference: event.imageReference }]]));
+    await this.imagePasses.request(
+      new Map([[key, { digest: event.digest, imageReference: event.imageReference }]]),
+    );
   }
 
   /**
@@ -255,7 +301,10 @@ export class BuildScheduler {
     const plan = planImageTriggeredBuilds({ ...state, tags, tagHistory });
     const plannedMs = performance.now() - started - loadedMs;
     for (const { buildConfig: bc, waitingFor } of plan.deferred) {
-      this.log.debug({ buildConfig: bc.name, namespace: bc.namespace, waitingFor: waitingFor.slice(0, 5) }, "image change deferred: something upstream is still building");
+      this.log.debug(
+        { buildConfig: bc.name, namespace: bc.namespace, waitingFor: waitingFor.slice(0, 5) },
+        "image change deferred: something upstream is still building",
+      );
     }
     await forEachConcurrently(plan.build, 8, async ({ buildConfig: bc, changed }) => {
       const keys = Object.keys(changed);
@@ -280,13 +329,29 @@ export class BuildScheduler {
         Object.fromEntries(keys.map((k) => [k, changed[k]!.digest])),
       );
       if (!build) return;
-      this.log.info({ buildId: build.id, build: build.name, namespace: build.namespace, requestId, images: keys, cause: "ImageChange" }, "build created");
+      this.log.info(
+        {
+          buildId: build.id,
+          build: build.name,
+          namespace: build.namespace,
+          requestId,
+          images: keys,
+          cause: "ImageChange",
+        },
+        "build created",
+      );
       await this.advanceQueue(build.namespace, build.buildConfig);
     });
     if (plan.build.length > 0 || plan.deferred.length > 0) {
       const ms = (x: number) => Math.round(x * 10) / 10;
       this.log.info(
-        { build: plan.build.length, deferred: plan.deferred.length, loadMs: ms(loadedMs), planMs: ms(plannedMs), totalMs: ms(performance.now() - started) },
+        {
+          build: plan.build.length,
+          deferred: plan.deferred.length,
+          loadMs: ms(loadedMs),
+          planMs: ms(plannedMs),
+          totalMs: ms(performance.now() - started),
+        },
         "image triggers reconciled",
       );
     }

@@ -36,7 +36,11 @@ export class CoalescedPasses<T> {
 }
 
 /** Runs `fn` over `items` with at most `limit` at a time; rejects with the first failure after all settle. */
-export async function forEachConcurrently<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+export async function forEachConcurrently<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
   let index = 0;
   const errors: unknown[] = [];
   const worker = async () => {

@@ -99,7 +99,9 @@ export const integrationTest = baseTest.extend<IntegrationFixtures>({
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
             [templateDatabase],
           );
-          await c.query(`ALTER DATABASE ${templateDatabase} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false`);
+          await c.query(
+            `ALTER DATABASE ${templateDatabase} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false`,
+          );
         });
         await use({
           natsUrl: servers.natsUrl,
@@ -115,7 +117,8 @@ export const integrationTest = baseTest.extend<IntegrationFixtures>({
         await servers?.stop();
         await notifications.stop();
         // Keep the logs of a failed run for a look; CI machines are thrown away anyway.
-        if (process.env.KILN_KEEP_TEST_STATE === undefined) await rm(workDir, { recursive: true, force: true });
+        if (process.env.KILN_KEEP_TEST_STATE === undefined)
+          await rm(workDir, { recursive: true, force: true });
       }
     },
     { scope: "worker" },
@@ -139,12 +142,16 @@ export const integrationTest = baseTest.extend<IntegrationFixtures>({
 
   database: async ({ infra }, use) => {
     const name = `t_${randomToken(12)}`;
-    await withAdmin(infra.adminDatabaseUrl, (c) => c.query(`CREATE DATABASE ${name} TEMPLATE ${templateDatabase}`));
+    await withAdmin(infra.adminDatabaseUrl, (c) =>
+      c.query(`CREATE DATABASE ${name} TEMPLATE ${templateDatabase}`),
+    );
     try {
       await use({ name, url: infra.databaseUrlFor(name) });
     } finally {
       // FORCE: a test that forgot to close its pool must not leak the database.
-      await withAdmin(infra.adminDatabaseUrl, (c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+      await withAdmin(infra.adminDatabaseUrl, (c) =>
+        c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
+      );
     }
   },
 

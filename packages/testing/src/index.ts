@@ -6,7 +6,12 @@
 export { freePort } from "@kiln/infra";
 export { buildahArgs, buildBusyboxImage, busyboxApplets, removeBuildahStore } from "@kiln/infra";
 export type { BuildBusyboxImageOptions, BuiltImage } from "@kiln/infra";
-export { integrationTest, registryNotificationToken, templateDatabase, withAdmin } from "./fixtures.js";
+export {
+  integrationTest,
+  registryNotificationToken,
+  templateDatabase,
+  withAdmin,
+} from "./fixtures.js";
 export type { BaseImage, TestDatabase, WorkerInfra } from "./fixtures.js";
 export { makeGitRepo } from "./git.js";
 export type { GitRepo } from "./git.js";
@@ -17,8 +22,20 @@ export { NotificationRelay } from "./notification-relay.js";
 export type { RegistryEvent, RegistryNotification } from "./notification-relay.js";
 export { tarBytes } from "./tar-bytes.js";
 export { StandInApiServer } from "./kube/stand-in-api-server.js";
-export type { ChangeSource, Fault, ObjectHook, RecordedRequest, StandInApiServerOptions, WatchEventType } from "./kube/stand-in-api-server.js";
-export { enableRolloutController, podFromJob, RolloutBehaviour, rolloutStatus } from "./kube/controllers.js";
+export type {
+  ChangeSource,
+  Fault,
+  ObjectHook,
+  RecordedRequest,
+  StandInApiServerOptions,
+  WatchEventType,
+} from "./kube/stand-in-api-server.js";
+export {
+  enableRolloutController,
+  podFromJob,
+  RolloutBehaviour,
+  rolloutStatus,
+} from "./kube/controllers.js";
 export { LocalKubelet } from "./kube/local-kubelet.js";
 export type { LocalKubeletOptions } from "./kube/local-kubelet.js";
 export type { RolloutControllerOptions } from "./kube/controllers.js";

@@ -24,7 +24,10 @@ export class NotificationRelay {
   readonly received: RegistryNotification[] = [];
   private target: string | undefined;
   private server: Server | undefined;
-  private waiters: { predicate: (e: RegistryEvent) => boolean; resolve: (e: RegistryEvent) => void }[] = [];
+  private waiters: {
+    predicate: (e: RegistryEvent) => boolean;
+    resolve: (e: RegistryEvent) => void;
+  }[] = [];
 
   /** URL to give the registry as `notificationUrl`. */
   get url(): string {
@@ -58,13 +61,22 @@ export class NotificationRelay {
   }
 
   /** Resolves with the first event (already received or arriving later) matching `predicate`. */
-  waitForEvent(predicate: (e: RegistryEvent) => boolean, timeoutMs = 10_000): Promise<RegistryEvent> {
+  waitForEvent(
+    predicate: (e: RegistryEvent) => boolean,
+    timeoutMs = 10_000,
+  ): Promise<RegistryEvent> {
     for (const n of this.received) {
       const hit = n.body.events?.find(predicate);
       if (hit) return Promise.resolve(hit);
     }
     return new Promise((resolve, reject) => {
-      const waiter = { predicate, resolve: (e: RegistryEvent) => { clearTimeout(timer); resolve(e); } };
+      const waiter = {
+        predicate,
+        resolve: (e: RegistryEvent) => {
+          clearTimeout(timer);
+          resolve(e);
+        },
+      };
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w !== waiter);
         reject(new Error(`no matching registry event within ${timeoutMs} ms`));

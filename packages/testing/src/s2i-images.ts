@@ -1,7 +1,21 @@
 import { buildBusyboxImage, type BuiltImage } from "@kiln/infra";
 
 /** Applets an S2I builder made from busybox needs besides the base ones (`chown` is s2i's rule). */
-export const s2iBuilderApplets = ["id", "chown", "tar", "rm", "head", "dd", "date", "test", "[", "wc", "du", "ls", "grep"] as const;
+export const s2iBuilderApplets = [
+  "id",
+  "chown",
+  "tar",
+  "rm",
+  "head",
+  "dd",
+  "date",
+  "test",
+  "[",
+  "wc",
+  "du",
+  "ls",
+  "grep",
+] as const;
 
 export type BuildS2IBuilderImageOptions = {
   storageDir: string;
@@ -29,7 +43,11 @@ export function buildS2IBuilderImage(options: BuildS2IBuilderImageOptions): Prom
   const scripts = options.scripts ?? {};
   const files: Record<string, string> = { ...options.files };
   for (const [name, content] of Object.entries(scripts)) files[`${scriptsDir}/${name}`] = content;
-  const labels = options.labels ?? (Object.keys(scripts).length > 0 ? { "io.openshift.s2i.scripts-url": `image://${scriptsDir}` } : {});
+  const labels =
+    options.labels ??
+    (Object.keys(scripts).length > 0
+      ? { "io.openshift.s2i.scripts-url": `image://${scriptsDir}` }
+      : {});
   return buildBusyboxImage({
     storageDir: options.storageDir,
     ref: options.ref,

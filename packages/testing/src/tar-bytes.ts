@@ -15,7 +15,10 @@ export interface TarFixtureEntry {
  * Writes a ustar archive byte by byte, with no sanitising at all: tar tools refuse to create
  * `../evil` or `/abs` entries, and tests of safe extraction need exactly those.
  */
-export function tarBytes(entries: readonly TarFixtureEntry[], options: { gzip?: boolean } = {}): Buffer {
+export function tarBytes(
+  entries: readonly TarFixtureEntry[],
+  options: { gzip?: boolean } = {},
+): Buffer {
   const blocks: Buffer[] = [];
   const flags = { file: "0", hardlink: "1", symlink: "2", char: "3", dir: "5", fifo: "6" } as const;
   for (const e of entries) {
@@ -27,7 +30,8 @@ export function tarBytes(entries: readonly TarFixtureEntry[], options: { gzip?: 
       if (b.length > len) throw new Error(`tar fixture field too long: ${text}`);
       b.copy(h, at);
     };
-    const octal = (n: number, at: number, len: number) => put(`${n.toString(8).padStart(len - 1, "0")}\0`, at, len);
+    const octal = (n: number, at: number, len: number) =>
+      put(`${n.toString(8).padStart(len - 1, "0")}\0`, at, len);
     put(e.path, 0, 100);
     octal(e.mode ?? (type === "dir" ? 0o755 : 0o644), 100, 8);
     octal(0, 108, 8);

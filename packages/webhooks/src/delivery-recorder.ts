@@ -1,7 +1,16 @@
-import { recordWebhookDeliveries, type Db, type NewWebhookDelivery, type WebhookDeliveryRecord } from "@kiln/db";
+import {
+  recordWebhookDeliveries,
+  type Db,
+  type NewWebhookDelivery,
+  type WebhookDeliveryRecord,
+} from "@kiln/db";
 
 type Recorded = { inserted: boolean; delivery: WebhookDeliveryRecord };
-type Waiter = { delivery: NewWebhookDelivery; resolve: (r: Recorded) => void; reject: (e: unknown) => void };
+type Waiter = {
+  delivery: NewWebhookDelivery;
+  resolve: (r: Recorded) => void;
+  reject: (e: unknown) => void;
+};
 
 /**
  * Stores webhook deliveries with group commit: while one INSERT is in flight, the deliveries

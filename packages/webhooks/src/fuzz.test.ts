@@ -15,14 +15,26 @@ function prng(seed: number): () => number {
   };
 }
 
-const interesting = ["null", "[]", "{}", '""', "0", "-1e999", '"refs/heads/main"', "true", '{"__proto__":{"x":1}}', '"0000000000000000000000000000000000000000"'];
+const interesting = [
+  "null",
+  "[]",
+  "{}",
+  '""',
+  "0",
+  "-1e999",
+  '"refs/heads/main"',
+  "true",
+  '{"__proto__":{"x":1}}',
+  '"0000000000000000000000000000000000000000"',
+];
 
 function mutate(source: Buffer, rand: () => number): Buffer {
   const bytes = Buffer.from(source);
   const pick = Math.floor(rand() * 6);
   if (pick === 0) {
     // Flip random bytes.
-    for (let i = 0; i < 1 + rand() * 8; i += 1) bytes[Math.floor(rand() * bytes.length)] = Math.floor(rand() * 256);
+    for (let i = 0; i < 1 + rand() * 8; i += 1)
+      bytes[Math.floor(rand() * bytes.length)] = Math.floor(rand() * 256);
     return bytes;
   }
   if (pick === 1) return bytes.subarray(0, Math.floor(rand() * bytes.length));
@@ -32,7 +44,11 @@ function mutate(source: Buffer, rand: () => number): Buffer {
     const colons = [...text.matchAll(/:\s*/g)].map((m) => m.index! + m[0].length);
     const at = colons[Math.floor(rand() * colons.length)] ?? 0;
     const end = text.slice(at).search(/[,}\]]/);
-    return Buffer.from(text.slice(0, at) + interesting[Math.floor(rand() * interesting.length)]! + text.slice(at + (end < 0 ? 0 : end)));
+    return Buffer.from(
+      text.slice(0, at) +
+        interesting[Math.floor(rand() * interesting.length)]! +
+        text.slice(at + (end < 0 ? 0 : end)),
+    );
   }
   if (pick === 3) {
     const random = Buffer.alloc(Math.floor(rand() * 512));
@@ -43,7 +59,17 @@ function mutate(source: Buffer, rand: () => number): Buffer {
   return Buffer.concat([bytes, bytes.subarray(0, Math.floor(rand() * bytes.length))]);
 }
 
-const headerNames = ["x-github-event", "x-github-delivery", "x-gitlab-event", "x-gitlab-event-uuid", "x-gitea-event", "x-gogs-event", "x-event-key", "x-request-id", "content-type"];
+const headerNames = [
+  "x-github-event",
+  "x-github-delivery",
+  "x-gitlab-event",
+  "x-gitlab-event-uuid",
+  "x-gitea-event",
+  "x-gogs-event",
+  "x-event-key",
+  "x-request-id",
+  "content-type",
+];
 
 describe("fuzzing every parser", () => {
   const iterations = 2_000;
@@ -56,7 +82,12 @@ describe("fuzzing every parser", () => {
         const headers = { ...base.headers };
         if (rand() < 0.2) {
           const name = headerNames[Math.floor(rand() * headerNames.length)]!;
-          headers[name] = rand() < 0.5 ? undefined : String.fromCharCode(...Array.from({ length: 8 }, () => Math.floor(rand() * 0x3000)));
+          headers[name] =
+            rand() < 0.5
+              ? undefined
+              : String.fromCharCode(
+                  ...Array.from({ length: 8 }, () => Math.floor(rand() * 0x3000)),
+                );
         }
         const body = mutate(base.body, rand);
         for (const def of Object.values(hookTypes)) {
@@ -64,7 +95,8 @@ describe("fuzzing every parser", () => {
           try {
             def.parse(headers, body);
           } catch (error) {
-            if (!(error instanceof WebhookParseError)) throw new Error(`seed ${seed} iteration ${i}: ${String(error)}`, { cause: error });
+            if (!(error instanceof WebhookParseError))
+              throw new Error(`seed ${seed} iteration ${i}: ${String(error)}`, { cause: error });
           }
           // A parser must stay linear: no input of this size may take long.
           expect(Date.now() - t0).toBeLessThan(250);

@@ -52,7 +52,9 @@ export class GitPoller {
         const previous = this.seen.get(key);
         this.seen.set(key, commit);
         if (previous === undefined || previous === commit) continue;
-        const built = (await listBuilds(this.options.db, bc.namespace, { buildConfig: bc.name })).some((b) => b.spec.revision.commit === commit);
+        const built = (
+          await listBuilds(this.options.db, bc.namespace, { buildConfig: bc.name })
+        ).some((b) => b.spec.revision.commit === commit);
         if (built) continue;
         const requestId = `poll-${bc.namespace}-${bc.name}-${commit}`;
         await this.options.bus.publish(
@@ -65,14 +67,24 @@ export class GitPoller {
             buildConfig: bc.name,
             commit,
             env: [],
-            cause: { type: "GitPush", message: `Polled ${ref}: ${commit} (no webhook announced it)`, commit },
+            cause: {
+              type: "GitPush",
+              message: `Polled ${ref}: ${commit} (no webhook announced it)`,
+              commit,
+            },
             requestedAt: new Date().toISOString(),
           },
           { msgId: requestId },
         );
-        this.log.info({ buildConfig: bc.name, namespace: bc.namespace, commit }, "missed push found by polling");
+        this.log.info(
+          { buildConfig: bc.name, namespace: bc.namespace, commit },
+          "missed push found by polling",
+        );
       } catch (error) {
-        this.log.warn({ buildConfig: bc.name, namespace: bc.namespace, err: error }, "git ls-remote failed");
+        this.log.warn(
+          { buildConfig: bc.name, namespace: bc.namespace, err: error },
+          "git ls-remote failed",
+        );
       }
     }
   }
@@ -81,10 +93,19 @@ export class GitPoller {
 /** The commit a ref points at, or null; never prompts for credentials. */
 function lsRemote(uri: string, ref: string): Promise<string | null> {
   return new Promise((resolve, reject) => {
-    const child = spawn("git", ["ls-remote", "--", uri, ref.startsWith("refs/") || ref === "HEAD" ? ref : `refs/heads/${ref}`], {
-      env: { ...process.env, GIT_TERMINAL_PROMPT: "0", GIT_ASKPASS: "true" },
-      stdio: ["ignore", "pipe", "ignore"],
-    });
+    const child = spawn(
+      "git",
+      [
+        "ls-remote",
+        "--",
+        uri,
+        ref.startsWith("refs/") || ref === "HEAD" ? ref : `refs/heads/${ref}`,
+      ],
+      {
+        env: { ...process.env, GIT_TERMINAL_PROMPT: "0", GIT_ASKPASS: "true" },
+        stdio: ["ignore", "pipe", "ignore"],
+      },
+    );
     let out = "";
     const timeout = setTimeout(() => child.kill("SIGKILL"), 30_000);
     child.stdout.on("data", (c: Buffer) => (out += c.toString("utf8")));

@@ -6,7 +6,16 @@ export { WebhookError, WebhookErrorReason, WebhookParseError } from "./errors.js
 export { fallbackDefaultBranches, matchEvent, SkipReason } from "./match.js";
 export type { MatchResult, MatchTarget } from "./match.js";
 export { globToRegExp, isGlob } from "./glob.js";
-export { HookType, hookTypes, isHookType, parseBitbucket, parseGeneric, parseGitea, parseGitHub, parseGitLab } from "./providers/index.js";
+export {
+  HookType,
+  hookTypes,
+  isHookType,
+  parseBitbucket,
+  parseGeneric,
+  parseGitea,
+  parseGitHub,
+  parseGitLab,
+} from "./providers/index.js";
 export type { HookTypeDef } from "./providers/index.js";
 export { GitProvider } from "./push-event.js";
 export type { GitHookEvent, HookHeaders, HookParser, ParsedHook, RefChange } from "./push-event.js";

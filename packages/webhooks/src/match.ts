@@ -37,12 +37,24 @@ export const fallbackDefaultBranches = ["main", "master"] as const;
 export function matchEvent(event: GitHookEvent, target: MatchTarget, generic = false): MatchResult {
   switch (event.kind) {
     case "ping":
-      return { outcome: "skip", reason: SkipReason.Ping, message: "ping: the webhook reaches Kiln and its secret matches" };
+      return {
+        outcome: "skip",
+        reason: SkipReason.Ping,
+        message: "ping: the webhook reaches Kiln and its secret matches",
+      };
     case "ignored":
-      return { outcome: "skip", reason: SkipReason.IgnoredEvent, message: `event ${event.event} does not start builds (only pushes do)` };
+      return {
+        outcome: "skip",
+        reason: SkipReason.IgnoredEvent,
+        message: `event ${event.event} does not start builds (only pushes do)`,
+      };
     case "push": {
       if (!target.hasGitSource && !generic) {
-        return { outcome: "skip", reason: SkipReason.NoGitSource, message: "the BuildConfig has no git source" };
+        return {
+          outcome: "skip",
+          reason: SkipReason.NoGitSource,
+          message: "the BuildConfig has no git source",
+        };
       }
       let first: MatchResult | undefined;
       for (const change of event.changes) {
@@ -50,22 +62,40 @@ export function matchEvent(event: GitHookEvent, target: MatchTarget, generic = f
         if (result.outcome === "build") return result;
         first ??= result;
       }
-      return first ?? { outcome: "skip", reason: SkipReason.NoChanges, message: "the push moved no ref" };
+      return (
+        first ?? { outcome: "skip", reason: SkipReason.NoChanges, message: "the push moved no ref" }
+      );
     }
     default:
       return assertNever(event);
   }
 }
 
-function matchChange(change: RefChange, target: MatchTarget, defaultBranch: string | undefined): MatchResult {
+function matchChange(
+  change: RefChange,
+  target: MatchTarget,
+  defaultBranch: string | undefined,
+): MatchResult {
   // A generic hook without a ref builds the BuildConfig's own ref.
   if (change.ref === "") return { outcome: "build", change };
-  if (change.deleted) return { outcome: "skip", reason: SkipReason.BranchDeleted, message: `${change.ref} was deleted`, change };
+  if (change.deleted)
+    return {
+      outcome: "skip",
+      reason: SkipReason.BranchDeleted,
+      message: `${change.ref} was deleted`,
+      change,
+    };
   const wanted = target.ref;
   if (change.ref.startsWith("refs/tags/")) {
-    if (wanted?.startsWith("refs/tags/") && globToRegExp(wanted).test(change.ref)) return { outcome: "build", change };
+    if (wanted?.startsWith("refs/tags/") && globToRegExp(wanted).test(change.ref))
+      return { outcome: "build", change };
     if (target.includeTags) return { outcome: "build", change };
-    return { outcome: "skip", reason: SkipReason.TagPush, message: `${change.ref} is a tag; set includeTags on the trigger to build tags`, change };
+    return {
+      outcome: "skip",
+      reason: SkipReason.TagPush,
+      message: `${change.ref} is a tag; set includeTags on the trigger to build tags`,
+      change,
+    };
   }
   if (wanted === undefined) {
     const branches = defaultBranch ? [defaultBranch] : fallbackDefaultBranches;
@@ -79,5 +109,10 @@ function matchChange(change: RefChange, target: MatchTarget, defaultBranch: stri
   }
   const pattern = wanted.startsWith("refs/") ? wanted : `refs/heads/${wanted}`;
   if (globToRegExp(pattern).test(change.ref)) return { outcome: "build", change };
-  return { outcome: "skip", reason: SkipReason.RefMismatch, message: `${change.ref} does not match the BuildConfig's ref ${wanted}`, change };
+  return {
+    outcome: "skip",
+    reason: SkipReason.RefMismatch,
+    message: `${change.ref} does not match the BuildConfig's ref ${wanted}`,
+    change,
+  };
 }

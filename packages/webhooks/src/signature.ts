@@ -10,7 +10,12 @@ import { constantTimeEqual, signatureMatches } from "./verify.js";
  * Bitbucket) or the secret itself in a header (GitLab's X-Gitlab-Token). A generic client may
  * do either: `X-Hub-Signature-256: sha256=<hmac>` or `Authorization: Bearer <secret>`.
  */
-export function requestProvesSecret(type: HookType, headers: HookHeaders, body: Uint8Array, secret: string): boolean {
+export function requestProvesSecret(
+  type: HookType,
+  headers: HookHeaders,
+  body: Uint8Array,
+  secret: string,
+): boolean {
   switch (type) {
     case "github":
       return signatureMatches(header(headers, "x-hub-signature-256"), secret, body, "prefixed");
@@ -18,7 +23,9 @@ export function requestProvesSecret(type: HookType, headers: HookHeaders, body: 
       return constantTimeEqual(header(headers, "x-gitlab-token") ?? "", secret);
     case "gitea":
       return signatureMatches(
-        header(headers, "x-gitea-signature") ?? header(headers, "x-forgejo-signature") ?? header(headers, "x-gogs-signature"),
+        header(headers, "x-gitea-signature") ??
+          header(headers, "x-forgejo-signature") ??
+          header(headers, "x-gogs-signature"),
         secret,
         body,
         "bare",

@@ -19,9 +19,15 @@ export function constantTimeEqual(a: string, b: string): boolean {
  * Checks a signature header against the body for one secret. `sha256=<hex>` (GitHub's
  * X-Hub-Signature-256, Bitbucket's X-Hub-Signature) or bare hex (Gitea, Gogs), by `format`.
  */
-export function signatureMatches(signature: string | undefined, secret: string, body: Uint8Array, format: "prefixed" | "bare"): boolean {
+export function signatureMatches(
+  signature: string | undefined,
+  secret: string,
+  body: Uint8Array,
+  format: "prefixed" | "bare",
+): boolean {
   if (signature === undefined) return false;
   const expected = hmacSha256Hex(secret, body);
-  const given = format === "prefixed" ? (signature.startsWith("sha256=") ? signature.slice(7) : "") : signature;
+  const given =
+    format === "prefixed" ? (signature.startsWith("sha256=") ? signature.slice(7) : "") : signature;
   return constantTimeEqual(given.toLowerCase(), expected);
 }

@@ -53,7 +53,8 @@ interface HookRequest {
   body: Uint8Array;
 }
 
-const unauthorizedMessage = "the webhook secret or signature does not match a webhook trigger of this BuildConfig";
+const unauthorizedMessage =
+  "the webhook secret or signature does not match a webhook trigger of this BuildConfig";
 // Compared against when there is no trigger secret, so an unknown BuildConfig costs the same work.
 const decoySecret = randomUUID();
 
@@ -105,20 +106,33 @@ export class WebhookReceiver {
   }
 
   private createApp(): FastifyInstance {
-    const app = Fastify({ bodyLimit: this.options.bodyLimitBytes ?? 5 * 1024 * 1024, logger: false });
+    const app = Fastify({
+      bodyLimit: this.options.bodyLimitBytes ?? 5 * 1024 * 1024,
+      logger: false,
+    });
     // Signatures cover the raw bytes: keep them, parse later (after verification).
     app.removeAllContentTypeParsers();
-    app.addContentTypeParser(["application/json", "application/x-www-form-urlencoded"], { parseAs: "buffer" }, (_req, body, done) =>
-      done(null, body),
+    app.addContentTypeParser(
+      ["application/json", "application/x-www-form-urlencoded"],
+      { parseAs: "buffer" },
+      (_req, body, done) => done(null, body),
     );
     app.setErrorHandler((error, request, reply) => {
       const { status, body } = toHttpError(error, this.options.bodyLimitBytes ?? 5 * 1024 * 1024);
-      if (status >= 500) this.log.error({ err: error, path: request.url.split("?")[0] }, "webhook request failed");
-      else this.log.warn({ status, error: body.error, path: request.url.split("?")[0] }, "webhook request refused");
+      if (status >= 500)
+        this.log.error({ err: error, path: request.url.split("?")[0] }, "webhook request failed");
+      else
+        this.log.warn(
+          { status, error: body.error, path: request.url.split("?")[0] },
+          "webhook request refused",
+        );
       void reply.status(status).send(body);
     });
     app.setNotFoundHandler((request, reply) => {
-      void reply.status(404).send({ error: "NotFound", message: `no webhook route ${request.method} ${request.url.split("?")[0]}` });
+      void reply.status(404).send({
+        error: "NotFound",
+        message: `no webhook route ${request.method} ${request.url.split("?")[0]}`,
+      });
     });
 
     app.get("/healthz", async (_request, reply) => {
@@ -129,23 +143,43 @@ export class WebhookReceiver {
       } catch {
         problems.push("database unreachable");
       }
-      return reply.status(problems.length ? 503 : 200).send(problems.length ? { status: "unhealthy", problems } : { status: "ok" });
+      return reply
+        .status(problems.length ? 503 : 200)
+        .send(problems.length ? { status: "unhealthy", problems } : { status: "ok" });
     });
 
-    const bodyOf = (body: unknown): Uint8Array => (body instanceof Uint8Array ? body : new Uint8Array());
+    const bodyOf = (body: unknown): Uint8Array =>
+      body instanceof Uint8Array ? body : new Uint8Array();
     app.post<{ Params: { ns: string; bc: string; secret: string; type: string } }>(
       "/apis/build.openshift.io/v1/namespaces/:ns/buildconfigs/:bc/webhooks/:secret/:type",
       async (request, reply) => {
         const { ns, bc, secret, type } = request.params;
-        const { status, answer } = await this.handle({ namespace: ns, buildConfig: bc, type, pathSecret: secret, headers: request.headers, body: bodyOf(request.body) });
+        const { status, answer } = await this.handle({
+          namespace: ns,
+          buildConfig: bc,
+          type,
+          pathSecret: secret,
+          headers: request.headers,
+          body: bodyOf(request.body),
+        });
         return reply.status(status).send(answer);
       },
     );
-    app.post<{ Params: { ns: string; bc: string; type: string } }>("/hooks/:ns/:bc/:type", async (request, reply) => {
-      const { ns, bc, type } = request.params;
-      const { status, answer } = await this.handle({ namespace: ns, buildConfig: bc, type, pathSecret: undefined, headers: request.headers, body: bodyOf(request.body) });
-      return reply.status(status).send(answer);
-    });
+    app.post<{ Params: { ns: string; bc: string; type: string } }>(
+      "/hooks/:ns/:bc/:type",
+      async (request, reply) => {
+        const { ns, bc, type } = request.params;
+        const { status, answer } = await this.handle({
+          namespace: ns,
+          buildConfig: bc,
+          type,
+          pathSecret: undefined,
+          headers: request.headers,
+          body: bodyOf(request.body),
+        });
+        return reply.status(status).send(answer);
+      },
+    );
     return app;
   }
 
@@ -157,7 +191,10 @@ export class WebhookReceiver {
   private async handle(req: HookRequest): Promise<{ status: number; answer: DeliveryAnswer }> {
     const started = performance.now();
     if (!isHookType(req.type)) {
-      throw new WebhookError(WebhookErrorReason.MissingHeader, `unknown webhook type ${req.type} (github, gitlab, bitbucket, gitea, generic)`);
+      throw new WebhookError(
+        WebhookErrorReason.MissingHeader,
+        `unknown webhook type ${req.type} (github, gitlab, bitbucket, gitea, generic)`,
+      );
     }
     const type = req.type;
     const def = hookTypes[type];
@@ -173,7 +210,10 @@ export class WebhookReceiver {
         deliveryId: untrustedDeliveryId(req.headers),
         outcome: WebhookOutcome.Rejected,
         reason: WebhookErrorReason.Unauthorized,
-        message: req.pathSecret === undefined ? "no valid signature or token for this BuildConfig's triggers" : "wrong secret in the URL",
+        message:
+          req.pathSecret === undefined
+            ? "no valid signature or token for this BuildConfig's triggers"
+            : "wrong secret in the URL",
       });
       this.logDelivery(stored, started);
       throw new WebhookError(WebhookErrorReason.Unauthorized, unauthorizedMessage);
@@ -185,14 +225,24 @@ export class WebhookReceiver {
       parsed = def.parse(req.headers, req.body);
     } catch (error) {
       if (!(error instanceof WebhookError)) throw error;
-      const stored = await this.store({ ...base, deliveryId: untrustedDeliveryId(req.headers), outcome: WebhookOutcome.Rejected, reason: error.reason, message: error.message });
+      const stored = await this.store({
+        ...base,
+        deliveryId: untrustedDeliveryId(req.headers),
+        outcome: WebhookOutcome.Rejected,
+        reason: error.reason,
+        message: error.message,
+      });
       this.logDelivery(stored, started);
       throw error;
     }
 
     const match = matchEvent(
       parsed.event,
-      { ref: spec?.source.git?.ref, hasGitSource: spec?.source.git !== undefined, includeTags: settings.includeTags === true },
+      {
+        ref: spec?.source.git?.ref,
+        hasGitSource: spec?.source.git !== undefined,
+        includeTags: settings.includeTags === true,
+      },
       type === "generic",
     );
     // A generic hook sent without a delivery id cannot be deduplicated: it gets a fresh one.
@@ -213,17 +263,32 @@ export class WebhookReceiver {
     };
     const { inserted, delivery } = await this.deliveries.record(record);
     if (!inserted && (delivery.namespace !== namespace || delivery.buildConfig !== buildConfig)) {
-      throw new WebhookError(WebhookErrorReason.Conflict, `delivery ${deliveryId} was already received for another BuildConfig`);
+      throw new WebhookError(
+        WebhookErrorReason.Conflict,
+        `delivery ${deliveryId} was already received for another BuildConfig`,
+      );
     }
     // A first delivery, or a redelivery of one whose publish failed before: (re)publish. The
     // request id is the same either way, so JetStream and the scheduler see one request.
-    if (delivery.outcome === WebhookOutcome.BuildRequested && delivery.publishedAt === null && delivery.requestId) {
-      const env = parsed.event.kind === "push" && settings.allowEnv === true ? (parsed.event.env ?? []) : [];
+    if (
+      delivery.outcome === WebhookOutcome.BuildRequested &&
+      delivery.publishedAt === null &&
+      delivery.requestId
+    ) {
+      const env =
+        parsed.event.kind === "push" && settings.allowEnv === true ? (parsed.event.env ?? []) : [];
       try {
         await this.publish(delivery, env);
       } catch (error) {
-        this.log.error({ err: error, deliveryId, requestId: delivery.requestId }, "build request not published");
-        throw new WebhookError(WebhookErrorReason.Unavailable, "the delivery is stored but its build could not be queued; redeliver it", { cause: error });
+        this.log.error(
+          { err: error, deliveryId, requestId: delivery.requestId },
+          "build request not published",
+        );
+        throw new WebhookError(
+          WebhookErrorReason.Unavailable,
+          "the delivery is stored but its build could not be queued; redeliver it",
+          { cause: error },
+        );
       }
     }
     this.logDelivery(delivery, started, !inserted);
@@ -246,7 +311,10 @@ export class WebhookReceiver {
    * The BuildConfig's spec, cached for a second. A changed webhook secret therefore takes up to
    * a second to apply, a fair price for not reading Postgres once per delivery under a burst.
    */
-  private async buildConfigSpec(namespace: string, name: string): Promise<BuildConfigSpec | undefined> {
+  private async buildConfigSpec(
+    namespace: string,
+    name: string,
+  ): Promise<BuildConfigSpec | undefined> {
     const key = `${namespace}/${name}`;
     const now = Date.now();
     const cached = this.specs.get(key);
@@ -258,7 +326,11 @@ export class WebhookReceiver {
     return spec;
   }
 
-  private verifiedTrigger(type: HookType, req: HookRequest, triggers: BuildTrigger[]): BuildTrigger | null {
+  private verifiedTrigger(
+    type: HookType,
+    req: HookRequest,
+    triggers: BuildTrigger[],
+  ): BuildTrigger | null {
     const field = hookTypes[type].field;
     let found: BuildTrigger | null = null;
     let compared = false;
@@ -268,7 +340,10 @@ export class WebhookReceiver {
       const secret = trigger[field]?.secret;
       if (!secret) continue;
       compared = true;
-      const ok = req.pathSecret !== undefined ? constantTimeEqual(req.pathSecret, secret) : requestProvesSecret(type, req.headers, req.body, secret);
+      const ok =
+        req.pathSecret !== undefined
+          ? constantTimeEqual(req.pathSecret, secret)
+          : requestProvesSecret(type, req.headers, req.body, secret);
       if (ok && !found) found = trigger;
     }
     if (!compared) {
@@ -278,7 +353,10 @@ export class WebhookReceiver {
     return found;
   }
 
-  private async publish(delivery: WebhookDeliveryRecord, env: { name: string; value: string }[]): Promise<void> {
+  private async publish(
+    delivery: WebhookDeliveryRecord,
+    env: { name: string; value: string }[],
+  ): Promise<void> {
     const requestId = delivery.requestId!;
     const short = delivery.commit ? delivery.commit.slice(0, 7) : "the tip";
     const where = delivery.ref ? ` to ${delivery.ref}` : "";
@@ -330,22 +408,58 @@ export class WebhookReceiver {
 
 /** The delivery id a rejected request claims, kept for the record only (never deduplicated on). */
 function untrustedDeliveryId(headers: HookHeaders): string | null {
-  for (const name of ["x-github-delivery", "idempotency-key", "x-gitlab-event-uuid", "x-gitea-delivery", "x-forgejo-delivery", "x-gogs-delivery", "x-request-uuid", "x-request-id", "x-kiln-delivery"]) {
+  for (const name of [
+    "x-github-delivery",
+    "idempotency-key",
+    "x-gitlab-event-uuid",
+    "x-gitea-delivery",
+    "x-forgejo-delivery",
+    "x-gogs-delivery",
+    "x-request-uuid",
+    "x-request-id",
+    "x-kiln-delivery",
+  ]) {
     const value = header(headers, name);
     if (value !== undefined) return value.replace(/[^A-Za-z0-9_{}-]/g, "").slice(0, 128) || null;
   }
   return null;
 }
 
-function toHttpError(error: unknown, limit: number): { status: number; body: { error: string; message: string } } {
-  if (error instanceof WebhookError) return { status: error.status, body: { error: error.reason, message: error.message } };
+function toHttpError(
+  error: unknown,
+  limit: number,
+): { status: number; body: { error: string; message: string } } {
+  if (error instanceof WebhookError)
+    return { status: error.status, body: { error: error.reason, message: error.message } };
   const status = (error as { statusCode?: number }).statusCode;
-  if (status === 413) return { status, body: { error: WebhookErrorReason.PayloadTooLarge, message: `the body is larger than ${limit} bytes (WEBHOOK_BODY_LIMIT_BYTES)` } };
+  if (status === 413)
+    return {
+      status,
+      body: {
+        error: WebhookErrorReason.PayloadTooLarge,
+        message: `the body is larger than ${limit} bytes (WEBHOOK_BODY_LIMIT_BYTES)`,
+      },
+    };
   if (status === 415) {
-    return { status, body: { error: WebhookErrorReason.UnsupportedMediaType, message: "send the webhook as application/json (or GitHub's and Gitea's form encoding)" } };
+    return {
+      status,
+      body: {
+        error: WebhookErrorReason.UnsupportedMediaType,
+        message: "send the webhook as application/json (or GitHub's and Gitea's form encoding)",
+      },
+    };
   }
   if (status !== undefined && status >= 400 && status < 500) {
-    return { status, body: { error: WebhookErrorReason.MalformedPayload, message: error instanceof Error ? error.message : "bad request" } };
+    return {
+      status,
+      body: {
+        error: WebhookErrorReason.MalformedPayload,
+        message: error instanceof Error ? error.message : "bad request",
+      },
+    };
   }
-  return { status: 500, body: { error: "Internal", message: "the webhook could not be handled; it was not acted on" } };
+  return {
+    status: 500,
+    body: { error: "Internal", message: "the webhook could not be handled; it was not acted on" },
+  };
 }

@@ -12,15 +12,28 @@ const ConfigSchema = z.object({
   API_PORT: z.coerce.number().int().min(0).max(65535).default(18080),
   /** Bearer token for every route but /healthz; `kiln up` generates it into the state dir. */
   API_TOKEN: z.string().min(16, "must be at least 16 characters"),
-  API_BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(5 * 1024 * 1024),
+  API_BODY_LIMIT_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(5 * 1024 * 1024),
   /** Largest binary-build upload (`start-build --from-*`); streamed to the object store, never buffered. */
-  API_BINARY_LIMIT_BYTES: z.coerce.number().int().positive().default(512 * 1024 * 1024),
+  API_BINARY_LIMIT_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(512 * 1024 * 1024),
 });
 
 await runService("api", ConfigSchema, async ({ config, logger, shutdown }) => {
   const database = createDatabase(config.DATABASE_URL);
   shutdown.add("postgres", () => database.close());
-  const bus = await Bus.connect({ servers: config.NATS_URL, prefix: config.KILN_SUBJECT_PREFIX, name: "kiln-api", logger });
+  const bus = await Bus.connect({
+    servers: config.NATS_URL,
+    prefix: config.KILN_SUBJECT_PREFIX,
+    name: "kiln-api",
+    logger,
+  });
   shutdown.add("nats", () => bus.drain());
   await bus.ensureStreams();
   const server = createApiServer({

@@ -24,7 +24,10 @@ function kubernetesEngine(config: Config, logger: Logger): KubernetesEngine {
     ttlSecondsAfterFinished: config.BUILD_RUNNER_KUBE_TTL_SECONDS,
     buildAppArmorProfile: config.BUILD_RUNNER_KUBE_APPARMOR_PROFILE,
     isolation: config.BUILD_RUNNER_KUBE_ISOLATION,
-    binaryInput: { natsUrl: config.BUILD_RUNNER_KUBE_NATS_URL ?? config.NATS_URL, subjectPrefix: config.KILN_SUBJECT_PREFIX },
+    binaryInput: {
+      natsUrl: config.BUILD_RUNNER_KUBE_NATS_URL ?? config.NATS_URL,
+      subjectPrefix: config.KILN_SUBJECT_PREFIX,
+    },
     pollIntervalMs: config.BUILD_RUNNER_KUBE_POLL_INTERVAL_MS,
     logger: logger.child({ component: "kubernetes-engine" }),
   });
@@ -45,8 +48,16 @@ async function localBuildHost(config: Config, logger: Logger): Promise<BuildHost
     workDir: config.BUILD_RUNNER_WORK_DIR ?? "",
     storageDir: config.BUILD_RUNNER_STORAGE_DIR ?? "",
   });
-  if (host.isolation === "chroot-unsafe") logger.warn({ isolation: host.isolation, user: host.user.name }, "BUILD_RUNNER_ISOLATION=chroot-unsafe: build steps are not isolated from this host");
-  if (host.storageFallback) logger.warn({ storageDriver: host.storageDriver, reason: host.storageFallback }, "overlay storage cannot mount here; builds use vfs");
+  if (host.isolation === "chroot-unsafe")
+    logger.warn(
+      { isolation: host.isolation, user: host.user.name },
+      "BUILD_RUNNER_ISOLATION=chroot-unsafe: build steps are not isolated from this host",
+    );
+  if (host.storageFallback)
+    logger.warn(
+      { storageDriver: host.storageDriver, reason: host.storageFallback },
+      "overlay storage cannot mount here; builds use vfs",
+    );
   logger.info(buildHostDetails(host), "build host ready");
   return host;
 }
@@ -65,35 +76,53 @@ function buildHostDetails(host: BuildHost): Record<string, unknown> {
 
 await runService("build-runner", ConfigSchema, async ({ config, logger, shutdown }) => {
   const host = config.BUILD_RUNNER_ENGINE === "local" ? await localBuildHost(config, logger) : null;
-  const bus = await Bus.connect({ servers: config.NATS_URL, prefix: config.KILN_SUBJECT_PREFIX, name: "kiln-build-runner", logger });
+  const bus = await Bus.connect({
+    servers: config.NATS_URL,
+    prefix: config.KILN_SUBJECT_PREFIX,
+    name: "kiln-build-runner",
+    logger,
+  });
   shutdown.add("nats", () => bus.drain());
   await bus.ensureStreams();
-  if (config.BUILD_RUNNER_ENGINE === "noop") logger.warn("engine noop: builds build nothing and push nothing (benchmark mode)");
+  if (config.BUILD_RUNNER_ENGINE === "noop")
+    logger.warn("engine noop: builds build nothing and push nothing (benchmark mode)");
   const engine =
     config.BUILD_RUNNER_ENGINE === "noop"
       ? new NoopEngine({ buildMs: config.BUILD_RUNNER_NOOP_BUILD_MS })
       : config.BUILD_RUNNER_ENGINE === "kubernetes"
         ? kubernetesEngine(config, logger)
-      : new LocalEngine({
-          host: host!,
-          workDir: config.BUILD_RUNNER_WORK_DIR ?? "",
-          storageDir: config.BUILD_RUNNER_STORAGE_DIR ?? "",
-          insecureRegistries: config.KILN_INSECURE_REGISTRIES,
-          maxInputBytes: config.BUILD_RUNNER_MAX_INPUT_BYTES,
-          allowedUids: config.BUILD_RUNNER_ALLOWED_UIDS,
-          imageCacheBytes: config.BUILD_RUNNER_IMAGE_CACHE_BYTES,
-          logger: logger.child({ component: "local-engine" }),
-        });
-  const runner = new BuildRunner({ bus, engine, logger, maxConcurrentBuilds: config.BUILD_RUNNER_MAX_CONCURRENT_BUILDS });
+        : new LocalEngine({
+            host: host!,
+            workDir: config.BUILD_RUNNER_WORK_DIR ?? "",
+            storageDir: config.BUILD_RUNNER_STORAGE_DIR ?? "",
+            insecureRegistries: config.KILN_INSECURE_REGISTRIES,
+            maxInputBytes: config.BUILD_RUNNER_MAX_INPUT_BYTES,
+            allowedUids: config.BUILD_RUNNER_ALLOWED_UIDS,
+            imageCacheBytes: config.BUILD_RUNNER_IMAGE_CACHE_BYTES,
+            logger: logger.child({ component: "local-engine" }),
+          });
+  const runner = new BuildRunner({
+    bus,
+    engine,
+    logger,
+    maxConcurrentBuilds: config.BUILD_RUNNER_MAX_CONCURRENT_BUILDS,
+  });
   await runner.start();
   shutdown.add("runner", () => runner.stop(config.BUILD_RUNNER_SHUTDOWN_GRACE_MS));
   const health = new HealthServer({
     host: config.BUILD_RUNNER_HEALTH_HOST,
     port: config.BUILD_RUNNER_HEALTH_PORT,
     check: () => (bus.isClosed() ? ["nats connection closed"] : []),
-    details: () => ({ engine: config.BUILD_RUNNER_ENGINE, ...(host ? { buildHost: buildHostDetails(host) } : {}) }),
+    details: () => ({
+      engine: config.BUILD_RUNNER_ENGINE,
+      ...(host ? { buildHost: buildHostDetails(host) } : {}),
+    }),
   });
   const healthPort = await health.start();
   shutdown.add("health", () => health.stop());
-  return { engine: config.BUILD_RUNNER_ENGINE, healthPort, maxConcurrentBuilds: config.BUILD_RUNNER_MAX_CONCURRENT_BUILDS };
+  return {
+    engine: config.BUILD_RUNNER_ENGINE,
+    healthPort,
+    maxConcurrentBuilds: config.BUILD_RUNNER_MAX_CONCURRENT_BUILDS,
+  };
 });

@@ -17,7 +17,12 @@ const port = z.coerce.number().int().min(0).max(65535);
 const list = z
   .string()
   .default("")
-  .transform((s) => s.split(",").map((x) => x.trim()).filter(Boolean));
+  .transform((s) =>
+    s
+      .split(",")
+      .map((x) => x.trim())
+      .filter(Boolean),
+  );
 
 const ConfigSchema = z
   .object({
@@ -35,13 +40,21 @@ const ConfigSchema = z
     /** Per-source tokens overriding the one above: `harbor=secret,quay=other`. */
     IMAGE_WATCHER_NOTIFICATION_TOKENS: list,
     IMAGE_WATCHER_IMPORT_INTERVAL_MS: z.coerce.number().int().min(100).default(60_000),
-    IMAGE_WATCHER_NOTIFICATION_LIMIT_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
+    IMAGE_WATCHER_NOTIFICATION_LIMIT_BYTES: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .default(1024 * 1024),
   })
   .superRefine((c, ctx) => {
     for (const entry of c.IMAGE_WATCHER_NOTIFICATION_TOKENS) {
       const [source, token] = entry.split("=", 2);
       if (!notificationSources.includes(source as NotificationSource) || !token) {
-        ctx.addIssue({ code: "custom", path: ["IMAGE_WATCHER_NOTIFICATION_TOKENS"], message: `want SOURCE=TOKEN with SOURCE one of ${notificationSources.join(", ")}` });
+        ctx.addIssue({
+          code: "custom",
+          path: ["IMAGE_WATCHER_NOTIFICATION_TOKENS"],
+          message: `want SOURCE=TOKEN with SOURCE one of ${notificationSources.join(", ")}`,
+        });
       }
     }
   });
@@ -51,36 +64,74 @@ const ConfigSchema = z
 await runService("image-watcher", ConfigSchema, async ({ config, logger, shutdown }) => {
   const database = createDatabase(config.DATABASE_URL);
   shutdown.add("postgres", () => database.close());
-  const bus = await Bus.connect({ servers: config.NATS_URL, prefix: config.KILN_SUBJECT_PREFIX, name: "kiln-image-watcher", logger });
+  const bus = await Bus.connect({
+    servers: config.NATS_URL,
+    prefix: config.KILN_SUBJECT_PREFIX,
+    name: "kiln-image-watcher",
+    logger,
+  });
   shutdown.add("nats", () => bus.drain());
   await bus.ensureStreams();
 
-  const targets = { kilnRegistry: config.KILN_REGISTRY, insecureRegistries: [config.KILN_REGISTRY, ...config.KILN_INSECURE_REGISTRIES] };
+  const targets = {
+    kilnRegistry: config.KILN_REGISTRY,
+    insecureRegistries: [config.KILN_REGISTRY, ...config.KILN_INSECURE_REGISTRIES],
+  };
   const recorder = new TagRecorder({ db: database.db, bus, logger });
   const resolver = new ManifestResolver();
 
-  const buildOutputs = new BuildOutputRecorder({ recorder, kilnRegistry: config.KILN_REGISTRY, logger });
-  const consumption = await bus.consume("image-watcher-build-status", (status) => buildOutputs.handle(status));
+  const buildOutputs = new BuildOutputRecorder({
+    recorder,
+    kilnRegistry: config.KILN_REGISTRY,
+    logger,
+  });
+  const consumption = await bus.consume("image-watcher-build-status", (status) =>
+    buildOutputs.handle(status),
+  );
   shutdown.add("build-status consumer", () => consumption.stop());
 
-  const importer = new ScheduledImporter({ ...targets, db: database.db, recorder, resolver, logger, intervalMs: config.IMAGE_WATCHER_IMPORT_INTERVAL_MS });
+  const importer = new ScheduledImporter({
+    ...targets,
+    db: database.db,
+    recorder,
+    resolver,
+    logger,
+    intervalMs: config.IMAGE_WATCHER_IMPORT_INTERVAL_MS,
+  });
   importer.start();
   shutdown.add("importer", () => importer.stop());
 
   const tokens: Partial<Record<NotificationSource, string>> = {};
-  for (const source of notificationSources) if (config.IMAGE_WATCHER_NOTIFICATION_TOKEN) tokens[source] = config.IMAGE_WATCHER_NOTIFICATION_TOKEN;
+  for (const source of notificationSources)
+    if (config.IMAGE_WATCHER_NOTIFICATION_TOKEN)
+      tokens[source] = config.IMAGE_WATCHER_NOTIFICATION_TOKEN;
   for (const entry of config.IMAGE_WATCHER_NOTIFICATION_TOKENS) {
     const [source, token] = entry.split("=", 2) as [NotificationSource, string];
     tokens[source] = token;
   }
-  const receiver = new NotificationReceiver({ ...targets, db: database.db, recorder, resolver, logger, tokens });
+  const receiver = new NotificationReceiver({
+    ...targets,
+    db: database.db,
+    recorder,
+    resolver,
+    logger,
+    tokens,
+  });
   const server = new HealthServer({
     host: config.IMAGE_WATCHER_HOST,
     port: config.IMAGE_WATCHER_PORT ?? config.IMAGE_WATCHER_HEALTH_PORT,
     check: () => (bus.isClosed() ? ["nats connection closed"] : []),
-    otherwise: notificationRoutes({ receiver, logger, bodyLimitBytes: config.IMAGE_WATCHER_NOTIFICATION_LIMIT_BYTES }),
+    otherwise: notificationRoutes({
+      receiver,
+      logger,
+      bodyLimitBytes: config.IMAGE_WATCHER_NOTIFICATION_LIMIT_BYTES,
+    }),
   });
   const httpPort = await server.start();
   shutdown.add("http", () => server.stop());
-  return { httpPort, importIntervalMs: config.IMAGE_WATCHER_IMPORT_INTERVAL_MS, notificationAuth: Object.keys(tokens) };
+  return {
+    httpPort,
+    importIntervalMs: config.IMAGE_WATCHER_IMPORT_INTERVAL_MS,
+    notificationAuth: Object.keys(tokens),
+  };
 });

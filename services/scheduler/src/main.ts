@@ -18,13 +18,27 @@ await runService("scheduler", ConfigSchema, async ({ config, logger, shutdown })
   // Consumers handle up to 16 events each at once, and a cascade's passes create 16 builds at once.
   const database = createDatabase(config.DATABASE_URL, { max: 24 });
   shutdown.add("postgres", () => database.close());
-  const bus = await Bus.connect({ servers: config.NATS_URL, prefix: config.KILN_SUBJECT_PREFIX, name: "kiln-scheduler", logger });
+  const bus = await Bus.connect({
+    servers: config.NATS_URL,
+    prefix: config.KILN_SUBJECT_PREFIX,
+    name: "kiln-scheduler",
+    logger,
+  });
   shutdown.add("nats", () => bus.drain());
   await bus.ensureStreams();
-  const scheduler = new BuildScheduler({ bus, db: database.db, logger, registry: config.KILN_REGISTRY });
+  const scheduler = new BuildScheduler({
+    bus,
+    db: database.db,
+    logger,
+    registry: config.KILN_REGISTRY,
+  });
   await scheduler.start();
   shutdown.add("scheduler", () => scheduler.stop());
-  const health = new HealthServer({ host: config.SCHEDULER_HEALTH_HOST, port: config.SCHEDULER_HEALTH_PORT, check: () => (bus.isClosed() ? ["nats connection closed"] : []) });
+  const health = new HealthServer({
+    host: config.SCHEDULER_HEALTH_HOST,
+    port: config.SCHEDULER_HEALTH_PORT,
+    check: () => (bus.isClosed() ? ["nats connection closed"] : []),
+  });
   const healthPort = await health.start();
   shutdown.add("health", () => health.stop());
   return { healthPort, registry: config.KILN_REGISTRY };

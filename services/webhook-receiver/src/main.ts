@@ -10,7 +10,11 @@ const ConfigSchema = z.object({
   WEBHOOK_HOST: z.string().default("127.0.0.1"),
   WEBHOOK_PORT: z.coerce.number().int().min(0).max(65535).default(18081),
   /** Larger webhook bodies get 413 unread (GitHub caps its payloads at 25 MB; pushes are far smaller). */
-  WEBHOOK_BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(5 * 1024 * 1024),
+  WEBHOOK_BODY_LIMIT_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(5 * 1024 * 1024),
   /** How often BuildConfigs with `source.git.poll: true` are read with git ls-remote. */
   WEBHOOK_GIT_POLL_INTERVAL_MS: z.coerce.number().int().min(1000).default(60_000),
 });
@@ -18,7 +22,12 @@ const ConfigSchema = z.object({
 await runService("webhook-receiver", ConfigSchema, async ({ config, logger, shutdown }) => {
   const database = createDatabase(config.DATABASE_URL);
   shutdown.add("postgres", () => database.close());
-  const bus = await Bus.connect({ servers: config.NATS_URL, prefix: config.KILN_SUBJECT_PREFIX, name: "kiln-webhook-receiver", logger });
+  const bus = await Bus.connect({
+    servers: config.NATS_URL,
+    prefix: config.KILN_SUBJECT_PREFIX,
+    name: "kiln-webhook-receiver",
+    logger,
+  });
   shutdown.add("nats", () => bus.drain());
   await bus.ensureStreams();
   const receiver = new WebhookReceiver({
@@ -29,7 +38,12 @@ await runService("webhook-receiver", ConfigSchema, async ({ config, logger, shut
     port: config.WEBHOOK_PORT,
     bodyLimitBytes: config.WEBHOOK_BODY_LIMIT_BYTES,
   });
-  const poller = new GitPoller({ db: database.db, bus, logger, intervalMs: config.WEBHOOK_GIT_POLL_INTERVAL_MS });
+  const poller = new GitPoller({
+    db: database.db,
+    bus,
+    logger,
+    intervalMs: config.WEBHOOK_GIT_POLL_INTERVAL_MS,
+  });
   poller.start();
   shutdown.add("git-poller", () => poller.stop());
   const url = await receiver.start();

@@ -20,12 +20,15 @@ const manifestExtensions = new Set([".yaml", ".yml", ".json"]);
  * and the API applies them all or none, so a half-applied set never happens.
  */
 export async function applyCommand(ctx: CommandContext, options: ApplyOptions): Promise<void> {
-  if (options.filename.length === 0) throw new UsageError("apply needs at least one -f FILE (or -f - for stdin)");
+  if (options.filename.length === 0)
+    throw new UsageError("apply needs at least one -f FILE (or -f - for stdin)");
   const manifests: Manifest[] = [];
   for (const name of options.filename) {
-    for (const [file, text] of await readSources(ctx, name)) manifests.push(...parseManifests(text, file));
+    for (const [file, text] of await readSources(ctx, name))
+      manifests.push(...parseManifests(text, file));
   }
-  if (manifests.length === 0) throw new UsageError(`no resources found in ${options.filename.join(", ")}`);
+  if (manifests.length === 0)
+    throw new UsageError(`no resources found in ${options.filename.join(", ")}`);
 
   const namespace = ctx.namespace(options.namespace);
   const items = manifests.map((m) => withNamespace(m, namespace, options.namespace !== undefined));
@@ -33,11 +36,19 @@ export async function applyCommand(ctx: CommandContext, options: ApplyOptions): 
 
   if (options.output === "json" || options.output === "yaml") {
     // The apply results themselves, so a script sees created/configured/unchanged per item.
-    ctx.out(options.output === "json" ? `${JSON.stringify({ items: results }, null, 2)}\n` : stringify({ items: results }));
+    ctx.out(
+      options.output === "json"
+        ? `${JSON.stringify({ items: results }, null, 2)}\n`
+        : stringify({ items: results }),
+    );
     return;
   }
   for (const r of results) {
-    ctx.out(options.output === "name" ? `${qualifiedName(r.kind, r.name)}\n` : `${qualifiedName(r.kind, r.name)} ${r.action}\n`);
+    ctx.out(
+      options.output === "name"
+        ? `${qualifiedName(r.kind, r.name)}\n`
+        : `${qualifiedName(r.kind, r.name)} ${r.action}\n`,
+    );
   }
 }
 
@@ -62,7 +73,10 @@ function withNamespace(m: Manifest, namespace: string, explicit: boolean): Recor
   return m.object;
 }
 
-async function readSources(ctx: CommandContext, name: string): Promise<[file: string, text: string][]> {
+async function readSources(
+  ctx: CommandContext,
+  name: string,
+): Promise<[file: string, text: string][]> {
   if (name === "-") return [["<stdin>", await readAll(ctx.io.stdin)]];
   const path = resolve(ctx.io.cwd, name);
   let isDir: boolean;
@@ -82,6 +96,7 @@ async function readSources(ctx: CommandContext, name: string): Promise<[file: st
 async function readAll(stream: AsyncIterable<string | Uint8Array>): Promise<string> {
   const decoder = new TextDecoder();
   let text = "";
-  for await (const chunk of stream) text += typeof chunk === "string" ? chunk : decoder.decode(chunk, { stream: true });
+  for await (const chunk of stream)
+    text += typeof chunk === "string" ? chunk : decoder.decode(chunk, { stream: true });
   return text + decoder.decode();
 }

@@ -9,7 +9,11 @@ export async function deleteCommand(
   nameArg: string | undefined,
   options: { namespace?: string | undefined },
 ): Promise<void> {
-  const { type, name } = parseResourceArgs(typeArg, nameArg, ["buildconfigs", "imagestreams", "secrets"]);
+  const { type, name } = parseResourceArgs(typeArg, nameArg, [
+    "buildconfigs",
+    "imagestreams",
+    "secrets",
+  ]);
   if (name === undefined) throw new UsageError(`delete needs a name: kiln delete ${typeArg} NAME`);
   const namespace = ctx.namespace(options.namespace);
   const client = ctx.client();

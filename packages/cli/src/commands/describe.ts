@@ -13,8 +13,13 @@ export async function describeCommand(
   nameArg: string | undefined,
   options: { namespace?: string | undefined },
 ): Promise<void> {
-  const { type, name } = parseResourceArgs(typeArg, nameArg, ["buildconfigs", "builds", "imagestreams"]);
-  if (name === undefined) throw new UsageError(`describe needs a name: kiln describe ${typeArg} NAME`);
+  const { type, name } = parseResourceArgs(typeArg, nameArg, [
+    "buildconfigs",
+    "builds",
+    "imagestreams",
+  ]);
+  if (name === undefined)
+    throw new UsageError(`describe needs a name: kiln describe ${typeArg} NAME`);
   const namespace = ctx.namespace(options.namespace);
   const client = ctx.client();
   const now = ctx.io.now();

@@ -7,7 +7,10 @@ import type { WebhookDelivery } from "../resources.js";
  * `kiln events [--bc NAME]`: git webhook deliveries, newest first, each with the build it made
  * or why it made none, so no delivery is ever silent.
  */
-export async function eventsCommand(ctx: CommandContext, options: { namespace?: string | undefined; bc?: string | undefined; output?: string | undefined }): Promise<void> {
+export async function eventsCommand(
+  ctx: CommandContext,
+  options: { namespace?: string | undefined; bc?: string | undefined; output?: string | undefined },
+): Promise<void> {
   const namespace = ctx.namespace(options.namespace);
   const items = await ctx.client().listWebhookDeliveries(namespace, { buildConfig: options.bc });
   if (options.output === "json") {
@@ -15,7 +18,9 @@ export async function eventsCommand(ctx: CommandContext, options: { namespace?: 
     return;
   }
   if (items.length === 0) {
-    ctx.out(`No webhook deliveries in namespace ${namespace}${options.bc ? ` for ${options.bc}` : ""}.\n`);
+    ctx.out(
+      `No webhook deliveries in namespace ${namespace}${options.bc ? ` for ${options.bc}` : ""}.\n`,
+    );
     return;
   }
   const now = ctx.io.now();
@@ -37,7 +42,8 @@ export async function eventsCommand(ctx: CommandContext, options: { namespace?: 
 }
 
 function result(d: WebhookDelivery): string {
-  if (d.outcome === "build-requested") return d.build ? `build ${d.build}` : "build requested (not created yet)";
+  if (d.outcome === "build-requested")
+    return d.build ? `build ${d.build}` : "build requested (not created yet)";
   return [d.reason, d.message].filter(Boolean).join(": ");
 }
 

@@ -1,6 +1,13 @@
 import type { CommandContext } from "../context.js";
 import { UsageError } from "../errors.js";
-import { buildConfigLayout, buildLayout, deployLayout, imageStreamLayout, secretLayout, type TableLayout } from "../output/columns.js";
+import {
+  buildConfigLayout,
+  buildLayout,
+  deployLayout,
+  imageStreamLayout,
+  secretLayout,
+  type TableLayout,
+} from "../output/columns.js";
 import { formatResources, type OutputFormat } from "../output/format.js";
 import { renderTable } from "../output/table.js";
 import { kindOf, parseResourceArgs, type ResourceType } from "../resource-types.js";
@@ -16,9 +23,15 @@ export interface GetOptions {
 type AnyResource = BuildConfig | Build | ImageStream | Secret | Deploy;
 
 /** `kiln get TYPE [NAME]`: a table by default, or json / yaml / name for scripts. */
-export async function getCommand(ctx: CommandContext, typeArg: string, nameArg: string | undefined, options: GetOptions): Promise<void> {
+export async function getCommand(
+  ctx: CommandContext,
+  typeArg: string,
+  nameArg: string | undefined,
+  options: GetOptions,
+): Promise<void> {
   const { type, name } = parseResourceArgs(typeArg, nameArg);
-  if (options.bc !== undefined && type !== "builds") throw new UsageError("--bc only applies to builds");
+  if (options.bc !== undefined && type !== "builds")
+    throw new UsageError("--bc only applies to builds");
   const namespace = ctx.namespace(options.namespace);
   const client = ctx.client();
 
@@ -38,7 +51,9 @@ export async function getCommand(ctx: CommandContext, typeArg: string, nameArg: 
   }
 
   if (options.output) {
-    ctx.out(formatResources(items, options.output, { single: name !== undefined, kind: kindOf[type] }));
+    ctx.out(
+      formatResources(items, options.output, { single: name !== undefined, kind: kindOf[type] }),
+    );
     return;
   }
   if (items.length === 0) {
@@ -49,7 +64,12 @@ export async function getCommand(ctx: CommandContext, typeArg: string, nameArg: 
   ctx.out(table(type, items, ctx.io.now()));
 }
 
-export function getOne(ctx: CommandContext, type: ResourceType, namespace: string, name: string): Promise<AnyResource> {
+export function getOne(
+  ctx: CommandContext,
+  type: ResourceType,
+  namespace: string,
+  name: string,
+): Promise<AnyResource> {
   const client = ctx.client();
   switch (type) {
     case "buildconfigs":
@@ -67,10 +87,20 @@ export function getOne(ctx: CommandContext, type: ResourceType, namespace: strin
 
 function table(type: ResourceType, items: AnyResource[], now: Date): string {
   const layout = layoutFor(type) as TableLayout<AnyResource>;
-  return renderTable(layout.headers, items.map((item) => layout.row(item, now)));
+  return renderTable(
+    layout.headers,
+    items.map((item) => layout.row(item, now)),
+  );
 }
 
-function layoutFor(type: ResourceType): TableLayout<BuildConfig> | TableLayout<Build> | TableLayout<ImageStream> | TableLayout<Secret> | TableLayout<Deploy> {
+function layoutFor(
+  type: ResourceType,
+):
+  | TableLayout<BuildConfig>
+  | TableLayout<Build>
+  | TableLayout<ImageStream>
+  | TableLayout<Secret>
+  | TableLayout<Deploy> {
   switch (type) {
     case "buildconfigs":
       return buildConfigLayout;

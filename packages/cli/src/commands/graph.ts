@@ -9,15 +9,25 @@ export async function graphCommand(ctx: CommandContext): Promise<void> {
     return;
   }
   for (const node of nodes) {
-    const inputs = node.inputs.map((i) => `${i.key}${i.paused ? " (paused)" : ""}`).join(", ") || "-";
-    ctx.out(`${node.buildConfig}\n  follows:   ${inputs}\n  pushes:    ${node.output ?? "-"}\n  rebuilds:  ${node.downstream.join(", ") || "-"}\n`);
+    const inputs =
+      node.inputs.map((i) => `${i.key}${i.paused ? " (paused)" : ""}`).join(", ") || "-";
+    ctx.out(
+      `${node.buildConfig}\n  follows:   ${inputs}\n  pushes:    ${node.output ?? "-"}\n  rebuilds:  ${node.downstream.join(", ") || "-"}\n`,
+    );
   }
 }
 
 /** `kiln impact is/NAME:TAG`: what a change of that tag would rebuild, in order, without building. */
-export async function impactCommand(ctx: CommandContext, target: string, options: { namespace?: string | undefined }): Promise<void> {
+export async function impactCommand(
+  ctx: CommandContext,
+  target: string,
+  options: { namespace?: string | undefined },
+): Promise<void> {
   const tag = target.replace(/^(is|imagestream|imagestreamtag|istag)\//, "");
-  if (!/^[^/:]+(\/[^/:]+)?:[^/:]+$/.test(tag)) throw new UsageError(`expected is/NAME:TAG (or NAMESPACE/NAME:TAG), got ${JSON.stringify(target)}`);
+  if (!/^[^/:]+(\/[^/:]+)?:[^/:]+$/.test(tag))
+    throw new UsageError(
+      `expected is/NAME:TAG (or NAMESPACE/NAME:TAG), got ${JSON.stringify(target)}`,
+    );
   const key = tag.includes("/") ? tag : `${ctx.namespace(options.namespace)}/${tag}`;
   const { impact = [] } = await ctx.client().buildGraph(key);
   if (impact.length === 0) {

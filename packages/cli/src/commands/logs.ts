@@ -6,7 +6,11 @@ import { streamLog } from "./wait.js";
 /**
  * Resolves `build/NAME-N`, `bc/NAME` (its latest build) or a bare `NAME-N` to a build name.
  */
-export async function resolveBuildName(ctx: CommandContext, namespace: string, target: string): Promise<string> {
+export async function resolveBuildName(
+  ctx: CommandContext,
+  namespace: string,
+  target: string,
+): Promise<string> {
   const slash = target.indexOf("/");
   if (slash < 0) return target;
   const type = parseResourceType(target.slice(0, slash), ["builds", "buildconfigs"]);
@@ -22,7 +26,11 @@ export async function resolveBuildName(ctx: CommandContext, namespace: string, t
   if (!latest) {
     // Distinguish "no such BuildConfig" from "no builds yet": both are NotFound but read differently.
     await ctx.client().getBuildConfig(namespace, name);
-    throw new ApiError(404, "NotFound", `buildconfig ${namespace}/${name} has no builds yet (start one with \`kiln start-build ${name}\`)`);
+    throw new ApiError(
+      404,
+      "NotFound",
+      `buildconfig ${namespace}/${name} has no builds yet (start one with \`kiln start-build ${name}\`)`,
+    );
   }
   return latest.name;
 }

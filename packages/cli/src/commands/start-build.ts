@@ -28,19 +28,31 @@ export function parseEnvFlags(flags: readonly string[]): { name: string; value: 
   });
 }
 
-export async function startBuildCommand(ctx: CommandContext, name: string, options: StartBuildOptions): Promise<void> {
-  if (options.follow && options.wait) throw new UsageError("use either --follow or --wait, not both");
+export async function startBuildCommand(
+  ctx: CommandContext,
+  name: string,
+  options: StartBuildOptions,
+): Promise<void> {
+  if (options.follow && options.wait)
+    throw new UsageError("use either --follow or --wait, not both");
   const env = parseEnvFlags(options.env);
   const namespace = ctx.namespace(options.namespace);
   // A request id of our own makes the request safe to retry: the API returns the same build.
   const requestId = randomUUID();
   const binarySource = binarySourceFlag(options);
-  if (binarySource && (options.commit || env.length > 0)) throw new UsageError(`--${binarySource.flag} cannot be combined with --commit or --env`);
+  if (binarySource && (options.commit || env.length > 0))
+    throw new UsageError(`--${binarySource.flag} cannot be combined with --commit or --env`);
   let result;
   if (binarySource) {
     const upload = await openBinaryUpload(binarySource);
     ctx.err(`${upload.description}\n`);
-    result = await ctx.client().instantiateBinary(namespace, name, { kind: upload.kind, asFile: upload.asFile, size: upload.size, body: upload.body, requestId });
+    result = await ctx.client().instantiateBinary(namespace, name, {
+      kind: upload.kind,
+      asFile: upload.asFile,
+      size: upload.size,
+      body: upload.body,
+      requestId,
+    });
   } else {
     result = await ctx.client().instantiate(namespace, name, {
       requestId,
@@ -56,13 +68,16 @@ export async function startBuildCommand(ctx: CommandContext, name: string, optio
           `so there is nothing to ${options.follow ? "follow" : "wait for"}; see \`kiln get builds --bc ${name}\` in a moment`,
       );
     }
-    ctx.out(`build request for buildconfig.kiln.dev/${name} accepted (requestId ${result.requestId}); the build has not been created yet\n`);
+    ctx.out(
+      `build request for buildconfig.kiln.dev/${name} accepted (requestId ${result.requestId}); the build has not been created yet\n`,
+    );
     return;
   }
 
   const build = result.build;
   const buildName = build.metadata.name;
-  if (options.output) ctx.out(formatResources([build], options.output, { single: true, kind: "Build" }));
+  if (options.output)
+    ctx.out(formatResources([build], options.output, { single: true, kind: "Build" }));
   else ctx.out(`${qualifiedName("Build", buildName)} started\n`);
 
   if (options.follow) assertComplete(await followBuild(ctx, namespace, buildName));

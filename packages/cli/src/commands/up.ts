@@ -71,10 +71,15 @@ export async function upCommand(ctx: CommandContext, options: UpOptions): Promis
   // Every check that can fail runs before anything starts, so a failed `kiln up` leaves nothing behind.
   // KILN_SERVICES_DIR points `up` at another services tree (stub services in end-to-end tests of `up` itself).
   const servicesDir = resolve(cwd, ctx.io.env.KILN_SERVICES_DIR ?? join(code, "services"));
-  const entries = kilnServiceNames.map((name) => ({ name, entry: join(servicesDir, name, "src", "main.ts") }));
+  const entries = kilnServiceNames.map((name) => ({
+    name,
+    entry: join(servicesDir, name, "src", "main.ts"),
+  }));
   const missing = entries.filter((e) => !existsSync(e.entry));
   if (missing.length > 0) {
-    throw new UsageError(`service entry points not found: ${missing.map((e) => e.entry).join(", ")}`);
+    throw new UsageError(
+      `service entry points not found: ${missing.map((e) => e.entry).join(", ")}`,
+    );
   }
   const binaries = findBinaries(["natsServer", "postgres", "initdb", "registry", "buildah", "git"]);
   await assertPortsFree(
@@ -85,10 +90,26 @@ export async function upCommand(ctx: CommandContext, options: UpOptions): Promis
       { port: ports.api, what: "api", hint: "--api-port" },
       { port: ports.webhook, what: "webhook-receiver", hint: "--webhook-port" },
       // Health endpoints of the workers: fixed, so a second `kiln up` is told plainly.
-      { port: healthPorts.schedulerHealth, what: "scheduler /healthz", hint: "--api-port (health ports follow it)" },
-      { port: healthPorts.buildRunnerHealth, what: "build-runner /healthz", hint: "--api-port (health ports follow it)" },
-      { port: healthPorts.imageWatcherHealth, what: "image-watcher /healthz", hint: "--api-port (health ports follow it)" },
-      { port: healthPorts.deployerHealth, what: "deployer /healthz", hint: "--api-port (health ports follow it)" },
+      {
+        port: healthPorts.schedulerHealth,
+        what: "scheduler /healthz",
+        hint: "--api-port (health ports follow it)",
+      },
+      {
+        port: healthPorts.buildRunnerHealth,
+        what: "build-runner /healthz",
+        hint: "--api-port (health ports follow it)",
+      },
+      {
+        port: healthPorts.imageWatcherHealth,
+        what: "image-watcher /healthz",
+        hint: "--api-port (health ports follow it)",
+      },
+      {
+        port: healthPorts.deployerHealth,
+        what: "deployer /healthz",
+        hint: "--api-port (health ports follow it)",
+      },
     ],
     host,
   );
@@ -161,7 +182,15 @@ export async function upCommand(ctx: CommandContext, options: UpOptions): Promis
     let demoLine = "try: npx kiln apply -f examples/hello/buildconfig.yaml";
     if (options.demo) {
       say("setting up the demo (base image, git repo, BuildConfig hello)...");
-      await setUpDemo({ stateDir, registry, apiUrl, token, buildah: binaries.buildah, git: binaries.git, namespace: ctx.namespace(undefined) });
+      await setUpDemo({
+        stateDir,
+        registry,
+        apiUrl,
+        token,
+        buildah: binaries.buildah,
+        git: binaries.git,
+        namespace: ctx.namespace(undefined),
+      });
       demoLine = "try: npx kiln start-build hello --follow";
     }
 
@@ -204,7 +233,10 @@ class StopSignal {
     this.count += 1;
     this.requested = true;
     this.resolveWait();
-    if (this.count === 2) this.ctx.err(`got ${signal} again: still stopping (services get ${serviceStopTimeoutMs / 1000}s); once more to force\n`);
+    if (this.count === 2)
+      this.ctx.err(
+        `got ${signal} again: still stopping (services get ${serviceStopTimeoutMs / 1000}s); once more to force\n`,
+      );
     // ManagedProcess's exit hook still signals every child on the way out.
     if (this.count >= 3) process.exit(130);
   };
@@ -245,7 +277,11 @@ async function writeEnvFile(file: string, values: Record<string, string>): Promi
 }
 
 /** A service that dies while Kiln is up is reported, not restarted: its log says why. */
-function watchForCrashes(ctx: CommandContext, procs: readonly ManagedProcess[], stop: StopSignal): void {
+function watchForCrashes(
+  ctx: CommandContext,
+  procs: readonly ManagedProcess[],
+  stop: StopSignal,
+): void {
   for (const p of procs) {
     void p.exited.then((exit) => {
       if (stop.requested) return;
@@ -270,14 +306,23 @@ async function setUpDemo(o: DemoOptions): Promise<void> {
   const demoDir = join(o.stateDir, "demo");
   const baseImage = `${o.registry}/base/busybox:latest`;
   if (!(await imageExists(o.registry, "base/busybox", "latest"))) {
-    await buildBusyboxImage({ buildah: o.buildah, storageDir: join(demoDir, "buildah"), ref: baseImage });
+    await buildBusyboxImage({
+      buildah: o.buildah,
+      storageDir: join(demoDir, "buildah"),
+      ref: baseImage,
+    });
   }
   const repo = join(demoDir, "hello");
   if (!existsSync(join(repo, ".git"))) await makeDemoRepo(o.git, repo, baseImage);
 
   const client = new KilnClient({ baseUrl: o.apiUrl, token: o.token });
   await client.apply([
-    { apiVersion: "kiln.dev/v1", kind: "ImageStream", metadata: { name: "hello", namespace: o.namespace }, spec: {} },
+    {
+      apiVersion: "kiln.dev/v1",
+      kind: "ImageStream",
+      metadata: { name: "hello", namespace: o.namespace },
+      spec: {},
+    },
     {
       apiVersion: "kiln.dev/v1",
       kind: "BuildConfig",
@@ -296,7 +341,8 @@ async function imageExists(registry: string, repository: string, tag: string): P
     const res = await fetch(`http://${registry}/v2/${repository}/manifests/${tag}`, {
       method: "HEAD",
       headers: {
-        accept: "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
+        accept:
+          "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
       },
       signal: AbortSignal.timeout(5000),
     });
@@ -310,7 +356,12 @@ async function makeDemoRepo(git: string, dir: string, baseImage: string): Promis
   await mkdir(dir, { recursive: true });
   await writeFile(
     join(dir, "Dockerfile"),
-    [`FROM ${baseImage}`, "COPY message.txt /message.txt", `CMD ["echo","hello from kiln"]`, ""].join("\n"),
+    [
+      `FROM ${baseImage}`,
+      "COPY message.txt /message.txt",
+      `CMD ["echo","hello from kiln"]`,
+      "",
+    ].join("\n"),
   );
   await writeFile(join(dir, "message.txt"), "hello from kiln\n");
   // A fixed identity: the user's git config may not have one, and commit signing must not prompt.

@@ -3,11 +3,27 @@ import type { WireTrigger, WireWebhook } from "../resources.js";
 
 /** Trigger types that are webhooks, with the URL's `<type>` and how the sender proves the secret on Kiln's URL. */
 const webhookTriggers = [
-  { type: "GitHub", field: "github", proof: "X-Hub-Signature-256 (HMAC-SHA256 of the body with the secret)" },
+  {
+    type: "GitHub",
+    field: "github",
+    proof: "X-Hub-Signature-256 (HMAC-SHA256 of the body with the secret)",
+  },
   { type: "GitLab", field: "gitlab", proof: "X-Gitlab-Token (the secret)" },
-  { type: "Bitbucket", field: "bitbucket", proof: "X-Hub-Signature (sha256= HMAC of the body with the secret)" },
-  { type: "Gitea", field: "gitea", proof: "X-Gitea-Signature / X-Gogs-Signature (hex HMAC of the body with the secret)" },
-  { type: "Generic", field: "generic", proof: "X-Hub-Signature-256, or Authorization: Bearer <secret>" },
+  {
+    type: "Bitbucket",
+    field: "bitbucket",
+    proof: "X-Hub-Signature (sha256= HMAC of the body with the secret)",
+  },
+  {
+    type: "Gitea",
+    field: "gitea",
+    proof: "X-Gitea-Signature / X-Gogs-Signature (hex HMAC of the body with the secret)",
+  },
+  {
+    type: "Generic",
+    field: "generic",
+    proof: "X-Hub-Signature-256, or Authorization: Bearer <secret>",
+  },
 ] as const;
 
 /**
@@ -15,7 +31,11 @@ const webhookTriggers = [
  * the provider's signature header; OpenShift's URL carries the secret in its path, so it is the
  * only place the secret is printed (as `oc describe bc` does).
  */
-export async function webhooksCommand(ctx: CommandContext, name: string, options: { namespace?: string | undefined }): Promise<void> {
+export async function webhooksCommand(
+  ctx: CommandContext,
+  name: string,
+  options: { namespace?: string | undefined },
+): Promise<void> {
   const namespace = ctx.namespace(options.namespace);
   const bc = await ctx.client().getBuildConfig(namespace, name);
   const base = ctx.getConfig().webhookUrl;
@@ -29,15 +49,24 @@ export async function webhooksCommand(ctx: CommandContext, name: string, options
     lines.push(`  URL:            ${base}/hooks/${enc(namespace)}/${enc(name)}/${path}`);
     lines.push(`  Proof:          ${def.proof}`);
     if (settings.secret) {
-      lines.push(`  OpenShift URL:  ${base}/apis/build.openshift.io/v1/namespaces/${enc(namespace)}/buildconfigs/${enc(name)}/webhooks/${enc(settings.secret)}/${path}`);
+      lines.push(
+        `  OpenShift URL:  ${base}/apis/build.openshift.io/v1/namespaces/${enc(namespace)}/buildconfigs/${enc(name)}/webhooks/${enc(settings.secret)}/${path}`,
+      );
     } else {
-      lines.push(`  (no secret: this trigger accepts no delivery until ${def.field}.secret is set${settings.secretReference ? "; secretReference is not supported yet" : ""})`);
+      lines.push(
+        `  (no secret: this trigger accepts no delivery until ${def.field}.secret is set${settings.secretReference ? "; secretReference is not supported yet" : ""})`,
+      );
     }
-    const extras = [settings.allowEnv ? "env honoured (allowEnv)" : "", settings.includeTags ? "tag pushes build (includeTags)" : ""].filter(Boolean);
+    const extras = [
+      settings.allowEnv ? "env honoured (allowEnv)" : "",
+      settings.includeTags ? "tag pushes build (includeTags)" : "",
+    ].filter(Boolean);
     if (extras.length > 0) lines.push(`  Options:        ${extras.join(", ")}`);
   }
   if (lines.length === 0) {
-    ctx.out(`BuildConfig ${name} has no webhook triggers (add one under spec.triggers, e.g. {type: GitHub, github: {secret: …}})\n`);
+    ctx.out(
+      `BuildConfig ${name} has no webhook triggers (add one under spec.triggers, e.g. {type: GitHub, github: {secret: …}})\n`,
+    );
     return;
   }
   ctx.out(`${lines.join("\n")}\n`);

@@ -8,25 +8,48 @@ describe("table rows", () => {
   it("shows a build's short commit, failure reason, start and duration", () => {
     const build: Build = {
       metadata: { name: "hello-2" },
-      spec: { source: { type: "Git" }, strategy: { type: "Source" }, revision: { commit: "abcdef0123" } },
-      status: { phase: "Failed", reason: "AssembleFailed", startTimestamp: "2025-01-01T11:59:55Z", durationMs: 83_000 },
+      spec: {
+        source: { type: "Git" },
+        strategy: { type: "Source" },
+        revision: { commit: "abcdef0123" },
+      },
+      status: {
+        phase: "Failed",
+        reason: "AssembleFailed",
+        startTimestamp: "2025-01-01T11:59:55Z",
+        durationMs: 83_000,
+      },
     };
-    expect(buildLayout.row(build, now)).toEqual(["hello-2", "Source", "Git@abcdef0", "Failed (AssembleFailed)", "5 seconds ago", "1m23s"]);
+    expect(buildLayout.row(build, now)).toEqual([
+      "hello-2",
+      "Source",
+      "Git@abcdef0",
+      "Failed (AssembleFailed)",
+      "5 seconds ago",
+      "1m23s",
+    ]);
   });
 
   it("derives types when the spec leaves them out", () => {
     expect(
       buildConfigLayout.row(
-        { metadata: { name: "x" }, spec: { source: { git: { uri: "u", ref: "main" } }, strategy: { dockerStrategy: {} } } },
+        {
+          metadata: { name: "x" },
+          spec: { source: { git: { uri: "u", ref: "main" } }, strategy: { dockerStrategy: {} } },
+        },
         now,
       ),
     ).toEqual(["x", "Docker", "Git@main", "0"]);
-    expect(buildConfigLayout.row({ metadata: { name: "y" }, spec: { source: { type: "Binary" } }, status: { lastVersion: 4 } }, now)).toEqual([
-      "y",
-      "",
-      "Binary",
-      "4",
-    ]);
+    expect(
+      buildConfigLayout.row(
+        {
+          metadata: { name: "y" },
+          spec: { source: { type: "Binary" } },
+          status: { lastVersion: 4 },
+        },
+        now,
+      ),
+    ).toEqual(["y", "", "Binary", "4"]);
   });
 
   it("summarises many image stream tags and shows the newest update", () => {
@@ -35,7 +58,10 @@ describe("table rows", () => {
         metadata: { name: "app" },
         status: {
           dockerImageRepository: "r/ns/app",
-          tags: ["a", "b", "c", "d", "e"].map((tag, i) => ({ tag, items: [{ created: `2025-01-01T11:5${i}:00Z` }] })),
+          tags: ["a", "b", "c", "d", "e"].map((tag, i) => ({
+            tag,
+            items: [{ created: `2025-01-01T11:5${i}:00Z` }],
+          })),
         },
       },
       now,

@@ -1,4 +1,12 @@
-import type { Build, BuildConfig, Deploy, ImageStream, Secret, WireSource, WireStrategy } from "../resources.js";
+import type {
+  Build,
+  BuildConfig,
+  Deploy,
+  ImageStream,
+  Secret,
+  WireSource,
+  WireStrategy,
+} from "../resources.js";
 import { formatDuration, relativeTime } from "./time.js";
 
 /** Table layouts for `kiln get`; the columns match `oc get` so muscle memory carries over. */
@@ -48,7 +56,12 @@ export const buildConfigLayout: TableLayout<BuildConfig> = {
     const source = bc.spec?.source;
     const type = sourceType(source);
     const from = type === "Git" && source?.git?.ref ? `Git@${source.git.ref}` : type;
-    return [bc.metadata.name, strategyType(bc.spec?.strategy), from, String(bc.status?.lastVersion ?? 0)];
+    return [
+      bc.metadata.name,
+      strategyType(bc.spec?.strategy),
+      from,
+      String(bc.status?.lastVersion ?? 0),
+    ];
   },
 };
 
@@ -108,7 +121,9 @@ export const deployLayout: TableLayout<Deploy> = {
     const s = deploy.status;
     const cause = deploy.spec?.cause;
     const duration =
-      s?.startTimestamp && s.completionTimestamp ? new Date(s.completionTimestamp).getTime() - new Date(s.startTimestamp).getTime() : undefined;
+      s?.startTimestamp && s.completionTimestamp
+        ? new Date(s.completionTimestamp).getTime() - new Date(s.startTimestamp).getTime()
+        : undefined;
     return [
       deploy.metadata.name.slice(0, 8),
       deployTarget(deploy),
@@ -124,7 +139,12 @@ export const deployLayout: TableLayout<Deploy> = {
 export const secretLayout: TableLayout<Secret> = {
   headers: ["NAME", "TYPE", "REGISTRIES", "AGE"],
   row(secret, now) {
-    return [secret.metadata.name, secret.type ?? "", (secret.registries ?? []).join(","), relativeTime(secret.metadata.creationTimestamp, now)];
+    return [
+      secret.metadata.name,
+      secret.type ?? "",
+      (secret.registries ?? []).join(","),
+      relativeTime(secret.metadata.creationTimestamp, now),
+    ];
   },
 };
 

@@ -100,7 +100,10 @@ describe("describeBuildConfig", () => {
       metadata: { name: "hello", namespace: "default", creationTimestamp: "2025-01-01T10:00:00Z" },
       spec: {
         source: { type: "Git", git: { uri: "https://example.com/hello.git" } },
-        strategy: { type: "Source", sourceStrategy: { from: { kind: "ImageStreamTag", name: "nodejs:20" } } },
+        strategy: {
+          type: "Source",
+          sourceStrategy: { from: { kind: "ImageStreamTag", name: "nodejs:20" } },
+        },
         output: { to: { kind: "ImageStreamTag", name: "hello:latest" } },
         triggers: [{ type: "GitHub" }, { type: "ImageChange", imageChange: {} }],
         runPolicy: "Serial",
@@ -113,7 +116,9 @@ describe("describeBuildConfig", () => {
     expect(out).toMatch(/^Output to: +ImageStreamTag hello:latest$/m);
     expect(out).toContain("GitHub\n");
     expect(out).toMatch(/^Builds:\n {2}NAME +TYPE +FROM +STATUS/m);
-    expect(out).toMatch(/hello-3 +Docker +Git@0123456 +Failed \(FetchSourceFailed\) +30 seconds ago +12s/);
+    expect(out).toMatch(
+      /hello-3 +Docker +Git@0123456 +Failed \(FetchSourceFailed\) +30 seconds ago +12s/,
+    );
   });
 });
 
@@ -127,8 +132,14 @@ describe("describeImageStream", () => {
           {
             tag: "latest",
             items: [
-              { dockerImageReference: "127.0.0.1:15000/default/hello@sha256:new", created: "2025-01-01T11:55:00Z" },
-              { dockerImageReference: "127.0.0.1:15000/default/hello@sha256:old", created: "2025-01-01T10:00:00Z" },
+              {
+                dockerImageReference: "127.0.0.1:15000/default/hello@sha256:new",
+                created: "2025-01-01T11:55:00Z",
+              },
+              {
+                dockerImageReference: "127.0.0.1:15000/default/hello@sha256:old",
+                created: "2025-01-01T10:00:00Z",
+              },
             ],
           },
         ],
@@ -136,6 +147,8 @@ describe("describeImageStream", () => {
     };
     const out = describeImageStream(is, now);
     expect(out).toContain("Image Repository:  127.0.0.1:15000/default/hello");
-    expect(out).toContain("latest\n------\n  * 127.0.0.1:15000/default/hello@sha256:new\n      5 minutes ago\n    127.0.0.1:15000/default/hello@sha256:old");
+    expect(out).toContain(
+      "latest\n------\n  * 127.0.0.1:15000/default/hello@sha256:new\n      5 minutes ago\n    127.0.0.1:15000/default/hello@sha256:old",
+    );
   });
 });

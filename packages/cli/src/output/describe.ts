@@ -15,7 +15,9 @@ const none = "<none>";
 function render(blocks: Block[]): string {
   const present = (block: Entry[]) => block.filter(([, v]) => v !== undefined);
   // One label column for the whole description, like oc's tabwriter: values line up across blocks.
-  const labels = blocks.flatMap((b) => (Array.isArray(b) ? present(b).map(([label]) => label.length) : []));
+  const labels = blocks.flatMap((b) =>
+    Array.isArray(b) ? present(b).map(([label]) => label.length) : [],
+  );
   const width = Math.max(0, ...labels) + 3; // label, colon, two spaces
   const out: string[] = [];
   for (const block of blocks) {
@@ -62,14 +64,23 @@ export function describeBuild(build: Build, now: Date): string {
       ["Namespace", build.metadata.namespace ?? null],
       ["Created", timestamp(build.metadata.creationTimestamp, now)],
       ["Labels", keyValues(build.metadata.labels)],
-      ["Annotations", build.metadata.annotations ? keyValues(build.metadata.annotations) : undefined],
+      [
+        "Annotations",
+        build.metadata.annotations ? keyValues(build.metadata.annotations) : undefined,
+      ],
     ],
     [
       ["Status", buildStatus(build) || null],
       ["Message", status.message ?? undefined],
       ["Started", timestamp(status.startTimestamp, now)],
-      ["Completed", status.completionTimestamp ? timestamp(status.completionTimestamp, now) : undefined],
-      ["Duration", formatDuration(buildDurationMs(build)) || (status.startTimestamp ? "running" : null)],
+      [
+        "Completed",
+        status.completionTimestamp ? timestamp(status.completionTimestamp, now) : undefined,
+      ],
+      [
+        "Duration",
+        formatDuration(buildDurationMs(build)) || (status.startTimestamp ? "running" : null),
+      ],
     ],
     [
       ["Build Config", spec.buildConfig ?? null],
@@ -80,7 +91,12 @@ export function describeBuild(build: Build, now: Date): string {
       ["Ref", spec.source?.git ? (spec.source.git.ref ?? null) : undefined],
       ["Context Dir", spec.source?.contextDir ?? undefined],
       ["Commit", spec.revision?.commit ?? null],
-      ["Env", spec.env && spec.env.length > 0 ? spec.env.map((e) => `${e.name}=${e.value ?? ""}`).join("\n") : undefined],
+      [
+        "Env",
+        spec.env && spec.env.length > 0
+          ? spec.env.map((e) => `${e.name}=${e.value ?? ""}`).join("\n")
+          : undefined,
+      ],
     ],
     [
       ["Output to", spec.output?.image ?? null],
@@ -90,7 +106,10 @@ export function describeBuild(build: Build, now: Date): string {
     [
       [
         "Triggered by",
-        (spec.triggeredBy ?? []).map((c) => c.message ?? c.type ?? "").filter(Boolean).join("\n") || null,
+        (spec.triggeredBy ?? [])
+          .map((c) => c.message ?? c.type ?? "")
+          .filter(Boolean)
+          .join("\n") || null,
       ],
     ],
   ];
@@ -118,7 +137,10 @@ export function describeBuildConfig(bc: BuildConfig, builds: readonly Build[], n
     ],
     [
       ["Strategy", strategyType(strategy) || null],
-      ["From Image", imageRef(strategy?.sourceStrategy?.from ?? strategy?.dockerStrategy?.from) ?? undefined],
+      [
+        "From Image",
+        imageRef(strategy?.sourceStrategy?.from ?? strategy?.dockerStrategy?.from) ?? undefined,
+      ],
       ["Dockerfile Path", strategy?.dockerStrategy?.dockerfilePath ?? undefined],
       ["Source", sourceType(source) || null],
       ["URL", source?.git ? (source.git.uri ?? null) : undefined],
@@ -131,7 +153,14 @@ export function describeBuildConfig(bc: BuildConfig, builds: readonly Build[], n
     ],
   ];
   if (builds.length > 0) {
-    blocks.push({ text: `Builds:\n${indent(renderTable(buildLayout.headers, builds.map((b) => buildLayout.row(b, now))))}` });
+    blocks.push({
+      text: `Builds:\n${indent(
+        renderTable(
+          buildLayout.headers,
+          builds.map((b) => buildLayout.row(b, now)),
+        ),
+      )}`,
+    });
   }
   return render(blocks);
 }
@@ -143,7 +172,10 @@ export function describeImageStream(is: ImageStream, now: Date): string {
       ["Namespace", is.metadata.namespace ?? null],
       ["Created", timestamp(is.metadata.creationTimestamp, now)],
       ["Labels", keyValues(is.metadata.labels)],
-      ["Image Repository", is.status?.publicDockerImageRepository ?? is.status?.dockerImageRepository ?? null],
+      [
+        "Image Repository",
+        is.status?.publicDockerImageRepository ?? is.status?.dockerImageRepository ?? null,
+      ],
     ],
   ];
   const tags = is.status?.tags ?? [];
@@ -159,8 +191,13 @@ export function describeImageStream(is: ImageStream, now: Date): string {
     history.forEach((item, i) => {
       const mark = i === 0 ? "* " : "  ";
       lines.push(`  ${mark}${item.dockerImageReference ?? item.image ?? "?"}`);
-      const why = [item.cause, item.build ? `build ${item.build}` : undefined].filter(Boolean).join(", ");
-      if (item.created || why) lines.push(`      ${[item.created ? relativeTime(item.created, now) : undefined, why || undefined].filter(Boolean).join("  ")}`);
+      const why = [item.cause, item.build ? `build ${item.build}` : undefined]
+        .filter(Boolean)
+        .join(", ");
+      if (item.created || why)
+        lines.push(
+          `      ${[item.created ? relativeTime(item.created, now) : undefined, why || undefined].filter(Boolean).join("  ")}`,
+        );
     });
     blocks.push({ text: lines.join("\n") });
   }

@@ -3,10 +3,13 @@ import { renderTable } from "./table.js";
 
 describe("renderTable", () => {
   it("aligns columns under uppercase headers with three spaces between them", () => {
-    const out = renderTable(["name", "type", "latest"], [
-      ["hello", "Docker", "3"],
-      ["a-much-longer-name", "Source", "12"],
-    ]);
+    const out = renderTable(
+      ["name", "type", "latest"],
+      [
+        ["hello", "Docker", "3"],
+        ["a-much-longer-name", "Source", "12"],
+      ],
+    );
     expect(out).toBe(
       [
         "NAME                 TYPE     LATEST",
@@ -29,7 +32,13 @@ describe("renderTable", () => {
   });
 
   it("measures width in characters, not UTF-16 units", () => {
-    const out = renderTable(["A", "B"], [["😀😀", "x"], ["abcd", "y"]]);
+    const out = renderTable(
+      ["A", "B"],
+      [
+        ["😀😀", "x"],
+        ["abcd", "y"],
+      ],
+    );
     const [, first, second] = out.split("\n");
     // Both in the same column when counted in code points (the emoji take two UTF-16 units each).
     expect([...(first ?? "")].indexOf("x")).toBe(7);

@@ -24,15 +24,22 @@ const pattern =
  * Parses a fieldPath for a workload of `kind`; returns a message saying what is wrong instead when
  * it is not one of the forms above or points outside that kind's pod template.
  */
-export function parseFieldPath(fieldPath: string, kind: WorkloadKind): ContainerFieldPath | { error: string } {
+export function parseFieldPath(
+  fieldPath: string,
+  kind: WorkloadKind,
+): ContainerFieldPath | { error: string } {
   const m = pattern.exec(fieldPath.trim());
   const expected = podSpecPath[kind].join(".");
   if (!m?.groups) {
-    return { error: `fieldPath ${fieldPath} is not ${expected}.containers[?(@.name=="NAME")].image, …initContainers[…].image or …containers[INDEX].image` };
+    return {
+      error: `fieldPath ${fieldPath} is not ${expected}.containers[?(@.name=="NAME")].image, …initContainers[…].image or …containers[INDEX].image`,
+    };
   }
   const { prefix, list, dq, sq, index } = m.groups;
   if (prefix !== expected) {
-    return { error: `fieldPath ${fieldPath} does not point into a ${kind}'s pod template (${expected})` };
+    return {
+      error: `fieldPath ${fieldPath} does not point into a ${kind}'s pod template (${expected})`,
+    };
   }
   const name = dq ?? sq;
   return {

@@ -33,33 +33,58 @@ export interface ImageUpdatePlan {
  * Plans setting `imageReference` (`registry/repo@sha256:…`) at each fieldPath of a workload.
  * Throws {@link FieldPathNotFoundError} naming the path when one matches no container.
  */
-export function planImageUpdate(workload: WorkloadObject, fieldPaths: readonly ContainerFieldPath[], imageReference: string): ImageUpdatePlan {
+export function planImageUpdate(
+  workload: WorkloadObject,
+  fieldPaths: readonly ContainerFieldPath[],
+  imageReference: string,
+): ImageUpdatePlan {
   const key = workloadKey(workload.kind, workload.metadata.namespace, workload.metadata.name);
   const podSpec = podSpecOf(workload);
-  if (!podSpec) throw new FieldPathNotFoundError(fieldPaths[0]?.raw ?? "", key, `it has no ${podSpecPath[workload.kind].join(".")}`);
+  if (!podSpec)
+    throw new FieldPathNotFoundError(
+      fieldPaths[0]?.raw ?? "",
+      key,
+      `it has no ${podSpecPath[workload.kind].join(".")}`,
+    );
   const changes: ContainerImageChange[] = [];
   const unchanged: string[] = [];
   const seen = new Set<string>();
   for (const fieldPath of fieldPaths) {
     const list = podSpec[fieldPath.list] ?? [];
-    const container = "name" in fieldPath.select ? list.find((c) => c.name === (fieldPath.select as { name: string }).name) : list[fieldPath.select.index];
+    const container =
+      "name" in fieldPath.select
+        ? list.find((c) => c.name === (fieldPath.select as { name: string }).name)
+        : list[fieldPath.select.index];
     if (!container?.name) {
       const names = list.map((c) => c.name).join(", ");
-      throw new FieldPathNotFoundError(fieldPath.raw, key, names ? `its ${fieldPath.list} are ${names}` : `it has no ${fieldPath.list}`);
+      throw new FieldPathNotFoundError(
+        fieldPath.raw,
+        key,
+        names ? `its ${fieldPath.list} are ${names}` : `it has no ${fieldPath.list}`,
+      );
     }
     const id = `${fieldPath.list}/${container.name}`;
     if (seen.has(id)) continue;
     seen.add(id);
     if (container.image === imageReference) unchanged.push(container.name);
-    else changes.push({ list: fieldPath.list, container: container.name, from: container.image, to: imageReference });
+    else
+      changes.push({
+        list: fieldPath.list,
+        container: container.name,
+        from: container.image,
+        to: imageReference,
+      });
   }
   if (changes.length === 0) return { changes, unchanged, patch: null };
 
   const lists: Record<string, { name: string; image: string }[]> = {};
-  for (const change of changes) (lists[change.list] ??= []).push({ name: change.container, image: change.to });
+  for (const change of changes)
+    (lists[change.list] ??= []).push({ name: change.container, image: change.to });
   // Build `spec.template.spec` (or a CronJob's deeper path) from the inside out.
   let node: Record<string, unknown> = lists;
   for (const key of [...podSpecPath[workload.kind]].reverse()) node = { [key]: node };
-  const patch = workload.metadata.resourceVersion ? { metadata: { resourceVersion: workload.metadata.resourceVersion }, ...node } : node;
+  const patch = workload.metadata.resourceVersion
+    ? { metadata: { resourceVersion: workload.metadata.resourceVersion }, ...node }
+    : node;
   return { changes, unchanged, patch };
 }

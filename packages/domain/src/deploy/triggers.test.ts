@@ -18,7 +18,9 @@ function issuesOf(fn: () => unknown): string {
 
 describe("trigger annotations", () => {
   test("reads OpenShift's image.openshift.io/triggers JSON, defaulting from.namespace to the workload's", () => {
-    const value = JSON.stringify([{ from: { kind: "ImageStreamTag", name: "app:latest" }, fieldPath: web }]);
+    const value = JSON.stringify([
+      { from: { kind: "ImageStreamTag", name: "app:latest" }, fieldPath: web },
+    ]);
     const parsed = parseTriggerAnnotation({ [TriggerAnnotation.OpenShift]: value }, deployment);
     expect(parsed).toEqual({
       annotation: "image.openshift.io/triggers",
@@ -35,8 +37,17 @@ describe("trigger annotations", () => {
   });
 
   test("prefers kiln.dev/triggers over OpenShift's, and keeps paused and a namespace", () => {
-    const kiln = JSON.stringify([{ from: { kind: "ImageStreamTag", name: "app:v2", namespace: "team" }, fieldPath: web, paused: true }]);
-    const parsed = parseTriggerAnnotation({ [TriggerAnnotation.Kiln]: kiln, [TriggerAnnotation.OpenShift]: "not json" }, deployment);
+    const kiln = JSON.stringify([
+      {
+        from: { kind: "ImageStreamTag", name: "app:v2", namespace: "team" },
+        fieldPath: web,
+        paused: true,
+      },
+    ]);
+    const parsed = parseTriggerAnnotation(
+      { [TriggerAnnotation.Kiln]: kiln, [TriggerAnnotation.OpenShift]: "not json" },
+      deployment,
+    );
     expect(parsed?.annotation).toBe("kiln.dev/triggers");
     expect(parsed?.triggers[0]).toMatchObject({ tagKey: "team/app:v2", paused: true });
   });
@@ -47,11 +58,20 @@ describe("trigger annotations", () => {
   });
 
   test("names what is wrong in a malformed annotation", () => {
-    expect(issuesOf(() => parseTriggerAnnotation({ "kiln.dev/triggers": "[{" }, deployment))).toMatch(/^annotation kiln.dev\/triggers: not JSON/);
-    expect(issuesOf(() => parseTriggerAnnotation({ "kiln.dev/triggers": "{}" }, deployment))).toBe("annotation kiln.dev/triggers: must be a JSON list of triggers");
+    expect(
+      issuesOf(() => parseTriggerAnnotation({ "kiln.dev/triggers": "[{" }, deployment)),
+    ).toMatch(/^annotation kiln.dev\/triggers: not JSON/);
+    expect(issuesOf(() => parseTriggerAnnotation({ "kiln.dev/triggers": "{}" }, deployment))).toBe(
+      "annotation kiln.dev/triggers: must be a JSON list of triggers",
+    );
     const message = issuesOf(() =>
       parseTriggerAnnotation(
-        { "kiln.dev/triggers": JSON.stringify([{ from: { kind: "DockerImage", name: "app" } }, { from: { kind: "ImageStreamTag", name: "app:latest" }, fieldPath: web, paused: "yes" }]) },
+        {
+          "kiln.dev/triggers": JSON.stringify([
+            { from: { kind: "DockerImage", name: "app" } },
+            { from: { kind: "ImageStreamTag", name: "app:latest" }, fieldPath: web, paused: "yes" },
+          ]),
+        },
         deployment,
       ),
     );
@@ -63,28 +83,55 @@ describe("trigger annotations", () => {
 
   test("refuses a fieldPath that is not a container image of that kind", () => {
     const cronPath = 'spec.jobTemplate.spec.template.spec.containers[?(@.name=="web")].image';
-    const value = JSON.stringify([{ from: { kind: "ImageStreamTag", name: "app:latest" }, fieldPath: cronPath }]);
-    expect(issuesOf(() => parseTriggerAnnotation({ "kiln.dev/triggers": value }, deployment))).toContain(`[0].fieldPath: fieldPath ${cronPath} does not point into a Deployment's pod template (spec.template.spec)`);
-    expect(parseTriggerAnnotation({ "kiln.dev/triggers": value }, { kind: "CronJob", namespace: "apps" })?.triggers[0]?.fieldPath.select).toEqual({ name: "web" });
+    const value = JSON.stringify([
+      { from: { kind: "ImageStreamTag", name: "app:latest" }, fieldPath: cronPath },
+    ]);
+    expect(
+      issuesOf(() => parseTriggerAnnotation({ "kiln.dev/triggers": value }, deployment)),
+    ).toContain(
+      `[0].fieldPath: fieldPath ${cronPath} does not point into a Deployment's pod template (spec.template.spec)`,
+    );
+    expect(
+      parseTriggerAnnotation({ "kiln.dev/triggers": value }, { kind: "CronJob", namespace: "apps" })
+        ?.triggers[0]?.fieldPath.select,
+    ).toEqual({ name: "web" });
   });
 });
 
 describe("fieldPath forms", () => {
   test.each([
-    ['spec.template.spec.containers[?(@.name=="web")].image', { list: "containers", select: { name: "web" } }],
-    ["spec.template.spec.containers[?(@.name='web')].image", { list: "containers", select: { name: "web" } }],
-    ['spec.template.spec.containers[?(@.name="web")].image', { list: "containers", select: { name: "web" } }],
-    ['spec.template.spec.initContainers[?(@.name=="migrate")].image', { list: "initContainers", select: { name: "migrate" } }],
+    [
+      'spec.template.spec.containers[?(@.name=="web")].image',
+      { list: "containers", select: { name: "web" } },
+    ],
+    [
+      "spec.template.spec.containers[?(@.name='web')].image",
+      { list: "containers", select: { name: "web" } },
+    ],
+    [
+      'spec.template.spec.containers[?(@.name="web")].image',
+      { list: "containers", select: { name: "web" } },
+    ],
+    [
+      'spec.template.spec.initContainers[?(@.name=="migrate")].image',
+      { list: "initContainers", select: { name: "migrate" } },
+    ],
     ["spec.template.spec.containers[0].image", { list: "containers", select: { index: 0 } }],
-    ["spec.template.spec.initContainers[12].image", { list: "initContainers", select: { index: 12 } }],
+    [
+      "spec.template.spec.initContainers[12].image",
+      { list: "initContainers", select: { index: 12 } },
+    ],
   ])("reads %s", (fieldPath, expected) => {
     expect(parseFieldPath(fieldPath, "StatefulSet")).toEqual({ raw: fieldPath, ...expected });
   });
 
-  test.each(["spec.template.spec.containers.image", "spec.template.spec.containers[?(@.name==web)].image", "spec.template.spec.containers[01].image", "spec.template.spec.containers[0].env", "metadata.name"])(
-    "refuses %s",
-    (fieldPath) => {
-      expect(parseFieldPath(fieldPath, "Deployment")).toHaveProperty("error");
-    },
-  );
+  test.each([
+    "spec.template.spec.containers.image",
+    "spec.template.spec.containers[?(@.name==web)].image",
+    "spec.template.spec.containers[01].image",
+    "spec.template.spec.containers[0].env",
+    "metadata.name",
+  ])("refuses %s", (fieldPath) => {
+    expect(parseFieldPath(fieldPath, "Deployment")).toHaveProperty("error");
+  });
 });

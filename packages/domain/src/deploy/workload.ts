@@ -49,11 +49,15 @@ export interface ContainerLike {
 }
 
 /** The pod spec of a workload, or undefined when the object has none (a malformed object). */
-export function podSpecOf(workload: WorkloadObject): { containers?: ContainerLike[]; initContainers?: ContainerLike[] } | undefined {
+export function podSpecOf(
+  workload: WorkloadObject,
+): { containers?: ContainerLike[]; initContainers?: ContainerLike[] } | undefined {
   let node: unknown = workload;
   for (const key of podSpecPath[workload.kind]) {
     if (typeof node !== "object" || node === null) return undefined;
     node = (node as Record<string, unknown>)[key];
   }
-  return typeof node === "object" && node !== null ? (node as { containers?: ContainerLike[]; initContainers?: ContainerLike[] }) : undefined;
+  return typeof node === "object" && node !== null
+    ? (node as { containers?: ContainerLike[]; initContainers?: ContainerLike[] })
+    : undefined;
 }

@@ -26,10 +26,15 @@ export type StrategyType = (typeof StrategyType)[keyof typeof StrategyType];
 
 const relativePath = z
   .string()
-  .refine((p) => !p.startsWith("/") && !p.split("/").includes(".."), "must be a relative path inside the source");
+  .refine(
+    (p) => !p.startsWith("/") && !p.split("/").includes(".."),
+    "must be a relative path inside the source",
+  );
 
 /** Built once per strictness, on first use: a schema costs far more to build than to run. */
-export function buildConfigSpecSchema(strictness: Strictness): ReturnType<typeof makeBuildConfigSpecSchema> {
+export function buildConfigSpecSchema(
+  strictness: Strictness,
+): ReturnType<typeof makeBuildConfigSpecSchema> {
   return memoByStrictness(makeBuildConfigSpecSchema, strictness);
 }
 
@@ -77,7 +82,9 @@ function makeBuildConfigSpecSchema(strictness: Strictness) {
       .array(
         object({
           from: imageReference,
-          paths: z.array(object({ sourcePath: z.string().min(1), destinationDir: z.string() })).min(1),
+          paths: z
+            .array(object({ sourcePath: z.string().min(1), destinationDir: z.string() }))
+            .min(1),
         }),
       )
       .optional(),
@@ -104,15 +111,26 @@ function makeBuildConfigSpecSchema(strictness: Strictness) {
     runtimeArtifacts: z
       .array(
         object({
-          sourcePath: z.string().refine((p) => p.startsWith("/") && !/[*?[\]]/.test(p), "must be an absolute path without wildcards"),
+          sourcePath: z
+            .string()
+            .refine(
+              (p) => p.startsWith("/") && !/[*?[\]]/.test(p),
+              "must be an absolute path without wildcards",
+            ),
           destinationDir: relativePath.optional(),
         }),
       )
       .optional(),
   }).superRefine((s, ctx) => {
     // The spec: "it is not possible to do an extended incremental build".
-    if (s.incremental && s.runtimeImage) ctx.addIssue({ code: "custom", path: ["incremental"], message: "cannot be combined with runtimeImage" });
-    if (s.runtimeArtifacts?.length && !s.runtimeImage) ctx.addIssue({ code: "custom", path: ["runtimeArtifacts"], message: "needs runtimeImage" });
+    if (s.incremental && s.runtimeImage)
+      ctx.addIssue({
+        code: "custom",
+        path: ["incremental"],
+        message: "cannot be combined with runtimeImage",
+      });
+    if (s.runtimeArtifacts?.length && !s.runtimeImage)
+      ctx.addIssue({ code: "custom", path: ["runtimeArtifacts"], message: "needs runtimeImage" });
   });
   const dockerStrategy = object({
     from: imageReference.optional(),
@@ -130,10 +148,18 @@ function makeBuildConfigSpecSchema(strictness: Strictness) {
     dockerStrategy: dockerStrategy.optional(),
   }).superRefine((s, ctx) => {
     if (s.type !== "Docker" && s.type !== "Source") {
-      ctx.addIssue({ code: "custom", path: ["type"], message: `${s.type} is not supported by Kiln (use Docker or Source)` });
+      ctx.addIssue({
+        code: "custom",
+        path: ["type"],
+        message: `${s.type} is not supported by Kiln (use Docker or Source)`,
+      });
     }
     if (s.type === "Source" && !s.sourceStrategy) {
-      ctx.addIssue({ code: "custom", path: ["sourceStrategy"], message: "required when type is Source" });
+      ctx.addIssue({
+        code: "custom",
+        path: ["sourceStrategy"],
+        message: "required when type is Source",
+      });
     }
   });
   return object({
@@ -142,9 +168,18 @@ function makeBuildConfigSpecSchema(strictness: Strictness) {
     output: object({
       to: imageReference
         .superRefine((r, ctx) => {
-          if (r.kind === "ImageStreamImage") ctx.addIssue({ code: "custom", path: ["kind"], message: "must be ImageStreamTag or DockerImage" });
+          if (r.kind === "ImageStreamImage")
+            ctx.addIssue({
+              code: "custom",
+              path: ["kind"],
+              message: "must be ImageStreamTag or DockerImage",
+            });
           if (r.kind === "ImageStreamTag" && !/^[^:@]+:[^:@]+$/.test(r.name)) {
-            ctx.addIssue({ code: "custom", path: ["name"], message: "an ImageStreamTag is NAME:TAG" });
+            ctx.addIssue({
+              code: "custom",
+              path: ["name"],
+              message: "an ImageStreamTag is NAME:TAG",
+            });
           }
         })
         .optional(),

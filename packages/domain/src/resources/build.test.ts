@@ -8,6 +8,8 @@ describe("imageReferenceByDigest", () => {
     );
   });
   it("handles an untagged name", () => {
-    expect(imageReferenceByDigest("127.0.0.1:15000/hello", "sha256:ab")).toBe("127.0.0.1:15000/hello@sha256:ab");
+    expect(imageReferenceByDigest("127.0.0.1:15000/hello", "sha256:ab")).toBe(
+      "127.0.0.1:15000/hello@sha256:ab",
+    );
   });
 });

@@ -7,7 +7,12 @@ import type { ResourceRequirements } from "./pod-placement.js";
 /** Why a build exists; shown by `kiln describe build` (OpenShift's `triggeredBy`). */
 export type BuildCause =
   | { type: "Manual"; message: string; user?: string | undefined }
-  | { type: "GitPush"; message: string; deliveryId?: string | undefined; commit?: string | undefined }
+  | {
+      type: "GitPush";
+      message: string;
+      deliveryId?: string | undefined;
+      commit?: string | undefined;
+    }
   | { type: "ImageChange"; message: string; image?: string | undefined }
   | { type: "ConfigChange"; message: string };
 
@@ -104,13 +109,21 @@ export type PinnedImages = Record<string, string>;
  * `app:latest` in namespace `ns` lives at `<registry>/ns/app:latest` in Kiln's registry;
  * a DockerImage is used as written.
  */
-export function resolveImageReference(ref: ImageReference, namespace: string, registry: string, pinned: PinnedImages = {}): string {
+export function resolveImageReference(
+  ref: ImageReference,
+  namespace: string,
+  registry: string,
+  pinned: PinnedImages = {},
+): string {
   switch (ref.kind) {
     case "DockerImage":
       return ref.name;
     case "ImageStreamTag":
       // A trigger pins the digest that set it off, so the build uses exactly that image.
-      return pinned[`${ref.namespace ?? namespace}/${ref.name}`] ?? `${registry}/${ref.namespace ?? namespace}/${ref.name}`;
+      return (
+        pinned[`${ref.namespace ?? namespace}/${ref.name}`] ??
+        `${registry}/${ref.namespace ?? namespace}/${ref.name}`
+      );
     case "ImageStreamImage": {
       // `name@sha256:…`: the same repository, by digest.
       return `${registry}/${ref.namespace ?? namespace}/${ref.name}`;
@@ -123,7 +136,11 @@ export function resolveImageReference(ref: ImageReference, namespace: string, re
  * An ImageStreamTag `app:latest` in namespace `ns` lives at `<registry>/ns/app:latest` in
  * Kiln's registry; a DockerImage is used as written.
  */
-export function resolveOutputImage(spec: BuildConfigSpec, namespace: string, registry: string): string | null {
+export function resolveOutputImage(
+  spec: BuildConfigSpec,
+  namespace: string,
+  registry: string,
+): string | null {
   const to = spec.output.to;
   if (!to || to.kind === "ImageStreamImage") return null;
   return resolveImageReference(to, namespace, registry);
@@ -133,20 +150,39 @@ export function resolveOutputImage(spec: BuildConfigSpec, namespace: string, reg
  * The BuildConfig's image references (strategy `from`, image sources) as pullable names, so a
  * runner needs no knowledge of ImageStreams.
  */
-export function resolveBuildImages(spec: BuildConfigSpec, namespace: string, registry: string, pinned: PinnedImages = {}): Pick<BuildConfigSpec, "source" | "strategy"> {
-  const resolve = (ref: ImageReference): ImageReference => ({ kind: "DockerImage", name: resolveImageReference(ref, namespace, registry, pinned) });
+export function resolveBuildImages(
+  spec: BuildConfigSpec,
+  namespace: string,
+  registry: string,
+  pinned: PinnedImages = {},
+): Pick<BuildConfigSpec, "source" | "strategy"> {
+  const resolve = (ref: ImageReference): ImageReference => ({
+    kind: "DockerImage",
+    name: resolveImageReference(ref, namespace, registry, pinned),
+  });
   const { source, strategy } = spec;
   return {
-    source: source.images ? { ...source, images: source.images.map((i) => ({ ...i, from: resolve(i.from) })) } : source,
+    source: source.images
+      ? { ...source, images: source.images.map((i) => ({ ...i, from: resolve(i.from) })) }
+      : source,
     strategy: {
       ...strategy,
-      ...(strategy.dockerStrategy?.from ? { dockerStrategy: { ...strategy.dockerStrategy, from: resolve(strategy.dockerStrategy.from) } } : {}),
+      ...(strategy.dockerStrategy?.from
+        ? {
+            dockerStrategy: {
+              ...strategy.dockerStrategy,
+              from: resolve(strategy.dockerStrategy.from),
+            },
+          }
+        : {}),
       ...(strategy.sourceStrategy
         ? {
             sourceStrategy: {
               ...strategy.sourceStrategy,
               from: resolve(strategy.sourceStrategy.from),
-              ...(strategy.sourceStrategy.runtimeImage ? { runtimeImage: resolve(strategy.sourceStrategy.runtimeImage) } : {}),
+              ...(strategy.sourceStrategy.runtimeImage
+                ? { runtimeImage: resolve(strategy.sourceStrategy.runtimeImage) }
+                : {}),
             },
           }
         : {}),

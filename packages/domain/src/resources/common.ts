@@ -11,7 +11,10 @@ export type Strictness = "strict" | "lenient";
 const memoized = new Map<(strictness: Strictness) => unknown, Map<Strictness, unknown>>();
 
 /** `factory(strictness)`, made once per factory and strictness. */
-export function memoByStrictness<T>(factory: (strictness: Strictness) => T, strictness: Strictness): T {
+export function memoByStrictness<T>(
+  factory: (strictness: Strictness) => T,
+  strictness: Strictness,
+): T {
   let byStrictness = memoized.get(factory);
   if (!byStrictness) {
     byStrictness = new Map();
@@ -38,8 +41,16 @@ export function schemasFor(strictness: Strictness): ReturnType<typeof makeSchema
 function makeSchemasFor(strictness: Strictness) {
   const object = objectFor(strictness);
   const metadata = object({
-    name: z.string().min(1).max(253).regex(resourceNamePattern, "must be a lowercase DNS-1123 name"),
-    namespace: z.string().max(63).regex(namespacePattern, "must be a lowercase DNS-1123 label").optional(),
+    name: z
+      .string()
+      .min(1)
+      .max(253)
+      .regex(resourceNamePattern, "must be a lowercase DNS-1123 name"),
+    namespace: z
+      .string()
+      .max(63)
+      .regex(namespacePattern, "must be a lowercase DNS-1123 label")
+      .optional(),
     labels: z.record(z.string(), z.string()).optional(),
     annotations: z.record(z.string(), z.string()).optional(),
     // Server-set fields are accepted so that `kiln get -o yaml | kiln apply -f -` round-trips.

@@ -2,7 +2,9 @@ import { z } from "zod";
 import { memoByStrictness, schemasFor, type Strictness } from "./common.js";
 
 /** Built once per strictness, on first use: a schema costs far more to build than to run. */
-export function imageStreamSpecSchema(strictness: Strictness): ReturnType<typeof makeImageStreamSpecSchema> {
+export function imageStreamSpecSchema(
+  strictness: Strictness,
+): ReturnType<typeof makeImageStreamSpecSchema> {
   return memoByStrictness(makeImageStreamSpecSchema, strictness);
 }
 
@@ -13,9 +15,18 @@ function makeImageStreamSpecSchema(strictness: Strictness) {
     tags: z
       .array(
         object({
-          name: z.string().min(1).regex(/^[\w][\w.-]{0,127}$/, "must be a valid image tag"),
-          from: object({ kind: z.enum(["DockerImage", "ImageStreamTag"]), name: z.string().min(1) }).optional(),
-          importPolicy: object({ scheduled: z.boolean().optional(), insecure: z.boolean().optional() }).optional(),
+          name: z
+            .string()
+            .min(1)
+            .regex(/^[\w][\w.-]{0,127}$/, "must be a valid image tag"),
+          from: object({
+            kind: z.enum(["DockerImage", "ImageStreamTag"]),
+            name: z.string().min(1),
+          }).optional(),
+          importPolicy: object({
+            scheduled: z.boolean().optional(),
+            insecure: z.boolean().optional(),
+          }).optional(),
           referencePolicy: object({ type: z.enum(["Source", "Local"]) }).optional(),
           annotations: z.record(z.string(), z.string()).nullish(),
         }),

@@ -61,7 +61,10 @@ describe("parseResource", () => {
         source: { type: "Git", git: { uri: "https://github.com/openshift/ruby-hello-world" } },
         strategy: {
           type: "Source",
-          sourceStrategy: { from: { kind: "ImageStreamTag", name: "ruby:2.7", namespace: "openshift" }, incremental: true },
+          sourceStrategy: {
+            from: { kind: "ImageStreamTag", name: "ruby:2.7", namespace: "openshift" },
+            incremental: true,
+          },
         },
         output: { to: { kind: "ImageStreamTag", name: "origin-ruby-sample:latest" } },
         triggers: [
@@ -83,15 +86,25 @@ describe("parseResource", () => {
   });
 
   it("refuses strategies Kiln cannot run, naming them", () => {
-    const doc = { ...dockerBuildConfig, spec: { ...dockerBuildConfig.spec, strategy: { type: "Custom" } } };
+    const doc = {
+      ...dockerBuildConfig,
+      spec: { ...dockerBuildConfig.spec, strategy: { type: "Custom" } },
+    };
     expect(issuesOf(() => parseResource(doc))).toEqual([
-      { path: "spec.strategy.type", message: "Custom is not supported by Kiln (use Docker or Source)" },
+      {
+        path: "spec.strategy.type",
+        message: "Custom is not supported by Kiln (use Docker or Source)",
+      },
     ]);
   });
 
   it("refuses an unknown apiVersion and kind with the field named", () => {
-    expect(issuesOf(() => parseResource({ apiVersion: "apps/v1", kind: "Deployment" }))[0]?.path).toBe("apiVersion");
-    expect(issuesOf(() => parseResource({ apiVersion: "kiln.dev/v1", kind: "Pod" }))[0]?.path).toBe("kind");
+    expect(
+      issuesOf(() => parseResource({ apiVersion: "apps/v1", kind: "Deployment" }))[0]?.path,
+    ).toBe("apiVersion");
+    expect(issuesOf(() => parseResource({ apiVersion: "kiln.dev/v1", kind: "Pod" }))[0]?.path).toBe(
+      "kind",
+    );
     expect(issuesOf(() => parseResource({ metadata: {} }))).toEqual([
       { path: "apiVersion", message: "required" },
       { path: "kind", message: "required" },
@@ -105,7 +118,11 @@ describe("parseResource", () => {
 describe("parseResources", () => {
   it("reports every wrong document at once, prefixed with its index", () => {
     const bad = { ...dockerBuildConfig, metadata: { name: "Not_A_Name" } };
-    const noSource = { ...dockerBuildConfig, metadata: { name: "x" }, spec: { ...dockerBuildConfig.spec, source: {} } };
+    const noSource = {
+      ...dockerBuildConfig,
+      metadata: { name: "x" },
+      spec: { ...dockerBuildConfig.spec, source: {} },
+    };
     expect(issuesOf(() => parseResources([dockerBuildConfig, bad, noSource]))).toEqual([
       { path: "items[1].metadata.name", message: "must be a lowercase DNS-1123 name" },
       { path: "items[2].spec.source", message: "one of git, dockerfile or binary is required" },

@@ -6,14 +6,28 @@ import { schemasFor, type ObjectMeta, type Strictness } from "./common.js";
 import { imageStreamSpecSchema, type ImageStreamSpec } from "./image-stream.js";
 import { secretDocumentSchema, type SecretSpec } from "./secret.js";
 
-
 export const kilnApiVersion = "kiln.dev/v1";
 
 /** A validated BuildConfig or ImageStream, always in Kiln's own `kiln.dev/v1` shape. */
 export type Resource =
-  | { apiVersion: typeof kilnApiVersion; kind: "BuildConfig"; metadata: ObjectMeta & { namespace: string }; spec: BuildConfigSpec }
-  | { apiVersion: typeof kilnApiVersion; kind: "ImageStream"; metadata: ObjectMeta & { namespace: string }; spec: ImageStreamSpec }
-  | { apiVersion: typeof kilnApiVersion; kind: "Secret"; metadata: ObjectMeta & { namespace: string }; spec: SecretSpec };
+  | {
+      apiVersion: typeof kilnApiVersion;
+      kind: "BuildConfig";
+      metadata: ObjectMeta & { namespace: string };
+      spec: BuildConfigSpec;
+    }
+  | {
+      apiVersion: typeof kilnApiVersion;
+      kind: "ImageStream";
+      metadata: ObjectMeta & { namespace: string };
+      spec: ImageStreamSpec;
+    }
+  | {
+      apiVersion: typeof kilnApiVersion;
+      kind: "Secret";
+      metadata: ObjectMeta & { namespace: string };
+      spec: SecretSpec;
+    };
 export type ResourceKind = Resource["kind"];
 export type BuildConfigResource = Extract<Resource, { kind: "BuildConfig" }>;
 export type ImageStreamResource = Extract<Resource, { kind: "ImageStream" }>;
@@ -59,7 +73,8 @@ export function issuesFromZod(error: z.ZodError, prefix = ""): FieldIssue[] {
 
 const errorMap: z.core.$ZodErrorMap = (issue) => {
   if (issue.code === "invalid_type" && issue.input === undefined) return "required";
-  if (issue.code === "unrecognized_keys") return `unknown field${issue.keys.length > 1 ? "s" : ""} ${issue.keys.join(", ")}`;
+  if (issue.code === "unrecognized_keys")
+    return `unknown field${issue.keys.length > 1 ? "s" : ""} ${issue.keys.join(", ")}`;
   return undefined;
 };
 
@@ -74,7 +89,12 @@ const envelope = z.object({
  */
 export function parseResource(doc: unknown, pathPrefix = ""): Resource {
   if (typeof doc !== "object" || doc === null || Array.isArray(doc)) {
-    throw new ValidationError([{ path: pathPrefix || "(document)", message: "must be a mapping with apiVersion, kind, metadata and spec" }]);
+    throw new ValidationError([
+      {
+        path: pathPrefix || "(document)",
+        message: "must be a mapping with apiVersion, kind, metadata and spec",
+      },
+    ]);
   }
   const head = envelope.safeParse(doc, { error: errorMap });
   if (!head.success) throw new ValidationError(issuesFromZod(head.error, pathPrefix));
@@ -83,14 +103,20 @@ export function parseResource(doc: unknown, pathPrefix = ""): Resource {
   const versions = accepted[apiVersion];
   if (!versions) {
     throw new ValidationError([
-      { path: at("apiVersion"), message: `${apiVersion} is not supported (use ${kilnApiVersion} or build.openshift.io/v1)` },
+      {
+        path: at("apiVersion"),
+        message: `${apiVersion} is not supported (use ${kilnApiVersion} or build.openshift.io/v1)`,
+      },
     ]);
   }
   const match = versions.find((v) => v.kind === kind);
   if (!match) {
     const names = versions.map((v) => v.kind);
-    const kinds = names.length > 1 ? `${names.slice(0, -1).join(", ")} or ${names.at(-1)}` : names.join("");
-    throw new ValidationError([{ path: at("kind"), message: `${kind} is not a kind of ${apiVersion} (use ${kinds})` }]);
+    const kinds =
+      names.length > 1 ? `${names.slice(0, -1).join(", ")} or ${names.at(-1)}` : names.join("");
+    throw new ValidationError([
+      { path: at("kind"), message: `${kind} is not a kind of ${apiVersion} (use ${kinds})` },
+    ]);
   }
   const { object, metadata } = schemasFor(match.strictness);
   if (match.kind === "Secret") {
@@ -103,10 +129,16 @@ export function parseResource(doc: unknown, pathPrefix = ""): Resource {
         ...(body.success ? [] : issuesFromZod(body.error, pathPrefix)),
       ]);
     }
-    const meta = { ...head.data.metadata, namespace: head.data.metadata.namespace ?? defaultNamespace };
+    const meta = {
+      ...head.data.metadata,
+      namespace: head.data.metadata.namespace ?? defaultNamespace,
+    };
     return { apiVersion: kilnApiVersion, kind: "Secret", metadata: meta, spec: body.data };
   }
-  const spec = match.kind === "BuildConfig" ? buildConfigSpecSchema(match.strictness) : imageStreamSpecSchema(match.strictness);
+  const spec =
+    match.kind === "BuildConfig"
+      ? buildConfigSpecSchema(match.strictness)
+      : imageStreamSpecSchema(match.strictness);
   const document = object({
     apiVersion: z.string(),
     kind: z.string(),
@@ -117,8 +149,16 @@ export function parseResource(doc: unknown, pathPrefix = ""): Resource {
   });
   const parsed = document.safeParse(doc, { error: errorMap });
   if (!parsed.success) throw new ValidationError(issuesFromZod(parsed.error, pathPrefix));
-  const meta = { ...parsed.data.metadata, namespace: parsed.data.metadata.namespace ?? defaultNamespace };
-  return { apiVersion: kilnApiVersion, kind: match.kind, metadata: meta, spec: parsed.data.spec } as Resource;
+  const meta = {
+    ...parsed.data.metadata,
+    namespace: parsed.data.metadata.namespace ?? defaultNamespace,
+  };
+  return {
+    apiVersion: kilnApiVersion,
+    kind: match.kind,
+    metadata: meta,
+    spec: parsed.data.spec,
+  } as Resource;
 }
 
 /** Validates every document; if any is wrong, throws one error listing all of them (all or nothing). */
@@ -136,7 +176,8 @@ export function parseResources(docs: readonly unknown[]): Resource[] {
   const seen = new Set<string>();
   resources.forEach((r, i) => {
     const key = `${r.kind}/${r.metadata.namespace}/${r.metadata.name}`;
-    if (seen.has(key)) issues.push({ path: `items[${i}].metadata.name`, message: `${key} appears twice` });
+    if (seen.has(key))
+      issues.push({ path: `items[${i}].metadata.name`, message: `${key} appears twice` });
     seen.add(key);
   });
   if (issues.length > 0) throw new ValidationError(issues);

@@ -21,7 +21,9 @@ const DockerConfig = z.object({ auths: z.record(z.string(), z.object({}).loose()
 export function secretDocumentSchema() {
   return z
     .object({
-      type: z.literal(dockerConfigJsonType, { error: `only ${dockerConfigJsonType} Secrets are used by Kiln` }),
+      type: z.literal(dockerConfigJsonType, {
+        error: `only ${dockerConfigJsonType} Secrets are used by Kiln`,
+      }),
       data: z.record(z.string(), z.string()).optional(),
       stringData: z.record(z.string(), z.string()).optional(),
     })
@@ -45,11 +47,19 @@ export function secretDocumentSchema() {
       try {
         parsed = JSON.parse(json);
       } catch {
-        ctx.addIssue({ code: "custom", path: [fromString !== undefined ? "stringData" : "data", key], message: "must be a docker config JSON" });
+        ctx.addIssue({
+          code: "custom",
+          path: [fromString !== undefined ? "stringData" : "data", key],
+          message: "must be a docker config JSON",
+        });
         return z.NEVER;
       }
       if (!DockerConfig.safeParse(parsed).success) {
-        ctx.addIssue({ code: "custom", path: [fromString !== undefined ? "stringData" : "data", key], message: 'must have an "auths" object' });
+        ctx.addIssue({
+          code: "custom",
+          path: [fromString !== undefined ? "stringData" : "data", key],
+          message: 'must have an "auths" object',
+        });
         return z.NEVER;
       }
       return { type: dockerConfigJsonType, dockerConfigJson: json };

@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { formatUidRanges, isUserAllowed, maxUid, parseUidRanges, UidRangeError } from "./allowed-uids.js";
+import {
+  formatUidRanges,
+  isUserAllowed,
+  maxUid,
+  parseUidRanges,
+  UidRangeError,
+} from "./allowed-uids.js";
 
 describe("parseUidRanges", () => {
   it("reads a-b, a-, -b and single uids", () => {
@@ -12,7 +18,8 @@ describe("parseUidRanges", () => {
     expect(parseUidRanges("")).toEqual([]);
   });
   it("refuses words, reversed ranges and uids beyond the largest", () => {
-    for (const bad of ["root", "5-1", "1-4294967295", "1-2-3"]) expect(() => parseUidRanges(bad)).toThrow(UidRangeError);
+    for (const bad of ["root", "5-1", "1-4294967295", "1-2-3"])
+      expect(() => parseUidRanges(bad)).toThrow(UidRangeError);
   });
   it("formats ranges back", () => {
     expect(formatUidRanges(parseUidRanges("1-100,7"))).toBe("1-100,7");
@@ -26,7 +33,8 @@ describe("isUserAllowed", () => {
     expect(isUserAllowed("1001:0", nonRoot)).toBe(true);
   });
   it("refuses uid 0, root, names and named groups", () => {
-    for (const user of ["0", "0:0", "root", "", "app", "1001:app"]) expect(isUserAllowed(user, nonRoot)).toBe(false);
+    for (const user of ["0", "0:0", "root", "", "app", "1001:app"])
+      expect(isUserAllowed(user, nonRoot)).toBe(false);
   });
   it("allows everyone when the rule is empty, as s2i without --allowed-uids", () => {
     expect(isUserAllowed("root", [])).toBe(true);

@@ -17,7 +17,9 @@ export interface UidRange {
 /** The parse failed; `input` is the offending part. */
 export class UidRangeError extends Error {
   constructor(readonly input: string) {
-    super(`invalid uid range ${JSON.stringify(input)}: use a-b, a-, -b or a with 0 <= a <= b <= ${maxUid}`);
+    super(
+      `invalid uid range ${JSON.stringify(input)}: use a-b, a-, -b or a with 0 <= a <= b <= ${maxUid}`,
+    );
     this.name = "UidRangeError";
   }
 }

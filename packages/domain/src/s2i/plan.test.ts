@@ -47,9 +47,19 @@ describe("planS2IBuild: scripts", () => {
     expect(plan.dockerfile).toMatch(/^FROM registry\.local\/s2i\/builder:1$/m);
   });
   it("falls back to the legacy label, then STI_SCRIPTS_URL, then /usr/libexec/s2i", () => {
-    expect(planS2IBuild(input({ builder: builder({ labels: { "io.s2i.scripts-url": "image:///legacy" } }) })).cmd).toEqual(["/legacy/run"]);
-    expect(planS2IBuild(input({ builder: builder({ labels: {}, env: ["STI_SCRIPTS_URL=image:///sti"] }) })).cmd).toEqual(["/sti/run"]);
-    expect(planS2IBuild(input({ builder: builder({ labels: {} }) })).cmd).toEqual(["/usr/libexec/s2i/run"]);
+    expect(
+      planS2IBuild(
+        input({ builder: builder({ labels: { "io.s2i.scripts-url": "image:///legacy" } }) }),
+      ).cmd,
+    ).toEqual(["/legacy/run"]);
+    expect(
+      planS2IBuild(
+        input({ builder: builder({ labels: {}, env: ["STI_SCRIPTS_URL=image:///sti"] }) }),
+      ).cmd,
+    ).toEqual(["/sti/run"]);
+    expect(planS2IBuild(input({ builder: builder({ labels: {} }) })).cmd).toEqual([
+      "/usr/libexec/s2i/run",
+    ]);
   });
   it("prefers the source's .s2i/bin script by script, uploading it to <dest>/scripts", () => {
     const plan = planS2IBuild(input({ source: { scripts: ["assemble"], environment: null } }));
@@ -60,16 +70,35 @@ describe("planS2IBuild: scripts", () => {
     expect(plan.dockerfile).toContain("COPY --chown=1001:0 upload /tmp/\n");
   });
   it("lets the BuildConfig's image:// scripts win over the source and the image", () => {
-    const plan = planS2IBuild(input({ strategy: { scripts: "image:///custom" }, source: { scripts: ["assemble", "run"], environment: null } }));
+    const plan = planS2IBuild(
+      input({
+        strategy: { scripts: "image:///custom" },
+        source: { scripts: ["assemble", "run"], environment: null },
+      }),
+    );
     expect(plan.scripts.assemble.path).toBe("/custom/assemble");
     expect(plan.uploadScripts).toEqual([]);
   });
   it("refuses scripts that would need a download", () => {
-    expect(failure(() => planS2IBuild(input({ strategy: { scripts: "https://example.com/s2i" } }))).reason).toBe("ScriptsFetchFailed");
-    expect(failure(() => planS2IBuild(input({ builder: builder({ labels: { "io.openshift.s2i.scripts-url": "http://x/y" } }) }))).reason).toBe("ScriptsFetchFailed");
+    expect(
+      failure(() => planS2IBuild(input({ strategy: { scripts: "https://example.com/s2i" } })))
+        .reason,
+    ).toBe("ScriptsFetchFailed");
+    expect(
+      failure(() =>
+        planS2IBuild(
+          input({ builder: builder({ labels: { "io.openshift.s2i.scripts-url": "http://x/y" } }) }),
+        ),
+      ).reason,
+    ).toBe("ScriptsFetchFailed");
   });
   it("honours io.openshift.s2i.destination", () => {
-    const plan = planS2IBuild(input({ builder: builder({ labels: { "io.openshift.s2i.destination": "/opt/s2i" } }), source: { scripts: ["run"], environment: null } }));
+    const plan = planS2IBuild(
+      input({
+        builder: builder({ labels: { "io.openshift.s2i.destination": "/opt/s2i" } }),
+        source: { scripts: ["run"], environment: null },
+      }),
+    );
     expect(plan.destination).toBe("/opt/s2i");
     expect(plan.cmd).toEqual(["/opt/s2i/scripts/run"]);
     expect(plan.dockerfile).toContain("COPY --chown=1001:0 upload /opt/s2i/\n");
@@ -78,7 +107,9 @@ describe("planS2IBuild: scripts", () => {
 
 describe("planS2IBuild: assemble user", () => {
   it("takes the assemble-user label over the image USER", () => {
-    const plan = planS2IBuild(input({ builder: builder({ labels: { "io.openshift.s2i.assemble-user": "2000" } }) }));
+    const plan = planS2IBuild(
+      input({ builder: builder({ labels: { "io.openshift.s2i.assemble-user": "2000" } }) }),
+    );
     expect(plan.assembleUser).toBe("2000");
     expect(plan.dockerfile).toContain("COPY --chown=2000:0 upload /tmp/\nUSER 2000\n");
   });
@@ -88,13 +119,22 @@ describe("planS2IBuild: assemble user", () => {
       expect(err.reason).toBe("AssembleUserNotAllowed");
       expect(err.message).toContain("1-4294967294");
     }
-    expect(failure(() => planS2IBuild(input({ builder: builder({ labels: { "io.openshift.s2i.assemble-user": "root" } }) }))).reason).toBe(
-      "AssembleUserNotAllowed",
-    );
+    expect(
+      failure(() =>
+        planS2IBuild(
+          input({ builder: builder({ labels: { "io.openshift.s2i.assemble-user": "root" } }) }),
+        ),
+      ).reason,
+    ).toBe("AssembleUserNotAllowed");
   });
   it("allows root when the rule allows uid 0 or is empty", () => {
-    expect(planS2IBuild(input({ builder: builder({ user: "0" }), allowedUids: parseUidRanges("0-") })).assembleUser).toBe("0");
-    expect(planS2IBuild(input({ builder: builder({ user: "root" }), allowedUids: [] })).assembleUser).toBe("root");
+    expect(
+      planS2IBuild(input({ builder: builder({ user: "0" }), allowedUids: parseUidRanges("0-") }))
+        .assembleUser,
+    ).toBe("0");
+    expect(
+      planS2IBuild(input({ builder: builder({ user: "root" }), allowedUids: [] })).assembleUser,
+    ).toBe("root");
   });
   it("assembles as 1001 when the image names no user, as s2i --as-dockerfile does", () => {
     expect(planS2IBuild(input({ builder: builder({ user: "" }) })).assembleUser).toBe("1001");
@@ -105,7 +145,7 @@ describe("planS2IBuild: environment and labels", () => {
   it("layers .s2i/environment, the strategy env and the build env, literally", () => {
     const plan = planS2IBuild(
       input({
-        source: { scripts: [], environment: "A=from-file\nB=$HOME \"q\"\nbad name=x\n" },
+        source: { scripts: [], environment: 'A=from-file\nB=$HOME "q"\nbad name=x\n' },
         strategy: { env: [{ name: "A", value: "from-bc" }] },
         buildEnv: [{ name: "C", value: "from-build" }],
       }),
@@ -116,7 +156,9 @@ describe("planS2IBuild: environment and labels", () => {
       { name: "C", value: "from-build" },
     ]);
     expect(plan.warnings.join()).toContain("bad name");
-    expect(plan.dockerfile).toContain('ENV A="from-bc" \\\n    B="\\$HOME \\"q\\"" \\\n    C="from-build"\n');
+    expect(plan.dockerfile).toContain(
+      'ENV A="from-bc" \\\n    B="\\$HOME \\"q\\"" \\\n    C="from-build"\n',
+    );
   });
   it("labels the output, sorted, with the given labels winning", () => {
     const plan = planS2IBuild(input({ contextDir: "app" }));
@@ -146,17 +188,27 @@ describe("planS2IBuild: incremental", () => {
     expect(plan.dockerfile).toContain(" && rm -rf '/tmp/artifacts'\n");
   });
   it("builds clean without artifacts", () => {
-    expect(planS2IBuild(input({ strategy: { incremental: true }, artifacts: false })).dockerfile).not.toContain("artifacts");
+    expect(
+      planS2IBuild(input({ strategy: { incremental: true }, artifacts: false })).dockerfile,
+    ).not.toContain("artifacts");
   });
 });
 
 describe("planS2IBuild: runtime image", () => {
-  const runtime = { image: "registry.local/base/runtime:1", config: builder({ labels: {}, user: "2000", workingDir: "/app" }) };
+  const runtime = {
+    image: "registry.local/base/runtime:1",
+    config: builder({ labels: {}, user: "2000", workingDir: "/app" }),
+  };
   it("copies the runtime artifacts into the runtime image's WORKDIR and leaves the builder behind", () => {
     const plan = planS2IBuild(
       input({
         runtime,
-        strategy: { runtimeArtifacts: [{ sourcePath: "/opt/app-root/out/app", destinationDir: "bin" }, { sourcePath: "/opt/data/" }] },
+        strategy: {
+          runtimeArtifacts: [
+            { sourcePath: "/opt/app-root/out/app", destinationDir: "bin" },
+            { sourcePath: "/opt/data/" },
+          ],
+        },
         source: { scripts: ["run"], environment: null },
       }),
     );
@@ -166,7 +218,9 @@ describe("planS2IBuild: runtime image", () => {
     ]);
     expect(plan.dockerfile).toMatch(/^FROM registry\.local\/s2i\/builder:1 AS builder$/m);
     expect(plan.dockerfile).toMatch(/^FROM registry\.local\/base\/runtime:1$/m);
-    expect(plan.dockerfile).toContain('COPY --from=builder --chown=2000:0 ["/opt/app-root/out/app","/app/bin/app"]\n');
+    expect(plan.dockerfile).toContain(
+      'COPY --from=builder --chown=2000:0 ["/opt/app-root/out/app","/app/bin/app"]\n',
+    );
     expect(plan.dockerfile).toContain("USER 2000\n");
     expect(plan.cmd).toEqual(["/tmp/scripts/run"]);
     // Labels go on the final stage only.
@@ -175,20 +229,49 @@ describe("planS2IBuild: runtime image", () => {
     expect(runtimeStage).toContain("LABEL");
   });
   it("falls back to the runtime image's assemble-input-files label", () => {
-    const plan = planS2IBuild(input({ runtime: { ...runtime, config: { ...runtime.config, labels: { "io.openshift.s2i.assemble-input-files": "/out/app:bin;/out/data" } } } }));
+    const plan = planS2IBuild(
+      input({
+        runtime: {
+          ...runtime,
+          config: {
+            ...runtime.config,
+            labels: { "io.openshift.s2i.assemble-input-files": "/out/app:bin;/out/data" },
+          },
+        },
+      }),
+    );
     expect(plan.runtime?.artifacts.map((a) => a.targetPath)).toEqual(["/app/bin/app", "/app/data"]);
     // No scripts-url label on the runtime image: no assemble-runtime is looked for there.
     expect(plan.runtime?.assembleRuntime).toBeNull();
   });
   it("refuses missing, relative or wildcard artifacts and a root runtime user", () => {
     expect(failure(() => planS2IBuild(input({ runtime }))).reason).toBe("RuntimeArtifactsInvalid");
-    expect(failure(() => planS2IBuild(input({ runtime, strategy: { runtimeArtifacts: [{ sourcePath: "out/*.jar" }] } }))).reason).toBe("RuntimeArtifactsInvalid");
-    expect(failure(() => planS2IBuild(input({ runtime, strategy: { runtimeArtifacts: [{ sourcePath: "/out", destinationDir: "../x" }] } }))).reason).toBe(
-      "RuntimeArtifactsInvalid",
-    );
     expect(
-      failure(() => planS2IBuild(input({ runtime: { ...runtime, config: { ...runtime.config, user: "" } }, strategy: { runtimeArtifacts: [{ sourcePath: "/out" }] } })))
-        .reason,
+      failure(() =>
+        planS2IBuild(
+          input({ runtime, strategy: { runtimeArtifacts: [{ sourcePath: "out/*.jar" }] } }),
+        ),
+      ).reason,
+    ).toBe("RuntimeArtifactsInvalid");
+    expect(
+      failure(() =>
+        planS2IBuild(
+          input({
+            runtime,
+            strategy: { runtimeArtifacts: [{ sourcePath: "/out", destinationDir: "../x" }] },
+          }),
+        ),
+      ).reason,
+    ).toBe("RuntimeArtifactsInvalid");
+    expect(
+      failure(() =>
+        planS2IBuild(
+          input({
+            runtime: { ...runtime, config: { ...runtime.config, user: "" } },
+            strategy: { runtimeArtifacts: [{ sourcePath: "/out" }] },
+          }),
+        ),
+      ).reason,
     ).toBe("AssembleUserNotAllowed");
   });
 });

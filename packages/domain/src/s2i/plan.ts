@@ -32,7 +32,8 @@ export interface S2IPlanInput {
     scripts?: string | undefined;
     env?: readonly EnvVar[] | undefined;
     incremental?: boolean | undefined;
-    runtimeArtifacts?: readonly { sourcePath: string; destinationDir?: string | undefined }[] | undefined;
+    runtimeArtifacts?:
+      readonly { sourcePath: string; destinationDir?: string | undefined }[] | undefined;
   };
   /** The runtime image (Kiln extension `sourceStrategy.runtimeImage`), resolved and inspected. */
   runtime?: { image: string; config: ImageConfig } | null | undefined;
@@ -118,7 +119,11 @@ function joinPath(dir: string, name: string): string {
 function imageScriptsDir(url: string, where: string): string {
   if (url.startsWith("image://")) {
     const dir = url.slice("image://".length);
-    if (!dir.startsWith("/")) throw new BuildFailure(FailureReason.ScriptsFetchFailed, `${where} ${url} must name an absolute path (image:///path)`);
+    if (!dir.startsWith("/"))
+      throw new BuildFailure(
+        FailureReason.ScriptsFetchFailed,
+        `${where} ${url} must name an absolute path (image:///path)`,
+      );
     return dir.replace(/\/+$/, "") || "/";
   }
   throw new BuildFailure(
@@ -154,12 +159,20 @@ function parseInputFiles(label: string): RuntimeArtifact[] {
     .filter(Boolean)
     .map((item) => {
       const colon = item.indexOf(":");
-      return colon < 0 ? { sourcePath: item, destinationDir: "" } : { sourcePath: item.slice(0, colon), destinationDir: item.slice(colon + 1) };
+      return colon < 0
+        ? { sourcePath: item, destinationDir: "" }
+        : { sourcePath: item.slice(0, colon), destinationDir: item.slice(colon + 1) };
     });
 }
 
-function runtimeArtifacts(input: S2IPlanInput, runtime: ImageConfig): { sourcePath: string; targetPath: string }[] {
-  const given = input.strategy.runtimeArtifacts?.map((a) => ({ sourcePath: a.sourcePath, destinationDir: a.destinationDir ?? "" }));
+function runtimeArtifacts(
+  input: S2IPlanInput,
+  runtime: ImageConfig,
+): { sourcePath: string; targetPath: string }[] {
+  const given = input.strategy.runtimeArtifacts?.map((a) => ({
+    sourcePath: a.sourcePath,
+    destinationDir: a.destinationDir ?? "",
+  }));
   const label = runtime.labels[S2ILabel.AssembleInputFiles];
   const mapping = given && given.length > 0 ? given : label ? parseInputFiles(label) : [];
   if (mapping.length === 0) {
@@ -172,11 +185,18 @@ function runtimeArtifacts(input: S2IPlanInput, runtime: ImageConfig): { sourcePa
   return mapping.map(({ sourcePath, destinationDir }) => {
     const src = sourcePath.replace(/\/+$/, "");
     if (!src.startsWith("/") || /[*?[\]]/.test(src) || src.split("/").includes("..")) {
-      throw new BuildFailure(FailureReason.RuntimeArtifactsInvalid, `runtime artifact ${JSON.stringify(sourcePath)} must be an absolute path without wildcards`);
+      throw new BuildFailure(
+        FailureReason.RuntimeArtifactsInvalid,
+        `runtime artifact ${JSON.stringify(sourcePath)} must be an absolute path without wildcards`,
+      );
     }
-    const dest = destinationDir === "." ? "" : destinationDir.replace(/^(\.\/)+/, "").replace(/\/+$/, "");
+    const dest =
+      destinationDir === "." ? "" : destinationDir.replace(/^(\.\/)+/, "").replace(/\/+$/, "");
     if (dest.startsWith("/") || dest.split("/").includes("..")) {
-      throw new BuildFailure(FailureReason.RuntimeArtifactsInvalid, `runtime artifact destination ${JSON.stringify(destinationDir)} must be a relative path inside the WORKDIR`);
+      throw new BuildFailure(
+        FailureReason.RuntimeArtifactsInvalid,
+        `runtime artifact destination ${JSON.stringify(destinationDir)} must be a relative path inside the WORKDIR`,
+      );
     }
     const name = src.slice(src.lastIndexOf("/") + 1);
     const dir = dest ? joinPath(workDir, dest) : workDir;
@@ -202,12 +222,15 @@ function validEnv(env: EnvVar[], warnings: string[]): EnvVar[] {
 export function planS2IBuild(input: S2IPlanInput): S2IPlan {
   const warnings: string[] = [];
   const { builder } = input;
-  const destination = (builder.labels[S2ILabel.Destination] || defaultDestination).replace(/\/+$/, "") || "/";
+  const destination =
+    (builder.labels[S2ILabel.Destination] || defaultDestination).replace(/\/+$/, "") || "/";
   const uploadedDir = joinPath(destination, "scripts");
   const image = imageScriptsUrlOf(builder);
   const imageDir = imageScriptsDir(image.url, `builder scripts location (${image.where})`);
   // The BuildConfig's `scripts` wins over the source and the image, as s2i's --scripts-url does.
-  const userDir = input.strategy.scripts ? imageScriptsDir(input.strategy.scripts, "sourceStrategy.scripts") : null;
+  const userDir = input.strategy.scripts
+    ? imageScriptsDir(input.strategy.scripts, "sourceStrategy.scripts")
+    : null;
   const fromSource = new Set(input.source.scripts);
 
   const locate = (script: S2IScript, fallback: ScriptSource | null): ScriptSource | null => {
@@ -215,7 +238,10 @@ export function planS2IBuild(input: S2IPlanInput): S2IPlan {
     if (fromSource.has(script)) return { from: "source", path: joinPath(uploadedDir, script) };
     return fallback;
   };
-  const fromImage = (script: S2IScript): ScriptSource => ({ from: "image", path: joinPath(imageDir, script) });
+  const fromImage = (script: S2IScript): ScriptSource => ({
+    from: "image",
+    path: joinPath(imageDir, script),
+  });
 
   const assemble = locate(S2IScript.Assemble, fromImage(S2IScript.Assemble))!;
   const saveArtifacts = locate(S2IScript.SaveArtifacts, fromImage(S2IScript.SaveArtifacts))!;
@@ -224,7 +250,11 @@ export function planS2IBuild(input: S2IPlanInput): S2IPlan {
   checkUser(assembleUser, input.allowedUids, "assemble user");
 
   const env = validEnv(
-    mergeEnv(input.source.environment === null ? [] : parseS2IEnvironment(input.source.environment), input.strategy.env ?? [], input.buildEnv ?? []),
+    mergeEnv(
+      input.source.environment === null ? [] : parseS2IEnvironment(input.source.environment),
+      input.strategy.env ?? [],
+      input.buildEnv ?? [],
+    ),
     warnings,
   );
 
@@ -236,24 +266,35 @@ export function planS2IBuild(input: S2IPlanInput): S2IPlan {
     checkUser(rt.user, input.allowedUids, "runtime image user");
     const rtLabel = rt.labels[S2ILabel.ScriptsUrl] || rt.labels[S2ILabel.LegacyScriptsUrl];
     const rtDir = imageScriptsDir(rtLabel || defaultScriptsUrl, "runtime image scripts location");
-    const fromRuntime = (script: S2IScript): ScriptSource => ({ from: "runtime-image", path: joinPath(rtDir, script) });
+    const fromRuntime = (script: S2IScript): ScriptSource => ({
+      from: "runtime-image",
+      path: joinPath(rtDir, script),
+    });
     run = locate(S2IScript.Run, fromRuntime(S2IScript.Run))!;
     // assemble-runtime is optional: looked for in the runtime image only when it says it has scripts.
-    const assembleRuntime = locate(S2IScript.AssembleRuntime, rtLabel ? fromRuntime(S2IScript.AssembleRuntime) : null);
+    const assembleRuntime = locate(
+      S2IScript.AssembleRuntime,
+      rtLabel ? fromRuntime(S2IScript.AssembleRuntime) : null,
+    );
     runtime = {
       image: input.runtime.image,
       user: rt.user,
       workingDir: rt.workingDir || "/",
       artifacts: runtimeArtifacts(input, rt),
       assembleRuntime,
-      uploadScripts: ([S2IScript.Run, S2IScript.AssembleRuntime] as S2IScript[]).filter((s) => !userDir && fromSource.has(s)),
+      uploadScripts: ([S2IScript.Run, S2IScript.AssembleRuntime] as S2IScript[]).filter(
+        (s) => !userDir && fromSource.has(s),
+      ),
     };
   } else {
     run = locate(S2IScript.Run, fromImage(S2IScript.Run))!;
   }
 
-  const uploadScripts: S2IScript[] = userDir ? [] : [S2IScript.Assemble, S2IScript.SaveArtifacts].filter((s) => fromSource.has(s));
-  if (!input.runtime && !userDir && fromSource.has(S2IScript.Run)) uploadScripts.push(S2IScript.Run);
+  const uploadScripts: S2IScript[] = userDir
+    ? []
+    : [S2IScript.Assemble, S2IScript.SaveArtifacts].filter((s) => fromSource.has(s));
+  if (!input.runtime && !userDir && fromSource.has(S2IScript.Run))
+    uploadScripts.push(S2IScript.Run);
 
   const labels = new Map<string, string>();
   labels.set("io.openshift.build.image", input.builderImage);

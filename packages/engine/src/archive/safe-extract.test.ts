@@ -1,5 +1,16 @@
 import { execFileSync } from "node:child_process";
-import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, symlink, writeFile } from "node:fs/promises";
+import {
+  lstat,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  readlink,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -20,7 +31,8 @@ afterEach(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-const extract = (entries: TarFixtureEntry[], options = limits) => safeExtractTar(Readable.from([tarBytes(entries)]), dest, options);
+const extract = (entries: TarFixtureEntry[], options = limits) =>
+  safeExtractTar(Readable.from([tarBytes(entries)]), dest, options);
 
 /** Asserts the refusal names the entry and nothing appeared next to `dest`. */
 async function expectRefused(promise: Promise<void>, entry: string, message: RegExp) {
@@ -52,7 +64,9 @@ describe("safeExtractTar", () => {
     expect((await stat(join(dest, "app/run.sh"))).mode & 0o7777).toBe(0o755);
     expect(await readlink(join(dest, "app/current"))).toBe("data/x.txt");
     expect(await readFile(join(dest, "app/up"), "utf8")).toBe("t");
-    expect((await stat(join(dest, "app/hard"))).ino).toBe((await stat(join(dest, "app/data/x.txt"))).ino);
+    expect((await stat(join(dest, "app/hard"))).ino).toBe(
+      (await stat(join(dest, "app/data/x.txt"))).ino,
+    );
   });
 
   it("unpacks a tar.gz and a file path", async () => {
@@ -89,8 +103,19 @@ describe("safeExtractTar", () => {
   });
 
   it("refuses a '..' component", async () => {
-    await expectRefused(extract([{ path: "ok.txt", content: "ok" }, { path: "../evil", content: "x" }]), "../evil", /'\.\.'/);
-    await expectRefused(extract([{ path: "a/../../evil", content: "x" }]), "a/../../evil", /'\.\.'/);
+    await expectRefused(
+      extract([
+        { path: "ok.txt", content: "ok" },
+        { path: "../evil", content: "x" },
+      ]),
+      "../evil",
+      /'\.\.'/,
+    );
+    await expectRefused(
+      extract([{ path: "a/../../evil", content: "x" }]),
+      "a/../../evil",
+      /'\.\.'/,
+    );
   });
 
   it("refuses an absolute path", async () => {
@@ -98,8 +123,16 @@ describe("safeExtractTar", () => {
   });
 
   it("refuses a symlink to an absolute path or above the root", async () => {
-    await expectRefused(extract([{ path: "passwd", type: "symlink", linkpath: "/etc/passwd" }]), "passwd", /outside/);
-    await expectRefused(extract([{ path: "a/up", type: "symlink", linkpath: "../../x" }]), "a/up", /outside/);
+    await expectRefused(
+      extract([{ path: "passwd", type: "symlink", linkpath: "/etc/passwd" }]),
+      "passwd",
+      /outside/,
+    );
+    await expectRefused(
+      extract([{ path: "a/up", type: "symlink", linkpath: "../../x" }]),
+      "a/up",
+      /outside/,
+    );
   });
 
   it("refuses to write a file through a symlink, even one pointing inside", async () => {
@@ -128,9 +161,21 @@ describe("safeExtractTar", () => {
   });
 
   it("refuses hardlinks to anything but an extracted file", async () => {
-    await expectRefused(extract([{ path: "h", type: "hardlink", linkpath: "/etc/passwd" }]), "h", /absolute/);
-    await expectRefused(extract([{ path: "h", type: "hardlink", linkpath: "../x" }]), "h", /'\.\.'/);
-    await expectRefused(extract([{ path: "h", type: "hardlink", linkpath: "missing" }]), "h", /file extracted before it/);
+    await expectRefused(
+      extract([{ path: "h", type: "hardlink", linkpath: "/etc/passwd" }]),
+      "h",
+      /absolute/,
+    );
+    await expectRefused(
+      extract([{ path: "h", type: "hardlink", linkpath: "../x" }]),
+      "h",
+      /'\.\.'/,
+    );
+    await expectRefused(
+      extract([{ path: "h", type: "hardlink", linkpath: "missing" }]),
+      "h",
+      /file extracted before it/,
+    );
   });
 
   it("refuses device files and fifos", async () => {
@@ -139,17 +184,39 @@ describe("safeExtractTar", () => {
   });
 
   it("refuses an archive over the byte or entry limit", async () => {
-    await expectRefused(extract([{ path: "a", content: "12345" }, { path: "b", content: "678" }], { maxBytes: 6 }), "b", /more than 6 bytes/);
+    await expectRefused(
+      extract(
+        [
+          { path: "a", content: "12345" },
+          { path: "b", content: "678" },
+        ],
+        { maxBytes: 6 },
+      ),
+      "b",
+      /more than 6 bytes/,
+    );
     const many = Array.from({ length: 5 }, (_, i) => ({ path: `f${i}`, content: "" }));
-    const error = await extract(many, { maxBytes: 100, maxEntries: 3 } as typeof limits).catch((e: unknown) => e);
+    const error = await extract(many, { maxBytes: 100, maxEntries: 3 } as typeof limits).catch(
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(UnsafeArchiveError);
     expect((error as Error).message).toMatch(/more than 3 entries/);
   });
 
   it("says so when the input is not a tar at all", async () => {
-    await expect(safeExtractTar(Readable.from([Buffer.from("PK\x03\x04 this is a zip".padEnd(600, "."))]), dest, limits)).rejects.toBeInstanceOf(InvalidArchiveError);
-    await expect(safeExtractTar(Readable.from([Buffer.alloc(0)]), dest, limits)).rejects.toThrow(/not a tar/);
+    await expect(
+      safeExtractTar(
+        Readable.from([Buffer.from("PK\x03\x04 this is a zip".padEnd(600, "."))]),
+        dest,
+        limits,
+      ),
+    ).rejects.toBeInstanceOf(InvalidArchiveError);
+    await expect(safeExtractTar(Readable.from([Buffer.alloc(0)]), dest, limits)).rejects.toThrow(
+      /not a tar/,
+    );
     const truncated = tarBytes([{ path: "a", content: "x".repeat(2000) }]).subarray(0, 1200);
-    await expect(safeExtractTar(Readable.from([truncated]), dest, limits)).rejects.toThrow(/truncated/);
+    await expect(safeExtractTar(Readable.from([truncated]), dest, limits)).rejects.toThrow(
+      /truncated/,
+    );
   });
 });

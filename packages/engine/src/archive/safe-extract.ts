@@ -23,7 +23,11 @@ export interface SafeExtractOptions {
  * (the runner is root; a setuid file in a work dir is a step towards the host). Ownership is not
  * restored. On failure `destDir` may hold part of the archive: the caller removes it.
  */
-export async function safeExtractTar(input: string | AsyncIterable<Uint8Array>, destDir: string, options: SafeExtractOptions): Promise<void> {
+export async function safeExtractTar(
+  input: string | AsyncIterable<Uint8Array>,
+  destDir: string,
+  options: SafeExtractOptions,
+): Promise<void> {
   const source = typeof input === "string" ? createReadStream(input) : input;
   const maxEntries = options.maxEntries ?? 100_000;
   await mkdir(destDir, { recursive: true });
@@ -35,7 +39,10 @@ export async function safeExtractTar(input: string | AsyncIterable<Uint8Array>, 
       if (parts.length === 0) {
         // `./` itself: the destination exists already.
         if (entry.type === TarEntryType.Directory) continue;
-        throw new UnsafeArchiveError(`entry ${JSON.stringify(entry.path)} names the archive root`, entry.path);
+        throw new UnsafeArchiveError(
+          `entry ${JSON.stringify(entry.path)} names the archive root`,
+          entry.path,
+        );
       }
       const target = join(destDir, ...parts);
       switch (entry.type) {
@@ -45,14 +52,22 @@ export async function safeExtractTar(input: string | AsyncIterable<Uint8Array>, 
           break;
         case TarEntryType.File:
           bytes += entry.size;
-          if (bytes > options.maxBytes) throw new UnsafeArchiveError(`the archive unpacks to more than ${options.maxBytes} bytes (at ${JSON.stringify(entry.path)})`, entry.path);
+          if (bytes > options.maxBytes)
+            throw new UnsafeArchiveError(
+              `the archive unpacks to more than ${options.maxBytes} bytes (at ${JSON.stringify(entry.path)})`,
+              entry.path,
+            );
           await realDirs(destDir, parts.slice(0, -1), entry.path);
           await clearPlace(target, entry.path);
           await writeFile(target, entry);
           break;
         case TarEntryType.Symlink: {
           const escape = symlinkEscape(parts, entry.linkpath);
-          if (escape) throw new UnsafeArchiveError(`symlink ${JSON.stringify(entry.path)} points outside the destination (${JSON.stringify(entry.linkpath)}: ${escape})`, entry.path);
+          if (escape)
+            throw new UnsafeArchiveError(
+              `symlink ${JSON.stringify(entry.path)} points outside the destination (${JSON.stringify(entry.linkpath)}: ${escape})`,
+              entry.path,
+            );
           await realDirs(destDir, parts.slice(0, -1), entry.path);
           await clearPlace(target, entry.path);
           await symlink(entry.linkpath, target);
@@ -65,7 +80,10 @@ export async function safeExtractTar(input: string | AsyncIterable<Uint8Array>, 
           await realDirs(destDir, targetParts.slice(0, -1), entry.path, false);
           const existing = await lstat(join(destDir, ...targetParts)).catch(() => null);
           if (!existing?.isFile()) {
-            throw new UnsafeArchiveError(`hardlink ${JSON.stringify(entry.path)} must point to a file extracted before it, not ${JSON.stringify(entry.linkpath)}`, entry.path);
+            throw new UnsafeArchiveError(
+              `hardlink ${JSON.stringify(entry.path)} must point to a file extracted before it, not ${JSON.stringify(entry.linkpath)}`,
+              entry.path,
+            );
           }
           await realDirs(destDir, parts.slice(0, -1), entry.path);
           await clearPlace(target, entry.path);
@@ -75,13 +93,20 @@ export async function safeExtractTar(input: string | AsyncIterable<Uint8Array>, 
         case TarEntryType.CharDevice:
         case TarEntryType.BlockDevice:
         case TarEntryType.Fifo:
-          throw new UnsafeArchiveError(`entry ${JSON.stringify(entry.path)} is a device file or fifo (${entry.type})`, entry.path);
+          throw new UnsafeArchiveError(
+            `entry ${JSON.stringify(entry.path)} is a device file or fifo (${entry.type})`,
+            entry.path,
+          );
       }
     }
     // Each link was inside when written, but a later link can change what an earlier one
     // resolves to (`a/l2 -> l1/..` then `a/l1 -> ..`): resolve every one through the tree as it is now.
     for (const { entry, parts } of symlinks) {
-      if (await resolvesOutside(destDir, parts)) throw new UnsafeArchiveError(`symlink ${JSON.stringify(entry)} resolves outside the destination through other links`, entry);
+      if (await resolvesOutside(destDir, parts))
+        throw new UnsafeArchiveError(
+          `symlink ${JSON.stringify(entry)} resolves outside the destination through other links`,
+          entry,
+        );
     }
   } finally {
     if (typeof input === "string") (source as ReturnType<typeof createReadStream>).destroy();
@@ -90,11 +115,15 @@ export async function safeExtractTar(input: string | AsyncIterable<Uint8Array>, 
 
 /** The entry's path as components, refusing absolute paths, `..` and NUL bytes. */
 function safeParts(path: string, entry: string, what = "entry"): string[] {
-  const subject = what === "entry" ? `entry ${JSON.stringify(path)}` : `${what} ${JSON.stringify(path)} of entry ${JSON.stringify(entry)}`;
+  const subject =
+    what === "entry"
+      ? `entry ${JSON.stringify(path)}`
+      : `${what} ${JSON.stringify(path)} of entry ${JSON.stringify(entry)}`;
   if (path.includes("\0")) throw new UnsafeArchiveError(`${subject} contains a NUL byte`, entry);
   if (path.startsWith("/")) throw new UnsafeArchiveError(`${subject} is an absolute path`, entry);
   const parts = path.split("/").filter((p) => p !== "" && p !== ".");
-  if (parts.includes("..")) throw new UnsafeArchiveError(`${subject} contains a '..' component`, entry);
+  if (parts.includes(".."))
+    throw new UnsafeArchiveError(`${subject} contains a '..' component`, entry);
   return parts;
 }
 
@@ -117,7 +146,12 @@ function symlinkEscape(linkParts: string[], linkpath: string): string | null {
  * Makes sure every one of `parts` under `root` is a real directory (created when missing and
  * `create`), never a symlink: no write may go through a link.
  */
-async function realDirs(root: string, parts: string[], entry: string, create = true): Promise<void> {
+async function realDirs(
+  root: string,
+  parts: string[],
+  entry: string,
+  create = true,
+): Promise<void> {
   let dir = root;
   for (const part of parts) {
     dir = join(dir, part);
@@ -126,12 +160,22 @@ async function realDirs(root: string, parts: string[], entry: string, create = t
       throw e;
     });
     if (st === null) {
-      if (!create) throw new UnsafeArchiveError(`entry ${JSON.stringify(entry)} refers to a path that does not exist in the archive`, entry);
+      if (!create)
+        throw new UnsafeArchiveError(
+          `entry ${JSON.stringify(entry)} refers to a path that does not exist in the archive`,
+          entry,
+        );
       await mkdir(dir, { mode: 0o755 });
     } else if (st.isSymbolicLink()) {
-      throw new UnsafeArchiveError(`entry ${JSON.stringify(entry)} would be written through the symlink ${JSON.stringify(dir.slice(root.length + 1))}`, entry);
+      throw new UnsafeArchiveError(
+        `entry ${JSON.stringify(entry)} would be written through the symlink ${JSON.stringify(dir.slice(root.length + 1))}`,
+        entry,
+      );
     } else if (!st.isDirectory()) {
-      throw new UnsafeArchiveError(`entry ${JSON.stringify(entry)} needs ${JSON.stringify(dir.slice(root.length + 1))} to be a directory`, entry);
+      throw new UnsafeArchiveError(
+        `entry ${JSON.stringify(entry)} needs ${JSON.stringify(dir.slice(root.length + 1))} to be a directory`,
+        entry,
+      );
     }
   }
 }
@@ -140,7 +184,8 @@ async function realDirs(root: string, parts: string[], entry: string, create = t
 async function clearPlace(target: string, entry: string): Promise<void> {
   const st = await lstat(target).catch(() => null);
   if (st === null) return;
-  if (st.isDirectory()) throw new UnsafeArchiveError(`entry ${JSON.stringify(entry)} would replace a directory`, entry);
+  if (st.isDirectory())
+    throw new UnsafeArchiveError(`entry ${JSON.stringify(entry)} would replace a directory`, entry);
   // unlink removes a symlink itself, never what it points to.
   await unlink(target);
 }
@@ -154,7 +199,8 @@ async function writeFile(target: string, entry: TarEntry): Promise<void> {
       await handle.write(piece);
       written += piece.length;
     }
-    if (written !== entry.size) throw new UnsafeArchiveError(`entry ${JSON.stringify(entry.path)} is truncated`, entry.path);
+    if (written !== entry.size)
+      throw new UnsafeArchiveError(`entry ${JSON.stringify(entry.path)} is truncated`, entry.path);
     // Permission bits only: no setuid/setgid/sticky (see above). Always readable by the build.
     await handle.chmod((entry.mode & 0o777) | 0o400);
   } finally {

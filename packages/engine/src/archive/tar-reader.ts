@@ -50,32 +50,57 @@ const entryTypes: Partial<Record<Header["type"], TarEntryType>> = {
  * body must be consumed (or is skipped) before the next entry is read. Every header counts
  * towards `maxHeaders`, so an endless run of entries cannot spin forever.
  */
-export async function* readTar(source: AsyncIterable<Uint8Array>, options: { maxHeaders?: number } = {}): AsyncGenerator<TarEntry> {
+export async function* readTar(
+  source: AsyncIterable<Uint8Array>,
+  options: { maxHeaders?: number } = {},
+): AsyncGenerator<TarEntry> {
   const maxHeaders = options.maxHeaders ?? Number.POSITIVE_INFINITY;
   const input = await gunzipped(source);
   if (!input) throw new InvalidArchiveError("not a tar archive (empty input)");
   const parser = extract();
   // Fed by hand: tar-stream's streams are streamx streams, which Node's pipe() does not drive.
   const fed = (async () => {
-    for await (const chunk of input) if (!parser.write(chunk as Buffer)) await new Promise<void>((resolve) => parser.once("drain", () => resolve()));
+    for await (const chunk of input)
+      if (!parser.write(chunk as Buffer))
+        await new Promise<void>((resolve) => parser.once("drain", () => resolve()));
     parser.end(undefined);
   })().catch((error: Error) => parser.destroy(error));
   let headers = 0;
   try {
     for await (const entry of parser) {
       const header = entry.header;
-      if (++headers > maxHeaders) throw new UnsafeArchiveError(`the archive has more than ${maxHeaders} entries`, null);
+      if (++headers > maxHeaders)
+        throw new UnsafeArchiveError(`the archive has more than ${maxHeaders} entries`, null);
       // Old (v7) tars mark directories only by a trailing slash.
-      const type = header.type === "file" && header.name.endsWith("/") ? TarEntryType.Directory : entryTypes[header.type];
-      if (!type) throw new UnsafeArchiveError(`unsupported tar entry type '${header.type}' for ${JSON.stringify(header.name)}`, header.name);
-      yield { path: header.name, type, mode: header.mode, size: type === TarEntryType.File ? header.size : 0, linkpath: header.linkname ?? "", body: truncationChecked(entry as AsyncIterable<Buffer>) };
+      const type =
+        header.type === "file" && header.name.endsWith("/")
+          ? TarEntryType.Directory
+          : entryTypes[header.type];
+      if (!type)
+        throw new UnsafeArchiveError(
+          `unsupported tar entry type '${header.type}' for ${JSON.stringify(header.name)}`,
+          header.name,
+        );
+      yield {
+        path: header.name,
+        type,
+        mode: header.mode,
+        size: type === TarEntryType.File ? header.size : 0,
+        linkpath: header.linkname ?? "",
+        body: truncationChecked(entry as AsyncIterable<Buffer>),
+      };
       // Whatever the caller left unread (or all of it) is skipped to reach the next header.
       entry.resume();
     }
     await fed;
   } catch (error) {
     if (error instanceof UnsafeArchiveError || error instanceof InvalidArchiveError) throw error;
-    throw new InvalidArchiveError(headers === 0 ? "not a tar or tar.gz archive" : `corrupt or truncated tar archive (${(error as Error).message})`, { cause: error });
+    throw new InvalidArchiveError(
+      headers === 0
+        ? "not a tar or tar.gz archive"
+        : `corrupt or truncated tar archive (${(error as Error).message})`,
+      { cause: error },
+    );
   } finally {
     parser.destroy();
     input.destroy();
@@ -87,7 +112,10 @@ async function* truncationChecked(body: AsyncIterable<Buffer>): AsyncGenerator<B
   try {
     yield* body;
   } catch (error) {
-    throw new InvalidArchiveError(`corrupt or truncated tar archive (${(error as Error).message})`, { cause: error });
+    throw new InvalidArchiveError(
+      `corrupt or truncated tar archive (${(error as Error).message})`,
+      { cause: error },
+    );
   }
 }
 
@@ -104,7 +132,8 @@ async function gunzipped(source: AsyncIterable<Uint8Array>): Promise<Readable | 
   if (first.length === 0) return null;
   const rest = (async function* () {
     yield first;
-    for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
+    for (let next = await iterator.next(); !next.done; next = await iterator.next())
+      yield next.value;
   })();
   const raw = Readable.from(rest, { objectMode: false });
   if (first[0] !== 0x1f || first[1] !== 0x8b) return raw;

@@ -8,9 +8,20 @@ import { assertNever } from "@kiln/domain";
 import { runCommand } from "../run-command.js";
 import { BuildHostUnusableError } from "./errors.js";
 import { writeSandboxFiles } from "./network-hook.js";
-import { BuildIsolation, BuildNetwork, StorageDriverChoice, type BuildHost, type StorageDriver } from "./types.js";
+import {
+  BuildIsolation,
+  BuildNetwork,
+  StorageDriverChoice,
+  type BuildHost,
+  type StorageDriver,
+} from "./types.js";
 import { Buildah } from "../buildah.js";
-import { buildIdMapSize, freeSubordinateRange, maxIdMapSize, subordinateRangesOf } from "./subordinate-ids.js";
+import {
+  buildIdMapSize,
+  freeSubordinateRange,
+  maxIdMapSize,
+  subordinateRangesOf,
+} from "./subordinate-ids.js";
 
 const execFileAsync = promisify(execFile);
 
@@ -68,21 +79,44 @@ export async function prepareBuildHost(options: BuildHostOptions): Promise<Build
   // node: buildah runs there as root does, over the namespace's own ids, with no newuidmap.
   const rootOfUserNamespace = process.getuid?.() === 0 && !inInitialUserNamespace();
   const subordinateIds = rootOfUserNamespace ? 0 : checkSubordinateIds(user);
-  if (!rootOfUserNamespace) for (const helper of ["newuidmap", "newgidmap"]) findProgram(helper, "sudo apt-get install uidmap");
+  if (!rootOfUserNamespace)
+    for (const helper of ["newuidmap", "newgidmap"])
+      findProgram(helper, "sudo apt-get install uidmap");
   checkUserNamespaceSysctls();
-  const ociRuntime = findProgram(options.ociRuntime ?? "runc", "sudo apt-get install runc (or set BUILD_RUNNER_OCI_RUNTIME)");
-  const slirp4netns = options.network === BuildNetwork.Egress ? findProgram("slirp4netns", "sudo apt-get install slirp4netns, or BUILD_RUNNER_NETWORK=none") : null;
+  const ociRuntime = findProgram(
+    options.ociRuntime ?? "runc",
+    "sudo apt-get install runc (or set BUILD_RUNNER_OCI_RUNTIME)",
+  );
+  const slirp4netns =
+    options.network === BuildNetwork.Egress
+      ? findProgram("slirp4netns", "sudo apt-get install slirp4netns, or BUILD_RUNNER_NETWORK=none")
+      : null;
   if (slirp4netns) checkTunDevice();
 
   const dropRoot = process.getuid?.() === 0 && !rootOfUserNamespace;
-  await makePrivateDirs([options.workDir, options.storageDir, ...Object.values(dirs)], dropRoot ? user : null);
+  await makePrivateDirs(
+    [options.workDir, options.storageDir, ...Object.values(dirs)],
+    dropRoot ? user : null,
+  );
   if (dropRoot) becomeUser(user, dirs.homeDir);
   for (const dir of [options.workDir, options.storageDir]) checkReachable(dir, user.name);
 
-  const env = { ...process.env, HOME: dirs.homeDir, TMPDIR: dirs.tmpDir, XDG_RUNTIME_DIR: dirs.runtimeDir };
+  const env = {
+    ...process.env,
+    HOME: dirs.homeDir,
+    TMPDIR: dirs.tmpDir,
+    XDG_RUNTIME_DIR: dirs.runtimeDir,
+  };
   await trial(buildah, ["unshare", "true"], env, "user namespaces", userNamespaceFix(user.name));
-  const storage = await chooseStorageDriver(options.storageDriver, buildah, options.storageDir, env);
-  const sandbox = slirp4netns ? await writeSandboxFiles(join(options.storageDir, "sandbox"), slirp4netns) : null;
+  const storage = await chooseStorageDriver(
+    options.storageDriver,
+    buildah,
+    options.storageDir,
+    env,
+  );
+  const sandbox = slirp4netns
+    ? await writeSandboxFiles(join(options.storageDir, "sandbox"), slirp4netns)
+    : null;
   const host: BuildHost = {
     isolation: options.isolation,
     user,
@@ -99,7 +133,11 @@ export async function prepareBuildHost(options: BuildHostOptions): Promise<Build
 }
 
 function privateDirs(storageDir: string) {
-  return { homeDir: join(storageDir, "home"), tmpDir: join(storageDir, "tmp"), runtimeDir: join(storageDir, "run-user") };
+  return {
+    homeDir: join(storageDir, "home"),
+    tmpDir: join(storageDir, "tmp"),
+    runtimeDir: join(storageDir, "run-user"),
+  };
 }
 
 /** Whether this process sees every uid as itself: the host's own user namespace, where root is root. */
@@ -131,7 +169,12 @@ async function buildUser(name: string): Promise<{ name: string; uid: number; gid
       `run scripts/bootstrap, or sudo useradd --system --create-home --home-dir /var/lib/${name} --shell /usr/sbin/nologin ${name} (then give it subordinate ids), or set BUILD_RUNNER_BUILD_USER`,
     );
   }
-  if (Number(uid) === 0) throw new BuildHostUnusableError("build user", `${name} is root`, "set BUILD_RUNNER_BUILD_USER to an unprivileged user");
+  if (Number(uid) === 0)
+    throw new BuildHostUnusableError(
+      "build user",
+      `${name} is root`,
+      "set BUILD_RUNNER_BUILD_USER to an unprivileged user",
+    );
   return { name, uid: Number(uid), gid: Number(gid) };
 }
 
@@ -144,7 +187,10 @@ function checkSubordinateIds(user: { name: string; uid: number }): number {
   if (size < maxIdMapSize) {
     const free = freeSubordinateRange(subuid, subgid);
     const range = `${free.first}-${free.first + free.count - 1}`;
-    const has = uids.length === 0 || gids.length === 0 ? "has no subordinate uid and gid range" : `has only ${size} subordinate ids in its first range`;
+    const has =
+      uids.length === 0 || gids.length === 0
+        ? "has no subordinate uid and gid range"
+        : `has only ${size} subordinate ids in its first range`;
     throw new BuildHostUnusableError(
       "subordinate ids",
       `${user.name} ${has} in /etc/subuid and /etc/subgid (a build's uids 1-65536 map onto one)`,
@@ -158,10 +204,18 @@ function checkSubordinateIds(user: { name: string; uid: number }): number {
 function checkUserNamespaceSysctls(): void {
   const read = (path: string) => readOptional(path).trim();
   if (read("/proc/sys/user/max_user_namespaces") === "0") {
-    throw new BuildHostUnusableError("user namespaces", "user.max_user_namespaces is 0", "sudo sysctl -w user.max_user_namespaces=28633");
+    throw new BuildHostUnusableError(
+      "user namespaces",
+      "user.max_user_namespaces is 0",
+      "sudo sysctl -w user.max_user_namespaces=28633",
+    );
   }
   if (read("/proc/sys/kernel/unprivileged_userns_clone") === "0") {
-    throw new BuildHostUnusableError("user namespaces", "unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone=0)", "sudo sysctl -w kernel.unprivileged_userns_clone=1");
+    throw new BuildHostUnusableError(
+      "user namespaces",
+      "unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone=0)",
+      "sudo sysctl -w kernel.unprivileged_userns_clone=1",
+    );
   }
   if (read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") === "1") {
     throw new BuildHostUnusableError(
@@ -188,7 +242,11 @@ function checkTunDevice(): void {
 const sbinDirs = ["/usr/local/sbin", "/usr/sbin", "/sbin"];
 
 function findProgram(nameOrPath: string, fix: string): string {
-  const candidates = nameOrPath.includes("/") ? [nameOrPath] : [...(process.env.PATH ?? "").split(delimiter), ...sbinDirs].filter(Boolean).map((d) => join(d, nameOrPath));
+  const candidates = nameOrPath.includes("/")
+    ? [nameOrPath]
+    : [...(process.env.PATH ?? "").split(delimiter), ...sbinDirs]
+        .filter(Boolean)
+        .map((d) => join(d, nameOrPath));
   for (const candidate of candidates) {
     try {
       accessSync(candidate, constants.X_OK);
@@ -197,7 +255,11 @@ function findProgram(nameOrPath: string, fix: string): string {
       // next
     }
   }
-  throw new BuildHostUnusableError(nameOrPath.split("/").pop() ?? nameOrPath, `${nameOrPath} is not installed`, fix);
+  throw new BuildHostUnusableError(
+    nameOrPath.split("/").pop() ?? nameOrPath,
+    `${nameOrPath} is not installed`,
+    fix,
+  );
 }
 
 /**
@@ -205,7 +267,10 @@ function findProgram(nameOrPath: string, fix: string): string {
  * root and about to become it; null: the runner's own user). Only the directory itself changes
  * hands: what is inside was written by the build user already, or is refused by buildah.
  */
-async function makePrivateDirs(dirs: readonly string[], owner: { uid: number; gid: number } | null): Promise<void> {
+async function makePrivateDirs(
+  dirs: readonly string[],
+  owner: { uid: number; gid: number } | null,
+): Promise<void> {
   for (const dir of dirs) {
     await mkdir(dir, { recursive: true });
     if (owner) {
@@ -236,7 +301,11 @@ function checkReachable(dir: string, userName: string): void {
     return;
   } catch {
     let blocking = dir;
-    for (let parent = dirname(dir); parent !== blocking; blocking = parent, parent = dirname(parent)) {
+    for (
+      let parent = dirname(dir);
+      parent !== blocking;
+      blocking = parent, parent = dirname(parent)
+    ) {
       try {
         accessSync(parent, constants.X_OK);
         break;
@@ -245,7 +314,11 @@ function checkReachable(dir: string, userName: string): void {
       }
     }
     const parent = dirname(blocking);
-    throw new BuildHostUnusableError("directory", `${userName} cannot reach ${dir}`, `chmod o+x ${parent} (or put BUILD_RUNNER_WORK_DIR and BUILD_RUNNER_STORAGE_DIR where ${userName} can reach them)`);
+    throw new BuildHostUnusableError(
+      "directory",
+      `${userName} cannot reach ${dir}`,
+      `chmod o+x ${parent} (or put BUILD_RUNNER_WORK_DIR and BUILD_RUNNER_STORAGE_DIR where ${userName} can reach them)`,
+    );
   }
 }
 
@@ -254,12 +327,30 @@ function userNamespaceFix(userName: string): string {
 }
 
 /** Runs a probe command; a failure is the named piece's, with the command's last line as the problem. */
-async function trial(command: string, args: string[], env: NodeJS.ProcessEnv, piece: string, fix: string): Promise<void> {
+async function trial(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  piece: string,
+  fix: string,
+): Promise<void> {
   const lines: string[] = [];
-  const result = await runCommand({ command, args, env, onLine: (l) => lines.push(l), stdout: "capture" }).catch((error: Error) => ({ exitCode: null, signal: null, error }));
+  const result = await runCommand({
+    command,
+    args,
+    env,
+    onLine: (l) => lines.push(l),
+    stdout: "capture",
+  }).catch((error: Error) => ({ exitCode: null, signal: null, error }));
   if (result.exitCode === 0) return;
-  const last = lines.filter((l) => l.trim() !== "").pop() ?? ("error" in result ? result.error.message : `exit ${result.exitCode ?? result.signal}`);
-  throw new BuildHostUnusableError(piece, last.replace(/^(time="[^"]*" )?(level=\w+ )?(msg=)?/, ""), fix);
+  const last =
+    lines.filter((l) => l.trim() !== "").pop() ??
+    ("error" in result ? result.error.message : `exit ${result.exitCode ?? result.signal}`);
+  throw new BuildHostUnusableError(
+    piece,
+    last.replace(/^(time="[^"]*" )?(level=\w+ )?(msg=)?/, ""),
+    fix,
+  );
 }
 
 /**
@@ -267,18 +358,33 @@ async function trial(command: string, args: string[], env: NodeJS.ProcessEnv, pi
  * dir's own file system: native overlay in user namespaces needs Linux 5.11+, and some file
  * systems (overlay itself on older kernels, some network file systems) refuse to be its upper dir.
  */
-async function chooseStorageDriver(choice: StorageDriverChoice, buildah: string, storageDir: string, env: NodeJS.ProcessEnv): Promise<{ driver: StorageDriver; fallback: string | null }> {
+async function chooseStorageDriver(
+  choice: StorageDriverChoice,
+  buildah: string,
+  storageDir: string,
+  env: NodeJS.ProcessEnv,
+): Promise<{ driver: StorageDriver; fallback: string | null }> {
   if (choice === StorageDriverChoice.Vfs) return { driver: "vfs", fallback: null };
   const probeDir = await mkdtemp(join(storageDir, "overlay-probe-"));
-  const script = 'cd "$1" && mkdir lower upper work merged && mount -t overlay overlay -o lowerdir=lower,upperdir=upper,workdir=work merged && umount merged';
+  const script =
+    'cd "$1" && mkdir lower upper work merged && mount -t overlay overlay -o lowerdir=lower,upperdir=upper,workdir=work merged && umount merged';
   try {
-    await trial(buildah, ["unshare", "sh", "-c", script, "sh", probeDir], env, "overlay storage", "use a kernel of 5.11 or later with overlay, or BUILD_RUNNER_STORAGE_DRIVER=vfs");
+    await trial(
+      buildah,
+      ["unshare", "sh", "-c", script, "sh", probeDir],
+      env,
+      "overlay storage",
+      "use a kernel of 5.11 or later with overlay, or BUILD_RUNNER_STORAGE_DRIVER=vfs",
+    );
     return { driver: "overlay", fallback: null };
   } catch (error) {
-    if (!(error instanceof BuildHostUnusableError) || choice === StorageDriverChoice.Overlay) throw error;
+    if (!(error instanceof BuildHostUnusableError) || choice === StorageDriverChoice.Overlay)
+      throw error;
     return { driver: "vfs", fallback: error.problem };
   } finally {
-    await runCommand({ command: buildah, args: ["unshare", "rm", "-rf", probeDir], env }).catch(() => undefined);
+    await runCommand({ command: buildah, args: ["unshare", "rm", "-rf", probeDir], env }).catch(
+      () => undefined,
+    );
     await rm(probeDir, { recursive: true, force: true }).catch(() => undefined);
   }
 }
@@ -288,26 +394,82 @@ async function chooseStorageDriver(choice: StorageDriverChoice, buildah: string,
  * executing this host's `/usr/bin/true` bind-mounted read-only: proof that the OCI runtime works
  * here (crun, for one, refuses cgroup v1 hosts) and, with egress, that slirp4netns attaches.
  */
-async function trialContainer(host: BuildHost, buildah: string, storageDir: string, env: NodeJS.ProcessEnv): Promise<void> {
+async function trialContainer(
+  host: BuildHost,
+  buildah: string,
+  storageDir: string,
+  env: NodeJS.ProcessEnv,
+): Promise<void> {
   const probe = new Buildah({ storageDir, insecureRegistries: [], binary: buildah, host });
   await probe.prepare();
   const global = probe.globalArgs();
   const probeEnv = probe.env();
-  const hostLibs = ["/usr", "/lib", "/lib64", "/bin"].filter((d) => existsSync(d)).flatMap((d) => ["--volume", `${d}:${d}:ro`]);
+  const hostLibs = ["/usr", "/lib", "/lib64", "/bin"]
+    .filter((d) => existsSync(d))
+    .flatMap((d) => ["--volume", `${d}:${d}:ro`]);
   const name = `kiln-probe-${process.pid}`;
   const context = await mkdtemp(join(host.tmpDir, "probe-"));
   try {
-    await trial(buildah, [...global, "from", "--name", name, "scratch"], probeEnv, "buildah", "sudo apt-get install buildah");
-    await trial(buildah, [...global, "commit", "--quiet", name, `localhost/${name}`], probeEnv, "buildah", "sudo apt-get install buildah");
+    await trial(
+      buildah,
+      [...global, "from", "--name", name, "scratch"],
+      probeEnv,
+      "buildah",
+      "sudo apt-get install buildah",
+    );
+    await trial(
+      buildah,
+      [...global, "commit", "--quiet", name, `localhost/${name}`],
+      probeEnv,
+      "buildah",
+      "sudo apt-get install buildah",
+    );
     await writeFile(join(context, "Dockerfile"), `FROM localhost/${name}\nRUN ["/usr/bin/true"]\n`);
     const withoutNetwork = probe.runArgs({ network: BuildNetwork.None });
-    await trial(buildah, [...global, "bud", "--quiet", ...withoutNetwork, ...hostLibs, "--layers=false", "--tag", `localhost/${name}-out`, context], probeEnv, "OCI runtime", `${host.ociRuntime} cannot run a container here: install runc (sudo apt-get install runc) or point BUILD_RUNNER_OCI_RUNTIME at one that works`);
+    await trial(
+      buildah,
+      [
+        ...global,
+        "bud",
+        "--quiet",
+        ...withoutNetwork,
+        ...hostLibs,
+        "--layers=false",
+        "--tag",
+        `localhost/${name}-out`,
+        context,
+      ],
+      probeEnv,
+      "OCI runtime",
+      `${host.ociRuntime} cannot run a container here: install runc (sudo apt-get install runc) or point BUILD_RUNNER_OCI_RUNTIME at one that works`,
+    );
     if (host.network === BuildNetwork.Egress) {
-      await trial(buildah, [...global, "bud", "--quiet", ...probe.runArgs(), ...hostLibs, "--layers=false", "--tag", `localhost/${name}-out`, context], probeEnv, "network", "make /dev/net/tun usable (sudo chmod 0666 /dev/net/tun), or BUILD_RUNNER_NETWORK=none");
+      await trial(
+        buildah,
+        [
+          ...global,
+          "bud",
+          "--quiet",
+          ...probe.runArgs(),
+          ...hostLibs,
+          "--layers=false",
+          "--tag",
+          `localhost/${name}-out`,
+          context,
+        ],
+        probeEnv,
+        "network",
+        "make /dev/net/tun usable (sudo chmod 0666 /dev/net/tun), or BUILD_RUNNER_NETWORK=none",
+      );
     }
   } finally {
-    for (const args of [["rm", name], ["rmi", "--force", `localhost/${name}-out`, `localhost/${name}`]]) {
-      await runCommand({ command: buildah, args: [...global, ...args], env: probeEnv }).catch(() => undefined);
+    for (const args of [
+      ["rm", name],
+      ["rmi", "--force", `localhost/${name}-out`, `localhost/${name}`],
+    ]) {
+      await runCommand({ command: buildah, args: [...global, ...args], env: probeEnv }).catch(
+        () => undefined,
+      );
     }
     await rm(context, { recursive: true, force: true });
   }

@@ -59,13 +59,22 @@ export async function writeSandboxFiles(dir: string, slirp4netns: string): Promi
   const script = join(dir, "network-hook.sh");
   await writeFile(script, networkHookScript(slirp4netns, stateDir), { mode: 0o700 });
   await chmod(script, 0o700);
-  const hook = { version: "1.0.0", hook: { path: script, args: ["network-hook.sh"] }, when: { always: true }, stages: ["createRuntime"] };
-  await writeFile(join(hooksDir, "kiln-network.json"), `${JSON.stringify(hook)}\n`, { mode: 0o600 });
+  const hook = {
+    version: "1.0.0",
+    hook: { path: script, args: ["network-hook.sh"] },
+    when: { always: true },
+    stages: ["createRuntime"],
+  };
+  await writeFile(join(hooksDir, "kiln-network.json"), `${JSON.stringify(hook)}\n`, {
+    mode: 0o600,
+  });
   const resolvConf = join(dir, "resolv.conf");
   const hosts = join(dir, "hosts");
   // Read by buildah (this user) to bind them; the step sees them read-only.
   await writeFile(resolvConf, `nameserver ${slirpDns}\n`, { mode: 0o644 });
-  await writeFile(hosts, "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n", { mode: 0o644 });
+  await writeFile(hosts, "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n", {
+    mode: 0o644,
+  });
   return { hooksDir, resolvConf, hosts };
 }
 

@@ -9,13 +9,17 @@ export interface SubordinateRange {
 }
 
 /** The ranges of one user (by name or by uid, as newuidmap accepts both), in file order. */
-export function subordinateRangesOf(fileText: string, user: { name: string; uid: number }): SubordinateRange[] {
+export function subordinateRangesOf(
+  fileText: string,
+  user: { name: string; uid: number },
+): SubordinateRange[] {
   const ranges: SubordinateRange[] = [];
   for (const line of fileText.split("\n")) {
     const [owner, first, count] = line.trim().split(":");
     if (owner !== user.name && owner !== String(user.uid)) continue;
     const range = { first: Number(first), count: Number(count) };
-    if (Number.isSafeInteger(range.first) && Number.isSafeInteger(range.count) && range.count > 0) ranges.push(range);
+    if (Number.isSafeInteger(range.first) && Number.isSafeInteger(range.count) && range.count > 0)
+      ranges.push(range);
   }
   return ranges;
 }
@@ -34,13 +38,23 @@ function allRanges(fileText: string): SubordinateRange[] {
  * A range of `count` ids that overlaps none in either file, for the fix Kiln prints: above
  * every existing range, aligned to 65536, and never below 100000 (where `useradd` starts).
  */
-export function freeSubordinateRange(subuidText: string, subgidText: string, count = 65536): SubordinateRange {
-  const end = Math.max(100_000, ...[...allRanges(subuidText), ...allRanges(subgidText)].map((r) => r.first + r.count));
+export function freeSubordinateRange(
+  subuidText: string,
+  subgidText: string,
+  count = 65536,
+): SubordinateRange {
+  const end = Math.max(
+    100_000,
+    ...[...allRanges(subuidText), ...allRanges(subgidText)].map((r) => r.first + r.count),
+  );
   return { first: Math.ceil(end / 65536) * 65536, count };
 }
 
 /** How many subordinate ids a build's user namespace can use (of the first range of each file). */
-export function buildIdMapSize(uidRanges: readonly SubordinateRange[], gidRanges: readonly SubordinateRange[]): number {
+export function buildIdMapSize(
+  uidRanges: readonly SubordinateRange[],
+  gidRanges: readonly SubordinateRange[],
+): number {
   return Math.min(uidRanges[0]?.count ?? 0, gidRanges[0]?.count ?? 0, maxIdMapSize);
 }
 

@@ -46,4 +46,3 @@ export interface BuildHost {
   tmpDir: string;
   runtimeDir: string;
 }
-

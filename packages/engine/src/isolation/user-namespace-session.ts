@@ -20,7 +20,10 @@ export class UserNamespaceSession {
   ) {}
 
   /** `command args` as a command run inside the session's namespaces, with the env buildah needs there. */
-  async wrap(command: string, args: readonly string[]): Promise<{ command: string; args: string[]; env: NodeJS.ProcessEnv }> {
+  async wrap(
+    command: string,
+    args: readonly string[],
+  ): Promise<{ command: string; args: string[]; env: NodeJS.ProcessEnv }> {
     const pid = await this.holderPid();
     return {
       command: "nsenter",
@@ -36,8 +39,12 @@ export class UserNamespaceSession {
   }
 
   private holderPid(): Promise<number> {
-    if (this.pid && this.holder && this.holder.exitCode === null && this.holder.signalCode === null) return this.pid;
-    const holder = spawn(this.buildah, ["unshare", "sh", "-c", 'echo "$$"; exec cat >/dev/null'], { env: this.env(), stdio: ["pipe", "pipe", "ignore"] });
+    if (this.pid && this.holder && this.holder.exitCode === null && this.holder.signalCode === null)
+      return this.pid;
+    const holder = spawn(this.buildah, ["unshare", "sh", "-c", 'echo "$$"; exec cat >/dev/null'], {
+      env: this.env(),
+      stdio: ["pipe", "pipe", "ignore"],
+    });
     this.holder = holder;
     // Never waited for, and never keeping this process alive: the holder lives as long as this
     // process holds its stdin open, and a one-shot process (a build pod's step) may just exit.
@@ -52,7 +59,11 @@ export class UserNamespaceSession {
         if (Number.isInteger(pid) && pid > 0) resolve(pid);
         else reject(new Error(`buildah unshare printed ${JSON.stringify(line)}, not its pid`));
       });
-      holder.once("exit", (code, signal) => reject(new Error(`buildah unshare exited (${code ?? signal}) before its namespace was ready`)));
+      holder.once("exit", (code, signal) =>
+        reject(
+          new Error(`buildah unshare exited (${code ?? signal}) before its namespace was ready`),
+        ),
+      );
       holder.once("error", reject);
     });
     this.pid.catch(() => {

@@ -40,10 +40,15 @@ export interface S2IBuildOptions {
  * (the next one starts from the local image), or when another push moved the output tag before
  * this build's digest could be read back from it.
  */
-export async function s2iBuild(ctx: BuildContext, options: S2IBuildOptions, pulled?: Promise<S2IImages>): Promise<BuildOutputStatus | null> {
+export async function s2iBuild(
+  ctx: BuildContext,
+  options: S2IBuildOptions,
+  pulled?: Promise<S2IImages>,
+): Promise<BuildOutputStatus | null> {
   const { spec } = ctx.job;
   const strategy = spec.strategy.sourceStrategy;
-  if (!strategy) throw new BuildFailure(FailureReason.InternalError, "a Source build without sourceStrategy");
+  if (!strategy)
+    throw new BuildFailure(FailureReason.InternalError, "a Source build without sourceStrategy");
   // ImageStreamTags were resolved to pullable names when the build was created.
   const builderImage = strategy.from.name;
 
@@ -58,8 +63,13 @@ export async function s2iBuild(ctx: BuildContext, options: S2IBuildOptions, pull
   // The Dockerfile sits outside the context, so it never lands in the image.
   const contextDir = join(ctx.workDir, "s2i-context");
   const sourceDir = await resolveInside(ctx.sourceDir, spec.source.contextDir ?? "", "contextDir");
-  const facts = await prepareS2ISource(sourceDir, join(contextDir, S2IContextDir.Source), join(contextDir, S2IContextDir.Scripts));
-  if (facts.scriptsDir) ctx.sink.line(`Using ${facts.scripts.join(", ")} from the source's ${facts.scriptsDir}`);
+  const facts = await prepareS2ISource(
+    sourceDir,
+    join(contextDir, S2IContextDir.Source),
+    join(contextDir, S2IContextDir.Scripts),
+  );
+  if (facts.scriptsDir)
+    ctx.sink.line(`Using ${facts.scripts.join(", ")} from the source's ${facts.scriptsDir}`);
   if (facts.ignored.length > 0) ctx.sink.line(`.s2iignore: leaving out ${facts.ignored.join(" ")}`);
 
   const input: S2IPlanInput = {
@@ -80,7 +90,9 @@ export async function s2iBuild(ctx: BuildContext, options: S2IBuildOptions, pull
     const saved = await saveArtifacts(ctx, {
       previousImage: spec.output.image,
       plan,
-      uploadedScript: facts.scripts.includes(S2IScript.SaveArtifacts) ? join(contextDir, S2IContextDir.Scripts, S2IScript.SaveArtifacts) : null,
+      uploadedScript: facts.scripts.includes(S2IScript.SaveArtifacts)
+        ? join(contextDir, S2IContextDir.Scripts, S2IScript.SaveArtifacts)
+        : null,
       artifactsDir,
     });
     if (saved) plan = planS2IBuild({ ...input, artifacts: true });
@@ -96,10 +108,14 @@ export async function s2iBuild(ctx: BuildContext, options: S2IBuildOptions, pull
         return pushed.output;
       // The image's digest is unknown, so it cannot be recorded or deployed: build again, push by digest.
       case "another-image":
-        ctx.sink.line(`warning: ${output} no longer holds this build's image (another push moved it); building again to push by digest`);
+        ctx.sink.line(
+          `warning: ${output} no longer holds this build's image (another push moved it); building again to push by digest`,
+        );
         break;
       case "unknown":
-        ctx.sink.line(`warning: could not read ${output} back to learn this build's digest; building again to push by digest`);
+        ctx.sink.line(
+          `warning: could not read ${output} back to learn this build's digest; building again to push by digest`,
+        );
         break;
       default:
         assertNever(pushed, "read-back");
@@ -121,9 +137,12 @@ export interface S2IImages {
  * engine runs it while the source is fetched; its log lines are kept and shown in their place,
  * after FetchSource.
  */
-export async function pullS2IImages(ctx: Omit<ImageContext, "sink"> & { job: BuildContext["job"] }): Promise<S2IImages> {
+export async function pullS2IImages(
+  ctx: Omit<ImageContext, "sink"> & { job: BuildContext["job"] },
+): Promise<S2IImages> {
   const strategy = ctx.job.spec.strategy.sourceStrategy;
-  if (!strategy) throw new BuildFailure(FailureReason.InternalError, "a Source build without sourceStrategy");
+  if (!strategy)
+    throw new BuildFailure(FailureReason.InternalError, "a Source build without sourceStrategy");
   const lines: string[] = [];
   const imageCtx: ImageContext = { ...ctx, sink: { line: (l) => lines.push(l) } };
   const forcePull = strategy.forcePull ?? false;
@@ -131,7 +150,10 @@ export async function pullS2IImages(ctx: Omit<ImageContext, "sink"> & { job: Bui
   const runtimeImage = strategy.runtimeImage?.name ?? null;
   const runtimeId = runtimeImage ? await pull(imageCtx, runtimeImage, forcePull) : null;
   const builder = await inspectImageConfig(imageCtx, builderId);
-  const runtime = runtimeImage && runtimeId ? { image: runtimeImage, config: await inspectImageConfig(imageCtx, runtimeId) } : null;
+  const runtime =
+    runtimeImage && runtimeId
+      ? { image: runtimeImage, config: await inspectImageConfig(imageCtx, runtimeId) }
+      : null;
   return { builder, runtime, lines };
 }
 
@@ -143,26 +165,42 @@ export async function pullS2IImages(ctx: Omit<ImageContext, "sink"> & { job: Bui
  */
 async function pull(ctx: ImageContext, image: string, always: boolean): Promise<string> {
   const policy = always || !image.includes("@") ? "always" : "missing";
-  const result = await ctx.buildah.run(["pull", "--quiet", ...authArgs(ctx.pullAuthFile), "--policy", policy, image], { onLine: (l) => ctx.sink.line(l), stdout: "capture", signal: ctx.signal });
+  const result = await ctx.buildah.run(
+    ["pull", "--quiet", ...authArgs(ctx.pullAuthFile), "--policy", policy, image],
+    { onLine: (l) => ctx.sink.line(l), stdout: "capture", signal: ctx.signal },
+  );
   if (result.aborted) throw ctx.signal.reason;
-  if (result.exitCode !== 0) throw new BuildFailure(FailureReason.PullImageFailed, `pulling ${image} failed (exit ${result.exitCode ?? result.signal})`);
+  if (result.exitCode !== 0)
+    throw new BuildFailure(
+      FailureReason.PullImageFailed,
+      `pulling ${image} failed (exit ${result.exitCode ?? result.signal})`,
+    );
   const id = result.stdout.trim().split("\n").pop() ?? "";
-  if (!/^[0-9a-f]{64}$/.test(id)) throw new BuildFailure(FailureReason.PullImageFailed, `pulling ${image} printed no image ID`);
+  if (!/^[0-9a-f]{64}$/.test(id))
+    throw new BuildFailure(FailureReason.PullImageFailed, `pulling ${image} printed no image ID`);
   ctx.sink.line(id);
   return id;
 }
 
-async function assemble(ctx: BuildContext, plan: S2IPlan, contextDir: string, tag: string): Promise<void> {
+async function assemble(
+  ctx: BuildContext,
+  plan: S2IPlan,
+  contextDir: string,
+  tag: string,
+): Promise<void> {
   const dockerfilePath = join(ctx.workDir, "Dockerfile.s2i");
   await writeFile(dockerfilePath, plan.dockerfile);
   // An empty upload/src would make the COPY fail: the directory must exist even for no source.
   await mkdir(join(contextDir, S2IContextDir.Source), { recursive: true });
   ctx.sink.step("Assemble");
-  ctx.sink.line(`Assembling as user ${plan.assembleUser} with ${plan.scripts.assemble.path} (${plan.scripts.assemble.from})`);
+  ctx.sink.line(
+    `Assembling as user ${plan.assembleUser} with ${plan.scripts.assemble.path} (${plan.scripts.assemble.from})`,
+  );
   let missingScript: string | null = null;
   const log = budLog(ctx, tag, (l) => {
     // Only the echoed line starts with the marker; buildah's "STEP n: RUN …" line quotes it.
-    if (l.startsWith(scriptsNotFoundMarker)) missingScript = l.slice(scriptsNotFoundMarker.length).trim();
+    if (l.startsWith(scriptsNotFoundMarker))
+      missingScript = l.slice(scriptsNotFoundMarker.length).trim();
     ctx.sink.line(l);
   });
   const result = await ctx.buildah.run(
@@ -188,9 +226,15 @@ async function assemble(ctx: BuildContext, plan: S2IPlan, contextDir: string, ta
     },
   );
   if (result.aborted) throw ctx.signal.reason;
-  if (result.exitCode !== 0 && missingScript !== null) throw new BuildFailure(FailureReason.ScriptsNotFound, missingScript);
+  if (result.exitCode !== 0 && missingScript !== null)
+    throw new BuildFailure(FailureReason.ScriptsNotFound, missingScript);
   const exit = result.exitCode ?? result.signal;
   // Committing to a docker:// tag is the upload: a failure there is the push's.
-  if (result.exitCode !== 0 && log.committing && tag.startsWith("docker://")) throw new BuildFailure(FailureReason.PushFailed, `pushing ${tag.slice("docker://".length)} failed (exit ${exit})`);
-  if (result.exitCode !== 0) throw new BuildFailure(FailureReason.AssembleFailed, `the S2I assemble failed (exit ${exit})`);
+  if (result.exitCode !== 0 && log.committing && tag.startsWith("docker://"))
+    throw new BuildFailure(
+      FailureReason.PushFailed,
+      `pushing ${tag.slice("docker://".length)} failed (exit ${exit})`,
+    );
+  if (result.exitCode !== 0)
+    throw new BuildFailure(FailureReason.AssembleFailed, `the S2I assemble failed (exit ${exit})`);
 }

@@ -27,7 +27,10 @@ class SkipIncremental extends Error {}
  * Never fails the build: anything going wrong is a warning in the log and a clean build, as an
  * incremental build is only an optimisation. The container is removed whatever happens.
  */
-export async function saveArtifacts(ctx: BuildContext, options: SaveArtifactsOptions): Promise<boolean> {
+export async function saveArtifacts(
+  ctx: BuildContext,
+  options: SaveArtifactsOptions,
+): Promise<boolean> {
   const { plan } = options;
   const buildah = (args: string[]) =>
     ctx.buildah.run(args, { onLine: (l) => ctx.sink.line(l), signal: ctx.signal });
@@ -36,40 +39,79 @@ export async function saveArtifacts(ctx: BuildContext, options: SaveArtifactsOpt
   try {
     // s2i's default incremental pull policy, if-not-present: the previous image this runner
     // built is kept locally under the output's name, and artifacts are only a cache.
-    const pulled = await buildah(["pull", "--quiet", ...authArgs(ctx.pushAuthFile ?? ctx.pullAuthFile), "--policy", "missing", options.previousImage]);
+    const pulled = await buildah([
+      "pull",
+      "--quiet",
+      ...authArgs(ctx.pushAuthFile ?? ctx.pullAuthFile),
+      "--policy",
+      "missing",
+      options.previousImage,
+    ]);
     if (pulled.aborted) throw ctx.signal.reason;
-    if (pulled.exitCode !== 0) throw new SkipIncremental(`no previous image ${options.previousImage}`);
+    if (pulled.exitCode !== 0)
+      throw new SkipIncremental(`no previous image ${options.previousImage}`);
 
-    const from = await ctx.buildah.run(["from", "--pull=never", "--quiet", options.previousImage], { signal: ctx.signal, onLine: (l) => ctx.sink.line(l), stdout: "capture" });
+    const from = await ctx.buildah.run(["from", "--pull=never", "--quiet", options.previousImage], {
+      signal: ctx.signal,
+      onLine: (l) => ctx.sink.line(l),
+      stdout: "capture",
+    });
     if (from.aborted) throw ctx.signal.reason;
-    if (from.exitCode !== 0) throw new SkipIncremental("cannot start a container of the previous image");
+    if (from.exitCode !== 0)
+      throw new SkipIncremental("cannot start a container of the previous image");
     container = from.stdout.trim().split("\n").pop() ?? null;
     if (!container) throw new SkipIncremental("buildah from printed no container name");
 
     let script = plan.scripts.saveArtifacts.path;
     if (options.uploadedScript) {
-      const copied = await buildah(["copy", "--chmod", "0755", container, options.uploadedScript, script]);
+      const copied = await buildah([
+        "copy",
+        "--chmod",
+        "0755",
+        container,
+        options.uploadedScript,
+        script,
+      ]);
       if (copied.aborted) throw ctx.signal.reason;
-      if (copied.exitCode !== 0) throw new SkipIncremental("cannot copy the source's save-artifacts into the previous image");
+      if (copied.exitCode !== 0)
+        throw new SkipIncremental(
+          "cannot copy the source's save-artifacts into the previous image",
+        );
     }
     ctx.sink.line(`Saving artifacts of ${options.previousImage} with ${script}`);
     // s2i's rule: no save-artifacts script means no artifacts, not a failure.
     const quoted = `'${script.replace(/'/g, `'\\''`)}'`;
-    const saved = await ctx.buildah.run(["run", ...ctx.buildah.runArgs({ network: BuildNetwork.None }), "--user", plan.assembleUser, container, "--", "/bin/sh", "-c", `if [ -x ${quoted} ]; then exec ${quoted}; fi`], {
-      signal: ctx.signal,
-      // stderr is the script's talk: the log. stdout is the tar: a file, never the log.
-      onLine: (l) => ctx.sink.line(l),
-      stdout: { file: tarFile },
-    });
+    const saved = await ctx.buildah.run(
+      [
+        "run",
+        ...ctx.buildah.runArgs({ network: BuildNetwork.None }),
+        "--user",
+        plan.assembleUser,
+        container,
+        "--",
+        "/bin/sh",
+        "-c",
+        `if [ -x ${quoted} ]; then exec ${quoted}; fi`,
+      ],
+      {
+        signal: ctx.signal,
+        // stderr is the script's talk: the log. stdout is the tar: a file, never the log.
+        onLine: (l) => ctx.sink.line(l),
+        stdout: { file: tarFile },
+      },
+    );
     if (saved.aborted) throw ctx.signal.reason;
-    if (saved.exitCode !== 0) throw new SkipIncremental(`save-artifacts exited ${saved.exitCode ?? saved.signal}`);
+    if (saved.exitCode !== 0)
+      throw new SkipIncremental(`save-artifacts exited ${saved.exitCode ?? saved.signal}`);
     const size = (await stat(tarFile)).size;
     if (size === 0) {
       ctx.sink.line("The previous image saved no artifacts");
       return false;
     }
     await safeExtractTar(tarFile, options.artifactsDir, { maxBytes: maxArtifactBytes });
-    ctx.sink.line(`Restored ${(size / 1024 / 1024).toFixed(1)} MiB of artifacts from the previous build`);
+    ctx.sink.line(
+      `Restored ${(size / 1024 / 1024).toFixed(1)} MiB of artifacts from the previous build`,
+    );
     return true;
   } catch (error) {
     if (ctx.signal.aborted) throw ctx.signal.reason;

@@ -31,8 +31,18 @@ describe("prepareS2ISource", () => {
     });
     await symlink("/etc/passwd", join(src, "link"));
     const facts = await prepareS2ISource(src, join(dir, "out/src"), join(dir, "out/scripts"));
-    expect(facts).toMatchObject({ scripts: ["assemble"], scriptsDir: ".s2i/bin", environment: "A=1\n", ignored: ["logs"] });
-    expect((await readdir(join(dir, "out/src"))).sort()).toEqual([".s2i", ".s2iignore", "app.txt", "link"]);
+    expect(facts).toMatchObject({
+      scripts: ["assemble"],
+      scriptsDir: ".s2i/bin",
+      environment: "A=1\n",
+      ignored: ["logs"],
+    });
+    expect((await readdir(join(dir, "out/src"))).sort()).toEqual([
+      ".s2i",
+      ".s2iignore",
+      "app.txt",
+      "link",
+    ]);
     expect((await stat(join(dir, "out/scripts/assemble"))).mode & 0o777).toBe(0o755);
   });
   it("reads the legacy .sti/bin when there is no .s2i/bin", async () => {
@@ -42,6 +52,8 @@ describe("prepareS2ISource", () => {
   });
   it("fails with FetchSourceFailed when the context dir is missing", async () => {
     const src = await tree({ "a.txt": "a" });
-    await expect(prepareS2ISource(join(src, "nope"), join(dir, "o/src"), join(dir, "o/scripts"))).rejects.toMatchObject({ reason: "FetchSourceFailed" });
+    await expect(
+      prepareS2ISource(join(src, "nope"), join(dir, "o/src"), join(dir, "o/scripts")),
+    ).rejects.toMatchObject({ reason: "FetchSourceFailed" });
   });
 });

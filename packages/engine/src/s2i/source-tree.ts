@@ -1,6 +1,15 @@
 import { chmod, copyFile, cp, lstat, mkdir, readFile } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
-import { BuildFailure, FailureReason, parseS2IIgnore, s2iIgnoreFile, s2iScripts, sourceEnvironmentFiles, sourceScriptDirs, type S2IScript } from "@kiln/domain";
+import {
+  BuildFailure,
+  FailureReason,
+  parseS2IIgnore,
+  s2iIgnoreFile,
+  s2iScripts,
+  sourceEnvironmentFiles,
+  sourceScriptDirs,
+  type S2IScript,
+} from "@kiln/domain";
 
 export interface S2ISourceFacts {
   /** Scripts the source's `.s2i/bin` (or `.sti/bin`) provides. */
@@ -31,11 +40,18 @@ async function readOptional(path: string): Promise<string | null> {
  * copied to `scriptsOut` (uploaded to `<dest>/scripts`). Symlinks are copied as links, never
  * followed, so a link in a repository cannot pull host files into the image.
  */
-export async function prepareS2ISource(sourceDir: string, srcOut: string, scriptsOut: string): Promise<S2ISourceFacts> {
+export async function prepareS2ISource(
+  sourceDir: string,
+  srcOut: string,
+  scriptsOut: string,
+): Promise<S2ISourceFacts> {
   try {
     if (!(await lstat(sourceDir)).isDirectory()) throw new Error("not a directory");
   } catch {
-    throw new BuildFailure(FailureReason.FetchSourceFailed, "the source's contextDir is not a directory in the repository");
+    throw new BuildFailure(
+      FailureReason.FetchSourceFailed,
+      "the source's contextDir is not a directory in the repository",
+    );
   }
   const ignore = parseS2IIgnore(await readOptional(join(sourceDir, s2iIgnoreFile)));
   await cp(sourceDir, srcOut, {

@@ -22,17 +22,23 @@ const manifestMediaTypes = new Set([
  * hints; pulls, blob events, deletes and pushes by digest only are counted as ignored.
  * `application/json` is accepted too (curl and some proxies), in either shape.
  */
-export function parseDistributionNotification(contentType: string | undefined, body: string): ParsedNotification {
+export function parseDistributionNotification(
+  contentType: string | undefined,
+  body: string,
+): ParsedNotification {
   const type = mediaType(contentType);
   if (type !== eventsV1MediaType && type !== eventsV2MediaType && type !== "application/json") {
-    throw new NotificationParseError(`unsupported content type ${JSON.stringify(type)} (want ${eventsV1MediaType} or ${eventsV2MediaType})`);
+    throw new NotificationParseError(
+      `unsupported content type ${JSON.stringify(type)} (want ${eventsV1MediaType} or ${eventsV2MediaType})`,
+    );
   }
   const root = parseJsonObject(body);
   let events: unknown[];
   if (Array.isArray(root.events)) events = root.events;
   else if (type !== eventsV1MediaType && "action" in root) events = [root];
-  else throw new NotificationParseError("no events: want {\"events\": [...]} or one event");
-  if (events.length > 1000) throw new NotificationParseError(`too many events in one request (${events.length})`);
+  else throw new NotificationParseError('no events: want {"events": [...]} or one event');
+  if (events.length > 1000)
+    throw new NotificationParseError(`too many events in one request (${events.length})`);
 
   const hints: PushHint[] = [];
   let ignored = 0;

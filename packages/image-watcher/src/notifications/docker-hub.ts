@@ -12,12 +12,21 @@ export function parseDockerHubNotification(body: string): ParsedNotification {
   const root = parseJsonObject(body);
   const push = root.push_data;
   const repo = root.repository;
-  if (!isRecord(push) || !isRecord(repo)) throw new NotificationParseError("a Docker Hub webhook needs push_data and repository");
-  const repository = str(repo.repo_name) ?? (str(repo.namespace) && str(repo.name) ? `${String(repo.namespace)}/${String(repo.name)}` : undefined);
-  if (repository === undefined) throw new NotificationParseError("a Docker Hub webhook needs repository.repo_name");
+  if (!isRecord(push) || !isRecord(repo))
+    throw new NotificationParseError("a Docker Hub webhook needs push_data and repository");
+  const repository =
+    str(repo.repo_name) ??
+    (str(repo.namespace) && str(repo.name)
+      ? `${String(repo.namespace)}/${String(repo.name)}`
+      : undefined);
+  if (repository === undefined)
+    throw new NotificationParseError("a Docker Hub webhook needs repository.repo_name");
   const tag = str(push.tag);
   if (tag === undefined) return { hints: [], ignored: 1 };
-  const pushedAt = typeof push.pushed_at === "number" || typeof push.pushed_at === "string" ? String(push.pushed_at) : undefined;
+  const pushedAt =
+    typeof push.pushed_at === "number" || typeof push.pushed_at === "string"
+      ? String(push.pushed_at)
+      : undefined;
   return {
     hints: [
       {

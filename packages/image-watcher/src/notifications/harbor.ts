@@ -18,11 +18,16 @@ export function parseHarborNotification(body: string): ParsedNotification {
   if (type === undefined) throw new NotificationParseError("a Harbor event needs a type");
   const cloudEvent = str(root.specversion) !== undefined;
   const data = cloudEvent ? root.data : root.event_data;
-  if (!isRecord(data)) throw new NotificationParseError(cloudEvent ? "a Harbor CloudEvent needs data" : "a Harbor event needs event_data");
+  if (!isRecord(data))
+    throw new NotificationParseError(
+      cloudEvent ? "a Harbor CloudEvent needs data" : "a Harbor event needs event_data",
+    );
   if (!pushTypes.has(type)) return { hints: [], ignored: 1 };
   const repository = isRecord(data.repository) ? str(data.repository.repo_full_name) : undefined;
-  if (repository === undefined) throw new NotificationParseError("a Harbor push needs repository.repo_full_name");
-  if (!Array.isArray(data.resources)) throw new NotificationParseError("a Harbor push needs resources");
+  if (repository === undefined)
+    throw new NotificationParseError("a Harbor push needs repository.repo_full_name");
+  if (!Array.isArray(data.resources))
+    throw new NotificationParseError("a Harbor push needs resources");
   const baseId = cloudEvent ? str(root.id) : `${String(root.occur_at)}`;
   const hints: PushHint[] = [];
   let ignored = 0;

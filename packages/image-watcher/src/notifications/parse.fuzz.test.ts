@@ -21,7 +21,22 @@ function rng(seed: number): () => number {
   };
 }
 
-const weird: unknown[] = [null, true, 0, -1, 1e308, "", "x".repeat(300), [], {}, [[]], { events: null }, "sha256:", { tag: 1 }, "__proto__"];
+const weird: unknown[] = [
+  null,
+  true,
+  0,
+  -1,
+  1e308,
+  "",
+  "x".repeat(300),
+  [],
+  {},
+  [[]],
+  { events: null },
+  "sha256:",
+  { tag: 1 },
+  "__proto__",
+];
 
 /** Replaces a random value somewhere in a JSON tree with a weird one (or deletes it). */
 function mutateJson(value: unknown, next: () => number, depth = 0): unknown {
@@ -29,7 +44,8 @@ function mutateJson(value: unknown, next: () => number, depth = 0): unknown {
   if (Array.isArray(value)) return value.map((v) => mutateJson(v, next, depth + 1));
   if (value && typeof value === "object") {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) if (next() > 0.05) out[k] = mutateJson(v, next, depth + 1);
+    for (const [k, v] of Object.entries(value))
+      if (next() > 0.05) out[k] = mutateJson(v, next, depth + 1);
     return out;
   }
   return value;
@@ -61,15 +77,25 @@ describe("notification parsers under fuzzing", () => {
           ? JSON.stringify(mutateJson(JSON.parse(base), next))
           : kind === 1
             ? mutateBytes(base, next)
-            : Buffer.from(Array.from({ length: Math.floor(next() * 200) }, () => Math.floor(next() * 256))).toString("utf8");
+            : Buffer.from(
+                Array.from({ length: Math.floor(next() * 200) }, () => Math.floor(next() * 256)),
+              ).toString("utf8");
       const source = notificationSources[Math.floor(next() * notificationSources.length)]!;
-      const contentType = next() < 0.8 ? (source === "distribution" ? eventsV1MediaType : "application/json") : "text/html";
+      const contentType =
+        next() < 0.8
+          ? source === "distribution"
+            ? eventsV1MediaType
+            : "application/json"
+          : "text/html";
       try {
         const parsed = parseNotification(source, contentType, body);
         expect(Array.isArray(parsed.hints)).toBe(true);
         for (const hint of parsed.hints) expect(typeof hint.tag).toBe("string");
       } catch (error) {
-        if (!(error instanceof NotificationParseError)) throw new Error(`seed ${seed} input ${i} (${source}) threw ${String(error)}: ${body.slice(0, 200)}`);
+        if (!(error instanceof NotificationParseError))
+          throw new Error(
+            `seed ${seed} input ${i} (${source}) threw ${String(error)}: ${body.slice(0, 200)}`,
+          );
       }
     }
     expect(Date.now() - started).toBeLessThan(10_000);
@@ -77,6 +103,9 @@ describe("notification parsers under fuzzing", () => {
 
   it("refuses a deeply nested body without overflowing the stack", () => {
     const deep = `${"[".repeat(100_000)}${"]".repeat(100_000)}`;
-    for (const source of notificationSources) expect(() => parseNotification(source, "application/json", deep)).toThrow(NotificationParseError);
+    for (const source of notificationSources)
+      expect(() => parseNotification(source, "application/json", deep)).toThrow(
+        NotificationParseError,
+      );
   });
 });

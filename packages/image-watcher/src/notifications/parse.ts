@@ -10,7 +10,11 @@ import { parseQuayNotification } from "./quay.js";
  * Parses a notification body from one source. Pure; throws only NotificationParseError, whatever
  * the bytes (the fuzz test holds it to that).
  */
-export function parseNotification(source: NotificationSource, contentType: string | undefined, body: string): ParsedNotification {
+export function parseNotification(
+  source: NotificationSource,
+  contentType: string | undefined,
+  body: string,
+): ParsedNotification {
   try {
     switch (source) {
       case "distribution":

@@ -10,7 +10,8 @@ import type { ParsedNotification, PushHint } from "./push-hint.js";
 export function parseQuayNotification(body: string): ParsedNotification {
   const root = parseJsonObject(body);
   const repository = str(root.repository);
-  if (repository === undefined) throw new NotificationParseError("a Quay notification needs repository");
+  if (repository === undefined)
+    throw new NotificationParseError("a Quay notification needs repository");
   const tags = root.updated_tags;
   let names: unknown[];
   if (Array.isArray(tags)) names = tags;
@@ -18,7 +19,10 @@ export function parseQuayNotification(body: string): ParsedNotification {
   else if (tags === undefined) return { hints: [], ignored: 1 };
   else throw new NotificationParseError("updated_tags must be a list of tags");
   const dockerUrl = str(root.docker_url);
-  const registry = dockerUrl !== undefined && dockerUrl.endsWith(`/${repository}`) ? dockerUrl.slice(0, -repository.length - 1) : "quay.io";
+  const registry =
+    dockerUrl !== undefined && dockerUrl.endsWith(`/${repository}`)
+      ? dockerUrl.slice(0, -repository.length - 1)
+      : "quay.io";
   const hints: PushHint[] = [];
   let ignored = 0;
   for (const name of names) {

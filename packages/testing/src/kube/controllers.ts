@@ -32,15 +32,33 @@ export type RolloutControllerOptions = {
   nodes?: number;
 };
 
-type Condition = { type: string; status: "True" | "False"; reason: string; message: string; lastUpdateTime: string; lastTransitionTime: string };
+type Condition = {
+  type: string;
+  status: "True" | "False";
+  reason: string;
+  message: string;
+  lastUpdateTime: string;
+  lastTransitionTime: string;
+};
 
 function condition(type: string, ok: boolean, reason: string, message: string): Condition {
   const now = new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
-  return { type, status: ok ? "True" : "False", reason, message, lastUpdateTime: now, lastTransitionTime: now };
+  return {
+    type,
+    status: ok ? "True" : "False",
+    reason,
+    message,
+    lastUpdateTime: now,
+    lastTransitionTime: now,
+  };
 }
 
 /** The status a real controller would write for `object` at its current generation. */
-export function rolloutStatus(object: KubeObject, behaviour: Exclude<RolloutBehaviour, "Ignore">, nodes = 1): Record<string, unknown> {
+export function rolloutStatus(
+  object: KubeObject,
+  behaviour: Exclude<RolloutBehaviour, "Ignore">,
+  nodes = 1,
+): Record<string, unknown> {
   const generation = object.metadata.generation ?? 1;
   const spec = (object.spec ?? {}) as { replicas?: number };
   const name = object.metadata.name ?? "";
@@ -51,10 +69,25 @@ export function rolloutStatus(object: KubeObject, behaviour: Exclude<RolloutBeha
       const ready = available ? replicas : 0;
       const progressing =
         behaviour === RolloutBehaviour.ProgressDeadlineExceeded
-          ? condition("Progressing", false, "ProgressDeadlineExceeded", `ReplicaSet "${name}-7d4b9c8f5" has timed out progressing.`)
+          ? condition(
+              "Progressing",
+              false,
+              "ProgressDeadlineExceeded",
+              `ReplicaSet "${name}-7d4b9c8f5" has timed out progressing.`,
+            )
           : available
-            ? condition("Progressing", true, "NewReplicaSetAvailable", `ReplicaSet "${name}-7d4b9c8f5" has successfully progressed.`)
-            : condition("Progressing", true, "ReplicaSetUpdated", `ReplicaSet "${name}-7d4b9c8f5" is progressing.`);
+            ? condition(
+                "Progressing",
+                true,
+                "NewReplicaSetAvailable",
+                `ReplicaSet "${name}-7d4b9c8f5" has successfully progressed.`,
+              )
+            : condition(
+                "Progressing",
+                true,
+                "ReplicaSetUpdated",
+                `ReplicaSet "${name}-7d4b9c8f5" is progressing.`,
+              );
       return {
         observedGeneration: generation,
         replicas,
@@ -64,8 +97,18 @@ export function rolloutStatus(object: KubeObject, behaviour: Exclude<RolloutBeha
         ...(available ? {} : { unavailableReplicas: replicas }),
         conditions: [
           available
-            ? condition("Available", true, "MinimumReplicasAvailable", "Deployment has minimum availability.")
-            : condition("Available", false, "MinimumReplicasUnavailable", "Deployment does not have minimum availability."),
+            ? condition(
+                "Available",
+                true,
+                "MinimumReplicasAvailable",
+                "Deployment has minimum availability.",
+              )
+            : condition(
+                "Available",
+                false,
+                "MinimumReplicasUnavailable",
+                "Deployment does not have minimum availability.",
+              ),
           progressing,
         ],
       };
@@ -108,14 +151,24 @@ export function rolloutStatus(object: KubeObject, behaviour: Exclude<RolloutBeha
  * generation moves past status.observedGeneration, it writes the status `behaviour` says.
  * Returns a function that turns it off.
  */
-export function enableRolloutController(api: StandInApiServer, options: RolloutControllerOptions = {}): () => void {
+export function enableRolloutController(
+  api: StandInApiServer,
+  options: RolloutControllerOptions = {},
+): () => void {
   const kinds = options.kinds ?? ["Deployment", "StatefulSet", "DaemonSet"];
-  const pick = typeof options.behaviour === "function" ? options.behaviour : () => (options.behaviour as RolloutBehaviour | undefined) ?? RolloutBehaviour.Available;
+  const pick =
+    typeof options.behaviour === "function"
+      ? options.behaviour
+      : () => (options.behaviour as RolloutBehaviour | undefined) ?? RolloutBehaviour.Available;
   let stopped = false;
   const timers = new Set<NodeJS.Timeout>();
   const reconcile = (object: KubeObject) => {
     const status = (object.status ?? {}) as { observedGeneration?: number };
-    if (status.observedGeneration !== undefined && status.observedGeneration >= (object.metadata.generation ?? 1)) return;
+    if (
+      status.observedGeneration !== undefined &&
+      status.observedGeneration >= (object.metadata.generation ?? 1)
+    )
+      return;
     const behaviour = pick(object);
     if (behaviour === RolloutBehaviour.Ignore) return;
     const write = () => {
@@ -137,7 +190,10 @@ export function enableRolloutController(api: StandInApiServer, options: RolloutC
       timers.add(timer);
     }
   };
-  const unsubscribe = kinds.flatMap((kind) => [api.onCreate(kind, reconcile), api.onUpdate(kind, reconcile)]);
+  const unsubscribe = kinds.flatMap((kind) => [
+    api.onCreate(kind, reconcile),
+    api.onUpdate(kind, reconcile),
+  ]);
   return () => {
     stopped = true;
     for (const timer of timers) clearTimeout(timer);
@@ -151,10 +207,21 @@ export function enableRolloutController(api: StandInApiServer, options: RolloutC
  * ownerReference the real one sets. Status as given (default: Pending); create it with
  * `api.create(podFromJob(job))`.
  */
-export function podFromJob(job: KubeObject, options: { suffix?: string; status?: Record<string, unknown> } = {}): KubeObject {
+export function podFromJob(
+  job: KubeObject,
+  options: { suffix?: string; status?: Record<string, unknown> } = {},
+): KubeObject {
   const name = job.metadata.name!;
   const uid = job.metadata.uid!;
-  const template = ((job.spec ?? {}) as { template?: { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> }; spec?: unknown } }).template ?? {};
+  const template =
+    (
+      (job.spec ?? {}) as {
+        template?: {
+          metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
+          spec?: unknown;
+        };
+      }
+    ).template ?? {};
   return {
     apiVersion: "v1",
     kind: "Pod",
@@ -169,7 +236,16 @@ export function podFromJob(job: KubeObject, options: { suffix?: string; status?:
         "batch.kubernetes.io/controller-uid": uid,
       },
       ...(template.metadata?.annotations ? { annotations: template.metadata.annotations } : {}),
-      ownerReferences: [{ apiVersion: "batch/v1", kind: "Job", name, uid, controller: true, blockOwnerDeletion: true }],
+      ownerReferences: [
+        {
+          apiVersion: "batch/v1",
+          kind: "Job",
+          name,
+          uid,
+          controller: true,
+          blockOwnerDeletion: true,
+        },
+      ],
     },
     spec: structuredClone(template.spec ?? {}),
     status: options.status ?? { phase: "Pending" },

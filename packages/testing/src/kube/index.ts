@@ -4,8 +4,20 @@
  * benchmarks use it outside a test run.
  */
 export { StandInApiServer } from "./stand-in-api-server.js";
-export type { ChangeSource, Fault, ObjectHook, RecordedRequest, StandInApiServerOptions, WatchEventType } from "./stand-in-api-server.js";
-export { enableRolloutController, podFromJob, RolloutBehaviour, rolloutStatus } from "./controllers.js";
+export type {
+  ChangeSource,
+  Fault,
+  ObjectHook,
+  RecordedRequest,
+  StandInApiServerOptions,
+  WatchEventType,
+} from "./stand-in-api-server.js";
+export {
+  enableRolloutController,
+  podFromJob,
+  RolloutBehaviour,
+  rolloutStatus,
+} from "./controllers.js";
 export type { RolloutControllerOptions } from "./controllers.js";
 export { KubeApiError } from "./status.js";
 export type { KubeStatus, StatusReason } from "./status.js";

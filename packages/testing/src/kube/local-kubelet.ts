@@ -52,10 +52,35 @@ export type LocalKubeletOptions = {
   runAs?: { uid: number; gid: number };
 };
 
-type Container = { name: string; command?: string[]; args?: string[]; env?: { name: string; value?: string }[]; workingDir?: string; terminationMessagePath?: string; volumeMounts?: { name: string; mountPath: string }[] };
-type Volume = { name: string; emptyDir?: unknown; secret?: { secretName: string; defaultMode?: number; optional?: boolean } };
-type PodSpec = { initContainers?: Container[]; containers?: Container[]; volumes?: Volume[]; terminationGracePeriodSeconds?: number };
-type ContainerStatus = { name: string; image: string; imageID: string; ready: boolean; restartCount: number; started?: boolean; state: Record<string, unknown> };
+type Container = {
+  name: string;
+  command?: string[];
+  args?: string[];
+  env?: { name: string; value?: string }[];
+  workingDir?: string;
+  terminationMessagePath?: string;
+  volumeMounts?: { name: string; mountPath: string }[];
+};
+type Volume = {
+  name: string;
+  emptyDir?: unknown;
+  secret?: { secretName: string; defaultMode?: number; optional?: boolean };
+};
+type PodSpec = {
+  initContainers?: Container[];
+  containers?: Container[];
+  volumes?: Volume[];
+  terminationGracePeriodSeconds?: number;
+};
+type ContainerStatus = {
+  name: string;
+  image: string;
+  imageID: string;
+  ready: boolean;
+  restartCount: number;
+  started?: boolean;
+  state: Record<string, unknown>;
+};
 
 type RunningPod = {
   namespace: string;
@@ -117,7 +142,8 @@ export class LocalKubelet {
     };
     const deadline = Date.now() + 30_000;
     for (const pod of this.pods.values()) {
-      while ([...pod.killed].some(alive) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+      while ([...pod.killed].some(alive) && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
 
@@ -134,8 +160,18 @@ export class LocalKubelet {
     const namespace = job.metadata.namespace ?? "default";
     const jobName = job.metadata.name ?? "";
     const suffix = [...randomBytes(5)].map((b) => "bcdfghjklmnpqrstvwxz2456789"[b % 27]).join("");
-    const spec = ((job.spec ?? {}) as { template?: { spec?: PodSpec }; activeDeadlineSeconds?: number }).template?.spec ?? {};
-    const waiting = (c: Container, reason: string): ContainerStatus => ({ name: c.name, image: "", imageID: "", ready: false, restartCount: 0, started: false, state: { waiting: { reason } } });
+    const spec =
+      ((job.spec ?? {}) as { template?: { spec?: PodSpec }; activeDeadlineSeconds?: number })
+        .template?.spec ?? {};
+    const waiting = (c: Container, reason: string): ContainerStatus => ({
+      name: c.name,
+      image: "",
+      imageID: "",
+      ready: false,
+      restartCount: 0,
+      started: false,
+      state: { waiting: { reason } },
+    });
     try {
       kube.update("Job", namespace, jobName, (j) => {
         j.status = { ...(j.status as object), startTime: now(), active: 1 };
@@ -145,15 +181,28 @@ export class LocalKubelet {
           suffix,
           status: {
             phase: "Pending",
-            initContainerStatuses: (spec.initContainers ?? []).map((c) => waiting(c, "PodInitializing")),
+            initContainerStatuses: (spec.initContainers ?? []).map((c) =>
+              waiting(c, "PodInitializing"),
+            ),
             containerStatuses: (spec.containers ?? []).map((c) => waiting(c, "PodInitializing")),
           },
         }),
       );
-      const running: RunningPod = { namespace, name: pod.metadata.name ?? "", job: jobName, deleted: false, processes: new Set(), killed: new Set(), done: Promise.resolve() };
+      const running: RunningPod = {
+        namespace,
+        name: pod.metadata.name ?? "",
+        job: jobName,
+        deleted: false,
+        processes: new Set(),
+        killed: new Set(),
+        done: Promise.resolve(),
+      };
       this.pods.set(`${namespace}/${running.name}`, running);
-      running.done = this.runPod(running, spec).catch((error: unknown) => void this.errors.push(error));
-      const deadline = (job.spec as { activeDeadlineSeconds?: number } | undefined)?.activeDeadlineSeconds;
+      running.done = this.runPod(running, spec).catch(
+        (error: unknown) => void this.errors.push(error),
+      );
+      const deadline = (job.spec as { activeDeadlineSeconds?: number } | undefined)
+        ?.activeDeadlineSeconds;
       if (deadline) {
         const timer = setTimeout(() => {
           this.deadlines.delete(timer);
@@ -181,17 +230,35 @@ export class LocalKubelet {
         active: 0,
         failed: 1,
         conditions: [
-          { type: "FailureTarget", status: "True", reason: "DeadlineExceeded", message: "Job was active longer than specified deadline", lastProbeTime: now(), lastTransitionTime: now() },
-          { type: "Failed", status: "True", reason: "DeadlineExceeded", message: "Job was active longer than specified deadline", lastProbeTime: now(), lastTransitionTime: now() },
+          {
+            type: "FailureTarget",
+            status: "True",
+            reason: "DeadlineExceeded",
+            message: "Job was active longer than specified deadline",
+            lastProbeTime: now(),
+            lastTransitionTime: now(),
+          },
+          {
+            type: "Failed",
+            status: "True",
+            reason: "DeadlineExceeded",
+            message: "Job was active longer than specified deadline",
+            lastProbeTime: now(),
+            lastTransitionTime: now(),
+          },
         ],
       };
     });
-    if (kube.get("Pod", pod.namespace, pod.name)) kube.delete("Pod", pod.namespace, pod.name, { propagationPolicy: "Background" });
+    if (kube.get("Pod", pod.namespace, pod.name))
+      kube.delete("Pod", pod.namespace, pod.name, { propagationPolicy: "Background" });
   }
 
   private finished(job: KubeObject): boolean {
-    const conditions = ((job.status ?? {}) as { conditions?: { type: string; status: string }[] }).conditions ?? [];
-    return conditions.some((c) => (c.type === "Complete" || c.type === "Failed") && c.status === "True");
+    const conditions =
+      ((job.status ?? {}) as { conditions?: { type: string; status: string }[] }).conditions ?? [];
+    return conditions.some(
+      (c) => (c.type === "Complete" || c.type === "Failed") && c.status === "True",
+    );
   }
 
   private async runPod(pod: RunningPod, spec: PodSpec): Promise<void> {
@@ -200,7 +267,8 @@ export class LocalKubelet {
     if (!mounts || pod.deleted) return;
     const runAs = this.options.runAs;
     if (runAs) {
-      for (const path of [dir, join(dir, "volumes"), ...mounts.values()]) await chown(path, runAs.uid, runAs.gid);
+      for (const path of [dir, join(dir, "volumes"), ...mounts.values()])
+        await chown(path, runAs.uid, runAs.gid);
       await mkdir(join(dir, "termination"), { recursive: true });
       await chown(join(dir, "termination"), runAs.uid, runAs.gid);
     }
@@ -210,13 +278,22 @@ export class LocalKubelet {
       if (exitCode !== 0) return this.podEnded(pod, false);
     }
     this.setPodPhase(pod, "Running");
-    const exits = await Promise.all((spec.containers ?? []).map((c) => this.runContainer(pod, c, "main", mounts, dir)));
+    const exits = await Promise.all(
+      (spec.containers ?? []).map((c) => this.runContainer(pod, c, "main", mounts, dir)),
+    );
     if (pod.deleted) return;
-    this.podEnded(pod, exits.every((code) => code === 0));
+    this.podEnded(
+      pod,
+      exits.every((code) => code === 0),
+    );
   }
 
   /** emptyDir and secret volumes as host directories; null when a Secret never came. */
-  private async makeVolumes(pod: RunningPod, spec: PodSpec, dir: string): Promise<Map<string, string> | null> {
+  private async makeVolumes(
+    pod: RunningPod,
+    spec: PodSpec,
+    dir: string,
+  ): Promise<Map<string, string> | null> {
     const { kube } = this.options;
     const hostDirs = new Map<string, string>();
     for (const volume of spec.volumes ?? []) {
@@ -232,10 +309,13 @@ export class LocalKubelet {
         }
         if (pod.deleted) return null;
         if (!secret && !volume.secret.optional) {
-          this.errors.push(new Error(`secret ${volume.secret.secretName} of pod ${pod.name} never appeared`));
+          this.errors.push(
+            new Error(`secret ${volume.secret.secretName} of pod ${pod.name} never appeared`),
+          );
           return null;
         }
-        const data = ((secret as { data?: Record<string, string> } | undefined)?.data ?? {}) as Record<string, string>;
+        const data = ((secret as { data?: Record<string, string> } | undefined)?.data ??
+          {}) as Record<string, string>;
         for (const [key, value] of Object.entries(data)) {
           const file = join(host, key);
           await writeFile(file, Buffer.from(value, "base64"));
@@ -249,14 +329,21 @@ export class LocalKubelet {
     return hostDirs;
   }
 
-  private async runContainer(pod: RunningPod, container: Container, kind: "init" | "main", volumes: Map<string, string>, dir: string): Promise<number> {
+  private async runContainer(
+    pod: RunningPod,
+    container: Container,
+    kind: "init" | "main",
+    volumes: Map<string, string>,
+    dir: string,
+  ): Promise<number> {
     const { kube } = this.options;
     const mounts = (container.volumeMounts ?? [])
       .map((m) => [m.mountPath.replace(/\/+$/, ""), volumes.get(m.name) ?? ""] as const)
       .sort((a, b) => b[0].length - a[0].length);
     const mapPath = (value: string) => {
       for (const [mountPath, host] of mounts) {
-        if (value === mountPath || value.startsWith(`${mountPath}/`)) return host + value.slice(mountPath.length);
+        if (value === mountPath || value.startsWith(`${mountPath}/`))
+          return host + value.slice(mountPath.length);
       }
       return value;
     };
@@ -265,14 +352,22 @@ export class LocalKubelet {
     await rm(terminationFile, { force: true });
     const env: Record<string, string> = { PATH: process.env.PATH ?? "/usr/bin:/bin" };
     for (const e of container.env ?? []) env[e.name] = mapPath(e.value ?? "");
-    if (this.options.terminationMessageEnv) env[this.options.terminationMessageEnv] = terminationFile;
+    if (this.options.terminationMessageEnv)
+      env[this.options.terminationMessageEnv] = terminationFile;
     Object.assign(env, this.options.env ?? {});
     const [command, ...args] = [...(container.command ?? []), ...(container.args ?? [])];
     const startedAt = now();
     this.setContainerState(pod, container.name, kind, { running: { startedAt } });
-    if (!command) return this.terminated(pod, container.name, kind, 128, startedAt, "", "ContainerCannotRun");
+    if (!command)
+      return this.terminated(pod, container.name, kind, 128, startedAt, "", "ContainerCannotRun");
 
-    const child = spawn(command, args, { env, cwd: container.workingDir ? mapPath(container.workingDir) : dir, stdio: ["ignore", "pipe", "pipe"], detached: true, ...this.options.runAs });
+    const child = spawn(command, args, {
+      env,
+      cwd: container.workingDir ? mapPath(container.workingDir) : dir,
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
+      ...this.options.runAs,
+    });
     pod.processes.add(child);
     const lines = (stream: NodeJS.ReadableStream) =>
       new Promise<void>((resolve) => {
@@ -285,27 +380,71 @@ export class LocalKubelet {
     const output = Promise.all([lines(child.stdout!), lines(child.stderr!)]);
     const exit = await new Promise<{ code: number; signal: NodeJS.Signals | null }>((resolve) => {
       child.once("error", () => resolve({ code: 127, signal: null }));
-      child.once("exit", (code, signal) => resolve({ code: code ?? 128 + (signal ? (({ SIGTERM: 15, SIGKILL: 9 }) as Record<string, number>)[signal] ?? 1 : 1), signal }));
+      child.once("exit", (code, signal) =>
+        resolve({
+          code:
+            code ??
+            128 +
+              (signal ? (({ SIGTERM: 15, SIGKILL: 9 } as Record<string, number>)[signal] ?? 1) : 1),
+          signal,
+        }),
+      );
     });
     await output;
     pod.processes.delete(child);
     if (pod.deleted) return exit.code;
     kube.endPodLog(pod.namespace, pod.name, container.name);
-    const message = (await readFile(terminationFile).catch(() => Buffer.alloc(0))).subarray(0, 4096).toString("utf8");
-    return this.terminated(pod, container.name, kind, exit.code, startedAt, message, exit.code === 0 ? "Completed" : "Error");
+    const message = (await readFile(terminationFile).catch(() => Buffer.alloc(0)))
+      .subarray(0, 4096)
+      .toString("utf8");
+    return this.terminated(
+      pod,
+      container.name,
+      kind,
+      exit.code,
+      startedAt,
+      message,
+      exit.code === 0 ? "Completed" : "Error",
+    );
   }
 
-  private terminated(pod: RunningPod, name: string, kind: "init" | "main", exitCode: number, startedAt: string, message: string, reason: string): number {
-    this.setContainerState(pod, name, kind, { terminated: { exitCode, reason, startedAt, finishedAt: now(), ...(message ? { message } : {}) } });
+  private terminated(
+    pod: RunningPod,
+    name: string,
+    kind: "init" | "main",
+    exitCode: number,
+    startedAt: string,
+    message: string,
+    reason: string,
+  ): number {
+    this.setContainerState(pod, name, kind, {
+      terminated: {
+        exitCode,
+        reason,
+        startedAt,
+        finishedAt: now(),
+        ...(message ? { message } : {}),
+      },
+    });
     return exitCode;
   }
 
-  private setContainerState(pod: RunningPod, name: string, kind: "init" | "main", state: Record<string, unknown>): void {
+  private setContainerState(
+    pod: RunningPod,
+    name: string,
+    kind: "init" | "main",
+    state: Record<string, unknown>,
+  ): void {
     if (pod.deleted || !this.options.kube.get("Pod", pod.namespace, pod.name)) return;
     this.options.kube.update("Pod", pod.namespace, pod.name, (p) => {
-      const status = (p.status ?? {}) as { initContainerStatuses?: ContainerStatus[]; containerStatuses?: ContainerStatus[] };
+      const status = (p.status ?? {}) as {
+        initContainerStatuses?: ContainerStatus[];
+        containerStatuses?: ContainerStatus[];
+      };
       const key = kind === "init" ? "initContainerStatuses" : "containerStatuses";
-      status[key] = (status[key] ?? []).map((s) => (s.name === name ? { ...s, started: Boolean(state.running), state } : s));
+      status[key] = (status[key] ?? []).map((s) =>
+        s.name === name ? { ...s, started: Boolean(state.running), state } : s,
+      );
       p.status = status;
     });
   }
@@ -332,8 +471,22 @@ export class LocalKubelet {
             succeeded: 1,
             completionTime: t,
             conditions: [
-              { type: "SuccessCriteriaMet", status: "True", reason: "CompletionsReached", message: "Reached expected number of succeeded pods", lastProbeTime: t, lastTransitionTime: t },
-              { type: "Complete", status: "True", reason: "CompletionsReached", message: "Reached expected number of succeeded pods", lastProbeTime: t, lastTransitionTime: t },
+              {
+                type: "SuccessCriteriaMet",
+                status: "True",
+                reason: "CompletionsReached",
+                message: "Reached expected number of succeeded pods",
+                lastProbeTime: t,
+                lastTransitionTime: t,
+              },
+              {
+                type: "Complete",
+                status: "True",
+                reason: "CompletionsReached",
+                message: "Reached expected number of succeeded pods",
+                lastProbeTime: t,
+                lastTransitionTime: t,
+              },
             ],
           }
         : {
@@ -341,8 +494,22 @@ export class LocalKubelet {
             active: 0,
             failed: 1,
             conditions: [
-              { type: "FailureTarget", status: "True", reason: "BackoffLimitExceeded", message: "Job has reached the specified backoff limit", lastProbeTime: t, lastTransitionTime: t },
-              { type: "Failed", status: "True", reason: "BackoffLimitExceeded", message: "Job has reached the specified backoff limit", lastProbeTime: t, lastTransitionTime: t },
+              {
+                type: "FailureTarget",
+                status: "True",
+                reason: "BackoffLimitExceeded",
+                message: "Job has reached the specified backoff limit",
+                lastProbeTime: t,
+                lastTransitionTime: t,
+              },
+              {
+                type: "Failed",
+                status: "True",
+                reason: "BackoffLimitExceeded",
+                message: "Job has reached the specified backoff limit",
+                lastProbeTime: t,
+                lastTransitionTime: t,
+              },
             ],
           };
     });
@@ -351,7 +518,8 @@ export class LocalKubelet {
   /** A deleted pod: SIGTERM to every process of it, SIGKILL after the grace period. */
   private kill(pod: RunningPod, object: KubeObject | undefined, graceSeconds?: number): void {
     pod.deleted = true;
-    const grace = graceSeconds ?? (object?.spec as PodSpec | undefined)?.terminationGracePeriodSeconds ?? 30;
+    const grace =
+      graceSeconds ?? (object?.spec as PodSpec | undefined)?.terminationGracePeriodSeconds ?? 30;
     const tree = pod.killed;
     const signal = (sig: NodeJS.Signals) => {
       for (const child of pod.processes) {

@@ -1,5 +1,10 @@
 import { describe, expect, test } from "vitest";
-import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch, PatchApplyError } from "./patch.js";
+import {
+  applyJsonPatch,
+  applyMergePatch,
+  applyStrategicMergePatch,
+  PatchApplyError,
+} from "./patch.js";
 import { parseFieldSelector, parseLabelSelector, SelectorError } from "./selectors.js";
 
 describe("patches of the stand-in API server", () => {
@@ -16,12 +21,19 @@ describe("patches of the stand-in API server", () => {
     ]);
     expect(out).toEqual({ a: { b: [0, 1, 2, 3] }, "d/e": 2, g: [0, 1, 2, 3] });
     expect(doc).toEqual({ a: { b: [1, 2] }, c: "x", "d/e": 1 });
-    expect(() => applyJsonPatch(doc, [{ op: "test", path: "/c", value: "y" }])).toThrow(PatchApplyError);
-    expect(() => applyJsonPatch(doc, [{ op: "replace", path: "/nope", value: 1 }])).toThrow(/missing/);
+    expect(() => applyJsonPatch(doc, [{ op: "test", path: "/c", value: "y" }])).toThrow(
+      PatchApplyError,
+    );
+    expect(() => applyJsonPatch(doc, [{ op: "replace", path: "/nope", value: 1 }])).toThrow(
+      /missing/,
+    );
   });
 
   test("applies an RFC 7386 merge patch", () => {
-    expect(applyMergePatch({ a: "b", c: { d: "e", f: "g" } }, { a: "z", c: { f: null } })).toEqual({ a: "z", c: { d: "e" } });
+    expect(applyMergePatch({ a: "b", c: { d: "e", f: "g" } }, { a: "z", c: { f: null } })).toEqual({
+      a: "z",
+      c: { d: "e" },
+    });
     expect(applyMergePatch({ a: [1, 2] }, { a: [3] })).toEqual({ a: [3] });
   });
 
@@ -44,19 +56,33 @@ describe("patches of the stand-in API server", () => {
     });
     expect(out).toEqual({
       containers: [
-        { name: "a", image: "a:1", env: [{ name: "X", value: "1" }, { name: "Y", value: "2" }], args: ["2"] },
+        {
+          name: "a",
+          image: "a:1",
+          env: [
+            { name: "X", value: "1" },
+            { name: "Y", value: "2" },
+          ],
+          args: ["2"],
+        },
         { name: "b", image: "b:2" },
         { name: "c", image: "c:1" },
       ],
       finalizers: ["f1", "f2"],
     });
-    expect(applyStrategicMergePatch(doc, { containers: [{ name: "a", $patch: "delete" }] })).toMatchObject({ containers: [{ name: "b" }] });
-    expect(() => applyStrategicMergePatch(doc, { containers: [{ image: "x" }] })).toThrow(/merge key/);
+    expect(
+      applyStrategicMergePatch(doc, { containers: [{ name: "a", $patch: "delete" }] }),
+    ).toMatchObject({ containers: [{ name: "b" }] });
+    expect(() => applyStrategicMergePatch(doc, { containers: [{ image: "x" }] })).toThrow(
+      /merge key/,
+    );
   });
 });
 
 describe("selectors of the stand-in API server", () => {
-  const obj = (labels: Record<string, string>) => ({ metadata: { name: "web", namespace: "ns", labels } });
+  const obj = (labels: Record<string, string>) => ({
+    metadata: { name: "web", namespace: "ns", labels },
+  });
   test("parses label selectors as the real server does", () => {
     const m = parseLabelSelector("app=web,tier in (front, back),!legacy,env");
     expect(m(obj({ app: "web", tier: "front", env: "x" }))).toBe(true);

@@ -20,13 +20,15 @@ export class PatchApplyError extends Error {
   }
 }
 
-const isObject = (v: unknown): v is JsonObject => typeof v === "object" && v !== null && !Array.isArray(v);
+const isObject = (v: unknown): v is JsonObject =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
 const clone = <T>(v: T): T => structuredClone(v);
 
 /** Deep equality of JSON values (key order ignored). */
 export function jsonEqual(a: unknown, b: unknown): boolean {
   if (a === b) return true;
-  if (Array.isArray(a)) return Array.isArray(b) && a.length === b.length && a.every((x, i) => jsonEqual(x, b[i]));
+  if (Array.isArray(a))
+    return Array.isArray(b) && a.length === b.length && a.every((x, i) => jsonEqual(x, b[i]));
   if (isObject(a) && isObject(b)) {
     const ka = Object.keys(a).filter((k) => a[k] !== undefined);
     const kb = Object.keys(b).filter((k) => b[k] !== undefined);
@@ -45,12 +47,21 @@ type JsonPatchOp =
 
 function parsePointer(pointer: string): string[] {
   if (pointer === "") return [];
-  if (!pointer.startsWith("/")) throw new PatchApplyError(`invalid JSON pointer ${JSON.stringify(pointer)}`);
-  return pointer.slice(1).split("/").map((t) => t.replace(/~1/g, "/").replace(/~0/g, "~"));
+  if (!pointer.startsWith("/"))
+    throw new PatchApplyError(`invalid JSON pointer ${JSON.stringify(pointer)}`);
+  return pointer
+    .slice(1)
+    .split("/")
+    .map((t) => t.replace(/~1/g, "/").replace(/~0/g, "~"));
 }
 
 /** The container of the last token, and that token. */
-function locate(doc: Json, tokens: string[], path: string, op: string): { parent: Json; key: string } {
+function locate(
+  doc: Json,
+  tokens: string[],
+  path: string,
+  op: string,
+): { parent: Json; key: string } {
   let node: Json = doc;
   for (const token of tokens.slice(0, -1)) {
     if (Array.isArray(node)) {
@@ -59,16 +70,24 @@ function locate(doc: Json, tokens: string[], path: string, op: string): { parent
     } else if (isObject(node) && Object.hasOwn(node, token)) {
       node = node[token] as Json;
     } else {
-      throw new PatchApplyError(`${op} operation does not apply: doc is missing path: ${JSON.stringify(path)}`);
+      throw new PatchApplyError(
+        `${op} operation does not apply: doc is missing path: ${JSON.stringify(path)}`,
+      );
     }
   }
   return { parent: node, key: tokens[tokens.length - 1] ?? "" };
 }
 
 function arrayIndex(token: string, max: number, path: string, op: string): number {
-  if (!/^(0|[1-9][0-9]*)$/.test(token)) throw new PatchApplyError(`${op} operation does not apply: invalid array index in ${JSON.stringify(path)}`);
+  if (!/^(0|[1-9][0-9]*)$/.test(token))
+    throw new PatchApplyError(
+      `${op} operation does not apply: invalid array index in ${JSON.stringify(path)}`,
+    );
   const index = Number(token);
-  if (index > max) throw new PatchApplyError(`${op} operation does not apply: index out of bounds in ${JSON.stringify(path)}`);
+  if (index > max)
+    throw new PatchApplyError(
+      `${op} operation does not apply: index out of bounds in ${JSON.stringify(path)}`,
+    );
   return index;
 }
 
@@ -78,20 +97,26 @@ function getAt(doc: Json, path: string, op: string): Json {
   const { parent, key } = locate(doc, tokens, path, op);
   if (Array.isArray(parent)) return parent[arrayIndex(key, parent.length - 1, path, op)] as Json;
   if (isObject(parent) && Object.hasOwn(parent, key)) return parent[key] as Json;
-  throw new PatchApplyError(`${op} operation does not apply: doc is missing key: ${JSON.stringify(path)}`);
+  throw new PatchApplyError(
+    `${op} operation does not apply: doc is missing key: ${JSON.stringify(path)}`,
+  );
 }
 
 function removeAt(doc: Json, path: string, op: string): Json {
   const tokens = parsePointer(path);
-  if (tokens.length === 0) throw new PatchApplyError(`${op} operation does not apply: cannot remove the whole document`);
+  if (tokens.length === 0)
+    throw new PatchApplyError(`${op} operation does not apply: cannot remove the whole document`);
   const { parent, key } = locate(doc, tokens, path, op);
-  if (Array.isArray(parent)) return parent.splice(arrayIndex(key, parent.length - 1, path, op), 1)[0] as Json;
+  if (Array.isArray(parent))
+    return parent.splice(arrayIndex(key, parent.length - 1, path, op), 1)[0] as Json;
   if (isObject(parent) && Object.hasOwn(parent, key)) {
     const old = parent[key] as Json;
     delete parent[key];
     return old;
   }
-  throw new PatchApplyError(`${op} operation does not apply: doc is missing key: ${JSON.stringify(path)}`);
+  throw new PatchApplyError(
+    `${op} operation does not apply: doc is missing key: ${JSON.stringify(path)}`,
+  );
 }
 
 function addAt(doc: Json, path: string, value: Json, op: string): Json {
@@ -104,7 +129,9 @@ function addAt(doc: Json, path: string, value: Json, op: string): Json {
   } else if (isObject(parent)) {
     parent[key] = value;
   } else {
-    throw new PatchApplyError(`${op} operation does not apply: doc is missing path: ${JSON.stringify(path)}`);
+    throw new PatchApplyError(
+      `${op} operation does not apply: doc is missing path: ${JSON.stringify(path)}`,
+    );
   }
   return doc;
 }
@@ -121,7 +148,8 @@ function replaceAt(doc: Json, path: string, value: Json, op: string): Json {
 
 /** Applies an RFC 6902 patch to a copy of `doc`. A failed `test` throws (`testing value … failed`). */
 export function applyJsonPatch(doc: unknown, patch: unknown): unknown {
-  if (!Array.isArray(patch)) throw new PatchApplyError("a JSON patch must be an array of operations");
+  if (!Array.isArray(patch))
+    throw new PatchApplyError("a JSON patch must be an array of operations");
   let out = clone(doc) as Json;
   for (const raw of patch as unknown[]) {
     if (!isObject(raw) || typeof raw.op !== "string" || typeof raw.path !== "string") {
@@ -155,7 +183,8 @@ export function applyJsonPatch(doc: unknown, patch: unknown): unknown {
         } catch {
           actual = undefined;
         }
-        if (actual === undefined || !jsonEqual(actual, op.value)) throw new PatchApplyError(`testing value ${op.path} failed: test failed`);
+        if (actual === undefined || !jsonEqual(actual, op.value))
+          throw new PatchApplyError(`testing value ${op.path} failed: test failed`);
         break;
       }
       default:
@@ -223,13 +252,17 @@ function mergeMap(target: JsonObject, patch: JsonObject): JsonObject | undefined
     delete replaced.$patch;
     return stripDirectives(replaced) as JsonObject;
   }
-  if (directive !== undefined) throw new PatchApplyError(`unknown patch type: ${String(directive)} in map: ${JSON.stringify(patch)}`);
+  if (directive !== undefined)
+    throw new PatchApplyError(
+      `unknown patch type: ${String(directive)} in map: ${JSON.stringify(patch)}`,
+    );
   for (const [key, value] of Object.entries(patch)) {
     if (key.startsWith("$setElementOrder/") || key === "$retainKeys") continue;
     if (key.startsWith("$deleteFromPrimitiveList/")) {
       const field = key.slice("$deleteFromPrimitiveList/".length);
       const current = target[field];
-      if (Array.isArray(current) && Array.isArray(value)) target[field] = current.filter((x) => !value.some((v) => jsonEqual(v, x)));
+      if (Array.isArray(current) && Array.isArray(value))
+        target[field] = current.filter((x) => !value.some((v) => jsonEqual(v, x)));
       continue;
     }
     if (value === null) {
@@ -242,7 +275,12 @@ function mergeMap(target: JsonObject, patch: JsonObject): JsonObject | undefined
       if (merged === undefined) delete target[key];
       else target[key] = merged;
     } else if (Array.isArray(value) && Object.hasOwn(mergeKeys, key)) {
-      target[key] = mergeList(Array.isArray(current) ? current : [], value, mergeKeys[key] ?? null, key);
+      target[key] = mergeList(
+        Array.isArray(current) ? current : [],
+        value,
+        mergeKeys[key] ?? null,
+        key,
+      );
     } else {
       target[key] = stripDirectives(clone(value));
     }
@@ -256,7 +294,9 @@ function mergeMap(target: JsonObject, patch: JsonObject): JsonObject | undefined
 
 function mergeList(target: Json[], patch: Json[], key: string | null, field: string): Json[] {
   if (patch.some((item) => isObject(item) && item.$patch === "replace")) {
-    return patch.filter((item) => !(isObject(item) && item.$patch === "replace")).map((item) => stripDirectives(clone(item)));
+    return patch
+      .filter((item) => !(isObject(item) && item.$patch === "replace"))
+      .map((item) => stripDirectives(clone(item)));
   }
   if (key === null) {
     const out = [...target];
@@ -266,7 +306,9 @@ function mergeList(target: Json[], patch: Json[], key: string | null, field: str
   const out = [...target];
   for (const item of patch) {
     if (!isObject(item) || !Object.hasOwn(item, key)) {
-      throw new PatchApplyError(`map: ${JSON.stringify(item)} does not contain declared merge key: ${key} (in ${field})`);
+      throw new PatchApplyError(
+        `map: ${JSON.stringify(item)} does not contain declared merge key: ${key} (in ${field})`,
+      );
     }
     const index = out.findIndex((x) => isObject(x) && jsonEqual(x[key], item[key]));
     if (item.$patch === "delete") {

@@ -23,7 +23,14 @@ export type KubeObjectMeta = {
   creationTimestamp?: string;
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
-  ownerReferences?: { apiVersion: string; kind: string; name: string; uid: string; controller?: boolean; blockOwnerDeletion?: boolean }[];
+  ownerReferences?: {
+    apiVersion: string;
+    kind: string;
+    name: string;
+    uid: string;
+    controller?: boolean;
+    blockOwnerDeletion?: boolean;
+  }[];
   [key: string]: unknown;
 };
 
@@ -53,17 +60,122 @@ export type ResourceDef = {
   verbs: readonly string[];
 };
 
-const allVerbs = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"] as const;
+const allVerbs = [
+  "create",
+  "delete",
+  "deletecollection",
+  "get",
+  "list",
+  "patch",
+  "update",
+  "watch",
+] as const;
 
 export const resources: readonly ResourceDef[] = [
-  { group: "apps", version: "v1", plural: "deployments", kind: "Deployment", statusSubresource: true, generation: true, defaultPropagation: "Background", fieldLabels: [], shortNames: ["deploy"], verbs: allVerbs },
-  { group: "apps", version: "v1", plural: "statefulsets", kind: "StatefulSet", statusSubresource: true, generation: true, defaultPropagation: "Background", fieldLabels: [], shortNames: ["sts"], verbs: allVerbs },
-  { group: "apps", version: "v1", plural: "daemonsets", kind: "DaemonSet", statusSubresource: true, generation: true, defaultPropagation: "Background", fieldLabels: [], shortNames: ["ds"], verbs: allVerbs },
-  { group: "batch", version: "v1", plural: "cronjobs", kind: "CronJob", statusSubresource: true, generation: true, defaultPropagation: "Background", fieldLabels: [], shortNames: ["cj"], verbs: allVerbs },
-  { group: "batch", version: "v1", plural: "jobs", kind: "Job", statusSubresource: true, generation: true, defaultPropagation: "Orphan", fieldLabels: ["status.successful"], shortNames: [], verbs: allVerbs },
-  { group: "", version: "v1", plural: "pods", kind: "Pod", statusSubresource: true, generation: false, defaultPropagation: "Background", fieldLabels: ["spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName", "status.phase", "status.podIP", "status.nominatedNodeName"], shortNames: ["po"], verbs: allVerbs },
-  { group: "", version: "v1", plural: "secrets", kind: "Secret", statusSubresource: false, generation: false, defaultPropagation: "Background", fieldLabels: ["type"], shortNames: [], verbs: allVerbs },
-  { group: "", version: "v1", plural: "configmaps", kind: "ConfigMap", statusSubresource: false, generation: false, defaultPropagation: "Background", fieldLabels: [], shortNames: ["cm"], verbs: allVerbs },
+  {
+    group: "apps",
+    version: "v1",
+    plural: "deployments",
+    kind: "Deployment",
+    statusSubresource: true,
+    generation: true,
+    defaultPropagation: "Background",
+    fieldLabels: [],
+    shortNames: ["deploy"],
+    verbs: allVerbs,
+  },
+  {
+    group: "apps",
+    version: "v1",
+    plural: "statefulsets",
+    kind: "StatefulSet",
+    statusSubresource: true,
+    generation: true,
+    defaultPropagation: "Background",
+    fieldLabels: [],
+    shortNames: ["sts"],
+    verbs: allVerbs,
+  },
+  {
+    group: "apps",
+    version: "v1",
+    plural: "daemonsets",
+    kind: "DaemonSet",
+    statusSubresource: true,
+    generation: true,
+    defaultPropagation: "Background",
+    fieldLabels: [],
+    shortNames: ["ds"],
+    verbs: allVerbs,
+  },
+  {
+    group: "batch",
+    version: "v1",
+    plural: "cronjobs",
+    kind: "CronJob",
+    statusSubresource: true,
+    generation: true,
+    defaultPropagation: "Background",
+    fieldLabels: [],
+    shortNames: ["cj"],
+    verbs: allVerbs,
+  },
+  {
+    group: "batch",
+    version: "v1",
+    plural: "jobs",
+    kind: "Job",
+    statusSubresource: true,
+    generation: true,
+    defaultPropagation: "Orphan",
+    fieldLabels: ["status.successful"],
+    shortNames: [],
+    verbs: allVerbs,
+  },
+  {
+    group: "",
+    version: "v1",
+    plural: "pods",
+    kind: "Pod",
+    statusSubresource: true,
+    generation: false,
+    defaultPropagation: "Background",
+    fieldLabels: [
+      "spec.nodeName",
+      "spec.restartPolicy",
+      "spec.schedulerName",
+      "spec.serviceAccountName",
+      "status.phase",
+      "status.podIP",
+      "status.nominatedNodeName",
+    ],
+    shortNames: ["po"],
+    verbs: allVerbs,
+  },
+  {
+    group: "",
+    version: "v1",
+    plural: "secrets",
+    kind: "Secret",
+    statusSubresource: false,
+    generation: false,
+    defaultPropagation: "Background",
+    fieldLabels: ["type"],
+    shortNames: [],
+    verbs: allVerbs,
+  },
+  {
+    group: "",
+    version: "v1",
+    plural: "configmaps",
+    kind: "ConfigMap",
+    statusSubresource: false,
+    generation: false,
+    defaultPropagation: "Background",
+    fieldLabels: [],
+    shortNames: ["cm"],
+    verbs: allVerbs,
+  },
 ];
 
 /** `apps/v1`, or `v1` for the core group. */
@@ -78,10 +190,17 @@ export function qualifiedName(def: ResourceDef): string {
 
 export function resourceByKind(kind: string): ResourceDef {
   const def = resources.find((r) => r.kind === kind || r.plural === kind);
-  if (!def) throw new Error(`the stand-in API server does not serve kind ${kind} (serves ${resources.map((r) => r.kind).join(", ")})`);
+  if (!def)
+    throw new Error(
+      `the stand-in API server does not serve kind ${kind} (serves ${resources.map((r) => r.kind).join(", ")})`,
+    );
   return def;
 }
 
-export function resourceByPath(group: string, version: string, plural: string): ResourceDef | undefined {
+export function resourceByPath(
+  group: string,
+  version: string,
+  plural: string,
+): ResourceDef | undefined {
   return resources.find((r) => r.group === group && r.version === version && r.plural === plural);
 }

@@ -34,15 +34,18 @@ function splitTerms(selector: string): string[] {
   return out.map((t) => t.trim()).filter((t) => t !== "");
 }
 
-const labelKey = /^([a-z0-9A-Z]([-a-z0-9A-Z_.]*[a-z0-9A-Z])?\/)?[a-z0-9A-Z]([-a-z0-9A-Z_.]*[a-z0-9A-Z])?$/;
+const labelKey =
+  /^([a-z0-9A-Z]([-a-z0-9A-Z_.]*[a-z0-9A-Z])?\/)?[a-z0-9A-Z]([-a-z0-9A-Z_.]*[a-z0-9A-Z])?$/;
 const labelValue = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 
 function checkKey(key: string): string {
-  if (!labelKey.test(key)) throw new SelectorError(`unable to parse requirement: invalid label key "${key}"`);
+  if (!labelKey.test(key))
+    throw new SelectorError(`unable to parse requirement: invalid label key "${key}"`);
   return key;
 }
 function checkValue(value: string): string {
-  if (!labelValue.test(value)) throw new SelectorError(`unable to parse requirement: invalid label value: "${value}"`);
+  if (!labelValue.test(value))
+    throw new SelectorError(`unable to parse requirement: invalid label value: "${value}"`);
   return value;
 }
 
@@ -56,7 +59,11 @@ export function parseLabelSelector(selector: string | null | undefined): Matcher
       const key = checkKey(m[1]!);
       const values = m[3]!.split(",").map((v) => checkValue(v.trim()));
       const positive = m[2] === "in";
-      requirements.push((labels) => (positive ? key in labels && values.includes(labels[key]!) : !(key in labels) || !values.includes(labels[key]!)));
+      requirements.push((labels) =>
+        positive
+          ? key in labels && values.includes(labels[key]!)
+          : !(key in labels) || !values.includes(labels[key]!),
+      );
     } else if ((m = term.match(/^([^!=\s]+)\s*(==|=|!=)\s*(\S*)$/))) {
       const key = checkKey(m[1]!);
       const value = checkValue(m[3]!);
@@ -69,7 +76,9 @@ export function parseLabelSelector(selector: string | null | undefined): Matcher
       const key = checkKey(m[1]!);
       requirements.push((labels) => key in labels);
     } else {
-      throw new SelectorError(`unable to parse requirement: found '${term}', expected: in, notin, =, ==, !=, gt, lt`);
+      throw new SelectorError(
+        `unable to parse requirement: found '${term}', expected: in, notin, =, ==, !=, gt, lt`,
+      );
     }
   }
   return (object) => {
@@ -80,7 +89,11 @@ export function parseLabelSelector(selector: string | null | undefined): Matcher
 
 function fieldValue(object: KubeObject, path: string): string {
   let node: unknown = object;
-  for (const part of path.split(".")) node = typeof node === "object" && node !== null ? (node as Record<string, unknown>)[part] : undefined;
+  for (const part of path.split("."))
+    node =
+      typeof node === "object" && node !== null
+        ? (node as Record<string, unknown>)[part]
+        : undefined;
   if (node === undefined || node === null) return "";
   return String(node);
 }
@@ -89,7 +102,11 @@ function fieldValue(object: KubeObject, path: string): string {
  * `metadata.name=web,status.phase!=Running`. Only `metadata.name`, `metadata.namespace` and the
  * kind's own field labels are allowed; anything else is the real server's 400.
  */
-export function parseFieldSelector(selector: string | null | undefined, allowed: readonly string[], kind: string): Matcher {
+export function parseFieldSelector(
+  selector: string | null | undefined,
+  allowed: readonly string[],
+  kind: string,
+): Matcher {
   if (!selector) return () => true;
   const requirements: Matcher[] = [];
   for (const term of splitTerms(selector)) {
@@ -97,11 +114,15 @@ export function parseFieldSelector(selector: string | null | undefined, allowed:
     if (!m) throw new SelectorError(`invalid selector: '${selector}'; can't understand '${term}'`);
     const field = m[1]!;
     if (field !== "metadata.name" && field !== "metadata.namespace" && !allowed.includes(field)) {
-      throw new SelectorError(`"${field}" is not a known field selector: only "metadata.name", "metadata.namespace"${allowed.map((a) => `, "${a}"`).join("")} (kind ${kind})`);
+      throw new SelectorError(
+        `"${field}" is not a known field selector: only "metadata.name", "metadata.namespace"${allowed.map((a) => `, "${a}"`).join("")} (kind ${kind})`,
+      );
     }
     const value = m[3]!;
     const negated = m[2] === "!=";
-    requirements.push((object) => (negated ? fieldValue(object, field) !== value : fieldValue(object, field) === value));
+    requirements.push((object) =>
+      negated ? fieldValue(object, field) !== value : fieldValue(object, field) === value,
+    );
   }
   return (object) => requirements.every((r) => r(object));
 }

@@ -39,10 +39,34 @@ import { writeFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { KubeConfig } from "@kubernetes/client-node";
-import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch, jsonEqual, PatchApplyError } from "./patch.js";
-import { apiVersionOf, resourceByKind, resourceByPath, resources, type KubeObject, type ResourceDef } from "./resources.js";
-import { parseFieldSelector, parseLabelSelector, SelectorError, type Matcher } from "./selectors.js";
-import { KubeApiError, reasonForCode, statusErrors, successStatus, type StatusReason } from "./status.js";
+import {
+  applyJsonPatch,
+  applyMergePatch,
+  applyStrategicMergePatch,
+  jsonEqual,
+  PatchApplyError,
+} from "./patch.js";
+import {
+  apiVersionOf,
+  resourceByKind,
+  resourceByPath,
+  resources,
+  type KubeObject,
+  type ResourceDef,
+} from "./resources.js";
+import {
+  parseFieldSelector,
+  parseLabelSelector,
+  SelectorError,
+  type Matcher,
+} from "./selectors.js";
+import {
+  KubeApiError,
+  reasonForCode,
+  statusErrors,
+  successStatus,
+  type StatusReason,
+} from "./status.js";
 
 export type StandInApiServerOptions = {
   /** Bearer token every request must carry (401 Unauthorized otherwise). None: no authentication. */
@@ -92,7 +116,13 @@ export type WatchEventType = "ADDED" | "MODIFIED" | "DELETED";
 export type ChangeSource = "api" | "test";
 export type ObjectHook = (object: KubeObject, source: ChangeSource) => void | Promise<void>;
 
-type HistoryEntry = { rv: number; type: WatchEventType; def: ResourceDef; object: KubeObject; previous?: KubeObject };
+type HistoryEntry = {
+  rv: number;
+  type: WatchEventType;
+  def: ResourceDef;
+  object: KubeObject;
+  previous?: KubeObject;
+};
 
 type Watcher = {
   def: ResourceDef;
@@ -112,11 +142,18 @@ type HookKind = "create" | "update" | "delete";
 type Route =
   | { type: "discovery"; body: unknown }
   | { type: "collection"; def: ResourceDef; namespace: string | undefined }
-  | { type: "item"; def: ResourceDef; namespace: string; name: string; sub: undefined | "status" | "log" };
+  | {
+      type: "item";
+      def: ResourceDef;
+      namespace: string;
+      name: string;
+      sub: undefined | "status" | "log";
+    };
 
 const bodyLimitBytes = 10 * 1024 * 1024;
 const clone = <T>(value: T): T => structuredClone(value);
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
 
 /** RFC 3339 with nine fraction digits, as the kubelet writes log timestamps. */
 function rfc3339Nano(at: Date): string {
@@ -233,9 +270,13 @@ export class StandInApiServer {
     return JSON.stringify({
       apiVersion: "v1",
       kind: "Config",
-      clusters: [{ name: "stand-in", cluster: { server: this.url, "insecure-skip-tls-verify": true } }],
+      clusters: [
+        { name: "stand-in", cluster: { server: this.url, "insecure-skip-tls-verify": true } },
+      ],
       users: [{ name: "stand-in", user: this.token === undefined ? {} : { token: this.token } }],
-      contexts: [{ name: "stand-in", context: { cluster: "stand-in", user: "stand-in", namespace } }],
+      contexts: [
+        { name: "stand-in", context: { cluster: "stand-in", user: "stand-in", namespace } },
+      ],
       "current-context": "stand-in",
     });
   }
@@ -254,7 +295,12 @@ export class StandInApiServer {
   create<T extends object = KubeObject>(object: T): T {
     const o = object as unknown as KubeObject;
     const def = this.defOf(o);
-    return this.createObject(def, clone(o), o.metadata?.namespace ?? "default", "test") as unknown as T;
+    return this.createObject(
+      def,
+      clone(o),
+      o.metadata?.namespace ?? "default",
+      "test",
+    ) as unknown as T;
   }
 
   /** Creates the object, or replaces the stored one (keeping uid and creationTimestamp; status as given). */
@@ -283,7 +329,12 @@ export class StandInApiServer {
    * Changes a stored object: `mutate` gets a copy and edits it (or returns a new one). Status
    * included: the test is the controller. Throws KubeApiError 404 when there is none.
    */
-  update<T = KubeObject>(kind: string, namespace: string, name: string, mutate: (object: T) => T | void): T {
+  update<T = KubeObject>(
+    kind: string,
+    namespace: string,
+    name: string,
+    mutate: (object: T) => T | void,
+  ): T {
     const def = resourceByKind(kind);
     const stored = this.objects.get(this.key(def, namespace, name));
     if (!stored) throw statusErrors.notFound(def, name);
@@ -293,9 +344,20 @@ export class StandInApiServer {
   }
 
   /** Deletes an object (and its dependents unless orphaned). Throws KubeApiError 404. */
-  delete(kind: string, namespace: string, name: string, options: { propagationPolicy?: "Orphan" | "Background" | "Foreground" } = {}): KubeObject {
+  delete(
+    kind: string,
+    namespace: string,
+    name: string,
+    options: { propagationPolicy?: "Orphan" | "Background" | "Foreground" } = {},
+  ): KubeObject {
     const def = resourceByKind(kind);
-    return this.deleteObject(def, namespace, name, options.propagationPolicy ?? def.defaultPropagation, "test");
+    return this.deleteObject(
+      def,
+      namespace,
+      name,
+      options.propagationPolicy ?? def.defaultPropagation,
+      "test",
+    );
   }
 
   /** Runs `handler` after an object of `kind` is created (through the API or by the test). Returns an unsubscribe. */
@@ -320,7 +382,14 @@ export class StandInApiServer {
   bookmark(): void {
     for (const w of this.watchers) {
       if (!w.bookmarks) continue;
-      this.write(w.res, { type: "BOOKMARK", object: { kind: w.def.kind, apiVersion: apiVersionOf(w.def), metadata: { resourceVersion: String(this.rv) } } });
+      this.write(w.res, {
+        type: "BOOKMARK",
+        object: {
+          kind: w.def.kind,
+          apiVersion: apiVersionOf(w.def),
+          metadata: { resourceVersion: String(this.rv) },
+        },
+      });
     }
   }
 
@@ -348,7 +417,13 @@ export class StandInApiServer {
   }
 
   /** Appends lines to a container's log (followers get them at once). `at` defaults to now. */
-  appendPodLog(namespace: string, pod: string, container: string, lines: string | readonly string[], at?: Date): void {
+  appendPodLog(
+    namespace: string,
+    pod: string,
+    container: string,
+    lines: string | readonly string[],
+    at?: Date,
+  ): void {
     const log = this.podLog(namespace, pod, container);
     if (log.ended) throw new Error(`the log of ${namespace}/${pod}/${container} has ended`);
     for (const text of typeof lines === "string" ? [lines] : lines) {
@@ -408,7 +483,10 @@ export class StandInApiServer {
   }
 
   private stored(def: ResourceDef, namespace: string | undefined): KubeObject[] {
-    const prefix = namespace === undefined ? `${def.plural}.${def.group}/` : `${def.plural}.${def.group}/${namespace}/`;
+    const prefix =
+      namespace === undefined
+        ? `${def.plural}.${def.group}/`
+        : `${def.plural}.${def.group}/${namespace}/`;
     return [...this.objects.entries()]
       .filter(([k]) => k.startsWith(prefix))
       .map(([, o]) => o)
@@ -424,7 +502,12 @@ export class StandInApiServer {
     };
   }
 
-  private runHooks(kind: HookKind, def: ResourceDef, object: KubeObject, source: ChangeSource): void {
+  private runHooks(
+    kind: HookKind,
+    def: ResourceDef,
+    object: KubeObject,
+    source: ChangeSource,
+  ): void {
     for (const hook of this.hooks) {
       if (hook.kind !== kind || hook.def !== def) continue;
       // After the current request is answered, as a controller would see it: asynchronously.
@@ -440,21 +523,38 @@ export class StandInApiServer {
   }
 
   /** Stores a write, gives it the next resourceVersion, tells watchers and hooks. */
-  private commit(type: WatchEventType, def: ResourceDef, object: KubeObject, previous: KubeObject | undefined, source: ChangeSource): KubeObject {
+  private commit(
+    type: WatchEventType,
+    def: ResourceDef,
+    object: KubeObject,
+    previous: KubeObject | undefined,
+    source: ChangeSource,
+  ): KubeObject {
     this.rv += 1;
     object.metadata.resourceVersion = String(this.rv);
     const namespace = object.metadata.namespace ?? "";
     const name = object.metadata.name ?? "";
     if (type === "DELETED") this.objects.delete(this.key(def, namespace, name));
     else this.objects.set(this.key(def, namespace, name), object);
-    const entry: HistoryEntry = { rv: this.rv, type, def, object: clone(object), ...(previous ? { previous } : {}) };
+    const entry: HistoryEntry = {
+      rv: this.rv,
+      type,
+      def,
+      object: clone(object),
+      ...(previous ? { previous } : {}),
+    };
     this.history.push(entry);
     if (this.history.length > this.historyLimit) {
       const dropped = this.history.splice(0, this.history.length - this.historyLimit);
       this.compactedRv = dropped[dropped.length - 1]!.rv;
     }
     for (const w of this.watchers) this.deliver(w, entry);
-    this.runHooks(type === "ADDED" ? "create" : type === "MODIFIED" ? "update" : "delete", def, object, source);
+    this.runHooks(
+      type === "ADDED" ? "create" : type === "MODIFIED" ? "update" : "delete",
+      def,
+      object,
+      source,
+    );
     if (type === "DELETED" && def.kind === "Pod") this.endLogsOf(namespace, name);
     return clone(object);
   }
@@ -463,8 +563,10 @@ export class StandInApiServer {
   private applyDefaults(def: ResourceDef, object: KubeObject): void {
     const spec = isObject(object.spec) ? object.spec : undefined;
     if (!spec) return;
-    if ((def.kind === "Deployment" || def.kind === "StatefulSet") && spec.replicas === undefined) spec.replicas = 1;
-    if (def.kind === "Deployment" && spec.progressDeadlineSeconds === undefined) spec.progressDeadlineSeconds = 600;
+    if ((def.kind === "Deployment" || def.kind === "StatefulSet") && spec.replicas === undefined)
+      spec.replicas = 1;
+    if (def.kind === "Deployment" && spec.progressDeadlineSeconds === undefined)
+      spec.progressDeadlineSeconds = 600;
     if (def.kind === "Job") {
       spec.backoffLimit ??= 6;
       spec.completions ??= 1;
@@ -472,23 +574,50 @@ export class StandInApiServer {
     }
   }
 
-  private createObject(def: ResourceDef, object: KubeObject, namespace: string, source: ChangeSource): KubeObject {
-    if (!isObject(object) || !isObject(object.metadata)) throw statusErrors.badRequest("the object has no metadata");
-    if (object.kind !== undefined && object.kind !== def.kind) throw statusErrors.badRequest(`the kind ${String(object.kind)} does not match the resource ${def.plural}`);
-    if (object.metadata.namespace !== undefined && object.metadata.namespace !== "" && object.metadata.namespace !== namespace) {
-      throw statusErrors.badRequest("the namespace of the provided object does not match the namespace sent on the request");
+  private createObject(
+    def: ResourceDef,
+    object: KubeObject,
+    namespace: string,
+    source: ChangeSource,
+  ): KubeObject {
+    if (!isObject(object) || !isObject(object.metadata))
+      throw statusErrors.badRequest("the object has no metadata");
+    if (object.kind !== undefined && object.kind !== def.kind)
+      throw statusErrors.badRequest(
+        `the kind ${String(object.kind)} does not match the resource ${def.plural}`,
+      );
+    if (
+      object.metadata.namespace !== undefined &&
+      object.metadata.namespace !== "" &&
+      object.metadata.namespace !== namespace
+    ) {
+      throw statusErrors.badRequest(
+        "the namespace of the provided object does not match the namespace sent on the request",
+      );
     }
     let name = object.metadata.name;
-    if (!name && object.metadata.generateName) name = `${object.metadata.generateName}${randomSuffix()}`;
-    if (!name) throw statusErrors.invalid(`${def.kind} "" is invalid: metadata.name: Required value: name or generateName is required`);
-    if (this.objects.has(this.key(def, namespace, name))) throw statusErrors.alreadyExists(def, name);
+    if (!name && object.metadata.generateName)
+      name = `${object.metadata.generateName}${randomSuffix()}`;
+    if (!name)
+      throw statusErrors.invalid(
+        `${def.kind} "" is invalid: metadata.name: Required value: name or generateName is required`,
+      );
+    if (this.objects.has(this.key(def, namespace, name)))
+      throw statusErrors.alreadyExists(def, name);
     object.apiVersion = apiVersionOf(def);
     object.kind = def.kind;
     const { resourceVersion: _ignored, ...metadata } = object.metadata;
-    object.metadata = { ...metadata, name, namespace, uid: randomUUID(), creationTimestamp: rfc3339(new Date()) };
+    object.metadata = {
+      ...metadata,
+      name,
+      namespace,
+      uid: randomUUID(),
+      creationTimestamp: rfc3339(new Date()),
+    };
     if (def.generation) object.metadata.generation = 1;
     else delete object.metadata.generation;
-    if (source === "api" && def.statusSubresource) object.status = def.kind === "Pod" ? { phase: "Pending" } : {};
+    if (source === "api" && def.statusSubresource)
+      object.status = def.kind === "Pod" ? { phase: "Pending" } : {};
     this.applyDefaults(def, object);
     return this.commit("ADDED", def, object, undefined, source);
   }
@@ -498,13 +627,26 @@ export class StandInApiServer {
    * subresource (a write to the resource itself), "status" changes only the status (a write to
    * `/status`), "all" takes both (the test writing as a controller would).
    */
-  private replaceObject(def: ResourceDef, namespace: string, name: string, incoming: KubeObject, part: "main" | "status" | "all", source: ChangeSource): KubeObject {
+  private replaceObject(
+    def: ResourceDef,
+    namespace: string,
+    name: string,
+    incoming: KubeObject,
+    part: "main" | "status" | "all",
+    source: ChangeSource,
+  ): KubeObject {
     const key = this.key(def, namespace, name);
     const old = this.objects.get(key);
     if (!old) throw statusErrors.notFound(def, name);
-    if (!isObject(incoming) || !isObject(incoming.metadata)) throw statusErrors.badRequest("the object has no metadata");
+    if (!isObject(incoming) || !isObject(incoming.metadata))
+      throw statusErrors.badRequest("the object has no metadata");
     const precondition = incoming.metadata.resourceVersion;
-    if (precondition !== undefined && precondition !== "" && precondition !== old.metadata.resourceVersion) throw statusErrors.conflict(def, name);
+    if (
+      precondition !== undefined &&
+      precondition !== "" &&
+      precondition !== old.metadata.resourceVersion
+    )
+      throw statusErrors.conflict(def, name);
     let next: KubeObject;
     if (part === "status") {
       next = { ...clone(old), status: clone(incoming.status) };
@@ -526,7 +668,9 @@ export class StandInApiServer {
       creationTimestamp: old.metadata.creationTimestamp!,
       resourceVersion: old.metadata.resourceVersion!,
     };
-    if (def.generation) next.metadata.generation = (old.metadata.generation ?? 1) + (jsonEqual(old.spec, next.spec) ? 0 : 1);
+    if (def.generation)
+      next.metadata.generation =
+        (old.metadata.generation ?? 1) + (jsonEqual(old.spec, next.spec) ? 0 : 1);
     else delete next.metadata.generation;
     this.applyDefaults(def, next);
     // A write that changes nothing is a no-op on the real server: no new resourceVersion, no event.
@@ -545,10 +689,21 @@ export class StandInApiServer {
     const old = this.objects.get(this.key(def, namespace, name));
     if (!old) throw statusErrors.notFound(def, name);
     if (preconditions?.uid && preconditions.uid !== old.metadata.uid) {
-      throw statusErrors.conflict(def, name, `Precondition failed: UID in precondition: ${preconditions.uid}, UID in object meta: ${old.metadata.uid}`);
+      throw statusErrors.conflict(
+        def,
+        name,
+        `Precondition failed: UID in precondition: ${preconditions.uid}, UID in object meta: ${old.metadata.uid}`,
+      );
     }
-    if (preconditions?.resourceVersion && preconditions.resourceVersion !== old.metadata.resourceVersion) {
-      throw statusErrors.conflict(def, name, `Precondition failed: ResourceVersion in precondition: ${preconditions.resourceVersion}, ResourceVersion in object meta: ${old.metadata.resourceVersion}`);
+    if (
+      preconditions?.resourceVersion &&
+      preconditions.resourceVersion !== old.metadata.resourceVersion
+    ) {
+      throw statusErrors.conflict(
+        def,
+        name,
+        `Precondition failed: ResourceVersion in precondition: ${preconditions.resourceVersion}, ResourceVersion in object meta: ${old.metadata.resourceVersion}`,
+      );
     }
     const deleted = this.commit("DELETED", def, clone(old), undefined, source);
     const uid = old.metadata.uid;
@@ -557,11 +712,28 @@ export class StandInApiServer {
       for (const dep of this.stored(depDef, namespace)) {
         const owned = dep.metadata.ownerReferences?.some((r) => r.uid === uid) ?? false;
         const labels = dep.metadata.labels ?? {};
-        const jobPod = def.kind === "Job" && depDef.kind === "Pod" && (labels["job-name"] === name || labels["batch.kubernetes.io/job-name"] === name);
+        const jobPod =
+          def.kind === "Job" &&
+          depDef.kind === "Pod" &&
+          (labels["job-name"] === name || labels["batch.kubernetes.io/job-name"] === name);
         if (!owned && !jobPod) continue;
         const depName = dep.metadata.name!;
         if (propagation === "Orphan") {
-          if (owned) this.replaceObject(depDef, namespace, depName, { ...clone(dep), metadata: { ...clone(dep.metadata), ownerReferences: dep.metadata.ownerReferences!.filter((r) => r.uid !== uid) } }, "all", source);
+          if (owned)
+            this.replaceObject(
+              depDef,
+              namespace,
+              depName,
+              {
+                ...clone(dep),
+                metadata: {
+                  ...clone(dep.metadata),
+                  ownerReferences: dep.metadata.ownerReferences!.filter((r) => r.uid !== uid),
+                },
+              },
+              "all",
+              source,
+            );
         } else if (this.objects.has(this.key(depDef, namespace, depName))) {
           this.deleteObject(depDef, namespace, depName, propagation, source);
         }
@@ -612,7 +784,8 @@ export class StandInApiServer {
   private writeLogLine(f: LogFollower, line: LogLine): void {
     if (f.res.writableEnded || f.remainingBytes <= 0) return;
     let text = `${f.timestamps ? `${rfc3339Nano(line.at)} ` : ""}${line.text}\n`;
-    if (Buffer.byteLength(text) > f.remainingBytes) text = Buffer.from(text).subarray(0, f.remainingBytes).toString();
+    if (Buffer.byteLength(text) > f.remainingBytes)
+      text = Buffer.from(text).subarray(0, f.remainingBytes).toString();
     f.remainingBytes -= Buffer.byteLength(text);
     f.res.write(text);
     if (f.remainingBytes <= 0) f.res.end();
@@ -644,9 +817,15 @@ export class StandInApiServer {
         }
       }
       for (const listener of this.requestListeners) listener(record);
-      if (this.token !== undefined && req.headers.authorization !== `Bearer ${this.token}`) throw statusErrors.unauthorized();
+      if (this.token !== undefined && req.headers.authorization !== `Bearer ${this.token}`)
+        throw statusErrors.unauthorized();
       const fault = this.takeFault(record.method, url.pathname);
-      if (fault) throw new KubeApiError(fault.status, fault.reason ?? reasonForCode(fault.status), fault.message ?? `injected fault: ${fault.status}`);
+      if (fault)
+        throw new KubeApiError(
+          fault.status,
+          fault.reason ?? reasonForCode(fault.status),
+          fault.message ?? `injected fault: ${fault.status}`,
+        );
       await this.route(req, res, url, record, raw);
     } catch (error) {
       const apiError =
@@ -656,7 +835,11 @@ export class StandInApiServer {
             ? statusErrors.invalid(error.message)
             : error instanceof SelectorError
               ? statusErrors.badRequest(error.message)
-              : new KubeApiError(500, "InternalError", `Internal error occurred: ${error instanceof Error ? error.message : String(error)}`);
+              : new KubeApiError(
+                  500,
+                  "InternalError",
+                  `Internal error occurred: ${error instanceof Error ? error.message : String(error)}`,
+                );
       if (!res.headersSent) sendJson(res, apiError.code, apiError.toStatus());
       else res.end();
     }
@@ -664,7 +847,11 @@ export class StandInApiServer {
   }
 
   private takeFault(method: string, path: string): Fault | undefined {
-    const index = this.faults.findIndex((f) => (f.method === undefined || f.method.toUpperCase() === method) && (typeof f.path === "string" ? f.path === path : f.path.test(path)));
+    const index = this.faults.findIndex(
+      (f) =>
+        (f.method === undefined || f.method.toUpperCase() === method) &&
+        (typeof f.path === "string" ? f.path === path : f.path.test(path)),
+    );
     if (index < 0) return undefined;
     const fault = this.faults[index]!;
     fault.remaining -= 1;
@@ -673,16 +860,38 @@ export class StandInApiServer {
   }
 
   private parseRoute(path: string): Route | undefined {
-    const parts = path.split("/").filter((p) => p !== "").map(decodeURIComponent);
+    const parts = path
+      .split("/")
+      .filter((p) => p !== "")
+      .map(decodeURIComponent);
     if (parts.length === 1 && parts[0] === "api") {
-      return { type: "discovery", body: { kind: "APIVersions", versions: ["v1"], serverAddressByClientCIDRs: [{ clientCIDR: "0.0.0.0/0", serverAddress: "127.0.0.1" }] } };
+      return {
+        type: "discovery",
+        body: {
+          kind: "APIVersions",
+          versions: ["v1"],
+          serverAddressByClientCIDRs: [{ clientCIDR: "0.0.0.0/0", serverAddress: "127.0.0.1" }],
+        },
+      };
     }
     if (parts.length === 1 && parts[0] === "apis") {
-      const groups = ["apps", "batch"].map((name) => ({ name, versions: [{ groupVersion: `${name}/v1`, version: "v1" }], preferredVersion: { groupVersion: `${name}/v1`, version: "v1" } }));
+      const groups = ["apps", "batch"].map((name) => ({
+        name,
+        versions: [{ groupVersion: `${name}/v1`, version: "v1" }],
+        preferredVersion: { groupVersion: `${name}/v1`, version: "v1" },
+      }));
       return { type: "discovery", body: { kind: "APIGroupList", apiVersion: "v1", groups } };
     }
     if (parts.length === 1 && parts[0] === "version") {
-      return { type: "discovery", body: { major: "1", minor: "33", gitVersion: "v1.33.0+kiln-stand-in", platform: "linux/amd64" } };
+      return {
+        type: "discovery",
+        body: {
+          major: "1",
+          minor: "33",
+          gitVersion: "v1.33.0+kiln-stand-in",
+          platform: "linux/amd64",
+        },
+      };
     }
     let group: string;
     let rest: string[];
@@ -700,11 +909,38 @@ export class StandInApiServer {
       const served = resources.filter((r) => r.group === group && r.version === version);
       if (served.length === 0) return undefined;
       const list = served.flatMap((r) => [
-        { name: r.plural, singularName: r.kind.toLowerCase(), namespaced: true, kind: r.kind, verbs: r.verbs, shortNames: r.shortNames },
-        ...(r.statusSubresource ? [{ name: `${r.plural}/status`, singularName: "", namespaced: true, kind: r.kind, verbs: ["get", "patch", "update"] }] : []),
-        ...(r.kind === "Pod" ? [{ name: "pods/log", singularName: "", namespaced: true, kind: "Pod", verbs: ["get"] }] : []),
+        {
+          name: r.plural,
+          singularName: r.kind.toLowerCase(),
+          namespaced: true,
+          kind: r.kind,
+          verbs: r.verbs,
+          shortNames: r.shortNames,
+        },
+        ...(r.statusSubresource
+          ? [
+              {
+                name: `${r.plural}/status`,
+                singularName: "",
+                namespaced: true,
+                kind: r.kind,
+                verbs: ["get", "patch", "update"],
+              },
+            ]
+          : []),
+        ...(r.kind === "Pod"
+          ? [{ name: "pods/log", singularName: "", namespaced: true, kind: "Pod", verbs: ["get"] }]
+          : []),
       ]);
-      return { type: "discovery", body: { kind: "APIResourceList", apiVersion: "v1", groupVersion: group === "" ? version : `${group}/${version}`, resources: list } };
+      return {
+        type: "discovery",
+        body: {
+          kind: "APIResourceList",
+          apiVersion: "v1",
+          groupVersion: group === "" ? version : `${group}/${version}`,
+          resources: list,
+        },
+      };
     }
     if (rest.length === 1) {
       const def = resourceByPath(group, version, rest[0]!);
@@ -718,12 +954,20 @@ export class StandInApiServer {
     const name = rest[3]!;
     if (rest.length === 4) return { type: "item", def, namespace, name, sub: undefined };
     const sub = rest[4];
-    if (rest.length === 5 && sub === "status" && def.statusSubresource) return { type: "item", def, namespace, name, sub };
-    if (rest.length === 5 && sub === "log" && def.kind === "Pod") return { type: "item", def, namespace, name, sub };
+    if (rest.length === 5 && sub === "status" && def.statusSubresource)
+      return { type: "item", def, namespace, name, sub };
+    if (rest.length === 5 && sub === "log" && def.kind === "Pod")
+      return { type: "item", def, namespace, name, sub };
     return undefined;
   }
 
-  private async route(req: IncomingMessage, res: ServerResponse, url: URL, record: RecordedRequest, raw: Buffer): Promise<void> {
+  private async route(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    record: RecordedRequest,
+    raw: Buffer,
+  ): Promise<void> {
     const route = this.parseRoute(url.pathname);
     if (!route) throw statusErrors.routeNotFound();
     const method = record.method;
@@ -736,7 +980,8 @@ export class StandInApiServer {
     if (route.type === "collection") {
       const { def, namespace } = route;
       if (method === "GET") {
-        if (q.get("watch") === "true" || q.get("watch") === "1") this.serveWatch(req, res, def, namespace, q);
+        if (q.get("watch") === "true" || q.get("watch") === "1")
+          this.serveWatch(req, res, def, namespace, q);
         else this.serveList(res, def, namespace, q);
         return;
       }
@@ -763,10 +1008,26 @@ export class StandInApiServer {
       case "PUT": {
         const body = this.objectBody(record, raw);
         if (body.metadata.name !== undefined && body.metadata.name !== name) {
-          throw statusErrors.badRequest(`the name of the object (${body.metadata.name}) does not match the name on the URL (${name})`);
+          throw statusErrors.badRequest(
+            `the name of the object (${body.metadata.name}) does not match the name on the URL (${name})`,
+          );
         }
-        if (body.kind !== undefined && body.kind !== def.kind) throw statusErrors.badRequest(`the kind ${String(body.kind)} does not match the resource ${def.plural}`);
-        sendJson(res, 200, this.replaceObject(def, namespace, name, body, sub === "status" ? "status" : "main", "api"));
+        if (body.kind !== undefined && body.kind !== def.kind)
+          throw statusErrors.badRequest(
+            `the kind ${String(body.kind)} does not match the resource ${def.plural}`,
+          );
+        sendJson(
+          res,
+          200,
+          this.replaceObject(
+            def,
+            namespace,
+            name,
+            body,
+            sub === "status" ? "status" : "main",
+            "api",
+          ),
+        );
         return;
       }
       case "PATCH": {
@@ -776,7 +1037,9 @@ export class StandInApiServer {
         try {
           patch = JSON.parse(raw.toString("utf8"));
         } catch (error) {
-          throw statusErrors.badRequest(`error decoding patch: ${error instanceof Error ? error.message : String(error)}`);
+          throw statusErrors.badRequest(
+            `error decoding patch: ${error instanceof Error ? error.message : String(error)}`,
+          );
         }
         let patched: unknown;
         switch (record.contentType) {
@@ -792,19 +1055,41 @@ export class StandInApiServer {
           default:
             throw statusErrors.unsupportedMediaType(record.contentType ?? "none");
         }
-        if (!isObject(patched) || !isObject(patched.metadata)) throw statusErrors.invalid("the patched object has no metadata");
-        sendJson(res, 200, this.replaceObject(def, namespace, name, patched as KubeObject, sub === "status" ? "status" : "main", "api"));
+        if (!isObject(patched) || !isObject(patched.metadata))
+          throw statusErrors.invalid("the patched object has no metadata");
+        sendJson(
+          res,
+          200,
+          this.replaceObject(
+            def,
+            namespace,
+            name,
+            patched as KubeObject,
+            sub === "status" ? "status" : "main",
+            "api",
+          ),
+        );
         return;
       }
       case "DELETE": {
         if (sub !== undefined) throw statusErrors.methodNotAllowed(method);
         const options = isObject(record.body) ? record.body : {};
-        const policy = (q.get("propagationPolicy") ?? (typeof options.propagationPolicy === "string" ? options.propagationPolicy : undefined)) ?? def.defaultPropagation;
-        if (policy !== "Orphan" && policy !== "Background" && policy !== "Foreground") throw statusErrors.badRequest(`unsupported propagationPolicy: ${policy}`);
-        const preconditions = isObject(options.preconditions) ? (options.preconditions as { uid?: string; resourceVersion?: string }) : undefined;
+        const policy =
+          q.get("propagationPolicy") ??
+          (typeof options.propagationPolicy === "string" ? options.propagationPolicy : undefined) ??
+          def.defaultPropagation;
+        if (policy !== "Orphan" && policy !== "Background" && policy !== "Foreground")
+          throw statusErrors.badRequest(`unsupported propagationPolicy: ${policy}`);
+        const preconditions = isObject(options.preconditions)
+          ? (options.preconditions as { uid?: string; resourceVersion?: string })
+          : undefined;
         const deleted = this.deleteObject(def, namespace, name, policy, "api", preconditions);
         // Pods come back as the deleted object; the other kinds as a Success status.
-        sendJson(res, 200, def.kind === "Pod" ? deleted : successStatus(def, name, deleted.metadata.uid));
+        sendJson(
+          res,
+          200,
+          def.kind === "Pod" ? deleted : successStatus(def, name, deleted.metadata.uid),
+        );
         return;
       }
       default:
@@ -814,48 +1099,85 @@ export class StandInApiServer {
 
   private objectBody(record: RecordedRequest, raw: Buffer): KubeObject {
     if (raw.length === 0) throw statusErrors.badRequest("the request body is empty");
-    if (!isObject(record.body)) throw statusErrors.badRequest("the request body is not a JSON object");
+    if (!isObject(record.body))
+      throw statusErrors.badRequest("the request body is not a JSON object");
     const body = clone(record.body) as KubeObject;
     if (!isObject(body.metadata)) body.metadata = {};
     return body;
   }
 
   private matchers(def: ResourceDef, q: URLSearchParams): { label: Matcher; field: Matcher } {
-    return { label: parseLabelSelector(q.get("labelSelector")), field: parseFieldSelector(q.get("fieldSelector"), def.fieldLabels, def.kind) };
+    return {
+      label: parseLabelSelector(q.get("labelSelector")),
+      field: parseFieldSelector(q.get("fieldSelector"), def.fieldLabels, def.kind),
+    };
   }
 
-  private serveList(res: ServerResponse, def: ResourceDef, namespace: string | undefined, q: URLSearchParams): void {
+  private serveList(
+    res: ServerResponse,
+    def: ResourceDef,
+    namespace: string | undefined,
+    q: URLSearchParams,
+  ): void {
     const { label, field } = this.matchers(def, q);
     // Items of a list carry no kind/apiVersion on the real server: the list's kind says it.
     const items = this.stored(def, namespace)
       .filter((o) => label(o) && field(o))
       .map(({ kind: _k, apiVersion: _a, ...rest }) => rest);
-    sendJson(res, 200, { kind: `${def.kind}List`, apiVersion: apiVersionOf(def), metadata: { resourceVersion: String(this.rv) }, items });
+    sendJson(res, 200, {
+      kind: `${def.kind}List`,
+      apiVersion: apiVersionOf(def),
+      metadata: { resourceVersion: String(this.rv) },
+      items,
+    });
   }
 
-  private serveWatch(req: IncomingMessage, res: ServerResponse, def: ResourceDef, namespace: string | undefined, q: URLSearchParams): void {
+  private serveWatch(
+    req: IncomingMessage,
+    res: ServerResponse,
+    def: ResourceDef,
+    namespace: string | undefined,
+    q: URLSearchParams,
+  ): void {
     const { label, field } = this.matchers(def, q);
     const from = q.get("resourceVersion") ?? "";
     const start = from === "" || from === "0" ? undefined : Number(from);
-    if (start !== undefined && !Number.isSafeInteger(start)) throw statusErrors.badRequest(`invalid resource version: ${from}`);
-    res.writeHead(200, { "Content-Type": "application/json", "Cache-Control": "no-cache, private", "Transfer-Encoding": "chunked" });
+    if (start !== undefined && !Number.isSafeInteger(start))
+      throw statusErrors.badRequest(`invalid resource version: ${from}`);
+    res.writeHead(200, {
+      "Content-Type": "application/json",
+      "Cache-Control": "no-cache, private",
+      "Transfer-Encoding": "chunked",
+    });
     res.flushHeaders();
     if (start !== undefined && start < this.compactedRv) {
       // The real server answers 200 and sends the error as the stream's only event.
-      this.write(res, { type: "ERROR", object: statusErrors.expired(start, this.compactedRv).toStatus() });
+      this.write(res, {
+        type: "ERROR",
+        object: statusErrors.expired(start, this.compactedRv).toStatus(),
+      });
       res.end();
       return;
     }
-    const watcher: Watcher = { def, namespace, label, field, bookmarks: q.get("allowWatchBookmarks") === "true", res };
+    const watcher: Watcher = {
+      def,
+      namespace,
+      label,
+      field,
+      bookmarks: q.get("allowWatchBookmarks") === "true",
+      res,
+    };
     if (start === undefined) {
       // No resourceVersion (or "0"): the current state as ADDED events, then every change.
-      for (const object of this.stored(def, namespace)) if (label(object) && field(object)) this.write(res, { type: "ADDED", object });
+      for (const object of this.stored(def, namespace))
+        if (label(object) && field(object)) this.write(res, { type: "ADDED", object });
     } else {
       for (const entry of this.history) if (entry.rv > start) this.deliver(watcher, entry);
     }
     this.watchers.add(watcher);
     const timeoutSeconds = Number(q.get("timeoutSeconds") ?? "0");
-    const timer = timeoutSeconds > 0 ? setTimeout(() => res.end(), timeoutSeconds * 1000) : undefined;
+    const timer =
+      timeoutSeconds > 0 ? setTimeout(() => res.end(), timeoutSeconds * 1000) : undefined;
     const forget = () => {
       if (timer) clearTimeout(timer);
       this.watchers.delete(watcher);
@@ -865,34 +1187,71 @@ export class StandInApiServer {
     req.on("close", forget);
   }
 
-  private serveLog(req: IncomingMessage, res: ServerResponse, namespace: string, name: string, q: URLSearchParams): void {
+  private serveLog(
+    req: IncomingMessage,
+    res: ServerResponse,
+    namespace: string,
+    name: string,
+    q: URLSearchParams,
+  ): void {
     const podDef = resourceByKind("Pod");
     const pod = this.objects.get(this.key(podDef, namespace, name));
     if (!pod) throw statusErrors.notFound(podDef, name);
-    const spec = (isObject(pod.spec) ? pod.spec : {}) as { containers?: { name: string }[]; initContainers?: { name: string }[]; ephemeralContainers?: { name: string }[] };
+    const spec = (isObject(pod.spec) ? pod.spec : {}) as {
+      containers?: { name: string }[];
+      initContainers?: { name: string }[];
+      ephemeralContainers?: { name: string }[];
+    };
     const containers = (spec.containers ?? []).map((c) => c.name);
-    const all = [...(spec.initContainers ?? []), ...(spec.containers ?? []), ...(spec.ephemeralContainers ?? [])].map((c) => c.name);
+    const all = [
+      ...(spec.initContainers ?? []),
+      ...(spec.containers ?? []),
+      ...(spec.ephemeralContainers ?? []),
+    ].map((c) => c.name);
     let container = q.get("container") ?? "";
     if (container === "") {
-      if (containers.length !== 1) throw statusErrors.badRequest(`a container name must be specified for pod ${name}, choose one of: [${containers.join(" ")}]`);
+      if (containers.length !== 1)
+        throw statusErrors.badRequest(
+          `a container name must be specified for pod ${name}, choose one of: [${containers.join(" ")}]`,
+        );
       container = containers[0]!;
     }
-    if (!all.includes(container)) throw statusErrors.badRequest(`container ${container} is not valid for pod ${name}`);
-    const status = (isObject(pod.status) ? pod.status : {}) as { containerStatuses?: ContainerStatus[]; initContainerStatuses?: ContainerStatus[] };
-    const containerStatus = [...(status.initContainerStatuses ?? []), ...(status.containerStatuses ?? [])].find((s) => s.name === container);
+    if (!all.includes(container))
+      throw statusErrors.badRequest(`container ${container} is not valid for pod ${name}`);
+    const status = (isObject(pod.status) ? pod.status : {}) as {
+      containerStatuses?: ContainerStatus[];
+      initContainerStatuses?: ContainerStatus[];
+    };
+    const containerStatus = [
+      ...(status.initContainerStatuses ?? []),
+      ...(status.containerStatuses ?? []),
+    ].find((s) => s.name === container);
     const waiting = containerStatus?.state?.waiting;
-    if (waiting) throw statusErrors.badRequest(`container "${container}" in pod "${name}" is waiting to start: ${waiting.reason ?? "ContainerCreating"}`);
+    if (waiting)
+      throw statusErrors.badRequest(
+        `container "${container}" in pod "${name}" is waiting to start: ${waiting.reason ?? "ContainerCreating"}`,
+      );
 
     const log = this.podLog(namespace, name, container);
     let lines = log.lines;
     const sinceSeconds = Number(q.get("sinceSeconds") ?? "0");
     const sinceTime = q.get("sinceTime");
-    const since = sinceSeconds > 0 ? Date.now() - sinceSeconds * 1000 : sinceTime ? Date.parse(sinceTime) : undefined;
+    const since =
+      sinceSeconds > 0
+        ? Date.now() - sinceSeconds * 1000
+        : sinceTime
+          ? Date.parse(sinceTime)
+          : undefined;
     if (since !== undefined) lines = lines.filter((l) => l.at.getTime() >= since);
     const tail = q.get("tailLines");
-    if (tail !== null && Number(tail) >= 0) lines = lines.slice(Math.max(0, lines.length - Number(tail)));
+    if (tail !== null && Number(tail) >= 0)
+      lines = lines.slice(Math.max(0, lines.length - Number(tail)));
     const limit = Number(q.get("limitBytes") ?? "0");
-    const follower: LogFollower = { res, timestamps: q.get("timestamps") === "true", remainingBytes: limit > 0 ? limit : Number.POSITIVE_INFINITY };
+    const follower: LogFollower = {
+      res,
+      timestamps: q.get("timestamps") === "true",
+      remainingBytes: limit > 0 ? limit : Number.POSITIVE_INFINITY,
+    };
     res.writeHead(200, { "Content-Type": "text/plain", "Transfer-Encoding": "chunked" });
     res.flushHeaders();
     for (const line of lines) this.writeLogLine(follower, line);
@@ -908,7 +1267,10 @@ export class StandInApiServer {
   }
 }
 
-type ContainerStatus = { name: string; state?: { waiting?: { reason?: string }; running?: unknown; terminated?: unknown } };
+type ContainerStatus = {
+  name: string;
+  state?: { waiting?: { reason?: string }; running?: unknown; terminated?: unknown };
+};
 
 function randomSuffix(): string {
   const alphabet = "bcdfghjklmnpqrstvwxz2456789";
@@ -917,7 +1279,10 @@ function randomSuffix(): string {
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(text) });
+  res.writeHead(status, {
+    "Content-Type": "application/json",
+    "Content-Length": Buffer.byteLength(text),
+  });
   res.end(text);
 }
 
@@ -926,7 +1291,8 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > bodyLimitBytes) throw new KubeApiError(413, "", "Request entity too large: limit is 3145728");
+    if (size > bodyLimitBytes)
+      throw new KubeApiError(413, "", "Request entity too large: limit is 3145728");
     chunks.push(chunk);
   }
   return Buffer.concat(chunks);

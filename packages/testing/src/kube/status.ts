@@ -22,7 +22,13 @@ export type StatusReason =
   | "Timeout"
   | "";
 
-export type StatusDetails = { name?: string; group?: string; kind?: string; uid?: string; retryAfterSeconds?: number };
+export type StatusDetails = {
+  name?: string;
+  group?: string;
+  kind?: string;
+  uid?: string;
+  retryAfterSeconds?: number;
+};
 
 export type KubeStatus = {
   kind: "Status";
@@ -66,18 +72,50 @@ function details(def: ResourceDef, name: string): StatusDetails {
 }
 
 export const statusErrors = {
-  notFound: (def: ResourceDef, name: string) => new KubeApiError(404, "NotFound", `${qualifiedName(def)} "${name}" not found`, details(def, name)),
+  notFound: (def: ResourceDef, name: string) =>
+    new KubeApiError(
+      404,
+      "NotFound",
+      `${qualifiedName(def)} "${name}" not found`,
+      details(def, name),
+    ),
   alreadyExists: (def: ResourceDef, name: string) =>
-    new KubeApiError(409, "AlreadyExists", `${qualifiedName(def)} "${name}" already exists`, details(def, name)),
-  conflict: (def: ResourceDef, name: string, why = "the object has been modified; please apply your changes to the latest version and try again") =>
-    new KubeApiError(409, "Conflict", `Operation cannot be fulfilled on ${qualifiedName(def)} "${name}": ${why}`, details(def, name)),
+    new KubeApiError(
+      409,
+      "AlreadyExists",
+      `${qualifiedName(def)} "${name}" already exists`,
+      details(def, name),
+    ),
+  conflict: (
+    def: ResourceDef,
+    name: string,
+    why = "the object has been modified; please apply your changes to the latest version and try again",
+  ) =>
+    new KubeApiError(
+      409,
+      "Conflict",
+      `Operation cannot be fulfilled on ${qualifiedName(def)} "${name}": ${why}`,
+      details(def, name),
+    ),
   invalid: (message: string) => new KubeApiError(422, "Invalid", message),
   badRequest: (message: string) => new KubeApiError(400, "BadRequest", message),
-  expired: (requested: number, oldest: number) => new KubeApiError(410, "Expired", `too old resource version: ${requested} (${oldest})`),
-  routeNotFound: () => new KubeApiError(404, "NotFound", "the server could not find the requested resource", {}),
-  methodNotAllowed: (method: string) => new KubeApiError(405, "MethodNotAllowed", `the server does not allow this method on the requested resource (${method})`, {}),
+  expired: (requested: number, oldest: number) =>
+    new KubeApiError(410, "Expired", `too old resource version: ${requested} (${oldest})`),
+  routeNotFound: () =>
+    new KubeApiError(404, "NotFound", "the server could not find the requested resource", {}),
+  methodNotAllowed: (method: string) =>
+    new KubeApiError(
+      405,
+      "MethodNotAllowed",
+      `the server does not allow this method on the requested resource (${method})`,
+      {},
+    ),
   unsupportedMediaType: (contentType: string) =>
-    new KubeApiError(415, "UnsupportedMediaType", `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got ${contentType})`),
+    new KubeApiError(
+      415,
+      "UnsupportedMediaType",
+      `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got ${contentType})`,
+    ),
   unauthorized: () => new KubeApiError(401, "Unauthorized", "Unauthorized"),
 };
 
@@ -103,5 +141,12 @@ export function reasonForCode(code: number): StatusReason {
 }
 
 export function successStatus(def: ResourceDef, name: string, uid: string | undefined): KubeStatus {
-  return { kind: "Status", apiVersion: "v1", metadata: {}, status: "Success", details: { ...details(def, name), ...(uid ? { uid } : {}) }, code: 200 };
+  return {
+    kind: "Status",
+    apiVersion: "v1",
+    metadata: {},
+    status: "Success",
+    details: { ...details(def, name), ...(uid ? { uid } : {}) },
+    code: 200,
+  };
 }

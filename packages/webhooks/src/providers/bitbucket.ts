@@ -1,14 +1,30 @@
 import { z } from "zod";
 import type { HookHeaders, ParsedHook, RefChange } from "../push-event.js";
-import { deliveryIdFrom, isZeroId, jsonBody, objectId, refName, requireHeader, shaped, text } from "./common.js";
+import {
+  deliveryIdFrom,
+  isZeroId,
+  jsonBody,
+  objectId,
+  refName,
+  requireHeader,
+  shaped,
+  text,
+} from "./common.js";
 
-const target = z.object({ hash: objectId, message: text.optional(), author: z.object({ raw: text.optional() }).optional() });
+const target = z.object({
+  hash: objectId,
+  message: text.optional(),
+  author: z.object({ raw: text.optional() }).optional(),
+});
 const cloudRef = z.object({ type: z.string(), name: refName, target }).nullish();
 
 /** Bitbucket Cloud `repo:push` (support.atlassian.com "Event payloads"). */
 const CloudPush = z.object({
   push: z.object({ changes: z.array(z.object({ new: cloudRef, old: cloudRef })).max(1000) }),
-  repository: z.object({ mainbranch: z.object({ name: z.string() }).nullish() }).passthrough().optional(),
+  repository: z
+    .object({ mainbranch: z.object({ name: z.string() }).nullish() })
+    .passthrough()
+    .optional(),
 });
 
 /** Bitbucket Server / Data Center `repo:refs_changed`. */
@@ -31,7 +47,10 @@ const ServerRefsChanged = z.object({
  */
 export function parseBitbucket(headers: HookHeaders, body: Uint8Array): ParsedHook {
   const event = requireHeader(headers, "x-event-key");
-  const server = event === "repo:refs_changed" || event === "diagnostics:ping" || (headers["x-request-uuid"] === undefined && headers["x-request-id"] !== undefined);
+  const server =
+    event === "repo:refs_changed" ||
+    event === "diagnostics:ping" ||
+    (headers["x-request-uuid"] === undefined && headers["x-request-id"] !== undefined);
   const provider = server ? "bitbucket-server" : "bitbucket";
   const deliveryId = deliveryIdFrom(headers, server ? "x-request-id" : "x-request-uuid");
   const doc = jsonBody(headers, body);
@@ -49,13 +68,21 @@ export function parseBitbucket(headers: HookHeaders, body: Uint8Array): ParsedHo
         author: c.new?.target.author?.raw,
       };
     });
-    return { provider, deliveryId, event: { kind: "push", changes, defaultBranch: push.repository?.mainbranch?.name } };
+    return {
+      provider,
+      deliveryId,
+      event: { kind: "push", changes, defaultBranch: push.repository?.mainbranch?.name },
+    };
   }
   if (event === "repo:refs_changed") {
     const push = shaped(ServerRefsChanged, doc, "Bitbucket Server repo:refs_changed");
     const changes: RefChange[] = push.changes.map((c) => {
       const deleted = c.type === "DELETE" || isZeroId(c.toHash);
-      return { ref: c.ref.id, commit: deleted ? undefined : shaped(objectId, c.toHash, "Bitbucket Server (toHash)"), deleted };
+      return {
+        ref: c.ref.id,
+        commit: deleted ? undefined : shaped(objectId, c.toHash, "Bitbucket Server (toHash)"),
+        deleted,
+      };
     });
     return { provider, deliveryId, event: { kind: "push", changes } };
   }

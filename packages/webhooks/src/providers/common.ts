@@ -23,7 +23,8 @@ export function header(headers: HookHeaders, name: string): string | undefined {
 
 export function requireHeader(headers: HookHeaders, name: string): string {
   const value = header(headers, name);
-  if (value === undefined) throw new WebhookParseError(WebhookErrorReason.MissingHeader, `the ${name} header is required`);
+  if (value === undefined)
+    throw new WebhookParseError(WebhookErrorReason.MissingHeader, `the ${name} header is required`);
   return value;
 }
 
@@ -37,11 +38,17 @@ export function deliveryIdFrom(headers: HookHeaders, ...names: string[]): string
     if (raw === undefined) continue;
     const id = raw.trim().replace(/^\{(.*)\}$/, "$1");
     if (!/^[A-Za-z0-9_-]{1,128}$/.test(id)) {
-      throw new WebhookParseError(WebhookErrorReason.MissingHeader, `the ${name} header is not a usable delivery id (letters, digits, - and _, at most 128)`);
+      throw new WebhookParseError(
+        WebhookErrorReason.MissingHeader,
+        `the ${name} header is not a usable delivery id (letters, digits, - and _, at most 128)`,
+      );
     }
     return id;
   }
-  throw new WebhookParseError(WebhookErrorReason.MissingHeader, `the ${names.join(" or ")} header is required`);
+  throw new WebhookParseError(
+    WebhookErrorReason.MissingHeader,
+    `the ${names.join(" or ")} header is required`,
+  );
 }
 
 /**
@@ -54,17 +61,29 @@ export function jsonBody(headers: HookHeaders, body: Uint8Array): unknown {
   try {
     textBody = new TextDecoder("utf-8", { fatal: true }).decode(body);
   } catch (error) {
-    throw new WebhookParseError(WebhookErrorReason.MalformedPayload, "the body is not UTF-8", { cause: error });
+    throw new WebhookParseError(WebhookErrorReason.MalformedPayload, "the body is not UTF-8", {
+      cause: error,
+    });
   }
-  if ((header(headers, "content-type") ?? "").toLowerCase().startsWith("application/x-www-form-urlencoded")) {
+  if (
+    (header(headers, "content-type") ?? "")
+      .toLowerCase()
+      .startsWith("application/x-www-form-urlencoded")
+  ) {
     const payload = new URLSearchParams(textBody).get("payload");
-    if (payload === null) throw new WebhookParseError(WebhookErrorReason.MalformedPayload, "a form-encoded body needs a payload field");
+    if (payload === null)
+      throw new WebhookParseError(
+        WebhookErrorReason.MalformedPayload,
+        "a form-encoded body needs a payload field",
+      );
     textBody = payload;
   }
   try {
     return JSON.parse(textBody) as unknown;
   } catch (error) {
-    throw new WebhookParseError(WebhookErrorReason.MalformedPayload, "the body is not valid JSON", { cause: error });
+    throw new WebhookParseError(WebhookErrorReason.MalformedPayload, "the body is not valid JSON", {
+      cause: error,
+    });
   }
 }
 
@@ -74,5 +93,8 @@ export function shaped<S extends z.ZodType>(schema: S, value: unknown, what: str
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0];
   const path = issue?.path.map(String).join(".") || "(body)";
-  throw new WebhookParseError(WebhookErrorReason.MalformedPayload, `not a ${what} payload: ${path}: ${issue?.message ?? "invalid"}`);
+  throw new WebhookParseError(
+    WebhookErrorReason.MalformedPayload,
+    `not a ${what} payload: ${path}: ${issue?.message ?? "invalid"}`,
+  );
 }

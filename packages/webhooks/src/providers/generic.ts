@@ -12,13 +12,19 @@ const GenericPayload = z.object({
     .object({
       uri: z.string().max(2048).optional(),
       ref: refName.optional(),
-      commit: z.string().regex(/^[0-9a-f]{4,64}$/, "a hexadecimal commit id").optional(),
+      commit: z
+        .string()
+        .regex(/^[0-9a-f]{4,64}$/, "a hexadecimal commit id")
+        .optional(),
       author: person.optional(),
       committer: person.optional(),
       message: text.optional(),
     })
     .optional(),
-  env: z.array(z.object({ name: envName, value: z.string().max(65_536) })).max(256).optional(),
+  env: z
+    .array(z.object({ name: envName, value: z.string().max(65_536) }))
+    .max(256)
+    .optional(),
 });
 
 /**
@@ -28,18 +34,30 @@ const GenericPayload = z.object({
  * A short ref (`main`) means the branch, as in OpenShift.
  */
 export function parseGeneric(headers: HookHeaders, body: Uint8Array): ParsedHook {
-  const deliveryId = (header(headers, "x-kiln-delivery") ?? header(headers, "x-request-id")) !== undefined ? deliveryIdFrom(headers, "x-kiln-delivery", "x-request-id") : null;
+  const deliveryId =
+    (header(headers, "x-kiln-delivery") ?? header(headers, "x-request-id")) !== undefined
+      ? deliveryIdFrom(headers, "x-kiln-delivery", "x-request-id")
+      : null;
   const doc = body.length === 0 ? {} : jsonBody(headers, body);
   const payload = shaped(GenericPayload, doc, "generic webhook");
   const git = payload.git;
-  const ref = git?.ref === undefined ? null : git.ref.startsWith("refs/") ? git.ref : `refs/heads/${git.ref}`;
+  const ref =
+    git?.ref === undefined ? null : git.ref.startsWith("refs/") ? git.ref : `refs/heads/${git.ref}`;
   return {
     provider: "generic",
     deliveryId,
     event: {
       kind: "push",
       // No ref: the BuildConfig's own ref, at its tip unless a commit is named.
-      changes: [{ ref: ref ?? "", commit: git?.commit, deleted: false, message: git?.message, author: git?.author?.name }],
+      changes: [
+        {
+          ref: ref ?? "",
+          commit: git?.commit,
+          deleted: false,
+          message: git?.message,
+          author: git?.author?.name,
+        },
+      ],
       env: payload.env,
     },
   };

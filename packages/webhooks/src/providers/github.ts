@@ -1,8 +1,21 @@
 import { z } from "zod";
 import type { ParsedHook, HookHeaders } from "../push-event.js";
-import { deliveryIdFrom, isZeroId, jsonBody, objectId, refName, requireHeader, shaped, text } from "./common.js";
+import {
+  deliveryIdFrom,
+  isZeroId,
+  jsonBody,
+  objectId,
+  refName,
+  requireHeader,
+  shaped,
+  text,
+} from "./common.js";
 
-const commit = z.object({ id: objectId, message: text.optional(), author: z.object({ name: text.optional() }).optional() });
+const commit = z.object({
+  id: objectId,
+  message: text.optional(),
+  author: z.object({ name: text.optional() }).optional(),
+});
 
 /** The fields of a GitHub `push` event Kiln uses (docs.github.com "Webhook events and payloads"). */
 const GitHubPush = z.object({
@@ -23,16 +36,31 @@ export function parseGitHub(headers: HookHeaders, body: Uint8Array): ParsedHook 
   const deliveryId = deliveryIdFrom(headers, "x-github-delivery");
   const doc = jsonBody(headers, body);
   if (event === "ping") return { provider: "github", deliveryId, event: { kind: "ping" } };
-  if (event !== "push") return { provider: "github", deliveryId, event: { kind: "ignored", event: event.slice(0, 100) } };
+  if (event !== "push")
+    return {
+      provider: "github",
+      deliveryId,
+      event: { kind: "ignored", event: event.slice(0, 100) },
+    };
   const push = shaped(GitHubPush, doc, "GitHub push");
   const deleted = push.deleted === true || isZeroId(push.after);
-  const after = deleted ? undefined : (push.head_commit?.id ?? shaped(objectId, push.after, "GitHub push (after)"));
+  const after = deleted
+    ? undefined
+    : (push.head_commit?.id ?? shaped(objectId, push.after, "GitHub push (after)"));
   return {
     provider: "github",
     deliveryId,
     event: {
       kind: "push",
-      changes: [{ ref: push.ref, commit: after, deleted, message: push.head_commit?.message, author: push.head_commit?.author?.name }],
+      changes: [
+        {
+          ref: push.ref,
+          commit: after,
+          deleted,
+          message: push.head_commit?.message,
+          author: push.head_commit?.author?.name,
+        },
+      ],
       defaultBranch: push.repository?.default_branch,
     },
   };

@@ -17,7 +17,15 @@ describe("GitHub", () => {
       deliveryId: "72d3162e-cc78-11e3-81ab-4c9367dc0958",
       event: {
         kind: "push",
-        changes: [{ ref: "refs/heads/main", commit: "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c", deleted: false, message: "Update README.md", author: "baxterthehacker" }],
+        changes: [
+          {
+            ref: "refs/heads/main",
+            commit: "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c",
+            deleted: false,
+            message: "Update README.md",
+            author: "baxterthehacker",
+          },
+        ],
         defaultBranch: "main",
       },
     });
@@ -28,23 +36,37 @@ describe("GitHub", () => {
   });
   it("reads a branch deletion as deleted, without a commit", () => {
     const d = recorded("github branch deletion");
-    expect(parseGitHub(d.headers, d.body).event).toMatchObject({ kind: "push", changes: [{ ref: "refs/heads/feature-x", deleted: true, commit: undefined }] });
+    expect(parseGitHub(d.headers, d.body).event).toMatchObject({
+      kind: "push",
+      changes: [{ ref: "refs/heads/feature-x", deleted: true, commit: undefined }],
+    });
   });
   it("reads the form encoding GitHub offers", () => {
     const d = recorded("github push");
     const form = Buffer.from(new URLSearchParams({ payload: d.body.toString() }).toString());
-    const parsed = parseGitHub({ ...d.headers, "content-type": "application/x-www-form-urlencoded" }, form);
-    expect(parsed.event).toMatchObject({ kind: "push", changes: [{ commit: "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c" }] });
+    const parsed = parseGitHub(
+      { ...d.headers, "content-type": "application/x-www-form-urlencoded" },
+      form,
+    );
+    expect(parsed.event).toMatchObject({
+      kind: "push",
+      changes: [{ commit: "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c" }],
+    });
   });
   it("ignores other events but keeps their name", () => {
     const d = recorded("github push");
-    expect(parseGitHub({ ...d.headers, "x-github-event": "pull_request" }, d.body).event).toEqual({ kind: "ignored", event: "pull_request" });
+    expect(parseGitHub({ ...d.headers, "x-github-event": "pull_request" }, d.body).event).toEqual({
+      kind: "ignored",
+      event: "pull_request",
+    });
   });
   it("refuses a missing event header, a bad delivery id, bad JSON and a bad commit id with a typed error", () => {
     const d = recorded("github push");
     const { "x-github-event": _, ...noEvent } = d.headers;
     expect(() => parseGitHub(noEvent, d.body)).toThrow(/x-github-event header is required/);
-    expect(() => parseGitHub({ ...d.headers, "x-github-delivery": "a.b>c" }, d.body)).toThrow(WebhookParseError);
+    expect(() => parseGitHub({ ...d.headers, "x-github-delivery": "a.b>c" }, d.body)).toThrow(
+      WebhookParseError,
+    );
     expect(() => parseGitHub(d.headers, Buffer.from("{not json"))).toThrow(/not valid JSON/);
     const bad = JSON.parse(d.body.toString());
     bad.head_commit.id = "not-a-sha";
@@ -58,14 +80,27 @@ describe("GitLab", () => {
     expect(parseGitLab(d.headers, d.body)).toMatchObject({
       provider: "gitlab",
       deliveryId: "13792a34-cac6-4fda-95a8-c58e00a3954e",
-      event: { kind: "push", defaultBranch: "master", changes: [{ ref: "refs/heads/master", commit: "da1560886d4f094c3e6c9ef40349f7d38b5d27d7", message: "fixed readme" }] },
+      event: {
+        kind: "push",
+        defaultBranch: "master",
+        changes: [
+          {
+            ref: "refs/heads/master",
+            commit: "da1560886d4f094c3e6c9ef40349f7d38b5d27d7",
+            message: "fixed readme",
+          },
+        ],
+      },
     });
   });
   it("reads a Tag Push Hook and prefers Idempotency-Key, which stays the same across GitLab's retries", () => {
     const d = recorded("gitlab tag push");
     expect(parseGitLab(d.headers, d.body)).toMatchObject({
       deliveryId: "f6b0a1c2-3d4e-4f50-8a6b-7c8d9e0f1a2b",
-      event: { kind: "push", changes: [{ ref: "refs/tags/v1.0.0", commit: "82b3d5ae55f7080f1e6022629cdb57bfae7cccc7" }] },
+      event: {
+        kind: "push",
+        changes: [{ ref: "refs/tags/v1.0.0", commit: "82b3d5ae55f7080f1e6022629cdb57bfae7cccc7" }],
+      },
     });
   });
   it("reads a branch deletion (after all zeros, no checkout_sha)", () => {
@@ -75,7 +110,9 @@ describe("GitLab", () => {
   });
   it("ignores merge request hooks", () => {
     const d = recorded("gitlab push");
-    expect(parseGitLab({ ...d.headers, "x-gitlab-event": "Merge Request Hook" }, d.body).event.kind).toBe("ignored");
+    expect(
+      parseGitLab({ ...d.headers, "x-gitlab-event": "Merge Request Hook" }, d.body).event.kind,
+    ).toBe("ignored");
   });
 });
 
@@ -85,7 +122,17 @@ describe("Gitea, Forgejo and Gogs", () => {
     expect(parseGitea(d.headers, d.body)).toMatchObject({
       provider: "gitea",
       deliveryId: "f6266f16-1bf3-46a5-9ea4-602e06ead473",
-      event: { kind: "push", defaultBranch: "main", changes: [{ ref: "refs/heads/main", commit: "bffeb74224043ba2feb48d137756c8a9331c449a", message: "Webhooks Yay!" }] },
+      event: {
+        kind: "push",
+        defaultBranch: "main",
+        changes: [
+          {
+            ref: "refs/heads/main",
+            commit: "bffeb74224043ba2feb48d137756c8a9331c449a",
+            message: "Webhooks Yay!",
+          },
+        ],
+      },
     });
   });
   it("tells Gogs by its headers", () => {
@@ -93,12 +140,16 @@ describe("Gitea, Forgejo and Gogs", () => {
     expect(parseGitea(d.headers, d.body)).toMatchObject({
       provider: "gogs",
       deliveryId: "2c0d6c39-8b4a-4b8e-b1d4-6f0b3b2b3c21",
-      event: { changes: [{ ref: "refs/heads/master", commit: "ef98fe8a7af8e8ea2c0cd0ba4e5ccfd07e0a4a37" }] },
+      event: {
+        changes: [{ ref: "refs/heads/master", commit: "ef98fe8a7af8e8ea2c0cd0ba4e5ccfd07e0a4a37" }],
+      },
     });
   });
   it("needs an event header", () => {
     const d = recorded("gitea push");
-    expect(() => parseGitea({ "content-type": "application/json", "x-gitea-delivery": "x1" }, d.body)).toThrow(/x-gitea-event .* header is required/);
+    expect(() =>
+      parseGitea({ "content-type": "application/json", "x-gitea-delivery": "x1" }, d.body),
+    ).toThrow(/x-gitea-event .* header is required/);
   });
 });
 
@@ -108,14 +159,27 @@ describe("Bitbucket", () => {
     expect(parseBitbucket(d.headers, d.body)).toMatchObject({
       provider: "bitbucket",
       deliveryId: "8e3f1f5a-2b4c-4d6e-8f0a-1b2c3d4e5f60",
-      event: { kind: "push", defaultBranch: "main", changes: [{ ref: "refs/heads/main", commit: "709d658dc5b6d6afcd46049c2f332ee3f515a67d", deleted: false }] },
+      event: {
+        kind: "push",
+        defaultBranch: "main",
+        changes: [
+          {
+            ref: "refs/heads/main",
+            commit: "709d658dc5b6d6afcd46049c2f332ee3f515a67d",
+            deleted: false,
+          },
+        ],
+      },
     });
   });
   it("reads a Cloud branch deletion and a tag", () => {
     const d = recorded("bitbucket cloud repo:push");
     const doc = JSON.parse(d.body.toString());
     const change = doc.push.changes[0];
-    doc.push.changes = [{ ...change, new: null, closed: true }, { old: null, new: { ...change.new, type: "tag", name: "v2" } }];
+    doc.push.changes = [
+      { ...change, new: null, closed: true },
+      { old: null, new: { ...change.new, type: "tag", name: "v2" } },
+    ];
     expect(parseBitbucket(d.headers, body(doc)).event).toMatchObject({
       changes: [
         { ref: "refs/heads/main", deleted: true },
@@ -128,9 +192,13 @@ describe("Bitbucket", () => {
     expect(parseBitbucket(d.headers, d.body)).toMatchObject({
       provider: "bitbucket-server",
       deliveryId: "fbd8c1b6-3a2e-4b1d-9c7f-5e6a4b3c2d10",
-      event: { changes: [{ ref: "refs/heads/master", commit: "178864a7d521b6f5e720b386b2c2b0ef8563e0dc" }] },
+      event: {
+        changes: [{ ref: "refs/heads/master", commit: "178864a7d521b6f5e720b386b2c2b0ef8563e0dc" }],
+      },
     });
-    expect(parseBitbucket({ ...d.headers, "x-event-key": "diagnostics:ping" }, Buffer.from("{}")).event).toEqual({ kind: "ping" });
+    expect(
+      parseBitbucket({ ...d.headers, "x-event-key": "diagnostics:ping" }, Buffer.from("{}")).event,
+    ).toEqual({ kind: "ping" });
   });
 });
 
@@ -142,15 +210,36 @@ describe("generic", () => {
       deliveryId: "4a6f0c2e-9b1d-4e3f-8a5c-7d2b1e0f9c81",
       event: {
         kind: "push",
-        changes: [{ ref: "refs/heads/master", commit: "ebf0a5b5f2bb0cb47a3a60c4fdcebee2d7a98ade", message: "Add a simple ruby app" }],
+        changes: [
+          {
+            ref: "refs/heads/master",
+            commit: "ebf0a5b5f2bb0cb47a3a60c4fdcebee2d7a98ade",
+            message: "Add a simple ruby app",
+          },
+        ],
         env: [{ name: "EXAMPLE_VARIABLE", value: "example_value" }],
       },
     });
   });
   it("accepts an empty body (build the BuildConfig's ref) and no delivery id", () => {
-    expect(parseGeneric({}, new Uint8Array())).toEqual({ provider: "generic", deliveryId: null, event: { kind: "push", changes: [{ ref: "", commit: undefined, deleted: false, message: undefined, author: undefined }], env: undefined } });
+    expect(parseGeneric({}, new Uint8Array())).toEqual({
+      provider: "generic",
+      deliveryId: null,
+      event: {
+        kind: "push",
+        changes: [
+          { ref: "", commit: undefined, deleted: false, message: undefined, author: undefined },
+        ],
+        env: undefined,
+      },
+    });
   });
   it("refuses a bad env name", () => {
-    expect(() => parseGeneric({ "content-type": "application/json" }, body({ env: [{ name: "1BAD", value: "x" }] }))).toThrow(WebhookParseError);
+    expect(() =>
+      parseGeneric(
+        { "content-type": "application/json" },
+        body({ env: [{ name: "1BAD", value: "x" }] }),
+      ),
+    ).toThrow(WebhookParseError);
   });
 });
