@@ -14,7 +14,7 @@ import { TagRecorder } from "@kiln/image-watcher";
 import { createLogger, type Logger } from "@kiln/runtime";
 import { StandInApiServer, type KubeObject, type WorkerInfra } from "@kiln/testing";
 
-export const registry = "registry.kiln.test:5000";
+const registry = "registry.kiln.test:5000";
 
 export function digestOf(n: number | string): string {
   return `sha256:${String(n).padStart(64, "0")}`;
@@ -84,7 +84,7 @@ export function deployment(
 }
 
 /** Lines a pino logger wrote, parsed. */
-export class LogLines extends Writable {
+class LogLines extends Writable {
   readonly lines: Record<string, unknown>[] = [];
   override _write(chunk: Buffer, _encoding: string, callback: () => void): void {
     for (const line of chunk.toString().split("\n"))

@@ -4,7 +4,7 @@ import { promisify } from "node:util";
 import { repoRoot } from "./kiln-services.js";
 
 const exec = promisify(execFile);
-export const kilnBin = join(repoRoot, "packages", "cli", "bin", "kiln.mjs");
+const kilnBin = join(repoRoot, "packages", "cli", "bin", "kiln.mjs");
 
 /** Runs the real `kiln` CLI as a user would; resolves with its exit code instead of throwing. */
 export async function kiln(

@@ -15,9 +15,7 @@ const exec = promisify(execFile);
 
 /** What the Kiln image's entrypoint runs: the six services and the one-shot migration. */
 export type KilnEntry = KilnServiceName | "migrate";
-export const kilnEntries: readonly KilnEntry[] = [...kilnServiceNames, "migrate"];
-
-export function entryFile(entry: KilnEntry): string {
+function entryFile(entry: KilnEntry): string {
   return entry === "migrate"
     ? join(repoRoot, "scripts", "migrate.ts")
     : join(repoRoot, "services", entry, "src", "main.ts");

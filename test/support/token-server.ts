@@ -9,7 +9,7 @@ import { promisify } from "node:util";
 const exec = promisify(execFile);
 
 /** One scope a client asked for (`repository:apps/web:pull,push`) and what it got. */
-export interface TokenGrant {
+interface TokenGrant {
   type: string;
   name: string;
   actions: string[];

@@ -6,7 +6,7 @@ import { ConfigError } from "./errors.js";
 /** Where `kiln up` listens for the API when nothing else is configured. */
 export const defaultApiUrl = "http://127.0.0.1:18080";
 /** Where `kiln up` listens for webhooks when nothing else is configured. */
-export const defaultWebhookUrl = "http://127.0.0.1:18081";
+const defaultWebhookUrl = "http://127.0.0.1:18081";
 
 export const CliConfigSchema = z.object({
   KILN_API_URL: z

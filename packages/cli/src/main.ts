@@ -33,7 +33,7 @@ const namespaceOption = () =>
   new Option("-n, --namespace <namespace>", "namespace (default: KILN_NAMESPACE or default)");
 
 /** Prints `error: message` and detail lines; a non-Kiln error gets its stack only with KILN_DEBUG. */
-export function reportError(io: CliIo, err: unknown): number {
+function reportError(io: CliIo, err: unknown): number {
   if (err instanceof CliError) {
     io.stderr.write(`error: ${err.message}\n`);
     for (const line of err.detailLines()) io.stderr.write(`  ${line}\n`);

@@ -3,7 +3,7 @@
  * purpose: the CLI must print whatever a newer or older API sends without crashing on a missing field.
  */
 
-export interface WireMeta {
+interface WireMeta {
   name: string;
   namespace?: string;
   uid?: string;
@@ -73,7 +73,7 @@ export interface BuildConfig {
   status?: { lastVersion?: number };
 }
 
-export interface BuildCause {
+interface BuildCause {
   type?: string;
   message?: string;
   user?: string;
@@ -107,7 +107,7 @@ export interface Build {
   };
 }
 
-export interface ImageStreamTagEvent {
+interface ImageStreamTagEvent {
   created?: string;
   dockerImageReference?: string;
   image?: string;

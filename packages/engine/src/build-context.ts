@@ -34,28 +34,6 @@ export interface BuildContext {
   pushAuthFile: string | null;
 }
 
-/** Runs a buildah command whose output is data (a mount point, an ID), not log lines. */
-export async function buildahOutput(
-  ctx: BuildContext,
-  args: string[],
-  reason: FailureReason,
-  message: string,
-): Promise<string> {
-  let lastError = "";
-  const result = await ctx.buildah.run(args, {
-    onLine: (l) => (lastError = l),
-    stdout: "capture",
-    signal: ctx.signal,
-  });
-  if (result.aborted) throw ctx.signal.reason;
-  if (result.exitCode !== 0)
-    throw new BuildFailure(
-      reason,
-      `${message} (exit ${result.exitCode ?? result.signal}): ${lastError}`,
-    );
-  return result.stdout;
-}
-
 /** Runs one buildah command as a build step: its output goes to the build log; a failure gets `reason`. */
 export async function buildahStep(
   ctx: BuildContext,

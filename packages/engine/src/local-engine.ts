@@ -290,6 +290,6 @@ function localTagOf(job: BuildJob): string {
 }
 
 /** The first line of every build's log under `chroot-unsafe`: nobody should miss it. */
-export function chrootUnsafeWarning(user: string): string {
+function chrootUnsafeWarning(user: string): string {
   return `WARNING: chroot isolation (BUILD_RUNNER_ISOLATION=chroot-unsafe, or BUILD_RUNNER_KUBE_ISOLATION=pod in a build pod): this build's steps run as ${user} with buildah's chroot isolation, which is no security boundary: they reach every process, file and network ${user} reaches here`;
 }

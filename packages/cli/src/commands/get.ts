@@ -64,7 +64,7 @@ export async function getCommand(
   ctx.out(table(type, items, ctx.io.now()));
 }
 
-export function getOne(
+function getOne(
   ctx: CommandContext,
   type: ResourceType,
   namespace: string,

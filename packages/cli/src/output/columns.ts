@@ -30,7 +30,7 @@ export function sourceType(source: WireSource | undefined): string {
   return "";
 }
 
-export function shortCommit(commit: string | undefined): string {
+function shortCommit(commit: string | undefined): string {
   return commit ? commit.slice(0, 7) : "";
 }
 
@@ -85,7 +85,7 @@ export const buildLayout: TableLayout<Build> = {
 /** Tags beyond this many are summarised, as `oc get is` does, so the row stays readable. */
 const maxTagsShown = 3;
 
-export function imageStreamUpdated(is: ImageStream): string | undefined {
+function imageStreamUpdated(is: ImageStream): string | undefined {
   let latest: string | undefined;
   for (const tag of is.status?.tags ?? []) {
     const created = tag.items?.[0]?.created;
@@ -95,21 +95,21 @@ export function imageStreamUpdated(is: ImageStream): string | undefined {
 }
 
 /** `Deployment/apps/web` or the HTTP target's URL. */
-export function deployTarget(deploy: Deploy): string {
+function deployTarget(deploy: Deploy): string {
   const t = deploy.spec?.target;
   if (t?.type === "HTTP") return t.url ?? "";
   return [t?.kind, t?.namespace, t?.name].filter(Boolean).join("/");
 }
 
 /** `Failed (FieldPathNotFound)`, as for builds: the reason is what a user greps for. */
-export function deployStatus(deploy: Deploy): string {
+function deployStatus(deploy: Deploy): string {
   const phase = deploy.status?.phase ?? "";
   const reason = deploy.status?.reason;
   return reason ? `${phase} (${reason})` : phase;
 }
 
 /** `app:latest@sha256:3f2a9c1b7e44`: the tag and a short digest. */
-export function deployImage(deploy: Deploy): string {
+function deployImage(deploy: Deploy): string {
   const tag = deploy.spec?.imageStreamTag?.replace(/^[^/]*\//, "") ?? "";
   const digest = deploy.spec?.digest ? deploy.spec.digest.slice(0, 19) : "";
   return digest ? `${tag}@${digest}` : tag;

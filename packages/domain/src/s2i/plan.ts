@@ -15,7 +15,7 @@ import { mergeEnv, parseS2IEnvironment } from "./environment.js";
 import { imageEnv, type ImageConfig } from "./image-config.js";
 
 /** One runtime artifact: a path in the builder after assemble → a directory under the runtime WORKDIR. */
-export interface RuntimeArtifact {
+interface RuntimeArtifact {
   /** Absolute path in the builder container, no wildcards. */
   sourcePath: string;
   /** Relative to the runtime image's WORKDIR; `""` or `.` for the WORKDIR itself. */

@@ -23,7 +23,7 @@ const slirpDns = "10.0.2.3";
  * watcher ends slirp4netns when the step's process is gone. Every descriptor of what it leaves
  * running is redirected: runc waits for the hook's output to close.
  */
-export function networkHookScript(slirp4netns: string, stateDir: string): string {
+function networkHookScript(slirp4netns: string, stateDir: string): string {
   return `#!/bin/sh
 # Written by Kiln's build-runner; see packages/engine/src/isolation/network-hook.ts.
 set -eu

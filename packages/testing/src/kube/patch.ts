@@ -215,7 +215,7 @@ export function applyMergePatch(doc: unknown, patch: unknown): unknown {
  * Lists merged by a key instead of replaced, as the Go types of the served kinds declare them
  * (`patchStrategy:"merge" patchMergeKey:"…"`). `null` key: a list of scalars merged as a set.
  */
-export const mergeKeys: Readonly<Record<string, string | null>> = {
+const mergeKeys: Readonly<Record<string, string | null>> = {
   containers: "name",
   initContainers: "name",
   ephemeralContainers: "name",
