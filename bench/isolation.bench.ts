@@ -15,27 +15,23 @@
  */
 import { execFile } from "node:child_process";
 import { realpathSync } from "node:fs";
-import { chmod, mkdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { chmod, mkdir, rm, symlink, writeFile } from "node:fs/promises";
 import { loadavg, release } from "node:os";
 import { basename, dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseArgs, promisify } from "node:util";
 import { buildahArgs, buildBusyboxImage, removeBuildahStore } from "@kiln/infra";
 import { makeGitRepo } from "@kiln/testing/plain";
 import { api, waitForBuild, type RunningKiln } from "../test/support/kiln-services.js";
 import {
-  fileStamp,
   handWrittenBuildah,
   machineFacts,
   startBenchEnvironment,
   startBenchKiln,
+  writeBenchResults,
   type BenchEnvironment,
 } from "./support.js";
 
 const exec = promisify(execFile);
-const repoRoot = fileURLToPath(new URL("..", import.meta.url));
-const resultsDir = join(repoRoot, "bench", "results");
-const readmePath = join(repoRoot, "bench", "README.md");
 const TARGET_RATIO = 1.1;
 const TARGET_SPEEDUP = 5;
 
@@ -428,42 +424,26 @@ async function main(): Promise<number> {
       .join("/")} at the end. PostgreSQL durable; the api's bearer token on every request.`,
   ].join("\n");
   console.log(`\n${md}\n`);
-  await mkdir(resultsDir, { recursive: true });
-  await writeFile(
-    join(resultsDir, `isolation-${fileStamp(machine.date)}.json`),
-    JSON.stringify(
-      {
-        ...machine,
-        runs,
-        baseMb,
-        images,
-        sides,
-        handDocker,
-        handS2i,
-        dockerRatio,
-        s2iRatio,
-        dockerSpeedup,
-        s2iSpeedup,
-      },
-      null,
-      2,
-    ),
-  );
-  await writeFile(
-    join(resultsDir, "isolation-latest.md"),
-    `# Isolated builds benchmark\n\n${md}\n`,
-  );
-  if (!args["no-readme"]) {
-    const readme = await readFile(readmePath, "utf8");
-    const start = "<!-- isolation-results:start -->";
-    const end = "<!-- isolation-results:end -->";
-    if (readme.includes(start) && readme.includes(end)) {
-      await writeFile(
-        readmePath,
-        `${readme.slice(0, readme.indexOf(start) + start.length)}\n${md}\n${readme.slice(readme.indexOf(end))}`,
-      );
-    }
-  }
+  await writeBenchResults({
+    name: "isolation",
+    title: "Isolated builds benchmark",
+    date: machine.date,
+    table: md,
+    json: {
+      ...machine,
+      runs,
+      baseMb,
+      images,
+      sides,
+      handDocker,
+      handS2i,
+      dockerRatio,
+      s2iRatio,
+      dockerSpeedup,
+      s2iSpeedup,
+    },
+    readme: !args["no-readme"],
+  });
   return 0;
 }
 

@@ -10,27 +10,23 @@
  */
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { rm, writeFile } from "node:fs/promises";
 import { loadavg, release } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseArgs, promisify } from "node:util";
 import { buildBusyboxImage, removeBuildahStore } from "@kiln/infra";
 import { buildS2IBuilderImage, makeGitRepo } from "@kiln/testing/plain";
 import { api, waitForBuild } from "../test/support/kiln-services.js";
 import {
-  fileStamp,
   handWrittenBuildah,
   machineFacts,
   startBenchEnvironment,
   startBenchKiln,
+  writeBenchResults,
   type BenchEnvironment,
 } from "./support.js";
 
 const exec = promisify(execFile);
-const repoRoot = fileURLToPath(new URL("..", import.meta.url));
-const resultsDir = join(repoRoot, "bench", "results");
-const readmePath = join(repoRoot, "bench", "README.md");
 const TARGET_RATIO = 1.1;
 const TARGET_SPEEDUP = 3;
 
@@ -284,45 +280,32 @@ async function main(): Promise<number> {
     `Machine: ${machine.cores} cores (${machine.cpuModel?.trim()}), ${machine.memoryGiB} GiB, Linux ${release()}, node ${process.version}, ${buildahVersion.trim()}, ${date}; load average ${load} at the end. Dependency fetch simulated: ${fetchSeconds} s.`,
   ].join("\n");
   console.log(`\n${md}\n`);
-  await mkdir(resultsDir, { recursive: true });
-  await writeFile(
-    join(resultsDir, `s2i-${fileStamp(date)}.json`),
-    JSON.stringify(
-      {
-        ...machine,
-        runs,
-        phases,
-        depsMb,
-        fetchSeconds,
-        kilnMs,
-        handMs,
-        handStraightMs,
-        kilnPhaseLagMs,
-        ratio,
-        ratioStraight,
-        cleanMs,
-        incMs,
-        speedup,
-        builderBytes,
-        slimBytes,
-        load,
-      },
-      null,
-      2,
-    ),
-  );
-  await writeFile(join(resultsDir, "s2i-latest.md"), `# S2I benchmark\n\n${md}\n`);
-  if (!args["no-readme"]) {
-    const readme = await readFile(readmePath, "utf8");
-    const start = "<!-- s2i-results:start -->";
-    const end = "<!-- s2i-results:end -->";
-    if (readme.includes(start) && readme.includes(end)) {
-      await writeFile(
-        readmePath,
-        `${readme.slice(0, readme.indexOf(start) + start.length)}\n${md}\n${readme.slice(readme.indexOf(end))}`,
-      );
-    }
-  }
+  await writeBenchResults({
+    name: "s2i",
+    title: "S2I benchmark",
+    date: date,
+    table: md,
+    json: {
+      ...machine,
+      runs,
+      phases,
+      depsMb,
+      fetchSeconds,
+      kilnMs,
+      handMs,
+      handStraightMs,
+      kilnPhaseLagMs,
+      ratio,
+      ratioStraight,
+      cleanMs,
+      incMs,
+      speedup,
+      builderBytes,
+      slimBytes,
+      load,
+    },
+    readme: !args["no-readme"],
+  });
   return 0;
 }
 

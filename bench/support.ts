@@ -1,7 +1,7 @@
 /** What every benchmark starts with: a temp dir, the real servers on free loopback ports, and facts about the machine. */
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { runMigrations } from "@kiln/db";
@@ -166,4 +166,38 @@ export async function handWrittenBuildah(
     buildah: (...args) => as("buildah", [...store, ...args]),
     as,
   };
+}
+
+const benchDir = join(import.meta.dirname, ".");
+
+/**
+ * Writes a benchmark's figures: `results/<name>-<stamp>.json` (everything measured),
+ * `results/<name>-latest.md` (the table) and, unless `readme` is false, the table between the
+ * `<!-- <name>-results:start -->` and `<!-- <name>-results:end -->` markers of bench/README.md.
+ */
+export async function writeBenchResults(o: {
+  name: string;
+  title: string;
+  date: string;
+  table: string;
+  json: unknown;
+  readme: boolean;
+}): Promise<void> {
+  const resultsDir = join(benchDir, "results");
+  await mkdir(resultsDir, { recursive: true });
+  await writeFile(
+    join(resultsDir, `${o.name}-${fileStamp(o.date)}.json`),
+    JSON.stringify(o.json, null, 2),
+  );
+  await writeFile(join(resultsDir, `${o.name}-latest.md`), `# ${o.title}\n\n${o.table}\n`);
+  if (!o.readme) return;
+  const readmePath = join(benchDir, "README.md");
+  const readme = await readFile(readmePath, "utf8");
+  const start = `<!-- ${o.name}-results:start -->`;
+  const end = `<!-- ${o.name}-results:end -->`;
+  if (!readme.includes(start) || !readme.includes(end)) return;
+  await writeFile(
+    readmePath,
+    `${readme.slice(0, readme.indexOf(start) + start.length)}\n${o.table}\n${readme.slice(readme.indexOf(end))}`,
+  );
 }
