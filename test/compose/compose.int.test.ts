@@ -205,7 +205,8 @@ describe("docker-compose.yml", () => {
       const s = services[name]!;
       expect(s.privileged ?? false, name).toBe(false);
       expect(s.user, `${name} runs as the image's non-root user`).toBeUndefined();
-      expect(s.devices ?? [], name).toEqual([]);
+      // Only the build-runner gets a device: /dev/net/tun, for its build steps' slirp4netns.
+      expect(s.devices ?? [], name).toEqual(name === "build-runner" ? ["/dev/net/tun"] : []);
       expect(s.cap_drop, name).toEqual(["ALL"]);
       expect(s.pid ?? s.network_mode ?? s.ipc, name).toBeUndefined();
       for (const v of s.volumes ?? []) {
@@ -227,7 +228,11 @@ describe("docker-compose.yml", () => {
     const env = envOf(runner);
     expect(env.BUILD_RUNNER_ENGINE).toBe("local");
     expect([...runner.cap_add].sort()).toEqual(["SETGID", "SETUID"]);
-    expect([...runner.security_opt].sort()).toEqual(["apparmor=unconfined", "seccomp=unconfined"]);
+    expect([...runner.security_opt].sort()).toEqual([
+      "apparmor=unconfined",
+      "seccomp=unconfined",
+      "systempaths=unconfined",
+    ]);
     // Work dirs and buildah's store on the named volume (the root filesystem would lose them and fill up).
     const mount = String(runner.volumes[0]).split(":")[1] ?? runner.volumes[0].target;
     for (const dir of [env.BUILD_RUNNER_WORK_DIR, env.BUILD_RUNNER_STORAGE_DIR])
@@ -297,13 +302,13 @@ describe("docker-compose.yml", () => {
 describe("the Kiln image", () => {
   const containerfile = readFileSync(join(repoRoot, "Containerfile"), "utf8");
 
-  it("is node 20 on Debian bookworm with buildah, git, skopeo, uidmap and tini, and runs as a non-root user with a subordinate ID range", () => {
+  it("is node 20 on Debian bookworm with buildah, runc, slirp4netns, git, skopeo, uidmap and tini, and runs as a non-root user with a subordinate ID range", () => {
     const froms = [...containerfile.matchAll(/^FROM\s+(\S+)/gm)].map((m) => m[1]);
     expect(froms.every((f) => f === "${NODE_IMAGE}")).toBe(true);
     expect(containerfile).toMatch(/^ARG NODE_IMAGE=docker\.io\/library\/node:20-bookworm-slim$/m);
     const install =
       /apt-get install[^\n]*--no-install-recommends([^\n]*)/.exec(containerfile)?.[1] ?? "";
-    for (const pkg of ["buildah", "git", "skopeo", "uidmap", "tini"])
+    for (const pkg of ["buildah", "runc", "slirp4netns", "git", "skopeo", "uidmap", "tini"])
       expect(install.split(/\s+/), pkg).toContain(pkg);
     const users = [...containerfile.matchAll(/^USER\s+(\d+)(?::(\d+))?$/gm)];
     expect(users.length).toBe(1);
