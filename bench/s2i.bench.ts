@@ -21,6 +21,7 @@ import {
   handWrittenBuildah,
   machineFacts,
   startBenchEnvironment,
+  runBench,
   startBenchKiln,
   writeBenchResults,
   type BenchEnvironment,
@@ -309,13 +310,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-main()
-  .then(async (code) => {
-    await bench?.cleanup();
-    process.exit(code);
-  })
-  .catch(async (error) => {
-    console.error(error);
-    await bench?.cleanup();
-    process.exit(1);
-  });
+runBench(main, () => bench?.cleanup());

@@ -201,3 +201,20 @@ export async function writeBenchResults(o: {
     `${readme.slice(0, readme.indexOf(start) + start.length)}\n${o.table}\n${readme.slice(readme.indexOf(end))}`,
   );
 }
+
+/** Runs a benchmark's `main` to its exit code, cleaning up after it whether it passed or threw. */
+export function runBench(
+  main: () => Promise<number>,
+  cleanup: () => Promise<void> | undefined,
+): void {
+  main()
+    .then(async (code) => {
+      await cleanup();
+      process.exit(code);
+    })
+    .catch(async (error: unknown) => {
+      console.error(error);
+      await cleanup();
+      process.exit(1);
+    });
+}
