@@ -14,6 +14,7 @@ import { cpus, hostname, loadavg, release, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs, promisify } from "node:util";
+import { busNatsUsers } from "@kiln/bus";
 import { runMigrations } from "@kiln/db";
 import {
   buildBusyboxImage,
@@ -27,6 +28,7 @@ import {
 import { makeGitRepo, type GitRepo } from "@kiln/testing/plain";
 // The same start-up as the integration tests (and `kiln up`): startKilnServices from @kiln/infra.
 import { api, startKiln } from "../test/support/kiln-services.js";
+import { createBenchBus } from "./support.js";
 
 const exec = promisify(execFile);
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
@@ -402,7 +404,9 @@ async function main(): Promise<number> {
   const step = (what: string) =>
     console.log(`  [${((performance.now() - setupStart) / 1000).toFixed(1)} s] ${what}`);
   step("starting nats, postgres (fast), registry");
+  const bus = await createBenchBus();
   const servers: Infrastructure = await startInfrastructure({
+    natsUsers: busNatsUsers(bus.busCredentials, "kiln"),
     stateDir: join(workDir, "state"),
     ports: { nats: await freePort(), postgres: await freePort(), registry: await freePort() },
     fast: true,
@@ -423,7 +427,7 @@ async function main(): Promise<number> {
   const prefix = "kiln";
   // startKiln waits until every service answers /healthz, which each does only once consuming.
   const kiln = await startKiln({
-    infra: { natsUrl: servers.natsUrl, registry: servers.registry, workDir },
+    infra: { natsUrl: servers.natsUrl, registry: servers.registry, workDir, ...bus },
     databaseUrl: servers.databaseUrl,
     subjectPrefix: prefix,
     // The runner's own store (the build user's), not root's where the base image was built.

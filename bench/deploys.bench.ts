@@ -130,6 +130,8 @@ async function main(): Promise<number> {
       prefix: "kiln",
       name: "deploys-bench",
       logger,
+      // The bench plays the image-watcher: it publishes the image changes.
+      identity: { role: "image-watcher", nkeySeed: env.bus.busCredentials["image-watcher"] },
     });
     env.onCleanup(() => bus.drain());
 

@@ -4,6 +4,13 @@ import { existsSync } from "node:fs";
 import { chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
+import {
+  busNatsUsers,
+  createBusCredentials,
+  createSealingKeyPair,
+  type BusCredentials,
+  type SealingKeyPair,
+} from "@kiln/bus";
 import { runMigrations } from "@kiln/db";
 import {
   freePort,
@@ -14,9 +21,20 @@ import {
 import { buildUser } from "../test/support/build-user.js";
 import { startKiln, type RunningKiln } from "../test/support/kiln-services.js";
 
+/** The bus identities and sealing keys of a bench's Kiln, as `kiln up` makes them (auth on). */
+export interface BenchBus {
+  busCredentials: BusCredentials;
+  sealingKeys: SealingKeyPair;
+}
+
+export async function createBenchBus(): Promise<BenchBus> {
+  return { busCredentials: createBusCredentials(), sealingKeys: await createSealingKeyPair() };
+}
+
 export interface BenchEnvironment {
   workDir: string;
   servers: Infrastructure;
+  bus: BenchBus;
   /** An empty buildah store under the work dir, for services that need one. */
   storageDir: string;
   /** Runs at `cleanup()`, last added first. */
@@ -42,7 +60,9 @@ export async function startBenchEnvironment(
     else await rm(workDir, { recursive: true, force: true });
   };
   try {
+    const bus = await createBenchBus();
     const servers = await startInfrastructure({
+      natsUsers: busNatsUsers(bus.busCredentials, "kiln"),
       stateDir: join(workDir, "state"),
       ports: { nats: await freePort(), postgres: await freePort(), registry: await freePort() },
       fast: options.fastPostgres ?? false,
@@ -51,7 +71,7 @@ export async function startBenchEnvironment(
     await runMigrations(servers.databaseUrl);
     const storageDir = join(workDir, "buildah");
     await mkdir(storageDir, { recursive: true });
-    return { workDir, servers, storageDir, onCleanup: (fn) => cleanups.push(fn), cleanup };
+    return { workDir, servers, bus, storageDir, onCleanup: (fn) => cleanups.push(fn), cleanup };
   } catch (error) {
     await cleanup();
     throw error;
@@ -91,7 +111,7 @@ export async function startBenchKiln(
 ): Promise<RunningKiln> {
   const { servers, workDir } = env;
   const kiln = await startKiln({
-    infra: { natsUrl: servers.natsUrl, registry: servers.registry, workDir },
+    infra: { natsUrl: servers.natsUrl, registry: servers.registry, workDir, ...env.bus },
     databaseUrl: servers.databaseUrl,
     subjectPrefix: "kiln",
     buildahStorageDir: join(workDir, "runner-storage"),

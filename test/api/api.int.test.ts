@@ -21,6 +21,7 @@ const test = baseTest.extend<{
     const db: Database = createDatabase(database.url);
     const bus = await Bus.connect({
       servers: infra.natsUrl,
+      identity: { role: "admin", nkeySeed: infra.busCredentials.admin },
       prefix: subjectPrefix,
       name: "api-test",
       logger,

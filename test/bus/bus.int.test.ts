@@ -8,6 +8,7 @@ const test = baseTest.extend<{ bus: Bus }>({
   bus: async ({ infra, subjectPrefix }, use) => {
     const bus = await Bus.connect({
       servers: infra.natsUrl,
+      identity: { role: "admin", nkeySeed: infra.busCredentials.admin },
       prefix: subjectPrefix,
       name: "bus-test",
       logger,
@@ -38,7 +39,7 @@ test("a retried publish with the same message id is stored once", async ({ bus }
   expect(await bus.count("build.requested", "r1")).toBe(1);
 });
 
-test("ensureStreams is idempotent, so every service may run it at start", async ({ bus }) => {
+test("ensureStreams is idempotent, so kiln up may run it at every start", async ({ bus }) => {
   await bus.ensureStreams();
   await bus.ensureStreams();
   await bus.publish("build.requested", "r2", request("r2"), { msgId: "r2" });

@@ -47,6 +47,7 @@ test("the deployer process rolls a workload through a kubeconfig, and `kiln get 
   const db = createDatabase(database.url);
   const bus = await Bus.connect({
     servers: infra.natsUrl,
+    identity: { role: "admin", nkeySeed: infra.busCredentials.admin },
     prefix: subjectPrefix,
     name: "deployer-service-test",
     logger,
@@ -142,6 +143,7 @@ test("without a cluster the deployer starts, says Kubernetes is off, and still P
   const db = createDatabase(database.url);
   const bus = await Bus.connect({
     servers: infra.natsUrl,
+    identity: { role: "admin", nkeySeed: infra.busCredentials.admin },
     prefix: subjectPrefix,
     name: "deployer-service-test",
     logger,

@@ -153,6 +153,7 @@ export async function startDeployer(
   const database = createDatabase(fixtures.database.url);
   const bus = await Bus.connect({
     servers: fixtures.infra.natsUrl,
+    identity: { role: "admin", nkeySeed: fixtures.infra.busCredentials.admin },
     prefix: fixtures.subjectPrefix,
     name: "deployer-test",
     logger,

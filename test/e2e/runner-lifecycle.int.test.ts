@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { connect } from "nats";
+import { connect, nkeyAuthenticator } from "nats";
 import { afterEach, expect } from "vitest";
 import { integrationTest as test, makeGitRepo } from "@kiln/testing";
 import {
@@ -66,7 +66,10 @@ test("SIGTERM lets the running build finish, acks it exactly once, then exits 14
   );
   expect(build.status.phase).toBe("Complete");
 
-  const nc = await connect({ servers: infra.natsUrl });
+  const nc = await connect({
+    servers: infra.natsUrl,
+    authenticator: nkeyAuthenticator(new TextEncoder().encode(infra.busCredentials.admin)),
+  });
   try {
     const jsm = await nc.jetstreamManager();
     const consumer = await jsm.consumers.info(

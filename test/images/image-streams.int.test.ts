@@ -95,6 +95,7 @@ afterEach(async () => {
 async function listen(infra: WorkerInfra, subjectPrefix: string) {
   bus = await Bus.connect({
     servers: infra.natsUrl,
+    identity: { role: "admin", nkeySeed: infra.busCredentials.admin },
     prefix: subjectPrefix,
     name: "image-streams-test",
     logger: pino({ level: "silent" }),

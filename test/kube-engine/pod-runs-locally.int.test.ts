@@ -251,6 +251,7 @@ test("a binary build's init container reads the upload from the bus's object sto
 }) => {
   const bus = await Bus.connect({
     servers: infra.natsUrl,
+    identity: { role: "admin", nkeySeed: infra.busCredentials.admin },
     prefix: subjectPrefix,
     name: "kube-engine-test",
     logger: pino({ level: "silent" }),
@@ -273,7 +274,12 @@ test("a binary build's init container reads the upload from the bus's object sto
     const sink = recordingSink();
     const engine = kubeEngine(kube, {
       insecureRegistries: [infra.registry.address],
-      binaryInput: { natsUrl: infra.natsUrl, subjectPrefix },
+      // The pod reads its upload as the `build-pod` identity, through a per-build Secret.
+      binaryInput: {
+        natsUrl: infra.natsUrl,
+        subjectPrefix,
+        nkeySeed: infra.busCredentials["build-pod"],
+      },
     });
     const output = await engine.run(
       buildJob({

@@ -17,6 +17,7 @@ test("finished builds beyond the BuildConfig's history limits are pruned, oldest
   const db = createDatabase(database.url);
   const bus = await Bus.connect({
     servers: infra.natsUrl,
+    identity: { role: "admin", nkeySeed: infra.busCredentials.admin },
     prefix: subjectPrefix,
     name: "scheduler-test",
     logger,
@@ -27,6 +28,7 @@ test("finished builds beyond the BuildConfig's history limits are pruned, oldest
     db: db.db,
     logger,
     registry: infra.registry.address,
+    runnerSealingKey: infra.sealingKeys.publicKey,
   });
   try {
     await applyResources(

@@ -17,6 +17,7 @@ test("concurrent requests get distinct consecutive numbers, and a redelivered re
   const db = createDatabase(database.url);
   const bus = await Bus.connect({
     servers: infra.natsUrl,
+    identity: { role: "admin", nkeySeed: infra.busCredentials.admin },
     prefix: subjectPrefix,
     name: "scheduler-test",
     logger,
@@ -24,7 +25,14 @@ test("concurrent requests get distinct consecutive numbers, and a redelivered re
   await bus.ensureStreams();
   // Two schedulers on one bus, as when the service is scaled out: they share the durable consumer.
   const schedulers = [0, 1].map(
-    () => new BuildScheduler({ bus, db: db.db, logger, registry: infra.registry.address }),
+    () =>
+      new BuildScheduler({
+        bus,
+        db: db.db,
+        logger,
+        registry: infra.registry.address,
+        runnerSealingKey: infra.sealingKeys.publicKey,
+      }),
   );
   try {
     await applyResources(

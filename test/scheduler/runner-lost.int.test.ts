@@ -17,6 +17,7 @@ test("a build whose runner dies on every delivery ends Error with RunnerLost, an
   const db = createDatabase(database.url);
   const bus = await Bus.connect({
     servers: infra.natsUrl,
+    identity: { role: "admin", nkeySeed: infra.busCredentials.admin },
     prefix: subjectPrefix,
     name: "scheduler-test",
     logger,
@@ -27,6 +28,7 @@ test("a build whose runner dies on every delivery ends Error with RunnerLost, an
     db: db.db,
     logger,
     registry: infra.registry.address,
+    runnerSealingKey: infra.sealingKeys.publicKey,
   });
   // A runner that takes the build and dies before finishing it, every time (a crash loop).
   let deliveries = 0;

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { setUpBus } from "@kiln/bus";
 import { isTerminalPhase, type BuildPhase } from "@kiln/domain";
 import {
   freePort,
@@ -14,6 +15,9 @@ export const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 /** What `startKiln` needs of the real infrastructure (the `infra` fixture, or the benchmark's own). */
 export interface KilnInfra {
   natsUrl: string;
+  /** Every identity's NKey seed on that NATS (the fixture's `busCredentials`). */
+  busCredentials: Readonly<Record<KilnServiceName | "admin", string>>;
+  sealingKeys: { publicKey: string; privateKey: string };
   registry: { address: string };
   /** Logs and build work dirs go below it. */
   workDir: string;
@@ -52,6 +56,12 @@ export async function startKiln(options: {
   extraEnv?: Record<string, string>;
 }): Promise<RunningKiln> {
   const { infra } = options;
+  // What `kiln up` does before its services start: no service may create a stream.
+  await setUpBus({
+    servers: infra.natsUrl,
+    prefix: options.subjectPrefix,
+    adminSeed: infra.busCredentials.admin,
+  });
   const token = randomBytes(24).toString("hex");
   const logsDir = join(infra.workDir, "logs", options.subjectPrefix);
   const imageWatcherPort = await freePort();
@@ -62,6 +72,8 @@ export async function startKiln(options: {
     databaseUrl: options.databaseUrl,
     registry: infra.registry.address,
     apiToken: token,
+    natsSeeds: infra.busCredentials,
+    sealingKeys: infra.sealingKeys,
     subjectPrefix: options.subjectPrefix,
     ports: {
       api: await freePort(),

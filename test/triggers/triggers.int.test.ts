@@ -34,6 +34,7 @@ test("ConfigChange builds on create; an image change builds each follower once, 
   running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix });
   bus = await Bus.connect({
     servers: infra.natsUrl,
+    identity: { role: "admin", nkeySeed: infra.busCredentials.admin },
     prefix: subjectPrefix,
     name: "triggers-test",
     logger,

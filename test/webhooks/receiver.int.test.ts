@@ -29,6 +29,7 @@ const test = baseTest.extend<{
     const db = createDatabase(database.url);
     const bus = await Bus.connect({
       servers: infra.natsUrl,
+      identity: { role: "admin", nkeySeed: infra.busCredentials.admin },
       prefix: subjectPrefix,
       name: "webhook-test",
       logger,

@@ -4,6 +4,7 @@ import {
   DeliverPolicy,
   headers as natsHeaders,
   nanos,
+  nkeyAuthenticator,
   RetentionPolicy,
   StorageType,
   type ConsumerConfig,
@@ -29,7 +30,8 @@ import {
   type StreamKey,
 } from "./catalog.js";
 import { jsonCodec, type Codec } from "./codec.js";
-import { backoffMs, isNonRetryable } from "./errors.js";
+import { backoffMs, BusNotReadyError, isNonRetryable } from "./errors.js";
+import { inboxPrefixFor, streamsOf, type BusIdentity } from "./roles.js";
 
 export interface BusOptions {
   servers: string;
@@ -38,6 +40,11 @@ export interface BusOptions {
   /** Connection name shown by `nats-server` (the service name). */
   name: string;
   logger: Logger;
+  /**
+   * Who connects: the role the server's permissions were generated for (`busRoles`), and its
+   * NKey seed. Without a seed the connection is anonymous, which Kiln's own servers refuse.
+   */
+  identity?: { role: BusIdentity; nkeySeed?: string | undefined };
 }
 
 /** What a handler gets besides the payload. */
@@ -96,10 +103,15 @@ export class Bus {
   ) {}
 
   static async connect(options: BusOptions): Promise<Bus> {
+    const { identity } = options;
     const nc = await connect({
       servers: options.servers,
       name: options.name,
       maxReconnectAttempts: -1,
+      ...(identity ? { inboxPrefix: inboxPrefixFor(identity.role) } : {}),
+      ...(identity?.nkeySeed
+        ? { authenticator: nkeyAuthenticator(new TextEncoder().encode(identity.nkeySeed)) }
+        : {}),
     });
     const jsm = await nc.jetstreamManager();
     return new Bus(nc, nc.jetstream(), jsm, options.prefix ?? "kiln", options.logger);
@@ -138,6 +150,27 @@ export class Bus {
       }
     }
     for (const key of Object.keys(objectStores) as ObjectStoreKey[]) await this.objectStore(key);
+  }
+
+  /**
+   * Waits until the streams `role` works with exist (the admin creates them: `kiln up`, the
+   * bus set-up step on Kubernetes). A service has no right to create or change a stream.
+   */
+  async waitForStreams(role: BusIdentity, timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (const key of streamsOf(role)) {
+      const name = this.streamName(key);
+      for (;;) {
+        try {
+          await this.jsm.streams.info(name);
+          break;
+        } catch (error) {
+          if (!isNotFound(error)) throw error;
+          if (Date.now() > deadline) throw new BusNotReadyError(name, timeoutMs);
+          await new Promise((resolve) => setTimeout(resolve, 250));
+        }
+      }
+    }
   }
 
   /** Bucket name of an object store (`KILN_BUILD_INPUTS`); its stream is `OBJ_<bucket>`. */

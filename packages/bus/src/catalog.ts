@@ -1,7 +1,7 @@
 import type { z } from "zod";
 import {
   BuildCancelRequestedV1,
-  BuildDispatchedV1,
+  BuildDispatchedV2,
   BuildLogAppendedV1,
   BuildRequestedV1,
   BuildStatusChangedV1,
@@ -75,7 +75,7 @@ export type ObjectStoreKey = keyof typeof objectStores;
  */
 export const events = {
   "build.requested": { schema: BuildRequestedV1, stream: "BUILD_EVENTS", key: "requestId" },
-  "build.dispatched": { schema: BuildDispatchedV1, stream: "BUILD_DISPATCH", key: "buildId" },
+  "build.dispatched": { schema: BuildDispatchedV2, stream: "BUILD_DISPATCH", key: "buildId" },
   "build.status-changed": { schema: BuildStatusChangedV1, stream: "BUILD_EVENTS", key: "buildId" },
   "build.log-appended": { schema: BuildLogAppendedV1, stream: "BUILD_LOGS", key: "buildId" },
   "build.cancel-requested": {

@@ -42,3 +42,17 @@ export function isNonRetryable(error: unknown): boolean {
 export function backoffMs(deliveryCount: number): number {
   return Math.min(30_000, 500 * 2 ** Math.max(0, deliveryCount - 1));
 }
+
+/** A stream the service needs was not there in time: nobody set the bus up. */
+export class BusNotReadyError extends Error {
+  readonly reason = "BusNotReady";
+  constructor(
+    readonly stream: string,
+    timeoutMs: number,
+  ) {
+    super(
+      `stream ${stream} does not exist after ${timeoutMs} ms: the bus is not set up (kiln up does it; on Kubernetes the scheduler's setup-bus init container)`,
+    );
+    this.name = "BusNotReadyError";
+  }
+}

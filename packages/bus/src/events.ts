@@ -49,9 +49,12 @@ export const BuildRequestedV1 = z.object({
 });
 export type BuildRequestedV1 = z.output<typeof BuildRequestedV1>;
 
-/** The scheduler recorded a build and hands it to whichever runner pulls it. Key: build id. */
-export const BuildDispatchedV1 = z.object({
-  v: z.literal(1),
+/**
+ * The scheduler recorded a build and hands it to whichever runner pulls it. Key: build id.
+ * Version 2: the registry credentials are sealed for the runners (version 1 carried them in clear).
+ */
+export const BuildDispatchedV2 = z.object({
+  v: z.literal(2),
   buildId: z.string(),
   namespace: z.string(),
   name: z.string(),
@@ -60,12 +63,13 @@ export const BuildDispatchedV1 = z.object({
     "a build spec",
   ),
   /**
-   * Registry credentials (docker config JSON) for this build. They ride only on the work-queue
-   * message, which is deleted when a runner acks it; they are never stored on the build.
+   * The build's registry credentials (docker config JSON for pull and push), sealed for the
+   * runners with `sealCredentials`. They ride only on the work-queue message, which is deleted
+   * when a runner acks it; they are never stored on the build.
    */
-  credentials: z.object({ pull: z.string().optional(), push: z.string().optional() }).optional(),
+  sealedCredentials: z.string().min(1).optional(),
 });
-export type BuildDispatchedV1 = z.output<typeof BuildDispatchedV1>;
+export type BuildDispatchedV2 = z.output<typeof BuildDispatchedV2>;
 
 /** A build moved to a new phase. Key: build id. */
 export const BuildStatusChangedV1 = z.object({

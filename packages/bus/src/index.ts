@@ -24,7 +24,7 @@ export {
 } from "./errors.js";
 export {
   BuildCancelRequestedV1,
-  BuildDispatchedV1,
+  BuildDispatchedV2,
   BuildLogAppendedV1,
   BuildRequestedV1,
   BuildStatusChangedV1,
@@ -33,3 +33,17 @@ export {
   ImageChangedV1,
   imageChangeKey,
 } from "./events.js";
+export { BusNotReadyError } from "./errors.js";
+export { busIdentities, busNatsUsers, createBusCredentials, nkeyPublicKey } from "./identities.js";
+export type { BusCredentials, NatsUser } from "./identities.js";
+export { busRoleNames, busRoles, inboxPrefixFor, natsPermissions } from "./roles.js";
+export type { BusIdentity, BusRole, NatsPermissions } from "./roles.js";
+export {
+  createSealingKeyPair,
+  CredentialsSealError,
+  RegistryCredentials,
+  sealCredentials,
+  unsealCredentials,
+} from "./sealed-credentials.js";
+export type { SealingKeyPair } from "./sealed-credentials.js";
+export { setUpBus } from "./set-up.js";

@@ -19,7 +19,7 @@ export type { Infrastructure, StartInfrastructureOptions } from "./infrastructur
 export { ManagedProcess } from "./managed-process.js";
 export type { ManagedProcessOptions, ProcessExit, StopOptions } from "./managed-process.js";
 export { startNats } from "./nats.js";
-export type { NatsServer, StartNatsOptions } from "./nats.js";
+export type { NatsServer, NatsServerUser, StartNatsOptions } from "./nats.js";
 export { DefaultPorts, assertPortFree, assertPortsFree, freePort, isPortFree } from "./ports.js";
 export type { PortCheck, PortCheckOptions } from "./ports.js";
 export { startPostgres } from "./postgres.js";

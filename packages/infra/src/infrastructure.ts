@@ -1,5 +1,5 @@
 import { findBinaries } from "./binaries.js";
-import { startNats, type NatsServer } from "./nats.js";
+import { startNats, type NatsServer, type NatsServerUser } from "./nats.js";
 import { assertPortsFree } from "./ports.js";
 import { startPostgres, type PostgresServer } from "./postgres.js";
 import { startRegistry, type RegistryServer } from "./registry.js";
@@ -15,6 +15,8 @@ export type StartInfrastructureOptions = {
   /** Where the registry sends notifications (see `startRegistry`). */
   notificationUrl?: string;
   notificationToken?: string;
+  /** NATS's only users (see `startNats`); anonymous clients are refused. */
+  natsUsers?: readonly NatsServerUser[];
   /** Faster, non-durable postgres, for tests. @default false */
   fast?: boolean;
 };
@@ -63,6 +65,7 @@ export async function startInfrastructure(
       host,
       port: options.ports.nats,
       binary: bin.natsServer,
+      ...(options.natsUsers === undefined ? {} : { users: options.natsUsers }),
       ...(hints.nats === undefined ? {} : { portHint: hints.nats }),
     });
     started.push(nats);

@@ -34,6 +34,10 @@ export interface StartKilnServicesOptions {
   /** Registry address (`host:port`) outputs are pushed to; reached over plain HTTP. */
   registry: string;
   apiToken: string;
+  /** Each service's NKey user seed on NATS (its bus role is its name). */
+  natsSeeds: Readonly<Record<KilnServiceName, string>>;
+  /** The runners' sealing key pair (JWKs): the scheduler gets the public key, the build-runner alone the private one. */
+  sealingKeys: { publicKey: string; privateKey: string };
   ports: KilnServicePorts;
   /** Per-build work dirs go below `<stateDir>/work`, buildah's store in `buildahStorageDir`. */
   workDir: string;
@@ -69,9 +73,20 @@ function healthUrl(name: KilnServiceName, ports: KilnServicePorts): string {
   return `http://${host}:${port}/healthz`;
 }
 
-/** The environment every service gets: one place, so `kiln up`, the tests and the benchmark agree. */
-export function kilnServiceEnv(o: StartKilnServicesOptions): Record<string, string> {
+/**
+ * The environment of service `name`: one place, so `kiln up`, the tests and the benchmark
+ * agree. A secret goes only to the service that needs it.
+ */
+export function kilnServiceEnv(
+  o: StartKilnServicesOptions,
+  name: KilnServiceName,
+): Record<string, string> {
   return {
+    NATS_NKEY_SEED: o.natsSeeds[name],
+    ...(name === "scheduler" ? { KILN_RUNNER_SEALING_PUBLIC_KEY: o.sealingKeys.publicKey } : {}),
+    ...(name === "build-runner"
+      ? { BUILD_RUNNER_SEALING_PRIVATE_KEY: o.sealingKeys.privateKey }
+      : {}),
     NATS_URL: o.natsUrl,
     DATABASE_URL: o.databaseUrl,
     KILN_SUBJECT_PREFIX: o.subjectPrefix ?? "kiln",
@@ -104,7 +119,6 @@ export function kilnServiceEnv(o: StartKilnServicesOptions): Record<string, stri
 export async function startKilnServices(o: StartKilnServicesOptions): Promise<KilnServices> {
   const wanted = new Set(o.services ?? kilnServiceNames);
   const names = kilnServiceNames.filter((n) => wanted.has(n));
-  const env = kilnServiceEnv(o);
   await mkdir(o.workDir, { recursive: true });
   await mkdir(o.buildahStorageDir, { recursive: true });
   await mkdir(o.logsDir, { recursive: true });
@@ -118,7 +132,12 @@ export async function startKilnServices(o: StartKilnServicesOptions): Promise<Ki
       const entry = join(o.servicesDir, name, "src", "main.ts");
       processes.set(
         name,
-        await spawnService({ name, entry, env, logFile: join(o.logsDir, `${name}.log`) }),
+        await spawnService({
+          name,
+          entry,
+          env: kilnServiceEnv(o, name),
+          logFile: join(o.logsDir, `${name}.log`),
+        }),
       );
     }
     const deadline = Date.now() + (o.readyTimeoutMs ?? 90_000);

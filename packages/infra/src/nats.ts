@@ -1,4 +1,4 @@
-import { mkdir } from "node:fs/promises";
+import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { findBinaries } from "./binaries.js";
 import { ManagedProcess } from "./managed-process.js";
@@ -19,6 +19,18 @@ export type StartNatsOptions = {
   readyTimeoutMs?: number;
   /** Flag shown when the port is busy. @default "--nats-port" */
   portHint?: string;
+  /**
+   * The only clients the server lets in: NKey users and what each may publish and subscribe
+   * to. Anonymous connections are refused. Absent: no authorization (only for tests of the
+   * server itself).
+   */
+  users?: readonly NatsServerUser[];
+};
+
+/** A nats-server `authorization.users` entry: an NKey public key and its permissions. */
+export type NatsServerUser = {
+  nkey: string;
+  permissions: { publish: { allow: string[] }; subscribe: { allow: string[] } };
 };
 
 export type NatsServer = {
@@ -42,6 +54,7 @@ export async function startNats(options: StartNatsOptions): Promise<NatsServer> 
   await mkdir(storeDir, { recursive: true });
 
   const args = ["-js", "-sd", storeDir, "-a", host, "-p", String(port)];
+  if (options.users) args.push("-c", await writeAuthorization(stateDir, options.users));
   if (options.monitorPort !== undefined) args.push("-m", String(options.monitorPort));
   const proc = new ManagedProcess({
     name: "nats",
@@ -75,4 +88,20 @@ export async function startNats(options: StartNatsOptions): Promise<NatsServer> 
       await proc.stop();
     },
   };
+}
+
+/**
+ * nats-server reads JSON as its config format. The file holds only public keys, but also the
+ * whole permission map, so it is the server user's alone.
+ */
+async function writeAuthorization(
+  stateDir: string,
+  users: readonly NatsServerUser[],
+): Promise<string> {
+  const file = join(stateDir, "nats.conf");
+  await writeFile(file, `${JSON.stringify({ authorization: { users } }, null, 2)}\n`, {
+    mode: 0o600,
+  });
+  await chmod(file, 0o600);
+  return file;
 }

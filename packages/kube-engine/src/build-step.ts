@@ -80,6 +80,7 @@ const StepEnvSchema = z.object({
   [StepEnv.PullAuthFile]: z.string().min(1).optional(),
   [StepEnv.PushAuthFile]: z.string().min(1).optional(),
   [StepEnv.NatsUrl]: z.string().min(1).optional(),
+  [StepEnv.NatsSeedFile]: z.string().min(1).optional(),
   [StepEnv.SubjectPrefix]: z.string().min(1).optional(),
   [StepEnv.TerminationLog]: z.string().min(1).default(PodPath.terminationLog),
   [StepEnv.Isolation]: z
@@ -153,7 +154,11 @@ export async function runBuildStep(options: BuildStepOptions): Promise<number> {
     if (options.step === StepName.Fetch) {
       const job: BuildJob = { ...build };
       if (build.spec.binaryInput) {
-        bus = await connectForBinaryInput(env[StepEnv.NatsUrl], env[StepEnv.SubjectPrefix]);
+        bus = await connectForBinaryInput(
+          env[StepEnv.NatsUrl],
+          env[StepEnv.SubjectPrefix],
+          env[StepEnv.NatsSeedFile],
+        );
         const object = build.spec.binaryInput.object;
         const store = bus;
         job.openBinaryInput = async function* () {
@@ -213,12 +218,14 @@ export async function runBuildStep(options: BuildStepOptions): Promise<number> {
 async function connectForBinaryInput(
   natsUrl: string | undefined,
   prefix: string | undefined,
+  seedFile: string | undefined,
 ): Promise<Bus> {
   if (!natsUrl)
     throw new BuildFailure(
       FailureReason.InvalidBinaryInput,
       "the build pod was given no NATS URL to read the binary input from",
     );
+  const nkeySeed = seedFile ? await readSecretFile(seedFile, "the bus identity") : undefined;
   try {
     // Silent: this process's stdout is the build's log.
     return await Bus.connect({
@@ -226,6 +233,7 @@ async function connectForBinaryInput(
       ...(prefix ? { prefix } : {}),
       name: "kiln-build-step",
       logger: pino({ level: "silent" }),
+      identity: { role: "build-pod", nkeySeed },
     });
   } catch (error) {
     throw new BuildFailure(
@@ -238,14 +246,19 @@ async function connectForBinaryInput(
 
 /** A mounted `.dockerconfigjson`, passed on as the local engine's credentials (it writes them as owner-only auth files). */
 async function readCredentials(file: string | undefined): Promise<string | undefined> {
-  if (!file) return undefined;
+  return file ? await readSecretFile(file, "the registry credentials") : undefined;
+}
+
+async function readSecretFile(file: string, what: string): Promise<string> {
   try {
-    return await readFile(file, "utf8");
+    return (await readFile(file, "utf8")).trim();
   } catch (error) {
     throw new BuildFailure(
       FailureReason.MissingSecret,
-      `the registry credentials mounted at ${file} cannot be read`,
-      { cause: error },
+      `${what} mounted at ${file} cannot be read`,
+      {
+        cause: error,
+      },
     );
   }
 }

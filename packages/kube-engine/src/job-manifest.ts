@@ -46,6 +46,8 @@ export const PodPath = {
   /** The per-build registry credentials, mounted from their Secrets into the build container only. */
   pullAuth: "/var/run/kiln/pull",
   pushAuth: "/var/run/kiln/push",
+  /** Binary builds: the `build-pod` NKey seed, mounted from its Secret into the fetch container only. */
+  busAuth: "/var/run/kiln/bus",
   terminationLog: "/dev/termination-log",
 } as const;
 
@@ -63,6 +65,8 @@ export const StepEnv = {
   /** Binary builds: the init container reads the upload from the bus's object store itself. */
   NatsUrl: "KILN_NATS_URL",
   SubjectPrefix: "KILN_SUBJECT_PREFIX",
+  /** The file holding the `build-pod` identity's NKey seed: it may read uploads and nothing else. */
+  NatsSeedFile: "KILN_NATS_NKEY_SEED_FILE",
   /** Where the step writes its report. @default /dev/termination-log */
   TerminationLog: "KILN_TERMINATION_LOG",
   /** How the build container contains RUN steps (`oci`, `chroot-unsafe`); see docs/kubernetes-engine.md. */
@@ -118,16 +122,29 @@ export interface JobManifestOptions {
    * false`) with an unmasked /proc, which needs a cluster with user namespaces (docs/kubernetes-engine.md).
    */
   isolation?: KubeBuildIsolation | undefined;
-  /** Binary builds: where the init container reads the upload (the bus's object store). */
-  binaryInput?: { natsUrl: string; subjectPrefix: string } | undefined;
+  /**
+   * Binary builds: where the init container reads the upload (the bus's object store), and the
+   * seed of the `build-pod` bus identity it connects with (given to the pod in a per-build Secret).
+   */
+  binaryInput?: BinaryInputAccess | undefined;
 }
+
+export type BinaryInputAccess = { natsUrl: string; subjectPrefix: string; nkeySeed?: string };
+
+/** The key of the seed in a build's bus Secret. */
+const nkeySeedKey = "nkey-seed";
 
 /** One build as the manifest needs it. */
 export type ManifestBuild = Pick<BuildJob, "id" | "namespace" | "name" | "spec">;
 
 /** The pull and push Secrets of one build's Job (`<job>-pull`, `<job>-push`). */
-export function authSecretNames(jobName: string): { pull: string; push: string } {
-  return { pull: `${jobName}-pull`, push: `${jobName}-push` };
+export function authSecretNames(jobName: string): { pull: string; push: string; bus: string } {
+  return { pull: `${jobName}-pull`, push: `${jobName}-push`, bus: `${jobName}-bus` };
+}
+
+/** Whether a build's pod connects to the bus (a binary build, with a seed to connect with). */
+function busSeedFor(build: ManifestBuild, options: Pick<JobManifestOptions, "binaryInput">) {
+  return build.spec.binaryInput ? options.binaryInput?.nkeySeed : undefined;
 }
 
 /** Labels of a build's Job, pod and Secrets. */
@@ -164,6 +181,7 @@ export function buildJobManifest(
   const uid = options.runAsUser ?? 1000;
   const oci = options.isolation === KubeBuildIsolation.Oci;
   const secrets = authSecretNames(jobName);
+  const busSeed = busSeedFor(build, options);
   const resources = containerResources(build);
   const common: V1EnvVar[] = [
     {
@@ -196,8 +214,15 @@ export function buildJobManifest(
             { name: StepEnv.SubjectPrefix, value: options.binaryInput.subjectPrefix },
           ]
         : []),
+      ...(busSeed
+        ? [{ name: StepEnv.NatsSeedFile, value: `${PodPath.busAuth}/${nkeySeedKey}` }]
+        : []),
     ],
-    volumeMounts: [workspace, tmp],
+    volumeMounts: [
+      workspace,
+      tmp,
+      ...(busSeed ? [{ name: "bus-auth", mountPath: PodPath.busAuth, readOnly: true }] : []),
+    ],
     ...(resources ? { resources } : {}),
     terminationMessagePath: PodPath.terminationLog,
     terminationMessagePolicy: "File",
@@ -258,6 +283,9 @@ export function buildJobManifest(
       : []),
     ...(credentials.push
       ? [{ name: "push-auth", secret: { secretName: secrets.push, defaultMode: 0o440 } }]
+      : []),
+    ...(busSeed
+      ? [{ name: "bus-auth", secret: { secretName: secrets.bus, defaultMode: 0o440 } }]
       : []),
   ];
 
@@ -402,14 +430,18 @@ export function authSecretManifests(
   build: ManifestBuild,
   job: { name: string; uid: string },
   credentials: BuildJob["credentials"],
-  options: Pick<JobManifestOptions, "namespace">,
+  options: Pick<JobManifestOptions, "namespace" | "binaryInput">,
 ): V1Secret[] {
   const names = authSecretNames(job.name);
   const labels = buildLabels(build, job.name);
-  const secret = (name: string, json: string): V1Secret => ({
+  const secret = (
+    name: string,
+    data: Record<string, string>,
+    type = "kubernetes.io/dockerconfigjson",
+  ): V1Secret => ({
     apiVersion: "v1",
     kind: "Secret",
-    type: "kubernetes.io/dockerconfigjson",
+    type,
     metadata: {
       name,
       namespace: options.namespace,
@@ -420,10 +452,14 @@ export function authSecretManifests(
     },
     // Immutable: nothing ever changes a build's credentials, and the kubelet need not watch them.
     immutable: true,
-    data: { [dockerConfigJsonKey]: Buffer.from(json, "utf8").toString("base64") },
+    data: Object.fromEntries(
+      Object.entries(data).map(([key, value]) => [key, Buffer.from(value).toString("base64")]),
+    ),
   });
+  const busSeed = busSeedFor(build, options);
   return [
-    ...(credentials?.pull ? [secret(names.pull, credentials.pull)] : []),
-    ...(credentials?.push ? [secret(names.push, credentials.push)] : []),
+    ...(credentials?.pull ? [secret(names.pull, { [dockerConfigJsonKey]: credentials.pull })] : []),
+    ...(credentials?.push ? [secret(names.push, { [dockerConfigJsonKey]: credentials.push })] : []),
+    ...(busSeed ? [secret(names.bus, { [nkeySeedKey]: busSeed }, "Opaque")] : []),
   ];
 }

@@ -23,6 +23,7 @@ import {
   authSecretManifests,
   buildJobManifest,
   KubeLabel,
+  type BinaryInputAccess,
   type JobManifestOptions,
   type KubeBuildIsolation,
 } from "./job-manifest.js";
@@ -67,7 +68,7 @@ export interface KubernetesEngineOptions {
    * Binary builds: the NATS URL (as the build pods reach it) and subject prefix from which the
    * init container reads the upload. Without it, binary builds fail with InvalidBinaryInput.
    */
-  binaryInput?: { natsUrl: string; subjectPrefix: string } | undefined;
+  binaryInput?: BinaryInputAccess | undefined;
   /** How often the Job and its pod are read while a build runs. @default 1000 */
   pollIntervalMs?: number;
   /** How long a pod may stay unschedulable or unable to pull the Kiln image before the build fails. @default 300000 */

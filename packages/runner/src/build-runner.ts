@@ -1,7 +1,10 @@
 import {
+  CredentialsSealError,
   RetryableError,
+  unsealCredentials,
+  type RegistryCredentials,
   type Bus,
-  type BuildDispatchedV1,
+  type BuildDispatchedV2,
   type Consumption,
   type DeliveryContext,
   type EventInput,
@@ -27,6 +30,8 @@ export interface BuildRunnerOptions {
   maxConcurrentBuilds?: number;
   /** How often a running build tells JetStream it is still alive. @default 10000 */
   heartbeatMs?: number;
+  /** The runners' private sealing key (a JWK) that opens a build's registry credentials. */
+  sealingKey: string;
 }
 
 /** Why a running build was aborted; the abort reason decides the build's final phase. */
@@ -88,7 +93,7 @@ export class BuildRunner {
     }
   }
 
-  private async handle(dispatch: BuildDispatchedV1, ctx: DeliveryContext): Promise<void> {
+  private async handle(dispatch: BuildDispatchedV2, ctx: DeliveryContext): Promise<void> {
     const { bus } = this.options;
     const { buildId, name, namespace } = dispatch;
     const log = this.log.child({ buildId, build: name, namespace });
@@ -154,7 +159,9 @@ export class BuildRunner {
           namespace,
           name,
           spec: dispatch.spec,
-          credentials: dispatch.credentials,
+          ...(dispatch.sealedCredentials
+            ? { credentials: await this.openCredentials(buildId, dispatch.sealedCredentials) }
+            : {}),
           ...(binary ? { openBinaryInput: () => this.openBinaryInput(binary.object) } : {}),
         },
         sink,
@@ -184,6 +191,16 @@ export class BuildRunner {
     await this.dropBinaryInput(dispatch, log);
   }
 
+  /** The build's registry credentials; ones this runner cannot open fail the build, named. */
+  private async openCredentials(buildId: string, sealed: string): Promise<RegistryCredentials> {
+    try {
+      return await unsealCredentials(this.options.sealingKey, buildId, sealed);
+    } catch (error) {
+      if (!(error instanceof CredentialsSealError)) throw error;
+      throw new BuildFailure(FailureReason.MissingSecret, error.message, { cause: error });
+    }
+  }
+
   /** Streams an uploaded input from the object store; a missing one fails the build, not Kiln. */
   private async *openBinaryInput(object: string): AsyncGenerator<Uint8Array> {
     const content = await this.options.bus.readObject("BUILD_INPUTS", object);
@@ -201,7 +218,7 @@ export class BuildRunner {
    * so waiting for the 7-day TTL would hold a week of them; the TTL stays as the backstop for
    * builds that never ran. Best effort: a failure here changes nothing about the build.
    */
-  private async dropBinaryInput(dispatch: BuildDispatchedV1, log: Logger): Promise<void> {
+  private async dropBinaryInput(dispatch: BuildDispatchedV2, log: Logger): Promise<void> {
     const object = dispatch.spec.binaryInput?.object;
     if (!object) return;
     await this.options.bus

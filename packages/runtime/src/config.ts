@@ -45,6 +45,21 @@ export const env = {
       .transform((v) => v === "true" || v === "1"),
   logLevel: () =>
     z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+  /** A key of the runners' sealing pair: one line of JSON, an X25519 JWK (`d` only in the private one). */
+  sealingKey: (which: "public" | "private") =>
+    z.string().refine((text) => {
+      try {
+        const jwk = JSON.parse(text) as Record<string, unknown>;
+        return (
+          jwk.kty === "OKP" &&
+          jwk.crv === "X25519" &&
+          typeof jwk.x === "string" &&
+          (which === "private") === (typeof jwk.d === "string")
+        );
+      } catch {
+        return false;
+      }
+    }, `must be the runners' ${which} sealing key (an X25519 JWK, as kiln up writes it)`),
   /** NATS subject prefix: a single lowercase token, so tests can isolate themselves. */
   subjectPrefix: () =>
     z

@@ -6,6 +6,11 @@ import { Shutdown } from "./shutdown.js";
 /** Variables every service reads. Service schemas extend this shape. */
 export const baseConfigShape = {
   NATS_URL: z.string().default("nats://127.0.0.1:14222"),
+  /** The service's NKey user seed (`SU…`); Kiln's NATS lets no one in without one. A secret. */
+  NATS_NKEY_SEED: z
+    .string()
+    .regex(/^SU[A-Z2-7]{56}$/, "must be an NKey user seed (SU…)")
+    .optional(),
   /** First NATS subject token and stream-name prefix; tests give each run its own. */
   KILN_SUBJECT_PREFIX: z
     .string()

@@ -1,8 +1,10 @@
 import {
   consumers,
+  sealCredentials,
   type Bus,
   type BuildCancelRequestedV1,
-  type BuildDispatchedV1,
+  type BuildDispatchedV2,
+  type RegistryCredentials,
   type BuildRequestedV1,
   type BuildStatusChangedV1,
   type Consumption,
@@ -43,6 +45,8 @@ export interface BuildSchedulerOptions {
   logger: Logger;
   /** Registry that ImageStreamTag outputs are pushed to (`host:port`). */
   registry: string;
+  /** The runners' public sealing key (a JWK): a build's registry credentials are sealed to it. */
+  runnerSealingKey: string;
 }
 
 /**
@@ -169,7 +173,7 @@ export class BuildScheduler {
    * missing) and was failed instead; null when dispatched.
    */
   private async dispatch(db: DbOrTx, build: BuildRecord): Promise<FailureReason | null> {
-    const credentials: { pull?: string; push?: string } = {};
+    const credentials: RegistryCredentials = {};
     for (const [use, name] of [
       ["pull", build.spec.credentials?.pullSecret],
       ["push", build.spec.credentials?.pushSecret],
@@ -197,12 +201,20 @@ export class BuildScheduler {
       "build.dispatched",
       build.id,
       {
-        v: 1,
+        v: 2,
         buildId: build.id,
         namespace: build.namespace,
         name: build.name,
         spec: build.spec,
-        ...(credentials.pull || credentials.push ? { credentials } : {}),
+        ...(credentials.pull || credentials.push
+          ? {
+              sealedCredentials: await sealCredentials(
+                this.options.runnerSealingKey,
+                build.id,
+                credentials,
+              ),
+            }
+          : {}),
       },
       { msgId: `${build.id}:dispatch` },
     );
@@ -250,7 +262,7 @@ export class BuildScheduler {
       );
   }
 
-  private async onRunnerLost(dispatch: BuildDispatchedV1): Promise<void> {
+  private async onRunnerLost(dispatch: BuildDispatchedV2): Promise<void> {
     const { applied, build } = await applyBuildStatus(this.options.db, {
       buildId: dispatch.buildId,
       phase: "Error",

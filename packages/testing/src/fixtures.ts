@@ -2,8 +2,18 @@ import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
+import { pino, type Logger } from "pino";
 import { test as baseTest } from "vitest";
 import { freePort, startInfrastructure, type Infrastructure } from "@kiln/infra";
+import {
+  Bus,
+  busNatsUsers,
+  createBusCredentials,
+  createSealingKeyPair,
+  type BusCredentials,
+  type BusIdentity,
+  type SealingKeyPair,
+} from "@kiln/bus";
 import { runMigrations } from "@kiln/db";
 import { buildBusyboxImage, removeBuildahStore, type BuiltImage } from "@kiln/infra";
 import { randomToken } from "./names.js";
@@ -18,6 +28,13 @@ export const registryNotificationToken = "kiln-test-registry-token";
 /** The real servers of one vitest worker (see `integrationTest`). */
 export type WorkerInfra = {
   natsUrl: string;
+  /**
+   * Every identity's NKey seed on the worker's NATS, which lets no one in without one. Each
+   * role's permissions hold for every subject prefix, so the tests' private buses share them.
+   */
+  busCredentials: BusCredentials;
+  /** The runners' sealing key pair the worker's services use. */
+  sealingKeys: SealingKeyPair;
   /** The `kiln` database (not migrated; tests should use the `database` fixture). */
   databaseUrl: string;
   /** `postgres` maintenance database, for CREATE/DROP DATABASE. */
@@ -50,6 +67,26 @@ type IntegrationFixtures = {
   subjectPrefix: string;
 };
 
+/**
+ * A bus on the worker's NATS under `prefix`, as `role` (default `admin`, which may do anything,
+ * as a test that plays several parts needs); an `admin` bus creates the streams first.
+ */
+export async function connectTestBus(
+  infra: Pick<WorkerInfra, "natsUrl" | "busCredentials">,
+  options: { prefix: string; name: string; role?: BusIdentity; logger?: Logger },
+): Promise<Bus> {
+  const role = options.role ?? "admin";
+  const bus = await Bus.connect({
+    servers: infra.natsUrl,
+    prefix: options.prefix,
+    name: options.name,
+    logger: options.logger ?? pino({ level: "silent" }),
+    identity: { role, nkeySeed: infra.busCredentials[role] },
+  });
+  if (role === "admin") await bus.ensureStreams();
+  return bus;
+}
+
 /** Runs `fn` with a client of the database at `url` (an admin connection), closed afterwards. */
 export async function withAdmin<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url });
@@ -81,8 +118,11 @@ export const integrationTest = baseTest.extend<IntegrationFixtures>({
       const notifications = new NotificationRelay();
       await notifications.start();
       let servers: Infrastructure | undefined;
+      const busCredentials = createBusCredentials();
+      const sealingKeys = await createSealingKeyPair();
       try {
         servers = await startInfrastructure({
+          natsUsers: busNatsUsers(busCredentials, "*"),
           stateDir: join(workDir, "state"),
           ports: { nats: await freePort(), postgres: await freePort(), registry: await freePort() },
           notificationUrl: notifications.url,
@@ -105,6 +145,8 @@ export const integrationTest = baseTest.extend<IntegrationFixtures>({
         });
         await use({
           natsUrl: servers.natsUrl,
+          busCredentials,
+          sealingKeys,
           databaseUrl: servers.databaseUrl,
           adminDatabaseUrl: pgServer.adminUrl,
           databaseUrlFor: pgServer.urlFor,

@@ -7,6 +7,7 @@ export { freePort } from "@kiln/infra";
 export { buildahArgs, buildBusyboxImage, busyboxApplets, removeBuildahStore } from "@kiln/infra";
 export type { BuildBusyboxImageOptions, BuiltImage } from "@kiln/infra";
 export {
+  connectTestBus,
   integrationTest,
   registryNotificationToken,
   templateDatabase,

@@ -33,9 +33,10 @@ await runService("api", ConfigSchema, async ({ config, logger, shutdown }) => {
     prefix: config.KILN_SUBJECT_PREFIX,
     name: "kiln-api",
     logger,
+    identity: { role: "api", nkeySeed: config.NATS_NKEY_SEED },
   });
   shutdown.add("nats", () => bus.drain());
-  await bus.ensureStreams();
+  await bus.waitForStreams("api");
   const server = createApiServer({
     db: database.db,
     bus,

@@ -1,7 +1,7 @@
 import { parseUidRanges, UidRangeError } from "@kiln/domain";
 import { BuildIsolation, BuildNetwork, StorageDriverChoice } from "@kiln/engine";
 import { KubeBuildIsolation } from "@kiln/kube-engine";
-import { baseConfigShape } from "@kiln/runtime";
+import { baseConfigShape, env } from "@kiln/runtime";
 import { z } from "zod";
 
 export const ConfigSchema = z
@@ -67,6 +67,14 @@ export const ConfigSchema = z
     /** The NATS URL as build pods reach it, for the uploads of binary builds. @default NATS_URL */
     BUILD_RUNNER_KUBE_NATS_URL: z.string().min(1).optional(),
     /**
+     * The `build-pod` bus identity's NKey seed, handed to a binary build's pod in a per-build
+     * Secret: it may read uploads and do nothing else on the bus. A secret.
+     */
+    BUILD_RUNNER_KUBE_NATS_NKEY_SEED: z
+      .string()
+      .regex(/^SU[A-Z2-7]{56}$/, "must be an NKey user seed (SU…)")
+      .optional(),
+    /**
      * The build container's AppArmor profile: Unconfined by default, as the runtimes' default
      * profiles deny the mounts of buildah's chroot isolation (docs/kubernetes-engine.md).
      */
@@ -84,6 +92,8 @@ export const ConfigSchema = z
       .default("Unconfined"),
     /** How often a running build's Job and pod are read. */
     BUILD_RUNNER_KUBE_POLL_INTERVAL_MS: z.coerce.number().int().min(50).default(1000),
+    /** The runners' private sealing key (an X25519 JWK) that opens a build's registry credentials. A secret. */
+    BUILD_RUNNER_SEALING_PRIVATE_KEY: env.sealingKey("private"),
     BUILD_RUNNER_MAX_CONCURRENT_BUILDS: z.coerce.number().int().min(1).default(2),
     BUILD_RUNNER_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(20_000),
     /** Address of /healthz; loopback unless told otherwise (a container sets 0.0.0.0 so the kubelet can probe it). */

@@ -27,6 +27,9 @@ function kubernetesEngine(config: Config, logger: Logger): KubernetesEngine {
     binaryInput: {
       natsUrl: config.BUILD_RUNNER_KUBE_NATS_URL ?? config.NATS_URL,
       subjectPrefix: config.KILN_SUBJECT_PREFIX,
+      ...(config.BUILD_RUNNER_KUBE_NATS_NKEY_SEED
+        ? { nkeySeed: config.BUILD_RUNNER_KUBE_NATS_NKEY_SEED }
+        : {}),
     },
     pollIntervalMs: config.BUILD_RUNNER_KUBE_POLL_INTERVAL_MS,
     logger: logger.child({ component: "kubernetes-engine" }),
@@ -81,9 +84,10 @@ await runService("build-runner", ConfigSchema, async ({ config, logger, shutdown
     prefix: config.KILN_SUBJECT_PREFIX,
     name: "kiln-build-runner",
     logger,
+    identity: { role: "build-runner", nkeySeed: config.NATS_NKEY_SEED },
   });
   shutdown.add("nats", () => bus.drain());
-  await bus.ensureStreams();
+  await bus.waitForStreams("build-runner");
   if (config.BUILD_RUNNER_ENGINE === "noop")
     logger.warn("engine noop: builds build nothing and push nothing (benchmark mode)");
   const engine =
@@ -106,6 +110,7 @@ await runService("build-runner", ConfigSchema, async ({ config, logger, shutdown
     engine,
     logger,
     maxConcurrentBuilds: config.BUILD_RUNNER_MAX_CONCURRENT_BUILDS,
+    sealingKey: config.BUILD_RUNNER_SEALING_PRIVATE_KEY,
   });
   await runner.start();
   shutdown.add("runner", () => runner.stop(config.BUILD_RUNNER_SHUTDOWN_GRACE_MS));

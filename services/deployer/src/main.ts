@@ -62,9 +62,10 @@ await runService("deployer", ConfigSchema, async ({ config, logger, shutdown }) 
     prefix: config.KILN_SUBJECT_PREFIX,
     name: "kiln-deployer",
     logger,
+    identity: { role: "deployer", nkeySeed: config.NATS_NKEY_SEED },
   });
   shutdown.add("nats", () => bus.drain());
-  await bus.ensureStreams();
+  await bus.waitForStreams("deployer");
 
   const recorder = new DeployRecorder({ db: database.db, bus, logger });
   // Without a cluster (`kiln up` on a laptop) the deployer still serves the HTTP targets.

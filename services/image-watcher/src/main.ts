@@ -69,9 +69,10 @@ await runService("image-watcher", ConfigSchema, async ({ config, logger, shutdow
     prefix: config.KILN_SUBJECT_PREFIX,
     name: "kiln-image-watcher",
     logger,
+    identity: { role: "image-watcher", nkeySeed: config.NATS_NKEY_SEED },
   });
   shutdown.add("nats", () => bus.drain());
-  await bus.ensureStreams();
+  await bus.waitForStreams("image-watcher");
 
   const targets = {
     kilnRegistry: config.KILN_REGISTRY,

@@ -1,6 +1,6 @@
 import { Bus } from "@kiln/bus";
 import { createDatabase } from "@kiln/db";
-import { baseConfigShape, HealthServer, runService } from "@kiln/runtime";
+import { baseConfigShape, env, HealthServer, runService } from "@kiln/runtime";
 import { BuildScheduler } from "@kiln/scheduler";
 import { z } from "zod";
 
@@ -9,6 +9,8 @@ const ConfigSchema = z.object({
   DATABASE_URL: z.string().min(1),
   /** Registry ImageStreamTag outputs are pushed to (`host:port`). */
   KILN_REGISTRY: z.string().min(1),
+  /** The runners' public sealing key (an X25519 JWK): registry credentials cross the bus sealed to it. */
+  KILN_RUNNER_SEALING_PUBLIC_KEY: env.sealingKey("public"),
   /** Address of /healthz; loopback unless told otherwise (a container sets 0.0.0.0 so the kubelet can probe it). */
   SCHEDULER_HEALTH_HOST: z.string().default("127.0.0.1"),
   SCHEDULER_HEALTH_PORT: z.coerce.number().int().min(0).max(65535).default(18082),
@@ -23,14 +25,16 @@ await runService("scheduler", ConfigSchema, async ({ config, logger, shutdown })
     prefix: config.KILN_SUBJECT_PREFIX,
     name: "kiln-scheduler",
     logger,
+    identity: { role: "scheduler", nkeySeed: config.NATS_NKEY_SEED },
   });
   shutdown.add("nats", () => bus.drain());
-  await bus.ensureStreams();
+  await bus.waitForStreams("scheduler");
   const scheduler = new BuildScheduler({
     bus,
     db: database.db,
     logger,
     registry: config.KILN_REGISTRY,
+    runnerSealingKey: config.KILN_RUNNER_SEALING_PUBLIC_KEY,
   });
   await scheduler.start();
   shutdown.add("scheduler", () => scheduler.stop());

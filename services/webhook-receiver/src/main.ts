@@ -27,9 +27,10 @@ await runService("webhook-receiver", ConfigSchema, async ({ config, logger, shut
     prefix: config.KILN_SUBJECT_PREFIX,
     name: "kiln-webhook-receiver",
     logger,
+    identity: { role: "webhook-receiver", nkeySeed: config.NATS_NKEY_SEED },
   });
   shutdown.add("nats", () => bus.drain());
-  await bus.ensureStreams();
+  await bus.waitForStreams("webhook-receiver");
   const receiver = new WebhookReceiver({
     db: database.db,
     bus,

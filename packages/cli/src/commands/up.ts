@@ -5,6 +5,7 @@ import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { promisify } from "node:util";
+import { busNatsUsers, setUpBus } from "@kiln/bus";
 import { runMigrations } from "@kiln/db";
 import {
   DefaultPorts,
@@ -22,6 +23,7 @@ import { KilnClient } from "../client.js";
 import { formatEnvFile } from "../config.js";
 import type { CommandContext } from "../context.js";
 import { UsageError } from "../errors.js";
+import { ensureBusSecrets } from "./bus-secrets.js";
 import { findRepoRoot, installRoot } from "../repo-root.js";
 
 const execFileAsync = promisify(execFile);
@@ -117,6 +119,7 @@ export async function upCommand(ctx: CommandContext, options: UpOptions): Promis
   const logsDir = join(stateDir, "logs");
   await mkdir(logsDir, { recursive: true });
   const token = await ensureToken(join(stateDir, "token"));
+  const bus = await ensureBusSecrets(stateDir);
 
   const stop = new StopSignal(ctx);
   let infra: Infrastructure | undefined;
@@ -142,6 +145,7 @@ export async function upCommand(ctx: CommandContext, options: UpOptions): Promis
       stateDir,
       host,
       ports: { nats: ports.nats, postgres: ports.postgres, registry: ports.registry },
+      natsUsers: busNatsUsers(bus.credentials, "kiln"),
       notificationUrl: `http://${host}:${healthPorts.imageWatcherHealth}${registryNotificationPath}`,
       notificationToken: token,
     });
@@ -149,6 +153,7 @@ export async function upCommand(ctx: CommandContext, options: UpOptions): Promis
 
     say("running database migrations...");
     await runMigrations(infra.databaseUrl);
+    await setUpBus({ servers: infra.natsUrl, adminSeed: bus.credentials.admin });
 
     const registry = infra.registry.address;
     say(`starting ${kilnServiceNames.join(", ")} ...`);
@@ -158,6 +163,8 @@ export async function upCommand(ctx: CommandContext, options: UpOptions): Promis
       databaseUrl: infra.databaseUrl,
       registry,
       apiToken: token,
+      natsSeeds: bus.credentials,
+      sealingKeys: bus.sealingKeys,
       ports: { api: ports.api, webhook: ports.webhook, ...healthPorts },
       // The build user's (the runner becomes it when `kiln up` runs as root): work dirs and the
       // rootless image store, with the layer cache that outlives builds.

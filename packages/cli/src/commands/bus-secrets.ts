@@ -1,0 +1,52 @@
+import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import {
+  busIdentities,
+  createBusCredentials,
+  createSealingKeyPair,
+  type BusCredentials,
+  type SealingKeyPair,
+} from "@kiln/bus";
+
+/** What `kiln up` keeps for the bus: every identity's NKey seed and the runners' sealing keys. */
+export type BusSecrets = { credentials: BusCredentials; sealingKeys: SealingKeyPair };
+
+/**
+ * Reads the bus secrets from `<stateDir>/secrets`, making what is missing. Made once and kept,
+ * so a running Kiln and the state dir agree; the directory and files are the owner's alone.
+ */
+export async function ensureBusSecrets(stateDir: string): Promise<BusSecrets> {
+  const dir = join(stateDir, "secrets");
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await chmod(dir, 0o700);
+
+  const credentialsFile = join(dir, "nats-credentials.json");
+  const stored = await readJson<Partial<BusCredentials>>(credentialsFile);
+  const fresh = createBusCredentials();
+  const credentials = Object.fromEntries(
+    busIdentities.map((identity) => [identity, stored?.[identity] ?? fresh[identity]]),
+  ) as BusCredentials;
+  if (busIdentities.some((identity) => stored?.[identity] !== credentials[identity]))
+    await writeSecret(credentialsFile, credentials);
+
+  const keysFile = join(dir, "runner-sealing-keys.json");
+  let sealingKeys = await readJson<SealingKeyPair>(keysFile);
+  if (!sealingKeys?.publicKey || !sealingKeys.privateKey) {
+    sealingKeys = await createSealingKeyPair();
+    await writeSecret(keysFile, sealingKeys);
+  }
+  return { credentials, sealingKeys };
+}
+
+async function readJson<T>(file: string): Promise<T | null> {
+  try {
+    return JSON.parse(await readFile(file, "utf8")) as T;
+  } catch {
+    return null;
+  }
+}
+
+async function writeSecret(file: string, value: unknown): Promise<void> {
+  await writeFile(file, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600 });
+  await chmod(file, 0o600);
+}
