@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
 import { join } from "node:path";
 import { connect } from "nats";
@@ -37,7 +37,8 @@ describe("startInfrastructure", () => {
     cleanups.push(() => infra.stop());
 
     expect(infra.natsUrl).toBe(`nats://127.0.0.1:${ports.nats}`);
-    expect(infra.databaseUrl).toBe(`postgres://kiln@127.0.0.1:${ports.postgres}/kiln`);
+    const password = (await readFile(join(state.dir, "postgres-kiln.password"), "utf8")).trim();
+    expect(infra.databaseUrl).toBe(`postgres://kiln:${password}@127.0.0.1:${ports.postgres}/kiln`);
     expect(infra.registry.address).toBe(`127.0.0.1:${ports.registry}`);
 
     const nc = await connect({ servers: infra.natsUrl });

@@ -1,4 +1,4 @@
-import { stat } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import pg from "pg";
 import { afterEach, describe, expect, test } from "vitest";
@@ -39,7 +39,8 @@ describe("startPostgres", () => {
     const port = await freePort();
 
     const first = await start(state.dir, port);
-    expect(first.url).toBe(`postgres://kiln@127.0.0.1:${port}/kiln`);
+    const password = (await readFile(join(state.dir, "postgres-kiln.password"), "utf8")).trim();
+    expect(first.url).toBe(`postgres://kiln:${password}@127.0.0.1:${port}/kiln`);
     await query(first.url, "CREATE TABLE survivors (name text)");
     await query(first.url, "INSERT INTO survivors VALUES ('kiln')");
     if (process.getuid?.() === 0) {

@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { expect } from "vitest";
-import { tsxLoaderUrl } from "@kiln/infra";
+import { createKilnDatabase, tsxLoaderUrl } from "@kiln/infra";
 import { integrationTest, randomToken, withAdmin } from "@kiln/testing";
 import { repoRoot } from "../support/kiln-services.js";
 
@@ -28,7 +28,8 @@ integrationTest(
   "migrators started together (one per pod) all succeed, and the schema is migrated once",
   async ({ infra }) => {
     const name = `kiln_migrate_${randomToken()}`;
-    await withAdmin(infra.adminDatabaseUrl, (c) => c.query(`CREATE DATABASE ${name}`));
+    // Owned by the `kiln` role the migrators log in as, as k8s/README.md asks of a database.
+    await createKilnDatabase(infra.servers.postgres, name);
     try {
       const url = infra.databaseUrlFor(name);
       // Each of these would race to create the same tables without the advisory lock.

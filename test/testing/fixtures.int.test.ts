@@ -36,6 +36,26 @@ describe("integrationTest fixtures", () => {
     }
   });
 
+  test("the test's database belongs to the kiln role, which its URL logs in as, as the services do", async ({
+    database,
+  }) => {
+    const client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    try {
+      const who = await client.query(
+        `SELECT current_user AS "user", r.rolsuper AS superuser,
+                (SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()) AS "databaseOwner",
+                (SELECT array_agg(DISTINCT tableowner::text) FROM pg_tables WHERE schemaname IN ('public', 'drizzle')) AS "tableOwners"
+           FROM pg_roles r WHERE r.rolname = current_user`,
+      );
+      expect(who.rows).toEqual([
+        { user: "kiln", superuser: false, databaseOwner: "kiln", tableOwners: ["kiln"] },
+      ]);
+    } finally {
+      await client.end();
+    }
+  });
+
   test("drops the previous test's database and clones a fresh one", async ({ database, infra }) => {
     expect(seen.has(database.name)).toBe(false);
     const admin = new pg.Client({ connectionString: infra.adminDatabaseUrl });

@@ -22,7 +22,7 @@ export { startNats } from "./nats.js";
 export type { NatsServer, NatsServerUser, StartNatsOptions } from "./nats.js";
 export { DefaultPorts, assertPortFree, assertPortsFree, freePort, isPortFree } from "./ports.js";
 export type { PortCheck, PortCheckOptions } from "./ports.js";
-export { startPostgres } from "./postgres.js";
+export { createKilnDatabase, startPostgres } from "./postgres.js";
 export type { PostgresServer, StartPostgresOptions } from "./postgres.js";
 export { registryConfig, startRegistry } from "./registry.js";
 export type { RegistryServer, RegistryTokenAuth, StartRegistryOptions } from "./registry.js";

@@ -4,7 +4,12 @@ import { join } from "node:path";
 import pg from "pg";
 import { pino, type Logger } from "pino";
 import { test as baseTest } from "vitest";
-import { freePort, startInfrastructure, type Infrastructure } from "@kiln/infra";
+import {
+  createKilnDatabase,
+  freePort,
+  startInfrastructure,
+  type Infrastructure,
+} from "@kiln/infra";
 import {
   Bus,
   busNatsUsers,
@@ -35,11 +40,14 @@ export type WorkerInfra = {
   busCredentials: BusCredentials;
   /** The runners' sealing key pair the worker's services use. */
   sealingKeys: SealingKeyPair;
-  /** The `kiln` database (not migrated; tests should use the `database` fixture). */
+  /** The `kiln` database as the `kiln` role (not migrated; tests should use the `database` fixture). */
   databaseUrl: string;
-  /** `postgres` maintenance database, for CREATE/DROP DATABASE. */
+  /**
+   * The superuser, `postgres` maintenance database, for DROP DATABASE (create with
+   * `createKilnDatabase(infra.servers.postgres, …)`, so the `kiln` role owns it).
+   */
   adminDatabaseUrl: string;
-  /** Builds a URL for another database on the worker's server. */
+  /** Builds a URL for another database on the worker's server, as the `kiln` role. */
   databaseUrlFor(name: string): string;
   registry: { address: string; url: string };
   /** Receives the registry's notifications; point it at a receiver with `forwardTo`. */
@@ -51,7 +59,10 @@ export type WorkerInfra = {
 
 export type TestDatabase = {
   name: string;
-  /** Connection URL of a fresh, migrated database that only this test uses. */
+  /**
+   * Connection URL of a fresh, migrated database that only this test uses, as the `kiln` role
+   * (no superuser, owner of the database), as the services connect.
+   */
   url: string;
 };
 
@@ -100,7 +111,8 @@ export async function withAdmin<T>(url: string, fn: (client: pg.Client) => Promi
 
 /**
  * vitest `test` with Kiln's real infrastructure:
- * - `infra` (worker): nats with JetStream, postgres (`fast`) with a migrated `kiln_template`,
+ * - `infra` (worker): nats with JetStream, postgres (`fast`) with a migrated `kiln_template`
+ *   (owned and migrated by the `kiln` role, like `kiln up`'s database),
  *   and a registry whose notifications go to `infra.notifications`; started once per worker
  *   on free ports in a temp dir, stopped when the worker ends.
  * - `baseImage` (worker): `<registry>/base/busybox:latest`, built with buildah from Debian's
@@ -130,7 +142,7 @@ export const integrationTest = baseTest.extend<IntegrationFixtures>({
           fast: true,
         });
         const pgServer = servers.postgres;
-        await withAdmin(pgServer.adminUrl, (c) => c.query(`CREATE DATABASE ${templateDatabase}`));
+        await createKilnDatabase(pgServer, templateDatabase);
         await runMigrations(pgServer.urlFor(templateDatabase));
         await withAdmin(pgServer.adminUrl, async (c) => {
           // CREATE DATABASE … TEMPLATE fails while anyone is connected to the template, and a
@@ -184,9 +196,7 @@ export const integrationTest = baseTest.extend<IntegrationFixtures>({
 
   database: async ({ infra }, use) => {
     const name = `t_${randomToken(12)}`;
-    await withAdmin(infra.adminDatabaseUrl, (c) =>
-      c.query(`CREATE DATABASE ${name} TEMPLATE ${templateDatabase}`),
-    );
+    await createKilnDatabase(infra.servers.postgres, name, { template: templateDatabase });
     try {
       await use({ name, url: infra.databaseUrlFor(name) });
     } finally {

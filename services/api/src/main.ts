@@ -1,6 +1,6 @@
 import { createApiServer } from "@kiln/api";
 import { Bus } from "@kiln/bus";
-import { createDatabase } from "@kiln/db";
+import { connectDatabase } from "@kiln/db";
 import { baseConfigShape, runService } from "@kiln/runtime";
 import { z } from "zod";
 
@@ -26,7 +26,7 @@ const ConfigSchema = z.object({
 });
 
 await runService("api", ConfigSchema, async ({ config, logger, shutdown }) => {
-  const database = createDatabase(config.DATABASE_URL);
+  const database = await connectDatabase(config.DATABASE_URL);
   shutdown.add("postgres", () => database.close());
   const bus = await Bus.connect({
     servers: config.NATS_URL,

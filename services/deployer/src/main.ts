@@ -1,5 +1,5 @@
 import { Bus } from "@kiln/bus";
-import { createDatabase } from "@kiln/db";
+import { connectDatabase } from "@kiln/db";
 import {
   Deployer,
   DeployRecorder,
@@ -55,7 +55,7 @@ const ConfigSchema = z
 // server last; shutdown runs in reverse: no more pulling, handlers finish, watches stop, then
 // NATS drains and the pool closes.
 await runService("deployer", ConfigSchema, async ({ config, logger, shutdown }) => {
-  const database = createDatabase(config.DATABASE_URL);
+  const database = await connectDatabase(config.DATABASE_URL);
   shutdown.add("postgres", () => database.close());
   const bus = await Bus.connect({
     servers: config.NATS_URL,

@@ -1,5 +1,5 @@
 import { Bus } from "@kiln/bus";
-import { createDatabase } from "@kiln/db";
+import { connectDatabase } from "@kiln/db";
 import {
   BuildOutputRecorder,
   ManifestResolver,
@@ -62,7 +62,7 @@ const ConfigSchema = z
 // Order: the bus and database first, then the build-status consumer, the importer, and last the
 // HTTP server, so nothing is accepted before it can be handled; shutdown runs it in reverse.
 await runService("image-watcher", ConfigSchema, async ({ config, logger, shutdown }) => {
-  const database = createDatabase(config.DATABASE_URL);
+  const database = await connectDatabase(config.DATABASE_URL);
   shutdown.add("postgres", () => database.close());
   const bus = await Bus.connect({
     servers: config.NATS_URL,

@@ -1,5 +1,5 @@
 import { Bus } from "@kiln/bus";
-import { createDatabase } from "@kiln/db";
+import { connectDatabase } from "@kiln/db";
 import { baseConfigShape, env, HealthServer, runService } from "@kiln/runtime";
 import { BuildScheduler } from "@kiln/scheduler";
 import { z } from "zod";
@@ -18,7 +18,7 @@ const ConfigSchema = z.object({
 
 await runService("scheduler", ConfigSchema, async ({ config, logger, shutdown }) => {
   // Consumers handle up to 16 events each at once, and a cascade's passes create 16 builds at once.
-  const database = createDatabase(config.DATABASE_URL, { max: 24 });
+  const database = await connectDatabase(config.DATABASE_URL, { max: 24 });
   shutdown.add("postgres", () => database.close());
   const bus = await Bus.connect({
     servers: config.NATS_URL,

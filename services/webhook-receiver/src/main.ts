@@ -1,5 +1,5 @@
 import { Bus } from "@kiln/bus";
-import { createDatabase } from "@kiln/db";
+import { connectDatabase } from "@kiln/db";
 import { baseConfigShape, runService } from "@kiln/runtime";
 import { GitPoller, WebhookReceiver } from "@kiln/webhooks";
 import { z } from "zod";
@@ -20,7 +20,7 @@ const ConfigSchema = z.object({
 });
 
 await runService("webhook-receiver", ConfigSchema, async ({ config, logger, shutdown }) => {
-  const database = createDatabase(config.DATABASE_URL);
+  const database = await connectDatabase(config.DATABASE_URL);
   shutdown.add("postgres", () => database.close());
   const bus = await Bus.connect({
     servers: config.NATS_URL,

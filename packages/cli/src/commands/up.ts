@@ -209,7 +209,7 @@ export async function upCommand(ctx: CommandContext, options: UpOptions): Promis
         `  webhooks     http://${host}:${ports.webhook}`,
         `  registry     ${registry}`,
         `  nats         ${infra.natsUrl}`,
-        `  postgres     ${infra.databaseUrl}`,
+        `  postgres     ${withoutPassword(infra.databaseUrl)} (password in the env file)`,
         `  state dir    ${stateDir}`,
         `  logs         ${logsDir}`,
         `  env file     ${envFile} (read by kiln; \`set -a; . ${envFile}\` for other tools)`,
@@ -228,6 +228,13 @@ export async function upCommand(ctx: CommandContext, options: UpOptions): Promis
   } finally {
     stop.dispose();
   }
+}
+
+/** The URL to show on the terminal: the password stays in the 0600 env and password files. */
+function withoutPassword(url: string): string {
+  const shown = new URL(url);
+  shown.password = "";
+  return shown.toString();
 }
 
 /** SIGINT/SIGTERM as a promise; a third signal gives up on a clean stop. */
