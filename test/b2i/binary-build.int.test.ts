@@ -4,9 +4,15 @@ import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { connect, nkeyAuthenticator } from "nats";
+import { connect } from "nats";
 import { afterEach, expect } from "vitest";
-import { buildahArgs, integrationTest as test, tarBytes, type BaseImage } from "@kiln/testing";
+import {
+  buildahArgs,
+  integrationTest as test,
+  tarBytes,
+  type BaseImage,
+  natsAdminOptions,
+} from "@kiln/testing";
 import { api, startKiln, waitForBuild, type RunningKiln } from "../support/kiln-services.js";
 import { kiln } from "../support/cli.js";
 
@@ -170,10 +176,7 @@ test("start-build --from-file places one binary as asFile, an inline Dockerfile 
   ).toBe("binary says hi: in-image");
 
   // The upload is deleted once the build has ended (the TTL is only the backstop).
-  const nc = await connect({
-    servers: infra.natsUrl,
-    authenticator: nkeyAuthenticator(new TextEncoder().encode(infra.busCredentials.admin)),
-  });
+  const nc = await connect(natsAdminOptions(infra));
   try {
     const store = await nc.jetstream().views.os(`${subjectPrefix.toUpperCase()}_BUILD_INPUTS`);
     const deadline = Date.now() + 10_000;

@@ -1,9 +1,9 @@
 import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { connect, nkeyAuthenticator } from "nats";
+import { connect } from "nats";
 import { afterEach, expect } from "vitest";
-import { integrationTest as test, makeGitRepo } from "@kiln/testing";
+import { integrationTest as test, makeGitRepo, natsAdminOptions } from "@kiln/testing";
 import {
   api,
   repoRoot,
@@ -66,10 +66,7 @@ test("SIGTERM lets the running build finish, acks it exactly once, then exits 14
   );
   expect(build.status.phase).toBe("Complete");
 
-  const nc = await connect({
-    servers: infra.natsUrl,
-    authenticator: nkeyAuthenticator(new TextEncoder().encode(infra.busCredentials.admin)),
-  });
+  const nc = await connect(natsAdminOptions(infra));
   try {
     const jsm = await nc.jetstreamManager();
     const consumer = await jsm.consumers.info(

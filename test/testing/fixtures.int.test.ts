@@ -10,6 +10,7 @@ import {
   integrationTest as test,
   makeGitRepo,
   registryNotificationToken,
+  natsAdminOptions,
 } from "@kiln/testing";
 
 const seen = new Set<string>();
@@ -75,7 +76,7 @@ describe("integrationTest fixtures", () => {
     subjectPrefix,
   }) => {
     expect(subjectPrefix).toMatch(/^t[a-z0-9]{10}$/);
-    const nc = await connect({ servers: infra.natsUrl });
+    const nc = await connect(natsAdminOptions(infra));
     try {
       const jsm = await nc.jetstreamManager();
       const stream = `${subjectPrefix.toUpperCase()}_BUILDS`;

@@ -2,7 +2,7 @@ import { createHash, randomUUID } from "node:crypto";
 import type { ServerResponse } from "node:http";
 import { Readable, Transform } from "node:stream";
 import Fastify, { type FastifyReply, type FastifyRequest } from "fastify";
-import type { Bus } from "@kiln/bus";
+import { requestBuild, type Bus } from "@kiln/bus";
 import {
   applyResources,
   deleteResource,
@@ -160,20 +160,13 @@ export function createApiServer(options: ApiServerOptions) {
       if (result.action !== "created" || resource.kind !== "BuildConfig") continue;
       if (!resource.spec.triggers.some((t) => t.type === "ConfigChange")) continue;
       const requestId = `config-${result.uid}`;
-      await bus.publish(
-        "build.requested",
+      await requestBuild(bus, {
         requestId,
-        {
-          v: 1,
-          requestId,
-          namespace: result.namespace,
-          buildConfig: result.name,
-          env: [],
-          cause: { type: "ConfigChange", message: "Build configuration change" },
-          requestedAt: new Date().toISOString(),
-        },
-        { msgId: requestId },
-      );
+        namespace: result.namespace,
+        buildConfig: result.name,
+        env: [],
+        cause: { type: "ConfigChange", message: "Build configuration change" },
+      });
     }
     return { items: results.map(({ uid: _uid, ...item }) => item) };
   });
@@ -325,21 +318,14 @@ export function createApiServer(options: ApiServerOptions) {
       if (!(await getResource(db, "BuildConfig", ns, name)))
         throw new NotFoundError("BuildConfig", ns, name);
       const requestId = parsed.data.requestId ?? randomUUID();
-      await bus.publish(
-        "build.requested",
+      await requestBuild(bus, {
         requestId,
-        {
-          v: 1,
-          requestId,
-          namespace: ns,
-          buildConfig: name,
-          commit: parsed.data.commit,
-          env: parsed.data.env,
-          cause: { type: "Manual", message: "Manually triggered" },
-          requestedAt: new Date().toISOString(),
-        },
-        { msgId: `build-request:${requestId}` },
-      );
+        namespace: ns,
+        buildConfig: name,
+        commit: parsed.data.commit,
+        env: parsed.data.env,
+        cause: { type: "Manual", message: "Manually triggered" },
+      });
       return answerWhenCreated(requestId, reply);
     },
   );
@@ -432,24 +418,17 @@ export function createApiServer(options: ApiServerOptions) {
         sha256: hash.digest("hex"),
       };
       try {
-        await bus.publish(
-          "build.requested",
+        await requestBuild(bus, {
           requestId,
-          {
-            v: 1,
-            requestId,
-            namespace: ns,
-            buildConfig: name,
-            env: [],
-            cause: {
-              type: "Manual",
-              message: `Binary build (${kind}${asFile ? ` ${asFile}` : ""}, ${size} bytes)`,
-            },
-            requestedAt: new Date().toISOString(),
-            binary,
+          namespace: ns,
+          buildConfig: name,
+          env: [],
+          cause: {
+            type: "Manual",
+            message: `Binary build (${kind}${asFile ? ` ${asFile}` : ""}, ${size} bytes)`,
           },
-          { msgId: `build-request:${requestId}` },
-        );
+          binary,
+        });
       } catch (error) {
         // No build can ever read it: do not leave the upload to the TTL.
         await bus.deleteObject("BUILD_INPUTS", requestId).catch(() => undefined);

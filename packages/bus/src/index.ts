@@ -47,3 +47,5 @@ export {
 } from "./sealed-credentials.js";
 export type { SealingKeyPair } from "./sealed-credentials.js";
 export { setUpBus } from "./set-up.js";
+export { buildRequestMessageId, requestBuild } from "./build-request.js";
+export type { BuildRequest } from "./build-request.js";

@@ -1,6 +1,7 @@
 import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { nkeyAuthenticator, type ConnectionOptions } from "nats";
 import pg from "pg";
 import { pino, type Logger } from "pino";
 import { test as baseTest } from "vitest";
@@ -77,6 +78,16 @@ type IntegrationFixtures = {
   database: TestDatabase;
   subjectPrefix: string;
 };
+
+/** Options for a plain `nats` connection to the worker's NATS as the admin (what a test inspects with). */
+export function natsAdminOptions(
+  infra: Pick<WorkerInfra, "natsUrl" | "busCredentials">,
+): ConnectionOptions {
+  return {
+    servers: infra.natsUrl,
+    authenticator: nkeyAuthenticator(new TextEncoder().encode(infra.busCredentials.admin)),
+  };
+}
 
 /**
  * A bus on the worker's NATS under `prefix`, as `role` (default `admin`, which may do anything,

@@ -9,6 +9,7 @@ export type { BuildBusyboxImageOptions, BuiltImage } from "@kiln/infra";
 export {
   connectTestBus,
   integrationTest,
+  natsAdminOptions,
   registryNotificationToken,
   templateDatabase,
   withAdmin,

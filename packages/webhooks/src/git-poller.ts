@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import type { Bus } from "@kiln/bus";
+import { requestBuild, type Bus } from "@kiln/bus";
 import { listAllBuildConfigs, listBuilds, type Db } from "@kiln/db";
 import type { Logger } from "pino";
 
@@ -57,25 +57,18 @@ export class GitPoller {
         ).some((b) => b.spec.revision.commit === commit);
         if (built) continue;
         const requestId = `poll-${bc.namespace}-${bc.name}-${commit}`;
-        await this.options.bus.publish(
-          "build.requested",
+        await requestBuild(this.options.bus, {
           requestId,
-          {
-            v: 1,
-            requestId,
-            namespace: bc.namespace,
-            buildConfig: bc.name,
+          namespace: bc.namespace,
+          buildConfig: bc.name,
+          commit,
+          env: [],
+          cause: {
+            type: "GitPush",
+            message: `Polled ${ref}: ${commit} (no webhook announced it)`,
             commit,
-            env: [],
-            cause: {
-              type: "GitPush",
-              message: `Polled ${ref}: ${commit} (no webhook announced it)`,
-              commit,
-            },
-            requestedAt: new Date().toISOString(),
           },
-          { msgId: requestId },
-        );
+        });
         this.log.info(
           { buildConfig: bc.name, namespace: bc.namespace, commit },
           "missed push found by polling",

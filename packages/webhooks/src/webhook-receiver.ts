@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import Fastify, { type FastifyInstance } from "fastify";
-import type { Bus } from "@kiln/bus";
+import { requestBuild, type Bus } from "@kiln/bus";
 import {
   getResource,
   markWebhookDeliveryPublished,
@@ -360,26 +360,19 @@ export class WebhookReceiver {
     const requestId = delivery.requestId!;
     const short = delivery.commit ? delivery.commit.slice(0, 7) : "the tip";
     const where = delivery.ref ? ` to ${delivery.ref}` : "";
-    await this.options.bus.publish(
-      "build.requested",
+    await requestBuild(this.options.bus, {
       requestId,
-      {
-        v: 1,
-        requestId,
-        namespace: delivery.namespace,
-        buildConfig: delivery.buildConfig,
-        ...(delivery.commit ? { commit: delivery.commit } : {}),
-        env,
-        cause: {
-          type: "GitPush",
-          message: `${providerNames[delivery.provider] ?? delivery.provider} WebHook: push of ${short}${where}`,
-          deliveryId: delivery.deliveryId ?? undefined,
-          commit: delivery.commit ?? undefined,
-        },
-        requestedAt: new Date().toISOString(),
+      namespace: delivery.namespace,
+      buildConfig: delivery.buildConfig,
+      ...(delivery.commit ? { commit: delivery.commit } : {}),
+      env,
+      cause: {
+        type: "GitPush",
+        message: `${providerNames[delivery.provider] ?? delivery.provider} WebHook: push of ${short}${where}`,
+        deliveryId: delivery.deliveryId ?? undefined,
+        commit: delivery.commit ?? undefined,
       },
-      { msgId: `build-request:${requestId}` },
-    );
+    });
     await markWebhookDeliveryPublished(this.options.db, delivery.id);
   }
 
