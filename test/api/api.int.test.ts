@@ -126,7 +126,8 @@ test("an invalid document names every wrong field and stores nothing, not even t
       { path: "items[1].spec.strategy.sourceStrategy.from.name", message: "required" },
       {
         path: "items[2].kind",
-        message: "Widget is not a kind of kiln.dev/v1 (use BuildConfig, ImageStream or Secret)",
+        message:
+          "Widget is not a kind of kiln.dev/v1 (use BuildConfig, ImageStream, Secret or ImageStreamGrant)",
       },
     ]),
   );

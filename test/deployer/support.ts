@@ -174,7 +174,8 @@ export async function startDeployer(
   const deployer = new Deployer({ bus, logger, kubernetes, http });
   await deployer.start();
   const tags = new TagRecorder({ db: database.db, bus, logger });
-  const deploys = (namespace?: string) => listDeploys(database.db, namespace);
+  const deploys = (namespace?: string) =>
+    listDeploys(database.db, namespace === undefined ? undefined : [namespace]);
   return {
     kube,
     database,

@@ -1,5 +1,6 @@
 import {
   ConflictError,
+  ForbiddenError,
   KilnError,
   NotFoundError,
   ValidationError,
@@ -24,6 +25,15 @@ export class PayloadTooLargeError extends KilnError {
   readonly retryable = false;
 }
 
+/** A token that does not exist, or that the caller may not see (tokens have no namespace). */
+export class TokenNotFoundError extends KilnError {
+  readonly reason = "NotFound";
+  readonly retryable = false;
+  constructor(readonly tokenName: string) {
+    super(`token "${tokenName}" not found`);
+  }
+}
+
 export class BuildFinishedError extends KilnError {
   readonly reason = "Conflict";
   readonly retryable = false;
@@ -36,8 +46,17 @@ export function toHttpError(error: unknown): { status: number; body: ErrorBody }
       status: 400,
       body: { error: error.reason, message: "the request is invalid", details: [...error.issues] },
     };
-  if (error instanceof NotFoundError)
+  if (error instanceof NotFoundError || error instanceof TokenNotFoundError)
     return { status: 404, body: { error: error.reason, message: error.message } };
+  if (error instanceof ForbiddenError)
+    return {
+      status: 403,
+      body: {
+        error: error.reason,
+        message: error.message,
+        ...(error.details.length ? { details: [...error.details] } : {}),
+      },
+    };
   if (error instanceof ConflictError || error instanceof BuildFinishedError)
     return { status: 409, body: { error: "Conflict", message: error.message } };
   if (error instanceof UnauthorizedError)

@@ -1,17 +1,21 @@
 import type { Bus } from "@kiln/bus";
 import { currentTag, type Db } from "@kiln/db";
 import {
+  AccessResource,
+  authorize,
   issuesFromZod,
   namespacePattern,
   NotFoundError,
   resourceNamePattern,
   ValidationError,
+  Verb,
 } from "@kiln/domain";
 import { TagRecorder } from "@kiln/image-watcher";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import { z } from "zod";
+import { subjectOf } from "./access.js";
 
 /** `is:tag`, both parts valid names. */
 const streamTag = z
@@ -32,7 +36,8 @@ const TagBody = z.strictObject({
 /**
  * `POST /apis/v1/namespaces/{ns}/imagestreamtags` (`kiln tag SRC DST`, like `oc tag`): records
  * the source tag's current image on the destination tag (cause Tag). A destination already at
- * that digest is unchanged; a missing destination ImageStream is created.
+ * that digest is unchanged; a missing destination ImageStream is created. The caller edits the
+ * destination's namespace and must be able to read the source's, as `oc tag` asks.
  */
 export function registerImageStreamTagRoutes(
   app: FastifyInstance<Server, IncomingMessage, ServerResponse, Logger>,
@@ -41,12 +46,18 @@ export function registerImageStreamTagRoutes(
   const recorder = new TagRecorder(options);
   app.post<{ Params: { ns: string } }>(
     "/apis/v1/namespaces/:ns/imagestreamtags",
+    { config: { access: { verb: Verb.Edit, resource: AccessResource.ImageStreamTags } } },
     async (request, reply) => {
       const parsed = TagBody.safeParse(request.body ?? {});
       if (!parsed.success) throw new ValidationError(issuesFromZod(parsed.error));
       const { ns } = request.params;
       const { from, tag } = parsed.data;
       const fromNs = from.namespace ?? ns;
+      authorize(subjectOf(request), {
+        verb: Verb.Read,
+        resource: AccessResource.ImageStreams,
+        namespace: fromNs,
+      });
       const [fromStream, fromTag] = from.name.split(":") as [string, string];
       const [toStream, toTag] = tag.split(":") as [string, string];
       const source = await currentTag(options.db, fromNs, fromStream, fromTag);

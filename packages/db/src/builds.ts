@@ -2,6 +2,7 @@ import { and, desc, eq, inArray, sql } from "drizzle-orm";
 import {
   buildName,
   canTransition,
+  imageStreamUses,
   isTerminalPhase,
   kilnApiVersion,
   NotFoundError,
@@ -104,6 +105,10 @@ async function insertBuild(
     .set({ lastVersion: number, ...alsoSet })
     .where(eq(buildConfigs.uid, bc.uid));
   const { spec } = bc;
+  // Another namespace's ImageStreams: checked against the grants when the build is dispatched.
+  const crossNamespace = imageStreamUses(spec, request.namespace, options.registry).filter(
+    (use) => use.namespace !== request.namespace,
+  );
   const [row] = await tx
     .insert(builds)
     .values({
@@ -135,6 +140,7 @@ async function insertBuild(
         ...(spec.nodeSelector ? { nodeSelector: spec.nodeSelector } : {}),
         triggeredBy: [request.cause],
         ...(request.binary ? { binaryInput: request.binary } : {}),
+        ...(crossNamespace.length > 0 ? { imageStreamUses: crossNamespace } : {}),
       },
     })
     .returning();

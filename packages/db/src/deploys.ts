@@ -123,21 +123,23 @@ export async function getDeploy(db: DbOrTx, id: string): Promise<DeployRecord | 
 }
 
 /** Deploys of a namespace (or of every namespace), newest first. */
+/** Deploys newest first, of the given namespaces (every namespace when undefined). */
 export async function listDeploys(
   db: DbOrTx,
-  namespace: string | undefined,
+  namespaces: readonly string[] | undefined,
   filter: {
     imageStreamTag?: string | undefined;
     status?: DeployPhase | undefined;
     limit?: number | undefined;
   } = {},
 ): Promise<DeployRecord[]> {
+  if (namespaces?.length === 0) return [];
   const rows = await db
     .select()
     .from(deploys)
     .where(
       and(
-        namespace === undefined ? undefined : eq(deploys.namespace, namespace),
+        namespaces === undefined ? undefined : inArray(deploys.namespace, [...namespaces]),
         filter.imageStreamTag === undefined
           ? undefined
           : eq(deploys.imageStreamTag, filter.imageStreamTag),

@@ -1,6 +1,7 @@
 import { inArray, sql } from "drizzle-orm";
 import type { BuildConfigSpec, CascadeState } from "@kiln/domain";
 import type { DbOrTx } from "./client.js";
+import { listImageStreamGrants } from "./grants.js";
 import { buildConfigs, builds } from "./schema.js";
 
 /** Every BuildConfig, for the rebuild graph (cycle checks at apply, `kiln graph`, `kiln impact`). */
@@ -13,10 +14,10 @@ export async function listAllBuildConfigs(
 }
 
 /**
- * What the ImageChange planner (`planImageTriggeredBuilds`) needs, in five queries whatever the
+ * What the ImageChange planner (`planImageTriggeredBuilds`) needs, in six queries whatever the
  * number of BuildConfigs: every BuildConfig, every tag's current image, the BuildConfigs with an
- * unfinished build, the image each one's newest ended build completed with, and whether its
- * output tag has held that image.
+ * unfinished build, the image each one's newest ended build completed with, whether its
+ * output tag has held that image, and the ImageStreamGrants.
  */
 export async function loadCascadeState(db: DbOrTx): Promise<CascadeState> {
   const configs = await db
@@ -78,5 +79,6 @@ export async function loadCascadeState(db: DbOrTx): Promise<CascadeState> {
     tagHistory: new Set(
       held.rows.map((r) => `${r.namespace}/${r.image_stream}:${r.tag}@${r.digest}`),
     ),
+    grants: await listImageStreamGrants(db),
   };
 }

@@ -60,9 +60,11 @@ export {
 } from "./deploys.js";
 export type { DeployRecord, DeployUpdate, NewDeploy } from "./deploys.js";
 export {
+  apiTokens,
   buildConfigs,
   builds,
   deploys,
+  imageStreamGrants,
   imageStreams,
   imageStreamTags,
   registryNotificationEvents,
@@ -70,3 +72,12 @@ export {
   webhookDeliveries,
 } from "./schema.js";
 export { listAllBuildConfigs, loadCascadeState } from "./image-triggers.js";
+export { listImageStreamGrants } from "./grants.js";
+export {
+  createApiToken,
+  deleteApiToken,
+  findApiTokenBySha256,
+  getApiToken,
+  listApiTokens,
+} from "./tokens.js";
+export type { NewApiToken } from "./tokens.js";

@@ -11,7 +11,14 @@ import {
 import type { Db, DbOrTx } from "./client.js";
 import { statusTags, type ImageStreamTagRow } from "./image-stream-tags.js";
 import { sameJson } from "./json.js";
-import { buildConfigs, builds, imageStreams, imageStreamTags, secrets } from "./schema.js";
+import {
+  buildConfigs,
+  builds,
+  imageStreamGrants,
+  imageStreams,
+  imageStreamTags,
+  secrets,
+} from "./schema.js";
 
 export type ApplyAction = "created" | "configured" | "unchanged";
 export interface ApplyResult {
@@ -23,10 +30,18 @@ export interface ApplyResult {
   uid: string;
 }
 
-const tables = { BuildConfig: buildConfigs, ImageStream: imageStreams, Secret: secrets } as const;
+const tables = {
+  BuildConfig: buildConfigs,
+  ImageStream: imageStreams,
+  Secret: secrets,
+  ImageStreamGrant: imageStreamGrants,
+} as const;
 
 type Row =
-  typeof buildConfigs.$inferSelect | typeof imageStreams.$inferSelect | typeof secrets.$inferSelect;
+  | typeof buildConfigs.$inferSelect
+  | typeof imageStreams.$inferSelect
+  | typeof secrets.$inferSelect
+  | typeof imageStreamGrants.$inferSelect;
 
 /**
  * Creates or updates every resource in one transaction: either all are stored or none.
@@ -208,6 +223,8 @@ export function toResourceJson(
         registries,
       };
     }
+    case "ImageStreamGrant":
+      return { apiVersion: kilnApiVersion, kind, metadata, spec: row.spec };
     default:
       return assertNever(kind, "resource kind");
   }

@@ -15,8 +15,10 @@ import type {
   BuildOutputStatus,
   BuildRevision,
   BuildSpec,
+  ImageStreamGrantSpec,
   ImageStreamSpec,
   ObjectMeta,
+  RoleBinding,
   SecretSpec,
 } from "@kiln/domain";
 
@@ -77,6 +79,47 @@ export const secrets = pgTable(
     updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [uniqueIndex("secrets_namespace_name").on(t.namespace, t.name)],
+);
+
+/**
+ * ImageStreamGrants, in the granting namespace: which other namespace's BuildConfigs may pull
+ * from or push to this namespace's ImageStreams. Read at apply, at dispatch and by the
+ * ImageChange planner.
+ */
+export const imageStreamGrants = pgTable(
+  "image_stream_grants",
+  {
+    uid: uuid("uid")
+      .primaryKey()
+      .default(sql`gen_random_uuid()`),
+    namespace: text("namespace").notNull(),
+    name: text("name").notNull(),
+    meta: jsonb("meta").$type<StoredMeta>().notNull().default({}),
+    spec: jsonb("spec").$type<ImageStreamGrantSpec>().notNull(),
+    resourceVersion: bigint("resource_version", { mode: "number" }).notNull().default(1),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex("image_stream_grants_namespace_name").on(t.namespace, t.name)],
+);
+
+/**
+ * API tokens of `kiln create token`, each with a role per namespace. Only the SHA-256 of a
+ * token is kept: the token is 256 random bits, so no one can guess it from its hash and a slow
+ * password hash would buy nothing but a slower request. The bootstrap token (API_TOKEN) is not here.
+ */
+export const apiTokens = pgTable(
+  "api_tokens",
+  {
+    name: text("name").primaryKey(),
+    /** Lowercase hex SHA-256 of the token: what a request's bearer token is looked up by. */
+    tokenSha256: text("token_sha256").notNull(),
+    roles: jsonb("roles").$type<RoleBinding[]>().notNull(),
+    /** The name of the token that created it (`bootstrap` for API_TOKEN). */
+    createdBy: text("created_by").notNull(),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex("api_tokens_token_sha256").on(t.tokenSha256)],
 );
 
 export const builds = pgTable(

@@ -40,6 +40,21 @@ export class NotFoundError extends KilnError {
   }
 }
 
+/**
+ * The caller (a token) or a BuildConfig may not do what was asked (HTTP 403). Nothing was
+ * changed. `details` names each refused item of a multi-document apply (`items[2]`).
+ */
+export class ForbiddenError extends KilnError {
+  readonly reason = "Forbidden";
+  readonly retryable = false;
+  constructor(
+    message: string,
+    readonly details: readonly FieldIssue[] = [],
+  ) {
+    super(message);
+  }
+}
+
 /** An update carried a stale `metadata.resourceVersion` (optimistic concurrency). */
 export class ConflictError extends KilnError {
   readonly reason = "Conflict";

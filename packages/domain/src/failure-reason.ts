@@ -37,6 +37,11 @@ export const FailureReason = {
   DeadlineExceeded: "DeadlineExceeded",
   /** The build's output reference is unusable (for example an ImageStreamTag without a tag). */
   InvalidOutputReference: "InvalidOutputReference",
+  /**
+   * The build pulls from or pushes to another namespace's ImageStream that no ImageStreamGrant
+   * of that namespace allows (any more): checked when the build is dispatched.
+   */
+  ImageAccessDenied: "ImageAccessDenied",
   /** The build was cancelled by a user. */
   CancelledBuild: "CancelledBuild",
   /**

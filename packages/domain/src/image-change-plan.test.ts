@@ -49,6 +49,7 @@ function state(
     unfinished: new Set(),
     lastOutputs: new Map(),
     tagHistory: new Set(),
+    grants: [],
     ...over,
   };
 }
@@ -198,5 +199,44 @@ describe("planImageTriggeredBuilds", () => {
       }),
     );
     expect(plan).toEqual({ build: [], deferred: [] });
+  });
+
+  describe("across namespaces", () => {
+    const follower = (): TriggeredBuildConfig => ({
+      ...bc("app", ["base:latest"]),
+      namespace: "team-b",
+      spec: {
+        ...bc("app", ["base:latest"]).spec,
+        strategy: {
+          type: "Docker",
+          dockerStrategy: {
+            from: { kind: "ImageStreamTag", name: "base:latest", namespace: "ns" },
+          },
+        },
+      } as BuildConfigSpec,
+    });
+    const tags = new Map([["ns/base:latest", image("sha256:b2")]]);
+    const grant = (access: ("pull" | "push")[]) => ({
+      namespace: "ns",
+      name: "to-team-b",
+      spec: { grantee: { namespace: "team-b" }, access },
+    });
+
+    it("does not fire a trigger on another namespace's tag that no grant lets it pull", () => {
+      expect(names(planImageTriggeredBuilds(state([follower()], { tags })).build)).toEqual([]);
+      expect(
+        names(
+          planImageTriggeredBuilds(state([follower()], { tags, grants: [grant(["push"])] })).build,
+        ),
+      ).toEqual([]);
+    });
+
+    it("fires it while a pull grant of that namespace stands", () => {
+      expect(
+        names(
+          planImageTriggeredBuilds(state([follower()], { tags, grants: [grant(["pull"])] })).build,
+        ),
+      ).toEqual(["app"]);
+    });
   });
 });

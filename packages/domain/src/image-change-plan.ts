@@ -1,3 +1,4 @@
+import { mayFollowTag, type ImageStreamGrantRule } from "./access/image-access.js";
 import { BuildGraph, outputTagKey } from "./build-graph.js";
 import { imageChangeInputs } from "./image-triggers.js";
 import type { BuildConfigSpec } from "./resources/build-config.js";
@@ -28,6 +29,8 @@ export interface CascadeState {
   lastOutputs: ReadonlyMap<string, string>;
   /** `namespace/imagestream:tag@digest` for every digest a tag has ever held. */
   tagHistory: ReadonlySet<string>;
+  /** Every ImageStreamGrant: a trigger on another namespace's tag counts only while one allows pull. */
+  grants: readonly ImageStreamGrantRule[];
 }
 
 export interface PlannedImageBuild {
@@ -57,9 +60,16 @@ const id = (bc: { namespace: string; name: string }) => `${bc.namespace}/${bc.na
 export function planImageTriggeredBuilds(state: CascadeState): ImageChangePlan {
   const graph = new BuildGraph(state.buildConfigs);
   const byId = new Map(state.buildConfigs.map((bc) => [id(bc), bc]));
+  // Only what a BuildConfig may follow is an input: another namespace's tag without a grant
+  // neither sets it off nor holds it back.
+  const follows = (bc: TriggeredBuildConfig, key: string) =>
+    mayFollowTag(state.grants, bc.namespace, key);
   const upstream = new Map<string, string[]>();
-  for (const [from, tos] of graph.downstream)
-    for (const to of tos) upstream.set(to, [...(upstream.get(to) ?? []), from]);
+  for (const [from, tos] of graph.downstream) {
+    const out = outputTagKey(byId.get(from)!);
+    for (const to of tos)
+      if (out && follows(byId.get(to)!, out)) upstream.set(to, [...(upstream.get(to) ?? []), from]);
+  }
 
   const changedInputs = new Map<string, Record<string, TagImage>>();
   for (const bc of state.buildConfigs) {
@@ -67,7 +77,7 @@ export function planImageTriggeredBuilds(state: CascadeState): ImageChangePlan {
     for (const input of imageChangeInputs(bc.spec, bc.namespace).sort((a, b) =>
       a.key.localeCompare(b.key),
     )) {
-      if (input.paused) continue;
+      if (input.paused || !follows(bc, input.key)) continue;
       const current = state.tags.get(input.key);
       if (current && current.digest !== bc.imageTriggers[input.key]) changed[input.key] = current;
     }

@@ -1,6 +1,6 @@
 /**
  * Kiln's domain: resources (BuildConfig, ImageStream, Build), their validation, the build phase
- * state machine and the failure-reason catalogue. Imports no I/O library, so it is tested
+ * state machine, the failure-reason catalogue, and who may do what (roles, ImageStreamGrants). Imports no I/O library, so it is tested
  * without servers.
  */
 export { assertNever } from "./assert-never.js";
@@ -10,6 +10,7 @@ export {
   BuildFailure,
   ConflictError,
   FieldPathNotFoundError,
+  ForbiddenError,
   KilnError,
   NotFoundError,
   TriggerAnnotationError,
@@ -49,11 +50,43 @@ export type { EnvVar, ImageReference, ObjectMeta } from "./resources/common.js";
 export { issuesFromZod, kilnApiVersion, parseResource, parseResources } from "./resources/parse.js";
 export type {
   BuildConfigResource,
+  ImageStreamGrantResource,
   ImageStreamResource,
   Resource,
   ResourceKind,
   SecretResource,
 } from "./resources/parse.js";
+export { ImageAccess, imageStreamGrantSpecSchema } from "./resources/image-stream-grant.js";
+export type { ImageStreamGrantSpec } from "./resources/image-stream-grant.js";
+export {
+  AccessResource,
+  authorize,
+  inPermitted,
+  isAllowed,
+  permittedNamespaces,
+  refusal,
+  Role,
+  roleIn,
+  Verb,
+} from "./access/roles.js";
+export type { AccessRequest, RoleBinding, Subject } from "./access/roles.js";
+export {
+  authorizeTokenCreation,
+  authorizeTokenDeletion,
+  bootstrapSubjectName,
+  TokenRequest,
+  visibleToken,
+} from "./access/tokens.js";
+export type { TokenInfo } from "./access/tokens.js";
+export { accessResourceOf, authorizeApply, authorizeImageUses } from "./access/apply.js";
+export {
+  deniedUses,
+  describeDeniedUse,
+  imageStreamUses,
+  isGranted,
+  mayFollowTag,
+} from "./access/image-access.js";
+export type { ImageStreamGrantRule, ImageStreamUse } from "./access/image-access.js";
 export { dockerConfigJsonType } from "./resources/secret.js";
 export type { SecretSpec } from "./resources/secret.js";
 export {

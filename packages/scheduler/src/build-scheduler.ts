@@ -16,6 +16,7 @@ import {
   createImageTriggeredBuild,
   getBuildById,
   getResource,
+  listImageStreamGrants,
   loadCascadeState,
   markBuildPending,
   pruneBuildHistory,
@@ -27,6 +28,8 @@ import {
 } from "@kiln/db";
 import { createHash } from "node:crypto";
 import {
+  deniedUses,
+  describeDeniedUse,
   FailureReason,
   imageStreamTagKey,
   isTerminalPhase,
@@ -169,10 +172,25 @@ export class BuildScheduler {
   }
 
   /**
-   * Publishes the build for a runner. Returns a reason when it cannot run (a named Secret is
-   * missing) and was failed instead; null when dispatched.
+   * Publishes the build for a runner. Returns a reason when it cannot run (another namespace's
+   * ImageStream it may no longer use, a named Secret that is missing) and was failed instead;
+   * null when dispatched.
    */
   private async dispatch(db: DbOrTx, build: BuildRecord): Promise<FailureReason | null> {
+    // Checked here, not only at apply: a grant revoked since then must stop the next build.
+    const denied = deniedUses(
+      build.spec.imageStreamUses ?? [],
+      await listImageStreamGrants(db),
+      build.namespace,
+    );
+    if (denied.length > 0) {
+      const bc = { namespace: build.namespace, name: build.buildConfig };
+      await this.failUndispatched(db, build, FailureReason.ImageAccessDenied, {
+        message: denied.map((use) => describeDeniedUse(bc, use)).join("; "),
+        log: "build failed: image stream access not granted",
+      });
+      return FailureReason.ImageAccessDenied;
+    }
     const credentials: RegistryCredentials = {};
     for (const [use, name] of [
       ["pull", build.spec.credentials?.pullSecret],
@@ -181,18 +199,11 @@ export class BuildScheduler {
       if (!name) continue;
       const secret = await getResource(db, "Secret", build.namespace, name);
       if (!secret) {
-        await applyBuildStatus(db, {
-          buildId: build.id,
-          phase: "Failed",
-          attempt: 0,
-          at: new Date(),
-          reason: FailureReason.MissingSecret,
+        await this.failUndispatched(db, build, FailureReason.MissingSecret, {
           message: `the ${use} secret ${build.namespace}/${name} does not exist`,
+          log: "build failed: secret not found",
+          secret: name,
         });
-        this.log.warn(
-          { buildId: build.id, build: build.name, secret: name },
-          "build failed: secret not found",
-        );
         return FailureReason.MissingSecret;
       }
       credentials[use] = (secret.spec as SecretSpec).dockerConfigJson;
@@ -219,6 +230,33 @@ export class BuildScheduler {
       { msgId: `${build.id}:dispatch` },
     );
     return null;
+  }
+
+  /** Fails a build that never reached a runner, with the reason on the build and one log line. */
+  private async failUndispatched(
+    db: DbOrTx,
+    build: BuildRecord,
+    reason: FailureReason,
+    what: { message: string; log: string; secret?: string },
+  ): Promise<void> {
+    await applyBuildStatus(db, {
+      buildId: build.id,
+      phase: "Failed",
+      attempt: 0,
+      at: new Date(),
+      reason,
+      message: what.message,
+    });
+    this.log.warn(
+      {
+        buildId: build.id,
+        build: build.name,
+        namespace: build.namespace,
+        reason,
+        secret: what.secret,
+      },
+      what.log,
+    );
   }
 
   private async onStatusChanged(event: BuildStatusChangedV1): Promise<void> {

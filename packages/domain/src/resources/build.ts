@@ -1,3 +1,4 @@
+import type { ImageStreamUse } from "../access/image-access.js";
 import type { BuildPhase } from "../build-phase.js";
 import type { FailureReason } from "../failure-reason.js";
 import type { BuildConfigSpec, BuildSource, BuildStrategy } from "./build-config.js";
@@ -44,6 +45,12 @@ export interface BuildSpec {
    * When set it replaces any git source. Absent on every other build.
    */
   binaryInput?: BinaryInput | undefined;
+  /**
+   * The other namespaces' ImageStreams the build pulls from or pushes to (the BuildConfig's, when
+   * the build was made). The scheduler checks them against the ImageStreamGrants in force when
+   * it dispatches: a grant revoked since the apply fails the build `ImageAccessDenied`.
+   */
+  imageStreamUses?: ImageStreamUse[] | undefined;
 }
 
 /**

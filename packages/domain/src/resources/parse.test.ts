@@ -135,3 +135,31 @@ describe("parseResources", () => {
     ]);
   });
 });
+
+describe("ImageStreamGrant", () => {
+  const grant = (spec: unknown) => ({
+    apiVersion: "kiln.dev/v1",
+    kind: "ImageStreamGrant",
+    metadata: { name: "team-b-builds", namespace: "default" },
+    spec,
+  });
+
+  it("is read in the granting namespace with its grantee and access", () => {
+    const r = parseResource(grant({ grantee: { namespace: "team-b" }, access: ["pull", "push"] }));
+    expect(r).toMatchObject({
+      kind: "ImageStreamGrant",
+      metadata: { namespace: "default" },
+      spec: { grantee: { namespace: "team-b" }, access: ["pull", "push"] },
+    });
+  });
+
+  it("names each wrong field", () => {
+    expect(
+      issuesOf(() =>
+        parseResource(
+          grant({ grantee: { namespace: "Team B" }, access: ["read"], imageStreams: [] }),
+        ),
+      ).map((i) => i.path),
+    ).toEqual(["spec.grantee.namespace", "spec.access[0]", "spec.imageStreams"]);
+  });
+});

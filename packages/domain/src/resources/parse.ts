@@ -4,11 +4,12 @@ import { defaultNamespace } from "../names.js";
 import { buildConfigSpecSchema, type BuildConfigSpec } from "./build-config.js";
 import { schemasFor, type ObjectMeta, type Strictness } from "./common.js";
 import { imageStreamSpecSchema, type ImageStreamSpec } from "./image-stream.js";
+import { imageStreamGrantSpecSchema, type ImageStreamGrantSpec } from "./image-stream-grant.js";
 import { secretDocumentSchema, type SecretSpec } from "./secret.js";
 
 export const kilnApiVersion = "kiln.dev/v1";
 
-/** A validated BuildConfig or ImageStream, always in Kiln's own `kiln.dev/v1` shape. */
+/** A validated resource, always in Kiln's own `kiln.dev/v1` shape. */
 export type Resource =
   | {
       apiVersion: typeof kilnApiVersion;
@@ -27,11 +28,18 @@ export type Resource =
       kind: "Secret";
       metadata: ObjectMeta & { namespace: string };
       spec: SecretSpec;
+    }
+  | {
+      apiVersion: typeof kilnApiVersion;
+      kind: "ImageStreamGrant";
+      metadata: ObjectMeta & { namespace: string };
+      spec: ImageStreamGrantSpec;
     };
 export type ResourceKind = Resource["kind"];
 export type BuildConfigResource = Extract<Resource, { kind: "BuildConfig" }>;
 export type ImageStreamResource = Extract<Resource, { kind: "ImageStream" }>;
 export type SecretResource = Extract<Resource, { kind: "Secret" }>;
+export type ImageStreamGrantResource = Extract<Resource, { kind: "ImageStreamGrant" }>;
 
 /**
  * Which apiVersions are accepted for each kind. OpenShift's groups (and the legacy bare `v1`)
@@ -42,6 +50,8 @@ const accepted: Record<string, { kind: ResourceKind; strictness: Strictness }[]>
     { kind: "BuildConfig", strictness: "strict" },
     { kind: "ImageStream", strictness: "strict" },
     { kind: "Secret", strictness: "strict" },
+    // Kiln's own: OpenShift says the same with RoleBindings, which Kiln does not read.
+    { kind: "ImageStreamGrant", strictness: "strict" },
   ],
   "build.openshift.io/v1": [{ kind: "BuildConfig", strictness: "lenient" }],
   "image.openshift.io/v1": [{ kind: "ImageStream", strictness: "lenient" }],
@@ -138,7 +148,9 @@ export function parseResource(doc: unknown, pathPrefix = ""): Resource {
   const spec =
     match.kind === "BuildConfig"
       ? buildConfigSpecSchema(match.strictness)
-      : imageStreamSpecSchema(match.strictness);
+      : match.kind === "ImageStreamGrant"
+        ? imageStreamGrantSpecSchema(match.strictness)
+        : imageStreamSpecSchema(match.strictness);
   const document = object({
     apiVersion: z.string(),
     kind: z.string(),

@@ -1,0 +1,105 @@
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { Logger } from "pino";
+import { findApiTokenBySha256, type Db } from "@kiln/db";
+import {
+  AccessResource,
+  authorize,
+  bootstrapSubjectName,
+  NotFoundError,
+  type Subject,
+  type Verb,
+} from "@kiln/domain";
+import { sha256Hex, tokenMatches } from "./auth.js";
+import { UnauthorizedError } from "./errors.js";
+
+/**
+ * What a route needs of its caller, declared on the route (`config.access`) and checked by one
+ * hook before the handler runs, so no handler can forget it:
+ * - `public`: no token (`/healthz` only);
+ * - a verb on a resource of the route's `:ns`: refused with 403 before anything is read, so a
+ *   namespace the token has no role in answers the same whether the resource exists or not;
+ * - `handler`: the route's own checks decide from what it is sent or lists (apply, tokens,
+ *   cluster-wide listings); `why` says so where the route is declared.
+ */
+export type RouteAccess =
+  | { public: true }
+  | { verb: Verb; resource: AccessResource | ((params: Record<string, string>) => AccessResource) }
+  | { handler: true; why: string };
+
+declare module "fastify" {
+  interface FastifyContextConfig {
+    access?: RouteAccess;
+  }
+  interface FastifyRequest {
+    /** The authenticated caller; null only on public routes. */
+    subject: Subject | null;
+  }
+}
+
+type App = FastifyInstance<Server, IncomingMessage, ServerResponse, Logger>;
+
+const bootstrap: Subject = { name: bootstrapSubjectName, clusterAdmin: true, roles: [] };
+
+/** The resource behind a `:plural` path segment; an unknown one is a 404, which leaks nothing. */
+export function resourceOfPlural(params: Record<string, string>): AccessResource {
+  const resource = pluralResources[params.plural ?? ""];
+  if (!resource) throw new NotFoundError("resource type", params.ns ?? "", params.plural ?? "");
+  return resource;
+}
+
+const pluralResources: Record<string, AccessResource> = {
+  buildconfigs: AccessResource.BuildConfigs,
+  builds: AccessResource.Builds,
+  imagestreams: AccessResource.ImageStreams,
+  imagestreamgrants: AccessResource.ImageStreamGrants,
+  secrets: AccessResource.Secrets,
+};
+
+/**
+ * Authenticates every request but a public route's and authorizes it by its route's
+ * declaration. Must be registered before the routes: a route declared without `access` makes
+ * the server fail to start (fail closed), rather than serve it to every token.
+ */
+export function registerAccessControl(app: App, options: { db: Db; bootstrapToken: string }) {
+  app.decorateRequest("subject", null);
+  app.addHook("onRoute", (route) => {
+    if (!route.config?.access)
+      throw new Error(`route ${route.method} ${route.url} declares no access (config.access)`);
+  });
+  app.addHook("onRequest", async (request) => {
+    const access = request.routeOptions.config.access;
+    if (access && "public" in access) return;
+    request.subject = await authenticate(request, options);
+    // An unknown path is answered 404 by the not-found handler, to an authenticated caller only.
+    if (!access || "handler" in access) return;
+    const params = request.params as Record<string, string>;
+    const resource =
+      typeof access.resource === "function" ? access.resource(params) : access.resource;
+    authorize(request.subject, { verb: access.verb, resource, namespace: params.ns ?? "" });
+  });
+}
+
+/**
+ * The bootstrap token (compared in constant time), else a stored token found by its SHA-256:
+ * an unknown or revoked token is a 401 at once (nothing caches tokens).
+ */
+async function authenticate(
+  request: FastifyRequest,
+  options: { db: Db; bootstrapToken: string },
+): Promise<Subject> {
+  const header = request.headers.authorization;
+  if (tokenMatches(header, options.bootstrapToken)) return bootstrap;
+  if (header?.startsWith("Bearer ")) {
+    const token = await findApiTokenBySha256(options.db, sha256Hex(header.slice("Bearer ".length)));
+    if (token) return { name: token.name, clusterAdmin: false, roles: token.roles };
+    throw new UnauthorizedError("the bearer token is unknown or was revoked");
+  }
+  throw new UnauthorizedError("a valid bearer token is required (KILN_TOKEN in .kiln/env)");
+}
+
+/** The caller of a route that is not public. */
+export function subjectOf(request: FastifyRequest): Subject {
+  if (!request.subject) throw new Error("no subject on a route that is not public");
+  return request.subject;
+}

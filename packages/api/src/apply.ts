@@ -1,0 +1,92 @@
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import type { FastifyInstance } from "fastify";
+import type { Logger } from "pino";
+import { requestBuild, type Bus } from "@kiln/bus";
+import { applyResources, listAllBuildConfigs, listImageStreamGrants, type Db } from "@kiln/db";
+import {
+  AccessResource,
+  authorizeApply,
+  authorizeImageUses,
+  BuildGraph,
+  inPermitted,
+  parseResources,
+  permittedNamespaces,
+  ValidationError,
+  Verb,
+  type Resource,
+  type Subject,
+} from "@kiln/domain";
+import { subjectOf } from "./access.js";
+
+type App = FastifyInstance<Server, IncomingMessage, ServerResponse, Logger>;
+
+/**
+ * `POST /apis/v1/apply`: every document is checked before anything is stored, in this order:
+ * valid (400), the caller's to edit (403), images the BuildConfigs may use (403), no rebuild
+ * cycle (400). Any refusal changes nothing.
+ */
+export function registerApplyRoute(app: App, options: { db: Db; bus: Bus; registry: string }) {
+  const { db, bus, registry } = options;
+  app.post(
+    "/apis/v1/apply",
+    { config: { access: { handler: true, why: "each document names its own namespace" } } },
+    async (request) => {
+      const body = request.body as { items?: unknown } | null;
+      if (!body || !Array.isArray(body.items)) {
+        throw new ValidationError([{ path: "items", message: "required: a list of resources" }]);
+      }
+      const subject = subjectOf(request);
+      const resources = parseResources(body.items);
+      authorizeApply(subject, resources);
+      authorizeImageUses(resources, await listImageStreamGrants(db), registry);
+      await refuseRebuildCycles(db, subject, resources);
+      const results = await applyResources(db, resources);
+      // ConfigChange triggers fire when the BuildConfig is created, as in OpenShift. The request
+      // id is the BuildConfig's uid: a retried apply never starts a second build.
+      for (const [i, result] of results.entries()) {
+        const resource = resources[i]!;
+        if (result.action !== "created" || resource.kind !== "BuildConfig") continue;
+        if (!resource.spec.triggers.some((t) => t.type === "ConfigChange")) continue;
+        await requestBuild(bus, {
+          requestId: `config-${result.uid}`,
+          namespace: result.namespace,
+          buildConfig: result.name,
+          env: [],
+          cause: { type: "ConfigChange", message: "Build configuration change" },
+        });
+      }
+      return { items: results.map(({ uid: _uid, ...item }) => item) };
+    },
+  );
+}
+
+/**
+ * A set of BuildConfigs whose ImageChange triggers feed each other would rebuild for ever. The
+ * cycle may pass through namespaces the caller cannot read: those BuildConfigs are not named.
+ */
+async function refuseRebuildCycles(db: Db, subject: Subject, resources: Resource[]): Promise<void> {
+  const applied = resources.flatMap((r, i) =>
+    r.kind === "BuildConfig"
+      ? [{ i, bc: { namespace: r.metadata.namespace, name: r.metadata.name, spec: r.spec } }]
+      : [],
+  );
+  if (applied.length === 0) return;
+  const replaced = new Set(applied.map(({ bc }) => `${bc.namespace}/${bc.name}`));
+  const stored = (await listAllBuildConfigs(db)).filter(
+    (bc) => !replaced.has(`${bc.namespace}/${bc.name}`),
+  );
+  const cycle = new BuildGraph([...stored, ...applied.map(({ bc }) => bc)]).findCycle();
+  if (!cycle) return;
+  const readable = permittedNamespaces(subject, Verb.Read, AccessResource.BuildConfigs);
+  const shown = cycle.map((id) => {
+    const namespace = id.slice(0, id.indexOf("/"));
+    return inPermitted(readable, namespace) ? id : `${namespace}/(a BuildConfig)`;
+  });
+  const at = applied.find(({ bc }) => cycle.includes(`${bc.namespace}/${bc.name}`))?.i ?? 0;
+  throw new ValidationError([
+    {
+      path: `items[${at}].spec.triggers`,
+      message: `would make a rebuild cycle: ${shown.join(" → ")}`,
+    },
+  ]);
+}
