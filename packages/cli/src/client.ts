@@ -5,7 +5,9 @@ import type {
   BuildConfig,
   Deploy,
   ImageStream,
+  ImageStreamGrant,
   Secret,
+  Token,
   WebhookDelivery,
 } from "./resources.js";
 
@@ -135,6 +137,35 @@ export class KilnClient {
 
   async deleteSecret(namespace: string, name: string): Promise<void> {
     await this.json("DELETE", `${ns(namespace)}/secrets/${seg(name)}`);
+  }
+
+  listImageStreamGrants(namespace: string): Promise<ImageStreamGrant[]> {
+    return this.list<ImageStreamGrant>(`${ns(namespace)}/imagestreamgrants`);
+  }
+
+  getImageStreamGrant(namespace: string, name: string): Promise<ImageStreamGrant> {
+    return this.json("GET", `${ns(namespace)}/imagestreamgrants/${seg(name)}`);
+  }
+
+  async deleteImageStreamGrant(namespace: string, name: string): Promise<void> {
+    await this.json("DELETE", `${ns(namespace)}/imagestreamgrants/${seg(name)}`);
+  }
+
+  /** `kiln create token`: the answer carries the token, the only time it is ever shown. */
+  createToken(
+    name: string,
+    roles: { namespace: string; role: string }[],
+  ): Promise<Token & { token: string }> {
+    return this.json("POST", "/apis/v1/tokens", { body: { name, roles } });
+  }
+
+  /** The tokens with a role in a namespace the caller administers (only those roles shown). */
+  listTokens(): Promise<Token[]> {
+    return this.list<Token>("/apis/v1/tokens");
+  }
+
+  async deleteToken(name: string): Promise<void> {
+    await this.json("DELETE", `/apis/v1/tokens/${seg(name)}`);
   }
 
   async instantiate(

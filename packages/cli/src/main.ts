@@ -1,6 +1,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { applyCommand } from "./commands/apply.js";
 import { cancelBuildCommand } from "./commands/cancel-build.js";
+import { createTokenCommand, type CreateTokenOptions } from "./commands/create-token.js";
 import { tagCommand } from "./commands/tag.js";
 import { deleteCommand } from "./commands/delete.js";
 import { describeCommand } from "./commands/describe.js";
@@ -85,10 +86,10 @@ export function buildProgram(overrides: Partial<CliIo> = {}): Command {
 
   program
     .command("get")
-    .description("list resources: bc, builds, is, secrets, deploys")
+    .description("list resources: bc, builds, is, secrets, deploys, isgrants, tokens")
     .argument(
       "<type>",
-      "bc|buildconfig(s), build(s), is|imagestream(s), secret(s), deploy(s); or TYPE/NAME",
+      "bc|buildconfig(s), build(s), is|imagestream(s), secret(s), deploy(s), isgrant|imagestreamgrant(s), token(s); or TYPE/NAME",
     )
     .argument("[name]", "one resource")
     .addOption(namespaceOption())
@@ -205,9 +206,28 @@ export function buildProgram(overrides: Partial<CliIo> = {}): Command {
     );
 
   program
+    .command("create")
+    .description("create a token")
+    .command("token")
+    .description(
+      "create an API token with a role (admin, edit, view) in each namespace; prints the token once",
+    )
+    .argument("<name>")
+    .option(
+      "-n, --namespace <namespace>",
+      "a namespace the token gets a role in (repeatable, each followed by its --role)",
+      collect,
+      [],
+    )
+    .option("--role <role>", "admin, edit or view in the --namespace before it", collect, [])
+    .action(run((name: string, opts: CreateTokenOptions) => createTokenCommand(ctx, name, opts)));
+
+  program
     .command("delete")
-    .description("delete a BuildConfig (and its builds) or an ImageStream")
-    .argument("<type>", "bc or is; or TYPE/NAME")
+    .description(
+      "delete a BuildConfig (and its builds), an ImageStream, a Secret, an ImageStreamGrant, or revoke a token",
+    )
+    .argument("<type>", "bc, is, secret, isgrant or token; or TYPE/NAME")
     .argument("[name]")
     .addOption(namespaceOption())
     .action(

@@ -7,6 +7,9 @@ export const ResourceType = {
   ImageStream: "imagestreams",
   Secret: "secrets",
   Deploy: "deploys",
+  ImageStreamGrant: "imagestreamgrants",
+  /** Not namespaced: a token has roles in namespaces. */
+  Token: "tokens",
 } as const;
 export type ResourceType = (typeof ResourceType)[keyof typeof ResourceType];
 
@@ -17,6 +20,8 @@ export const kindOf: Record<ResourceType, string> = {
   imagestreams: "ImageStream",
   secrets: "Secret",
   deploys: "Deploy",
+  imagestreamgrants: "ImageStreamGrant",
+  tokens: "Token",
 };
 
 const aliases: Record<string, ResourceType> = {
@@ -36,6 +41,12 @@ const aliases: Record<string, ResourceType> = {
   deploy: "deploys",
   deploys: "deploys",
   "deploy.kiln.dev": "deploys",
+  isgrant: "imagestreamgrants",
+  imagestreamgrant: "imagestreamgrants",
+  imagestreamgrants: "imagestreamgrants",
+  "imagestreamgrant.kiln.dev": "imagestreamgrants",
+  token: "tokens",
+  tokens: "tokens",
 };
 
 export function parseResourceType(word: string, allowed?: readonly ResourceType[]): ResourceType {

@@ -138,6 +138,24 @@ export interface Secret {
   registries?: string[];
 }
 
+/** An ImageStreamGrant: which other namespace's BuildConfigs may pull from or push to this one's ImageStreams. */
+export interface ImageStreamGrant {
+  apiVersion?: string;
+  kind?: string;
+  metadata: WireMeta;
+  spec?: { grantee?: { namespace?: string }; access?: string[]; imageStreams?: string[] };
+}
+
+/** An API token as listed: its roles, never its secret (`token` is only in the answer to its creation). */
+export interface Token {
+  apiVersion?: string;
+  kind?: string;
+  metadata: WireMeta;
+  roles?: { namespace: string; role: string }[];
+  createdBy?: string;
+  token?: string;
+}
+
 /** What `POST /apis/v1/apply` says about each item. */
 export interface ApplyResult {
   kind: string;

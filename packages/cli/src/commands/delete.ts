@@ -2,7 +2,10 @@ import type { CommandContext } from "../context.js";
 import { UsageError } from "../errors.js";
 import { kindOf, parseResourceArgs } from "../resource-types.js";
 
-/** `kiln delete bc|is|secret NAME`. Deleting a BuildConfig deletes its builds too (server side). */
+/**
+ * `kiln delete bc|is|secret|isgrant|token NAME`. Deleting a BuildConfig deletes its builds too
+ * (server side); deleting a token revokes it at once.
+ */
 export async function deleteCommand(
   ctx: CommandContext,
   typeArg: string,
@@ -13,12 +16,20 @@ export async function deleteCommand(
     "buildconfigs",
     "imagestreams",
     "secrets",
+    "imagestreamgrants",
+    "tokens",
   ]);
   if (name === undefined) throw new UsageError(`delete needs a name: kiln delete ${typeArg} NAME`);
-  const namespace = ctx.namespace(options.namespace);
   const client = ctx.client();
+  if (type === "tokens") {
+    await client.deleteToken(name);
+    ctx.out(`token "${name}" deleted\n`);
+    return;
+  }
+  const namespace = ctx.namespace(options.namespace);
   if (type === "buildconfigs") await client.deleteBuildConfig(namespace, name);
   else if (type === "secrets") await client.deleteSecret(namespace, name);
+  else if (type === "imagestreamgrants") await client.deleteImageStreamGrant(namespace, name);
   else await client.deleteImageStream(namespace, name);
   ctx.out(`${kindOf[type].toLowerCase()}.kiln.dev "${name}" deleted\n`);
 }

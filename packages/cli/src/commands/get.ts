@@ -1,17 +1,27 @@
 import type { CommandContext } from "../context.js";
-import { UsageError } from "../errors.js";
+import { ApiError, UsageError } from "../errors.js";
 import {
   buildConfigLayout,
   buildLayout,
   deployLayout,
+  imageStreamGrantLayout,
   imageStreamLayout,
   secretLayout,
+  tokenLayout,
   type TableLayout,
 } from "../output/columns.js";
 import { formatResources, type OutputFormat } from "../output/format.js";
 import { renderTable } from "../output/table.js";
 import { kindOf, parseResourceArgs, type ResourceType } from "../resource-types.js";
-import type { Build, BuildConfig, Deploy, ImageStream, Secret } from "../resources.js";
+import type {
+  Build,
+  BuildConfig,
+  Deploy,
+  ImageStream,
+  ImageStreamGrant,
+  Secret,
+  Token,
+} from "../resources.js";
 
 export interface GetOptions {
   namespace?: string | undefined;
@@ -20,7 +30,7 @@ export interface GetOptions {
   bc?: string | undefined;
 }
 
-type AnyResource = BuildConfig | Build | ImageStream | Secret | Deploy;
+type AnyResource = BuildConfig | Build | ImageStream | Secret | Deploy | ImageStreamGrant | Token;
 
 /** `kiln get TYPE [NAME]`: a table by default, or json / yaml / name for scripts. */
 export async function getCommand(
@@ -44,6 +54,10 @@ export async function getCommand(
     items = sortByName(await client.listImageStreams(namespace));
   } else if (type === "secrets") {
     items = sortByName(await client.listSecrets(namespace));
+  } else if (type === "imagestreamgrants") {
+    items = sortByName(await client.listImageStreamGrants(namespace));
+  } else if (type === "tokens") {
+    items = await client.listTokens(); // by name, as the API sorts
   } else if (type === "deploys") {
     items = await client.listDeploys(namespace); // newest first, as the API sorts
   } else {
@@ -58,7 +72,9 @@ export async function getCommand(
   }
   if (items.length === 0) {
     // kubectl says this on stderr, so a pipeline reading stdout sees an empty table, not prose.
-    ctx.err(`No resources found in ${namespace} namespace.\n`);
+    ctx.err(
+      type === "tokens" ? "No tokens found.\n" : `No resources found in ${namespace} namespace.\n`,
+    );
     return;
   }
   ctx.out(table(type, items, ctx.io.now()));
@@ -82,7 +98,18 @@ function getOne(
       return client.getSecret(namespace, name);
     case "deploys":
       return client.getDeploy(namespace, name);
+    case "imagestreamgrants":
+      return client.getImageStreamGrant(namespace, name);
+    case "tokens":
+      return getToken(ctx, name);
   }
+}
+
+/** Tokens are only listed by the API; one is found in the caller's list. */
+async function getToken(ctx: CommandContext, name: string): Promise<Token> {
+  const token = (await ctx.client().listTokens()).find((t) => t.metadata.name === name);
+  if (!token) throw new ApiError(404, "NotFound", `token "${name}" not found`);
+  return token;
 }
 
 function table(type: ResourceType, items: AnyResource[], now: Date): string {
@@ -100,7 +127,9 @@ function layoutFor(
   | TableLayout<Build>
   | TableLayout<ImageStream>
   | TableLayout<Secret>
-  | TableLayout<Deploy> {
+  | TableLayout<Deploy>
+  | TableLayout<ImageStreamGrant>
+  | TableLayout<Token> {
   switch (type) {
     case "buildconfigs":
       return buildConfigLayout;
@@ -112,6 +141,10 @@ function layoutFor(
       return secretLayout;
     case "deploys":
       return deployLayout;
+    case "imagestreamgrants":
+      return imageStreamGrantLayout;
+    case "tokens":
+      return tokenLayout;
   }
 }
 

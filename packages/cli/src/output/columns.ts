@@ -3,7 +3,9 @@ import type {
   BuildConfig,
   Deploy,
   ImageStream,
+  ImageStreamGrant,
   Secret,
+  Token,
   WireSource,
   WireStrategy,
 } from "../resources.js";
@@ -144,6 +146,32 @@ export const secretLayout: TableLayout<Secret> = {
       secret.type ?? "",
       (secret.registries ?? []).join(","),
       relativeTime(secret.metadata.creationTimestamp, now),
+    ];
+  },
+};
+
+export const imageStreamGrantLayout: TableLayout<ImageStreamGrant> = {
+  headers: ["NAME", "GRANTEE", "ACCESS", "IMAGESTREAMS", "AGE"],
+  row(grant, now) {
+    return [
+      grant.metadata.name,
+      grant.spec?.grantee?.namespace ?? "",
+      (grant.spec?.access ?? []).join(","),
+      grant.spec?.imageStreams?.join(",") ?? "(all)",
+      relativeTime(grant.metadata.creationTimestamp, now),
+    ];
+  },
+};
+
+/** `team-a=edit,team-b=view`: the roles the caller may see. */
+export const tokenLayout: TableLayout<Token> = {
+  headers: ["NAME", "ROLES", "CREATED BY", "AGE"],
+  row(token, now) {
+    return [
+      token.metadata.name,
+      (token.roles ?? []).map((r) => `${r.namespace}=${r.role}`).join(","),
+      token.createdBy ?? "",
+      relativeTime(token.metadata.creationTimestamp, now),
     ];
   },
 };
