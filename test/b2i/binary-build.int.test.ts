@@ -18,6 +18,14 @@ import { kiln } from "../support/cli.js";
 
 const exec = promisify(execFile);
 
+/** The BuildConfigs below live in `default` and push to the `b2i` namespace, which grants it. */
+const pushToB2i = {
+  apiVersion: "kiln.dev/v1",
+  kind: "ImageStreamGrant",
+  metadata: { name: "default-pushes", namespace: "b2i" },
+  spec: { grantee: { namespace: "default" }, access: ["push"] },
+};
+
 function binaryBuildConfig(
   name: string,
   registry: string,
@@ -96,7 +104,7 @@ test("start-build --from-dir uploads the directory, its Dockerfile builds it and
   expect(
     (
       await call("POST", "/apis/v1/apply", {
-        items: [binaryBuildConfig("fromdir", infra.registry.address)],
+        items: [pushToB2i, binaryBuildConfig("fromdir", infra.registry.address)],
       })
     ).status,
   ).toBe(200);
@@ -148,7 +156,10 @@ test("start-build --from-file places one binary as asFile, an inline Dockerfile 
   const dockerfile = `FROM ${baseImage.ref}\nCOPY tool /usr/local/bin/tool\nCMD ["/usr/local/bin/tool", "from-cmd"]\n`;
   // spec.source.binary.asFile renames the upload, whatever the local file is called.
   await call("POST", "/apis/v1/apply", {
-    items: [binaryBuildConfig("fromfile", infra.registry.address, { dockerfile, asFile: "tool" })],
+    items: [
+      pushToB2i,
+      binaryBuildConfig("fromfile", infra.registry.address, { dockerfile, asFile: "tool" }),
+    ],
   });
 
   const started = await kiln(
@@ -203,6 +214,7 @@ test("an archive with '..', an absolute path or a link out of the source is refu
   const call = api(running);
   await call("POST", "/apis/v1/apply", {
     items: [
+      pushToB2i,
       binaryBuildConfig("evil", infra.registry.address, { dockerfile: `FROM ${baseImage.ref}\n` }),
     ],
   });
@@ -287,6 +299,7 @@ test("an upload over API_BINARY_LIMIT_BYTES gets 413 PayloadTooLarge and no buil
   const call = api(running);
   await call("POST", "/apis/v1/apply", {
     items: [
+      pushToB2i,
       binaryBuildConfig("big", infra.registry.address, { dockerfile: `FROM ${baseImage.ref}\n` }),
     ],
   });

@@ -203,6 +203,13 @@ test("an inline Dockerfile builds with build args and the strategy's from overri
   const call = api(running);
   const applied = await call("POST", "/apis/v1/apply", {
     items: [
+      // It pushes to the `custom` namespace, which lets `default` do so.
+      {
+        apiVersion: "kiln.dev/v1",
+        kind: "ImageStreamGrant",
+        metadata: { name: "default-pushes", namespace: "custom" },
+        spec: { grantee: { namespace: "default" }, access: ["push"] },
+      },
       {
         apiVersion: "kiln.dev/v1",
         kind: "BuildConfig",

@@ -10,7 +10,7 @@ import { integrationTest as baseTest, type WorkerInfra } from "@kiln/testing";
 /** The bootstrap token (API_TOKEN) of the api under test. */
 export const bootstrapToken = "bootstrap-token-0123456789abcdef";
 
-export interface Answer {
+interface Answer {
   status: number;
   json: any;
   /** The raw body: what a test greps for a secret. */

@@ -106,6 +106,15 @@ describe("grants", () => {
     expect(deniedUses(uses, [grant("default", ["pull", "push"])], "team-c")).toHaveLength(2);
   });
 
+  it("a grant to * gives every namespace what it says", () => {
+    const shared = {
+      ...grant("default", ["pull"]),
+      spec: { grantee: { namespace: "*" }, access: ["pull" as const] },
+    };
+    expect(deniedUses(uses, [shared], "team-b").map((u) => u.access)).toEqual(["push"]);
+    expect(deniedUses(uses, [shared], "team-c").map((u) => u.access)).toEqual(["push"]);
+  });
+
   it("a grant listing ImageStreams covers those only", () => {
     expect(
       deniedUses(uses, [grant("default", ["pull", "push"], ["base"])], "team-b").map(

@@ -1,6 +1,10 @@
 import type { BuildConfigSpec } from "../resources/build-config.js";
 import type { ImageReference } from "../resources/common.js";
-import { ImageAccess, type ImageStreamGrantSpec } from "../resources/image-stream-grant.js";
+import {
+  everyNamespace,
+  ImageAccess,
+  type ImageStreamGrantSpec,
+} from "../resources/image-stream-grant.js";
 
 /** One ImageStream a BuildConfig pulls from or pushes to, with the field that says so. */
 export interface ImageStreamUse {
@@ -109,7 +113,7 @@ export function isGranted(
   return grants.some(
     (g) =>
       g.namespace === use.namespace &&
-      g.spec.grantee.namespace === grantee &&
+      (g.spec.grantee.namespace === grantee || g.spec.grantee.namespace === everyNamespace) &&
       g.spec.access.includes(use.access) &&
       (g.spec.imageStreams?.includes(use.imageStream) ?? true),
   );

@@ -70,7 +70,7 @@ export function roleIn(subject: Subject, namespace: string): Role | null {
 }
 
 /** The least role that allows `verb` on `resource`. */
-export function requiredRole(verb: Verb, resource: AccessResource): Role {
+function requiredRole(verb: Verb, resource: AccessResource): Role {
   // Bindings (grants, tokens) are the admin's, as OpenShift keeps RoleBindings to `admin`;
   // grants may be read by `view`, since they say which images a namespace may use.
   const binding =

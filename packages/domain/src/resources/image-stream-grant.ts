@@ -6,6 +6,9 @@ import { memoByStrictness, schemasFor, type Strictness } from "./common.js";
 export const ImageAccess = { Pull: "pull", Push: "push" } as const;
 export type ImageAccess = (typeof ImageAccess)[keyof typeof ImageAccess];
 
+/** A grantee of `*` is every namespace, as OpenShift's `openshift` project shares its builder images. */
+export const everyNamespace = "*";
+
 /** Built once per strictness, on first use: a schema costs far more to build than to run. */
 export function imageStreamGrantSpecSchema(
   strictness: Strictness,
@@ -16,14 +19,21 @@ export function imageStreamGrantSpecSchema(
 /**
  * An ImageStreamGrant, kept in the granting namespace (like OpenShift's `system:image-puller`
  * and `system:image-pusher` RoleBindings for another project's builder): the grantee
- * namespace's BuildConfigs may pull (`from`, image sources, ImageChange triggers) and/or push
- * (`output.to`) this namespace's ImageStreams, all of them or only those listed.
+ * namespace's BuildConfigs (every namespace's, for `*`) may pull (`from`, image sources,
+ * ImageChange triggers) and/or push (`output.to`) this namespace's ImageStreams, all of them
+ * or only those listed.
  */
 function makeImageStreamGrantSpecSchema(strictness: Strictness) {
   const { object } = schemasFor(strictness);
   return object({
     grantee: object({
-      namespace: z.string().max(63).regex(namespacePattern, "must be a lowercase DNS-1123 label"),
+      namespace: z
+        .string()
+        .max(63)
+        .refine(
+          (ns) => ns === everyNamespace || namespacePattern.test(ns),
+          `must be a lowercase DNS-1123 label, or ${everyNamespace} for every namespace`,
+        ),
     }),
     access: z
       .array(z.enum([ImageAccess.Pull, ImageAccess.Push]))

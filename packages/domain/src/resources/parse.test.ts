@@ -151,6 +151,10 @@ describe("ImageStreamGrant", () => {
       metadata: { namespace: "default" },
       spec: { grantee: { namespace: "team-b" }, access: ["pull", "push"] },
     });
+    expect(parseResource(grant({ grantee: { namespace: "*" }, access: ["pull"] })).spec).toEqual({
+      grantee: { namespace: "*" },
+      access: ["pull"],
+    });
   });
 
   it("names each wrong field", () => {
