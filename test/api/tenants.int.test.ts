@@ -69,6 +69,27 @@ test("a view token reads everything but cannot apply, start, cancel or delete, a
   );
 });
 
+test("a view token reads a BuildConfig's webhook secrets redacted: they would let it start builds", async ({
+  kiln,
+}) => {
+  const hooked = buildConfig("team-b", "hooked");
+  (hooked.spec as Record<string, unknown>).triggers = [
+    { type: "GitHub", github: { secret: "webhook-s3cret" } },
+  ];
+  expect((await kiln.bootstrap("POST", "/apis/v1/apply", { items: [hooked] })).status).toBe(200);
+  const viewer = kiln.as(await kiln.token("viewer", "team-b=view"));
+  for (const path of [bcPath("team-b", "hooked"), bcPath("team-b")]) {
+    const res = await viewer("GET", path);
+    expect(res.status).toBe(200);
+    expect(res.text).toContain('"secret":"(redacted)"');
+    expect(res.text).not.toContain("webhook-s3cret");
+  }
+  const editor = kiln.as(await kiln.token("editor", "team-b=edit"));
+  expect((await editor("GET", bcPath("team-b", "hooked"))).json.spec.triggers[0].github).toEqual({
+    secret: "webhook-s3cret",
+  });
+});
+
 test("a token of team-a gets 403 for anything of team-b, whether it exists or not", async ({
   kiln,
 }) => {

@@ -29,11 +29,13 @@ import {
   envName,
   imageChangeInputs,
   inPermitted,
+  isAllowed,
   isTerminalPhase,
   issuesFromZod,
   NotFoundError,
   outputTagKey,
   permittedNamespaces,
+  redactWebhookSecrets,
   ValidationError,
   Verb,
   type BuildConfigSpec,
@@ -251,12 +253,15 @@ export function createApiServer(options: ApiServerOptions) {
     const kind = kindOf(request.params);
     const rows = await listResources(db, kind, request.params.ns);
     const history = kind === "ImageStream" ? await listTagHistory(db, request.params.ns) : [];
+    const shown = forReader(request, kind);
     return {
       items: rows.map((row) =>
-        toResourceJson(kind, row, {
-          registry,
-          tagHistory: history.filter((h) => h.imageStream === row.name),
-        }),
+        shown(
+          toResourceJson(kind, row, {
+            registry,
+            tagHistory: history.filter((h) => h.imageStream === row.name),
+          }),
+        ),
       ),
     };
   });
@@ -270,12 +275,33 @@ export function createApiServer(options: ApiServerOptions) {
       const kind = kindOf(request.params);
       const row = await getResource(db, kind, ns, name);
       if (!row) throw new NotFoundError(kind, ns, name);
-      return toResourceJson(kind, row, {
-        registry,
-        tagHistory: kind === "ImageStream" ? await listTagHistory(db, ns, name) : [],
-      });
+      return forReader(
+        request,
+        kind,
+      )(
+        toResourceJson(kind, row, {
+          registry,
+          tagHistory: kind === "ImageStream" ? await listTagHistory(db, ns, name) : [],
+        }),
+      );
     },
   );
+
+  /**
+   * A resource as its reader may see it: a BuildConfig's webhook secrets start builds, so a
+   * caller who may not edit BuildConfigs of the namespace reads them redacted.
+   */
+  function forReader(request: FastifyRequest<{ Params: NsParams }>, kind: ResourceKind) {
+    const mayEdit = isAllowed(subjectOf(request), {
+      verb: Verb.Edit,
+      resource: AccessResource.BuildConfigs,
+      namespace: request.params.ns,
+    });
+    return (json: Record<string, unknown>): Record<string, unknown> =>
+      kind === "BuildConfig" && !mayEdit
+        ? { ...json, spec: redactWebhookSecrets(json.spec as BuildConfigSpec) }
+        : json;
+  }
 
   app.delete<{ Params: NsParams }>(
     "/apis/v1/namespaces/:ns/:plural/:name",

@@ -73,6 +73,7 @@ describe("imageStreamUses", () => {
       `${registry}/default/hello:latest`,
       "localhost:15000/default/hello",
       "127.0.0.2:15000/default/hello@sha256:00",
+      "0.0.0.0:15000/default/hello",
     ])
       expect(imageStreamUses(push(name), "team-b", registry)).toEqual([
         { namespace: "default", imageStream: "hello", access: "push", path: "spec.output.to" },

@@ -37,8 +37,9 @@ function inKilnRegistry(
   return { namespace, imageStream: rest.join("/") };
 }
 
+// 0.0.0.0 and [::] connect to this host's loopback on Linux, as the names below do.
 const loopback = (host: string) =>
-  host === "localhost" || host === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(host);
+  ["localhost", "[::1]", "0.0.0.0", "[::]"].includes(host) || /^127\.\d+\.\d+\.\d+$/.test(host);
 
 /**
  * Whether `host` (`host[:port]` of an image name) is Kiln's registry. Every loopback name with
