@@ -11,7 +11,7 @@ import {
   type BusCredentials,
   type SealingKeyPair,
 } from "@kiln/bus";
-import { runMigrations } from "@kiln/db";
+import { runMigrations, SecretBox } from "@kiln/db";
 import {
   freePort,
   startInfrastructure,
@@ -25,10 +25,15 @@ import { startKiln, type RunningKiln } from "../test/support/kiln-services.js";
 export interface BenchBus {
   busCredentials: BusCredentials;
   sealingKeys: SealingKeyPair;
+  secretsKey: string;
 }
 
 export async function createBenchBus(): Promise<BenchBus> {
-  return { busCredentials: createBusCredentials(), sealingKeys: await createSealingKeyPair() };
+  return {
+    busCredentials: createBusCredentials(),
+    sealingKeys: await createSealingKeyPair(),
+    secretsKey: SecretBox.generateKey(),
+  };
 }
 
 export interface BenchEnvironment {

@@ -18,6 +18,7 @@ export interface KilnInfra {
   /** Every identity's NKey seed on that NATS (the fixture's `busCredentials`). */
   busCredentials: Readonly<Record<KilnServiceName | "admin", string>>;
   sealingKeys: { publicKey: string; privateKey: string };
+  secretsKey: string;
   registry: { address: string };
   /** Logs and build work dirs go below it. */
   workDir: string;
@@ -74,6 +75,7 @@ export async function startKiln(options: {
     apiToken: token,
     natsSeeds: infra.busCredentials,
     sealingKeys: infra.sealingKeys,
+    secretsKey: infra.secretsKey,
     subjectPrefix: options.subjectPrefix,
     ports: {
       api: await freePort(),

@@ -42,6 +42,7 @@ const test = baseTest.extend<{
       host: "127.0.0.1",
       port: 0,
       bodyLimitBytes: 64 * 1024,
+      secrets: infra.secrets,
     });
     const api = createApiServer({
       db: db.db,
@@ -49,6 +50,7 @@ const test = baseTest.extend<{
       logger,
       token: "t".repeat(20),
       registry: infra.registry.address,
+      secrets: infra.secrets,
     });
     await receiver.server.ready();
     await api.ready();
@@ -70,6 +72,7 @@ const test = baseTest.extend<{
         }),
         bc("nosecret", { ref: "main", triggers: [{ type: "GitHub", github: {} }] }),
       ]),
+      infra.secrets,
     );
     const send: Send = async (path, body, headers = {}) => {
       const res = await receiver.server.inject({

@@ -22,6 +22,7 @@ import {
   listDeploys,
   toDeployJson,
   type Db,
+  type SecretBox,
 } from "@kiln/db";
 import {
   BuildGraph,
@@ -58,6 +59,8 @@ export interface ApiServerOptions {
   token: string;
   /** Kiln's registry, shown on ImageStreams. */
   registry: string;
+  /** Seals the secrets of applied resources before they are stored (KILN_SECRETS_KEY). */
+  secrets: SecretBox;
   /** @default 5 MiB */
   bodyLimitBytes?: number;
   /** How long `instantiate` waits for the scheduler to create the build before answering 202. @default 15000 */
@@ -152,7 +155,7 @@ export function createApiServer(options: ApiServerOptions) {
     }
     const resources = parseResources(body.items);
     await refuseRebuildCycles(resources);
-    const results = await applyResources(db, resources);
+    const results = await applyResources(db, resources, options.secrets);
     // ConfigChange triggers fire when the BuildConfig is created, as in OpenShift. The request
     // id is the BuildConfig's uid: a retried apply never starts a second build.
     for (const [i, result] of results.entries()) {

@@ -40,6 +40,9 @@ export {
   toResourceJson,
 } from "./resources.js";
 export type { ApplyAction, ApplyResult, ResourceJsonOptions } from "./resources.js";
+export { SecretBox, SecretKeyError } from "./secret-box.js";
+export { openBuildConfigSpec, openSecretSpec, redacted } from "./sealed-specs.js";
+export { resealStoredSecrets } from "./reseal.js";
 export {
   listWebhookDeliveries,
   markWebhookDeliveryPublished,

@@ -38,6 +38,8 @@ export interface StartKilnServicesOptions {
   natsSeeds: Readonly<Record<KilnServiceName, string>>;
   /** The runners' sealing key pair (JWKs): the scheduler gets the public key, the build-runner alone the private one. */
   sealingKeys: { publicKey: string; privateKey: string };
+  /** Seals the secrets stored in PostgreSQL; only the api, the scheduler and the webhook-receiver get it. */
+  secretsKey: string;
   ports: KilnServicePorts;
   /** Per-build work dirs go below `<stateDir>/work`, buildah's store in `buildahStorageDir`. */
   workDir: string;
@@ -86,6 +88,9 @@ export function kilnServiceEnv(
     ...(name === "scheduler" ? { KILN_RUNNER_SEALING_PUBLIC_KEY: o.sealingKeys.publicKey } : {}),
     ...(name === "build-runner"
       ? { BUILD_RUNNER_SEALING_PRIVATE_KEY: o.sealingKeys.privateKey }
+      : {}),
+    ...(name === "api" || name === "scheduler" || name === "webhook-receiver"
+      ? { KILN_SECRETS_KEY: o.secretsKey }
       : {}),
     NATS_URL: o.natsUrl,
     DATABASE_URL: o.databaseUrl,

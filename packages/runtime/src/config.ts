@@ -60,6 +60,14 @@ export const env = {
         return false;
       }
     }, `must be the runners' ${which} sealing key (an X25519 JWK, as kiln up writes it)`),
+  /** The key that seals stored secrets (`KILN_SECRETS_KEY`): 32 random bytes in base64, as `kiln up` writes it. */
+  secretsKey: () =>
+    z
+      .string()
+      .refine(
+        (text) => Buffer.from(text, "base64").length === 32 && /^[A-Za-z0-9+/]{43}=$/.test(text),
+        "must be 32 bytes in base64 (44 characters), as kiln up writes it",
+      ),
   /** NATS subject prefix: a single lowercase token, so tests can isolate themselves. */
   subjectPrefix: () =>
     z

@@ -20,7 +20,7 @@ import {
   type BusIdentity,
   type SealingKeyPair,
 } from "@kiln/bus";
-import { runMigrations } from "@kiln/db";
+import { runMigrations, SecretBox } from "@kiln/db";
 import { buildBusyboxImage, removeBuildahStore, type BuiltImage } from "@kiln/infra";
 import { randomToken } from "./names.js";
 import { NotificationRelay } from "./notification-relay.js";
@@ -41,6 +41,9 @@ export type WorkerInfra = {
   busCredentials: BusCredentials;
   /** The runners' sealing key pair the worker's services use. */
   sealingKeys: SealingKeyPair;
+  /** The key the worker's services seal stored secrets with (KILN_SECRETS_KEY), and its box. */
+  secretsKey: string;
+  secrets: SecretBox;
   /** The `kiln` database as the `kiln` role (not migrated; tests should use the `database` fixture). */
   databaseUrl: string;
   /**
@@ -143,6 +146,7 @@ export const integrationTest = baseTest.extend<IntegrationFixtures>({
       let servers: Infrastructure | undefined;
       const busCredentials = createBusCredentials();
       const sealingKeys = await createSealingKeyPair();
+      const secretsKey = SecretBox.generateKey();
       try {
         servers = await startInfrastructure({
           natsUsers: busNatsUsers(busCredentials, "*"),
@@ -170,6 +174,8 @@ export const integrationTest = baseTest.extend<IntegrationFixtures>({
           natsUrl: servers.natsUrl,
           busCredentials,
           sealingKeys,
+          secretsKey,
+          secrets: SecretBox.fromKey(secretsKey),
           databaseUrl: servers.databaseUrl,
           adminDatabaseUrl: pgServer.adminUrl,
           databaseUrlFor: pgServer.urlFor,

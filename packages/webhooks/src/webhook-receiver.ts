@@ -8,6 +8,8 @@ import {
   type Db,
   type NewWebhookDelivery,
   type WebhookDeliveryRecord,
+  openBuildConfigSpec,
+  type SecretBox,
 } from "@kiln/db";
 import type { BuildConfigSpec, BuildTrigger } from "@kiln/domain";
 import type { Logger } from "pino";
@@ -29,6 +31,8 @@ export interface WebhookReceiverOptions {
   port: number;
   /** Largest body accepted; larger ones get 413 unread. @default 5 MiB */
   bodyLimitBytes?: number;
+  /** Opens the webhook secrets as stored (KILN_SECRETS_KEY). */
+  secrets: SecretBox;
 }
 
 /** What a webhook sender gets back (202 new, 200 a redelivery). */
@@ -320,7 +324,9 @@ export class WebhookReceiver {
     const cached = this.specs.get(key);
     if (cached && cached.until > now) return cached.spec;
     const row = await getResource(this.options.db, "BuildConfig", namespace, name);
-    const spec = row?.spec as BuildConfigSpec | undefined;
+    const spec = row
+      ? openBuildConfigSpec(row.spec as BuildConfigSpec, this.options.secrets)
+      : undefined;
     if (this.specs.size > 10_000) this.specs.clear();
     this.specs.set(key, { spec, until: now + 1000 });
     return spec;

@@ -1,12 +1,14 @@
 import { Bus } from "@kiln/bus";
-import { connectDatabase } from "@kiln/db";
-import { baseConfigShape, runService } from "@kiln/runtime";
+import { connectDatabase, SecretBox } from "@kiln/db";
+import { baseConfigShape, env, runService } from "@kiln/runtime";
 import { GitPoller, WebhookReceiver } from "@kiln/webhooks";
 import { z } from "zod";
 
 const ConfigSchema = z.object({
   ...baseConfigShape,
   DATABASE_URL: z.string().min(1),
+  /** Seals the secrets Kiln stores (webhook secrets, registry credentials). A secret. */
+  KILN_SECRETS_KEY: env.secretsKey(),
   WEBHOOK_HOST: z.string().default("127.0.0.1"),
   WEBHOOK_PORT: z.coerce.number().int().min(0).max(65535).default(18081),
   /** Larger webhook bodies get 413 unread (GitHub caps its payloads at 25 MB; pushes are far smaller). */
@@ -38,6 +40,7 @@ await runService("webhook-receiver", ConfigSchema, async ({ config, logger, shut
     host: config.WEBHOOK_HOST,
     port: config.WEBHOOK_PORT,
     bodyLimitBytes: config.WEBHOOK_BODY_LIMIT_BYTES,
+    secrets: SecretBox.fromKey(config.KILN_SECRETS_KEY),
   });
   const poller = new GitPoller({
     db: database.db,

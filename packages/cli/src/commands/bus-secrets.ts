@@ -7,9 +7,17 @@ import {
   type BusCredentials,
   type SealingKeyPair,
 } from "@kiln/bus";
+import { SecretBox } from "@kiln/db";
 
-/** What `kiln up` keeps for the bus: every identity's NKey seed and the runners' sealing keys. */
-export type BusSecrets = { credentials: BusCredentials; sealingKeys: SealingKeyPair };
+/**
+ * What `kiln up` keeps besides the database's passwords: every bus identity's NKey seed, the
+ * runners' sealing keys, and the key that seals stored secrets.
+ */
+export type BusSecrets = {
+  credentials: BusCredentials;
+  sealingKeys: SealingKeyPair;
+  secretsKey: string;
+};
 
 /**
  * Reads the bus secrets from `<stateDir>/secrets`, making what is missing. Made once and kept,
@@ -35,12 +43,27 @@ export async function ensureBusSecrets(stateDir: string): Promise<BusSecrets> {
     sealingKeys = await createSealingKeyPair();
     await writeSecret(keysFile, sealingKeys);
   }
-  return { credentials, sealingKeys };
+  const keyFile = join(dir, "secrets-key");
+  let secretsKey = (await readText(keyFile))?.trim();
+  if (!secretsKey) {
+    secretsKey = SecretBox.generateKey();
+    await writeFile(keyFile, `${secretsKey}\n`, { mode: 0o600 });
+    await chmod(keyFile, 0o600);
+  }
+  return { credentials, sealingKeys, secretsKey };
 }
 
 async function readJson<T>(file: string): Promise<T | null> {
   try {
     return JSON.parse(await readFile(file, "utf8")) as T;
+  } catch {
+    return null;
+  }
+}
+
+async function readText(file: string): Promise<string | null> {
+  try {
+    return await readFile(file, "utf8");
   } catch {
     return null;
   }

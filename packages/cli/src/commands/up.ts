@@ -6,7 +6,7 @@ import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import { busNatsUsers, setUpBus } from "@kiln/bus";
-import { runMigrations } from "@kiln/db";
+import { createDatabase, resealStoredSecrets, runMigrations, SecretBox } from "@kiln/db";
 import {
   DefaultPorts,
   buildBusyboxImage,
@@ -153,6 +153,7 @@ export async function upCommand(ctx: CommandContext, options: UpOptions): Promis
 
     say("running database migrations...");
     await runMigrations(infra.databaseUrl);
+    await sealSecretsStoredInClear(infra.databaseUrl, bus.secretsKey, say);
     await setUpBus({ servers: infra.natsUrl, adminSeed: bus.credentials.admin });
 
     const registry = infra.registry.address;
@@ -165,6 +166,7 @@ export async function upCommand(ctx: CommandContext, options: UpOptions): Promis
       apiToken: token,
       natsSeeds: bus.credentials,
       sealingKeys: bus.sealingKeys,
+      secretsKey: bus.secretsKey,
       ports: { api: ports.api, webhook: ports.webhook, ...healthPorts },
       // The build user's (the runner becomes it when `kiln up` runs as root): work dirs and the
       // rootless image store, with the layer cache that outlives builds.
@@ -235,6 +237,21 @@ function withoutPassword(url: string): string {
   const shown = new URL(url);
   shown.password = "";
   return shown.toString();
+}
+
+/** Secrets a Kiln from before encryption at rest stored in clear are sealed once, here. */
+async function sealSecretsStoredInClear(
+  databaseUrl: string,
+  key: string,
+  say: (line: string) => void,
+): Promise<void> {
+  const database = createDatabase(databaseUrl, { max: 1 });
+  try {
+    const sealed = await resealStoredSecrets(database.db, SecretBox.fromKey(key));
+    if (sealed > 0) say(`sealed ${sealed} stored secret(s) kept in clear by an older Kiln`);
+  } finally {
+    await database.close();
+  }
 }
 
 /** SIGINT/SIGTERM as a promise; a third signal gives up on a clean stop. */
