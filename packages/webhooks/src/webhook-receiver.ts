@@ -124,10 +124,10 @@ export class WebhookReceiver {
     app.setErrorHandler((error, request, reply) => {
       const { status, body } = toHttpError(error, this.options.bodyLimitBytes ?? 5 * 1024 * 1024);
       if (status >= 500)
-        this.log.error({ err: error, path: request.url.split("?")[0] }, "webhook request failed");
+        this.log.error({ err: error, path: loggablePath(request.url) }, "webhook request failed");
       else
         this.log.warn(
-          { status, error: body.error, path: request.url.split("?")[0] },
+          { status, error: body.error, path: loggablePath(request.url) },
           "webhook request refused",
         );
       void reply.status(status).send(body);
@@ -135,7 +135,7 @@ export class WebhookReceiver {
     app.setNotFoundHandler((request, reply) => {
       void reply.status(404).send({
         error: "NotFound",
-        message: `no webhook route ${request.method} ${request.url.split("?")[0]}`,
+        message: `no webhook route ${request.method} ${loggablePath(request.url)}`,
       });
     });
 
@@ -461,4 +461,12 @@ function toHttpError(
     status: 500,
     body: { error: "Internal", message: "the webhook could not be handled; it was not acted on" },
   };
+}
+
+/**
+ * A request path fit for a log line: no query, and the secret segment of an OpenShift-style
+ * URL (`…/webhooks/<secret>/github`) replaced, so a refused delivery does not log the secret.
+ */
+export function loggablePath(url: string): string {
+  return url.split("?")[0]!.replace(/\/webhooks\/[^/]+(?=\/|$)/, "/webhooks/[redacted]");
 }
