@@ -27,5 +27,6 @@ describe("SecretBox", () => {
 
   test("a key that is not 32 bytes of base64 is refused by name", () => {
     expect(() => SecretBox.fromKey("short")).toThrow(/32 bytes in base64/);
+    expect(() => SecretBox.fromKey(Buffer.alloc(32).toString("base64"))).toThrow(/placeholder/);
   });
 });

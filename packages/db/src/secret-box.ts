@@ -26,6 +26,8 @@ export class SecretBox {
     const key = Buffer.from(base64.trim(), "base64");
     if (key.length !== 32 || key.toString("base64") !== base64.trim())
       throw new SecretKeyError("the secrets key must be 32 bytes in base64 (44 characters)");
+    if (key.every((byte) => byte === 0))
+      throw new SecretKeyError("the secrets key is the all-zero placeholder: generate one");
     return new SecretBox(key);
   }
 

@@ -36,6 +36,7 @@ await runService("api", ConfigSchema, async ({ config, logger, shutdown }) => {
     name: "kiln-api",
     logger,
     identity: { role: "api", nkeySeed: config.NATS_NKEY_SEED },
+    tlsCaFile: config.NATS_TLS_CA_FILE,
   });
   shutdown.add("nats", () => bus.drain());
   await bus.waitForStreams("api");

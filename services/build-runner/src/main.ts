@@ -1,3 +1,4 @@
+import { readFile } from "node:fs/promises";
 import { Bus } from "@kiln/bus";
 import { LocalEngine, NoopEngine, prepareBuildHost, type BuildHost } from "@kiln/engine";
 import { KubernetesEngine } from "@kiln/kube-engine";
@@ -7,7 +8,11 @@ import { HealthServer, runService, type Logger } from "@kiln/runtime";
 import { ConfigSchema, type Config } from "./config.js";
 
 /** The `kubernetes` engine from the configuration; builds no client connection yet. */
-function kubernetesEngine(config: Config, logger: Logger): KubernetesEngine {
+function kubernetesEngine(
+  config: Config,
+  logger: Logger,
+  natsTlsCa: string | undefined,
+): KubernetesEngine {
   const kubeConfig = new KubeConfig();
   // KUBECONFIG, else ~/.kube/config, else the service account of the pod the runner runs in.
   kubeConfig.loadFromDefault();
@@ -30,6 +35,8 @@ function kubernetesEngine(config: Config, logger: Logger): KubernetesEngine {
       ...(config.BUILD_RUNNER_KUBE_NATS_NKEY_SEED
         ? { nkeySeed: config.BUILD_RUNNER_KUBE_NATS_NKEY_SEED }
         : {}),
+      // The pods reach the same NATS, so they need the same CA (their namespace cannot mount ours).
+      ...(natsTlsCa ? { tlsCa: natsTlsCa } : {}),
     },
     pollIntervalMs: config.BUILD_RUNNER_KUBE_POLL_INTERVAL_MS,
     logger: logger.child({ component: "kubernetes-engine" }),
@@ -85,6 +92,7 @@ await runService("build-runner", ConfigSchema, async ({ config, logger, shutdown
     name: "kiln-build-runner",
     logger,
     identity: { role: "build-runner", nkeySeed: config.NATS_NKEY_SEED },
+    tlsCaFile: config.NATS_TLS_CA_FILE,
   });
   shutdown.add("nats", () => bus.drain());
   await bus.waitForStreams("build-runner");
@@ -94,7 +102,11 @@ await runService("build-runner", ConfigSchema, async ({ config, logger, shutdown
     config.BUILD_RUNNER_ENGINE === "noop"
       ? new NoopEngine({ buildMs: config.BUILD_RUNNER_NOOP_BUILD_MS })
       : config.BUILD_RUNNER_ENGINE === "kubernetes"
-        ? kubernetesEngine(config, logger)
+        ? kubernetesEngine(
+            config,
+            logger,
+            config.NATS_TLS_CA_FILE ? await readFile(config.NATS_TLS_CA_FILE, "utf8") : undefined,
+          )
         : new LocalEngine({
             host: host!,
             workDir: config.BUILD_RUNNER_WORK_DIR ?? "",

@@ -70,6 +70,7 @@ await runService("image-watcher", ConfigSchema, async ({ config, logger, shutdow
     name: "kiln-image-watcher",
     logger,
     identity: { role: "image-watcher", nkeySeed: config.NATS_NKEY_SEED },
+    tlsCaFile: config.NATS_TLS_CA_FILE,
   });
   shutdown.add("nats", () => bus.drain());
   await bus.waitForStreams("image-watcher");

@@ -28,6 +28,7 @@ await runService("scheduler", ConfigSchema, async ({ config, logger, shutdown })
     name: "kiln-scheduler",
     logger,
     identity: { role: "scheduler", nkeySeed: config.NATS_NKEY_SEED },
+    tlsCaFile: config.NATS_TLS_CA_FILE,
   });
   shutdown.add("nats", () => bus.drain());
   await bus.waitForStreams("scheduler");

@@ -30,6 +30,7 @@ await runService("webhook-receiver", ConfigSchema, async ({ config, logger, shut
     name: "kiln-webhook-receiver",
     logger,
     identity: { role: "webhook-receiver", nkeySeed: config.NATS_NKEY_SEED },
+    tlsCaFile: config.NATS_TLS_CA_FILE,
   });
   shutdown.add("nats", () => bus.drain());
   await bus.waitForStreams("webhook-receiver");
