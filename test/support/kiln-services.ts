@@ -14,7 +14,8 @@ export const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 /** What `startKiln` needs of the real infrastructure (the `infra` fixture, or the benchmark's own). */
 export interface KilnInfra {
   natsUrl: string;
-  registry: { address: string };
+  /** With the account it wants, given to the build-runner and the image-watcher. */
+  registry: { address: string; credentials?: { username: string; password: string } | null };
   /** Logs and build work dirs go below it. */
   workDir: string;
 }
@@ -61,6 +62,7 @@ export async function startKiln(options: {
     natsUrl: infra.natsUrl,
     databaseUrl: options.databaseUrl,
     registry: infra.registry.address,
+    registryCredentials: infra.registry.credentials ?? undefined,
     apiToken: token,
     subjectPrefix: options.subjectPrefix,
     ports: {

@@ -1,5 +1,6 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
+import type { BasicCredentials } from "@kiln/registry";
 import { StartupFailedError } from "./errors.js";
 import type { ManagedProcess } from "./managed-process.js";
 import { spawnService } from "./service-process.js";
@@ -33,6 +34,8 @@ export interface StartKilnServicesOptions {
   databaseUrl: string;
   /** Registry address (`host:port`) outputs are pushed to; reached over plain HTTP. */
   registry: string;
+  /** Kiln's account in `registry`, for the services that talk to it (build-runner, image-watcher) only. */
+  registryCredentials?: BasicCredentials | undefined;
   apiToken: string;
   ports: KilnServicePorts;
   /** Per-build work dirs go below `<stateDir>/work`, buildah's store in `buildahStorageDir`. */
@@ -69,8 +72,24 @@ function healthUrl(name: KilnServiceName, ports: KilnServicePorts): string {
   return `http://${host}:${port}/healthz`;
 }
 
-/** The environment every service gets: one place, so `kiln up`, the tests and the benchmark agree. */
-export function kilnServiceEnv(o: StartKilnServicesOptions): Record<string, string> {
+/** The services that pull from or push to Kiln's registry, and so get its account. */
+const registryClients: ReadonlySet<KilnServiceName> = new Set(["build-runner", "image-watcher"]);
+
+/**
+ * The environment a service gets (`service`; none: what every one of them gets): one place, so
+ * `kiln up`, the tests and the benchmark agree. `extraEnv` comes last and wins.
+ */
+export function kilnServiceEnv(
+  o: StartKilnServicesOptions,
+  service?: KilnServiceName,
+): Record<string, string> {
+  const account: Record<string, string> =
+    o.registryCredentials && service !== undefined && registryClients.has(service)
+      ? {
+          KILN_REGISTRY_USERNAME: o.registryCredentials.username,
+          KILN_REGISTRY_PASSWORD: o.registryCredentials.password,
+        }
+      : {};
   return {
     NATS_URL: o.natsUrl,
     DATABASE_URL: o.databaseUrl,
@@ -91,6 +110,7 @@ export function kilnServiceEnv(o: StartKilnServicesOptions): Record<string, stri
     DEPLOYER_HEALTH_PORT: String(o.ports.deployerHealth),
     BUILD_RUNNER_WORK_DIR: o.workDir,
     BUILD_RUNNER_STORAGE_DIR: o.buildahStorageDir,
+    ...account,
     ...o.extraEnv,
   };
 }
@@ -104,7 +124,6 @@ export function kilnServiceEnv(o: StartKilnServicesOptions): Record<string, stri
 export async function startKilnServices(o: StartKilnServicesOptions): Promise<KilnServices> {
   const wanted = new Set(o.services ?? kilnServiceNames);
   const names = kilnServiceNames.filter((n) => wanted.has(n));
-  const env = kilnServiceEnv(o);
   await mkdir(o.workDir, { recursive: true });
   await mkdir(o.buildahStorageDir, { recursive: true });
   await mkdir(o.logsDir, { recursive: true });
@@ -118,7 +137,12 @@ export async function startKilnServices(o: StartKilnServicesOptions): Promise<Ki
       const entry = join(o.servicesDir, name, "src", "main.ts");
       processes.set(
         name,
-        await spawnService({ name, entry, env, logFile: join(o.logsDir, `${name}.log`) }),
+        await spawnService({
+          name,
+          entry,
+          env: kilnServiceEnv(o, name),
+          logFile: join(o.logsDir, `${name}.log`),
+        }),
       );
     }
     const deadline = Date.now() + (o.readyTimeoutMs ?? 90_000);

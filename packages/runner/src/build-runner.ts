@@ -16,6 +16,7 @@ import {
   type BuildPhase,
   type BuildRevision,
 } from "@kiln/domain";
+import { withBasicCredentials, type BasicCredentials } from "@kiln/registry";
 import type { Logger } from "pino";
 import { LogPublisher } from "./log-publisher.js";
 
@@ -27,6 +28,12 @@ export interface BuildRunnerOptions {
   maxConcurrentBuilds?: number;
   /** How often a running build tells JetStream it is still alive. @default 10000 */
   heartbeatMs?: number;
+  /**
+   * Kiln's registry (`host:port`) and this runner's account there: every build pulls from and
+   * pushes to it with these, beside its BuildConfig's Secrets for other registries. None: Kiln's
+   * registry takes anonymous pushes.
+   */
+  kilnRegistry?: { registry: string; credentials: BasicCredentials } | undefined;
 }
 
 /** Why a running build was aborted; the abort reason decides the build's final phase. */
@@ -154,7 +161,7 @@ export class BuildRunner {
           namespace,
           name,
           spec: dispatch.spec,
-          credentials: dispatch.credentials,
+          credentials: this.credentialsFor(dispatch),
           ...(binary ? { openBinaryInput: () => this.openBinaryInput(binary.object) } : {}),
         },
         sink,
@@ -182,6 +189,20 @@ export class BuildRunner {
     await publishStatus(outcome.phase, outcome.extra);
     log.info({ phase: outcome.phase, reason: outcome.extra.reason }, "build finished");
     await this.dropBinaryInput(dispatch, log);
+  }
+
+  /**
+   * The build's pull and push docker configs: its BuildConfig's Secrets, with this runner's
+   * account for Kiln's registry in both. Kiln's wins over a Secret's entry for Kiln's registry:
+   * the outputs Kiln records there are pushed as Kiln, whatever a Secret says.
+   */
+  private credentialsFor(dispatch: BuildDispatchedV1): BuildDispatchedV1["credentials"] {
+    const own = this.options.kilnRegistry;
+    if (!own) return dispatch.credentials;
+    return {
+      pull: withBasicCredentials(dispatch.credentials?.pull, own.registry, own.credentials),
+      push: withBasicCredentials(dispatch.credentials?.push, own.registry, own.credentials),
+    };
   }
 
   /** Streams an uploaded input from the object store; a missing one fails the build, not Kiln. */
