@@ -41,6 +41,7 @@ function escapeImageOf(infra: WorkerInfra, baseImage: BaseImage): Promise<string
     await exec("gcc", ["-static", "-O1", "-o", binary, escapeSource]);
     const image = await buildBusyboxImage({
       storageDir: baseImage.storageDir,
+      authFile: baseImage.authFile,
       ref: `${infra.registry.address}/isolation/escape:latest`,
       hostFiles: { "/escape": binary },
     });

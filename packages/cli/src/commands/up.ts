@@ -18,6 +18,7 @@ import {
   type Infrastructure,
   type ManagedProcess,
 } from "@kiln/infra";
+import { basicAuthOf } from "@kiln/registry";
 import { KilnClient } from "../client.js";
 import { formatEnvFile } from "../config.js";
 import type { CommandContext } from "../context.js";
@@ -151,12 +152,16 @@ export async function upCommand(ctx: CommandContext, options: UpOptions): Promis
     await runMigrations(infra.databaseUrl);
 
     const registry = infra.registry.address;
+    // startInfrastructure always starts the registry with Kiln's account and its auth file.
+    const registryCredentials = infra.registry.credentials ?? undefined;
+    const registryAuthFile = infra.registry.authFile ?? "";
     say(`starting ${kilnServiceNames.join(", ")} ...`);
     services = await startKilnServices({
       servicesDir,
       natsUrl: infra.natsUrl,
       databaseUrl: infra.databaseUrl,
       registry,
+      registryCredentials,
       apiToken: token,
       ports: { api: ports.api, webhook: ports.webhook, ...healthPorts },
       // The build user's (the runner becomes it when `kiln up` runs as root): work dirs and the
@@ -174,6 +179,8 @@ export async function upCommand(ctx: CommandContext, options: UpOptions): Promis
       KILN_API_URL: apiUrl,
       KILN_WEBHOOK_URL: `http://${host}:${ports.webhook}`,
       KILN_REGISTRY: registry,
+      // buildah, skopeo and podman read it: `set -a; . .kiln/env` and they push to Kiln's registry.
+      REGISTRY_AUTH_FILE: registryAuthFile,
       KILN_TOKEN: token,
       NATS_URL: infra.natsUrl,
       DATABASE_URL: infra.databaseUrl,
@@ -185,6 +192,10 @@ export async function upCommand(ctx: CommandContext, options: UpOptions): Promis
       await setUpDemo({
         stateDir,
         registry,
+        registryAuthFile,
+        registryAuthorization: registryCredentials
+          ? `Basic ${basicAuthOf(registryCredentials)}`
+          : undefined,
         apiUrl,
         token,
         buildah: binaries.buildah,
@@ -200,7 +211,7 @@ export async function upCommand(ctx: CommandContext, options: UpOptions): Promis
         "Kiln is up.",
         `  API          ${apiUrl}`,
         `  webhooks     http://${host}:${ports.webhook}`,
-        `  registry     ${registry}`,
+        `  registry     ${registry} (wants Kiln's account: REGISTRY_AUTH_FILE in the env file)`,
         `  nats         ${infra.natsUrl}`,
         `  postgres     ${infra.databaseUrl}`,
         `  state dir    ${stateDir}`,
@@ -294,6 +305,9 @@ function watchForCrashes(
 interface DemoOptions {
   stateDir: string;
   registry: string;
+  /** Kiln's account in `registry`: a docker config JSON file for buildah, a header for fetch. */
+  registryAuthFile: string;
+  registryAuthorization: string | undefined;
   apiUrl: string;
   token: string;
   buildah: string;
@@ -305,11 +319,12 @@ interface DemoOptions {
 async function setUpDemo(o: DemoOptions): Promise<void> {
   const demoDir = join(o.stateDir, "demo");
   const baseImage = `${o.registry}/base/busybox:latest`;
-  if (!(await imageExists(o.registry, "base/busybox", "latest"))) {
+  if (!(await imageExists(o.registry, o.registryAuthorization, "base/busybox", "latest"))) {
     await buildBusyboxImage({
       buildah: o.buildah,
       storageDir: join(demoDir, "buildah"),
       ref: baseImage,
+      authFile: o.registryAuthFile,
     });
   }
   const repo = join(demoDir, "hello");
@@ -336,11 +351,17 @@ async function setUpDemo(o: DemoOptions): Promise<void> {
   ]);
 }
 
-async function imageExists(registry: string, repository: string, tag: string): Promise<boolean> {
+async function imageExists(
+  registry: string,
+  authorization: string | undefined,
+  repository: string,
+  tag: string,
+): Promise<boolean> {
   try {
     const res = await fetch(`http://${registry}/v2/${repository}/manifests/${tag}`, {
       method: "HEAD",
       headers: {
+        ...(authorization ? { authorization } : {}),
         accept:
           "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
       },
