@@ -21,19 +21,18 @@ export function dockerConfigFor(registry: string, credentials: BasicCredentials)
 
 /**
  * `config` (a docker config JSON, e.g. a BuildConfig's Secret; none: empty) with `credentials`
- * for `registry` in place of whatever it held for that registry; every other registry's entry
- * is kept as it was. The scheme-prefixed keys docker also writes are dropped for that registry,
- * so no tool can pick an older entry over this one.
+ * for `registry` added, unless it already names that registry (bare or as an http(s) URL, as
+ * `basicCredentialsFor` reads it): the credentials someone chose for a registry are kept, these
+ * only fill the gap. Every other entry is kept as it was.
  */
 export function withBasicCredentials(
   config: string | undefined,
   registry: string,
   credentials: BasicCredentials,
 ): string {
-  const parsed = config === undefined ? {} : (JSON.parse(config) as Record<string, unknown>);
-  const auths = { ...(parsed.auths as Record<string, unknown> | undefined) };
-  for (const key of [`http://${registry}`, `https://${registry}`]) delete auths[key];
-  auths[registry] = { auth: basicAuthOf(credentials) };
+  const parsed = config === undefined ? {} : (JSON.parse(config) as DockerConfig);
+  if (config !== undefined && basicCredentialsFor(parsed, registry) !== undefined) return config;
+  const auths = { ...parsed.auths, [registry]: { auth: basicAuthOf(credentials) } };
   return JSON.stringify({ ...parsed, auths });
 }
 

@@ -30,8 +30,8 @@ export interface BuildRunnerOptions {
   heartbeatMs?: number;
   /**
    * Kiln's registry (`host:port`) and this runner's account there: every build pulls from and
-   * pushes to it with these, beside its BuildConfig's Secrets for other registries. None: Kiln's
-   * registry takes anonymous pushes.
+   * pushes to it with these (unless its BuildConfig's Secret names that registry), beside its
+   * Secrets for other registries. None: Kiln's registry takes anonymous pushes.
    */
   kilnRegistry?: { registry: string; credentials: BasicCredentials } | undefined;
 }
@@ -193,8 +193,9 @@ export class BuildRunner {
 
   /**
    * The build's pull and push docker configs: its BuildConfig's Secrets, with this runner's
-   * account for Kiln's registry in both. Kiln's wins over a Secret's entry for Kiln's registry:
-   * the outputs Kiln records there are pushed as Kiln, whatever a Secret says.
+   * account for Kiln's registry in both. A Secret that names Kiln's registry itself keeps its
+   * entry (a team's own robot account there is the narrower one, and the choice was explicit);
+   * the runner's account only fills the gap.
    */
   private credentialsFor(dispatch: BuildDispatchedV1): BuildDispatchedV1["credentials"] {
     const own = this.options.kilnRegistry;
