@@ -50,6 +50,8 @@ async function runInImage(
     ...buildah,
     "from",
     "--tls-verify=false",
+    "--authfile",
+    baseImage.authFile,
     imageReference,
   ]);
   try {

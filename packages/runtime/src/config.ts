@@ -75,3 +75,42 @@ export const env = {
       .regex(/^[a-z][a-z0-9]*$/, "must be one lowercase token")
       .default("kiln"),
 };
+
+/**
+ * Kiln's own registry account, for the services that talk to Kiln's registry (the
+ * build-runner, the image-watcher): `kiln up` generates it, a cluster takes it from a Secret.
+ * Both or neither (`checkRegistryCredentials`). The password is one of `redactedPaths`.
+ */
+export const registryCredentialsShape = {
+  KILN_REGISTRY_USERNAME: z
+    .string()
+    .regex(/^[^:\s]+$/, "must be a user name without ':' or spaces")
+    .optional(),
+  KILN_REGISTRY_PASSWORD: z.string().min(1).optional(),
+};
+
+type RegistryCredentialsConfig = {
+  KILN_REGISTRY_USERNAME?: string | undefined;
+  KILN_REGISTRY_PASSWORD?: string | undefined;
+};
+
+/** For a schema's `superRefine`: a user without a password (or the reverse) is a mistake, not anonymous access. */
+export function checkRegistryCredentials(c: RegistryCredentialsConfig, ctx: z.RefinementCtx): void {
+  const [user, password] = [c.KILN_REGISTRY_USERNAME, c.KILN_REGISTRY_PASSWORD];
+  if ((user === undefined) === (password === undefined)) return;
+  ctx.addIssue({
+    code: "custom",
+    path: [user === undefined ? "KILN_REGISTRY_USERNAME" : "KILN_REGISTRY_PASSWORD"],
+    message:
+      "required with KILN_REGISTRY_USERNAME and KILN_REGISTRY_PASSWORD: give both or neither",
+  });
+}
+
+/** The account a parsed config names; undefined: none (Kiln's registry takes anonymous callers). */
+export function registryCredentialsOf(
+  c: RegistryCredentialsConfig,
+): { username: string; password: string } | undefined {
+  return c.KILN_REGISTRY_USERNAME !== undefined && c.KILN_REGISTRY_PASSWORD !== undefined
+    ? { username: c.KILN_REGISTRY_USERNAME, password: c.KILN_REGISTRY_PASSWORD }
+    : undefined;
+}

@@ -4,7 +4,14 @@ import { LocalEngine, NoopEngine, prepareBuildHost, type BuildHost } from "@kiln
 import { KubernetesEngine } from "@kiln/kube-engine";
 import { KubeConfig } from "@kubernetes/client-node";
 import { BuildRunner } from "@kiln/runner";
-import { HealthServer, runService, type Logger } from "@kiln/runtime";
+import {
+  basicAuthOf,
+  RegistryClient,
+  RegistryError,
+  RegistryFailure,
+  type BasicCredentials,
+} from "@kiln/registry";
+import { HealthServer, registryCredentialsOf, runService, type Logger } from "@kiln/runtime";
 import { ConfigSchema, type Config } from "./config.js";
 
 /** The `kubernetes` engine from the configuration; builds no client connection yet. */
@@ -84,6 +91,30 @@ function buildHostDetails(host: BuildHost): Record<string, unknown> {
   };
 }
 
+/**
+ * Says at start, in one line naming the registry, when Kiln's registry refuses this runner's
+ * account, rather than only in the log of each build that then fails to push. Never fatal: a
+ * restart would not fix a wrong password (no crash loop), and the builds fail with PushFailed.
+ */
+async function checkRegistryAccount(
+  config: Config,
+  own: { registry: string; credentials: BasicCredentials },
+  logger: Logger,
+): Promise<void> {
+  try {
+    await new RegistryClient().checkAccess({
+      host: own.registry,
+      insecure: config.KILN_INSECURE_REGISTRIES.includes(own.registry),
+      basicAuth: basicAuthOf(own.credentials),
+    });
+  } catch (error) {
+    const fields = { registry: own.registry, user: own.credentials.username, err: error };
+    if (error instanceof RegistryError && error.reason === RegistryFailure.Unauthorized)
+      logger.error(fields, "kiln registry refused this runner's account: builds cannot push there");
+    else logger.warn(fields, "could not check this runner's account in kiln registry");
+  }
+}
+
 await runService("build-runner", ConfigSchema, async ({ config, logger, shutdown }) => {
   const host = config.BUILD_RUNNER_ENGINE === "local" ? await localBuildHost(config, logger) : null;
   const bus = await Bus.connect({
@@ -117,12 +148,19 @@ await runService("build-runner", ConfigSchema, async ({ config, logger, shutdown
             imageCacheBytes: config.BUILD_RUNNER_IMAGE_CACHE_BYTES,
             logger: logger.child({ component: "local-engine" }),
           });
+  const credentials = registryCredentialsOf(config);
+  const kilnRegistry =
+    credentials && config.KILN_REGISTRY
+      ? { registry: config.KILN_REGISTRY, credentials }
+      : undefined;
+  if (kilnRegistry) void checkRegistryAccount(config, kilnRegistry, logger);
   const runner = new BuildRunner({
     bus,
     engine,
     logger,
     maxConcurrentBuilds: config.BUILD_RUNNER_MAX_CONCURRENT_BUILDS,
     sealingKey: config.BUILD_RUNNER_SEALING_PRIVATE_KEY,
+    kilnRegistry,
   });
   await runner.start();
   shutdown.add("runner", () => runner.stop(config.BUILD_RUNNER_SHUTDOWN_GRACE_MS));

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
@@ -17,6 +18,8 @@ export type BusSecrets = {
   credentials: BusCredentials;
   sealingKeys: SealingKeyPair;
   secretsKey: string;
+  /** What the registry's notifications to the image-watcher carry: its own, not the API token. */
+  notificationToken: string;
 };
 
 /**
@@ -50,7 +53,14 @@ export async function ensureBusSecrets(stateDir: string): Promise<BusSecrets> {
     await writeFile(keyFile, `${secretsKey}\n`, { mode: 0o600 });
     await chmod(keyFile, 0o600);
   }
-  return { credentials, sealingKeys, secretsKey };
+  const tokenFile = join(dir, "registry-notification-token");
+  let notificationToken = (await readText(tokenFile))?.trim();
+  if (!notificationToken) {
+    notificationToken = randomBytes(32).toString("hex");
+    await writeFile(tokenFile, `${notificationToken}\n`, { mode: 0o600 });
+    await chmod(tokenFile, 0o600);
+  }
+  return { credentials, sealingKeys, secretsKey, notificationToken };
 }
 
 async function readJson<T>(file: string): Promise<T | null> {
