@@ -41,14 +41,26 @@ export {
 } from "./resources.js";
 export type { ApplyAction, ApplyResult, ResourceJsonOptions } from "./resources.js";
 export {
+  buildConfigsWithRejectedDeliveries,
+  deleteWebhookDeliveriesOlderThan,
+  deleteWebhookRefusalCountsOlderThan,
   listWebhookDeliveries,
+  listWebhookRefusalCounts,
   markWebhookDeliveryPublished,
   recordWebhookDelivery,
   recordWebhookDeliveries,
   toWebhookDeliveryJson,
+  toWebhookRefusalCountJson,
+  trimRejectedWebhookDeliveries,
   WebhookOutcome,
+  WebhookRefusalReason,
 } from "./webhook-deliveries.js";
-export type { NewWebhookDelivery, WebhookDeliveryRecord } from "./webhook-deliveries.js";
+export type {
+  NewWebhookDelivery,
+  WebhookDeliveryRecord,
+  WebhookRefusal,
+  WebhookRefusalCount,
+} from "./webhook-deliveries.js";
 export {
   beginDeploy,
   getDeploy,
