@@ -1,17 +1,24 @@
+import { execFile } from "node:child_process";
 import { createHmac, randomUUID } from "node:crypto";
+import { join } from "node:path";
+import { promisify } from "node:util";
 import { createApiServer } from "@kiln/api";
 import { Bus } from "@kiln/bus";
 import { applyResources, createDatabase, type Database } from "@kiln/db";
 import { parseResources } from "@kiln/domain";
+import { tsxLoaderUrl } from "@kiln/infra";
 import { createLogger } from "@kiln/runtime";
 import { integrationTest as baseTest } from "@kiln/testing";
-import { WebhookReceiver } from "@kiln/webhooks";
-import { expect } from "vitest";
+import { DeliverySweeper, WebhookReceiver } from "@kiln/webhooks";
+import { afterEach, expect } from "vitest";
 import { kiln as kilnCli } from "../support/cli.js";
+import { repoRoot, startKiln, type RunningKiln } from "../support/kiln-services.js";
 
+const exec = promisify(execFile);
 const logger = createLogger({ service: "webhook-test", level: "silent" });
 const secret = "gh-secret-0123456789";
 const token = "t".repeat(20);
+const day = 86_400_000;
 
 type Answer = { status: number; json: any };
 
@@ -186,4 +193,121 @@ test("refused and accepted deliveries to an existing BuildConfig are stored and 
   expect(lines).toHaveLength(3);
   expect(lines.filter((l) => /rejected .*Unauthorized/.test(l))).toHaveLength(2);
   expect(lines.filter((l) => / build-requested .*0d1a26e/.test(l))).toHaveLength(1);
+});
+
+test("the sweep deletes deliveries and counters older than the retention, keeps newer ones, and caps a BuildConfig's rejected deliveries", async ({
+  hooks,
+}) => {
+  const accepted = await hooks.send("/hooks/default/app/github", push, signed(push));
+  expect(accepted.status).toBe(202);
+  for (let i = 0; i < 5; i++)
+    expect((await hooks.send("/hooks/default/app/github", push, unsigned())).status).toBe(401);
+  expect((await hooks.send("/hooks/nope/nope/github", push, unsigned())).status).toBe(401);
+  // One old accepted delivery and an old counter, as if they had arrived eight days ago.
+  const old = await hooks.send("/hooks/default/app/github", push, signed(push));
+  await hooks.db.pool.query(
+    "update webhook_deliveries set received_at = now() - interval '8 days' where id = $1",
+    [old.json.delivery],
+  );
+  await hooks.db.pool.query(
+    "insert into webhook_refusal_counts (hour, reason, provider, count) values (date_trunc('hour', now()) - interval '8 days', 'UnknownBuildConfig', 'github', 42)",
+  );
+
+  const sweeper = new DeliverySweeper({
+    db: hooks.db.db,
+    logger,
+    retentionMs: 7 * day,
+    rejectedPerBuildConfig: 3,
+    batchSize: 2, // several batches per step
+  });
+  expect(await sweeper.sweep()).toEqual({ expired: 1, trimmed: 2, counters: 1 });
+
+  const left = await hooks.db.pool.query<{ id: string; outcome: string }>(
+    "select id, outcome from webhook_deliveries order by received_at",
+  );
+  expect(left.rows.map((r) => r.outcome).sort()).toEqual([
+    "build-requested",
+    "rejected",
+    "rejected",
+    "rejected",
+  ]);
+  expect(left.rows.map((r) => r.id)).toContain(accepted.json.delivery);
+  expect(await hooks.refusals()).toMatchObject([
+    { reason: "UnknownBuildConfig", provider: "github", count: 1 },
+  ]);
+  // Nothing more to do: a second sweep deletes nothing.
+  expect(await sweeper.sweep()).toEqual({ expired: 0, trimmed: 0, counters: 0 });
+});
+
+let running: RunningKiln | undefined;
+afterEach(async () => {
+  await running?.stop();
+  running = undefined;
+});
+
+test("the webhook-receiver service deletes deliveries older than WEBHOOK_DELIVERY_RETENTION when it starts", async ({
+  infra,
+  database,
+  subjectPrefix,
+}) => {
+  const db = createDatabase(database.url);
+  try {
+    await db.pool.query(
+      `insert into webhook_deliveries (provider, delivery_id, namespace, build_config, outcome, reason, received_at)
+       values ('github', 'old', 'default', 'app', 'rejected', 'Unauthorized', now() - interval '3 hours'),
+              ('github', 'new', 'default', 'app', 'rejected', 'Unauthorized', now() - interval '1 hour')`,
+    );
+    running = await startKiln({
+      infra,
+      databaseUrl: database.url,
+      subjectPrefix,
+      services: ["webhook-receiver"],
+      extraEnv: { WEBHOOK_DELIVERY_RETENTION: "2h" },
+    });
+    const deliveryIds = async () =>
+      (await db.pool.query<{ delivery_id: string }>("select delivery_id from webhook_deliveries"))
+        .rows;
+    const deadline = Date.now() + 10_000;
+    while ((await deliveryIds()).length > 1 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
+    expect(await deliveryIds()).toEqual([{ delivery_id: "new" }]);
+  } finally {
+    await db.close();
+  }
+});
+
+test("a bad WEBHOOK_DELIVERY_RETENTION stops the webhook-receiver with exit code 2 and a line naming it", async () => {
+  const check = async (retention: string) => {
+    try {
+      await exec(
+        process.execPath,
+        [
+          "--import",
+          tsxLoaderUrl(),
+          join(repoRoot, "services", "webhook-receiver", "src", "main.ts"),
+          "--check-config",
+        ],
+        {
+          env: {
+            PATH: process.env.PATH ?? "/usr/bin:/bin",
+            DATABASE_URL: "postgres://kiln@127.0.0.1/kiln",
+            WEBHOOK_DELIVERY_RETENTION: retention,
+          },
+          cwd: repoRoot,
+        },
+      );
+      return { code: 0, stderr: "" };
+    } catch (error) {
+      const e = error as { code: number; stderr: string };
+      return { code: e.code, stderr: e.stderr };
+    }
+  };
+  const [bad, short, good] = await Promise.all([check("7days"), check("10m"), check("24h")]);
+  expect(bad.code).toBe(2);
+  expect(bad.stderr).toBe(
+    'webhook-receiver: invalid configuration:\n  WEBHOOK_DELIVERY_RETENTION: must be a duration such as 7d, 24h, 90m or 1d12h (units d, h, m, s), not "7days"\n',
+  );
+  expect(short.code).toBe(2);
+  expect(short.stderr).toContain("WEBHOOK_DELIVERY_RETENTION: must be at least 1h");
+  expect(good.code).toBe(0);
 });

@@ -41,7 +41,7 @@ export {
 } from "./resources.js";
 export type { ApplyAction, ApplyResult, ResourceJsonOptions } from "./resources.js";
 export {
-  buildConfigsWithRejectedDeliveries,
+  buildConfigsOverRejectedCap,
   deleteWebhookDeliveriesOlderThan,
   deleteWebhookRefusalCountsOlderThan,
   listWebhookDeliveries,

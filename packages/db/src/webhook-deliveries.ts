@@ -248,23 +248,28 @@ export async function deleteWebhookDeliveriesOlderThan(
   return deleted.rowCount ?? 0;
 }
 
-/** The BuildConfigs (namespace and name) with a rejected delivery received in the last `withinMs` (null: ever). */
-export async function buildConfigsWithRejectedDeliveries(
+/**
+ * The BuildConfigs (namespace and name) with more than `keep` rejected deliveries, of those
+ * with one received in the last `withinMs` (null: of all). Only a BuildConfig that just got a
+ * rejected delivery can have gone over, so the periodic sweep reads a minute of the table, not
+ * all of it; and none of the BuildConfigs under the cap comes back to be trimmed one by one.
+ */
+export async function buildConfigsOverRejectedCap(
   db: DbOrTx,
+  keep: number,
   withinMs: number | null,
 ): Promise<{ namespace: string; buildConfig: string }[]> {
-  const rejected = eq(webhookDeliveries.outcome, WebhookOutcome.Rejected);
-  return db
-    .selectDistinct({
-      namespace: webhookDeliveries.namespace,
-      buildConfig: webhookDeliveries.buildConfig,
-    })
-    .from(webhookDeliveries)
-    .where(
-      withinMs === null
-        ? rejected
-        : and(rejected, sql`${webhookDeliveries.receivedAt} >= ${ago(withinMs)}`),
-    );
+  const recent =
+    withinMs === null
+      ? sql``
+      : sql`and (namespace, build_config) in (
+          select namespace, build_config from webhook_deliveries
+          where outcome = 'rejected' and received_at >= ${ago(withinMs)})`;
+  const result = await db.execute<{ namespace: string; build_config: string }>(sql`
+    select namespace, build_config from webhook_deliveries
+    where outcome = 'rejected' ${recent}
+    group by namespace, build_config having count(*) > ${keep}`);
+  return result.rows.map((r) => ({ namespace: r.namespace, buildConfig: r.build_config }));
 }
 
 /**
