@@ -38,13 +38,14 @@ export interface SweepResult {
  * Keeps `webhook_deliveries` bounded: on an interval it deletes what is older than the retention
  * and each BuildConfig's rejected deliveries beyond its cap, a batch at a time, so no statement
  * holds locks for long and the receiver's inserts never wait behind a sweep. Several receivers
- * may sweep at once: they skip each other's rows.
+ * may sweep at once: the retention's batches skip rows another one holds, and a delete finding
+ * its row gone is no error.
  */
 export class DeliverySweeper {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<SweepResult> | null = null;
   private stopping = false;
-  /** When the last sweep began (ms since epoch); null before the first, which trims every BuildConfig. */
+  /** When the last sweep began (ms since epoch); null before the first, which looks at every BuildConfig. */
   private lastSweepAt: number | null = null;
   private readonly log: Logger;
 
