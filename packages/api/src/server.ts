@@ -13,10 +13,12 @@ import {
   listBuilds,
   listResources,
   listWebhookDeliveries,
+  listWebhookRefusalCounts,
   listTagHistory,
   toBuildJson,
   toResourceJson,
   toWebhookDeliveryJson,
+  toWebhookRefusalCountJson,
   listAllBuildConfigs,
   getDeploy,
   listDeploys,
@@ -234,6 +236,19 @@ export function createApiServer(options: ApiServerOptions) {
       return { items: items.map(toWebhookDeliveryJson) };
     },
   );
+
+  /**
+   * Refused webhook requests that were counted, not stored (for BuildConfigs that do not exist),
+   * per hour, reason and provider. Behind the token on purpose: on the webhook port, a counter
+   * that moves would tell a prober which BuildConfigs exist, which the receiver's 401 hides.
+   */
+  app.get<{ Querystring: { limit?: string } }>("/apis/v1/webhookrefusals", async (request) => {
+    const limit = request.query.limit === undefined ? undefined : Number(request.query.limit);
+    if (limit !== undefined && !(Number.isInteger(limit) && limit > 0))
+      throw new ValidationError([{ path: "limit", message: "a positive integer" }]);
+    const items = await listWebhookRefusalCounts(db, { limit });
+    return { items: items.map(toWebhookRefusalCountJson) };
+  });
 
   /** Deploys (an image change rolled out to a workload or an HTTP target), newest first (`kiln get deploys`). */
   const DeploysQuery = z.strictObject({

@@ -1,7 +1,6 @@
 import {
   consumers,
   events,
-  objectStores,
   streams,
   type ConsumerName,
   type EventType,
@@ -232,5 +231,3 @@ export function streamsReadUnordered(): StreamKey[] {
     ),
   ];
 }
-
-export const objectStoreKeys = Object.keys(objectStores) as ObjectStoreKey[];

@@ -22,11 +22,43 @@ export class ConfigError extends Error {
   }
 }
 
+const durationUnitMs = { d: 86_400_000, h: 3_600_000, m: 60_000, s: 1000 } as const;
+const durationPattern = /^(?:\d+[dhms])+$/;
+
+/**
+ * `7d`, `24h`, `90m`, `1d12h` → milliseconds; null for anything else (no bare numbers: a unit
+ * left out is the mistake this catches, `7` meaning days to one reader and ms to another).
+ */
+export function parseDuration(text: string): number | null {
+  if (!durationPattern.test(text)) return null;
+  let ms = 0;
+  for (const [, amount, unit] of text.matchAll(/(\d+)([dhms])/g))
+    ms += Number(amount) * durationUnitMs[unit as keyof typeof durationUnitMs];
+  return Number.isSafeInteger(ms) ? ms : null;
+}
+
 /** Env var helpers shared by every service's schema. */
 export const env = {
   port: (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback),
   ms: (fallback: number) => z.coerce.number().int().min(0).default(fallback),
   int: (fallback: number) => z.coerce.number().int().min(1).default(fallback),
+  /**
+   * A duration with its unit in the value (`7d`, `24h`, `1d12h`), for spans an operator thinks of
+   * in days or hours; parsed to milliseconds. `fallback` is written the same way.
+   */
+  duration: (fallback: string) =>
+    z
+      .string()
+      .default(fallback)
+      .transform((text, ctx) => {
+        const ms = parseDuration(text.trim());
+        if (ms !== null) return ms;
+        ctx.addIssue({
+          code: "custom",
+          message: `must be a duration such as 7d, 24h, 90m or 1d12h (units d, h, m, s), not "${text}"`,
+        });
+        return z.NEVER;
+      }),
   /** A comma-separated list. */
   list: () =>
     z

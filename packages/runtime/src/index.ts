@@ -4,6 +4,7 @@ export {
   ConfigError,
   env,
   loadConfig,
+  parseDuration,
   registryCredentialsOf,
   registryCredentialsShape,
 } from "./config.js";

@@ -5,6 +5,7 @@ import {
   getResource,
   markWebhookDeliveryPublished,
   WebhookOutcome,
+  WebhookRefusalReason,
   type Db,
   type NewWebhookDelivery,
   type WebhookDeliveryRecord,
@@ -74,7 +75,8 @@ const providerNames: Record<string, string> = {
 
 /**
  * HTTP ingress for git webhooks. Verifies the secret, parses and matches the payload, stores the
- * delivery, and for a matching push publishes `build.requested` (request id
+ * delivery (one for a BuildConfig that does not exist is only counted, in
+ * `webhook_refusal_counts`), and for a matching push publishes `build.requested` (request id
  * `git-<provider>-<deliveryId>`, so a redelivery can never make a second build); it answers at
  * once and never waits for the build.
  */
@@ -208,6 +210,17 @@ export class WebhookReceiver {
     const spec = await this.buildConfigSpec(namespace, buildConfig);
     const triggers = (spec?.triggers ?? []).filter((t) => t.type === def.trigger);
     const trigger = this.verifiedTrigger(type, req, triggers);
+    if (!trigger && spec === undefined) {
+      // Anyone can make up a namespace and a name: such a request costs a counter, not a row.
+      // The counter is written in the same statement a stored refusal would be, so this answer
+      // takes as long as the one below and is the same 401.
+      await this.deliveries.count({
+        reason: WebhookRefusalReason.UnknownBuildConfig,
+        provider: type,
+      });
+      this.logRefusal(base, WebhookRefusalReason.UnknownBuildConfig, started);
+      throw new WebhookError(WebhookErrorReason.Unauthorized, unauthorizedMessage);
+    }
     if (!trigger) {
       const stored = await this.store({
         ...base,
@@ -310,7 +323,6 @@ export class WebhookReceiver {
     };
   }
 
-  /** The trigger whose secret the request proves, or null. Always compares at least once. */
   /**
    * The BuildConfig's spec, cached for a second. A changed webhook secret therefore takes up to
    * a second to apply, a fair price for not reading Postgres once per delivery under a burst.
@@ -332,6 +344,7 @@ export class WebhookReceiver {
     return spec;
   }
 
+  /** The trigger whose secret the request proves, or null. Always compares at least once. */
   private verifiedTrigger(
     type: HookType,
     req: HookRequest,
@@ -384,6 +397,23 @@ export class WebhookReceiver {
 
   private store(delivery: NewWebhookDelivery): Promise<WebhookDeliveryRecord> {
     return this.deliveries.record(delivery).then((r) => r.delivery);
+  }
+
+  private logRefusal(
+    d: { namespace: string; buildConfig: string; provider: string },
+    reason: WebhookRefusalReason,
+    started: number,
+  ): void {
+    this.log.info(
+      {
+        ...d,
+        outcome: WebhookOutcome.Rejected,
+        reason,
+        stored: false,
+        durationMs: Math.round((performance.now() - started) * 10) / 10,
+      },
+      "webhook delivery handled",
+    );
   }
 
   private logDelivery(d: WebhookDeliveryRecord, started: number, redelivery = false): void {
