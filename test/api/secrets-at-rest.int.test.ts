@@ -14,7 +14,6 @@ import {
 import type { BuildConfigSpec, SecretSpec } from "@kiln/domain";
 import { createLogger } from "@kiln/runtime";
 import { connectTestBus, integrationTest as test } from "@kiln/testing";
-import { eq } from "drizzle-orm";
 import { expect } from "vitest";
 
 const exec = promisify(execFile);
@@ -145,11 +144,11 @@ test("secrets an older Kiln stored in clear are sealed once by resealStoredSecre
     });
     expect(await resealStoredSecrets(db.db, infra.secrets)).toBe(2);
     expect(await resealStoredSecrets(db.db, infra.secrets)).toBe(0);
-    const [secret] = await db.db.select().from(secretsTable).where(eq(secretsTable.name, "old"));
+    const secret = (await db.db.select().from(secretsTable)).find((r) => r.name === "old");
     expect(JSON.stringify(secret!.spec)).not.toContain(auth);
     expect(secret!.resourceVersion).toBe(1);
     expect(openSecretSpec(secret!.spec, infra.secrets).dockerConfigJson).toBe(dockerConfig);
-    const [bc] = await db.db.select().from(buildConfigs).where(eq(buildConfigs.name, "old"));
+    const bc = (await db.db.select().from(buildConfigs)).find((r) => r.name === "old");
     expect(JSON.stringify(bc!.spec)).not.toContain(webhookSecret);
     expect(openBuildConfigSpec(bc!.spec, infra.secrets).triggers[0]!.github!.secret).toBe(
       webhookSecret,
