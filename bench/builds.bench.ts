@@ -421,6 +421,7 @@ async function main(): Promise<number> {
   const baseImage = await buildBusyboxImage({
     storageDir,
     ref: `${servers.registry.address}/base/busybox:latest`,
+    authFile: servers.registry.authFile ?? undefined,
   });
 
   step("starting api, scheduler, build-runner");

@@ -23,6 +23,7 @@ import { buildahArgs, buildBusyboxImage, removeBuildahStore } from "@kiln/infra"
 import { makeGitRepo } from "@kiln/testing/plain";
 import { api, waitForBuild, type RunningKiln } from "../test/support/kiln-services.js";
 import {
+  authFileArgs,
   handWrittenBuildah,
   machineFacts,
   startBenchEnvironment,
@@ -157,6 +158,7 @@ async function makeImages(
     await buildBusyboxImage({
       storageDir,
       ref: `${registry}/base/busybox:latest`,
+      authFile: env.servers.registry.authFile ?? undefined,
       extraApplets: ["id", "chown", "tar", "rm"],
     })
   ).ref;
@@ -181,6 +183,7 @@ async function makeImages(
     "push",
     "--quiet",
     "--tls-verify=false",
+    ...authFileArgs(env),
     base,
     `docker://${base}`,
   ]);
@@ -227,6 +230,7 @@ async function makeImages(
     "push",
     "--quiet",
     "--tls-verify=false",
+    ...authFileArgs(env),
     builder,
     `docker://${builder}`,
   ]);

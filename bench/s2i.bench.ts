@@ -18,6 +18,7 @@ import { buildBusyboxImage, removeBuildahStore } from "@kiln/infra";
 import { buildS2IBuilderImage, makeGitRepo } from "@kiln/testing/plain";
 import { api, waitForBuild } from "../test/support/kiln-services.js";
 import {
+  registryAuthorization,
   handWrittenBuildah,
   machineFacts,
   startBenchEnvironment,
@@ -85,15 +86,18 @@ async function main(): Promise<number> {
   const { workDir, servers, storageDir } = bench;
   bench.onCleanup(() => removeBuildahStore(storageDir));
   const registry = servers.registry.address;
-  await buildBusyboxImage({ storageDir, ref: `${registry}/base/busybox:latest` });
+  const authFile = servers.registry.authFile ?? undefined;
+  await buildBusyboxImage({ storageDir, authFile, ref: `${registry}/base/busybox:latest` });
   const builder = await buildS2IBuilderImage({
     storageDir,
+    authFile,
     ref: `${registry}/s2i/builder:latest`,
     scripts,
     files: { "/opt/toolchain/compiler.bin": randomBytes(3 * 1024 * 1024).toString("base64") },
   });
   const runtime = await buildS2IBuilderImage({
     storageDir,
+    authFile,
     ref: `${registry}/s2i/runtime:latest`,
     user: "1001",
   });
@@ -199,6 +203,7 @@ async function main(): Promise<number> {
     const [repoPath, digest] = imageReference.slice(registry.length + 1).split("@");
     const res = await fetch(`${servers.registry.url}/v2/${repoPath}/manifests/${digest}`, {
       headers: {
+        ...registryAuthorization(servers.registry),
         accept:
           "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
       },

@@ -11,13 +11,15 @@ import {
   type BusCredentials,
   type SealingKeyPair,
 } from "@kiln/bus";
-import { runMigrations } from "@kiln/db";
+import { runMigrations, SecretBox } from "@kiln/db";
 import {
   freePort,
   startInfrastructure,
   type Infrastructure,
   type KilnServiceName,
+  type RegistryServer,
 } from "@kiln/infra";
+import { basicAuthOf, dockerConfigFor } from "@kiln/registry";
 import { buildUser } from "../test/support/build-user.js";
 import { startKiln, type RunningKiln } from "../test/support/kiln-services.js";
 
@@ -25,10 +27,15 @@ import { startKiln, type RunningKiln } from "../test/support/kiln-services.js";
 export interface BenchBus {
   busCredentials: BusCredentials;
   sealingKeys: SealingKeyPair;
+  secretsKey: string;
 }
 
 export async function createBenchBus(): Promise<BenchBus> {
-  return { busCredentials: createBusCredentials(), sealingKeys: await createSealingKeyPair() };
+  return {
+    busCredentials: createBusCredentials(),
+    sealingKeys: await createSealingKeyPair(),
+    secretsKey: SecretBox.generateKey(),
+  };
 }
 
 export interface BenchEnvironment {
@@ -76,6 +83,19 @@ export async function startBenchEnvironment(
     await cleanup();
     throw error;
   }
+}
+
+/** `--authfile` of Kiln's registry, for root's buildah in a benchmark. */
+export function authFileArgs(env: BenchEnvironment): string[] {
+  const file = env.servers.registry.authFile;
+  return file ? ["--authfile", file] : [];
+}
+
+/** The `Authorization` header Kiln's registry wants, for fetch in a benchmark. */
+export function registryAuthorization(registry: RegistryServer): Record<string, string> {
+  return registry.credentials
+    ? { authorization: `Basic ${basicAuthOf(registry.credentials)}` }
+    : {};
 }
 
 /** The machine a result was measured on. */
@@ -143,10 +163,16 @@ export async function handWrittenBuildah(
   await chown(dir, user.uid, user.gid);
   const registriesConf = join(dir, "registries.conf");
   await writeFile(registriesConf, `[[registry]]\nlocation = "${registry}"\ninsecure = true\n`);
+  // Kiln's account, as the runner has it: the build user cannot read root's 0600 auth file.
+  const authFile = join(dir, "auth.json");
+  const account = env.servers.registry.credentials;
+  await writeFile(authFile, account ? dockerConfigFor(registry, account) : '{"auths":{}}', {
+    mode: 0o600,
+  });
   // As Kiln's git does: the repository belongs to another user of this host.
   const gitConfig = join(dir, "gitconfig");
   await writeFile(gitConfig, "[safe]\n\tdirectory = *\n");
-  for (const file of [registriesConf, gitConfig]) await chown(file, user.uid, user.gid);
+  for (const file of [registriesConf, gitConfig, authFile]) await chown(file, user.uid, user.gid);
   const as = (command: string, args: string[], cwd = dir) =>
     new Promise<void>((resolve, reject) => {
       const child = spawn(command, args, {
@@ -158,6 +184,7 @@ export async function handWrittenBuildah(
           TMPDIR: dir,
           XDG_RUNTIME_DIR: dir,
           GIT_CONFIG_GLOBAL: gitConfig,
+          REGISTRY_AUTH_FILE: authFile,
         },
         stdio: ["ignore", "ignore", "pipe"],
       });

@@ -33,6 +33,7 @@ const test = baseTest.extend<{
       logger,
       token,
       registry: infra.registry.address,
+      secrets: infra.secrets,
       instantiateWaitMs: 300,
     });
     await app.ready();

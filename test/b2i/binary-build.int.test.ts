@@ -58,6 +58,8 @@ async function runInImage(
     ...buildah,
     "from",
     "--tls-verify=false",
+    "--authfile",
+    baseImage.authFile,
     imageReference,
   ]);
   try {

@@ -231,6 +231,7 @@ test("registry credentials cross the bus sealed: the dispatch read straight off 
     logger,
     registry: "registry.example",
     runnerSealingKey: infra.sealingKeys.publicKey,
+    secrets: infra.secrets,
   });
   try {
     await applyResources(
@@ -254,6 +255,7 @@ test("registry credentials cross the bus sealed: the dispatch read straight off 
           },
         },
       ]),
+      infra.secrets,
     );
     await buildScheduler.start();
     await admin.publish(

@@ -101,6 +101,8 @@ test("a base image change rebuilds a diamond once per BuildConfig, the join afte
     "copy",
     "--src-tls-verify=false",
     "--dest-tls-verify=false",
+    "--authfile",
+    infra.registry.authFile,
     `docker://${baseImage.ref}`,
     `docker://${registry}/default/base:latest`,
   ]);

@@ -45,6 +45,7 @@ test("a signed push builds S2I, the registry's notification chains a runtime bui
   const builderRef = `${registry}/default/builder:latest`;
   await buildS2IBuilderImage({
     storageDir: baseImage.storageDir,
+    authFile: baseImage.authFile,
     ref: builderRef,
     scripts: builderScripts("builder-v1"),
   });
@@ -139,13 +140,14 @@ test("a signed push builds S2I, the registry's notification chains a runtime bui
   const runtime = await waitForBuild(call, "runtime-1", finished, 150_000);
   expect(runtime.status.phase).toBe("Complete");
   expect(runtime.spec.source.images[0].from.name).toBe(s2i.status.output.imageReference);
-  expect(await runImage(baseImage.storageDir, runtime.status.output.imageReference)).toBe(
+  expect(await runImage(baseImage, runtime.status.output.imageReference)).toBe(
     "hello-from-the-chain\nbuilt-with-builder-v1",
   );
 
   // A security fix of the builder: pushing it to the registry rebuilds both stages, once each.
   await buildS2IBuilderImage({
     storageDir: baseImage.storageDir,
+    authFile: baseImage.authFile,
     ref: builderRef,
     scripts: builderScripts("builder-v2"),
   });
@@ -154,7 +156,7 @@ test("a signed push builds S2I, the registry's notification chains a runtime bui
   expect(s2i2.spec.triggeredBy[0]).toMatchObject({ type: "ImageChange" });
   const runtime2 = await waitForBuild(call, "runtime-2", finished, 150_000);
   expect(runtime2.status.phase).toBe("Complete");
-  expect(await runImage(baseImage.storageDir, runtime2.status.output.imageReference)).toBe(
+  expect(await runImage(baseImage, runtime2.status.output.imageReference)).toBe(
     "hello-from-the-chain\nbuilt-with-builder-v2",
   );
   await sleep(3000);

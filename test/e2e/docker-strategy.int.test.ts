@@ -75,7 +75,7 @@ test("a chained runtime build copies the binary out of the first build's image (
   const log = await call("GET", "/apis/v1/namespaces/default/builds/runtime-1/log");
   expect(log.text).toContain("--> PullImages");
   expect(log.text).toContain("Copied /app/bin/hello");
-  expect(await runImage(baseImage.storageDir, runtime.status.output.imageReference)).toBe(
+  expect(await runImage(baseImage, runtime.status.output.imageReference)).toBe(
     "compiled-by-stage-one",
   );
   expect(

@@ -76,6 +76,7 @@ test("start-build --follow streams the log live and pushes the image by digest",
   const head = await fetch(`${infra.registry.url}/v2/default/hello/manifests/latest`, {
     method: "HEAD",
     headers: {
+      authorization: infra.registry.authorization,
       accept:
         "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
     },
@@ -88,6 +89,8 @@ test("start-build --follow streams the log live and pushes the image by digest",
     ...buildah,
     "from",
     "--tls-verify=false",
+    "--authfile",
+    infra.registry.authFile,
     imageReference,
   ]);
   try {

@@ -14,12 +14,14 @@ import { kiln } from "../support/cli.js";
 
 const exec = promisify(execFile);
 
-/** skopeo between registries of the test (plain HTTP); `--format v2s2` rewrites the manifest, so the digest changes. */
-async function copyImage(from: string, to: string, extra: string[] = []) {
+/** skopeo within the worker registry (plain HTTP, Kiln's account); `--format v2s2` rewrites the manifest, so the digest changes. */
+async function copyImage(infra: WorkerInfra, from: string, to: string, extra: string[] = []) {
   await exec("skopeo", [
     "copy",
     "--src-tls-verify=false",
     "--dest-tls-verify=false",
+    "--authfile",
+    infra.registry.authFile,
     ...extra,
     `docker://${from}`,
     `docker://${to}`,
@@ -30,6 +32,7 @@ async function headDigest(infra: WorkerInfra, repo: string, tag: string): Promis
   const res = await fetch(`${infra.registry.url}/v2/${repo}/manifests/${tag}`, {
     method: "HEAD",
     headers: {
+      authorization: infra.registry.authorization,
       accept:
         "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
     },
@@ -212,7 +215,7 @@ test("the registry's own notification of a push records a RegistryPush item once
   relayUsed = infra.notifications;
   infra.notifications.forwardTo(`${running.imageWatcherUrl}/registry/notifications`);
 
-  await copyImage(baseImage.ref, `${infra.registry.address}/default/pushed:v1`);
+  await copyImage(infra, baseImage.ref, `${infra.registry.address}/default/pushed:v1`);
   const digest = await headDigest(infra, "default/pushed", "v1");
   const [item] = await waitForItems(call, "pushed", "v1", 1);
   expect(item).toMatchObject({
@@ -259,6 +262,8 @@ test("the registry's own notification of a push records a RegistryPush item once
   await exec("skopeo", [
     "inspect",
     "--tls-verify=false",
+    "--authfile",
+    infra.registry.authFile,
     `docker://${infra.registry.address}/default/pushed:v1`,
   ]);
   await infra.notifications.waitForEvent(
@@ -321,7 +326,7 @@ test("a scheduled tag follows an image pushed to a registry that sends no notifi
   await sleep(1_000);
   expect(await tagItems(call, "mirror", "stable")).toEqual([]); // nothing there yet: a 404, no item
 
-  await copyImage(baseImage.ref, upstream);
+  await copyImage(infra, baseImage.ref, upstream);
   const first = await headDigest(infra, `ext-${subjectPrefix}/upstream`, "stable");
   const [item] = await waitForItems(call, "mirror", "stable", 1, 10_000);
   expect(item).toMatchObject({
@@ -331,7 +336,7 @@ test("a scheduled tag follows an image pushed to a registry that sends no notifi
   });
 
   // A different manifest under the same tag (Docker v2 instead of buildah's OCI): a new digest, followed.
-  await copyImage(baseImage.ref, upstream, ["--format", "v2s2"]);
+  await copyImage(infra, baseImage.ref, upstream, ["--format", "v2s2"]);
   const second = await headDigest(infra, `ext-${subjectPrefix}/upstream`, "stable");
   expect(second).not.toBe(first);
   const items = await waitForItems(call, "mirror", "stable", 2, 10_000);
@@ -373,7 +378,7 @@ test("Harbor, Docker Hub and Quay notifications are read on their own routes; ba
       body,
     });
   const registry = infra.registry.address;
-  await copyImage(baseImage.ref, `${registry}/default/harb:v1`);
+  await copyImage(infra, baseImage.ref, `${registry}/default/harb:v1`);
   const digest = await headDigest(infra, "default/harb", "v1");
   const harbor = {
     specversion: "1.0",

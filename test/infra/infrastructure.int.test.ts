@@ -1,4 +1,4 @@
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
 import { join } from "node:path";
 import { connect } from "nats";
@@ -48,11 +48,28 @@ describe("startInfrastructure", () => {
     await client.connect();
     expect((await client.query("SELECT current_database() AS db")).rows).toEqual([{ db: "kiln" }]);
     await client.end();
-    expect((await fetch(`${infra.registry.url}/v2/`)).status).toBe(200);
+    // The registry lets Kiln's account in, and nobody else.
+    const credentials = infra.registry.credentials!;
+    const basic = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString("base64")}`;
+    expect(
+      (await fetch(`${infra.registry.url}/v2/`, { headers: { authorization: basic } })).status,
+    ).toBe(200);
+    expect((await fetch(`${infra.registry.url}/v2/`)).status).toBe(401);
+    const passwordFile = join(state.dir, "registry", "password");
+    expect((await stat(passwordFile)).mode & 0o777).toBe(0o600);
+    expect((await readFile(passwordFile, "utf8")).trim()).toBe(credentials.password);
 
     await infra.stop();
     await infra.stop(); // idempotent
     for (const port of Object.values(ports)) expect(await isPortFree(port)).toBe(true);
+
+    // The account outlives a restart, so an auth file or an env file from before still works.
+    const again = await startInfrastructure({ stateDir: state.dir, ports, fast: true });
+    cleanups.push(() => again.stop());
+    expect(again.registry.credentials).toEqual(credentials);
+    expect(
+      (await fetch(`${again.registry.url}/v2/`, { headers: { authorization: basic } })).status,
+    ).toBe(200);
   });
 
   test("names every busy port in one error before starting anything", async () => {

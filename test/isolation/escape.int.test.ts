@@ -41,6 +41,7 @@ function escapeImageOf(infra: WorkerInfra, baseImage: BaseImage): Promise<string
     await exec("gcc", ["-static", "-O1", "-o", binary, escapeSource]);
     const image = await buildBusyboxImage({
       storageDir: baseImage.storageDir,
+      authFile: baseImage.authFile,
       ref: `${infra.registry.address}/isolation/escape:latest`,
       hostFiles: { "/escape": binary },
     });
@@ -205,6 +206,9 @@ test("a build step cannot read another build's work dir or registry credentials"
   });
   const call = api(running);
   const auth = Buffer.from(`team-b:${needle}`).toString("base64");
+  // For team B's own registry: the victim's image comes from Kiln's, which wants Kiln's account
+  // (the runner adds it beside the Secret), so the victim runs and its credentials file holds both.
+  const teamRegistry = "registry.team-b.example";
   const applied = await call("POST", "/apis/v1/apply", {
     items: [
       {
@@ -214,7 +218,7 @@ test("a build step cannot read another build's work dir or registry credentials"
         type: "kubernetes.io/dockerconfigjson",
         data: {
           ".dockerconfigjson": Buffer.from(
-            JSON.stringify({ auths: { [infra.registry.address]: { auth } } }),
+            JSON.stringify({ auths: { [teamRegistry]: { auth } } }),
           ).toString("base64"),
         },
       },

@@ -36,6 +36,7 @@ test("pulled base images stay in the runner's store, so the next build pulls no 
     (
       await buildBusyboxImage({
         storageDir: baseImage.storageDir,
+        authFile: baseImage.authFile,
         ref: `${infra.registry.address}/cache-${subjectPrefix}/${name}:latest`,
         files: { "/noise": randomBytes(768 * 1024).toString("base64") },
       })

@@ -16,18 +16,40 @@
  *   parses, and its probes hit /healthz on the port and address that environment makes it listen on.
  * - Security, RBAC (least privilege, exactly), NATS clustering (its nats.conf checked by Debian's
  *   nats-server).
+ * - The bus's identities: each Deployment gets its own NKey seed and no other, NATS's authorization
+ *   is the one the bus catalogue generates for those seeds, and the dev overlay's NATS, started
+ *   from its rendered config and Secrets, refuses anonymous and plain-text clients and lets each
+ *   service in over TLS with the certificate names the pods use.
  */
 import { execFile } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { X509Certificate } from "node:crypto";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { connect as tcpConnect } from "node:net";
 import { tmpdir } from "node:os";
-import { delimiter, join } from "node:path";
+import { delimiter, dirname, join, posix } from "node:path";
 import { promisify } from "node:util";
 import * as k8s from "@kubernetes/client-node";
-import { kilnServiceNames, type KilnServiceName } from "@kiln/infra";
+import {
+  busIdentities,
+  busNatsUsers,
+  createBusCredentials,
+  nkeyPublicKey,
+  sealCredentials,
+  type BusCredentials,
+} from "@kiln/bus";
+import {
+  findBinaries,
+  freePort,
+  kilnServiceNames,
+  ManagedProcess,
+  type KilnServiceName,
+} from "@kiln/infra";
+import { connect as natsConnect, nkeyAuthenticator, type TlsOptions } from "nats";
 import { parseAllDocuments } from "yaml";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { repoRoot } from "../support/kiln-services.js";
+import { checkSetupBusConfig, runScript, setupBusConfigSchema } from "./kiln-scripts.js";
 import { canConnect, type NetworkPolicy, type PodEndpoint } from "./network-policy.js";
 import {
   checkConfig,
@@ -52,6 +74,21 @@ const overlays = readdirSync(join(k8sDir, "overlays")).sort();
 const targets = ["base", ...overlays.map((o) => `overlays/${o}`)];
 /** Where the Secrets a target does not contain are documented (production creates them beforehand). */
 const secretsExample = join(k8sDir, "overlays", "production", "secrets.example.yaml");
+
+/** What a Kiln container runs: a service, `migrate`, or the scheduler pod's `setup-bus`. */
+type Entry = KilnEntry | "setup-bus";
+const entryConfigSchema = (e: Entry) =>
+  e === "setup-bus" ? setupBusConfigSchema() : configSchema(e);
+const entryCheckConfig = (e: Entry, env: Record<string, string>) =>
+  e === "setup-bus" ? checkSetupBusConfig(env) : checkConfig(e, env);
+
+/** The bus's Secrets (k8s/README.md, scripts/nats-authorization.ts). */
+const busSecret = {
+  credentials: "kiln-nats-credentials",
+  auth: "kiln-nats-auth",
+  sealing: "kiln-runner-sealing",
+  tls: "kiln-nats-tls",
+} as const;
 
 const expectedDeployerRules = new Set(
   [
@@ -188,6 +225,25 @@ const allContainers = (pod: Obj): Obj[] => [
 /** Whether a container runs the Kiln image (`kiln`, `kiln:dev`, `registry/…/kiln:tag`). */
 const isKilnImage = (image: string) => /(^|\/)kiln(:[^/]*)?(@sha256:[0-9a-f]+)?$/.test(image);
 
+/** A Secret's values, from `data` (base64) and `stringData` as the API server merges them. */
+const secretData = (s: Obj): Record<string, string> => ({
+  ...Object.fromEntries(
+    Object.entries((s.data ?? {}) as Record<string, string>).map(([k, v]) => [
+      k,
+      Buffer.from(v, "base64").toString(),
+    ]),
+  ),
+  ...(s.stringData ?? {}),
+});
+
+const findObject = (objects: Obj[], kind: string, name: string, namespace = "kiln") =>
+  objects.find(
+    (o) =>
+      o.kind === kind &&
+      o.metadata.name === name &&
+      (o.metadata.namespace ?? "default") === namespace,
+  );
+
 /** Resolves a container's environment as the kubelet would: envFrom first, then env; ConfigMaps from the rendering, Secrets from it or from the documented example. */
 function containerEnv(
   container: Obj,
@@ -204,15 +260,6 @@ function containerEnv(
         o.metadata.name === name &&
         (o.metadata.namespace ?? "default") === namespace,
     );
-  const secretData = (s: Obj): Record<string, string> => ({
-    ...Object.fromEntries(
-      Object.entries((s.data ?? {}) as Record<string, string>).map(([k, v]) => [
-        k,
-        Buffer.from(v, "base64").toString(),
-      ]),
-    ),
-    ...(s.stringData ?? {}),
-  });
   for (const source of container.envFrom ?? []) {
     if (source.configMapRef) {
       const cm = find("ConfigMap", source.configMapRef.name, objects);
@@ -272,10 +319,102 @@ function ruleTriples(rules: Obj[]): string[] {
   );
 }
 
+/** The files a container sees in its volume mounts: path → content (ConfigMaps and Secrets, `items` honoured). */
+function mountedFiles(
+  pod: Obj,
+  container: Obj,
+  objects: Obj[],
+  standIns: Obj[],
+): {
+  files: Map<string, string>;
+  sources: Map<string, string>;
+  dirs: string[];
+  problems: string[];
+} {
+  const files = new Map<string, string>();
+  /** path → `Secret name/key` or `ConfigMap name/key`: where the kubelet takes a file from. */
+  const sources = new Map<string, string>();
+  const dirs: string[] = [];
+  const problems: string[] = [];
+  for (const mount of container.volumeMounts ?? []) {
+    const volume = (pod.volumes ?? []).find((v: Obj) => v.name === mount.name);
+    dirs.push(mount.mountPath);
+    let data: Record<string, string> | undefined;
+    let items: { key: string; path: string }[] | undefined;
+    let source = "";
+    if (volume?.configMap) {
+      data = findObject(objects, "ConfigMap", volume.configMap.name)?.data;
+      items = volume.configMap.items;
+      source = `ConfigMap ${volume.configMap.name}`;
+      if (!data) problems.push(`${mount.name}: ConfigMap ${volume.configMap.name} is not rendered`);
+    } else if (volume?.secret) {
+      const secret =
+        findObject(objects, "Secret", volume.secret.secretName) ??
+        findObject(standIns, "Secret", volume.secret.secretName);
+      data = secret ? secretData(secret) : undefined;
+      items = volume.secret.items;
+      source = `Secret ${volume.secret.secretName}`;
+      if (!data) problems.push(`${mount.name}: Secret ${volume.secret.secretName} is missing`);
+    }
+    if (!data) continue;
+    for (const { key, path } of items ?? Object.keys(data).map((key) => ({ key, path: key }))) {
+      if (data[key] === undefined) problems.push(`${mount.name}: no key ${key}`);
+      else {
+        files.set(posix.join(mount.mountPath, path), data[key]);
+        sources.set(posix.join(mount.mountPath, path), `${source}/${key}`);
+      }
+    }
+  }
+  return { files, sources, dirs, problems };
+}
+
+/**
+ * The NATS pod's filesystem under `root`: every mount of its container as a directory there,
+ * ConfigMaps and Secrets written out (a Secret the target does not render from `standIns`, the
+ * dev overlay's), and the config rewritten to find them there. Returns the config file to start
+ * nats-server with and the config as the pod reads it.
+ */
+async function natsPodFiles(objects: Obj[], root: string, standIns: Obj[]) {
+  const sts = objects.find((o) => o.kind === "StatefulSet" && o.metadata.namespace === "kiln")!;
+  const pod = sts.spec.template.spec as Obj;
+  const container = pod.containers[0] as Obj;
+  const configFile = container.command[container.command.indexOf("--config") + 1] as string;
+  const { files, sources, dirs, problems } = mountedFiles(pod, container, objects, standIns);
+  expect(problems, "the NATS pod's volumes").toEqual([]);
+  const conf = files.get(configFile);
+  expect(conf, `${configFile} is in a mounted ConfigMap`).toBeDefined();
+  // Longest first, so that /etc/nats/conf is not taken for a file below /etc/nats.
+  const moved = [...dirs]
+    .sort((a, b) => b.length - a.length)
+    .reduce(
+      (text, dir) =>
+        text.replace(
+          new RegExp(
+            `(?<=[\\s:"'])${dir.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}(?=[/\\s"']|$)`,
+            "gm",
+          ),
+          join(root, dir),
+        ),
+      conf!,
+    );
+  for (const dir of dirs) await mkdir(join(root, dir), { recursive: true });
+  for (const [path, content] of files) await writeFile(join(root, path), content);
+  await writeFile(join(root, configFile), moved);
+  return {
+    sts,
+    conf: conf!,
+    /** The config's path in the pod. */
+    podConfigFile: configFile,
+    files,
+    sources,
+    configFile: join(root, configFile),
+  };
+}
+
 // ---------------------------------------------------------------------------------------------
 
 const rendered = new Map<string, Obj[]>();
-const schemas = new Map<KilnEntry, ConfigSchema>();
+const schemas = new Map<Entry, ConfigSchema>();
 let documentedSecrets: Obj[] = [];
 
 beforeAll(async () => {
@@ -286,8 +425,8 @@ beforeAll(async () => {
   }
   for (const target of targets) rendered.set(target, await render(debianKubectl, target));
   documentedSecrets = parseYaml(readFileSync(secretsExample, "utf8"), secretsExample);
-  const entries: KilnEntry[] = [...kilnServiceNames, "migrate"];
-  const results = await mapLimit(entries, 3, (e) => configSchema(e));
+  const entries: Entry[] = [...kilnServiceNames, "migrate", "setup-bus"];
+  const results = await mapLimit(entries, 3, (e) => entryConfigSchema(e));
   entries.forEach((e, i) => schemas.set(e, results[i]!));
 }, 120_000);
 
@@ -380,7 +519,17 @@ describe("every object is valid against the Kubernetes schema of its kind", () =
   }
 
   it("overlays/production/secrets.example.yaml (the Secrets production expects)", async () => {
-    expect(documentedSecrets.map((s) => s.kind)).toEqual(["Secret", "Secret", "Secret"]);
+    expect(documentedSecrets.map((s) => `${s.kind} ${s.metadata.name}`).sort()).toEqual(
+      [
+        "kiln-api",
+        "kiln-database",
+        "kiln-image-watcher",
+        "kiln-secrets-key",
+        ...Object.values(busSecret),
+      ]
+        .sort()
+        .map((name) => `Secret ${name}`),
+    );
     expect((await Promise.all(documentedSecrets.map(schemaErrors))).flat()).toEqual([]);
   });
 });
@@ -415,11 +564,12 @@ describe("every Kiln service runs with what its config requires", () => {
       }
       expect([...byService.keys()].sort()).toEqual([...kilnServiceNames].sort());
 
-      // Every container running the Kiln image: the service its first argument names, or `migrate`.
-      const checks: { what: string; entry: KilnEntry; env: Record<string, string> }[] = [];
+      // Every container running the Kiln image: the service its first argument names, `migrate`
+      // or `setup-bus`.
+      const checks: { what: string; entry: Entry; env: Record<string, string> }[] = [];
       for (const d of deployments) {
         for (const c of allContainers(d.spec.template.spec).filter((c) => isKilnImage(c.image))) {
-          const entry = c.args?.[0] as KilnEntry;
+          const entry = c.args?.[0] as Entry;
           expect(schemas.has(entry), `${id(d)} container ${c.name} runs ${String(entry)}`).toBe(
             true,
           );
@@ -442,7 +592,7 @@ describe("every Kiln service runs with what its config requires", () => {
       const unique = [
         ...new Map(checks.map((c) => [`${c.entry} ${JSON.stringify(c.env)}`, c])).values(),
       ];
-      const results = await mapLimit(unique, 3, (c) => checkConfig(c.entry, c.env));
+      const results = await mapLimit(unique, 3, (c) => entryCheckConfig(c.entry, c.env));
       const refused = unique.flatMap((c, i) =>
         results[i]!.ok ? [] : [`${c.what}: ${results[i]!.output}`],
       );
@@ -816,21 +966,15 @@ describe("NATS runs as a 3-node JetStream cluster", () => {
       expect(headless?.spec.clusterIP).toBe("None");
       expect(headless?.spec.publishNotReadyAddresses).toBe(true);
 
-      const spec = sts.spec.template.spec;
-      const nats = spec.containers[0];
-      const configVolume = spec.volumes.find((v: Obj) => v.configMap);
-      const configMount = nats.volumeMounts.find((m: Obj) => m.name === configVolume.name);
-      const configFile = nats.command[nats.command.indexOf("--config") + 1] as string;
-      expect(configFile.startsWith(`${configMount.mountPath}/`)).toBe(true);
-      const conf = objects.find(
-        (o) => o.kind === "ConfigMap" && o.metadata.name === configVolume.configMap.name,
-      )!.data[configFile.slice(configMount.mountPath.length + 1)] as string;
-
-      // Debian's nats-server checks the file as the pod's server would read it ($SERVER_NAME from the pod name).
+      const nats = sts.spec.template.spec.containers[0];
+      // Debian's nats-server checks the config as the pod's server would read it, with the files
+      // its volumes hold (included authorization, certificates) and $SERVER_NAME from the pod name.
       const dir = await mkdtemp(join(tmpdir(), "kiln-nats-conf-"));
+      let conf: string;
       try {
-        writeFileSync(join(dir, "nats.conf"), conf);
-        const { stdout, stderr } = await exec("nats-server", ["-t", "-c", join(dir, "nats.conf")], {
+        const pod = await natsPodFiles(objects, dir, rendered.get("overlays/dev")!);
+        conf = pod.conf;
+        const { stdout, stderr } = await exec("nats-server", ["-t", "-c", pod.configFile], {
           env: { ...process.env, SERVER_NAME: `${sts.metadata.name}-0` },
         });
         expect(stdout + stderr).toMatch(/is valid/);
@@ -843,7 +987,9 @@ describe("NATS runs as a 3-node JetStream cluster", () => {
         .sort();
       const clusterPort = nats.ports.find((p: Obj) => p.name === "cluster").containerPort;
       expect(routes).toEqual(
-        [0, 1, 2].map((i) => `${sts.metadata.name}-${i}.${headless!.metadata.name}:${clusterPort}`),
+        [0, 1, 2].map(
+          (i) => `${sts.metadata.name}-${i}.${headless!.metadata.name}.kiln.svc:${clusterPort}`,
+        ),
       );
       expect(conf).toMatch(/jetstream\s*\{[^}]*store_dir:\s*\/data/);
       expect(conf).toMatch(/server_name:\s*\$SERVER_NAME/);
@@ -891,6 +1037,411 @@ describe("NATS runs as a 3-node JetStream cluster", () => {
   }
 });
 
+// ---------------------------------------------------------------------------------------------
+// The bus's identities: NKey seeds, NATS's authorization, TLS
+
+/** A container's `secretKeyRef`s: env name → `secret/key`. */
+const secretRefs = (c: Obj): [string, string][] =>
+  (c.env ?? [])
+    .filter((v: Obj) => v.valueFrom?.secretKeyRef)
+    .map((v: Obj) => [v.name, `${v.valueFrom.secretKeyRef.name}/${v.valueFrom.secretKeyRef.key}`]);
+
+/** nats.conf without its `#` comment lines. */
+const uncommented = (conf: string) =>
+  conf
+    .split("\n")
+    .filter((line) => !/^\s*(#|\/\/)/.test(line))
+    .join("\n");
+
+/** The users of a generated auth.conf, which is JSON behind comment lines. */
+const authUsers = (authConf: string): unknown[] =>
+  (JSON.parse(uncommented(authConf)) as { authorization: { users: unknown[] } }).authorization
+    .users;
+
+/** A `name { … }` block of nats.conf (one level of nesting inside, as the cluster's tls). */
+function confBlock(conf: string, name: string): string | undefined {
+  return new RegExp(`^\\s*${name}\\s*\\{((?:[^{}]|\\{[^{}]*\\})*)\\}`, "m").exec(conf)?.[1];
+}
+const confValue = (block: string | undefined, key: string) =>
+  block === undefined
+    ? undefined
+    : new RegExp(`^\\s*${key}\\s*[:=]\\s*"?([^"\\s]+)"?`, "m").exec(block)?.[1];
+
+/** Kiln containers that connect to NATS: those given a seed. */
+function natsClients(objects: Obj[]) {
+  return podTemplates(objects)
+    .filter(({ owner }) => owner.metadata.namespace === "kiln")
+    .flatMap(({ owner, spec }) =>
+      allContainers(spec)
+        .filter((c) => isKilnImage(c.image))
+        .filter((c) =>
+          (c.env ?? []).some((v: Obj) =>
+            ["NATS_NKEY_SEED", "NATS_ADMIN_NKEY_SEED"].includes(v.name),
+          ),
+        )
+        .map((c) => ({ owner, spec, container: c, what: `${owner.metadata.name}/${c.name}` })),
+    );
+}
+
+/** A plain-text client: the server's INFO, and whatever it answers CONNECT and PING with before it closes (or 2 s pass). */
+function plainTextClient(port: number): Promise<{ info: Obj; reply: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = tcpConnect({ host: "127.0.0.1", port });
+    let received = "";
+    let info: Obj | undefined;
+    const done = () => {
+      clearTimeout(timer);
+      socket.destroy();
+      if (info) resolve({ info, reply: received });
+      else reject(new Error(`no INFO from 127.0.0.1:${port}: ${JSON.stringify(received)}`));
+    };
+    const timer = setTimeout(done, 2_000);
+    socket.on("data", (chunk) => {
+      received += chunk.toString("latin1");
+      if (!info && received.includes("\r\n")) {
+        const line = received.slice(0, received.indexOf("\r\n"));
+        info = JSON.parse(line.replace(/^INFO\s+/, "")) as Obj;
+        received = received.slice(line.length + 2);
+        socket.write('CONNECT {"verbose":false,"pedantic":false}\r\nPING\r\n');
+      }
+    });
+    socket.on("error", (error) => (info ? done() : (clearTimeout(timer), reject(error))));
+    socket.on("close", done);
+  });
+}
+
+describe("NATS lets in only Kiln's identities, over TLS", () => {
+  for (const target of targets) {
+    it(`${target}: each Deployment reads its own role's seed and no other; the admin seed only setup-bus, the build-pod seed and the private sealing key only the build-runner`, () => {
+      const objects = rendered.get(target)!;
+      const bus = [busSecret.credentials, busSecret.sealing, busSecret.auth, busSecret.tls];
+      const refs: string[] = [];
+      for (const { owner, spec } of podTemplates(objects)) {
+        for (const c of allContainers(spec)) {
+          for (const [name, ref] of secretRefs(c))
+            if (bus.some((secret) => ref.startsWith(`${secret}/`)))
+              refs.push(`${owner.metadata.name}/${c.name} ${name} ← ${ref}`);
+          // Taken whole, a Secret would hand every key to the container.
+          for (const from of c.envFrom ?? [])
+            expect(bus, `${id(owner)} ${c.name} envFrom`).not.toContain(from.secretRef?.name);
+        }
+      }
+      expect(refs.sort()).toEqual(
+        [
+          ...kilnServiceNames.map(
+            (svc) => `kiln-${svc}/${svc} NATS_NKEY_SEED ← ${busSecret.credentials}/${svc}`,
+          ),
+          `kiln-scheduler/setup-bus NATS_ADMIN_NKEY_SEED ← ${busSecret.credentials}/admin`,
+          `kiln-scheduler/scheduler KILN_RUNNER_SEALING_PUBLIC_KEY ← ${busSecret.sealing}/public.jwk`,
+          `kiln-build-runner/build-runner BUILD_RUNNER_SEALING_PRIVATE_KEY ← ${busSecret.sealing}/private.jwk`,
+          `kiln-build-runner/build-runner BUILD_RUNNER_KUBE_NATS_NKEY_SEED ← ${busSecret.credentials}/build-pod`,
+        ].sort(),
+      );
+      // Between them, every bus identity: the services' roles, build-pod and admin.
+      const identities = refs
+        .filter((r) => r.includes(`← ${busSecret.credentials}/`))
+        .map((r) => r.slice(r.lastIndexOf("/") + 1));
+      expect(identities.sort()).toEqual([...busIdentities].sort());
+      // The one pod with the admin seed runs once, and sets the bus up before its service starts.
+      const scheduler = findObject(objects, "Deployment", "kiln-scheduler")!;
+      expect(scheduler.spec.replicas).toBe(1);
+      expect(scheduler.spec.template.spec.initContainers.map((c: Obj) => c.args?.[0])).toContain(
+        "setup-bus",
+      );
+    });
+
+    it(`${target}: nats.conf includes the authorization of kiln-nats-auth and nothing that lets a client in without it, and takes clients and routes over TLS from kiln-nats-tls`, async () => {
+      const objects = rendered.get(target)!;
+      const dir = await mkdtemp(join(tmpdir(), "kiln-nats-auth-"));
+      try {
+        const pod = await natsPodFiles(objects, dir, rendered.get("overlays/dev")!);
+        const conf = uncommented(pod.conf);
+        const [server = "", cluster = ""] = conf.split(/^\s*cluster\s*\{/m);
+        // Anonymous clients would get in with `no_auth_user`; other users or accounts beside the
+        // generated ones, with `authorization`, `users` or `accounts` here.
+        for (const word of ["no_auth_user", "authorization", "users", "accounts", "allow_non_tls"])
+          expect(conf, `nats.conf: ${word}`).not.toMatch(new RegExp(`\\b${word}\\b`));
+        const includes = [...server.matchAll(/^\s*include\s+"?([^"\s]+)"?/gm)].map((m) =>
+          pod.sources.get(posix.join(dirname(pod.podConfigFile), m[1]!)),
+        );
+        expect(includes).toEqual([`Secret ${busSecret.auth}/auth.conf`]);
+
+        const tls = confBlock(server, "tls");
+        expect(tls, "nats.conf: a tls block for clients").toBeDefined();
+        const source = (block: string | undefined, key: string) =>
+          pod.sources.get(confValue(block, key) ?? "");
+        expect(source(tls, "cert_file")).toBe(`Secret ${busSecret.tls}/tls.crt`);
+        expect(source(tls, "key_file")).toBe(`Secret ${busSecret.tls}/tls.key`);
+        const routeTls = confBlock(cluster, "tls");
+        expect(source(routeTls, "cert_file")).toBe(`Secret ${busSecret.tls}/tls.crt`);
+        expect(source(routeTls, "key_file")).toBe(`Secret ${busSecret.tls}/tls.key`);
+        expect(source(routeTls, "ca_file")).toBe(`Secret ${busSecret.tls}/ca.crt`);
+        expect(confValue(routeTls, "verify"), "routes: mutual TLS").toBe("true");
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+
+      // Each client reaches NATS as tls:// and checks it with the CA of kiln-nats-tls, mounted
+      // alone: no Kiln pod ever sees NATS's key.
+      const clients = natsClients(objects);
+      expect(clients.map((c) => c.what).sort()).toEqual(
+        [...kilnServiceNames.map((svc) => `kiln-${svc}/${svc}`), "kiln-scheduler/setup-bus"].sort(),
+      );
+      for (const { container, spec, what } of clients) {
+        const { env } = containerEnv(container, "kiln", objects, documentedSecrets);
+        expect(env.NATS_URL, what).toMatch(/^tls:\/\//);
+        const { sources } = mountedFiles(spec, container, objects, documentedSecrets);
+        expect(sources.get(env.NATS_TLS_CA_FILE ?? ""), `${what} NATS_TLS_CA_FILE`).toBe(
+          `Secret ${busSecret.tls}/ca.crt`,
+        );
+      }
+      for (const { owner, spec } of podTemplates(objects)) {
+        if (owner.kind === "StatefulSet") continue;
+        for (const c of allContainers(spec)) {
+          const { sources } = mountedFiles(spec, c, objects, documentedSecrets);
+          expect(
+            [...sources.values()].filter((v) => v.startsWith(`Secret ${busSecret.tls}/tls.`)),
+            `${id(owner)} ${c.name}`,
+          ).toEqual([]);
+        }
+      }
+      const runner = findObject(objects, "Deployment", "kiln-build-runner")!;
+      const { env } = containerEnv(
+        runner.spec.template.spec.containers[0],
+        "kiln",
+        objects,
+        documentedSecrets,
+      );
+      expect(env.BUILD_RUNNER_KUBE_NATS_URL).toMatch(/^tls:\/\//);
+    });
+
+    it(`${target}: every Secret a pod mounts is rendered or documented, with the keys it mounts`, () => {
+      const objects = rendered.get(target)!;
+      for (const { owner, spec } of podTemplates(objects)) {
+        for (const c of allContainers(spec)) {
+          const { problems } = mountedFiles(spec, c, objects, documentedSecrets);
+          expect(problems, `${id(owner)} ${c.name}`).toEqual([]);
+        }
+      }
+    });
+  }
+
+  it("overlays/dev: kiln-nats-auth is what scripts/nats-authorization.ts generates from the seeds of kiln-nats-credentials, one distinct seed per identity", async () => {
+    const objects = rendered.get("overlays/dev")!;
+    const seeds = secretData(findObject(objects, "Secret", busSecret.credentials)!);
+    expect(Object.keys(seeds).sort()).toEqual([...busIdentities].sort());
+    const publicKeys = Object.values(seeds).map((seed) => nkeyPublicKey(seed));
+    expect(new Set(publicKeys).size).toBe(busIdentities.length);
+    const credentials = seeds as BusCredentials;
+
+    const prefix = findObject(objects, "ConfigMap", "kiln-config")!.data.KILN_SUBJECT_PREFIX;
+    const authConf = secretData(findObject(objects, "Secret", busSecret.auth)!)["auth.conf"]!;
+    const regenerate =
+      "npx tsx scripts/nats-authorization.ts --credentials k8s/overlays/dev/secrets.yaml > k8s/overlays/dev/nats-auth.yaml";
+    // The permissions each role needs, as the bus catalogue says today: a change there must be
+    // regenerated into the overlay (as into every installation's kiln-nats-auth).
+    expect(authUsers(authConf), `regenerate it: ${regenerate}`).toEqual(
+      busNatsUsers(credentials, prefix),
+    );
+    // And the script prints exactly that file, from the Secret as `kubectl get -o yaml` gives it.
+    const secretsFile = readFileSync(join(k8sDir, "overlays", "dev", "secrets.yaml"), "utf8");
+    const printed = await runScript(
+      "nats-authorization",
+      ["--credentials", "-", "--prefix", prefix, "--conf"],
+      {},
+      secretsFile,
+    );
+    expect(printed, printed.stderr).toMatchObject({ code: 0 });
+    expect(printed.stdout, `regenerate it: ${regenerate}`).toBe(authConf);
+  });
+
+  it("scripts/nats-authorization.ts --new prints the three Secrets k8s/ reads, with fresh seeds and the authorization for exactly them", async () => {
+    const printed = await runScript("nats-authorization", ["--new", "--prefix", "kiln"]);
+    expect(printed, printed.stderr).toMatchObject({ code: 0 });
+    const secrets = parseYaml(printed.stdout, "nats-authorization --new");
+    expect(secrets.map((o) => `${o.kind} ${o.metadata.namespace}/${o.metadata.name}`)).toEqual([
+      `Secret kiln/${busSecret.credentials}`,
+      `Secret kiln/${busSecret.sealing}`,
+      `Secret kiln/${busSecret.auth}`,
+    ]);
+    expect((await Promise.all(secrets.map(schemaErrors))).flat()).toEqual([]);
+    const [credentials, sealing, auth] = secrets.map(secretData) as [
+      BusCredentials,
+      Record<string, string>,
+      Record<string, string>,
+    ];
+    expect(Object.keys(credentials).sort()).toEqual([...busIdentities].sort());
+    expect(authUsers(auth["auth.conf"]!)).toEqual(busNatsUsers(credentials, "kiln"));
+    // The pair seals: the scheduler's half works, the runner's half is the private one.
+    await expect(sealCredentials(sealing["public.jwk"]!, "b1", { push: "{}" })).resolves.toMatch(
+      /^ey/,
+    );
+    expect(JSON.parse(sealing["private.jwk"]!)).toHaveProperty("d");
+    const refused = await runScript("nats-authorization", ["--credentials", "-"], {}, "{}");
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(new RegExp(busSecret.credentials));
+  });
+
+  it("overlays/production/secrets.example.yaml: its placeholders pass the config checks but none can be used (each fails at its first use)", async () => {
+    const seeds = secretData(findObject(documentedSecrets, "Secret", busSecret.credentials)!);
+    expect(Object.keys(seeds).sort()).toEqual([...busIdentities].sort());
+    for (const [identity, seed] of Object.entries(seeds))
+      expect(() => nkeyPublicKey(seed), identity).toThrow(/checksum|invalid/i);
+    const sealing = secretData(findObject(documentedSecrets, "Secret", busSecret.sealing)!);
+    await expect(sealCredentials(sealing["public.jwk"]!, "b1", {})).rejects.toMatchObject({
+      reason: "CredentialsUnsealable",
+    });
+    const auth = secretData(findObject(documentedSecrets, "Secret", busSecret.auth)!);
+    expect(authUsers(auth["auth.conf"]!)).toEqual([]);
+  });
+
+  describe("overlays/dev: its NATS, run from the rendered config and Secrets", () => {
+    let dir: string;
+    let server: ManagedProcess | undefined;
+    let port: number;
+    let pod: Awaited<ReturnType<typeof natsPodFiles>>;
+    let objects: Obj[];
+
+    beforeAll(async () => {
+      objects = rendered.get("overlays/dev")!;
+      dir = await mkdtemp(join(tmpdir(), "kiln-nats-pod-"));
+      pod = await natsPodFiles(objects, dir, []);
+      port = await freePort();
+      // As the pod's server, on loopback and free ports: the command line overrides the
+      // listen addresses only. Its routes name hosts that do not resolve here, which leaves
+      // JetStream without a quorum but the client port, its TLS and its authorization as they are.
+      server = new ManagedProcess({
+        name: "nats",
+        command: findBinaries(["natsServer"]).natsServer,
+        args: [
+          "-c",
+          pod.configFile,
+          "-a",
+          "127.0.0.1",
+          "-p",
+          String(port),
+          "-m",
+          String(await freePort()),
+          "--cluster",
+          `nats://127.0.0.1:${await freePort()}`,
+        ],
+        env: { SERVER_NAME: `${pod.sts.metadata.name}-0` },
+        cwd: dir,
+        logFile: join(dir, "nats.log"),
+      });
+      await server.start();
+      const deadline = Date.now() + 15_000;
+      for (;;) {
+        try {
+          await plainTextClient(port);
+          break;
+        } catch (error) {
+          if (Date.now() > deadline)
+            throw new Error(
+              `nats-server did not start: ${readFileSync(join(dir, "nats.log"), "utf8")}`,
+              {
+                cause: error,
+              },
+            );
+          await new Promise((resolve) => setTimeout(resolve, 200));
+        }
+      }
+    }, 30_000);
+
+    afterAll(async () => {
+      await server?.stop();
+      if (dir) await rm(dir, { recursive: true, force: true });
+    });
+
+    /** Connects as a pod does: the CA it mounts, the name it dials (nats.js passes `servername` on to node's TLS; the test dials 127.0.0.1). */
+    const connectAs = (options: { seed?: string; ca: string; host: string }) =>
+      natsConnect({
+        servers: `127.0.0.1:${port}`,
+        reconnect: false,
+        timeout: 5_000,
+        tls: { ca: options.ca, servername: options.host } as TlsOptions,
+        ...(options.seed
+          ? { authenticator: nkeyAuthenticator(new TextEncoder().encode(options.seed)) }
+          : {}),
+      });
+
+    const ca = () =>
+      pod.files.get(
+        [...pod.sources].find(([, source]) => source === `Secret ${busSecret.tls}/ca.crt`)![0],
+      )!;
+
+    it("demands TLS of a plain-text client, which never gets an answer", async () => {
+      const { info, reply } = await plainTextClient(port);
+      expect(info.tls_required).toBe(true);
+      expect(info.auth_required).toBe(true);
+      expect(reply).not.toMatch(/PONG/);
+    });
+
+    it("refuses a client without a seed, and one with a seed it does not know, over TLS", async () => {
+      await expect(connectAs({ ca: ca(), host: "kiln-nats" })).rejects.toMatchObject({
+        code: "AUTHORIZATION_VIOLATION",
+      });
+      await expect(
+        connectAs({ ca: ca(), host: "kiln-nats", seed: createBusCredentials().admin }),
+      ).rejects.toMatchObject({ code: "AUTHORIZATION_VIOLATION" });
+    });
+
+    it("lets each Deployment's container in with the seed, CA and host its environment gives it, and the build pods with the build-pod seed at BUILD_RUNNER_KUBE_NATS_URL", async () => {
+      const clients = natsClients(objects).map(({ container, spec, what }) => {
+        const { env } = containerEnv(container, "kiln", objects, documentedSecrets);
+        const { files } = mountedFiles(spec, container, objects, []);
+        return {
+          what,
+          seed: env.NATS_NKEY_SEED ?? env.NATS_ADMIN_NKEY_SEED,
+          ca: files.get(env.NATS_TLS_CA_FILE ?? ""),
+          host: new URL(env.NATS_URL ?? "").hostname,
+          buildPod: env.BUILD_RUNNER_KUBE_NATS_NKEY_SEED
+            ? { seed: env.BUILD_RUNNER_KUBE_NATS_NKEY_SEED, url: env.BUILD_RUNNER_KUBE_NATS_URL }
+            : undefined,
+        };
+      });
+      const runner = clients.find((c) => c.buildPod);
+      expect(runner?.what).toBe("kiln-build-runner/build-runner");
+      const attempts = [
+        ...clients,
+        {
+          what: "a binary build's pod",
+          seed: runner!.buildPod!.seed,
+          ca: runner!.ca,
+          host: new URL(runner!.buildPod!.url ?? "").hostname,
+        },
+      ];
+      for (const { what, seed, ca, host } of attempts) {
+        expect({ what, seed: typeof seed, ca: typeof ca }).toEqual({
+          what,
+          seed: "string",
+          ca: "string",
+        });
+        const nc = await connectAs({ seed: seed!, ca: ca!, host }).catch((error: unknown) => {
+          throw new Error(`${what} (${host}): ${String(error)}`);
+        });
+        expect(nc.info?.tls_required, what).toBe(true);
+        await nc.close();
+      }
+    });
+
+    it("holds a certificate of its CA for the Service's names and every route's host, valid for another 30 days", () => {
+      const pem = (key: string) =>
+        pod.files.get(
+          [...pod.sources].find(([, source]) => source === `Secret ${busSecret.tls}/${key}`)![0],
+        )!;
+      const cert = new X509Certificate(pem("tls.crt"));
+      expect(cert.checkIssued(new X509Certificate(pem("ca.crt")))).toBe(true);
+      const routes = [...pod.conf.matchAll(/nats:\/\/([^\s:\]]+):\d+/g)].map((m) => m[1]!);
+      expect(routes.length).toBe(3);
+      // checkHost answers with the name of the certificate that matches (a wildcard's pattern).
+      for (const host of ["kiln-nats", "kiln-nats.kiln.svc", ...routes])
+        expect(cert.checkHost(host), host).toBeDefined();
+      expect(new Date(cert.validTo).getTime()).toBeGreaterThan(Date.now() + 30 * 86_400_000);
+    });
+  });
+});
+
 describe("PostgreSQL is external", () => {
   it("runs no database, reads DATABASE_URL from a Secret, and only the dev overlay carries (placeholder) Secrets", () => {
     for (const target of targets) {
@@ -916,7 +1467,15 @@ describe("PostgreSQL is external", () => {
         .map((o) => o.metadata.name)
         .sort();
       if (target === "overlays/dev")
-        expect(secrets).toEqual(["kiln-api", "kiln-database", "kiln-image-watcher"]);
+        expect(secrets).toEqual(
+          [
+            "kiln-api",
+            "kiln-database",
+            "kiln-image-watcher",
+            "kiln-secrets-key",
+            ...Object.values(busSecret),
+          ].sort(),
+        );
       else expect(secrets, `${target} must not overwrite the real Secrets`).toEqual([]);
     }
   });

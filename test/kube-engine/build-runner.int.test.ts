@@ -7,6 +7,7 @@
 import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { V1Secret } from "@kubernetes/client-node";
 import {
   integrationTest as test,
   LocalKubelet,
@@ -123,4 +124,31 @@ test("BUILD_RUNNER_ENGINE=kubernetes builds a BuildConfig in a Job carrying its 
   expect(log.text).toContain("--> Push");
   expect(log.text).toContain("RUN echo from-a-job");
   expect(kubelet.errors).toEqual([]);
+
+  // The BuildConfig names no Secret: the runner's own account for Kiln's registry reached the
+  // pod as the build's pull and push Secrets (its base image and its output are both there),
+  // for that registry only, and never the Job itself.
+  const secrets = kube.requests
+    .filter((r) => r.method === "POST" && r.path.endsWith("/secrets"))
+    .map((r) => r.body as V1Secret);
+  expect(secrets.map((s) => s.metadata?.name)).toEqual([
+    `${job.metadata?.name}-pull`,
+    `${job.metadata?.name}-push`,
+  ]);
+  const { username, password } = infra.registry.credentials;
+  for (const secret of secrets) {
+    expect(secret.type).toBe("kubernetes.io/dockerconfigjson");
+    const config = JSON.parse(
+      Buffer.from(secret.data?.[".dockerconfigjson"] ?? "", "base64").toString("utf8"),
+    ) as { auths: Record<string, { auth: string }> };
+    expect(config).toEqual({
+      auths: {
+        [infra.registry.address]: {
+          auth: Buffer.from(`${username}:${password}`).toString("base64"),
+        },
+      },
+    });
+  }
+  expect(JSON.stringify(job)).not.toContain(password);
+  expect(log.text).not.toContain(password);
 });

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { V1Job } from "@kubernetes/client-node";
 import type { BuildJob, BuildLogSink, BuildRevision, BuildSpec, BuildStep } from "@kiln/domain";
 import { KubernetesEngine, type KubernetesEngineOptions } from "@kiln/kube-engine";
-import type { StandInApiServer } from "@kiln/testing";
+import type { StandInApiServer, WorkerInfra } from "@kiln/testing";
 import { repoRoot } from "../support/kiln-services.js";
 
 /** The namespace build Jobs run in, in these tests. */
@@ -113,6 +113,13 @@ export async function eventually<T>(
 }
 
 /** A docker config JSON for `registry` (the test registry asks for no credentials, so they are only carried, never checked). */
+/** Kiln's account for the worker registry as both of a build's configs, as the build-runner adds it to every build. */
+export function kilnCredentials(infra: WorkerInfra): { pull: string; push: string } {
+  const { address, credentials } = infra.registry;
+  const config = dockerConfig(address, credentials.username, credentials.password);
+  return { pull: config, push: config };
+}
+
 export function dockerConfig(registry: string, user: string, password: string): string {
   return JSON.stringify({
     auths: { [registry]: { auth: Buffer.from(`${user}:${password}`).toString("base64") } },

@@ -29,6 +29,7 @@ import {
   buildNamespace,
   dockerConfig,
   eventually,
+  kilnCredentials,
   kubeEngine,
   postedJob,
   recordingSink,
@@ -66,7 +67,9 @@ test("a Job-engine build clones, builds and pushes in its pod, streams the pod's
     Dockerfile: `FROM ${baseImage.ref}\nRUN echo built-in-the-pod > /greeting\nCMD ["cat", "/greeting"]\n`,
   });
   const image = `${infra.registry.address}/kube-engine/hello:latest`;
-  const credentials = dockerConfig(infra.registry.address, "kiln", "pod-secret-value");
+  // Kiln's account for its registry, as the build-runner adds it to every build's credentials.
+  const { username, password } = infra.registry.credentials;
+  const credentials = dockerConfig(infra.registry.address, username, password);
   const job = buildJob(
     {
       source: { git: { uri: repo.url, ref: "main" } },
@@ -99,13 +102,14 @@ test("a Job-engine build clones, builds and pushes in its pod, streams the pod's
   const head = await fetch(`${infra.registry.url}/v2/kube-engine/hello/manifests/latest`, {
     method: "HEAD",
     headers: {
+      authorization: infra.registry.authorization,
       accept:
         "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
     },
   });
   expect(head.headers.get("docker-content-digest")).toBe(output?.digest);
   expect(output?.size).toBeGreaterThan(0);
-  expect(await runImage(baseImage.storageDir, output!.imageReference)).toBe("built-in-the-pod");
+  expect(await runImage(baseImage, output!.imageReference)).toBe("built-in-the-pod");
 
   // The revision came from the fetch container's termination message.
   expect(sink.revisions).toEqual([
@@ -166,8 +170,8 @@ test("a Job-engine build clones, builds and pushes in its pod, streams the pod's
       uid: expect.any(String),
     });
   expect(kube.list("Secret", buildNamespace)).toEqual([]);
-  const encoded = Buffer.from("kiln:pod-secret-value").toString("base64");
-  expect(log).not.toContain("pod-secret-value");
+  const encoded = Buffer.from(`${username}:${password}`).toString("base64");
+  expect(log).not.toContain(password);
   expect(log).not.toContain(encoded);
   expect(JSON.stringify(posted)).not.toContain(encoded);
 });
@@ -182,7 +186,11 @@ test("a Dockerfile that fails in the build container ends the build with DockerB
   const sink = recordingSink();
   const engine = kubeEngine(kube, { insecureRegistries: [infra.registry.address] });
   const failure = await engine
-    .run(buildJob({ source: { git: { uri: repo.url } } }), sink, new AbortController().signal)
+    .run(
+      buildJob({ source: { git: { uri: repo.url } } }, { credentials: kilnCredentials(infra) }),
+      sink,
+      new AbortController().signal,
+    )
     .catch((e: unknown) => e);
   expect(failure).toBeInstanceOf(BuildFailure);
   expect(failure).toMatchObject({
@@ -228,7 +236,10 @@ test("completionDeadlineSeconds becomes the Job's activeDeadlineSeconds: the pod
   const started = Date.now();
   const failure = await engine
     .run(
-      buildJob({ source: { git: { uri: repo.url } }, completionDeadlineSeconds: 8 }),
+      buildJob(
+        { source: { git: { uri: repo.url } }, completionDeadlineSeconds: 8 },
+        { credentials: kilnCredentials(infra) },
+      ),
       sink,
       new AbortController().signal,
     )
@@ -282,23 +293,24 @@ test("a binary build's init container reads the upload from the bus's object sto
       },
     });
     const output = await engine.run(
-      buildJob({
-        source: { type: "Binary", binary: {} },
-        output: { image, imageLabels: [] },
-        binaryInput: {
-          object: "upload-1",
-          kind: "archive",
-          size: archive.length,
-          sha256: createHash("sha256").update(archive).digest("hex"),
+      buildJob(
+        {
+          source: { type: "Binary", binary: {} },
+          output: { image, imageLabels: [] },
+          binaryInput: {
+            object: "upload-1",
+            kind: "archive",
+            size: archive.length,
+            sha256: createHash("sha256").update(archive).digest("hex"),
+          },
         },
-      }),
+        { credentials: kilnCredentials(infra) },
+      ),
       sink,
       new AbortController().signal,
     );
     expect(sink.text()).toContain("Extracted the archive");
-    expect(await runImage(baseImage.storageDir, output!.imageReference)).toBe(
-      "uploaded-to-the-pod",
-    );
+    expect(await runImage(baseImage, output!.imageReference)).toBe("uploaded-to-the-pod");
   } finally {
     await bus.drain();
   }
@@ -314,10 +326,9 @@ test("cancelling a running build deletes its Job: the pod's processes are stoppe
   const sink = recordingSink();
   const engine = kubeEngine(kube, { insecureRegistries: [infra.registry.address] });
   const controller = new AbortController();
-  const credentials = dockerConfig(infra.registry.address, "kiln", "x");
   const running = engine
     .run(
-      buildJob({ source: { git: { uri: repo.url } } }, { credentials: { push: credentials } }),
+      buildJob({ source: { git: { uri: repo.url } } }, { credentials: kilnCredentials(infra) }),
       sink,
       controller.signal,
     )

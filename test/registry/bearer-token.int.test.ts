@@ -6,7 +6,7 @@ import { promisify } from "node:util";
 import { freePort, startRegistry, type RegistryServer } from "@kiln/infra";
 import { ManifestResolver } from "@kiln/image-watcher";
 import { RegistryClient, RegistryError, RegistryFailure } from "@kiln/registry";
-import { integrationTest as test, makeGitRepo } from "@kiln/testing";
+import { integrationTest as test, makeGitRepo, type WorkerInfra } from "@kiln/testing";
 import { afterEach, expect } from "vitest";
 import {
   api,
@@ -66,13 +66,15 @@ async function startTokenAuthRegistry(
   return { registry, tokens };
 }
 
-/** Copies an image into the token-auth registry as kiln-ci (skopeo buys its own push token); the digest skopeo wrote. */
-async function pushWithSkopeo(dir: string, from: string, to: string): Promise<string> {
-  const digestFile = join(await mkdtemp(join(dir, "digest-")), "digest");
+/** Copies an image of the worker registry into the token-auth registry as kiln-ci (skopeo buys its own push token); the digest skopeo wrote. */
+async function pushWithSkopeo(infra: WorkerInfra, from: string, to: string): Promise<string> {
+  const digestFile = join(await mkdtemp(join(infra.workDir, "digest-")), "digest");
   await exec("skopeo", [
     "copy",
     "--src-tls-verify=false",
     "--dest-tls-verify=false",
+    "--src-authfile",
+    infra.registry.authFile,
     "--dest-creds",
     `${user}:${password}`,
     "--digestfile",
@@ -123,7 +125,7 @@ test("a public repository behind a token server resolves anonymously to the dige
 }) => {
   const { registry, tokens } = await startTokenAuthRegistry(infra.workDir);
   const pushed = await pushWithSkopeo(
-    infra.workDir,
+    infra,
     baseImage.ref,
     `${registry.address}/public/busybox:latest`,
   );
@@ -183,7 +185,7 @@ test("a private repository behind a token server reads with kiln-ci's credential
 }) => {
   const { registry, tokens } = await startTokenAuthRegistry(infra.workDir);
   const ref = `${registry.address}/apps/storefront:v1`;
-  const pushed = await pushWithSkopeo(infra.workDir, baseImage.ref, ref);
+  const pushed = await pushWithSkopeo(infra, baseImage.ref, ref);
   const client = new RegistryClient();
   const storefront = { host: registry.address, repository: "apps/storefront", insecure: true };
 
@@ -256,7 +258,7 @@ test("an S2I build pushes to a token-auth registry with the push secret and reco
   const { registry, tokens } = await startTokenAuthRegistry(infra.workDir);
   const host = registry.address;
   const builder = await messageAppBuilder(
-    baseImage.storageDir,
+    baseImage,
     `${infra.registry.address}/s2i/builder-bearer:latest`,
   );
   await using repo = await makeGitRepo({ "message.txt": "served behind a token server" });

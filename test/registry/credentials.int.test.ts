@@ -59,6 +59,8 @@ test("pull and push secrets reach a registry that wants credentials, and never r
     "copy",
     "--src-tls-verify=false",
     "--dest-tls-verify=false",
+    "--src-authfile",
+    baseImage.authFile,
     "--dest-creds",
     `${user}:${password}`,
     `docker://${baseImage.ref}`,
@@ -167,7 +169,7 @@ test("an S2I build pushes as it commits with the push secret, records the digest
   privateRegistry = await startPrivateRegistry(infra.workDir);
   const priv = privateRegistry.address;
   const builder = await messageAppBuilder(
-    baseImage.storageDir,
+    baseImage,
     `${infra.registry.address}/s2i/builder-creds:latest`,
   );
   await using repo = await makeGitRepo({ "message.txt": "private" });

@@ -75,20 +75,22 @@ test("when another push moves the output tag as an S2I build pushes, the build p
   subjectPrefix,
 }) => {
   const registry = infra.registry;
-  const builder = await messageAppBuilder(
-    baseImage.storageDir,
-    `${registry.address}/s2i/builder-race:latest`,
-  );
+  const builder = await messageAppBuilder(baseImage, `${registry.address}/s2i/builder-race:latest`);
   // The other pusher's image: the base image, already in the same repository under another tag.
   await exec("skopeo", [
     "copy",
     "--src-tls-verify=false",
     "--dest-tls-verify=false",
+    "--authfile",
+    registry.authFile,
     `docker://${baseImage.ref}`,
     `docker://${registry.address}/apps/raced:other`,
   ]);
   const manifestUrl = (reference: string) => `${registry.url}/v2/apps/raced/manifests/${reference}`;
-  const other = await fetch(manifestUrl("other"), { headers: { accept: acceptManifests } });
+  const authorization = registry.authorization;
+  const other = await fetch(manifestUrl("other"), {
+    headers: { authorization, accept: acceptManifests },
+  });
   const otherDigest = other.headers.get("docker-content-digest");
   const otherManifest = {
     type: other.headers.get("content-type")!,
@@ -97,7 +99,7 @@ test("when another push moves the output tag as an S2I build pushes, the build p
   const proxied = await startRacingProxy(registry.url, "latest", async () => {
     const moved = await fetch(manifestUrl("latest"), {
       method: "PUT",
-      headers: { "content-type": otherManifest.type },
+      headers: { authorization, "content-type": otherManifest.type },
       body: otherManifest.body,
     });
     expect(moved.status).toBe(201);
@@ -113,6 +115,19 @@ test("when another push moves the output tag as an S2I build pushes, the build p
   const call = api(running);
   const applied = await call("POST", "/apis/v1/apply", {
     items: [
+      // The proxy is another address of Kiln's registry: the runner's own account is only
+      // offered to KILN_REGISTRY, so the build pushes there with it as a Secret.
+      {
+        apiVersion: "v1",
+        kind: "Secret",
+        metadata: { name: "raced-push" },
+        type: "kubernetes.io/dockerconfigjson",
+        stringData: {
+          ".dockerconfigjson": JSON.stringify({
+            auths: { [proxied]: { auth: authorization.replace(/^Basic /, "") } },
+          }),
+        },
+      },
       {
         apiVersion: "kiln.dev/v1",
         kind: "BuildConfig",
@@ -123,7 +138,10 @@ test("when another push moves the output tag as an S2I build pushes, the build p
             type: "Source",
             sourceStrategy: { from: { kind: "DockerImage", name: builder.ref } },
           },
-          output: { to: { kind: "DockerImage", name: `${proxied}/apps/raced:latest` } },
+          output: {
+            to: { kind: "DockerImage", name: `${proxied}/apps/raced:latest` },
+            pushSecret: { name: "raced-push" },
+          },
         },
       },
     ],
@@ -140,11 +158,15 @@ test("when another push moves the output tag as an S2I build pushes, the build p
   // What the build recorded is its own image, which the tag holds after the second push.
   const digest = build.status.output.digest;
   expect(digest).not.toBe(otherDigest);
-  const tagged = await fetch(manifestUrl("latest"), { headers: { accept: acceptManifests } });
+  const tagged = await fetch(manifestUrl("latest"), {
+    headers: { authorization, accept: acceptManifests },
+  });
   expect(tagged.headers.get("docker-content-digest")).toBe(digest);
   const manifest = (await tagged.json()) as { config: { digest: string } };
   const config = (await (
-    await fetch(`${registry.url}/v2/apps/raced/blobs/${manifest.config.digest}`)
+    await fetch(`${registry.url}/v2/apps/raced/blobs/${manifest.config.digest}`, {
+      headers: { authorization },
+    })
   ).json()) as { config: { Labels: Record<string, string> } };
   expect(config.config.Labels).toMatchObject({
     "kiln.dev/build": "raced-1",

@@ -50,6 +50,7 @@ async function builderImage(
 ) {
   return buildS2IBuilderImage({
     storageDir: baseImage.storageDir,
+    authFile: baseImage.authFile,
     ref: `${infra.registry.address}/s2i/${name}:latest`,
     scripts: builderScripts,
     files: { "/opt/toolchain/compiler.txt": "a big toolchain\n" },
@@ -135,6 +136,7 @@ test("an unchanged S2I builder builds a repository as a non-root user and the im
   const tagged = await fetch(`${infra.registry.url}/v2/default/app/manifests/latest`, {
     method: "HEAD",
     headers: {
+      authorization: infra.registry.authorization,
       accept:
         "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
     },
@@ -145,7 +147,7 @@ test("an unchanged S2I builder builds a repository as a non-root user and the im
   expect(log).toContain("assemble GREETING=from-environment-file");
   expect(log).toContain("no artifacts: fetching dependencies");
 
-  await inImage(baseImage.storageDir, build.status.output.imageReference, async (run, config) => {
+  await inImage(baseImage, build.status.output.imageReference, async (run, config) => {
     expect(config.Cmd).toEqual(["/usr/libexec/s2i/run"]);
     expect(config.User).toBe("1001");
     // The image runs its run script, with the environment persisted.
@@ -191,7 +193,7 @@ test("scripts in the repository's .s2i/bin override the builder's", async ({
   const { build, log } = await buildAndWait(running, "custom", 1);
   expect(log).toContain("custom assemble from the repo");
   expect(log).not.toContain("assemble uid=");
-  await inImage(baseImage.storageDir, build.status.output.imageReference, async (run, config) => {
+  await inImage(baseImage, build.status.output.imageReference, async (run, config) => {
     expect(config.Cmd).toEqual(["/tmp/scripts/run"]);
     expect((await run(...config.Cmd)).trim()).toBe("custom run: overridden");
   });
@@ -267,7 +269,7 @@ test("an incremental build hands the previous image's saved artifacts to assembl
   expect(second.log).toContain("reusing artifacts: deps-v1");
   // The tar went to a file, not to the log.
   expect(second.log).not.toContain("ustar");
-  await inImage(baseImage.storageDir, second.build.status.output.imageReference, async (run) => {
+  await inImage(baseImage, second.build.status.output.imageReference, async (run) => {
     expect((await run("/bin/cat", "/opt/app-root/deps/deps.txt")).trim()).toBe("deps-v1");
   });
   // Nothing left behind: the save-artifacts container and both builds' containers and work dirs are gone.
@@ -285,6 +287,7 @@ test("a runtime-image build ships the runtime base plus the artifacts, without t
   // A plain runtime image: busybox with a numeric non-root USER and no S2I scripts.
   const runtime = await buildS2IBuilderImage({
     storageDir: baseImage.storageDir,
+    authFile: baseImage.authFile,
     ref: `${infra.registry.address}/s2i/runtime:latest`,
     user: "1001",
   });
@@ -317,7 +320,7 @@ test("a runtime-image build ships the runtime base plus the artifacts, without t
   // only the builder and the runtime image it pulled (the runner's layer cache).
   const pulled = [await imageId(builder.ref), await imageId(runtime.ref)];
   expect(await localImages()).toEqual([...new Set([...imagesBefore, ...pulled])].sort());
-  await inImage(baseImage.storageDir, build.status.output.imageReference, async (run, config) => {
+  await inImage(baseImage, build.status.output.imageReference, async (run, config) => {
     expect((await run(...config.Cmd)).trim()).toBe("runtime app: from the runtime image uid=1001");
     const present = await run(
       "/bin/sh",

@@ -29,6 +29,7 @@ test("finished builds beyond the BuildConfig's history limits are pruned, oldest
     logger,
     registry: infra.registry.address,
     runnerSealingKey: infra.sealingKeys.publicKey,
+    secrets: infra.secrets,
   });
   try {
     await applyResources(
@@ -46,6 +47,7 @@ test("finished builds beyond the BuildConfig's history limits are pruned, oldest
           },
         },
       ]),
+      infra.secrets,
     );
     await scheduler.start();
     // Six builds: 1-4 complete, 5-6 fail; the runner's status events arrive over the bus.

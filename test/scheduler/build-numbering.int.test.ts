@@ -32,6 +32,7 @@ test("concurrent requests get distinct consecutive numbers, and a redelivered re
         logger,
         registry: infra.registry.address,
         runnerSealingKey: infra.sealingKeys.publicKey,
+        secrets: infra.secrets,
       }),
   );
   try {
@@ -51,6 +52,7 @@ test("concurrent requests get distinct consecutive numbers, and a redelivered re
           },
         },
       ]),
+      infra.secrets,
     );
     for (const s of schedulers) await s.start();
     const request = (id: string) => ({

@@ -167,11 +167,13 @@ test("Parallel starts a BuildConfig's builds together", async ({
   for (const build of [a, b]) {
     const manifest = (await (
       await fetch(`${infra.registry.url}/v2/default/app/manifests/${build.status.output.digest}`, {
-        headers: { accept: ociManifest },
+        headers: { authorization: infra.registry.authorization, accept: ociManifest },
       })
     ).json()) as { config: { digest: string } };
     const config = (await (
-      await fetch(`${infra.registry.url}/v2/default/app/blobs/${manifest.config.digest}`)
+      await fetch(`${infra.registry.url}/v2/default/app/blobs/${manifest.config.digest}`, {
+        headers: { authorization: infra.registry.authorization },
+      })
     ).json()) as { config: { Labels: Record<string, string> } };
     expect(config.config.Labels["kiln.dev/build"]).toBe(build.metadata.name);
   }

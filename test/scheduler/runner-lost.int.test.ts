@@ -29,6 +29,7 @@ test("a build whose runner dies on every delivery ends Error with RunnerLost, an
     logger,
     registry: infra.registry.address,
     runnerSealingKey: infra.sealingKeys.publicKey,
+    secrets: infra.secrets,
   });
   // A runner that takes the build and dies before finishing it, every time (a crash loop).
   let deliveries = 0;
@@ -47,6 +48,7 @@ test("a build whose runner dies on every delivery ends Error with RunnerLost, an
           spec: { source: { git: { uri: "file:///x" } }, strategy: { type: "Docker" } },
         },
       ]),
+      infra.secrets,
     );
     await scheduler.start();
     await bus.publish(

@@ -5,9 +5,15 @@ import { buildS2IBuilderImage } from "@kiln/testing";
 
 const exec = promisify(execFile);
 
+/** A buildah store and the auth file of the registry it pulls from and pushes to (the `baseImage` fixture is one). */
+export interface ImageStore {
+  storageDir: string;
+  authFile: string;
+}
+
 /** Opens a pushed image as a buildah container, runs `fn` with a way to run commands in it, removes it. */
 export async function inImage(
-  storageDir: string,
+  { storageDir, authFile }: ImageStore,
   imageReference: string,
   fn: (
     run: (...cmd: string[]) => Promise<string>,
@@ -16,7 +22,15 @@ export async function inImage(
 ): Promise<void> {
   const buildah = buildahArgs(storageDir);
   const container = (
-    await exec("buildah", [...buildah, "from", "--tls-verify=false", "--quiet", imageReference])
+    await exec("buildah", [
+      ...buildah,
+      "from",
+      "--tls-verify=false",
+      "--authfile",
+      authFile,
+      "--quiet",
+      imageReference,
+    ])
   ).stdout.trim();
   try {
     const config = JSON.parse(
@@ -32,9 +46,9 @@ export async function inImage(
 }
 
 /** Runs a pushed image's CMD the way a user would try it, and returns what it printed. */
-export async function runImage(storageDir: string, imageReference: string): Promise<string> {
+export async function runImage(store: ImageStore, imageReference: string): Promise<string> {
   let out = "";
-  await inImage(storageDir, imageReference, async (run, config) => {
+  await inImage(store, imageReference, async (run, config) => {
     out = (await run(...config.Cmd)).trim();
   });
   return out;
@@ -44,9 +58,10 @@ export async function runImage(storageDir: string, imageReference: string): Prom
  * The smallest S2I builder an app needs: assemble copies the sources to /opt/app-root and run
  * prints their `message.txt`. Built into `storageDir` and pushed as `ref`.
  */
-export function messageAppBuilder(storageDir: string, ref: string) {
+export function messageAppBuilder({ storageDir, authFile }: ImageStore, ref: string) {
   return buildS2IBuilderImage({
     storageDir,
+    authFile,
     ref,
     scripts: {
       assemble: "#!/bin/sh\nset -e\ncp -R /tmp/src/. /opt/app-root/\n",

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { setUpBus } from "@kiln/bus";
+import { registryNotificationToken } from "@kiln/testing/plain";
 import { isTerminalPhase, type BuildPhase } from "@kiln/domain";
 import {
   freePort,
@@ -18,7 +19,9 @@ export interface KilnInfra {
   /** Every identity's NKey seed on that NATS (the fixture's `busCredentials`). */
   busCredentials: Readonly<Record<KilnServiceName | "admin", string>>;
   sealingKeys: { publicKey: string; privateKey: string };
-  registry: { address: string };
+  secretsKey: string;
+  /** With the account it wants, given to the build-runner and the image-watcher. */
+  registry: { address: string; credentials?: { username: string; password: string } | null };
   /** Logs and build work dirs go below it. */
   workDir: string;
 }
@@ -71,9 +74,12 @@ export async function startKiln(options: {
     natsUrl: infra.natsUrl,
     databaseUrl: options.databaseUrl,
     registry: infra.registry.address,
+    registryCredentials: infra.registry.credentials ?? undefined,
     apiToken: token,
+    notificationToken: registryNotificationToken,
     natsSeeds: infra.busCredentials,
     sealingKeys: infra.sealingKeys,
+    secretsKey: infra.secretsKey,
     subjectPrefix: options.subjectPrefix,
     ports: {
       api: await freePort(),

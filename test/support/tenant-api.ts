@@ -66,6 +66,7 @@ export const test = baseTest.extend<{ kiln: TenantApi }>({
       logger,
       registry: infra.registry.address,
       runnerSealingKey: infra.sealingKeys.publicKey,
+      secrets: infra.secrets,
     });
     await scheduler.start();
     const app = createApiServer({
@@ -74,6 +75,7 @@ export const test = baseTest.extend<{ kiln: TenantApi }>({
       logger,
       token: bootstrapToken,
       registry: infra.registry.address,
+      secrets: infra.secrets,
       instantiateWaitMs: 5_000,
     });
     const url = await app.listen({ host: "127.0.0.1", port: 0 });

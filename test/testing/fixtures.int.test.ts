@@ -135,6 +135,8 @@ describe("integrationTest fixtures", () => {
         "push",
         "--quiet",
         "--tls-verify=false",
+        "--authfile",
+        infra.registry.authFile,
         "--digestfile",
         digestFile,
         baseImage.ref,

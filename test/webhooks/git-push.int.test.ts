@@ -212,7 +212,15 @@ test("git push → signed GitHub webhook → a build of exactly that commit; red
     cwd: "/",
   });
   expect(urls.stdout).toContain(`URL:            ${running.webhookUrl}/hooks/default/hello/github`);
+  // The secret is never given back, there as everywhere (`oc describe bc` shows `<secret>` too).
   expect(urls.stdout).toContain(
-    `${running.webhookUrl}/apis/build.openshift.io/v1/namespaces/default/buildconfigs/hello/webhooks/${secret}/github`,
+    `${running.webhookUrl}/apis/build.openshift.io/v1/namespaces/default/buildconfigs/hello/webhooks/<secret>/github`,
   );
+  expect(urls.stdout).not.toContain(secret);
+  const yaml = await exec(process.execPath, [kilnBin, "get", "bc", "hello", "-o", "yaml"], {
+    env: { ...process.env, ...running.cliEnv },
+    cwd: "/",
+  });
+  expect(yaml.stdout).toContain("secret: (redacted)");
+  expect(yaml.stdout).not.toContain(secret);
 });

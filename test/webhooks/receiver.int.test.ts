@@ -23,7 +23,13 @@ type Send = (
  * api beside it for the deliveries route. No scheduler: a published request stays a message.
  */
 const test = baseTest.extend<{
-  kiln: { send: Send; bus: Bus; db: Database; deliveries: (q?: string) => Promise<any[]> };
+  kiln: {
+    send: Send;
+    bus: Bus;
+    db: Database;
+    deliveries: (q?: string) => Promise<any[]>;
+    refusals: () => Promise<any[]>;
+  };
 }>({
   kiln: async ({ infra, database, subjectPrefix }, use) => {
     const db = createDatabase(database.url);
@@ -42,6 +48,7 @@ const test = baseTest.extend<{
       host: "127.0.0.1",
       port: 0,
       bodyLimitBytes: 64 * 1024,
+      secrets: infra.secrets,
     });
     const api = createApiServer({
       db: db.db,
@@ -49,6 +56,7 @@ const test = baseTest.extend<{
       logger,
       token: "t".repeat(20),
       registry: infra.registry.address,
+      secrets: infra.secrets,
     });
     await receiver.server.ready();
     await api.ready();
@@ -70,6 +78,7 @@ const test = baseTest.extend<{
         }),
         bc("nosecret", { ref: "main", triggers: [{ type: "GitHub", github: {} }] }),
       ]),
+      infra.secrets,
     );
     const send: Send = async (path, body, headers = {}) => {
       const res = await receiver.server.inject({
@@ -88,7 +97,15 @@ const test = baseTest.extend<{
       });
       return JSON.parse(res.body).items as any[];
     };
-    await use({ send, bus, db, deliveries });
+    const refusals = async () => {
+      const res = await api.inject({
+        method: "GET",
+        url: "/apis/v1/webhookrefusals",
+        headers: { authorization: `Bearer ${"t".repeat(20)}` },
+      });
+      return JSON.parse(res.body).items as any[];
+    };
+    await use({ send, bus, db, deliveries, refusals });
     await receiver.stop();
     await api.close();
     await bus.drain();
@@ -159,7 +176,7 @@ test("a signed GitHub push to the BuildConfig's branch publishes build.requested
   expect(await kiln.deliveries("?buildConfig=app")).toHaveLength(1);
 });
 
-test("a wrong signature, a missing one, an unknown BuildConfig and a trigger without secret all get the same 401 and are stored as rejected", async ({
+test("a wrong signature, a missing one, an unknown BuildConfig and a trigger without secret all get the same 401; those for an existing BuildConfig are stored as rejected, the others counted", async ({
   kiln,
 }) => {
   const body = githubPush("refs/heads/main");
@@ -195,8 +212,11 @@ test("a wrong signature, a missing one, an unknown BuildConfig and a trigger wit
   const stored = await kiln.deliveries();
   expect(
     stored.filter((d) => d.outcome === "rejected" && d.reason === "Unauthorized"),
-  ).toHaveLength(7); // all but the other namespace
+  ).toHaveLength(5); // all but the unknown BuildConfigs (nope twice, and app in other-ns)
   expect(stored.every((d) => d.requestId === null && d.commit === null)).toBe(true);
+  expect(await kiln.refusals()).toMatchObject([
+    { reason: "UnknownBuildConfig", provider: "github", count: 3 },
+  ]);
 });
 
 test("an unsigned request cannot claim the delivery id of the real delivery", async ({ kiln }) => {

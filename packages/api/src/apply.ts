@@ -2,7 +2,13 @@ import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import { requestBuild, type Bus } from "@kiln/bus";
-import { applyResources, listAllBuildConfigs, listImageStreamGrants, type Db } from "@kiln/db";
+import {
+  applyResources,
+  listAllBuildConfigs,
+  listImageStreamGrants,
+  type Db,
+  type SecretBox,
+} from "@kiln/db";
 import {
   AccessResource,
   authorizeApply,
@@ -25,8 +31,11 @@ type App = FastifyInstance<Server, IncomingMessage, ServerResponse, Logger>;
  * valid (400), the caller's to edit (403), images the BuildConfigs may use (403), no rebuild
  * cycle (400). Any refusal changes nothing.
  */
-export function registerApplyRoute(app: App, options: { db: Db; bus: Bus; registry: string }) {
-  const { db, bus, registry } = options;
+export function registerApplyRoute(
+  app: App,
+  options: { db: Db; bus: Bus; registry: string; secrets: SecretBox },
+) {
+  const { db, bus, registry, secrets } = options;
   app.post(
     "/apis/v1/apply",
     { config: { access: { handler: true, why: "each document names its own namespace" } } },
@@ -40,7 +49,7 @@ export function registerApplyRoute(app: App, options: { db: Db; bus: Bus; regist
       authorizeApply(subject, resources);
       authorizeImageUses(resources, await listImageStreamGrants(db), registry);
       await refuseRebuildCycles(db, subject, resources);
-      const results = await applyResources(db, resources);
+      const results = await applyResources(db, resources, secrets);
       // ConfigChange triggers fire when the BuildConfig is created, as in OpenShift. The request
       // id is the BuildConfig's uid: a retried apply never starts a second build.
       for (const [i, result] of results.entries()) {

@@ -12,15 +12,18 @@ import {
   listBuilds,
   listResources,
   listWebhookDeliveries,
+  listWebhookRefusalCounts,
   listTagHistory,
   toBuildJson,
   toResourceJson,
   toWebhookDeliveryJson,
+  toWebhookRefusalCountJson,
   listAllBuildConfigs,
   getDeploy,
   listDeploys,
   toDeployJson,
   type Db,
+  type SecretBox,
 } from "@kiln/db";
 import {
   AccessResource,
@@ -61,6 +64,8 @@ export interface ApiServerOptions {
   token: string;
   /** Kiln's registry, shown on ImageStreams. */
   registry: string;
+  /** Seals the secrets of applied resources before they are stored (KILN_SECRETS_KEY). */
+  secrets: SecretBox;
   /** @default 5 MiB */
   bodyLimitBytes?: number;
   /** How long `instantiate` waits for the scheduler to create the build before answering 202. @default 15000 */
@@ -147,7 +152,7 @@ export function createApiServer(options: ApiServerOptions) {
       .send(problems.length ? { status: "unhealthy", problems } : { status: "ok" });
   });
 
-  registerApplyRoute(app, { db, bus, registry });
+  registerApplyRoute(app, { db, bus, registry, secrets: options.secrets });
   registerTokenRoutes(app, { db });
 
   // The rebuild graph of chained builds: `kiln graph`, and `kiln impact` with ?impact=ns/is:tag.
@@ -203,6 +208,19 @@ export function createApiServer(options: ApiServerOptions) {
       return { items: items.map(toWebhookDeliveryJson) };
     },
   );
+
+  /**
+   * Refused webhook requests that were counted, not stored (for BuildConfigs that do not exist),
+   * per hour, reason and provider. Behind the token on purpose: on the webhook port, a counter
+   * that moves would tell a prober which BuildConfigs exist, which the receiver's 401 hides.
+   */
+  app.get<{ Querystring: { limit?: string } }>("/apis/v1/webhookrefusals", async (request) => {
+    const limit = request.query.limit === undefined ? undefined : Number(request.query.limit);
+    if (limit !== undefined && !(Number.isInteger(limit) && limit > 0))
+      throw new ValidationError([{ path: "limit", message: "a positive integer" }]);
+    const items = await listWebhookRefusalCounts(db, { limit });
+    return { items: items.map(toWebhookRefusalCountJson) };
+  });
 
   /** Deploys (an image change rolled out to a workload or an HTTP target), newest first (`kiln get deploys`). */
   const DeploysQuery = z.strictObject({

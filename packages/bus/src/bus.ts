@@ -45,6 +45,8 @@ export interface BusOptions {
    * NKey seed. Without a seed the connection is anonymous, which Kiln's own servers refuse.
    */
   identity?: { role: BusIdentity; nkeySeed?: string | undefined };
+  /** A PEM file with the CA of the server's TLS certificate; given, only TLS is accepted. */
+  tlsCaFile?: string | undefined;
 }
 
 /** What a handler gets besides the payload. */
@@ -109,6 +111,7 @@ export class Bus {
       name: options.name,
       maxReconnectAttempts: -1,
       ...(identity ? { inboxPrefix: inboxPrefixFor(identity.role) } : {}),
+      ...(options.tlsCaFile ? { tls: { caFile: options.tlsCaFile } } : {}),
       ...(identity?.nkeySeed
         ? { authenticator: nkeyAuthenticator(new TextEncoder().encode(identity.nkeySeed)) }
         : {}),

@@ -9,6 +9,7 @@ export async function setUpBus(options: {
   servers: string;
   prefix?: string;
   adminSeed: string;
+  tlsCaFile?: string | undefined;
 }): Promise<void> {
   const bus = await Bus.connect({
     servers: options.servers,
@@ -16,6 +17,7 @@ export async function setUpBus(options: {
     name: "kiln-setup-bus",
     logger: pino({ level: "silent" }),
     identity: { role: "admin", nkeySeed: options.adminSeed },
+    tlsCaFile: options.tlsCaFile,
   });
   try {
     await bus.ensureStreams();

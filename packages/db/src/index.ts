@@ -40,15 +40,30 @@ export {
   toResourceJson,
 } from "./resources.js";
 export type { ApplyAction, ApplyResult, ResourceJsonOptions } from "./resources.js";
+export { SecretBox, SecretKeyError } from "./secret-box.js";
+export { openBuildConfigSpec, openSecretSpec, redacted } from "./sealed-specs.js";
+export { resealStoredSecrets } from "./reseal.js";
 export {
+  buildConfigsOverRejectedCap,
+  deleteWebhookDeliveriesOlderThan,
+  deleteWebhookRefusalCountsOlderThan,
   listWebhookDeliveries,
+  listWebhookRefusalCounts,
   markWebhookDeliveryPublished,
   recordWebhookDelivery,
   recordWebhookDeliveries,
   toWebhookDeliveryJson,
+  toWebhookRefusalCountJson,
+  trimRejectedWebhookDeliveries,
   WebhookOutcome,
+  WebhookRefusalReason,
 } from "./webhook-deliveries.js";
-export type { NewWebhookDelivery, WebhookDeliveryRecord } from "./webhook-deliveries.js";
+export type {
+  NewWebhookDelivery,
+  WebhookDeliveryRecord,
+  WebhookRefusal,
+  WebhookRefusalCount,
+} from "./webhook-deliveries.js";
 export {
   beginDeploy,
   getDeploy,

@@ -11,6 +11,8 @@ import {
 import type { Db, DbOrTx } from "./client.js";
 import { statusTags, type ImageStreamTagRow } from "./image-stream-tags.js";
 import { sameJson } from "./json.js";
+import type { SecretBox } from "./secret-box.js";
+import { openSpec, redactBuildConfigSpec, registriesOf, sealSpec } from "./sealed-specs.js";
 import {
   buildConfigs,
   builds,
@@ -51,15 +53,16 @@ type Row =
 export async function applyResources(
   db: Db,
   resources: readonly Resource[],
+  box: SecretBox,
 ): Promise<ApplyResult[]> {
   return db.transaction(async (tx) => {
     const results: ApplyResult[] = [];
-    for (const resource of resources) results.push(await applyOne(tx, resource));
+    for (const resource of resources) results.push(await applyOne(tx, resource, box));
     return results;
   });
 }
 
-async function applyOne(tx: DbOrTx, resource: Resource): Promise<ApplyResult> {
+async function applyOne(tx: DbOrTx, resource: Resource, box: SecretBox): Promise<ApplyResult> {
   const table = tables[resource.kind];
   const { namespace, name, labels, annotations, resourceVersion } = resource.metadata;
   const meta = { ...(labels ? { labels } : {}), ...(annotations ? { annotations } : {}) };
@@ -85,7 +88,7 @@ async function applyOne(tx: DbOrTx, resource: Resource): Promise<ApplyResult> {
     // `spec` is typed per table; the kind decides which, checked by the Resource union.
     const [created] = await tx
       .insert(table)
-      .values({ namespace, name, meta, spec: resource.spec as never })
+      .values({ namespace, name, meta, spec: sealSpec(resource.kind, resource.spec, box) as never })
       .returning({ uid: table.uid });
     return result(1, "created", created!.uid);
   }
@@ -94,13 +97,20 @@ async function applyOne(tx: DbOrTx, resource: Resource): Promise<ApplyResult> {
       `${resource.kind} ${namespace}/${name} was changed since it was read (resourceVersion ${resourceVersion}, now ${existing.resourceVersion}); get it again and re-apply`,
     );
   }
-  if (sameJson(existing.spec, resource.spec) && sameJson(existing.meta, meta)) {
+  // Sealing takes a fresh nonce each time: compare what the secrets say, not how they are stored.
+  const stored = openSpec(resource.kind, existing.spec, box);
+  if (sameJson(stored, resource.spec) && sameJson(existing.meta, meta)) {
     return result(existing.resourceVersion, "unchanged", existing.uid);
   }
   const next = existing.resourceVersion + 1;
   await tx
     .update(table)
-    .set({ meta, spec: resource.spec as never, resourceVersion: next, updatedAt: sql`now()` })
+    .set({
+      meta,
+      spec: sealSpec(resource.kind, resource.spec, box) as never,
+      resourceVersion: next,
+      updatedAt: sql`now()`,
+    })
     .where(eq(table.uid, existing.uid));
   return result(next, "configured", existing.uid);
 }
@@ -190,7 +200,8 @@ export function toResourceJson(
         apiVersion: kilnApiVersion,
         kind,
         metadata,
-        spec: row.spec,
+        // Never a webhook secret: `kiln describe` shows the URLs with a placeholder, as `oc` does.
+        spec: redactBuildConfigSpec(bc.spec),
         status: {
           lastVersion: bc.lastVersion,
           ...(imageChangeTriggers.length ? { imageChangeTriggers } : {}),
@@ -210,10 +221,11 @@ export function toResourceJson(
       };
     case "Secret": {
       // The credentials never leave Kiln again: only which registries they are for.
-      const { type, dockerConfigJson } = row.spec as SecretSpec;
-      const registries = Object.keys(
-        (JSON.parse(dockerConfigJson) as { auths: Record<string, unknown> }).auths,
-      );
+      const {
+        type,
+        dockerConfigJson,
+        registries = registriesOf(dockerConfigJson),
+      } = row.spec as SecretSpec;
       return {
         apiVersion: kilnApiVersion,
         kind,

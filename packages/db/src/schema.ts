@@ -5,6 +5,7 @@ import {
   integer,
   jsonb,
   pgTable,
+  primaryKey,
   text,
   timestamp,
   uniqueIndex,
@@ -249,7 +250,29 @@ export const webhookDeliveries = pgTable(
       t.buildConfig,
       t.receivedAt,
     ),
+    // The webhook-receiver's retention sweep deletes the oldest rows, a batch at a time.
+    index("webhook_deliveries_received").on(t.receivedAt),
   ],
+);
+
+/**
+ * Webhook requests that were refused and counted rather than stored: one row per hour, reason
+ * and provider. What arrives for a BuildConfig that does not exist is anyone's to make up
+ * (namespace, name, delivery id), so it costs a counter, never a row of its own; the hour and
+ * the provider tell a stale webhook on a git host from a scan.
+ */
+export const webhookRefusalCounts = pgTable(
+  "webhook_refusal_counts",
+  {
+    /** Start of the hour (UTC) the requests arrived in. */
+    hour: timestamp("hour", { withTimezone: true }).notNull(),
+    /** One PascalCase word (`UnknownBuildConfig`). */
+    reason: text("reason").notNull(),
+    /** The webhook type in the URL (`github`, `gitlab`, …). */
+    provider: text("provider").notNull(),
+    count: bigint("count", { mode: "number" }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.hour, t.reason, t.provider] })],
 );
 
 /**

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { and, desc, eq, sql } from "drizzle-orm";
 import type { DbOrTx } from "./client.js";
-import { builds, webhookDeliveries } from "./schema.js";
+import { builds, webhookDeliveries, webhookRefusalCounts } from "./schema.js";
 
 /** What became of a webhook delivery; the values are stored in `webhook_deliveries.outcome`. */
 export const WebhookOutcome = {
@@ -10,6 +10,20 @@ export const WebhookOutcome = {
   Rejected: "rejected",
 } as const;
 export type WebhookOutcome = (typeof WebhookOutcome)[keyof typeof WebhookOutcome];
+
+/** Why a refused request was counted instead of stored; stored in `webhook_refusal_counts.reason`. */
+export const WebhookRefusalReason = {
+  /** No BuildConfig of that namespace and name (so no secret it could have proved). */
+  UnknownBuildConfig: "UnknownBuildConfig",
+} as const;
+export type WebhookRefusalReason = (typeof WebhookRefusalReason)[keyof typeof WebhookRefusalReason];
+
+/** A refused request that is counted, not stored. */
+export interface WebhookRefusal {
+  reason: WebhookRefusalReason;
+  /** The webhook type of the URL: one of a known few, never free text from the sender. */
+  provider: string;
+}
 
 export interface NewWebhookDelivery {
   provider: string;
@@ -64,13 +78,16 @@ export async function recordWebhookDelivery(
 /**
  * `recordWebhookDelivery` for many deliveries in one statement (one round trip, one commit),
  * answered in the order given. A delivery id twice in the batch counts as a redelivery of the
- * first, as it would in two statements.
+ * first, as it would in two statements. `refusals` are added to this hour's counters in the
+ * same statement: a refusal that is only counted thus costs its sender the same round trip and
+ * commit as one that is stored, so the time of a 401 does not tell which it was.
  */
 export async function recordWebhookDeliveries(
   db: DbOrTx,
   deliveries: readonly NewWebhookDelivery[],
+  refusals: readonly WebhookRefusal[] = [],
 ): Promise<{ inserted: boolean; delivery: WebhookDeliveryRecord }[]> {
-  if (deliveries.length === 0) return [];
+  if (deliveries.length === 0 && refusals.length === 0) return [];
   // Ids are chosen here, so each answer finds its row among those RETURNING gives back.
   const values = deliveries.map((delivery) => ({
     id: randomUUID(),
@@ -90,7 +107,16 @@ export async function recordWebhookDeliveries(
   // Postgres spent on the insert.
   const column = <K extends keyof (typeof values)[number]>(key: K) =>
     sql.param(values.map((v) => v[key]));
+  // A data-modifying WITH runs to completion whether or not the main statement reads it. The
+  // GROUP BY folds a batch's refusals into one row per counter, which ON CONFLICT DO UPDATE needs.
   const inserted = await db.execute<SqlRow>(sql`
+    with counted as (
+      insert into webhook_refusal_counts (hour, reason, provider, count)
+      select date_trunc('hour', now() at time zone 'UTC') at time zone 'UTC', reason, provider, count(*)
+      from unnest(${sql.param(refusals.map((r) => r.reason))}::text[], ${sql.param(refusals.map((r) => r.provider))}::text[]) as r(reason, provider)
+      group by reason, provider
+      on conflict (hour, reason, provider) do update set count = webhook_refusal_counts.count + excluded.count
+    )
     insert into webhook_deliveries (id, provider, delivery_id, namespace, build_config, outcome, reason, message, request_id, commit, ref)
     select * from unnest(
       ${column("id")}::uuid[], ${column("provider")}::text[], ${column("deliveryId")}::text[], ${column("namespace")}::text[],
@@ -198,6 +224,112 @@ export async function listWebhookDeliveries(
     .orderBy(desc(webhookDeliveries.receivedAt), desc(webhookDeliveries.id))
     .limit(Math.min(Math.max(filter.limit ?? 100, 1), 1000));
   return rows.map((r) => ({ ...toRecord(r.delivery), build: r.build }));
+}
+
+// Ages are measured against the database's clock, the one `received_at` was stamped with, so a
+// service host whose clock is off deletes neither too early nor too late.
+const ago = (ms: number) => sql`now() - ${ms}::float8 * interval '1 millisecond'`;
+
+/**
+ * Deletes up to `limit` deliveries received more than `ageMs` ago, oldest first, and says how
+ * many. A batch is its own short statement, and rows another sweeper holds are skipped, not
+ * waited for.
+ */
+export async function deleteWebhookDeliveriesOlderThan(
+  db: DbOrTx,
+  ageMs: number,
+  limit: number,
+): Promise<number> {
+  const deleted = await db.execute(sql`
+    delete from webhook_deliveries where id in (
+      select id from webhook_deliveries where received_at < ${ago(ageMs)}
+      order by received_at limit ${limit} for update skip locked
+    )`);
+  return deleted.rowCount ?? 0;
+}
+
+/**
+ * The BuildConfigs (namespace and name) with more than `keep` rejected deliveries, of those
+ * with one received in the last `withinMs` (null: of all). Only a BuildConfig that just got a
+ * rejected delivery can have gone over, so the periodic sweep reads a minute of the table, not
+ * all of it; and none of the BuildConfigs under the cap comes back to be trimmed one by one.
+ */
+export async function buildConfigsOverRejectedCap(
+  db: DbOrTx,
+  keep: number,
+  withinMs: number | null,
+): Promise<{ namespace: string; buildConfig: string }[]> {
+  const recent =
+    withinMs === null
+      ? sql``
+      : sql`and (namespace, build_config) in (
+          select namespace, build_config from webhook_deliveries
+          where outcome = 'rejected' and received_at >= ${ago(withinMs)})`;
+  const result = await db.execute<{ namespace: string; build_config: string }>(sql`
+    select namespace, build_config from webhook_deliveries
+    where outcome = 'rejected' ${recent}
+    group by namespace, build_config having count(*) > ${keep}`);
+  return result.rows.map((r) => ({ namespace: r.namespace, buildConfig: r.build_config }));
+}
+
+/**
+ * Deletes up to `limit` of a BuildConfig's rejected deliveries beyond its newest `keep`, and
+ * says how many. Accepted ones are never trimmed: only a sender holding the secret
+ * makes them, and they carry the delivery ids that redeliveries are recognised by.
+ */
+export async function trimRejectedWebhookDeliveries(
+  db: DbOrTx,
+  target: { namespace: string; buildConfig: string },
+  keep: number,
+  limit: number,
+): Promise<number> {
+  const deleted = await db.execute(sql`
+    delete from webhook_deliveries where id in (
+      select id from webhook_deliveries
+      where namespace = ${target.namespace} and build_config = ${target.buildConfig} and outcome = 'rejected'
+      order by received_at desc, id desc offset ${keep} limit ${limit}
+    )`);
+  return deleted.rowCount ?? 0;
+}
+
+/** Deletes the refusal counters of the hours that ended more than `ageMs` ago. */
+export async function deleteWebhookRefusalCountsOlderThan(
+  db: DbOrTx,
+  ageMs: number,
+): Promise<number> {
+  const deleted = await db
+    .delete(webhookRefusalCounts)
+    .where(sql`${webhookRefusalCounts.hour} + interval '1 hour' < ${ago(ageMs)}`);
+  return deleted.rowCount ?? 0;
+}
+
+/** A refusal counter: how many requests of one hour were refused for one reason and provider. */
+export interface WebhookRefusalCount {
+  hour: Date;
+  reason: string;
+  provider: string;
+  count: number;
+}
+
+/** Refusal counters, newest hour first (at most `limit`, default 100, at most 1000). */
+export async function listWebhookRefusalCounts(
+  db: DbOrTx,
+  filter: { limit?: number | undefined } = {},
+): Promise<WebhookRefusalCount[]> {
+  return db
+    .select()
+    .from(webhookRefusalCounts)
+    .orderBy(
+      desc(webhookRefusalCounts.hour),
+      webhookRefusalCounts.reason,
+      webhookRefusalCounts.provider,
+    )
+    .limit(Math.min(Math.max(filter.limit ?? 100, 1), 1000));
+}
+
+/** The JSON shape of a refusal counter on the API (`GET /apis/v1/webhookrefusals`). */
+export function toWebhookRefusalCountJson(c: WebhookRefusalCount): Record<string, unknown> {
+  return { hour: c.hour.toISOString(), reason: c.reason, provider: c.provider, count: c.count };
 }
 
 /** The JSON shape of a delivery on the API (`GET …/webhookdeliveries`). */

@@ -46,6 +46,8 @@ export type BuildBusyboxImageOptions = {
   storageDir: string;
   /** Full reference to push, e.g. `127.0.0.1:15000/base/busybox:latest`. */
   ref: string;
+  /** Docker config JSON with the registry's credentials (`--authfile`); none: an anonymous push. */
+  authFile?: string;
   /** @default "/bin/busybox" (Debian's busybox-static) */
   busybox?: string;
   /** @default "buildah" */
@@ -129,6 +131,7 @@ export async function buildBusyboxImage(options: BuildBusyboxImageOptions): Prom
       "push",
       "--quiet",
       "--tls-verify=false",
+      ...(options.authFile ? ["--authfile", options.authFile] : []),
       "--digestfile",
       digestFile,
       options.ref,

@@ -1,8 +1,11 @@
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
 import { findBinaries } from "./binaries.js";
 import { startNats, type NatsServer, type NatsServerUser } from "./nats.js";
 import { assertPortsFree } from "./ports.js";
 import { startPostgres, type PostgresServer } from "./postgres.js";
 import { startRegistry, type RegistryServer } from "./registry.js";
+import { ensureRegistryCredentials } from "./registry-auth.js";
 
 export type StartInfrastructureOptions = {
   /** Directory holding all data and logs (`kiln up` uses `.kiln/`). */
@@ -26,13 +29,16 @@ export type Infrastructure = {
   databaseUrl: string;
   nats: NatsServer;
   postgres: PostgresServer;
+  /** Requires Kiln's account (`registry.credentials`; `registry.authFile` for buildah, skopeo, podman). */
   registry: RegistryServer;
   /** Stops registry, postgres, then nats. Idempotent. */
   stop(): Promise<void>;
 };
 
 /**
- * Starts NATS (JetStream), PostgreSQL and the registry on loopback under `stateDir`.
+ * Starts NATS (JetStream), PostgreSQL and the registry on loopback under `stateDir`. The
+ * registry takes no anonymous request: Kiln's account (`ensureRegistryCredentials`) or a 401,
+ * so another local user can neither push a tag that an ImageStream follows nor pull.
  * Every missing program and every busy port is reported in one error before anything starts;
  * when a server fails halfway, those already running are stopped again.
  */
@@ -78,11 +84,14 @@ export async function startInfrastructure(
       ...(hints.postgres === undefined ? {} : { portHint: hints.postgres }),
     });
     started.push(postgres);
+    const registryDir = join(options.stateDir, "registry");
+    await mkdir(registryDir, { recursive: true, mode: 0o700 });
     const registry = await startRegistry({
       stateDir: options.stateDir,
       host,
       port: options.ports.registry,
       binary: bin.registry,
+      credentials: await ensureRegistryCredentials(registryDir),
       ...(options.notificationUrl === undefined
         ? {}
         : { notificationUrl: options.notificationUrl }),

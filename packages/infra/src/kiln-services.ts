@@ -1,5 +1,6 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
+import type { BasicCredentials } from "@kiln/registry";
 import { StartupFailedError } from "./errors.js";
 import type { ManagedProcess } from "./managed-process.js";
 import { spawnService } from "./service-process.js";
@@ -33,11 +34,17 @@ export interface StartKilnServicesOptions {
   databaseUrl: string;
   /** Registry address (`host:port`) outputs are pushed to; reached over plain HTTP. */
   registry: string;
+  /** Kiln's account in `registry`, for the services that talk to it (build-runner, image-watcher) only. */
+  registryCredentials?: BasicCredentials | undefined;
   apiToken: string;
+  /** The bearer token the registry's notifications carry to the image-watcher (not the API token). */
+  notificationToken: string;
   /** Each service's NKey user seed on NATS (its bus role is its name). */
   natsSeeds: Readonly<Record<KilnServiceName, string>>;
   /** The runners' sealing key pair (JWKs): the scheduler gets the public key, the build-runner alone the private one. */
   sealingKeys: { publicKey: string; privateKey: string };
+  /** Seals the secrets stored in PostgreSQL; only the api, the scheduler and the webhook-receiver get it. */
+  secretsKey: string;
   ports: KilnServicePorts;
   /** Per-build work dirs go below `<stateDir>/work`, buildah's store in `buildahStorageDir`. */
   workDir: string;
@@ -73,19 +80,32 @@ function healthUrl(name: KilnServiceName, ports: KilnServicePorts): string {
   return `http://${host}:${port}/healthz`;
 }
 
+/** The services that pull from or push to Kiln's registry, and so get its account. */
+const registryClients: ReadonlySet<KilnServiceName> = new Set(["build-runner", "image-watcher"]);
+
 /**
  * The environment of service `name`: one place, so `kiln up`, the tests and the benchmark
- * agree. A secret goes only to the service that needs it.
+ * agree. A secret goes only to the service that needs it; `extraEnv` comes last and wins.
  */
 export function kilnServiceEnv(
   o: StartKilnServicesOptions,
   name: KilnServiceName,
 ): Record<string, string> {
+  const account: Record<string, string> =
+    o.registryCredentials && registryClients.has(name)
+      ? {
+          KILN_REGISTRY_USERNAME: o.registryCredentials.username,
+          KILN_REGISTRY_PASSWORD: o.registryCredentials.password,
+        }
+      : {};
   return {
     NATS_NKEY_SEED: o.natsSeeds[name],
     ...(name === "scheduler" ? { KILN_RUNNER_SEALING_PUBLIC_KEY: o.sealingKeys.publicKey } : {}),
     ...(name === "build-runner"
       ? { BUILD_RUNNER_SEALING_PRIVATE_KEY: o.sealingKeys.privateKey }
+      : {}),
+    ...(name === "api" || name === "scheduler" || name === "webhook-receiver"
+      ? { KILN_SECRETS_KEY: o.secretsKey }
       : {}),
     NATS_URL: o.natsUrl,
     DATABASE_URL: o.databaseUrl,
@@ -95,17 +115,18 @@ export function kilnServiceEnv(
     LOG_LEVEL: "info",
     API_HOST: host,
     API_PORT: String(o.ports.api),
-    API_TOKEN: o.apiToken,
+    ...(name === "api" ? { API_TOKEN: o.apiToken } : {}),
     WEBHOOK_HOST: host,
     WEBHOOK_PORT: String(o.ports.webhook),
     SCHEDULER_HEALTH_PORT: String(o.ports.schedulerHealth),
     BUILD_RUNNER_HEALTH_PORT: String(o.ports.buildRunnerHealth),
     IMAGE_WATCHER_HEALTH_PORT: String(o.ports.imageWatcherHealth),
     // `kiln up` gives the registry this token for its notifications to the image-watcher.
-    IMAGE_WATCHER_NOTIFICATION_TOKEN: o.apiToken,
+    ...(name === "image-watcher" ? { IMAGE_WATCHER_NOTIFICATION_TOKEN: o.notificationToken } : {}),
     DEPLOYER_HEALTH_PORT: String(o.ports.deployerHealth),
     BUILD_RUNNER_WORK_DIR: o.workDir,
     BUILD_RUNNER_STORAGE_DIR: o.buildahStorageDir,
+    ...account,
     ...o.extraEnv,
   };
 }

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, mkdirSync, openSync } from "node:fs";
+import { closeSync, fchmodSync, mkdirSync, openSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { dirname } from "node:path";
 
@@ -14,6 +14,11 @@ export type ManagedProcessOptions = {
   cwd?: string;
   /** stdout and stderr are appended here; without it they are discarded. */
   logFile?: string;
+  /**
+   * Mode of the log file, set on an existing one too (a log from an earlier run). For a program
+   * whose log may show a secret, `0o600`. @default as created (0666 less the umask)
+   */
+  logFileMode?: number;
   /** Run as this user/group id (only meaningful when the parent is root). */
   uid?: number;
   gid?: number;
@@ -95,11 +100,13 @@ export class ManagedProcess {
   /** Spawns the program; resolves once it runs, rejects when it cannot be spawned (ENOENT, EACCES). */
   async start(): Promise<void> {
     if (this.child !== undefined) throw new Error(`${this.name} was already started`);
-    const { command, args, env, cwd, logFile, uid, gid } = this.options;
+    const { command, args, env, cwd, logFile, logFileMode, uid, gid } = this.options;
     let fd: number | undefined;
     if (logFile !== undefined) {
       mkdirSync(dirname(logFile), { recursive: true });
-      fd = openSync(logFile, "a");
+      fd = openSync(logFile, "a", logFileMode);
+      // Before the child writes a line: a file from an earlier run keeps its old mode otherwise.
+      if (logFileMode !== undefined) fchmodSync(fd, logFileMode);
     }
     try {
       // The child writes straight into the file descriptor: no pipe through this event loop,

@@ -1,9 +1,11 @@
-import { mkdir, writeFile } from "node:fs/promises";
+import { chmod, mkdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import { basicAuthOf, dockerConfigFor, type BasicCredentials } from "@kiln/registry";
 import { findBinaries } from "./binaries.js";
 import { ManagedProcess } from "./managed-process.js";
 import { assertPortFree } from "./ports.js";
 import { waitUntilReady } from "./readiness.js";
+import { writeHtpasswd, writePrivateFile } from "./registry-auth.js";
 
 export type StartRegistryOptions = {
   /** Kiln state directory; blobs go to `<stateDir>/registry/data`, config to `<stateDir>/registry/config.yml`. */
@@ -17,6 +19,13 @@ export type StartRegistryOptions = {
   notificationToken?: string;
   /** An htpasswd file (bcrypt entries): the registry then requires basic auth, like a private registry. */
   htpasswdFile?: string;
+  /**
+   * Kiln's own account: the registry then requires it for every request, pulls as well as
+   * pushes (distribution's htpasswd auth has no anonymous reads), from `<stateDir>/registry/htpasswd`;
+   * and `<stateDir>/registry/auth.json` holds it for buildah, skopeo and podman
+   * (`--authfile`, `REGISTRY_AUTH_FILE`). Not with `htpasswdFile` or `tokenAuth`.
+   */
+  credentials?: BasicCredentials;
   /**
    * Token auth, as Docker Hub, Quay or Harbor do it: the registry answers 401 with a
    * `WWW-Authenticate: Bearer realm=…,service=…,scope=…` challenge and accepts only JWTs the
@@ -49,23 +58,46 @@ export type RegistryServer = {
   url: string;
   host: string;
   port: number;
+  /** The account the registry requires, when started with `credentials`. */
+  credentials: BasicCredentials | null;
+  /** Docker config JSON with `credentials` for `address` (0600), when started with them. */
+  authFile: string | null;
   process: ManagedProcess;
   stop(): Promise<void>;
 };
 
-/** Starts a CNCF distribution registry (plain HTTP, deletes enabled; no auth unless asked) and waits for `GET /v2/`. */
+/**
+ * Starts a CNCF distribution registry (plain HTTP, deletes enabled; no auth unless asked) and
+ * waits for `GET /v2/`. Every file it writes is owner-only (config, htpasswd, auth file, log:
+ * the config and the log hold the notification token), and so is `<stateDir>/registry`, so
+ * no other local user reads the images on disk past the registry's auth.
+ */
 export async function startRegistry(options: StartRegistryOptions): Promise<RegistryServer> {
   const host = options.host ?? "127.0.0.1";
   const { port } = options;
   const stateDir = resolve(options.stateDir);
   const binary = options.binary ?? findBinaries(["registry"]).registry;
   await assertPortFree(port, "registry", { host, hint: options.portHint ?? "--registry-port" });
+  const { credentials } = options;
+  if (credentials && (options.htpasswdFile !== undefined || options.tokenAuth !== undefined))
+    throw new Error("registry: credentials cannot be used with htpasswdFile or tokenAuth");
 
   const dir = join(stateDir, "registry");
   const dataDir = join(dir, "data");
   await mkdir(dataDir, { recursive: true });
+  // chmod too: mkdir leaves a directory made by an earlier run as it was.
+  await chmod(dir, 0o700);
+  const address = `${host}:${port}`;
+  let htpasswdFile = options.htpasswdFile;
+  let authFile: string | null = null;
+  if (credentials) {
+    htpasswdFile = join(dir, "htpasswd");
+    await writeHtpasswd(htpasswdFile, credentials);
+    authFile = join(dir, "auth.json");
+    await writePrivateFile(authFile, `${dockerConfigFor(address, credentials)}\n`);
+  }
   const configFile = join(dir, "config.yml");
-  await writeFile(configFile, registryConfig({ ...options, host, dataDir }));
+  await writePrivateFile(configFile, registryConfig({ ...options, htpasswdFile, host, dataDir }));
 
   const proc = new ManagedProcess({
     name: "registry",
@@ -73,6 +105,8 @@ export async function startRegistry(options: StartRegistryOptions): Promise<Regi
     args: ["serve", configFile],
     cwd: dir,
     logFile: join(stateDir, "logs", "registry.log"),
+    // distribution logs each notification endpoint with its headers: the bearer token.
+    logFileMode: 0o600,
   });
   await proc.start();
   const url = `http://${host}:${port}`;
@@ -80,12 +114,17 @@ export async function startRegistry(options: StartRegistryOptions): Promise<Regi
     await waitUntilReady(
       proc,
       async () => {
-        const res = await fetch(`${url}/v2/`, { signal: AbortSignal.timeout(1000) });
+        // With Kiln's account, ready means it is let in: the htpasswd file works.
+        const res = await fetch(`${url}/v2/`, {
+          signal: AbortSignal.timeout(1000),
+          ...(credentials
+            ? { headers: { authorization: `Basic ${basicAuthOf(credentials)}` } }
+            : {}),
+        });
         await res.body?.cancel();
         // 401 is a registry that is up and wants credentials (a password, or a token).
-        const wantsCredentials =
-          options.htpasswdFile !== undefined || options.tokenAuth !== undefined;
-        return res.status === 200 || (wantsCredentials && res.status === 401);
+        const wantsCredentials = htpasswdFile !== undefined || options.tokenAuth !== undefined;
+        return res.status === 200 || (!credentials && wantsCredentials && res.status === 401);
       },
       { timeoutMs: options.readyTimeoutMs ?? 15_000 },
     );
@@ -94,10 +133,12 @@ export async function startRegistry(options: StartRegistryOptions): Promise<Regi
     throw err;
   }
   return {
-    address: `${host}:${port}`,
+    address,
     url,
     host,
     port,
+    credentials: credentials ?? null,
+    authFile,
     process: proc,
     stop: async () => {
       await proc.stop();
@@ -119,7 +160,9 @@ export function registryConfig(options: {
   const lines = [
     "version: 0.1",
     "log:",
-    "  level: info",
+    // Not info: at info distribution logs each notification endpoint with its URL and headers,
+    // the bearer token among them. Warnings, errors and the access log still go to the log.
+    "  level: warn",
     "  fields:",
     "    service: registry",
     "storage:",

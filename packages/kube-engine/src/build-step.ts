@@ -81,6 +81,7 @@ const StepEnvSchema = z.object({
   [StepEnv.PushAuthFile]: z.string().min(1).optional(),
   [StepEnv.NatsUrl]: z.string().min(1).optional(),
   [StepEnv.NatsSeedFile]: z.string().min(1).optional(),
+  [StepEnv.NatsTlsCaFile]: z.string().min(1).optional(),
   [StepEnv.SubjectPrefix]: z.string().min(1).optional(),
   [StepEnv.TerminationLog]: z.string().min(1).default(PodPath.terminationLog),
   [StepEnv.Isolation]: z
@@ -158,6 +159,7 @@ export async function runBuildStep(options: BuildStepOptions): Promise<number> {
           env[StepEnv.NatsUrl],
           env[StepEnv.SubjectPrefix],
           env[StepEnv.NatsSeedFile],
+          env[StepEnv.NatsTlsCaFile],
         );
         const object = build.spec.binaryInput.object;
         const store = bus;
@@ -219,6 +221,7 @@ async function connectForBinaryInput(
   natsUrl: string | undefined,
   prefix: string | undefined,
   seedFile: string | undefined,
+  tlsCaFile: string | undefined,
 ): Promise<Bus> {
   if (!natsUrl)
     throw new BuildFailure(
@@ -234,6 +237,7 @@ async function connectForBinaryInput(
       name: "kiln-build-step",
       logger: pino({ level: "silent" }),
       identity: { role: "build-pod", nkeySeed },
+      tlsCaFile,
     });
   } catch (error) {
     throw new BuildFailure(

@@ -349,4 +349,35 @@ describe("authSecretManifests", () => {
       ),
     ).toEqual([`${jobName}-push`]);
   });
+
+  it("gives a binary build's fetch container alone the build-pod seed and NATS's CA, in a Secret of the Job", () => {
+    const binary: ManifestBuild = {
+      ...build,
+      spec: {
+        ...spec,
+        binaryInput: { object: "req-1", kind: "archive", size: 10, sha256: "0".repeat(64) },
+      },
+    };
+    const withBus: JobManifestOptions = {
+      ...options,
+      binaryInput: {
+        natsUrl: "tls://kiln-nats.kiln.svc:4222",
+        subjectPrefix: "kiln",
+        nkeySeed: "SUSEED",
+        tlsCa: "-----BEGIN CERTIFICATE-----\n",
+      },
+    };
+    const [bus] = authSecretManifests(binary, { name: jobName, uid: "u" }, undefined, withBus);
+    expect(bus?.metadata?.name).toBe(`${jobName}-bus`);
+    expect(Buffer.from(bus?.data?.["nkey-seed"] ?? "", "base64").toString()).toBe("SUSEED");
+    expect(Buffer.from(bus?.data?.["ca.crt"] ?? "", "base64").toString()).toContain("CERTIFICATE");
+    const job = buildJobManifest(binary, jobName, noCredentials, withBus);
+    expect(envOf(byName(job, "fetch"))).toMatchObject({
+      KILN_NATS_NKEY_SEED_FILE: "/var/run/kiln/bus/nkey-seed",
+      KILN_NATS_TLS_CA_FILE: "/var/run/kiln/bus/ca.crt",
+    });
+    expect(byName(job, "build")?.volumeMounts?.map((m) => m.name)).not.toContain("bus-auth");
+    // A git build's pod never gets on the bus.
+    expect(authSecretManifests(build, { name: jobName, uid: "u" }, undefined, withBus)).toEqual([]);
+  });
 });

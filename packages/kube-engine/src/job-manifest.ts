@@ -67,6 +67,8 @@ export const StepEnv = {
   SubjectPrefix: "KILN_SUBJECT_PREFIX",
   /** The file holding the `build-pod` identity's NKey seed: it may read uploads and nothing else. */
   NatsSeedFile: "KILN_NATS_NKEY_SEED_FILE",
+  /** The file holding the CA of NATS's TLS certificate, when NATS speaks TLS. */
+  NatsTlsCaFile: "KILN_NATS_TLS_CA_FILE",
   /** Where the step writes its report. @default /dev/termination-log */
   TerminationLog: "KILN_TERMINATION_LOG",
   /** How the build container contains RUN steps (`oci`, `chroot-unsafe`); see docs/kubernetes-engine.md. */
@@ -129,10 +131,17 @@ export interface JobManifestOptions {
   binaryInput?: BinaryInputAccess | undefined;
 }
 
-export type BinaryInputAccess = { natsUrl: string; subjectPrefix: string; nkeySeed?: string };
+export type BinaryInputAccess = {
+  natsUrl: string;
+  subjectPrefix: string;
+  nkeySeed?: string;
+  /** The CA (PEM) of NATS's TLS certificate, handed to the pod beside the seed. */
+  tlsCa?: string;
+};
 
-/** The key of the seed in a build's bus Secret. */
+/** The keys of the seed and of NATS's CA in a build's bus Secret. */
 const nkeySeedKey = "nkey-seed";
+const tlsCaKey = "ca.crt";
 
 /** One build as the manifest needs it. */
 export type ManifestBuild = Pick<BuildJob, "id" | "namespace" | "name" | "spec">;
@@ -216,6 +225,9 @@ export function buildJobManifest(
         : []),
       ...(busSeed
         ? [{ name: StepEnv.NatsSeedFile, value: `${PodPath.busAuth}/${nkeySeedKey}` }]
+        : []),
+      ...(busSeed && options.binaryInput?.tlsCa
+        ? [{ name: StepEnv.NatsTlsCaFile, value: `${PodPath.busAuth}/${tlsCaKey}` }]
         : []),
     ],
     volumeMounts: [
@@ -460,6 +472,17 @@ export function authSecretManifests(
   return [
     ...(credentials?.pull ? [secret(names.pull, { [dockerConfigJsonKey]: credentials.pull })] : []),
     ...(credentials?.push ? [secret(names.push, { [dockerConfigJsonKey]: credentials.push })] : []),
-    ...(busSeed ? [secret(names.bus, { [nkeySeedKey]: busSeed }, "Opaque")] : []),
+    ...(busSeed
+      ? [
+          secret(
+            names.bus,
+            {
+              [nkeySeedKey]: busSeed,
+              ...(options.binaryInput?.tlsCa ? { [tlsCaKey]: options.binaryInput.tlsCa } : {}),
+            },
+            "Opaque",
+          ),
+        ]
+      : []),
   ];
 }

@@ -1,5 +1,12 @@
 export { RegistryError, RegistryFailure } from "./errors.js";
-export { basicCredentialsFor, type DockerConfig } from "./docker-config.js";
+export {
+  basicAuthOf,
+  basicCredentialsFor,
+  dockerConfigFor,
+  withBasicCredentials,
+  type BasicCredentials,
+  type DockerConfig,
+} from "./docker-config.js";
 export {
   acceptManifests,
   RegistryClient,

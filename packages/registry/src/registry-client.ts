@@ -98,6 +98,19 @@ export class RegistryClient {
   }
 
   /**
+   * Whether the registry lets these credentials (or an anonymous caller) in, `GET /v2/`:
+   * resolves when it does; a `RegistryError` otherwise (`Unauthorized` for refused
+   * credentials). What a service asks once at start, so a wrong password is said at once.
+   */
+  async checkAccess(
+    registry: Omit<RegistryRepository, "repository">,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const res = await this.request({ ...registry, repository: "" }, "GET", "", "*/*", signal);
+    await res.body?.cancel();
+  }
+
+  /**
    * One request, with the token dance on a 401; anything but a 2xx is a `RegistryError`. A
    * token bought for a repository (and these credentials) is reused until it expires: Kiln only
    * reads, so every token it buys has the same pull scope.
@@ -109,8 +122,10 @@ export class RegistryClient {
     accept: string,
     signal?: AbortSignal,
   ): Promise<Response> {
-    const name = `${repo.host}/${repo.repository}`;
-    const url = `${repo.insecure ? "http" : "https"}://${repo.host}/v2/${repo.repository}/${path}`;
+    // No repository: the registry's base endpoint (`checkAccess`).
+    const name = repo.repository ? `${repo.host}/${repo.repository}` : repo.host;
+    const below = repo.repository ? `${repo.repository}/${path}` : path;
+    const url = `${repo.insecure ? "http" : "https"}://${repo.host}/v2/${below}`;
     const tokenKey = `${name}\n${repo.basicAuth ?? ""}`;
     const send = (authorization?: string) =>
       fetch(url, {
@@ -151,7 +166,9 @@ export class RegistryClient {
         throw new RegistryError(
           RegistryFailure.Unauthorized,
           name,
-          `the registry refused ${repo.basicAuth ? "these credentials" : "anonymous access"} (${res.status})`,
+          repo.basicAuth
+            ? `unauthorized: the registry refused these credentials (${res.status})`
+            : `the registry refused anonymous access (${res.status})`,
         );
       }
       throw new RegistryError(

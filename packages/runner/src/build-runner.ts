@@ -19,6 +19,7 @@ import {
   type BuildPhase,
   type BuildRevision,
 } from "@kiln/domain";
+import { withBasicCredentials, type BasicCredentials } from "@kiln/registry";
 import type { Logger } from "pino";
 import { LogPublisher } from "./log-publisher.js";
 
@@ -32,6 +33,12 @@ export interface BuildRunnerOptions {
   heartbeatMs?: number;
   /** The runners' private sealing key (a JWK) that opens a build's registry credentials. */
   sealingKey: string;
+  /**
+   * Kiln's registry (`host:port`) and this runner's account there: every build pulls from and
+   * pushes to it with these (unless its BuildConfig's Secret names that registry), beside its
+   * Secrets for other registries. None: Kiln's registry takes anonymous pushes.
+   */
+  kilnRegistry?: { registry: string; credentials: BasicCredentials } | undefined;
 }
 
 /** Why a running build was aborted; the abort reason decides the build's final phase. */
@@ -159,9 +166,7 @@ export class BuildRunner {
           namespace,
           name,
           spec: dispatch.spec,
-          ...(dispatch.sealedCredentials
-            ? { credentials: await this.openCredentials(buildId, dispatch.sealedCredentials) }
-            : {}),
+          credentials: await this.credentialsFor(buildId, dispatch),
           ...(binary ? { openBinaryInput: () => this.openBinaryInput(binary.object) } : {}),
         },
         sink,
@@ -199,6 +204,27 @@ export class BuildRunner {
       if (!(error instanceof CredentialsSealError)) throw error;
       throw new BuildFailure(FailureReason.MissingSecret, error.message, { cause: error });
     }
+  }
+
+  /**
+   * The build's pull and push docker configs: its BuildConfig's Secrets, with this runner's
+   * account for Kiln's registry in both. A Secret that names Kiln's registry itself keeps its
+   * entry (a team's own robot account there is the narrower one, and the choice was explicit);
+   * the runner's account only fills the gap.
+   */
+  private async credentialsFor(
+    buildId: string,
+    dispatch: BuildDispatchedV2,
+  ): Promise<RegistryCredentials | undefined> {
+    const theirs = dispatch.sealedCredentials
+      ? await this.openCredentials(buildId, dispatch.sealedCredentials)
+      : undefined;
+    const own = this.options.kilnRegistry;
+    if (!own) return theirs;
+    return {
+      pull: withBasicCredentials(theirs?.pull, own.registry, own.credentials),
+      push: withBasicCredentials(theirs?.push, own.registry, own.credentials),
+    };
   }
 
   /** Streams an uploaded input from the object store; a missing one fails the build, not Kiln. */

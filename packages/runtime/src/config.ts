@@ -22,11 +22,43 @@ export class ConfigError extends Error {
   }
 }
 
+const durationUnitMs = { d: 86_400_000, h: 3_600_000, m: 60_000, s: 1000 } as const;
+const durationPattern = /^(?:\d+[dhms])+$/;
+
+/**
+ * `7d`, `24h`, `90m`, `1d12h` → milliseconds; null for anything else (no bare numbers: a unit
+ * left out is the mistake this catches, `7` meaning days to one reader and ms to another).
+ */
+export function parseDuration(text: string): number | null {
+  if (!durationPattern.test(text)) return null;
+  let ms = 0;
+  for (const [, amount, unit] of text.matchAll(/(\d+)([dhms])/g))
+    ms += Number(amount) * durationUnitMs[unit as keyof typeof durationUnitMs];
+  return Number.isSafeInteger(ms) ? ms : null;
+}
+
 /** Env var helpers shared by every service's schema. */
 export const env = {
   port: (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback),
   ms: (fallback: number) => z.coerce.number().int().min(0).default(fallback),
   int: (fallback: number) => z.coerce.number().int().min(1).default(fallback),
+  /**
+   * A duration with its unit in the value (`7d`, `24h`, `1d12h`), for spans an operator thinks of
+   * in days or hours; parsed to milliseconds. `fallback` is written the same way.
+   */
+  duration: (fallback: string) =>
+    z
+      .string()
+      .default(fallback)
+      .transform((text, ctx) => {
+        const ms = parseDuration(text.trim());
+        if (ms !== null) return ms;
+        ctx.addIssue({
+          code: "custom",
+          message: `must be a duration such as 7d, 24h, 90m or 1d12h (units d, h, m, s), not "${text}"`,
+        });
+        return z.NEVER;
+      }),
   /** A comma-separated list. */
   list: () =>
     z
@@ -60,6 +92,14 @@ export const env = {
         return false;
       }
     }, `must be the runners' ${which} sealing key (an X25519 JWK, as kiln up writes it)`),
+  /** The key that seals stored secrets (`KILN_SECRETS_KEY`): 32 random bytes in base64, as `kiln up` writes it. */
+  secretsKey: () =>
+    z
+      .string()
+      .refine(
+        (text) => Buffer.from(text, "base64").length === 32 && /^[A-Za-z0-9+/]{43}=$/.test(text),
+        "must be 32 bytes in base64 (44 characters), as kiln up writes it",
+      ),
   /** NATS subject prefix: a single lowercase token, so tests can isolate themselves. */
   subjectPrefix: () =>
     z
@@ -67,3 +107,42 @@ export const env = {
       .regex(/^[a-z][a-z0-9]*$/, "must be one lowercase token")
       .default("kiln"),
 };
+
+/**
+ * Kiln's own registry account, for the services that talk to Kiln's registry (the
+ * build-runner, the image-watcher): `kiln up` generates it, a cluster takes it from a Secret.
+ * Both or neither (`checkRegistryCredentials`). The password is one of `redactedPaths`.
+ */
+export const registryCredentialsShape = {
+  KILN_REGISTRY_USERNAME: z
+    .string()
+    .regex(/^[^:\s]+$/, "must be a user name without ':' or spaces")
+    .optional(),
+  KILN_REGISTRY_PASSWORD: z.string().min(1).optional(),
+};
+
+type RegistryCredentialsConfig = {
+  KILN_REGISTRY_USERNAME?: string | undefined;
+  KILN_REGISTRY_PASSWORD?: string | undefined;
+};
+
+/** For a schema's `superRefine`: a user without a password (or the reverse) is a mistake, not anonymous access. */
+export function checkRegistryCredentials(c: RegistryCredentialsConfig, ctx: z.RefinementCtx): void {
+  const [user, password] = [c.KILN_REGISTRY_USERNAME, c.KILN_REGISTRY_PASSWORD];
+  if ((user === undefined) === (password === undefined)) return;
+  ctx.addIssue({
+    code: "custom",
+    path: [user === undefined ? "KILN_REGISTRY_USERNAME" : "KILN_REGISTRY_PASSWORD"],
+    message:
+      "required with KILN_REGISTRY_USERNAME and KILN_REGISTRY_PASSWORD: give both or neither",
+  });
+}
+
+/** The account a parsed config names; undefined: none (Kiln's registry takes anonymous callers). */
+export function registryCredentialsOf(
+  c: RegistryCredentialsConfig,
+): { username: string; password: string } | undefined {
+  return c.KILN_REGISTRY_USERNAME !== undefined && c.KILN_REGISTRY_PASSWORD !== undefined
+    ? { username: c.KILN_REGISTRY_USERNAME, password: c.KILN_REGISTRY_PASSWORD }
+    : undefined;
+}

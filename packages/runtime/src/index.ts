@@ -1,5 +1,13 @@
 /** Process plumbing shared by every service: config parsing, logging, shutdown, health. */
-export { ConfigError, env, loadConfig } from "./config.js";
+export {
+  checkRegistryCredentials,
+  ConfigError,
+  env,
+  loadConfig,
+  parseDuration,
+  registryCredentialsOf,
+  registryCredentialsShape,
+} from "./config.js";
 export { HealthServer } from "./health-server.js";
 export type { HealthServerOptions } from "./health-server.js";
 export { createLogger, redactUrl, redactedPaths } from "./logger.js";

@@ -20,6 +20,15 @@ export const redactedPaths = [
   "*.token",
   "*.secret",
   "*.password",
+  // Kiln's registry account, and registry credentials in the forms they travel in: a
+  // RegistryRepository's base64 `user:password`, a build's docker config JSONs.
+  "KILN_REGISTRY_PASSWORD",
+  "config.KILN_REGISTRY_PASSWORD",
+  "*.KILN_REGISTRY_PASSWORD",
+  "basicAuth",
+  "*.basicAuth",
+  "credentials",
+  "*.credentials",
 ];
 
 export interface CreateLoggerOptions {

@@ -25,6 +25,8 @@ import {
   type Db,
   type DbOrTx,
   type Tx,
+  openSecretSpec,
+  type SecretBox,
 } from "@kiln/db";
 import { createHash } from "node:crypto";
 import {
@@ -50,6 +52,8 @@ export interface BuildSchedulerOptions {
   registry: string;
   /** The runners' public sealing key (a JWK): a build's registry credentials are sealed to it. */
   runnerSealingKey: string;
+  /** Opens the Secrets as stored (KILN_SECRETS_KEY). */
+  secrets: SecretBox;
 }
 
 /**
@@ -206,7 +210,10 @@ export class BuildScheduler {
         });
         return FailureReason.MissingSecret;
       }
-      credentials[use] = (secret.spec as SecretSpec).dockerConfigJson;
+      credentials[use] = openSecretSpec(
+        secret.spec as SecretSpec,
+        this.options.secrets,
+      ).dockerConfigJson;
     }
     await this.options.bus.publish(
       "build.dispatched",

@@ -20,16 +20,16 @@ import {
   type BusIdentity,
   type SealingKeyPair,
 } from "@kiln/bus";
-import { runMigrations } from "@kiln/db";
+import { runMigrations, SecretBox } from "@kiln/db";
+import { basicAuthOf } from "@kiln/registry";
 import { buildBusyboxImage, removeBuildahStore, type BuiltImage } from "@kiln/infra";
-import { randomToken } from "./names.js";
+import { randomToken, registryNotificationToken } from "./names.js";
 import { NotificationRelay } from "./notification-relay.js";
 
 /** Name of the migrated database each test database is cloned from. */
 export const templateDatabase = "kiln_template";
 
-/** Bearer token the worker registry sends with its notifications. */
-export const registryNotificationToken = "kiln-test-registry-token";
+export { registryNotificationToken } from "./names.js";
 
 /** The real servers of one vitest worker (see `integrationTest`). */
 export type WorkerInfra = {
@@ -41,6 +41,9 @@ export type WorkerInfra = {
   busCredentials: BusCredentials;
   /** The runners' sealing key pair the worker's services use. */
   sealingKeys: SealingKeyPair;
+  /** The key the worker's services seal stored secrets with (KILN_SECRETS_KEY), and its box. */
+  secretsKey: string;
+  secrets: SecretBox;
   /** The `kiln` database as the `kiln` role (not migrated; tests should use the `database` fixture). */
   databaseUrl: string;
   /**
@@ -50,12 +53,29 @@ export type WorkerInfra = {
   adminDatabaseUrl: string;
   /** Builds a URL for another database on the worker's server, as the `kiln` role. */
   databaseUrlFor(name: string): string;
-  registry: { address: string; url: string };
+  /**
+   * The worker's registry. It wants Kiln's account for every request, as `kiln up`'s does:
+   * `authFile` for buildah and skopeo (`--authfile`), `authorization` for fetch.
+   */
+  registry: WorkerRegistry;
   /** Receives the registry's notifications; point it at a receiver with `forwardTo`. */
   notifications: NotificationRelay;
   /** Temp directory of this worker (state, logs under `state/logs`). */
   workDir: string;
   servers: Infrastructure;
+};
+
+export type WorkerRegistry = {
+  /** `127.0.0.1:PORT` */
+  address: string;
+  /** `http://127.0.0.1:PORT` */
+  url: string;
+  /** Kiln's account (what `startKiln` gives the build-runner and the image-watcher). */
+  credentials: { username: string; password: string };
+  /** Docker config JSON with the account (0600). */
+  authFile: string;
+  /** `Basic …` for an `Authorization` header. */
+  authorization: string;
 };
 
 export type TestDatabase = {
@@ -70,6 +90,8 @@ export type TestDatabase = {
 export type BaseImage = BuiltImage & {
   /** buildah store that already holds the image (pass to `buildahArgs`). */
   storageDir: string;
+  /** The worker registry's auth file, for pulls with that store (`--authfile`). */
+  authFile: string;
 };
 
 type IntegrationFixtures = {
@@ -120,11 +142,25 @@ export async function withAdmin<T>(url: string, fn: (client: pg.Client) => Promi
   }
 }
 
+function workerRegistry(servers: Infrastructure): WorkerRegistry {
+  const { address, url, credentials, authFile } = servers.registry;
+  // startInfrastructure always starts it with Kiln's account.
+  if (!credentials || !authFile) throw new Error("the worker registry was started without auth");
+  return {
+    address,
+    url,
+    credentials,
+    authFile,
+    authorization: `Basic ${basicAuthOf(credentials)}`,
+  };
+}
+
 /**
  * vitest `test` with Kiln's real infrastructure:
  * - `infra` (worker): nats with JetStream, postgres (`fast`) with a migrated `kiln_template`
- *   (owned and migrated by the `kiln` role, like `kiln up`'s database),
- *   and a registry whose notifications go to `infra.notifications`; started once per worker
+ *   (owned and migrated by the `kiln` role, like `kiln up`'s database), and a registry that
+ *   wants Kiln's account (as `kiln up`'s does) and whose notifications go
+ *   to `infra.notifications`; started once per worker
  *   on free ports in a temp dir, stopped when the worker ends.
  * - `baseImage` (worker): `<registry>/base/busybox:latest`, built with buildah from Debian's
  *   busybox-static and pushed once per worker.
@@ -143,6 +179,7 @@ export const integrationTest = baseTest.extend<IntegrationFixtures>({
       let servers: Infrastructure | undefined;
       const busCredentials = createBusCredentials();
       const sealingKeys = await createSealingKeyPair();
+      const secretsKey = SecretBox.generateKey();
       try {
         servers = await startInfrastructure({
           natsUsers: busNatsUsers(busCredentials, "*"),
@@ -170,10 +207,12 @@ export const integrationTest = baseTest.extend<IntegrationFixtures>({
           natsUrl: servers.natsUrl,
           busCredentials,
           sealingKeys,
+          secretsKey,
+          secrets: SecretBox.fromKey(secretsKey),
           databaseUrl: servers.databaseUrl,
           adminDatabaseUrl: pgServer.adminUrl,
           databaseUrlFor: pgServer.urlFor,
-          registry: { address: servers.registry.address, url: servers.registry.url },
+          registry: workerRegistry(servers),
           notifications,
           workDir,
           servers,
@@ -193,11 +232,13 @@ export const integrationTest = baseTest.extend<IntegrationFixtures>({
     async ({ infra }, use) => {
       const storageDir = join(infra.workDir, "buildah");
       try {
+        const { authFile } = infra.registry;
         const image = await buildBusyboxImage({
           storageDir,
           ref: `${infra.registry.address}/base/busybox:latest`,
+          authFile,
         });
-        await use({ ...image, storageDir });
+        await use({ ...image, storageDir, authFile });
       } finally {
         await removeBuildahStore(storageDir);
       }

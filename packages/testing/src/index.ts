@@ -14,7 +14,7 @@ export {
   templateDatabase,
   withAdmin,
 } from "./fixtures.js";
-export type { BaseImage, TestDatabase, WorkerInfra } from "./fixtures.js";
+export type { BaseImage, TestDatabase, WorkerInfra, WorkerRegistry } from "./fixtures.js";
 export { makeGitRepo } from "./git.js";
 export type { GitRepo } from "./git.js";
 export { randomToken } from "./names.js";

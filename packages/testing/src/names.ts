@@ -13,3 +13,6 @@ export function randomToken(length = 10): string {
   for (const b of bytes) out += alphabet[b % alphabet.length];
   return out;
 }
+
+/** Bearer token the worker registry sends with its notifications (the image-watcher's, in tests). */
+export const registryNotificationToken = "kiln-test-registry-token";

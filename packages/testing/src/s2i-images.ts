@@ -21,6 +21,8 @@ export type BuildS2IBuilderImageOptions = {
   storageDir: string;
   /** Full reference to push, e.g. `127.0.0.1:15000/s2i/builder:latest`. */
   ref: string;
+  /** The registry's credentials (`--authfile`); none: an anonymous push. */
+  authFile?: string;
   /** Script name → content, installed in `/usr/libexec/s2i` (scriptsDir); none: no scripts at all. */
   scripts?: Readonly<Record<string, string>>;
   /** @default "/usr/libexec/s2i" */
@@ -51,6 +53,7 @@ export function buildS2IBuilderImage(options: BuildS2IBuilderImageOptions): Prom
   return buildBusyboxImage({
     storageDir: options.storageDir,
     ref: options.ref,
+    ...(options.authFile ? { authFile: options.authFile } : {}),
     extraApplets: s2iBuilderApplets,
     files,
     labels,

@@ -3,14 +3,23 @@ import {
   type Db,
   type NewWebhookDelivery,
   type WebhookDeliveryRecord,
+  type WebhookRefusal,
 } from "@kiln/db";
 
 type Recorded = { inserted: boolean; delivery: WebhookDeliveryRecord };
-type Waiter = {
-  delivery: NewWebhookDelivery;
-  resolve: (r: Recorded) => void;
-  reject: (e: unknown) => void;
-};
+type Waiter =
+  | {
+      kind: "store";
+      delivery: NewWebhookDelivery;
+      resolve: (r: Recorded) => void;
+      reject: (e: unknown) => void;
+    }
+  | {
+      kind: "count";
+      refusal: WebhookRefusal;
+      resolve: () => void;
+      reject: (e: unknown) => void;
+    };
 
 /**
  * Stores webhook deliveries with group commit: while one INSERT is in flight, the deliveries
@@ -18,6 +27,9 @@ type Waiter = {
  * at once (no timer, no added latency); a burst costs one round trip and one commit per batch
  * instead of one per delivery, which is what lets one receiver keep up with thousands a second.
  * Every caller still learns its own outcome before it answers its sender.
+ *
+ * Refusals that are only counted wait in the same queue and go in the same statement: a request
+ * for a BuildConfig that does not exist must take as long as one for a BuildConfig that does.
  */
 export class DeliveryRecorder {
   private queue: Waiter[] = [];
@@ -29,10 +41,21 @@ export class DeliveryRecorder {
   ) {}
 
   record(delivery: NewWebhookDelivery): Promise<Recorded> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ delivery, resolve, reject });
-      if (!this.flushing) void this.flush();
-    });
+    return new Promise((resolve, reject) =>
+      this.enqueue({ kind: "store", delivery, resolve, reject }),
+    );
+  }
+
+  /** Adds the refusal to its counter; resolves once that is committed, as `record` does. */
+  count(refusal: WebhookRefusal): Promise<void> {
+    return new Promise((resolve, reject) =>
+      this.enqueue({ kind: "count", refusal, resolve, reject }),
+    );
+  }
+
+  private enqueue(waiter: Waiter): void {
+    this.queue.push(waiter);
+    if (!this.flushing) void this.flush();
   }
 
   private async flush(): Promise<void> {
@@ -49,11 +72,7 @@ export class DeliveryRecorder {
 
   private async write(batch: Waiter[]): Promise<void> {
     try {
-      const results = await recordWebhookDeliveries(
-        this.db,
-        batch.map((w) => w.delivery),
-      );
-      batch.forEach((w, i) => w.resolve(results[i]!));
+      await writeBatch(this.db, batch);
     } catch (error) {
       if (batch.length === 1) {
         batch[0]!.reject(error);
@@ -62,12 +81,24 @@ export class DeliveryRecorder {
       // One bad row must not fail the others: retry each alone, so only its sender sees the error.
       for (const w of batch) {
         try {
-          const [result] = await recordWebhookDeliveries(this.db, [w.delivery]);
-          w.resolve(result!);
+          await writeBatch(this.db, [w]);
         } catch (e) {
           w.reject(e);
         }
       }
     }
   }
+}
+
+/** One statement for the batch; resolves every waiter, or throws and resolves none. */
+async function writeBatch(db: Db, batch: Waiter[]): Promise<void> {
+  const stores = batch.filter((w) => w.kind === "store");
+  const counts = batch.filter((w) => w.kind === "count");
+  const results = await recordWebhookDeliveries(
+    db,
+    stores.map((w) => w.delivery),
+    counts.map((w) => w.refusal),
+  );
+  stores.forEach((w, i) => w.resolve(results[i]!));
+  for (const w of counts) w.resolve();
 }

@@ -23,5 +23,7 @@ export { requestProvesSecret } from "./signature.js";
 export { constantTimeEqual, hmacSha256Hex, signatureMatches } from "./verify.js";
 export { WebhookReceiver } from "./webhook-receiver.js";
 export type { DeliveryAnswer, WebhookReceiverOptions } from "./webhook-receiver.js";
+export { DeliverySweeper } from "./delivery-sweeper.js";
+export type { DeliverySweeperOptions, SweepResult } from "./delivery-sweeper.js";
 export { GitPoller } from "./git-poller.js";
 export type { GitPollerOptions } from "./git-poller.js";

@@ -5,9 +5,12 @@ import {
   getResource,
   markWebhookDeliveryPublished,
   WebhookOutcome,
+  WebhookRefusalReason,
   type Db,
   type NewWebhookDelivery,
   type WebhookDeliveryRecord,
+  openBuildConfigSpec,
+  type SecretBox,
 } from "@kiln/db";
 import type { BuildConfigSpec, BuildTrigger } from "@kiln/domain";
 import type { Logger } from "pino";
@@ -29,6 +32,8 @@ export interface WebhookReceiverOptions {
   port: number;
   /** Largest body accepted; larger ones get 413 unread. @default 5 MiB */
   bodyLimitBytes?: number;
+  /** Opens the webhook secrets as stored (KILN_SECRETS_KEY). */
+  secrets: SecretBox;
 }
 
 /** What a webhook sender gets back (202 new, 200 a redelivery). */
@@ -70,7 +75,8 @@ const providerNames: Record<string, string> = {
 
 /**
  * HTTP ingress for git webhooks. Verifies the secret, parses and matches the payload, stores the
- * delivery, and for a matching push publishes `build.requested` (request id
+ * delivery (one for a BuildConfig that does not exist is only counted, in
+ * `webhook_refusal_counts`), and for a matching push publishes `build.requested` (request id
  * `git-<provider>-<deliveryId>`, so a redelivery can never make a second build); it answers at
  * once and never waits for the build.
  */
@@ -120,10 +126,10 @@ export class WebhookReceiver {
     app.setErrorHandler((error, request, reply) => {
       const { status, body } = toHttpError(error, this.options.bodyLimitBytes ?? 5 * 1024 * 1024);
       if (status >= 500)
-        this.log.error({ err: error, path: request.url.split("?")[0] }, "webhook request failed");
+        this.log.error({ err: error, path: loggablePath(request.url) }, "webhook request failed");
       else
         this.log.warn(
-          { status, error: body.error, path: request.url.split("?")[0] },
+          { status, error: body.error, path: loggablePath(request.url) },
           "webhook request refused",
         );
       void reply.status(status).send(body);
@@ -131,7 +137,7 @@ export class WebhookReceiver {
     app.setNotFoundHandler((request, reply) => {
       void reply.status(404).send({
         error: "NotFound",
-        message: `no webhook route ${request.method} ${request.url.split("?")[0]}`,
+        message: `no webhook route ${request.method} ${loggablePath(request.url)}`,
       });
     });
 
@@ -204,6 +210,17 @@ export class WebhookReceiver {
     const spec = await this.buildConfigSpec(namespace, buildConfig);
     const triggers = (spec?.triggers ?? []).filter((t) => t.type === def.trigger);
     const trigger = this.verifiedTrigger(type, req, triggers);
+    if (!trigger && spec === undefined) {
+      // Anyone can make up a namespace and a name: such a request costs a counter, not a row.
+      // The counter is written in the same statement a stored refusal would be, so this answer
+      // takes as long as the one below and is the same 401.
+      await this.deliveries.count({
+        reason: WebhookRefusalReason.UnknownBuildConfig,
+        provider: type,
+      });
+      this.logRefusal(base, WebhookRefusalReason.UnknownBuildConfig, started);
+      throw new WebhookError(WebhookErrorReason.Unauthorized, unauthorizedMessage);
+    }
     if (!trigger) {
       const stored = await this.store({
         ...base,
@@ -306,7 +323,6 @@ export class WebhookReceiver {
     };
   }
 
-  /** The trigger whose secret the request proves, or null. Always compares at least once. */
   /**
    * The BuildConfig's spec, cached for a second. A changed webhook secret therefore takes up to
    * a second to apply, a fair price for not reading Postgres once per delivery under a burst.
@@ -320,12 +336,15 @@ export class WebhookReceiver {
     const cached = this.specs.get(key);
     if (cached && cached.until > now) return cached.spec;
     const row = await getResource(this.options.db, "BuildConfig", namespace, name);
-    const spec = row?.spec as BuildConfigSpec | undefined;
+    const spec = row
+      ? openBuildConfigSpec(row.spec as BuildConfigSpec, this.options.secrets)
+      : undefined;
     if (this.specs.size > 10_000) this.specs.clear();
     this.specs.set(key, { spec, until: now + 1000 });
     return spec;
   }
 
+  /** The trigger whose secret the request proves, or null. Always compares at least once. */
   private verifiedTrigger(
     type: HookType,
     req: HookRequest,
@@ -378,6 +397,23 @@ export class WebhookReceiver {
 
   private store(delivery: NewWebhookDelivery): Promise<WebhookDeliveryRecord> {
     return this.deliveries.record(delivery).then((r) => r.delivery);
+  }
+
+  private logRefusal(
+    d: { namespace: string; buildConfig: string; provider: string },
+    reason: WebhookRefusalReason,
+    started: number,
+  ): void {
+    this.log.info(
+      {
+        ...d,
+        outcome: WebhookOutcome.Rejected,
+        reason,
+        stored: false,
+        durationMs: Math.round((performance.now() - started) * 10) / 10,
+      },
+      "webhook delivery handled",
+    );
   }
 
   private logDelivery(d: WebhookDeliveryRecord, started: number, redelivery = false): void {
@@ -455,4 +491,12 @@ function toHttpError(
     status: 500,
     body: { error: "Internal", message: "the webhook could not be handled; it was not acted on" },
   };
+}
+
+/**
+ * A request path fit for a log line: no query, and the secret segment of an OpenShift-style
+ * URL (`…/webhooks/<secret>/github`) replaced, so a refused delivery does not log the secret.
+ */
+export function loggablePath(url: string): string {
+  return url.split("?")[0]!.replace(/\/webhooks\/[^/]+(?=\/|$)/, "/webhooks/[redacted]");
 }

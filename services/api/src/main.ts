@@ -1,12 +1,14 @@
 import { createApiServer } from "@kiln/api";
 import { Bus } from "@kiln/bus";
-import { connectDatabase } from "@kiln/db";
-import { baseConfigShape, runService } from "@kiln/runtime";
+import { connectDatabase, SecretBox } from "@kiln/db";
+import { baseConfigShape, env, runService } from "@kiln/runtime";
 import { z } from "zod";
 
 const ConfigSchema = z.object({
   ...baseConfigShape,
   DATABASE_URL: z.string().min(1),
+  /** Seals the secrets Kiln stores (webhook secrets, registry credentials). A secret. */
+  KILN_SECRETS_KEY: env.secretsKey(),
   KILN_REGISTRY: z.string().min(1),
   API_HOST: z.string().default("127.0.0.1"),
   API_PORT: z.coerce.number().int().min(0).max(65535).default(18080),
@@ -34,6 +36,7 @@ await runService("api", ConfigSchema, async ({ config, logger, shutdown }) => {
     name: "kiln-api",
     logger,
     identity: { role: "api", nkeySeed: config.NATS_NKEY_SEED },
+    tlsCaFile: config.NATS_TLS_CA_FILE,
   });
   shutdown.add("nats", () => bus.drain());
   await bus.waitForStreams("api");
@@ -43,6 +46,7 @@ await runService("api", ConfigSchema, async ({ config, logger, shutdown }) => {
     logger,
     token: config.API_TOKEN,
     registry: config.KILN_REGISTRY,
+    secrets: SecretBox.fromKey(config.KILN_SECRETS_KEY),
     bodyLimitBytes: config.API_BODY_LIMIT_BYTES,
     binaryLimitBytes: config.API_BINARY_LIMIT_BYTES,
   });

@@ -1,7 +1,12 @@
 import { parseUidRanges, UidRangeError } from "@kiln/domain";
 import { BuildIsolation, BuildNetwork, StorageDriverChoice } from "@kiln/engine";
 import { KubeBuildIsolation } from "@kiln/kube-engine";
-import { baseConfigShape, env } from "@kiln/runtime";
+import {
+  baseConfigShape,
+  checkRegistryCredentials,
+  env,
+  registryCredentialsShape,
+} from "@kiln/runtime";
 import { z } from "zod";
 
 export const ConfigSchema = z
@@ -132,6 +137,10 @@ export const ConfigSchema = z
           return z.NEVER;
         }
       }),
+    /** Kiln's registry (`host[:port]`): builds pull from and push to it with the account below. */
+    KILN_REGISTRY: z.string().min(1).optional(),
+    /** This runner's account in Kiln's registry (secret): given to every build for that registry only. */
+    ...registryCredentialsShape,
     /** Registries reached over plain HTTP, comma-separated (`127.0.0.1:15000`). */
     KILN_INSECURE_REGISTRIES: z
       .string()
@@ -144,6 +153,13 @@ export const ConfigSchema = z
       ),
   })
   .superRefine((c, ctx) => {
+    checkRegistryCredentials(c, ctx);
+    if (c.KILN_REGISTRY_USERNAME !== undefined && c.KILN_REGISTRY === undefined)
+      ctx.addIssue({
+        code: "custom",
+        path: ["KILN_REGISTRY"],
+        message: "required with KILN_REGISTRY_USERNAME: the registry the account is for",
+      });
     const required = {
       local: ["BUILD_RUNNER_WORK_DIR", "BUILD_RUNNER_STORAGE_DIR"],
       kubernetes: ["BUILD_RUNNER_KUBE_NAMESPACE", "BUILD_RUNNER_KUBE_IMAGE"],

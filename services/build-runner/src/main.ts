@@ -1,13 +1,25 @@
+import { readFile } from "node:fs/promises";
 import { Bus } from "@kiln/bus";
 import { LocalEngine, NoopEngine, prepareBuildHost, type BuildHost } from "@kiln/engine";
 import { KubernetesEngine } from "@kiln/kube-engine";
 import { KubeConfig } from "@kubernetes/client-node";
 import { BuildRunner } from "@kiln/runner";
-import { HealthServer, runService, type Logger } from "@kiln/runtime";
+import {
+  basicAuthOf,
+  RegistryClient,
+  RegistryError,
+  RegistryFailure,
+  type BasicCredentials,
+} from "@kiln/registry";
+import { HealthServer, registryCredentialsOf, runService, type Logger } from "@kiln/runtime";
 import { ConfigSchema, type Config } from "./config.js";
 
 /** The `kubernetes` engine from the configuration; builds no client connection yet. */
-function kubernetesEngine(config: Config, logger: Logger): KubernetesEngine {
+function kubernetesEngine(
+  config: Config,
+  logger: Logger,
+  natsTlsCa: string | undefined,
+): KubernetesEngine {
   const kubeConfig = new KubeConfig();
   // KUBECONFIG, else ~/.kube/config, else the service account of the pod the runner runs in.
   kubeConfig.loadFromDefault();
@@ -30,6 +42,8 @@ function kubernetesEngine(config: Config, logger: Logger): KubernetesEngine {
       ...(config.BUILD_RUNNER_KUBE_NATS_NKEY_SEED
         ? { nkeySeed: config.BUILD_RUNNER_KUBE_NATS_NKEY_SEED }
         : {}),
+      // The pods reach the same NATS, so they need the same CA (their namespace cannot mount ours).
+      ...(natsTlsCa ? { tlsCa: natsTlsCa } : {}),
     },
     pollIntervalMs: config.BUILD_RUNNER_KUBE_POLL_INTERVAL_MS,
     logger: logger.child({ component: "kubernetes-engine" }),
@@ -77,6 +91,30 @@ function buildHostDetails(host: BuildHost): Record<string, unknown> {
   };
 }
 
+/**
+ * Says at start, in one line naming the registry, when Kiln's registry refuses this runner's
+ * account, rather than only in the log of each build that then fails to push. Never fatal: a
+ * restart would not fix a wrong password (no crash loop), and the builds fail with PushFailed.
+ */
+async function checkRegistryAccount(
+  config: Config,
+  own: { registry: string; credentials: BasicCredentials },
+  logger: Logger,
+): Promise<void> {
+  try {
+    await new RegistryClient().checkAccess({
+      host: own.registry,
+      insecure: config.KILN_INSECURE_REGISTRIES.includes(own.registry),
+      basicAuth: basicAuthOf(own.credentials),
+    });
+  } catch (error) {
+    const fields = { registry: own.registry, user: own.credentials.username, err: error };
+    if (error instanceof RegistryError && error.reason === RegistryFailure.Unauthorized)
+      logger.error(fields, "kiln registry refused this runner's account: builds cannot push there");
+    else logger.warn(fields, "could not check this runner's account in kiln registry");
+  }
+}
+
 await runService("build-runner", ConfigSchema, async ({ config, logger, shutdown }) => {
   const host = config.BUILD_RUNNER_ENGINE === "local" ? await localBuildHost(config, logger) : null;
   const bus = await Bus.connect({
@@ -85,6 +123,7 @@ await runService("build-runner", ConfigSchema, async ({ config, logger, shutdown
     name: "kiln-build-runner",
     logger,
     identity: { role: "build-runner", nkeySeed: config.NATS_NKEY_SEED },
+    tlsCaFile: config.NATS_TLS_CA_FILE,
   });
   shutdown.add("nats", () => bus.drain());
   await bus.waitForStreams("build-runner");
@@ -94,7 +133,11 @@ await runService("build-runner", ConfigSchema, async ({ config, logger, shutdown
     config.BUILD_RUNNER_ENGINE === "noop"
       ? new NoopEngine({ buildMs: config.BUILD_RUNNER_NOOP_BUILD_MS })
       : config.BUILD_RUNNER_ENGINE === "kubernetes"
-        ? kubernetesEngine(config, logger)
+        ? kubernetesEngine(
+            config,
+            logger,
+            config.NATS_TLS_CA_FILE ? await readFile(config.NATS_TLS_CA_FILE, "utf8") : undefined,
+          )
         : new LocalEngine({
             host: host!,
             workDir: config.BUILD_RUNNER_WORK_DIR ?? "",
@@ -105,12 +148,19 @@ await runService("build-runner", ConfigSchema, async ({ config, logger, shutdown
             imageCacheBytes: config.BUILD_RUNNER_IMAGE_CACHE_BYTES,
             logger: logger.child({ component: "local-engine" }),
           });
+  const credentials = registryCredentialsOf(config);
+  const kilnRegistry =
+    credentials && config.KILN_REGISTRY
+      ? { registry: config.KILN_REGISTRY, credentials }
+      : undefined;
+  if (kilnRegistry) void checkRegistryAccount(config, kilnRegistry, logger);
   const runner = new BuildRunner({
     bus,
     engine,
     logger,
     maxConcurrentBuilds: config.BUILD_RUNNER_MAX_CONCURRENT_BUILDS,
     sealingKey: config.BUILD_RUNNER_SEALING_PRIVATE_KEY,
+    kilnRegistry,
   });
   await runner.start();
   shutdown.add("runner", () => runner.stop(config.BUILD_RUNNER_SHUTDOWN_GRACE_MS));

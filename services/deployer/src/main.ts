@@ -63,6 +63,7 @@ await runService("deployer", ConfigSchema, async ({ config, logger, shutdown }) 
     name: "kiln-deployer",
     logger,
     identity: { role: "deployer", nkeySeed: config.NATS_NKEY_SEED },
+    tlsCaFile: config.NATS_TLS_CA_FILE,
   });
   shutdown.add("nats", () => bus.drain());
   await bus.waitForStreams("deployer");

@@ -10,7 +10,22 @@ import {
   TagRecorder,
   type NotificationSource,
 } from "@kiln/image-watcher";
-import { baseConfigShape, HealthServer, runService } from "@kiln/runtime";
+import {
+  basicAuthOf,
+  RegistryClient,
+  RegistryError,
+  RegistryFailure,
+  type BasicCredentials,
+} from "@kiln/registry";
+import {
+  baseConfigShape,
+  checkRegistryCredentials,
+  HealthServer,
+  registryCredentialsOf,
+  registryCredentialsShape,
+  runService,
+  type Logger,
+} from "@kiln/runtime";
 import { z } from "zod";
 
 const port = z.coerce.number().int().min(0).max(65535);
@@ -29,6 +44,8 @@ const ConfigSchema = z
     ...baseConfigShape,
     DATABASE_URL: z.string().min(1),
     KILN_REGISTRY: z.string().min(1),
+    /** The image-watcher's account in Kiln's registry (secret): sent to that registry only. */
+    ...registryCredentialsShape,
     KILN_INSECURE_REGISTRIES: list,
     IMAGE_WATCHER_HOST: z.string().default("127.0.0.1"),
     /** The one HTTP server: /healthz and the registry notification routes. */
@@ -47,6 +64,7 @@ const ConfigSchema = z
       .default(1024 * 1024),
   })
   .superRefine((c, ctx) => {
+    checkRegistryCredentials(c, ctx);
     for (const entry of c.IMAGE_WATCHER_NOTIFICATION_TOKENS) {
       const [source, token] = entry.split("=", 2);
       if (!notificationSources.includes(source as NotificationSource) || !token) {
@@ -59,6 +77,33 @@ const ConfigSchema = z
     }
   });
 
+/**
+ * Says at start, in one line naming the registry, when Kiln's registry refuses the
+ * image-watcher's account, rather than only on each import and notification that then fails.
+ * Never fatal: a restart would not fix a wrong password (no crash loop). Kiln's registry is
+ * always reached over plain HTTP here (it is in the insecure list, see `targets`).
+ */
+async function checkRegistryAccount(
+  own: { registry: string; credentials: BasicCredentials },
+  logger: Logger,
+): Promise<void> {
+  try {
+    await new RegistryClient().checkAccess({
+      host: own.registry,
+      insecure: true,
+      basicAuth: basicAuthOf(own.credentials),
+    });
+  } catch (error) {
+    const fields = { registry: own.registry, user: own.credentials.username, err: error };
+    if (error instanceof RegistryError && error.reason === RegistryFailure.Unauthorized)
+      logger.error(
+        fields,
+        "kiln registry refused the image-watcher's account: it cannot follow pushes there",
+      );
+    else logger.warn(fields, "could not check the image-watcher's account in kiln registry");
+  }
+}
+
 // Order: the bus and database first, then the build-status consumer, the importer, and last the
 // HTTP server, so nothing is accepted before it can be handled; shutdown runs it in reverse.
 await runService("image-watcher", ConfigSchema, async ({ config, logger, shutdown }) => {
@@ -70,6 +115,7 @@ await runService("image-watcher", ConfigSchema, async ({ config, logger, shutdow
     name: "kiln-image-watcher",
     logger,
     identity: { role: "image-watcher", nkeySeed: config.NATS_NKEY_SEED },
+    tlsCaFile: config.NATS_TLS_CA_FILE,
   });
   shutdown.add("nats", () => bus.drain());
   await bus.waitForStreams("image-watcher");
@@ -79,7 +125,10 @@ await runService("image-watcher", ConfigSchema, async ({ config, logger, shutdow
     insecureRegistries: [config.KILN_REGISTRY, ...config.KILN_INSECURE_REGISTRIES],
   };
   const recorder = new TagRecorder({ db: database.db, bus, logger });
-  const resolver = new ManifestResolver();
+  const credentials = registryCredentialsOf(config);
+  const kilnRegistry = credentials && { registry: config.KILN_REGISTRY, credentials };
+  if (kilnRegistry) void checkRegistryAccount(kilnRegistry, logger);
+  const resolver = new ManifestResolver({ kilnRegistry });
 
   const buildOutputs = new BuildOutputRecorder({
     recorder,

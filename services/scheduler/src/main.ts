@@ -1,5 +1,5 @@
 import { Bus } from "@kiln/bus";
-import { connectDatabase } from "@kiln/db";
+import { connectDatabase, SecretBox } from "@kiln/db";
 import { baseConfigShape, env, HealthServer, runService } from "@kiln/runtime";
 import { BuildScheduler } from "@kiln/scheduler";
 import { z } from "zod";
@@ -7,6 +7,8 @@ import { z } from "zod";
 const ConfigSchema = z.object({
   ...baseConfigShape,
   DATABASE_URL: z.string().min(1),
+  /** Seals the secrets Kiln stores (webhook secrets, registry credentials). A secret. */
+  KILN_SECRETS_KEY: env.secretsKey(),
   /** Registry ImageStreamTag outputs are pushed to (`host:port`). */
   KILN_REGISTRY: z.string().min(1),
   /** The runners' public sealing key (an X25519 JWK): registry credentials cross the bus sealed to it. */
@@ -26,6 +28,7 @@ await runService("scheduler", ConfigSchema, async ({ config, logger, shutdown })
     name: "kiln-scheduler",
     logger,
     identity: { role: "scheduler", nkeySeed: config.NATS_NKEY_SEED },
+    tlsCaFile: config.NATS_TLS_CA_FILE,
   });
   shutdown.add("nats", () => bus.drain());
   await bus.waitForStreams("scheduler");
@@ -35,6 +38,7 @@ await runService("scheduler", ConfigSchema, async ({ config, logger, shutdown })
     logger,
     registry: config.KILN_REGISTRY,
     runnerSealingKey: config.KILN_RUNNER_SEALING_PUBLIC_KEY,
+    secrets: SecretBox.fromKey(config.KILN_SECRETS_KEY),
   });
   await scheduler.start();
   shutdown.add("scheduler", () => scheduler.stop());

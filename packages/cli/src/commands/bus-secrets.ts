@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
@@ -7,9 +8,19 @@ import {
   type BusCredentials,
   type SealingKeyPair,
 } from "@kiln/bus";
+import { SecretBox } from "@kiln/db";
 
-/** What `kiln up` keeps for the bus: every identity's NKey seed and the runners' sealing keys. */
-export type BusSecrets = { credentials: BusCredentials; sealingKeys: SealingKeyPair };
+/**
+ * What `kiln up` keeps besides the database's passwords: every bus identity's NKey seed, the
+ * runners' sealing keys, and the key that seals stored secrets.
+ */
+export type BusSecrets = {
+  credentials: BusCredentials;
+  sealingKeys: SealingKeyPair;
+  secretsKey: string;
+  /** What the registry's notifications to the image-watcher carry: its own, not the API token. */
+  notificationToken: string;
+};
 
 /**
  * Reads the bus secrets from `<stateDir>/secrets`, making what is missing. Made once and kept,
@@ -35,12 +46,34 @@ export async function ensureBusSecrets(stateDir: string): Promise<BusSecrets> {
     sealingKeys = await createSealingKeyPair();
     await writeSecret(keysFile, sealingKeys);
   }
-  return { credentials, sealingKeys };
+  const keyFile = join(dir, "secrets-key");
+  let secretsKey = (await readText(keyFile))?.trim();
+  if (!secretsKey) {
+    secretsKey = SecretBox.generateKey();
+    await writeFile(keyFile, `${secretsKey}\n`, { mode: 0o600 });
+    await chmod(keyFile, 0o600);
+  }
+  const tokenFile = join(dir, "registry-notification-token");
+  let notificationToken = (await readText(tokenFile))?.trim();
+  if (!notificationToken) {
+    notificationToken = randomBytes(32).toString("hex");
+    await writeFile(tokenFile, `${notificationToken}\n`, { mode: 0o600 });
+    await chmod(tokenFile, 0o600);
+  }
+  return { credentials, sealingKeys, secretsKey, notificationToken };
 }
 
 async function readJson<T>(file: string): Promise<T | null> {
   try {
     return JSON.parse(await readFile(file, "utf8")) as T;
+  } catch {
+    return null;
+  }
+}
+
+async function readText(file: string): Promise<string | null> {
+  try {
+    return await readFile(file, "utf8");
   } catch {
     return null;
   }

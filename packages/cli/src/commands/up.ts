@@ -6,7 +6,7 @@ import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import { busNatsUsers, setUpBus } from "@kiln/bus";
-import { runMigrations } from "@kiln/db";
+import { createDatabase, resealStoredSecrets, runMigrations, SecretBox } from "@kiln/db";
 import {
   DefaultPorts,
   buildBusyboxImage,
@@ -19,6 +19,7 @@ import {
   type Infrastructure,
   type ManagedProcess,
 } from "@kiln/infra";
+import { basicAuthOf } from "@kiln/registry";
 import { KilnClient } from "../client.js";
 import { formatEnvFile } from "../config.js";
 import type { CommandContext } from "../context.js";
@@ -147,24 +148,31 @@ export async function upCommand(ctx: CommandContext, options: UpOptions): Promis
       ports: { nats: ports.nats, postgres: ports.postgres, registry: ports.registry },
       natsUsers: busNatsUsers(bus.credentials, "kiln"),
       notificationUrl: `http://${host}:${healthPorts.imageWatcherHealth}${registryNotificationPath}`,
-      notificationToken: token,
+      notificationToken: bus.notificationToken,
     });
     if (stop.requested) return await shutdown();
 
     say("running database migrations...");
     await runMigrations(infra.databaseUrl);
+    await sealSecretsStoredInClear(infra.databaseUrl, bus.secretsKey, say);
     await setUpBus({ servers: infra.natsUrl, adminSeed: bus.credentials.admin });
 
     const registry = infra.registry.address;
+    // startInfrastructure always starts the registry with Kiln's account and its auth file.
+    const registryCredentials = infra.registry.credentials ?? undefined;
+    const registryAuthFile = infra.registry.authFile ?? "";
     say(`starting ${kilnServiceNames.join(", ")} ...`);
     services = await startKilnServices({
       servicesDir,
       natsUrl: infra.natsUrl,
       databaseUrl: infra.databaseUrl,
       registry,
+      registryCredentials,
       apiToken: token,
+      notificationToken: bus.notificationToken,
       natsSeeds: bus.credentials,
       sealingKeys: bus.sealingKeys,
+      secretsKey: bus.secretsKey,
       ports: { api: ports.api, webhook: ports.webhook, ...healthPorts },
       // The build user's (the runner becomes it when `kiln up` runs as root): work dirs and the
       // rootless image store, with the layer cache that outlives builds.
@@ -181,6 +189,8 @@ export async function upCommand(ctx: CommandContext, options: UpOptions): Promis
       KILN_API_URL: apiUrl,
       KILN_WEBHOOK_URL: `http://${host}:${ports.webhook}`,
       KILN_REGISTRY: registry,
+      // buildah, skopeo and podman read it: `set -a; . .kiln/env` and they push to Kiln's registry.
+      REGISTRY_AUTH_FILE: registryAuthFile,
       KILN_TOKEN: token,
       NATS_URL: infra.natsUrl,
       DATABASE_URL: infra.databaseUrl,
@@ -192,6 +202,10 @@ export async function upCommand(ctx: CommandContext, options: UpOptions): Promis
       await setUpDemo({
         stateDir,
         registry,
+        registryAuthFile,
+        registryAuthorization: registryCredentials
+          ? `Basic ${basicAuthOf(registryCredentials)}`
+          : undefined,
         apiUrl,
         token,
         buildah: binaries.buildah,
@@ -207,7 +221,7 @@ export async function upCommand(ctx: CommandContext, options: UpOptions): Promis
         "Kiln is up.",
         `  API          ${apiUrl}`,
         `  webhooks     http://${host}:${ports.webhook}`,
-        `  registry     ${registry}`,
+        `  registry     ${registry} (wants Kiln's account: REGISTRY_AUTH_FILE in the env file)`,
         `  nats         ${infra.natsUrl}`,
         `  postgres     ${withoutPassword(infra.databaseUrl)} (password in the env file)`,
         `  state dir    ${stateDir}`,
@@ -235,6 +249,21 @@ function withoutPassword(url: string): string {
   const shown = new URL(url);
   shown.password = "";
   return shown.toString();
+}
+
+/** Secrets a Kiln from before encryption at rest stored in clear are sealed once, here. */
+async function sealSecretsStoredInClear(
+  databaseUrl: string,
+  key: string,
+  say: (line: string) => void,
+): Promise<void> {
+  const database = createDatabase(databaseUrl, { max: 1 });
+  try {
+    const sealed = await resealStoredSecrets(database.db, SecretBox.fromKey(key));
+    if (sealed > 0) say(`sealed ${sealed} stored secret(s) kept in clear by an older Kiln`);
+  } finally {
+    await database.close();
+  }
 }
 
 /** SIGINT/SIGTERM as a promise; a third signal gives up on a clean stop. */
@@ -308,6 +337,9 @@ function watchForCrashes(
 interface DemoOptions {
   stateDir: string;
   registry: string;
+  /** Kiln's account in `registry`: a docker config JSON file for buildah, a header for fetch. */
+  registryAuthFile: string;
+  registryAuthorization: string | undefined;
   apiUrl: string;
   token: string;
   buildah: string;
@@ -319,11 +351,12 @@ interface DemoOptions {
 async function setUpDemo(o: DemoOptions): Promise<void> {
   const demoDir = join(o.stateDir, "demo");
   const baseImage = `${o.registry}/base/busybox:latest`;
-  if (!(await imageExists(o.registry, "base/busybox", "latest"))) {
+  if (!(await imageExists(o.registry, o.registryAuthorization, "base/busybox", "latest"))) {
     await buildBusyboxImage({
       buildah: o.buildah,
       storageDir: join(demoDir, "buildah"),
       ref: baseImage,
+      authFile: o.registryAuthFile,
     });
   }
   const repo = join(demoDir, "hello");
@@ -350,11 +383,17 @@ async function setUpDemo(o: DemoOptions): Promise<void> {
   ]);
 }
 
-async function imageExists(registry: string, repository: string, tag: string): Promise<boolean> {
+async function imageExists(
+  registry: string,
+  authorization: string | undefined,
+  repository: string,
+  tag: string,
+): Promise<boolean> {
   try {
     const res = await fetch(`http://${registry}/v2/${repository}/manifests/${tag}`, {
       method: "HEAD",
       headers: {
+        ...(authorization ? { authorization } : {}),
         accept:
           "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
       },

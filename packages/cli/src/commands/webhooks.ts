@@ -28,8 +28,9 @@ const webhookTriggers = [
 
 /**
  * `kiln webhooks NAME`: the URLs of each webhook trigger of a BuildConfig. Kiln's own URL needs
- * the provider's signature header; OpenShift's URL carries the secret in its path, so it is the
- * only place the secret is printed (as `oc describe bc` does).
+ * the provider's signature header; OpenShift's URL carries the secret in its path, which Kiln
+ * never gives back, so it is printed as `<secret>`, as `oc describe bc` does: fill in the value
+ * you applied.
  */
 export async function webhooksCommand(
   ctx: CommandContext,
@@ -50,7 +51,8 @@ export async function webhooksCommand(
     lines.push(`  Proof:          ${def.proof}`);
     if (settings.secret) {
       lines.push(
-        `  OpenShift URL:  ${base}/apis/build.openshift.io/v1/namespaces/${enc(namespace)}/buildconfigs/${enc(name)}/webhooks/${enc(settings.secret)}/${path}`,
+        `  OpenShift URL:  ${base}/apis/build.openshift.io/v1/namespaces/${enc(namespace)}/buildconfigs/${enc(name)}/webhooks/<secret>/${path}`,
+        `                  (<secret>: the ${def.field}.secret you applied)`,
       );
     } else {
       lines.push(

@@ -11,8 +11,10 @@ const key = ".dockerconfigjson";
 
 export interface SecretSpec {
   type: typeof dockerConfigJsonType;
-  /** The docker config JSON, decoded. Never logged, never returned by the API. */
+  /** The docker config JSON, decoded. Never logged, never returned by the API; sealed when stored. */
   dockerConfigJson: string;
+  /** Stored beside the sealed JSON: the registries it has credentials for, which may be shown. */
+  registries?: string[];
 }
 
 const DockerConfig = z.object({ auths: z.record(z.string(), z.object({}).loose()) }).loose();
