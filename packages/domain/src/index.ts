@@ -79,7 +79,6 @@ export {
 } from "./access/tokens.js";
 export type { TokenInfo } from "./access/tokens.js";
 export { accessResourceOf, authorizeApply, authorizeImageUses } from "./access/apply.js";
-export { redactWebhookSecrets } from "./access/webhook-secrets.js";
 export {
   deniedUses,
   describeDeniedUse,
