@@ -17,17 +17,21 @@ const ConfigSchema = z.object({
   LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
 });
 
-await runService("migrate", ConfigSchema, async ({ config }) => {
-  await runMigrations(config.DATABASE_URL);
-  let sealed: number | undefined;
-  if (config.KILN_SECRETS_KEY) {
-    const database = createDatabase(config.DATABASE_URL, { max: 1 });
-    try {
-      sealed = await resealStoredSecrets(database.db, SecretBox.fromKey(config.KILN_SECRETS_KEY));
-    } finally {
-      await database.close();
+await runService(
+  "migrate",
+  { schema: ConfigSchema, secretKeys: ["DATABASE_URL", "KILN_SECRETS_KEY"] },
+  async ({ config }) => {
+    await runMigrations(config.DATABASE_URL);
+    let sealed: number | undefined;
+    if (config.KILN_SECRETS_KEY) {
+      const database = createDatabase(config.DATABASE_URL, { max: 1 });
+      try {
+        sealed = await resealStoredSecrets(database.db, SecretBox.fromKey(config.KILN_SECRETS_KEY));
+      } finally {
+        await database.close();
+      }
     }
-  }
-  // Nothing stays open: the process ends once this returns and the "started" line is logged.
-  return { migrations: "applied", ...(sealed === undefined ? {} : { secretsSealed: sealed }) };
-});
+    // Nothing stays open: the process ends once this returns and the "started" line is logged.
+    return { migrations: "applied", ...(sealed === undefined ? {} : { secretsSealed: sealed }) };
+  },
+);

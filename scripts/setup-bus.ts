@@ -21,13 +21,17 @@ const ConfigSchema = z.object({
   LOG_LEVEL: env.logLevel(),
 });
 
-await runService("setup-bus", ConfigSchema, async ({ config }) => {
-  await setUpBus({
-    servers: config.NATS_URL,
-    prefix: config.KILN_SUBJECT_PREFIX,
-    adminSeed: config.NATS_ADMIN_NKEY_SEED,
-    tlsCaFile: config.NATS_TLS_CA_FILE,
-  });
-  // Nothing stays open: setUpBus drains its connection, and the process ends once this returns.
-  return { prefix: config.KILN_SUBJECT_PREFIX, streams: "set up" };
-});
+await runService(
+  "setup-bus",
+  { schema: ConfigSchema, secretKeys: ["NATS_ADMIN_NKEY_SEED"] },
+  async ({ config }) => {
+    await setUpBus({
+      servers: config.NATS_URL,
+      prefix: config.KILN_SUBJECT_PREFIX,
+      adminSeed: config.NATS_ADMIN_NKEY_SEED,
+      tlsCaFile: config.NATS_TLS_CA_FILE,
+    });
+    // Nothing stays open: setUpBus drains its connection, and the process ends once this returns.
+    return { prefix: config.KILN_SUBJECT_PREFIX, streams: "set up" };
+  },
+);

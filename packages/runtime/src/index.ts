@@ -14,5 +14,5 @@ export { createLogger, redactUrl, redactedPaths } from "./logger.js";
 export type { CreateLoggerOptions, Logger } from "./logger.js";
 export { Shutdown } from "./shutdown.js";
 export type { ShutdownOptions } from "./shutdown.js";
-export { baseConfigShape, configJsonSchema, runService } from "./service.js";
+export { baseConfigShape, baseSecretKeys, configJsonSchema, runService } from "./service.js";
 export type { ServiceContext } from "./service.js";

@@ -35,6 +35,11 @@ export interface CreateLoggerOptions {
   /** The service name, on every line as `service`. */
   service: string;
   level?: string;
+  /**
+   * The service's secret variables (its config's `SECRET_KEYS`): redacted wherever they appear
+   * as a field, at the top, one level down, and in a logged `config`.
+   */
+  secretKeys?: readonly string[];
   /** Where lines go; defaults to stdout. Tests pass a stream to read what was logged. */
   destination?: NodeJS.WritableStream;
 }
@@ -43,11 +48,13 @@ export function createLogger({
   service,
   level = "info",
   destination,
+  secretKeys = [],
 }: CreateLoggerOptions): Logger {
+  const paths = [...redactedPaths, ...secretKeys.flatMap((k) => [k, `*.${k}`, `config.${k}`])];
   const options: LoggerOptions = {
     level,
     base: { service },
-    redact: { paths: redactedPaths, censor: "[redacted]" },
+    redact: { paths: [...new Set(paths)], censor: "[redacted]" },
     timestamp: pino.stdTimeFunctions.isoTime,
   };
   return destination ? pino(options, destination as DestinationStream) : pino(options);

@@ -4,6 +4,9 @@ import { createLogger, type Logger } from "./logger.js";
 import { Shutdown } from "./shutdown.js";
 
 /** Variables every service reads. Service schemas extend this shape. */
+/** The secrets among `baseConfigShape`: every service's `SECRET_KEYS` starts with these. */
+export const baseSecretKeys = ["NATS_NKEY_SEED"] as const;
+
 export const baseConfigShape = {
   NATS_URL: z.string().default("nats://127.0.0.1:14222"),
   /** The service's NKey user seed (`SU…`); Kiln's NATS lets no one in without one. A secret. */
@@ -44,9 +47,10 @@ export interface ServiceContext<C> {
  */
 export async function runService<S extends z.ZodType>(
   name: string,
-  schema: S,
+  reads: { schema: S; secretKeys: readonly string[] },
   start: (ctx: ServiceContext<z.output<S>>) => Promise<Record<string, unknown>>,
 ): Promise<void> {
+  const { schema, secretKeys } = reads;
   // Two flags that start nothing, for operators writing a Deployment or a compose file and for
   // the tests that check those (test/k8s, test/compose): `--config-schema` prints what the service reads,
   // `--check-config` parses the environment as a start would and exits 0, or 2 naming every
@@ -68,7 +72,7 @@ export async function runService<S extends z.ZodType>(
     return;
   }
   const level = (config as { LOG_LEVEL?: string }).LOG_LEVEL ?? "info";
-  const logger = createLogger({ service: name, level });
+  const logger = createLogger({ service: name, level, secretKeys });
   const shutdown = new Shutdown({ logger }).listen();
   try {
     const info = await start({ config, logger, shutdown });

@@ -3,6 +3,7 @@ import { BuildIsolation, BuildNetwork, StorageDriverChoice } from "@kiln/engine"
 import { KubeBuildIsolation } from "@kiln/kube-engine";
 import {
   baseConfigShape,
+  baseSecretKeys,
   checkRegistryCredentials,
   env,
   registryCredentialsShape,
@@ -176,3 +177,11 @@ export const ConfigSchema = z
   });
 
 export type Config = z.output<typeof ConfigSchema>;
+
+/** What the logger redacts wherever it appears, and what is never printed. */
+export const SECRET_KEYS = [
+  ...baseSecretKeys,
+  "BUILD_RUNNER_SEALING_PRIVATE_KEY",
+  "BUILD_RUNNER_KUBE_NATS_NKEY_SEED",
+  "KILN_REGISTRY_PASSWORD",
+] as const satisfies readonly (keyof Config)[];

@@ -12,7 +12,7 @@ import {
   type BasicCredentials,
 } from "@kiln/registry";
 import { HealthServer, registryCredentialsOf, runService, type Logger } from "@kiln/runtime";
-import { ConfigSchema, type Config } from "./config.js";
+import { ConfigSchema, SECRET_KEYS, type Config } from "./config.js";
 
 /** The `kubernetes` engine from the configuration; builds no client connection yet. */
 function kubernetesEngine(
@@ -115,69 +115,74 @@ async function checkRegistryAccount(
   }
 }
 
-await runService("build-runner", ConfigSchema, async ({ config, logger, shutdown }) => {
-  const host = config.BUILD_RUNNER_ENGINE === "local" ? await localBuildHost(config, logger) : null;
-  const bus = await Bus.connect({
-    servers: config.NATS_URL,
-    prefix: config.KILN_SUBJECT_PREFIX,
-    name: "kiln-build-runner",
-    logger,
-    identity: { role: "build-runner", nkeySeed: config.NATS_NKEY_SEED },
-    tlsCaFile: config.NATS_TLS_CA_FILE,
-  });
-  shutdown.add("nats", () => bus.drain());
-  await bus.waitForStreams("build-runner");
-  if (config.BUILD_RUNNER_ENGINE === "noop")
-    logger.warn("engine noop: builds build nothing and push nothing (benchmark mode)");
-  const engine =
-    config.BUILD_RUNNER_ENGINE === "noop"
-      ? new NoopEngine({ buildMs: config.BUILD_RUNNER_NOOP_BUILD_MS })
-      : config.BUILD_RUNNER_ENGINE === "kubernetes"
-        ? kubernetesEngine(
-            config,
-            logger,
-            config.NATS_TLS_CA_FILE ? await readFile(config.NATS_TLS_CA_FILE, "utf8") : undefined,
-          )
-        : new LocalEngine({
-            host: host!,
-            workDir: config.BUILD_RUNNER_WORK_DIR ?? "",
-            storageDir: config.BUILD_RUNNER_STORAGE_DIR ?? "",
-            insecureRegistries: config.KILN_INSECURE_REGISTRIES,
-            maxInputBytes: config.BUILD_RUNNER_MAX_INPUT_BYTES,
-            allowedUids: config.BUILD_RUNNER_ALLOWED_UIDS,
-            imageCacheBytes: config.BUILD_RUNNER_IMAGE_CACHE_BYTES,
-            logger: logger.child({ component: "local-engine" }),
-          });
-  const credentials = registryCredentialsOf(config);
-  const kilnRegistry =
-    credentials && config.KILN_REGISTRY
-      ? { registry: config.KILN_REGISTRY, credentials }
-      : undefined;
-  if (kilnRegistry) void checkRegistryAccount(config, kilnRegistry, logger);
-  const runner = new BuildRunner({
-    bus,
-    engine,
-    logger,
-    maxConcurrentBuilds: config.BUILD_RUNNER_MAX_CONCURRENT_BUILDS,
-    sealingKey: config.BUILD_RUNNER_SEALING_PRIVATE_KEY,
-    kilnRegistry,
-  });
-  await runner.start();
-  shutdown.add("runner", () => runner.stop(config.BUILD_RUNNER_SHUTDOWN_GRACE_MS));
-  const health = new HealthServer({
-    host: config.BUILD_RUNNER_HEALTH_HOST,
-    port: config.BUILD_RUNNER_HEALTH_PORT,
-    check: () => (bus.isClosed() ? ["nats connection closed"] : []),
-    details: () => ({
+await runService(
+  "build-runner",
+  { schema: ConfigSchema, secretKeys: SECRET_KEYS },
+  async ({ config, logger, shutdown }) => {
+    const host =
+      config.BUILD_RUNNER_ENGINE === "local" ? await localBuildHost(config, logger) : null;
+    const bus = await Bus.connect({
+      servers: config.NATS_URL,
+      prefix: config.KILN_SUBJECT_PREFIX,
+      name: "kiln-build-runner",
+      logger,
+      identity: { role: "build-runner", nkeySeed: config.NATS_NKEY_SEED },
+      tlsCaFile: config.NATS_TLS_CA_FILE,
+    });
+    shutdown.add("nats", () => bus.drain());
+    await bus.waitForStreams("build-runner");
+    if (config.BUILD_RUNNER_ENGINE === "noop")
+      logger.warn("engine noop: builds build nothing and push nothing (benchmark mode)");
+    const engine =
+      config.BUILD_RUNNER_ENGINE === "noop"
+        ? new NoopEngine({ buildMs: config.BUILD_RUNNER_NOOP_BUILD_MS })
+        : config.BUILD_RUNNER_ENGINE === "kubernetes"
+          ? kubernetesEngine(
+              config,
+              logger,
+              config.NATS_TLS_CA_FILE ? await readFile(config.NATS_TLS_CA_FILE, "utf8") : undefined,
+            )
+          : new LocalEngine({
+              host: host!,
+              workDir: config.BUILD_RUNNER_WORK_DIR ?? "",
+              storageDir: config.BUILD_RUNNER_STORAGE_DIR ?? "",
+              insecureRegistries: config.KILN_INSECURE_REGISTRIES,
+              maxInputBytes: config.BUILD_RUNNER_MAX_INPUT_BYTES,
+              allowedUids: config.BUILD_RUNNER_ALLOWED_UIDS,
+              imageCacheBytes: config.BUILD_RUNNER_IMAGE_CACHE_BYTES,
+              logger: logger.child({ component: "local-engine" }),
+            });
+    const credentials = registryCredentialsOf(config);
+    const kilnRegistry =
+      credentials && config.KILN_REGISTRY
+        ? { registry: config.KILN_REGISTRY, credentials }
+        : undefined;
+    if (kilnRegistry) void checkRegistryAccount(config, kilnRegistry, logger);
+    const runner = new BuildRunner({
+      bus,
+      engine,
+      logger,
+      maxConcurrentBuilds: config.BUILD_RUNNER_MAX_CONCURRENT_BUILDS,
+      sealingKey: config.BUILD_RUNNER_SEALING_PRIVATE_KEY,
+      kilnRegistry,
+    });
+    await runner.start();
+    shutdown.add("runner", () => runner.stop(config.BUILD_RUNNER_SHUTDOWN_GRACE_MS));
+    const health = new HealthServer({
+      host: config.BUILD_RUNNER_HEALTH_HOST,
+      port: config.BUILD_RUNNER_HEALTH_PORT,
+      check: () => (bus.isClosed() ? ["nats connection closed"] : []),
+      details: () => ({
+        engine: config.BUILD_RUNNER_ENGINE,
+        ...(host ? { buildHost: buildHostDetails(host) } : {}),
+      }),
+    });
+    const healthPort = await health.start();
+    shutdown.add("health", () => health.stop());
+    return {
       engine: config.BUILD_RUNNER_ENGINE,
-      ...(host ? { buildHost: buildHostDetails(host) } : {}),
-    }),
-  });
-  const healthPort = await health.start();
-  shutdown.add("health", () => health.stop());
-  return {
-    engine: config.BUILD_RUNNER_ENGINE,
-    healthPort,
-    maxConcurrentBuilds: config.BUILD_RUNNER_MAX_CONCURRENT_BUILDS,
-  };
-});
+      healthPort,
+      maxConcurrentBuilds: config.BUILD_RUNNER_MAX_CONCURRENT_BUILDS,
+    };
+  },
+);

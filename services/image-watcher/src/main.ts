@@ -17,65 +17,8 @@ import {
   RegistryFailure,
   type BasicCredentials,
 } from "@kiln/registry";
-import {
-  baseConfigShape,
-  checkRegistryCredentials,
-  HealthServer,
-  registryCredentialsOf,
-  registryCredentialsShape,
-  runService,
-  type Logger,
-} from "@kiln/runtime";
-import { z } from "zod";
-
-const port = z.coerce.number().int().min(0).max(65535);
-const list = z
-  .string()
-  .default("")
-  .transform((s) =>
-    s
-      .split(",")
-      .map((x) => x.trim())
-      .filter(Boolean),
-  );
-
-const ConfigSchema = z
-  .object({
-    ...baseConfigShape,
-    DATABASE_URL: z.string().min(1),
-    KILN_REGISTRY: z.string().min(1),
-    /** The image-watcher's account in Kiln's registry (secret): sent to that registry only. */
-    ...registryCredentialsShape,
-    KILN_INSECURE_REGISTRIES: list,
-    IMAGE_WATCHER_HOST: z.string().default("127.0.0.1"),
-    /** The one HTTP server: /healthz and the registry notification routes. */
-    IMAGE_WATCHER_PORT: port.optional(),
-    /** Older name of the same port, still honoured when IMAGE_WATCHER_PORT is unset. */
-    IMAGE_WATCHER_HEALTH_PORT: port.default(18084),
-    /** Bearer token every notification must carry; none = accept any caller (loopback only by default). */
-    IMAGE_WATCHER_NOTIFICATION_TOKEN: z.string().min(1).optional(),
-    /** Per-source tokens overriding the one above: `harbor=secret,quay=other`. */
-    IMAGE_WATCHER_NOTIFICATION_TOKENS: list,
-    IMAGE_WATCHER_IMPORT_INTERVAL_MS: z.coerce.number().int().min(100).default(60_000),
-    IMAGE_WATCHER_NOTIFICATION_LIMIT_BYTES: z.coerce
-      .number()
-      .int()
-      .min(1024)
-      .default(1024 * 1024),
-  })
-  .superRefine((c, ctx) => {
-    checkRegistryCredentials(c, ctx);
-    for (const entry of c.IMAGE_WATCHER_NOTIFICATION_TOKENS) {
-      const [source, token] = entry.split("=", 2);
-      if (!notificationSources.includes(source as NotificationSource) || !token) {
-        ctx.addIssue({
-          code: "custom",
-          path: ["IMAGE_WATCHER_NOTIFICATION_TOKENS"],
-          message: `want SOURCE=TOKEN with SOURCE one of ${notificationSources.join(", ")}`,
-        });
-      }
-    }
-  });
+import { HealthServer, registryCredentialsOf, runService, type Logger } from "@kiln/runtime";
+import { ConfigSchema, SECRET_KEYS } from "./config.js";
 
 /**
  * Says at start, in one line naming the registry, when Kiln's registry refuses the
@@ -106,82 +49,86 @@ async function checkRegistryAccount(
 
 // Order: the bus and database first, then the build-status consumer, the importer, and last the
 // HTTP server, so nothing is accepted before it can be handled; shutdown runs it in reverse.
-await runService("image-watcher", ConfigSchema, async ({ config, logger, shutdown }) => {
-  const database = await connectDatabase(config.DATABASE_URL);
-  shutdown.add("postgres", () => database.close());
-  const bus = await Bus.connect({
-    servers: config.NATS_URL,
-    prefix: config.KILN_SUBJECT_PREFIX,
-    name: "kiln-image-watcher",
-    logger,
-    identity: { role: "image-watcher", nkeySeed: config.NATS_NKEY_SEED },
-    tlsCaFile: config.NATS_TLS_CA_FILE,
-  });
-  shutdown.add("nats", () => bus.drain());
-  await bus.waitForStreams("image-watcher");
-
-  const targets = {
-    kilnRegistry: config.KILN_REGISTRY,
-    insecureRegistries: [config.KILN_REGISTRY, ...config.KILN_INSECURE_REGISTRIES],
-  };
-  const recorder = new TagRecorder({ db: database.db, bus, logger });
-  const credentials = registryCredentialsOf(config);
-  const kilnRegistry = credentials && { registry: config.KILN_REGISTRY, credentials };
-  if (kilnRegistry) void checkRegistryAccount(kilnRegistry, logger);
-  const resolver = new ManifestResolver({ kilnRegistry });
-
-  const buildOutputs = new BuildOutputRecorder({
-    recorder,
-    kilnRegistry: config.KILN_REGISTRY,
-    logger,
-  });
-  const consumption = await bus.consume("image-watcher-build-status", (status) =>
-    buildOutputs.handle(status),
-  );
-  shutdown.add("build-status consumer", () => consumption.stop());
-
-  const importer = new ScheduledImporter({
-    ...targets,
-    db: database.db,
-    recorder,
-    resolver,
-    logger,
-    intervalMs: config.IMAGE_WATCHER_IMPORT_INTERVAL_MS,
-  });
-  importer.start();
-  shutdown.add("importer", () => importer.stop());
-
-  const tokens: Partial<Record<NotificationSource, string>> = {};
-  for (const source of notificationSources)
-    if (config.IMAGE_WATCHER_NOTIFICATION_TOKEN)
-      tokens[source] = config.IMAGE_WATCHER_NOTIFICATION_TOKEN;
-  for (const entry of config.IMAGE_WATCHER_NOTIFICATION_TOKENS) {
-    const [source, token] = entry.split("=", 2) as [NotificationSource, string];
-    tokens[source] = token;
-  }
-  const receiver = new NotificationReceiver({
-    ...targets,
-    db: database.db,
-    recorder,
-    resolver,
-    logger,
-    tokens,
-  });
-  const server = new HealthServer({
-    host: config.IMAGE_WATCHER_HOST,
-    port: config.IMAGE_WATCHER_PORT ?? config.IMAGE_WATCHER_HEALTH_PORT,
-    check: () => (bus.isClosed() ? ["nats connection closed"] : []),
-    otherwise: notificationRoutes({
-      receiver,
+await runService(
+  "image-watcher",
+  { schema: ConfigSchema, secretKeys: SECRET_KEYS },
+  async ({ config, logger, shutdown }) => {
+    const database = await connectDatabase(config.DATABASE_URL);
+    shutdown.add("postgres", () => database.close());
+    const bus = await Bus.connect({
+      servers: config.NATS_URL,
+      prefix: config.KILN_SUBJECT_PREFIX,
+      name: "kiln-image-watcher",
       logger,
-      bodyLimitBytes: config.IMAGE_WATCHER_NOTIFICATION_LIMIT_BYTES,
-    }),
-  });
-  const httpPort = await server.start();
-  shutdown.add("http", () => server.stop());
-  return {
-    httpPort,
-    importIntervalMs: config.IMAGE_WATCHER_IMPORT_INTERVAL_MS,
-    notificationAuth: Object.keys(tokens),
-  };
-});
+      identity: { role: "image-watcher", nkeySeed: config.NATS_NKEY_SEED },
+      tlsCaFile: config.NATS_TLS_CA_FILE,
+    });
+    shutdown.add("nats", () => bus.drain());
+    await bus.waitForStreams("image-watcher");
+
+    const targets = {
+      kilnRegistry: config.KILN_REGISTRY,
+      insecureRegistries: [config.KILN_REGISTRY, ...config.KILN_INSECURE_REGISTRIES],
+    };
+    const recorder = new TagRecorder({ db: database.db, bus, logger });
+    const credentials = registryCredentialsOf(config);
+    const kilnRegistry = credentials && { registry: config.KILN_REGISTRY, credentials };
+    if (kilnRegistry) void checkRegistryAccount(kilnRegistry, logger);
+    const resolver = new ManifestResolver({ kilnRegistry });
+
+    const buildOutputs = new BuildOutputRecorder({
+      recorder,
+      kilnRegistry: config.KILN_REGISTRY,
+      logger,
+    });
+    const consumption = await bus.consume("image-watcher-build-status", (status) =>
+      buildOutputs.handle(status),
+    );
+    shutdown.add("build-status consumer", () => consumption.stop());
+
+    const importer = new ScheduledImporter({
+      ...targets,
+      db: database.db,
+      recorder,
+      resolver,
+      logger,
+      intervalMs: config.IMAGE_WATCHER_IMPORT_INTERVAL_MS,
+    });
+    importer.start();
+    shutdown.add("importer", () => importer.stop());
+
+    const tokens: Partial<Record<NotificationSource, string>> = {};
+    for (const source of notificationSources)
+      if (config.IMAGE_WATCHER_NOTIFICATION_TOKEN)
+        tokens[source] = config.IMAGE_WATCHER_NOTIFICATION_TOKEN;
+    for (const entry of config.IMAGE_WATCHER_NOTIFICATION_TOKENS) {
+      const [source, token] = entry.split("=", 2) as [NotificationSource, string];
+      tokens[source] = token;
+    }
+    const receiver = new NotificationReceiver({
+      ...targets,
+      db: database.db,
+      recorder,
+      resolver,
+      logger,
+      tokens,
+    });
+    const server = new HealthServer({
+      host: config.IMAGE_WATCHER_HOST,
+      port: config.IMAGE_WATCHER_PORT ?? config.IMAGE_WATCHER_HEALTH_PORT,
+      check: () => (bus.isClosed() ? ["nats connection closed"] : []),
+      otherwise: notificationRoutes({
+        receiver,
+        logger,
+        bodyLimitBytes: config.IMAGE_WATCHER_NOTIFICATION_LIMIT_BYTES,
+      }),
+    });
+    const httpPort = await server.start();
+    shutdown.add("http", () => server.stop());
+    return {
+      httpPort,
+      importIntervalMs: config.IMAGE_WATCHER_IMPORT_INTERVAL_MS,
+      notificationAuth: Object.keys(tokens),
+    };
+  },
+);

@@ -1,0 +1,42 @@
+import { baseConfigShape, baseSecretKeys, env } from "@kiln/runtime";
+import { z } from "zod";
+
+export const ConfigSchema = z.object({
+  ...baseConfigShape,
+  DATABASE_URL: z.string().min(1),
+  /** Seals the secrets Kiln stores (webhook secrets, registry credentials). A secret. */
+  KILN_SECRETS_KEY: env.secretsKey(),
+  WEBHOOK_HOST: z.string().default("127.0.0.1"),
+  WEBHOOK_PORT: z.coerce.number().int().min(0).max(65535).default(18081),
+  /** Larger webhook bodies get 413 unread (GitHub caps its payloads at 25 MB; pushes are far smaller). */
+  WEBHOOK_BODY_LIMIT_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(5 * 1024 * 1024),
+  /** How often BuildConfigs with `source.git.poll: true` are read with git ls-remote. */
+  WEBHOOK_GIT_POLL_INTERVAL_MS: z.coerce.number().int().min(1000).default(60_000),
+  /**
+   * How long deliveries are kept (`kiln events`), then deleted. Its unit is in the value (`7d`,
+   * `24h`): a retention is thought of in days. At least an hour, and best longer than the git
+   * host lets a delivery be redelivered (GitHub: 3 days), since a redelivery is recognised by
+   * its stored delivery.
+   */
+  WEBHOOK_DELIVERY_RETENTION: env
+    .duration("7d")
+    .refine(
+      (ms) => ms >= 3_600_000,
+      "must be at least 1h (a redelivery is recognised by its stored delivery)",
+    ),
+  /** Rejected deliveries kept per BuildConfig (newest first); unsigned requests to a known path stop there. */
+  WEBHOOK_REJECTED_DELIVERIES_PER_BUILD_CONFIG: env.int(1000),
+});
+
+export type Config = z.output<typeof ConfigSchema>;
+
+/** What the logger redacts wherever it appears, and what is never printed. */
+export const SECRET_KEYS = [
+  ...baseSecretKeys,
+  "DATABASE_URL",
+  "KILN_SECRETS_KEY",
+] as const satisfies readonly (keyof Config)[];
