@@ -350,10 +350,11 @@ describe("the Kiln image", () => {
       });
       return JSON.parse(stdout) as ConfigSchema;
     });
-    // Each service's schema is told apart by its own listen port variable; migrate's by being DATABASE_URL and LOG_LEVEL only.
+    // Each service's schema is told apart by its own listen port variable; migrate's by being DATABASE_URL, the secrets key and LOG_LEVEL only.
     entries.forEach((entry, i) => {
       const names = Object.keys(outputs[i]!.properties).sort();
-      if (entry === "migrate") expect(names, entry).toEqual(["DATABASE_URL", "LOG_LEVEL"]);
+      if (entry === "migrate")
+        expect(names, entry).toEqual(["DATABASE_URL", "KILN_SECRETS_KEY", "LOG_LEVEL"]);
       else
         expect(
           names.filter((n) => Object.values(listenVariables).some((v) => v.port.includes(n))),

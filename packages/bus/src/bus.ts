@@ -95,6 +95,8 @@ function codecFor<T extends EventType>(type: T): Codec<EventPayload<T>> {
  */
 export class Bus {
   private readonly stores = new Map<ObjectStoreKey, Promise<ObjectStore>>();
+  /** Connected without a seed: only a NATS without authorization lets that in. */
+  private anonymous = false;
 
   private constructor(
     readonly nc: NatsConnection,
@@ -117,7 +119,9 @@ export class Bus {
         : {}),
     });
     const jsm = await nc.jetstreamManager();
-    return new Bus(nc, nc.jetstream(), jsm, options.prefix ?? "kiln", options.logger);
+    const bus = new Bus(nc, nc.jetstream(), jsm, options.prefix ?? "kiln", options.logger);
+    bus.anonymous = !identity?.nkeySeed;
+    return bus;
   }
 
   subject(type: EventType, key: string): string {
@@ -157,9 +161,13 @@ export class Bus {
 
   /**
    * Waits until the streams `role` works with exist (the admin creates them: `kiln up`, the
-   * bus set-up step on Kubernetes). A service has no right to create or change a stream.
+   * bus set-up step on Kubernetes). A service has no right to create or change a stream, except
+   * on a NATS without authorization.
    */
   async waitForStreams(role: BusIdentity, timeoutMs = 60_000): Promise<void> {
+    // A NATS that let us in without credentials has no permissions to keep either (a
+    // development stack such as docker-compose.yml's): there each service sets the bus up itself.
+    if (this.anonymous) return this.ensureStreams();
     const deadline = Date.now() + timeoutMs;
     for (const key of streamsOf(role)) {
       const name = this.streamName(key);
