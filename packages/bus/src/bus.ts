@@ -31,7 +31,7 @@ import {
 } from "./catalog.js";
 import { jsonCodec, type Codec } from "./codec.js";
 import { backoffMs, BusNotReadyError, isNonRetryable } from "./errors.js";
-import { inboxPrefixFor, streamsOf, type BusIdentity } from "./roles.js";
+import { inboxPrefixFor, streamsOf, type BusIdentity, type BusRole } from "./roles.js";
 
 export interface BusOptions {
   servers: string;
@@ -122,6 +122,30 @@ export class Bus {
     const bus = new Bus(nc, nc.jetstream(), jsm, options.prefix ?? "kiln", options.logger);
     bus.anonymous = !identity?.nkeySeed;
     return bus;
+  }
+
+  /**
+   * A service's connection, from the variables every service reads (`baseConfigShape`): named
+   * `kiln-<role>`, as its role's identity, over TLS when a CA is given.
+   */
+  static connectService(
+    role: BusRole,
+    config: {
+      NATS_URL: string;
+      KILN_SUBJECT_PREFIX: string;
+      NATS_NKEY_SEED?: string | undefined;
+      NATS_TLS_CA_FILE?: string | undefined;
+    },
+    logger: Logger,
+  ): Promise<Bus> {
+    return Bus.connect({
+      servers: config.NATS_URL,
+      prefix: config.KILN_SUBJECT_PREFIX,
+      name: `kiln-${role}`,
+      logger,
+      identity: { role, nkeySeed: config.NATS_NKEY_SEED },
+      tlsCaFile: config.NATS_TLS_CA_FILE,
+    });
   }
 
   subject(type: EventType, key: string): string {

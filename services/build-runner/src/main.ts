@@ -121,14 +121,7 @@ await runService(
   async ({ config, logger, shutdown }) => {
     const host =
       config.BUILD_RUNNER_ENGINE === "local" ? await localBuildHost(config, logger) : null;
-    const bus = await Bus.connect({
-      servers: config.NATS_URL,
-      prefix: config.KILN_SUBJECT_PREFIX,
-      name: "kiln-build-runner",
-      logger,
-      identity: { role: "build-runner", nkeySeed: config.NATS_NKEY_SEED },
-      tlsCaFile: config.NATS_TLS_CA_FILE,
-    });
+    const bus = await Bus.connectService("build-runner", config, logger);
     shutdown.add("nats", () => bus.drain());
     await bus.waitForStreams("build-runner");
     if (config.BUILD_RUNNER_ENGINE === "noop")

@@ -21,14 +21,7 @@ await runService(
   async ({ config, logger, shutdown }) => {
     const database = await connectDatabase(config.DATABASE_URL);
     shutdown.add("postgres", () => database.close());
-    const bus = await Bus.connect({
-      servers: config.NATS_URL,
-      prefix: config.KILN_SUBJECT_PREFIX,
-      name: "kiln-deployer",
-      logger,
-      identity: { role: "deployer", nkeySeed: config.NATS_NKEY_SEED },
-      tlsCaFile: config.NATS_TLS_CA_FILE,
-    });
+    const bus = await Bus.connectService("deployer", config, logger);
     shutdown.add("nats", () => bus.drain());
     await bus.waitForStreams("deployer");
 

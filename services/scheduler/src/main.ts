@@ -11,14 +11,7 @@ await runService(
     // Consumers handle up to 16 events each at once, and a cascade's passes create 16 builds at once.
     const database = await connectDatabase(config.DATABASE_URL, { max: 24 });
     shutdown.add("postgres", () => database.close());
-    const bus = await Bus.connect({
-      servers: config.NATS_URL,
-      prefix: config.KILN_SUBJECT_PREFIX,
-      name: "kiln-scheduler",
-      logger,
-      identity: { role: "scheduler", nkeySeed: config.NATS_NKEY_SEED },
-      tlsCaFile: config.NATS_TLS_CA_FILE,
-    });
+    const bus = await Bus.connectService("scheduler", config, logger);
     shutdown.add("nats", () => bus.drain());
     await bus.waitForStreams("scheduler");
     const scheduler = new BuildScheduler({

@@ -10,14 +10,7 @@ await runService(
   async ({ config, logger, shutdown }) => {
     const database = await connectDatabase(config.DATABASE_URL);
     shutdown.add("postgres", () => database.close());
-    const bus = await Bus.connect({
-      servers: config.NATS_URL,
-      prefix: config.KILN_SUBJECT_PREFIX,
-      name: "kiln-webhook-receiver",
-      logger,
-      identity: { role: "webhook-receiver", nkeySeed: config.NATS_NKEY_SEED },
-      tlsCaFile: config.NATS_TLS_CA_FILE,
-    });
+    const bus = await Bus.connectService("webhook-receiver", config, logger);
     shutdown.add("nats", () => bus.drain());
     await bus.waitForStreams("webhook-receiver");
     const receiver = new WebhookReceiver({
