@@ -90,6 +90,48 @@ const dispatch = (buildId: string) => ({
   sealedCredentials: "sealed",
 });
 
+test("a service with a seed the server was not given exits at once with one line naming NATS and the identity", async () => {
+  const stranger = new TextDecoder().decode(nkeys.createUser().getSeed());
+  await expect(
+    Bus.connect({
+      servers: server.url,
+      name: "stranger",
+      logger,
+      identity: { role: "scheduler", nkeySeed: stranger },
+    }),
+  ).rejects.toThrow(
+    `NATS at ${server.url} refused the scheduler identity's NKey (Authorization Violation): NATS_NKEY_SEED is not one the server knows`,
+  );
+  const started = Date.now();
+  const { execFile } = await import("node:child_process");
+  const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    execFile(
+      process.execPath,
+      ["--import", "tsx", "services/scheduler/src/main.ts"],
+      {
+        cwd: new URL("../..", import.meta.url).pathname,
+        env: {
+          PATH: process.env.PATH,
+          NATS_URL: server.url,
+          NATS_NKEY_SEED: stranger,
+          DATABASE_URL: "postgres://kiln:x@127.0.0.1:1/kiln",
+          KILN_SECRETS_KEY: Buffer.alloc(32, 7).toString("base64"),
+          KILN_REGISTRY: "127.0.0.1:5000",
+          KILN_RUNNER_SEALING_PUBLIC_KEY:
+            '{"kty":"OKP","crv":"X25519","x":"6wEKfX2c9_9DngGsZZOLXKDRtgvKkjyO9prisHO9ViM"}',
+          SCHEDULER_HEALTH_PORT: "0",
+        },
+      },
+      (error, _stdout, stderr) => resolve({ code: error ? (error.code as number) : 0, stderr }),
+    );
+  });
+  expect(Date.now() - started).toBeLessThan(20_000);
+  expect(result.code).not.toBe(0);
+  expect(result.stderr).toContain("scheduler: failed to start: NATS at");
+  expect(result.stderr).toContain("refused the scheduler identity's NKey");
+  expect(result.stderr).not.toContain(stranger);
+});
+
 test("a connection without credentials, or with a key the server was not given, is refused", async () => {
   await expect(connect({ servers: server.url })).rejects.toMatchObject({
     code: "AUTHORIZATION_VIOLATION",

@@ -30,7 +30,7 @@ import {
   type StreamKey,
 } from "./catalog.js";
 import { jsonCodec, type Codec } from "./codec.js";
-import { backoffMs, BusNotReadyError, isNonRetryable } from "./errors.js";
+import { backoffMs, BusLoginRefusedError, BusNotReadyError, isNonRetryable } from "./errors.js";
 import { inboxPrefixFor, streamsOf, type BusIdentity, type BusRole } from "./roles.js";
 
 export interface BusOptions {
@@ -117,6 +117,9 @@ export class Bus {
       ...(identity?.nkeySeed
         ? { authenticator: nkeyAuthenticator(new TextEncoder().encode(identity.nkeySeed)) }
         : {}),
+    }).catch((error: unknown) => {
+      if ((error as { code?: string }).code !== "AUTHORIZATION_VIOLATION") throw error;
+      throw new BusLoginRefusedError(options.servers, identity?.role, Boolean(identity?.nkeySeed));
     });
     const jsm = await nc.jetstreamManager();
     const bus = new Bus(nc, nc.jetstream(), jsm, options.prefix ?? "kiln", options.logger);

@@ -56,3 +56,16 @@ export class BusNotReadyError extends Error {
     this.name = "BusNotReadyError";
   }
 }
+
+/** NATS refused the connection's credentials: one line that says whose, never the seed. */
+export class BusLoginRefusedError extends Error {
+  readonly reason = "BusLoginRefused";
+  constructor(servers: string, role: string | undefined, withSeed: boolean) {
+    super(
+      withSeed
+        ? `NATS at ${servers} refused the ${role ?? "given"} identity's NKey (Authorization Violation): NATS_NKEY_SEED is not one the server knows`
+        : `NATS at ${servers} refused an anonymous connection (Authorization Violation): set NATS_NKEY_SEED`,
+    );
+    this.name = "BusLoginRefusedError";
+  }
+}
