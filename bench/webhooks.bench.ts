@@ -29,8 +29,10 @@ import {
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 const resultsDir = join(repoRoot, "bench", "results");
 const secret = "bench-webhook-secret-0123";
-const TARGET_P99_MS = 50;
-const TARGET_RATE = 2_000;
+// With authentication everywhere (NATS NKeys and permissions, PostgreSQL SCRAM as a
+// non-superuser, sealed secrets): what it must still meet.
+const TARGET_P99_MS = 40;
+const TARGET_RATE = 8_000;
 
 const { values: args } = parseArgs({
   options: {
@@ -208,7 +210,7 @@ async function main(): Promise<number> {
         ? `meets the target (≥ ${TARGET_RATE}/s, every one stored)`
         : `MISSES the target (≥ ${TARGET_RATE}/s, every one stored)`;
     console.log(
-      `\n${table}\n\n| throughput | result |\n| --- | --- |\n${tp}\n\n(a) ${verdictA}; (b) ${verdictB}`,
+      `\n${table}\n\n| throughput | result |\n| --- | --- |\n${tp}\n\n(a) ${verdictA}; (b) ${verdictB}\n\nAs users run it: durable PostgreSQL with SCRAM logins as the non-superuser kiln role, NATS with every service on its own NKey and permissions, webhook secrets sealed at rest.`,
     );
 
     await mkdir(resultsDir, { recursive: true });
@@ -239,7 +241,7 @@ async function main(): Promise<number> {
     );
     await writeFile(
       join(resultsDir, "webhooks-latest.md"),
-      `# Webhook benchmark, ${facts.date}\n\n${facts.cores} cores (${facts.cpuModel}), ${facts.memoryGiB} GiB, node ${facts.node}, load ${facts.loadAverage.map((x) => x.toFixed(2)).join(" ")}\n\n${table}\n\n| throughput | result |\n| --- | --- |\n${tp}\n\n(a) ${verdictA}; (b) ${verdictB}.\n`,
+      `# Webhook benchmark, ${facts.date}\n\n${facts.cores} cores (${facts.cpuModel}), ${facts.memoryGiB} GiB, node ${facts.node}, load ${facts.loadAverage.map((x) => x.toFixed(2)).join(" ")}\n\n${table}\n\n| throughput | result |\n| --- | --- |\n${tp}\n\n(a) ${verdictA}; (b) ${verdictB}.\n\nAs users run it: durable PostgreSQL with SCRAM logins as the non-superuser kiln role, NATS with every service on its own NKey and permissions, webhook secrets sealed at rest.\n`,
     );
     return everyOneStored && failed === 0 ? 0 : 1;
   } finally {
