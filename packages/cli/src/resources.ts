@@ -178,7 +178,6 @@ export function qualifiedName(kind: string, name: string): string {
   return `${kind.toLowerCase()}.kiln.dev/${name}`;
 }
 
-/** A git webhook delivery as `GET …/webhookdeliveries` returns it (`kiln events`). */
 /** A deploy: one image change rolled out to a workload or an HTTP target (made by the deployer, read-only). */
 export interface Deploy {
   apiVersion?: string;
@@ -209,6 +208,7 @@ export interface Deploy {
   };
 }
 
+/** A git webhook delivery as `GET …/webhookdeliveries` returns it (`kiln events`). */
 export interface WebhookDelivery {
   id: string;
   provider: string;

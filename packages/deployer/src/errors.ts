@@ -27,7 +27,7 @@ export class KubeRequestError extends KilnError {
     this.retryable = this.reason === "Conflict" || this.reason === "Unavailable";
   }
 
-  /** The error, when `error` is one (for branching without instanceof across copies). */
+  /** `error` as a KubeRequestError, or null: narrows what a catch block got in one call. */
   static parse(error: unknown): KubeRequestError | null {
     return error instanceof KubeRequestError ? error : null;
   }

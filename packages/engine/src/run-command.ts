@@ -3,11 +3,10 @@ import { readdirSync, readFileSync } from "node:fs";
 import { open } from "node:fs/promises";
 
 /**
- * Every process below `root` right now, found through /proc. buildah's chroot isolation runs a
- * RUN step in processes of their own session, outside the process group we kill, so a cancel
+ * Every process below `root` right now, found through /proc: a process may start its own
+ * session or process group (buildah runs a RUN step so), outside the group we kill, so a cancel
  * must find them by parentage while the tree is still intact.
  */
-/** Every process below `root`, found through /proc (a process may start its own process group). */
 export function descendantPids(root: number): number[] {
   const children = new Map<number, number[]>();
   let entries: string[];
