@@ -1,8 +1,7 @@
-import { Bus } from "@kiln/bus";
 import { createApiServer } from "@kiln/api";
 import { createDatabase, type Database } from "@kiln/db";
 import { createLogger } from "@kiln/runtime";
-import { integrationTest as baseTest } from "@kiln/testing";
+import { connectTestBus, integrationTest as baseTest } from "@kiln/testing";
 import { expect } from "vitest";
 
 const token = "test-token-0123456789abcdef";
@@ -19,14 +18,7 @@ const test = baseTest.extend<{
 }>({
   call: async ({ infra, database, subjectPrefix }, use) => {
     const db: Database = createDatabase(database.url);
-    const bus = await Bus.connect({
-      servers: infra.natsUrl,
-      identity: { role: "admin", nkeySeed: infra.busCredentials.admin },
-      prefix: subjectPrefix,
-      name: "api-test",
-      logger,
-    });
-    await bus.ensureStreams();
+    const bus = await connectTestBus(infra, { prefix: subjectPrefix, name: "api-test", logger });
     const app = createApiServer({
       db: db.db,
       bus,

@@ -1,19 +1,12 @@
 import { Bus, NonRetryableError } from "@kiln/bus";
 import { createLogger } from "@kiln/runtime";
-import { integrationTest as baseTest } from "@kiln/testing";
+import { connectTestBus, integrationTest as baseTest } from "@kiln/testing";
 import { expect } from "vitest";
 
 const logger = createLogger({ service: "bus-test", level: "silent" });
 const test = baseTest.extend<{ bus: Bus }>({
   bus: async ({ infra, subjectPrefix }, use) => {
-    const bus = await Bus.connect({
-      servers: infra.natsUrl,
-      identity: { role: "admin", nkeySeed: infra.busCredentials.admin },
-      prefix: subjectPrefix,
-      name: "bus-test",
-      logger,
-    });
-    await bus.ensureStreams();
+    const bus = await connectTestBus(infra, { prefix: subjectPrefix, name: "bus-test", logger });
     await use(bus);
     await bus.drain();
   },

@@ -12,7 +12,7 @@ import {
 } from "@kiln/deployer";
 import { TagRecorder } from "@kiln/image-watcher";
 import { createLogger, type Logger } from "@kiln/runtime";
-import { StandInApiServer, type KubeObject, type WorkerInfra } from "@kiln/testing";
+import { connectTestBus, StandInApiServer, type KubeObject, type WorkerInfra } from "@kiln/testing";
 
 const registry = "registry.kiln.test:5000";
 
@@ -151,14 +151,11 @@ export async function startDeployer(
   const logs = new LogLines();
   const logger = createLogger({ service: "deployer-test", level: "debug", destination: logs });
   const database = createDatabase(fixtures.database.url);
-  const bus = await Bus.connect({
-    servers: fixtures.infra.natsUrl,
-    identity: { role: "admin", nkeySeed: fixtures.infra.busCredentials.admin },
+  const bus = await connectTestBus(fixtures.infra, {
     prefix: fixtures.subjectPrefix,
     name: "deployer-test",
     logger,
   });
-  await bus.ensureStreams();
   const recorder = new DeployRecorder({ db: database.db, bus, logger });
   const kubernetes = new KubernetesDeployer({
     api: new KubeWorkloadApi(kube.kubeConfig()),

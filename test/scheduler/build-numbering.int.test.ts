@@ -1,9 +1,8 @@
-import { Bus } from "@kiln/bus";
 import { applyResources, createDatabase, listBuilds, getResource } from "@kiln/db";
 import { parseResources } from "@kiln/domain";
 import { createLogger } from "@kiln/runtime";
 import { BuildScheduler } from "@kiln/scheduler";
-import { integrationTest as test } from "@kiln/testing";
+import { connectTestBus, integrationTest as test } from "@kiln/testing";
 import { expect } from "vitest";
 
 const logger = createLogger({ service: "scheduler-test", level: "silent" });
@@ -15,14 +14,11 @@ test("concurrent requests get distinct consecutive numbers, and a redelivered re
   subjectPrefix,
 }) => {
   const db = createDatabase(database.url);
-  const bus = await Bus.connect({
-    servers: infra.natsUrl,
-    identity: { role: "admin", nkeySeed: infra.busCredentials.admin },
+  const bus = await connectTestBus(infra, {
     prefix: subjectPrefix,
     name: "scheduler-test",
     logger,
   });
-  await bus.ensureStreams();
   // Two schedulers on one bus, as when the service is scaled out: they share the durable consumer.
   const schedulers = [0, 1].map(
     () =>

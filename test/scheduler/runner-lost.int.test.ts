@@ -1,9 +1,8 @@
-import { Bus } from "@kiln/bus";
 import { applyResources, createDatabase, getBuild } from "@kiln/db";
 import { parseResources } from "@kiln/domain";
 import { createLogger } from "@kiln/runtime";
 import { BuildScheduler } from "@kiln/scheduler";
-import { integrationTest as test } from "@kiln/testing";
+import { connectTestBus, integrationTest as test } from "@kiln/testing";
 import { expect } from "vitest";
 
 const logger = createLogger({ service: "scheduler-test", level: "silent" });
@@ -15,14 +14,11 @@ test("a build whose runner dies on every delivery ends Error with RunnerLost, an
   subjectPrefix,
 }) => {
   const db = createDatabase(database.url);
-  const bus = await Bus.connect({
-    servers: infra.natsUrl,
-    identity: { role: "admin", nkeySeed: infra.busCredentials.admin },
+  const bus = await connectTestBus(infra, {
     prefix: subjectPrefix,
     name: "scheduler-test",
     logger,
   });
-  await bus.ensureStreams();
   const scheduler = new BuildScheduler({
     bus,
     db: db.db,

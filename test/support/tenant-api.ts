@@ -1,11 +1,10 @@
 import { Writable } from "node:stream";
-import { Bus } from "@kiln/bus";
 import { createApiServer } from "@kiln/api";
 import { createDatabase } from "@kiln/db";
 import { createLogger } from "@kiln/runtime";
 import { BuildScheduler } from "@kiln/scheduler";
 import { TagRecorder } from "@kiln/image-watcher";
-import { integrationTest as baseTest, type WorkerInfra } from "@kiln/testing";
+import { connectTestBus, integrationTest as baseTest, type WorkerInfra } from "@kiln/testing";
 
 /** The bootstrap token (API_TOKEN) of the api under test. */
 export const bootstrapToken = "bootstrap-token-0123456789abcdef";
@@ -52,14 +51,7 @@ export const test = baseTest.extend<{ kiln: TenantApi }>({
     });
     const logger = createLogger({ service: "tenant-test", level: "info", destination: sink });
     const db = createDatabase(database.url);
-    const bus = await Bus.connect({
-      servers: infra.natsUrl,
-      identity: { role: "admin", nkeySeed: infra.busCredentials.admin },
-      prefix: subjectPrefix,
-      name: "tenant-test",
-      logger,
-    });
-    await bus.ensureStreams();
+    const bus = await connectTestBus(infra, { prefix: subjectPrefix, name: "tenant-test", logger });
     const scheduler = new BuildScheduler({
       bus,
       db: db.db,

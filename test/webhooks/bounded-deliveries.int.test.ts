@@ -3,12 +3,11 @@ import { createHmac, randomUUID } from "node:crypto";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { createApiServer } from "@kiln/api";
-import { Bus } from "@kiln/bus";
 import { applyResources, createDatabase, type Database } from "@kiln/db";
 import { parseResources } from "@kiln/domain";
 import { tsxLoaderUrl } from "@kiln/infra";
 import { createLogger } from "@kiln/runtime";
-import { integrationTest as baseTest } from "@kiln/testing";
+import { connectTestBus, integrationTest as baseTest } from "@kiln/testing";
 import { DeliverySweeper, WebhookReceiver } from "@kiln/webhooks";
 import { afterEach, expect } from "vitest";
 import { kiln as kilnCli } from "../support/cli.js";
@@ -39,14 +38,11 @@ const test = baseTest.extend<{
 }>({
   hooks: async ({ infra, database, subjectPrefix }, use) => {
     const db = createDatabase(database.url);
-    const bus = await Bus.connect({
-      servers: infra.natsUrl,
-      identity: { role: "admin", nkeySeed: infra.busCredentials.admin },
+    const bus = await connectTestBus(infra, {
       prefix: subjectPrefix,
       name: "webhook-test",
       logger,
     });
-    await bus.ensureStreams();
     const receiver = new WebhookReceiver({
       db: db.db,
       bus,

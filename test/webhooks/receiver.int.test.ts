@@ -4,7 +4,7 @@ import { createApiServer } from "@kiln/api";
 import { applyResources, createDatabase, type Database } from "@kiln/db";
 import { parseResources } from "@kiln/domain";
 import { createLogger } from "@kiln/runtime";
-import { integrationTest as baseTest } from "@kiln/testing";
+import { connectTestBus, integrationTest as baseTest } from "@kiln/testing";
 import { WebhookReceiver } from "@kiln/webhooks";
 import { expect } from "vitest";
 
@@ -33,14 +33,11 @@ const test = baseTest.extend<{
 }>({
   kiln: async ({ infra, database, subjectPrefix }, use) => {
     const db = createDatabase(database.url);
-    const bus = await Bus.connect({
-      servers: infra.natsUrl,
-      identity: { role: "admin", nkeySeed: infra.busCredentials.admin },
+    const bus = await connectTestBus(infra, {
       prefix: subjectPrefix,
       name: "webhook-test",
       logger,
     });
-    await bus.ensureStreams();
     const receiver = new WebhookReceiver({
       db: db.db,
       bus,
