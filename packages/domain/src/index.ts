@@ -87,8 +87,12 @@ export {
   mayFollowTag,
 } from "./access/image-access.js";
 export type { ImageStreamGrantRule, ImageStreamUse } from "./access/image-access.js";
-export { dockerConfigJsonType } from "./resources/secret.js";
-export type { SecretSpec } from "./resources/secret.js";
+export { SecretType, webhookSecretKey } from "./resources/secret.js";
+export type {
+  DockerConfigJsonSecretSpec,
+  OpaqueSecretSpec,
+  SecretSpec,
+} from "./resources/secret.js";
 export {
   imageReferenceByDigest,
   resolveBuildImages,
