@@ -86,7 +86,16 @@ const dispatch = (buildId: string) => ({
   buildId,
   namespace: "default",
   name: "app-1",
-  spec: { buildConfig: "app" } as never,
+  spec: {
+    buildConfig: "app",
+    number: 1,
+    source: { dockerfile: "FROM scratch\n" },
+    strategy: { type: "Docker" },
+    output: { image: null, imageLabels: [] },
+    revision: {},
+    env: [],
+    triggeredBy: [{ type: "Manual" as const, message: "test" }],
+  },
   sealedCredentials: "sealed",
 });
 

@@ -1,6 +1,9 @@
-import type { BuildCause, BuildSpec } from "@kiln/domain";
 import {
+  binaryInputSchema,
+  buildCauseSchema,
   buildPhases,
+  buildRevisionSchema,
+  buildSpecSchema,
   deployPhases,
   deployReasons,
   FailureReason,
@@ -10,15 +13,9 @@ import { z } from "zod";
 
 // Wire schemas. Each is a `const` + `type` pair named `<Fact>V<n>`; a breaking change adds a V2
 // beside V1, never edits V1 in place (consumers may still hold V1 messages in a stream).
-
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === "object" && value !== null && !Array.isArray(value);
+// A build's spec, cause and revision are the domain's schemas: its types are derived from them.
 
 const envVar = z.object({ name: z.string(), value: z.string() });
-const cause = z.custom<BuildCause>(
-  (v) => isObject(v) && typeof v.type === "string",
-  "a build cause",
-);
 
 /** A user, webhook or trigger asked for a build of a BuildConfig. Key: `requestId`. */
 export const BuildRequestedV1 = z.object({
@@ -29,7 +26,7 @@ export const BuildRequestedV1 = z.object({
   buildConfig: z.string(),
   commit: z.string().optional(),
   env: z.array(envVar).default([]),
-  cause,
+  cause: buildCauseSchema,
   requestedAt: z.string(),
   /** `namespace/imagestream:tag` → `registry/…@sha256:…`: the images an image change pins for this build. */
   pinnedImages: z.record(z.string(), z.string()).optional(),
@@ -37,15 +34,7 @@ export const BuildRequestedV1 = z.object({
    * Uploaded source of a binary build (`instantiatebinary`), kept in the BUILD_INPUTS object
    * store. Optional, so V1 messages without it stay valid and old consumers ignore it.
    */
-  binary: z
-    .object({
-      object: z.string().min(1),
-      kind: z.enum(["file", "archive"]),
-      asFile: z.string().min(1).optional(),
-      size: z.number().int().min(0),
-      sha256: z.string().regex(/^[0-9a-f]{64}$/),
-    })
-    .optional(),
+  binary: binaryInputSchema.optional(),
 });
 export type BuildRequestedV1 = z.output<typeof BuildRequestedV1>;
 
@@ -58,10 +47,8 @@ export const BuildDispatchedV2 = z.object({
   buildId: z.string(),
   namespace: z.string(),
   name: z.string(),
-  spec: z.custom<BuildSpec>(
-    (v) => isObject(v) && typeof v.buildConfig === "string",
-    "a build spec",
-  ),
+  /** The build's spec, checked to its leaves: a malformed one is refused naming the field. */
+  spec: buildSpecSchema(),
   /**
    * The build's registry credentials (docker config JSON for pull and push), sealed for the
    * runners with `sealCredentials`. They ride only on the work-queue message, which is deleted
@@ -92,15 +79,7 @@ export const BuildStatusChangedV1 = z.object({
     })
     .optional(),
   /** The source revision the build used, once known. */
-  revision: z
-    .object({
-      commit: z.string(),
-      ref: z.string().optional(),
-      author: z.string(),
-      date: z.string(),
-      message: z.string(),
-    })
-    .optional(),
+  revision: buildRevisionSchema.optional(),
   /** The last lines of the log, kept on the build when it fails. */
   logSnippet: z.string().optional(),
 });

@@ -94,6 +94,10 @@ export type {
   SecretSpec,
 } from "./resources/secret.js";
 export {
+  binaryInputSchema,
+  buildCauseSchema,
+  buildRevisionSchema,
+  buildSpecSchema,
   imageReferenceByDigest,
   resolveBuildImages,
   resolveImageReference,

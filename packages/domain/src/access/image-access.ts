@@ -1,3 +1,4 @@
+import { z } from "zod";
 import type { BuildConfigSpec } from "../resources/build-config.js";
 import type { ImageReference } from "../resources/common.js";
 import {
@@ -6,14 +7,18 @@ import {
   type ImageStreamGrantSpec,
 } from "../resources/image-stream-grant.js";
 
-/** One ImageStream a BuildConfig pulls from or pushes to, with the field that says so. */
-export interface ImageStreamUse {
-  namespace: string;
-  imageStream: string;
-  access: ImageAccess;
+/**
+ * One ImageStream a BuildConfig pulls from or pushes to, with the field that says so. On the
+ * wire in a build's spec (`imageStreamUses`), which `build.dispatched` carries.
+ */
+export const imageStreamUseSchema = z.object({
+  namespace: z.string(),
+  imageStream: z.string(),
+  access: z.enum([ImageAccess.Pull, ImageAccess.Push]),
   /** e.g. `spec.output.to`, `spec.source.images[0].from`. */
-  path: string;
-}
+  path: z.string(),
+});
+export type ImageStreamUse = z.output<typeof imageStreamUseSchema>;
 
 /** An ImageStreamGrant as the rules read it (see `imageStreamGrantSpecSchema`). */
 export interface ImageStreamGrantRule {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { imageReferenceByDigest } from "./build.js";
+import { buildSpecSchema, imageReferenceByDigest } from "./build.js";
 
 describe("imageReferenceByDigest", () => {
   it("replaces the tag with the digest, keeping a registry port", () => {
@@ -11,5 +11,38 @@ describe("imageReferenceByDigest", () => {
     expect(imageReferenceByDigest("127.0.0.1:15000/hello", "sha256:ab")).toBe(
       "127.0.0.1:15000/hello@sha256:ab",
     );
+  });
+});
+
+describe("buildSpecSchema", () => {
+  const spec = {
+    buildConfig: "app",
+    number: 1,
+    source: { dockerfile: "FROM scratch\n" },
+    strategy: { type: "Docker" },
+    output: { image: null, imageLabels: [] },
+    revision: {},
+    env: [],
+    triggeredBy: [{ type: "Manual", message: "test" }],
+  };
+  const paths = (value: unknown) =>
+    buildSpecSchema()
+      .safeParse(value)
+      .error?.issues.map((i) => i.path.join("."));
+
+  it("accepts the smallest spec a build has", () => {
+    expect(buildSpecSchema().parse(spec)).toEqual(spec);
+  });
+
+  it("names the path of every malformed field, down to the BuildConfig's own rules", () => {
+    expect(
+      paths({
+        ...spec,
+        number: "1",
+        strategy: { type: "Custom" },
+        output: { image: 7, imageLabels: [] },
+        triggeredBy: [{ type: "Manual" }],
+      }),
+    ).toEqual(["number", "strategy.type", "output.image", "triggeredBy.0.message"]);
   });
 });

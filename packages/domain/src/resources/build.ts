@@ -1,84 +1,117 @@
-import type { ImageStreamUse } from "../access/image-access.js";
+import { z } from "zod";
+import { imageStreamUseSchema } from "../access/image-access.js";
 import type { BuildPhase } from "../build-phase.js";
 import type { FailureReason } from "../failure-reason.js";
-import type { BuildConfigSpec, BuildSource, BuildStrategy } from "./build-config.js";
-import type { EnvVar, ImageReference } from "./common.js";
-import type { ResourceRequirements } from "./pod-placement.js";
+import { buildConfigSpecSchema, type BuildConfigSpec } from "./build-config.js";
+import type { ImageReference } from "./common.js";
+import { nodeSelectorSchema } from "./pod-placement.js";
 
-/** Why a build exists; shown by `kiln describe build` (OpenShift's `triggeredBy`). */
-export type BuildCause =
-  | { type: "Manual"; message: string; user?: string | undefined }
-  | {
-      type: "GitPush";
-      message: string;
-      deliveryId?: string | undefined;
-      commit?: string | undefined;
-    }
-  | { type: "ImageChange"; message: string; image?: string | undefined }
-  | { type: "ConfigChange"; message: string };
+// A build's spec is stored (`builds.spec`) and sent to the runners (`build.dispatched`): these
+// schemas check it on the wire, and its types are derived from them, so the two cannot drift.
 
-/** What a runner needs to run one build: a snapshot, so editing the BuildConfig later changes nothing. */
-export interface BuildSpec {
-  buildConfig: string;
-  number: number;
-  source: BuildSource;
-  strategy: BuildStrategy;
-  /** Fully resolved image name the build pushes to, e.g. `127.0.0.1:15000/default/hello:latest`. */
-  output: { image: string | null; imageLabels: { name: string; value: string }[] };
-  /**
-   * The exact commit to build when the trigger named one (a push, `--commit`); once the source
-   * is fetched, the commit actually built, with its author, date and message.
-   */
-  revision: Partial<BuildRevision>;
-  /** Names of the Secrets with registry credentials: for pulling base images, for pushing the output. */
-  credentials?: { pullSecret?: string | undefined; pushSecret?: string | undefined } | undefined;
-  /** Extra environment for this build (`kiln start-build --env`). */
-  env: EnvVar[];
-  completionDeadlineSeconds?: number | undefined;
-  /** The BuildConfig's `spec.resources`: requests and limits of the build pod (`kubernetes` engine). */
-  resources?: ResourceRequirements | undefined;
-  /** The BuildConfig's `spec.nodeSelector`: where the build pod may run (`kubernetes` engine). */
-  nodeSelector?: Record<string, string> | undefined;
-  triggeredBy: BuildCause[];
-  /**
-   * The uploaded source of a binary build (`kiln start-build --from-file/--from-dir/--from-archive`).
-   * When set it replaces any git source. Absent on every other build.
-   */
-  binaryInput?: BinaryInput | undefined;
-  /**
-   * The other namespaces' ImageStreams the build pulls from or pushes to (the BuildConfig's, when
-   * the build was made). The scheduler checks them against the ImageStreamGrants in force when
-   * it dispatches: a grant revoked since the apply fails the build `ImageAccessDenied`.
-   */
-  imageStreamUses?: ImageStreamUse[] | undefined;
-}
+/** Why a build exists; shown by `kiln describe build` (OpenShift's `triggeredBy`). On the wire in `build.requested`. */
+export const buildCauseSchema = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("Manual"), message: z.string(), user: z.string().optional() }),
+  z.object({
+    type: z.literal("GitPush"),
+    message: z.string(),
+    deliveryId: z.string().optional(),
+    commit: z.string().optional(),
+  }),
+  z.object({ type: z.literal("ImageChange"), message: z.string(), image: z.string().optional() }),
+  z.object({ type: z.literal("ConfigChange"), message: z.string() }),
+]);
+export type BuildCause = z.output<typeof buildCauseSchema>;
 
 /**
  * Where a binary build's uploaded content is kept (on the wire in `build.requested` and in the
  * build's spec). The bytes themselves are never in a message: they sit in the bus's object
  * store under `object` until the build has ended (or the store's TTL passes).
  */
-export interface BinaryInput {
+export const binaryInputSchema = z.object({
   /** Object name in the build-inputs object store (the request id). */
-  object: string;
+  object: z.string().min(1),
   /** `file`: one file placed in the source dir as `asFile`; `archive`: a tar or tar.gz unpacked as the source dir. */
-  kind: "file" | "archive";
+  kind: z.enum(["file", "archive"]),
   /** The file name for `kind: file` (OpenShift's `spec.source.binary.asFile`). */
-  asFile?: string | undefined;
+  asFile: z.string().min(1).optional(),
   /** Bytes uploaded (compressed size for an archive). */
-  size: number;
+  size: z.number().int().min(0),
   /** Lowercase hex SHA-256 of the uploaded bytes; the runner checks it while reading. */
-  sha256: string;
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+});
+export type BinaryInput = z.output<typeof binaryInputSchema>;
+
+/** The source revision a build used, as OpenShift records it (`spec.revision.git`). On the wire in `build.status-changed`. */
+export const buildRevisionSchema = z.object({
+  commit: z.string(),
+  ref: z.string().optional(),
+  author: z.string(),
+  date: z.string(),
+  message: z.string(),
+});
+export type BuildRevision = z.output<typeof buildRevisionSchema>;
+
+let buildSpec: ReturnType<typeof makeBuildSpecSchema> | undefined;
+
+/**
+ * What a runner needs to run one build: a snapshot, so editing the BuildConfig later changes
+ * nothing. Built once, on first use (it holds the BuildConfig's source and strategy schemas,
+ * which cost far more to build than to run).
+ */
+export function buildSpecSchema(): ReturnType<typeof makeBuildSpecSchema> {
+  return (buildSpec ??= makeBuildSpecSchema());
 }
 
-/** The source revision a build used, as OpenShift records it (`spec.revision.git`). */
-export interface BuildRevision {
-  commit: string;
-  ref?: string | undefined;
-  author: string;
-  date: string;
-  message: string;
+function makeBuildSpecSchema() {
+  // The BuildConfig's own schemas, read leniently: a field a newer Kiln adds is dropped, not refused.
+  const config = buildConfigSpecSchema("lenient").shape;
+  return z.object({
+    buildConfig: z.string().min(1),
+    number: z.number().int().positive(),
+    source: config.source,
+    strategy: config.strategy,
+    output: z.object({
+      /** Fully resolved image name the build pushes to, e.g. `127.0.0.1:15000/default/hello:latest`. */
+      image: z.string().nullable(),
+      imageLabels: z.array(z.object({ name: z.string().min(1), value: z.string() })),
+    }),
+    /**
+     * The exact commit to build when the trigger named one (a push, `--commit`); once the source
+     * is fetched, the commit actually built, with its author, date and message.
+     */
+    revision: buildRevisionSchema.partial(),
+    /** Names of the Secrets with registry credentials: for pulling base images, for pushing the output. */
+    credentials: z
+      .object({ pullSecret: z.string().optional(), pushSecret: z.string().optional() })
+      .optional(),
+    /** Extra environment for this build (`kiln start-build --env`). */
+    env: z.array(z.object({ name: z.string(), value: z.string() })),
+    completionDeadlineSeconds: z.number().int().positive().optional(),
+    /** The BuildConfig's `spec.resources`: requests and limits of the build pod (`kubernetes` engine). */
+    resources: config.resources,
+    /**
+     * The BuildConfig's `spec.nodeSelector`: where the build pod may run (`kubernetes` engine).
+     * Absent rather than null on a build (OpenShift's null is left out when the build is made).
+     */
+    nodeSelector: nodeSelectorSchema.unwrap().unwrap().optional(),
+    triggeredBy: z.array(buildCauseSchema),
+    /**
+     * The uploaded source of a binary build (`kiln start-build --from-file/--from-dir/--from-archive`).
+     * When set it replaces any git source. Absent on every other build.
+     */
+    binaryInput: binaryInputSchema.optional(),
+    /**
+     * The other namespaces' ImageStreams the build pulls from or pushes to (the BuildConfig's, when
+     * the build was made). The scheduler checks them against the ImageStreamGrants in force when
+     * it dispatches: a grant revoked since the apply fails the build `ImageAccessDenied`.
+     */
+    imageStreamUses: z.array(imageStreamUseSchema).optional(),
+  });
 }
+
+/** What a runner needs to run one build (see {@link buildSpecSchema}). Stored in `builds.spec`, on the wire in `build.dispatched`. */
+export type BuildSpec = z.output<ReturnType<typeof buildSpecSchema>>;
 
 export interface BuildOutputStatus {
   image: string;
