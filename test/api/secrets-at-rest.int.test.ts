@@ -11,7 +11,12 @@ import {
   secrets as secretsTable,
   buildConfigs,
 } from "@kiln/db";
-import type { BuildConfigSpec, SecretSpec } from "@kiln/domain";
+import type {
+  BuildConfigSpec,
+  DockerConfigJsonSecretSpec,
+  OpaqueSecretSpec,
+  SecretSpec,
+} from "@kiln/domain";
 import { createLogger } from "@kiln/runtime";
 import { connectTestBus, integrationTest as test } from "@kiln/testing";
 import { expect } from "vitest";
@@ -23,6 +28,10 @@ const webhookSecret = "hook-secret-5e1f-never-in-a-dump";
 const password = "registry-pw-77a0-never-in-a-dump";
 const auth = Buffer.from(`ci:${password}`).toString("base64");
 const dockerConfig = JSON.stringify({ auths: { "registry.example": { auth } } });
+// An Opaque Secret's values, one from `data` (base64) and one from `stringData`.
+const referencedSecret = "opaque-hook-secret-9b21-never-in-a-dump";
+const opaqueToken = "opaque-token-c4d8-never-in-a-dump";
+const opaqueBase64 = Buffer.from(referencedSecret).toString("base64");
 
 const manifests = [
   {
@@ -33,6 +42,13 @@ const manifests = [
     data: { ".dockerconfigjson": Buffer.from(dockerConfig).toString("base64") },
   },
   {
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: { name: "hook" },
+    data: { WebHookSecretKey: opaqueBase64 },
+    stringData: { token: opaqueToken },
+  },
+  {
     apiVersion: "kiln.dev/v1",
     kind: "BuildConfig",
     metadata: { name: "app" },
@@ -40,12 +56,17 @@ const manifests = [
       source: { git: { uri: "https://git.example.test/app.git" } },
       strategy: { type: "Docker", dockerStrategy: { pullSecret: { name: "regcred" } } },
       output: { to: { kind: "ImageStreamTag", name: "app:latest" } },
-      triggers: [{ type: "GitHub", github: { secret: webhookSecret } }],
+      triggers: [
+        { type: "GitHub", github: { secret: webhookSecret } },
+        { type: "Generic", generic: { secretReference: { name: "hook" } } },
+      ],
     },
   },
 ];
 
-test("a dump of the database shows no webhook secret and no registry credential; the key opens them, the API shows neither", async ({
+const everySecret = [webhookSecret, password, auth, referencedSecret, opaqueBase64, opaqueToken];
+
+test("a dump of the database shows no webhook secret, no registry credential and no Opaque Secret value; the key opens them, the API shows none", async ({
   infra,
   database,
   subjectPrefix,
@@ -77,6 +98,7 @@ test("a dump of the database shows no webhook secret and no registry credential;
     expect(JSON.parse(again.text).items.map((i: { action: string }) => i.action)).toEqual([
       "unchanged",
       "unchanged",
+      "unchanged",
     ]);
 
     // What an attacker with the database, and without the key, gets: pg_dump as the superuser.
@@ -86,7 +108,9 @@ test("a dump of the database shows no webhook secret and no registry credential;
       maxBuffer: 64 * 1024 * 1024,
     });
     expect(dump).toContain("kiln-sealed:v1:");
-    for (const secret of [webhookSecret, password, auth]) expect(dump).not.toContain(secret);
+    for (const secret of everySecret) expect(dump).not.toContain(secret);
+    // The Opaque Secret's key names are stored in clear: they are what `kiln get secrets` shows.
+    expect(dump).toContain("WebHookSecretKey");
 
     // The services that need them open them with the key.
     const bc = await getResource(db.db, "BuildConfig", "default", "app");
@@ -94,9 +118,14 @@ test("a dump of the database shows no webhook secret and no registry credential;
       openBuildConfigSpec(bc!.spec as BuildConfigSpec, infra.secrets).triggers[0]!.github!.secret,
     ).toBe(webhookSecret);
     const stored = await getResource(db.db, "Secret", "default", "regcred");
-    expect(openSecretSpec(stored!.spec as SecretSpec, infra.secrets).dockerConfigJson).toBe(
-      dockerConfig,
-    );
+    expect(
+      openSecretSpec(stored!.spec as DockerConfigJsonSecretSpec, infra.secrets).dockerConfigJson,
+    ).toBe(dockerConfig);
+    const opaque = await getResource(db.db, "Secret", "default", "hook");
+    expect(openSecretSpec(opaque!.spec as OpaqueSecretSpec, infra.secrets).data).toEqual({
+      WebHookSecretKey: referencedSecret,
+      token: opaqueToken,
+    });
     expect(() =>
       openSecretSpec(stored!.spec as SecretSpec, SecretBox.fromKey(SecretBox.generateKey())),
     ).toThrow(/sealed with another key/);
@@ -106,11 +135,21 @@ test("a dump of the database shows no webhook secret and no registry credential;
       "/apis/v1/namespaces/default/buildconfigs/app",
       "/apis/v1/namespaces/default/buildconfigs",
       "/apis/v1/namespaces/default/secrets/regcred",
+      "/apis/v1/namespaces/default/secrets/hook",
+      "/apis/v1/namespaces/default/secrets",
     ]) {
       const res = await call("GET", url);
       expect(res.status).toBe(200);
-      for (const secret of [webhookSecret, password, auth]) expect(res.text).not.toContain(secret);
+      for (const secret of everySecret) expect(res.text).not.toContain(secret);
     }
+    // An Opaque Secret shows its type and key names, every value redacted.
+    expect(
+      JSON.parse((await call("GET", "/apis/v1/namespaces/default/secrets/hook")).text),
+    ).toMatchObject({
+      kind: "Secret",
+      type: "Opaque",
+      data: { WebHookSecretKey: "(redacted)", token: "(redacted)" },
+    });
     expect((await call("GET", "/apis/v1/namespaces/default/buildconfigs/app")).text).toContain(
       '"secret":"(redacted)"',
     );
@@ -133,21 +172,36 @@ test("secrets an older Kiln stored in clear are sealed once by resealStoredSecre
       meta: {},
       spec: { type: "kubernetes.io/dockerconfigjson", dockerConfigJson: dockerConfig },
     });
+    await db.db.insert(secretsTable).values({
+      namespace: "default",
+      name: "old-opaque",
+      meta: {},
+      spec: { type: "Opaque", data: { WebHookSecretKey: referencedSecret } },
+    });
     await db.db.insert(buildConfigs).values({
       namespace: "default",
       name: "old",
       meta: {},
       spec: {
-        ...(manifests[1]!.spec as unknown as BuildConfigSpec),
+        ...(manifests.find((m) => m.kind === "BuildConfig")!.spec as unknown as BuildConfigSpec),
         runPolicy: "Serial",
       } as BuildConfigSpec,
     });
-    expect(await resealStoredSecrets(db.db, infra.secrets)).toBe(2);
+    expect(await resealStoredSecrets(db.db, infra.secrets)).toBe(3);
     expect(await resealStoredSecrets(db.db, infra.secrets)).toBe(0);
     const secret = (await db.db.select().from(secretsTable)).find((r) => r.name === "old");
     expect(JSON.stringify(secret!.spec)).not.toContain(auth);
     expect(secret!.resourceVersion).toBe(1);
-    expect(openSecretSpec(secret!.spec, infra.secrets).dockerConfigJson).toBe(dockerConfig);
+    expect(
+      openSecretSpec(secret!.spec as DockerConfigJsonSecretSpec, infra.secrets).dockerConfigJson,
+    ).toBe(dockerConfig);
+    const opaque = (await db.db.select().from(secretsTable)).find((r) => r.name === "old-opaque");
+    expect(JSON.stringify(opaque!.spec)).not.toContain(referencedSecret);
+    expect(JSON.stringify(opaque!.spec)).toContain("kiln-sealed:v1:");
+    expect(opaque!.resourceVersion).toBe(1);
+    expect(openSecretSpec(opaque!.spec as OpaqueSecretSpec, infra.secrets).data).toEqual({
+      WebHookSecretKey: referencedSecret,
+    });
     const bc = (await db.db.select().from(buildConfigs)).find((r) => r.name === "old");
     expect(JSON.stringify(bc!.spec)).not.toContain(webhookSecret);
     expect(openBuildConfigSpec(bc!.spec, infra.secrets).triggers[0]!.github!.secret).toBe(

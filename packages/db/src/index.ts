@@ -41,7 +41,9 @@ export {
 } from "./resources.js";
 export type { ApplyAction, ApplyResult, ResourceJsonOptions } from "./resources.js";
 export { SecretBox, SecretKeyError } from "./secret-box.js";
-export { openBuildConfigSpec, openSecretSpec, redacted } from "./sealed-specs.js";
+export { openBuildConfigSpec, openSecretSpec, openSecretValue, redacted } from "./sealed-specs.js";
+export { getWebhookBuildConfig } from "./webhook-secrets.js";
+export type { WebhookBuildConfig } from "./webhook-secrets.js";
 export { resealStoredSecrets } from "./reseal.js";
 export {
   buildConfigsOverRejectedCap,

@@ -34,7 +34,11 @@ export async function resealStoredSecrets(db: Db, box: SecretBox): Promise<numbe
 
 function hasClearSecret(kind: "Secret" | "BuildConfig", spec: unknown): boolean {
   const clear = (value: unknown) => typeof value === "string" && !SecretBox.isSealed(value);
-  if (kind === "Secret") return clear((spec as { dockerConfigJson?: unknown }).dockerConfigJson);
+  if (kind === "Secret") {
+    const secret = spec as { dockerConfigJson?: unknown; data?: Record<string, unknown> };
+    // A docker config Secret's JSON; an Opaque Secret's values, any one of them.
+    return clear(secret.dockerConfigJson) || Object.values(secret.data ?? {}).some(clear);
+  }
   const triggers = (spec as { triggers?: Record<string, { secret?: unknown } | undefined>[] })
     .triggers;
   return (triggers ?? []).some((trigger) =>

@@ -12,7 +12,7 @@ import type { Db, DbOrTx } from "./client.js";
 import { statusTags, type ImageStreamTagRow } from "./image-stream-tags.js";
 import { sameJson } from "./json.js";
 import type { SecretBox } from "./secret-box.js";
-import { openSpec, redactBuildConfigSpec, registriesOf, sealSpec } from "./sealed-specs.js";
+import { openSpec, redactBuildConfigSpec, redactSecretSpec, sealSpec } from "./sealed-specs.js";
 import {
   buildConfigs,
   builds,
@@ -219,22 +219,15 @@ export function toResourceJson(
           tags: statusTags(options.tagHistory ?? []),
         },
       };
-    case "Secret": {
-      // The credentials never leave Kiln again: only which registries they are for.
-      const {
-        type,
-        dockerConfigJson,
-        registries = registriesOf(dockerConfigJson),
-      } = row.spec as SecretSpec;
+    case "Secret":
+      // The values never leave Kiln again: only the type, the key names and (registry
+      // credentials) which registries they are for.
       return {
         apiVersion: kilnApiVersion,
         kind,
         metadata,
-        type,
-        data: { ".dockerconfigjson": "(redacted)" },
-        registries,
+        ...redactSecretSpec(row.spec as SecretSpec),
       };
-    }
     case "ImageStreamGrant":
       return { apiVersion: kilnApiVersion, kind, metadata, spec: row.spec };
     default:

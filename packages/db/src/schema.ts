@@ -64,7 +64,10 @@ export const imageStreams = pgTable(
   (t) => [uniqueIndex("image_streams_namespace_name").on(t.namespace, t.name)],
 );
 
-/** Registry credentials (docker config JSON). Read only by the scheduler when it dispatches a build. */
+/**
+ * Secrets: registry credentials (docker config JSON, read by the scheduler when it dispatches a
+ * build) and Opaque ones (read by the webhook receiver for a trigger's `secretReference`).
+ */
 export const secrets = pgTable(
   "secrets",
   {

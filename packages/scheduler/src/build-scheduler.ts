@@ -30,6 +30,7 @@ import {
 } from "@kiln/db";
 import { createHash } from "node:crypto";
 import {
+  assertNever,
   deniedUses,
   describeDeniedUse,
   FailureReason,
@@ -37,6 +38,7 @@ import {
   isTerminalPhase,
   planDispatch,
   planImageTriggeredBuilds,
+  SecretType,
   type BuildRecord,
   type SecretSpec,
   type TagImage,
@@ -210,10 +212,23 @@ export class BuildScheduler {
         });
         return FailureReason.MissingSecret;
       }
-      credentials[use] = openSecretSpec(
-        secret.spec as SecretSpec,
-        this.options.secrets,
-      ).dockerConfigJson;
+      const spec = secret.spec as SecretSpec;
+      switch (spec.type) {
+        case SecretType.DockerConfigJson:
+          credentials[use] = openSecretSpec(spec, this.options.secrets).dockerConfigJson;
+          break;
+        case SecretType.Opaque:
+          // Applied fine (a webhook's Secret is Opaque) but useless to a registry: say so now,
+          // rather than let the runner fail to log in.
+          await this.failUndispatched(db, build, FailureReason.MissingSecret, {
+            message: `the ${use} secret ${build.namespace}/${name} is an ${SecretType.Opaque} Secret; registry credentials need a ${SecretType.DockerConfigJson} Secret`,
+            log: "build failed: secret is not registry credentials",
+            secret: name,
+          });
+          return FailureReason.MissingSecret;
+        default:
+          return assertNever(spec, "Secret type");
+      }
     }
     await this.options.bus.publish(
       "build.dispatched",
