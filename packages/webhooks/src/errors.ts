@@ -12,6 +12,16 @@ export const WebhookErrorReason = {
   PayloadTooLarge: "PayloadTooLarge",
   /** Wrong secret or signature, unknown BuildConfig, or no such trigger: all alike on purpose. */
   Unauthorized: "Unauthorized",
+  /**
+   * Stored only, for the BuildConfig's owner (the sender gets `Unauthorized`, alike on purpose):
+   * the Secret a trigger's `secretReference` names does not exist in the BuildConfig's namespace.
+   */
+  SecretNotFound: "SecretNotFound",
+  /**
+   * Stored only, as `SecretNotFound`: the referenced Secret has no usable `WebHookSecretKey`
+   * (no such key, an empty one, or not an Opaque Secret).
+   */
+  SecretKeyMissing: "SecretKeyMissing",
   /** The delivery id was first used for another BuildConfig. */
   Conflict: "Conflict",
   /** The delivery was stored but `build.requested` could not be published; a redelivery retries. */
@@ -25,6 +35,8 @@ const statusOf: Record<WebhookErrorReason, number> = {
   UnsupportedMediaType: 415,
   PayloadTooLarge: 413,
   Unauthorized: 401,
+  SecretNotFound: 401,
+  SecretKeyMissing: 401,
   Conflict: 409,
   Unavailable: 503,
 };

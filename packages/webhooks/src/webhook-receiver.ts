@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import Fastify, { type FastifyInstance } from "fastify";
 import { requestBuild, type Bus } from "@kiln/bus";
 import {
-  getResource,
+  getWebhookBuildConfig,
   markWebhookDeliveryPublished,
   WebhookOutcome,
   WebhookRefusalReason,
@@ -10,9 +10,16 @@ import {
   type NewWebhookDelivery,
   type WebhookDeliveryRecord,
   openBuildConfigSpec,
+  openSecretValue,
   type SecretBox,
 } from "@kiln/db";
-import type { BuildConfigSpec, BuildTrigger } from "@kiln/domain";
+import {
+  SecretType,
+  webhookSecretKey,
+  type BuildConfigSpec,
+  type BuildTrigger,
+  type SecretSpec,
+} from "@kiln/domain";
 import type { Logger } from "pino";
 import { DeliveryRecorder } from "./delivery-recorder.js";
 import { WebhookError, WebhookErrorReason } from "./errors.js";
@@ -58,6 +65,25 @@ interface HookRequest {
   body: Uint8Array;
 }
 
+/**
+ * A BuildConfig as deliveries check it: its spec with the webhook secrets opened, and what each
+ * Secret its triggers name by `secretReference` holds under `WebHookSecretKey` (or why nothing).
+ */
+interface HookTarget {
+  spec: BuildConfigSpec;
+  referenced: Map<string, ReferencedSecret>;
+}
+type SecretRefusalReason =
+  typeof WebhookErrorReason.SecretNotFound | typeof WebhookErrorReason.SecretKeyMissing;
+/** The webhook secret a referenced Secret holds, or why it holds none (`which …`, for the message). */
+type ReferencedSecret = { value: string } | { reason: SecretRefusalReason; which: string };
+
+/** Why a trigger could prove nothing: what the delivery stores for the BuildConfig's owner. */
+interface SecretProblem {
+  reason: SecretRefusalReason;
+  message: string;
+}
+
 const unauthorizedMessage =
   "the webhook secret or signature does not match a webhook trigger of this BuildConfig";
 // Compared against when there is no trigger secret, so an unknown BuildConfig costs the same work.
@@ -83,7 +109,7 @@ const providerNames: Record<string, string> = {
 export class WebhookReceiver {
   private readonly app: FastifyInstance;
   /** BuildConfigs read in the last second: a burst of deliveries costs one query, not one each. */
-  private readonly specs = new Map<string, { spec: BuildConfigSpec | undefined; until: number }>();
+  private readonly targets = new Map<string, { target: HookTarget | undefined; until: number }>();
   private readonly log: Logger;
   private readonly deliveries: DeliveryRecorder;
 
@@ -207,9 +233,10 @@ export class WebhookReceiver {
     const { namespace, buildConfig } = req;
     const base = { namespace, buildConfig, provider: type };
 
-    const spec = await this.buildConfigSpec(namespace, buildConfig);
+    const target = await this.hookTarget(namespace, buildConfig);
+    const spec = target?.spec;
     const triggers = (spec?.triggers ?? []).filter((t) => t.type === def.trigger);
-    const trigger = this.verifiedTrigger(type, req, triggers);
+    const { trigger, usable, problems } = this.verifiedTrigger(type, req, triggers, target);
     if (!trigger && spec === undefined) {
       // Anyone can make up a namespace and a name: such a request costs a counter, not a row.
       // The counter is written in the same statement a stored refusal would be, so this answer
@@ -222,15 +249,21 @@ export class WebhookReceiver {
       throw new WebhookError(WebhookErrorReason.Unauthorized, unauthorizedMessage);
     }
     if (!trigger) {
+      const wrong =
+        req.pathSecret === undefined
+          ? "no valid signature or token for this BuildConfig's triggers"
+          : "wrong secret in the URL";
+      // The sender gets the same 401 either way; the stored delivery tells the BuildConfig's
+      // owner when a referenced Secret is why (alone when no trigger had a secret to prove).
       const stored = await this.store({
         ...base,
         deliveryId: untrustedDeliveryId(req.headers),
         outcome: WebhookOutcome.Rejected,
-        reason: WebhookErrorReason.Unauthorized,
-        message:
-          req.pathSecret === undefined
-            ? "no valid signature or token for this BuildConfig's triggers"
-            : "wrong secret in the URL",
+        reason: usable === 0 && problems[0] ? problems[0].reason : WebhookErrorReason.Unauthorized,
+        message: [
+          ...(usable > 0 || problems.length === 0 ? [wrong] : []),
+          ...problems.map((p) => p.message),
+        ].join("; "),
       });
       this.logDelivery(stored, started);
       throw new WebhookError(WebhookErrorReason.Unauthorized, unauthorizedMessage);
@@ -324,52 +357,100 @@ export class WebhookReceiver {
   }
 
   /**
-   * The BuildConfig's spec, cached for a second. A changed webhook secret therefore takes up to
-   * a second to apply, a fair price for not reading Postgres once per delivery under a burst.
+   * The BuildConfig's spec and the Secrets its triggers reference, cached for a second. A
+   * changed webhook secret (inline, or a re-applied Secret) therefore takes up to a second to
+   * apply, a fair price for not reading Postgres once per delivery under a burst.
    */
-  private async buildConfigSpec(
-    namespace: string,
-    name: string,
-  ): Promise<BuildConfigSpec | undefined> {
+  private async hookTarget(namespace: string, name: string): Promise<HookTarget | undefined> {
     const key = `${namespace}/${name}`;
     const now = Date.now();
-    const cached = this.specs.get(key);
-    if (cached && cached.until > now) return cached.spec;
-    const row = await getResource(this.options.db, "BuildConfig", namespace, name);
-    const spec = row
-      ? openBuildConfigSpec(row.spec as BuildConfigSpec, this.options.secrets)
+    const cached = this.targets.get(key);
+    if (cached && cached.until > now) return cached.target;
+    const row = await getWebhookBuildConfig(this.options.db, namespace, name);
+    const target = row
+      ? {
+          spec: openBuildConfigSpec(row.spec, this.options.secrets),
+          referenced: new Map(
+            referencedNames(row.spec).map((ref) => [
+              ref,
+              this.referencedSecret(row.referencedSecrets.get(ref)),
+            ]),
+          ),
+        }
       : undefined;
-    if (this.specs.size > 10_000) this.specs.clear();
-    this.specs.set(key, { spec, until: now + 1000 });
-    return spec;
+    if (this.targets.size > 10_000) this.targets.clear();
+    this.targets.set(key, { target, until: now + 1000 });
+    return target;
   }
 
-  /** The trigger whose secret the request proves, or null. Always compares at least once. */
+  /** What a Secret named by `secretReference` gives a trigger, as OpenShift reads it: its `WebHookSecretKey`. */
+  private referencedSecret(secret: SecretSpec | undefined): ReferencedSecret {
+    if (!secret) return { reason: WebhookErrorReason.SecretNotFound, which: "does not exist" };
+    if (secret.type !== SecretType.Opaque) {
+      return {
+        reason: WebhookErrorReason.SecretKeyMissing,
+        which: `is a ${secret.type} Secret, without the key ${webhookSecretKey} (use an ${SecretType.Opaque} Secret)`,
+      };
+    }
+    const value = openSecretValue(secret, webhookSecretKey, this.options.secrets);
+    if (value === null)
+      return {
+        reason: WebhookErrorReason.SecretKeyMissing,
+        which: `has no key ${webhookSecretKey}`,
+      };
+    // An empty key would let anyone sign: as good as none.
+    if (value === "")
+      return {
+        reason: WebhookErrorReason.SecretKeyMissing,
+        which: `has an empty ${webhookSecretKey}`,
+      };
+    return { value };
+  }
+
+  /**
+   * The trigger whose secret the request proves, or null; how many triggers had a secret to
+   * prove, and why the others had none (a referenced Secret missing or without its key). Always
+   * compares at least once, so a trigger without a usable secret costs what a wrong secret does.
+   */
   private verifiedTrigger(
     type: HookType,
     req: HookRequest,
     triggers: BuildTrigger[],
-  ): BuildTrigger | null {
-    const field = hookTypes[type].field;
+    target: HookTarget | undefined,
+  ): { trigger: BuildTrigger | null; usable: number; problems: SecretProblem[] } {
+    const def = hookTypes[type];
     let found: BuildTrigger | null = null;
-    let compared = false;
+    let usable = 0;
+    const problems: SecretProblem[] = [];
     for (const trigger of triggers) {
-      // A `secretReference` would name a Secret of type Opaque, which Kiln does not store yet:
-      // such a trigger accepts nothing rather than accept anything.
-      const secret = trigger[field]?.secret;
+      const hook = trigger[def.field];
+      let secret = hook?.secret;
+      // OpenShift's rule: with both set, the reference is the secret and `secret` is not used.
+      const ref = hook?.secretReference?.name;
+      if (ref !== undefined) {
+        const referenced = target?.referenced.get(ref);
+        if (!referenced || !("value" in referenced)) {
+          problems.push({
+            reason: referenced?.reason ?? WebhookErrorReason.SecretNotFound,
+            message: `the ${def.trigger} trigger's secretReference names Secret ${req.namespace}/${ref}, which ${referenced?.which ?? "does not exist"}`,
+          });
+          continue;
+        }
+        secret = referenced.value;
+      }
       if (!secret) continue;
-      compared = true;
+      usable += 1;
       const ok =
         req.pathSecret !== undefined
           ? constantTimeEqual(req.pathSecret, secret)
           : requestProvesSecret(type, req.headers, req.body, secret);
       if (ok && !found) found = trigger;
     }
-    if (!compared) {
+    if (usable === 0) {
       if (req.pathSecret !== undefined) constantTimeEqual(req.pathSecret, decoySecret);
       else requestProvesSecret(type, req.headers, req.body, decoySecret);
     }
-    return found;
+    return { trigger: found, usable, problems };
   }
 
   private async publish(
@@ -433,6 +514,18 @@ export class WebhookReceiver {
       "webhook delivery handled",
     );
   }
+}
+
+/** The Secrets a BuildConfig's webhook triggers name by `secretReference`. */
+function referencedNames(spec: BuildConfigSpec): string[] {
+  const names = new Set<string>();
+  for (const trigger of spec.triggers) {
+    for (const { field } of Object.values(hookTypes)) {
+      const name = trigger[field]?.secretReference?.name;
+      if (name !== undefined) names.add(name);
+    }
+  }
+  return [...names];
 }
 
 /** The delivery id a rejected request claims, kept for the record only (never deduplicated on). */
