@@ -129,12 +129,16 @@ export interface ImageStream {
   };
 }
 
-/** A Secret as the API shows it: never its values, only which registries it is for. */
+/**
+ * A Secret as the API shows it: never its values. `data` has its keys with every value
+ * `(redacted)`; a docker config Secret also lists the registries it is for.
+ */
 export interface Secret {
   apiVersion?: string;
   kind?: string;
   metadata: WireMeta;
   type?: string;
+  data?: Record<string, string>;
   registries?: string[];
 }
 

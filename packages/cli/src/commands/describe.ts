@@ -32,7 +32,7 @@ export async function describeCommand(
       } catch {
         // The BuildConfig itself is what was asked for; its builds are a bonus.
       }
-      ctx.out(describeBuildConfig(bc, builds, now));
+      ctx.out(describeBuildConfig(bc, builds, now, ctx.getConfig().webhookUrl));
       return;
     }
     case "builds":

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Build } from "../resources.js";
-import { buildConfigLayout, buildLayout, imageStreamLayout } from "./columns.js";
+import { buildConfigLayout, buildLayout, imageStreamLayout, secretLayout } from "./columns.js";
 
 const now = new Date("2025-01-01T12:00:00Z");
 
@@ -67,5 +67,31 @@ describe("table rows", () => {
       now,
     );
     expect(row).toEqual(["app", "r/ns/app", "a,b,c + 2 more...", "6 minutes ago"]);
+  });
+
+  it("shows what a Secret is for: a docker config's registries, an Opaque Secret's keys", () => {
+    const created = { creationTimestamp: "2025-01-01T11:00:00Z" };
+    expect(secretLayout.headers).toEqual(["NAME", "TYPE", "DATA", "AGE"]);
+    expect(
+      secretLayout.row(
+        {
+          metadata: { name: "regcred", ...created },
+          type: "kubernetes.io/dockerconfigjson",
+          data: { ".dockerconfigjson": "(redacted)" },
+          registries: ["quay.io", "ghcr.io"],
+        },
+        now,
+      ),
+    ).toEqual(["regcred", "kubernetes.io/dockerconfigjson", "quay.io,ghcr.io", "1 hour ago"]);
+    expect(
+      secretLayout.row(
+        {
+          metadata: { name: "hook", ...created },
+          type: "Opaque",
+          data: { WebHookSecretKey: "(redacted)", other: "(redacted)" },
+        },
+        now,
+      ),
+    ).toEqual(["hook", "Opaque", "WebHookSecretKey,other", "1 hour ago"]);
   });
 });

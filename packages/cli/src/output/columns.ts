@@ -138,13 +138,18 @@ export const deployLayout: TableLayout<Deploy> = {
   },
 };
 
+/**
+ * DATA says what a Secret is good for without a value: the registries a docker config has
+ * credentials for, the key names of an Opaque Secret (`WebHookSecretKey` for a webhook's).
+ */
 export const secretLayout: TableLayout<Secret> = {
-  headers: ["NAME", "TYPE", "REGISTRIES", "AGE"],
+  headers: ["NAME", "TYPE", "DATA", "AGE"],
   row(secret, now) {
+    const data = secret.registries ?? Object.keys(secret.data ?? {});
     return [
       secret.metadata.name,
       secret.type ?? "",
-      (secret.registries ?? []).join(","),
+      data.join(","),
       relativeTime(secret.metadata.creationTimestamp, now),
     ];
   },

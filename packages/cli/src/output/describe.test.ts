@@ -120,6 +120,26 @@ describe("describeBuildConfig", () => {
       /hello-3 +Docker +Git@0123456 +Failed \(FetchSourceFailed\) +30 seconds ago +12s/,
     );
   });
+
+  it("shows each webhook trigger's URLs, a secretReference one with <secret> and its Secret", () => {
+    const bc: BuildConfig = {
+      metadata: { name: "hello", namespace: "default" },
+      spec: {
+        source: { type: "Git", git: { uri: "https://example.com/hello.git" } },
+        strategy: { type: "Docker", dockerStrategy: {} },
+        triggers: [{ type: "GitHub", github: { secretReference: { name: "hook" } } }],
+      },
+    };
+    const out = describeBuildConfig(bc, [], now, "http://127.0.0.1:8090");
+    expect(out).toContain(
+      "\nWebhook GitHub:\n  URL:            http://127.0.0.1:8090/hooks/default/hello/github\n",
+    );
+    expect(out).toContain(
+      "  OpenShift URL:  http://127.0.0.1:8090/apis/build.openshift.io/v1/namespaces/default/buildconfigs/hello/webhooks/<secret>/github",
+    );
+    expect(out).toContain("key WebHookSecretKey of Secret hook");
+    expect(describeBuildConfig(bc, [], now)).not.toContain("Webhook GitHub:");
+  });
 });
 
 describe("describeImageStream", () => {

@@ -1,6 +1,7 @@
 import type { Build, BuildConfig, ImageStream, WireImageRef } from "../resources.js";
 import { buildDurationMs, buildLayout, buildStatus, sourceType, strategyType } from "./columns.js";
 import { renderTable } from "./table.js";
+import { webhookLines } from "./webhooks.js";
 import { formatDuration, relativeTime } from "./time.js";
 
 /**
@@ -119,7 +120,13 @@ export function describeBuild(build: Build, now: Date): string {
   return render(blocks);
 }
 
-export function describeBuildConfig(bc: BuildConfig, builds: readonly Build[], now: Date): string {
+/** `webhookUrl` (KILN_WEBHOOK_URL) adds each webhook trigger's URLs, as `oc describe bc` does. */
+export function describeBuildConfig(
+  bc: BuildConfig,
+  builds: readonly Build[],
+  now: Date,
+  webhookUrl?: string,
+): string {
   const spec = bc.spec ?? {};
   const source = spec.source;
   const strategy = spec.strategy;
@@ -152,6 +159,8 @@ export function describeBuildConfig(bc: BuildConfig, builds: readonly Build[], n
       ["Triggered by", triggers.length > 0 ? triggers.join("\n") : null],
     ],
   ];
+  const webhooks = webhookUrl === undefined ? [] : webhookLines(bc, webhookUrl);
+  if (webhooks.length > 0) blocks.push({ text: webhooks.join("\n") });
   if (builds.length > 0) {
     blocks.push({
       text: `Builds:\n${indent(
