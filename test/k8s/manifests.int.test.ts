@@ -104,6 +104,12 @@ const expectedBuildRunnerRules = new Set([
   "core/secrets:delete",
 ]);
 
+/** The api's, for API_AUTH_DELEGATION=kubernetes: reviews of its callers, nothing else. */
+const expectedApiRules = new Set([
+  "authentication.k8s.io/tokenreviews:create",
+  "authorization.k8s.io/subjectaccessreviews:create",
+]);
+
 function parseYaml(text: string, source: string): Obj[] {
   return parseAllDocuments(text)
     .map((doc) => {
@@ -924,12 +930,40 @@ describe("RBAC is least privilege", () => {
       expect(new Set(ruleTriples(role!.rules))).toEqual(expectedBuildRunnerRules);
     });
 
-    it(`${target}: no other account is bound to anything, no rule uses a wildcard, only the deployer and build-runner mount a token`, () => {
+    it(`${target}: the api may create TokenReviews and SubjectAccessReviews, nothing else, and delegates to the cluster`, () => {
+      const objects = rendered.get(target)!;
+      const isApi = (s: Obj) =>
+        s.kind === "ServiceAccount" && s.name === "kiln-api" && s.namespace === "kiln";
+      const bindings = objects.filter(
+        (o) =>
+          (o.kind === "RoleBinding" || o.kind === "ClusterRoleBinding") &&
+          (o.subjects ?? []).some(isApi),
+      );
+      expect(bindings.map((b) => `${b.kind} ${b.metadata.name} → ${b.roleRef.kind}`)).toEqual([
+        "ClusterRoleBinding kiln-api-reviews → ClusterRole",
+      ]);
+      const role = objects.find(
+        (o) => o.kind === "ClusterRole" && o.metadata.name === bindings[0]!.roleRef.name,
+      );
+      expect(role!.rules.every((r: Obj) => !r.resourceNames && !r.nonResourceURLs)).toBe(true);
+      expect(new Set(ruleTriples(role!.rules))).toEqual(expectedApiRules);
+      const api = objects.find((o) => o.kind === "Deployment" && o.metadata.name === "kiln-api")!;
+      const { env } = containerEnv(
+        api.spec.template.spec.containers[0],
+        "kiln",
+        objects,
+        documentedSecrets,
+      );
+      expect(env.API_AUTH_DELEGATION).toBe("kubernetes");
+    });
+
+    it(`${target}: no other account is bound to anything, no rule uses a wildcard, only the api, deployer and build-runner mount a token`, () => {
       const objects = rendered.get(target)!;
       const subjects = objects
         .filter((o) => o.kind === "RoleBinding" || o.kind === "ClusterRoleBinding")
         .flatMap((b) => (b.subjects ?? []).map((s: Obj) => `${s.kind} ${s.namespace}/${s.name}`));
       expect([...new Set(subjects)].sort()).toEqual([
+        "ServiceAccount kiln/kiln-api",
         "ServiceAccount kiln/kiln-build-runner",
         "ServiceAccount kiln/kiln-deployer",
       ]);
@@ -946,7 +980,7 @@ describe("RBAC is least privilege", () => {
         })
         .map(({ owner }) => owner.metadata.name)
         .sort();
-      expect(withToken).toEqual(["kiln-build-runner", "kiln-deployer"]);
+      expect(withToken).toEqual(["kiln-api", "kiln-build-runner", "kiln-deployer"]);
     });
   }
 });

@@ -1,10 +1,15 @@
 import { Writable } from "node:stream";
-import { createApiServer } from "@kiln/api";
+import { createApiServer, type KubernetesDelegation } from "@kiln/api";
 import { createDatabase } from "@kiln/db";
 import { createLogger } from "@kiln/runtime";
 import { BuildScheduler } from "@kiln/scheduler";
 import { TagRecorder } from "@kiln/image-watcher";
-import { connectTestBus, integrationTest as baseTest, type WorkerInfra } from "@kiln/testing";
+import {
+  connectTestBus,
+  integrationTest as baseTest,
+  type TestDatabase,
+  type WorkerInfra,
+} from "@kiln/testing";
 
 /** The bootstrap token (API_TOKEN) of the api under test. */
 export const bootstrapToken = "bootstrap-token-0123456789abcdef";
@@ -40,98 +45,125 @@ export interface TenantApi {
  * (builds are made and dispatched, and a cancel of a queued build lands), and no runner: a
  * dispatched build stays Pending.
  */
-export const test = baseTest.extend<{ kiln: TenantApi }>({
-  kiln: async ({ infra, database, subjectPrefix }, use) => {
-    const lines: string[] = [];
-    const sink = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        lines.push(chunk.toString());
-        done();
-      },
-    });
-    const logger = createLogger({ service: "tenant-test", level: "info", destination: sink });
-    const db = createDatabase(database.url);
-    const bus = await connectTestBus(infra, { prefix: subjectPrefix, name: "tenant-test", logger });
-    const scheduler = new BuildScheduler({
-      bus,
-      db: db.db,
-      logger,
-      registry: infra.registry.address,
-      runnerSealingKey: infra.sealingKeys.publicKey,
-      secrets: infra.secrets,
-    });
-    await scheduler.start();
-    const app = createApiServer({
-      db: db.db,
-      bus,
-      logger,
-      token: bootstrapToken,
-      registry: infra.registry.address,
-      secrets: infra.secrets,
-      instantiateWaitMs: 5_000,
-    });
-    const url = await app.listen({ host: "127.0.0.1", port: 0 });
-    const recorder = new TagRecorder({ db: db.db, bus, logger });
-    const as =
-      (token: string | null): Caller =>
-      async (method, path, body) => {
-        const res = await fetch(`${url}${path}`, {
-          method,
-          headers: {
-            ...(token === null ? {} : { authorization: `Bearer ${token}` }),
-            ...(body === undefined ? {} : { "content-type": "application/json" }),
-          },
-          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        });
-        const text = await res.text();
-        let json: unknown = null;
-        try {
-          json = JSON.parse(text);
-        } catch {
-          json = null;
-        }
-        return { status: res.status, json, text };
-      };
-    const bootstrap = as(bootstrapToken);
-    try {
-      await use({
-        infra,
-        databaseUrl: database.url,
-        url,
-        as,
-        bootstrap,
-        async token(name, ...roles) {
-          const res = await bootstrap("POST", "/apis/v1/tokens", {
-            name,
-            roles: roles.map((r) => {
-              const [namespace, role] = r.split("=");
-              return { namespace, role };
-            }),
-          });
-          if (res.status !== 201) throw new Error(`token ${name}: ${res.status} ${res.text}`);
-          return res.json.token as string;
-        },
-        async moveTag(key, digest) {
-          const [namespace, rest] = key.split("/") as [string, string];
-          const [imageStream, tag] = rest.split(":") as [string, string];
-          await recorder.record({
-            namespace,
-            imageStream,
-            tag,
-            digest,
-            imageReference: `${infra.registry.address}/${namespace}/${imageStream}@${digest}`,
-            cause: { type: "RegistryPush" },
-          });
-        },
-        logs: () => lines.join(""),
-      });
-    } finally {
-      await app.close();
-      await scheduler.stop();
-      await bus.drain();
-      await db.close();
-    }
+type TenantFixtures = {
+  /** Where a test sets it, the api delegates tokens it does not know to this cluster. */
+  apiKubernetes: KubernetesDelegation | undefined;
+  kiln: TenantApi;
+};
+
+/**
+ * The `kiln` fixture. A test file that overrides `apiKubernetes` extends with this again, so that
+ * `kiln` depends on the override (vitest binds a fixture's dependencies where it is declared).
+ */
+export const kilnFixture = async (
+  {
+    infra,
+    database,
+    subjectPrefix,
+    apiKubernetes,
+  }: {
+    infra: WorkerInfra;
+    database: TestDatabase;
+    subjectPrefix: string;
+    apiKubernetes: KubernetesDelegation | undefined;
   },
+  use: (kiln: TenantApi) => Promise<void>,
+) => {
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      lines.push(chunk.toString());
+      done();
+    },
+  });
+  const logger = createLogger({ service: "tenant-test", level: "info", destination: sink });
+  const db = createDatabase(database.url);
+  const bus = await connectTestBus(infra, { prefix: subjectPrefix, name: "tenant-test", logger });
+  const scheduler = new BuildScheduler({
+    bus,
+    db: db.db,
+    logger,
+    registry: infra.registry.address,
+    runnerSealingKey: infra.sealingKeys.publicKey,
+    secrets: infra.secrets,
+  });
+  await scheduler.start();
+  const app = createApiServer({
+    db: db.db,
+    bus,
+    logger,
+    token: bootstrapToken,
+    registry: infra.registry.address,
+    secrets: infra.secrets,
+    instantiateWaitMs: 5_000,
+    ...(apiKubernetes ? { kubernetes: apiKubernetes } : {}),
+  });
+  const url = await app.listen({ host: "127.0.0.1", port: 0 });
+  const recorder = new TagRecorder({ db: db.db, bus, logger });
+  const as =
+    (token: string | null): Caller =>
+    async (method, path, body) => {
+      const res = await fetch(`${url}${path}`, {
+        method,
+        headers: {
+          ...(token === null ? {} : { authorization: `Bearer ${token}` }),
+          ...(body === undefined ? {} : { "content-type": "application/json" }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      const text = await res.text();
+      let json: unknown = null;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        json = null;
+      }
+      return { status: res.status, json, text };
+    };
+  const bootstrap = as(bootstrapToken);
+  try {
+    await use({
+      infra,
+      databaseUrl: database.url,
+      url,
+      as,
+      bootstrap,
+      async token(name, ...roles) {
+        const res = await bootstrap("POST", "/apis/v1/tokens", {
+          name,
+          roles: roles.map((r) => {
+            const [namespace, role] = r.split("=");
+            return { namespace, role };
+          }),
+        });
+        if (res.status !== 201) throw new Error(`token ${name}: ${res.status} ${res.text}`);
+        return res.json.token as string;
+      },
+      async moveTag(key, digest) {
+        const [namespace, rest] = key.split("/") as [string, string];
+        const [imageStream, tag] = rest.split(":") as [string, string];
+        await recorder.record({
+          namespace,
+          imageStream,
+          tag,
+          digest,
+          imageReference: `${infra.registry.address}/${namespace}/${imageStream}@${digest}`,
+          cause: { type: "RegistryPush" },
+        });
+      },
+      logs: () => lines.join(""),
+    });
+  } finally {
+    await app.close();
+    await scheduler.stop();
+    await bus.drain();
+    await db.close();
+  }
+};
+
+export const test = baseTest.extend<TenantFixtures>({
+  apiKubernetes: async ({}, use) => use(undefined),
+  kiln: kilnFixture,
 });
 
 /** A Docker BuildConfig in `namespace` pushing to `to` (an ImageStreamTag, `[ns/]is:tag`). */

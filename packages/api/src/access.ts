@@ -1,7 +1,7 @@
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { Logger } from "pino";
-import { findApiTokenBySha256, type Db } from "@kiln/db";
+import { findApiTokenBySha256, listNamespaces, type Db } from "@kiln/db";
 import {
   AccessResource,
   authorize,
@@ -10,8 +10,9 @@ import {
   type Subject,
   type Verb,
 } from "@kiln/domain";
-import { sha256Hex, tokenMatches } from "./auth.js";
+import { kilnTokenPrefix, sha256Hex, tokenMatches } from "./auth.js";
 import { UnauthorizedError } from "./errors.js";
+import type { KubernetesDelegation } from "./kubernetes-delegation.js";
 
 /**
  * What a route needs of its caller, declared on the route (`config.access`) and checked by one
@@ -61,7 +62,15 @@ const pluralResources: Record<string, AccessResource> = {
  * declaration. Must be registered before the routes: a route declared without `access` makes
  * the server fail to start (fail closed), rather than serve it to every token.
  */
-export function registerAccessControl(app: App, options: { db: Db; bootstrapToken: string }) {
+export interface AccessControlOptions {
+  db: Db;
+  bootstrapToken: string;
+  /** Where set, a bearer token Kiln does not know is reviewed by the cluster (API_AUTH_DELEGATION). */
+  kubernetes?: KubernetesDelegation;
+}
+
+export function registerAccessControl(app: App, options: AccessControlOptions) {
+  delegations.set(app, options);
   app.decorateRequest("subject", null);
   app.addHook("onRoute", (route) => {
     if (!route.config?.access)
@@ -76,8 +85,30 @@ export function registerAccessControl(app: App, options: { db: Db; bootstrapToke
     const params = request.params as Record<string, string>;
     const resource =
       typeof access.resource === "function" ? access.resource(params) : access.resource;
-    authorize(request.subject, { verb: access.verb, resource, namespace: params.ns ?? "" });
+    const namespace = params.ns ?? "";
+    const subject = await subjectFor(request, [namespace]);
+    authorize(subject, { verb: access.verb, resource, namespace });
   });
+}
+
+const delegations = new WeakMap<object, AccessControlOptions>();
+
+/**
+ * The caller with its roles in `namespaces` known, for the checks a handler makes itself (apply,
+ * tokens, cluster-wide listings: `"known"` is every namespace Kiln holds a resource of). A Kiln
+ * token carries all its roles already; a Kubernetes user's are read off the cluster's RBAC here,
+ * and kept on the request for its later checks.
+ */
+export async function subjectFor(
+  request: FastifyRequest,
+  namespaces: Iterable<string> | "known",
+): Promise<Subject> {
+  const subject = subjectOf(request);
+  const options = delegations.get(request.server);
+  if (!subject.kubernetesUser || subject.clusterAdmin || !options?.kubernetes) return subject;
+  const wanted = namespaces === "known" ? await listNamespaces(options.db) : namespaces;
+  request.subject = await options.kubernetes.withRoles(subject, wanted);
+  return request.subject;
 }
 
 /**
@@ -86,13 +117,22 @@ export function registerAccessControl(app: App, options: { db: Db; bootstrapToke
  */
 async function authenticate(
   request: FastifyRequest,
-  options: { db: Db; bootstrapToken: string },
+  options: AccessControlOptions,
 ): Promise<Subject> {
   const header = request.headers.authorization;
   if (tokenMatches(header, options.bootstrapToken)) return bootstrap;
   if (header?.startsWith("Bearer ")) {
-    const token = await findApiTokenBySha256(options.db, sha256Hex(header.slice("Bearer ".length)));
+    const bearer = header.slice("Bearer ".length);
+    const token = await findApiTokenBySha256(options.db, sha256Hex(bearer));
     if (token) return { name: token.name, clusterAdmin: false, roles: token.roles };
+    // A Kiln token (kiln_…) is never sent to the cluster: it is Kiln's to know, and it failed.
+    if (options.kubernetes && !bearer.startsWith(kilnTokenPrefix)) {
+      const user = await options.kubernetes.authenticate(bearer);
+      if (user) return user;
+      throw new UnauthorizedError(
+        "the bearer token is not a Kiln token and the Kubernetes cluster did not accept it",
+      );
+    }
     throw new UnauthorizedError("the bearer token is unknown or was revoked");
   }
   throw new UnauthorizedError("a valid bearer token is required (KILN_TOKEN in .kiln/env)");

@@ -22,7 +22,7 @@ import {
   type Resource,
   type Subject,
 } from "@kiln/domain";
-import { subjectOf } from "./access.js";
+import { subjectFor } from "./access.js";
 
 type App = FastifyInstance<Server, IncomingMessage, ServerResponse, Logger>;
 
@@ -44,8 +44,11 @@ export function registerApplyRoute(
       if (!body || !Array.isArray(body.items)) {
         throw new ValidationError([{ path: "items", message: "required: a list of resources" }]);
       }
-      const subject = subjectOf(request);
       const resources = parseResources(body.items);
+      const subject = await subjectFor(
+        request,
+        resources.map((r) => r.metadata.namespace),
+      );
       authorizeApply(subject, resources);
       authorizeImageUses(resources, await listImageStreamGrants(db), registry);
       await refuseRebuildCycles(db, subject, resources);

@@ -18,5 +18,7 @@ export function sha256Hex(value: string): string {
  * and people recognise it; the 256 bits are why one SHA-256 is enough to store it.
  */
 export function generateToken(): string {
-  return `kiln_${randomBytes(32).toString("base64url")}`;
+  return `${kilnTokenPrefix}${randomBytes(32).toString("base64url")}`;
 }
+
+export const kilnTokenPrefix = "kiln_";

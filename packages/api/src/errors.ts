@@ -6,6 +6,7 @@ import {
   ValidationError,
   type FieldIssue,
 } from "@kiln/domain";
+import { KubernetesReviewError } from "./kubernetes-delegation.js";
 
 /** The JSON body of every error answer (docs/api.md). */
 export interface ErrorBody {
@@ -61,6 +62,8 @@ export function toHttpError(error: unknown): { status: number; body: ErrorBody }
     return { status: 409, body: { error: "Conflict", message: error.message } };
   if (error instanceof UnauthorizedError)
     return { status: 401, body: { error: error.reason, message: error.message } };
+  if (error instanceof KubernetesReviewError)
+    return { status: 503, body: { error: error.reason, message: error.message } };
   if (error instanceof PayloadTooLargeError)
     return { status: 413, body: { error: error.reason, message: error.message } };
   const status = (error as { statusCode?: number }).statusCode;

@@ -15,7 +15,7 @@ import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import { z } from "zod";
-import { subjectOf } from "./access.js";
+import { subjectFor } from "./access.js";
 
 /** `is:tag`, both parts valid names. */
 const streamTag = z
@@ -53,7 +53,7 @@ export function registerImageStreamTagRoutes(
       const { ns } = request.params;
       const { from, tag } = parsed.data;
       const fromNs = from.namespace ?? ns;
-      authorize(subjectOf(request), {
+      authorize(await subjectFor(request, [fromNs]), {
         verb: Verb.Read,
         resource: AccessResource.ImageStreams,
         namespace: fromNs,

@@ -29,6 +29,7 @@ import {
   AccessResource,
   BuildGraph,
   deployPhases,
+  describeSubject,
   envName,
   imageChangeInputs,
   inPermitted,
@@ -47,10 +48,17 @@ import {
 } from "@kiln/domain";
 import type { Logger } from "pino";
 import { z } from "zod";
-import { registerAccessControl, resourceOfPlural, subjectOf, type RouteAccess } from "./access.js";
+import {
+  registerAccessControl,
+  resourceOfPlural,
+  subjectFor,
+  subjectOf,
+  type RouteAccess,
+} from "./access.js";
 import { registerApplyRoute } from "./apply.js";
 import { BuildFinishedError, PayloadTooLargeError, toHttpError } from "./errors.js";
 import { registerImageStreamTagRoutes } from "./image-stream-tags.js";
+import type { KubernetesDelegation } from "./kubernetes-delegation.js";
 import { registerTokenRoutes } from "./tokens.js";
 
 export interface ApiServerOptions {
@@ -72,6 +80,8 @@ export interface ApiServerOptions {
   instantiateWaitMs?: number;
   /** Largest upload `instantiatebinary` accepts (API_BINARY_LIMIT_BYTES). @default 512 MiB */
   binaryLimitBytes?: number;
+  /** Tokens Kiln does not know are reviewed by this cluster, and its RBAC gives their roles (API_AUTH_DELEGATION). */
+  kubernetes?: KubernetesDelegation;
 }
 
 const kinds: Record<string, ResourceKind> = {
@@ -137,7 +147,7 @@ export function createApiServer(options: ApiServerOptions) {
     done(null, payload),
   );
 
-  registerAccessControl(app, { db, bootstrapToken: token });
+  registerAccessControl(app, { db, bootstrapToken: token, kubernetes: options.kubernetes });
 
   app.get("/healthz", needs({ public: true }), async (_request, reply) => {
     const problems: string[] = [];
@@ -162,7 +172,7 @@ export function createApiServer(options: ApiServerOptions) {
     needs({ handler: true, why: "cluster-wide: shows the permitted namespaces only" }),
     async (request) => {
       const readable = permittedNamespaces(
-        subjectOf(request),
+        await subjectFor(request, "known"),
         Verb.Read,
         AccessResource.BuildConfigs,
       );
@@ -221,7 +231,7 @@ export function createApiServer(options: ApiServerOptions) {
       const subject = subjectOf(request);
       if (!subject.clusterAdmin)
         throw new ForbiddenError(
-          `token "${subject.name}" may not read the webhook refusal counts (cluster-wide: cluster admins only)`,
+          `${describeSubject(subject)} may not read the webhook refusal counts (cluster-wide: cluster admins only)`,
         );
       const limit = request.query.limit === undefined ? undefined : Number(request.query.limit);
       if (limit !== undefined && !(Number.isInteger(limit) && limit > 0))
@@ -259,7 +269,7 @@ export function createApiServer(options: ApiServerOptions) {
     needs({ handler: true, why: "cluster-wide: shows the permitted namespaces only" }),
     async (request) =>
       listDeploysRoute(
-        permittedNamespaces(subjectOf(request), Verb.Read, AccessResource.Deploys),
+        permittedNamespaces(await subjectFor(request, "known"), Verb.Read, AccessResource.Deploys),
         request.query,
       ),
   );

@@ -12,7 +12,7 @@ import {
   visibleToken,
   type TokenInfo,
 } from "@kiln/domain";
-import { subjectOf } from "./access.js";
+import { subjectFor } from "./access.js";
 import { generateToken, sha256Hex } from "./auth.js";
 import { TokenNotFoundError } from "./errors.js";
 
@@ -41,9 +41,12 @@ export function registerTokenRoutes(app: App, options: { db: Db }): void {
   const { db } = options;
 
   app.post("/apis/v1/tokens", { config: { access: byNamespaces } }, async (request, reply) => {
-    const caller = subjectOf(request);
     const parsed = TokenRequest.safeParse(request.body ?? {});
     if (!parsed.success) throw new ValidationError(issuesFromZod(parsed.error));
+    const caller = await subjectFor(
+      request,
+      parsed.data.roles.map((r) => r.namespace),
+    );
     authorizeTokenCreation(caller, parsed.data.roles);
     const token = generateToken();
     const created = await createApiToken(db, {
@@ -60,7 +63,7 @@ export function registerTokenRoutes(app: App, options: { db: Db }): void {
   });
 
   app.get("/apis/v1/tokens", { config: { access: byNamespaces } }, async (request) => {
-    const caller = subjectOf(request);
+    const caller = await subjectFor(request, "known");
     const items = (await listApiTokens(db)).flatMap((t) => {
       const shown = visibleToken(caller, t);
       return shown ? [toTokenJson(shown)] : [];
@@ -72,9 +75,12 @@ export function registerTokenRoutes(app: App, options: { db: Db }): void {
     "/apis/v1/tokens/:name",
     { config: { access: byNamespaces } },
     async (request) => {
-      const caller = subjectOf(request);
       const { name } = request.params;
       const token = await getApiToken(db, name);
+      const caller = await subjectFor(
+        request,
+        (token?.roles ?? []).map((r) => r.namespace),
+      );
       // A token the caller administers no namespace of is not found: its name is not theirs to learn.
       if (!token || !visibleToken(caller, token)) throw new TokenNotFoundError(name);
       authorizeTokenDeletion(caller, token);

@@ -40,6 +40,7 @@ export {
   toResourceJson,
 } from "./resources.js";
 export type { ApplyAction, ApplyResult, ResourceJsonOptions } from "./resources.js";
+export { listNamespaces } from "./namespaces.js";
 export { SecretBox, SecretKeyError } from "./secret-box.js";
 export { openBuildConfigSpec, openSecretSpec, openSecretValue, redacted } from "./sealed-specs.js";
 export { getWebhookBuildConfig } from "./webhook-secrets.js";

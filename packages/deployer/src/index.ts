@@ -19,6 +19,5 @@ export { displayUrl, HttpDeployTargets, signatureHeader, signBody } from "./http
 export type { HttpTargetsOptions } from "./http-targets.js";
 export { KubeWorkloadApi } from "./kube-api.js";
 export type { WatchEvent } from "./kube-api.js";
-export { loadKubeConfig } from "./kube-config.js";
 export { KubernetesDeployer } from "./kubernetes-deployer.js";
 export type { KubernetesDeployerOptions } from "./kubernetes-deployer.js";

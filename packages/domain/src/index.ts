@@ -61,6 +61,7 @@ export type { ImageStreamGrantSpec } from "./resources/image-stream-grant.js";
 export {
   AccessResource,
   authorize,
+  describeSubject,
   inPermitted,
   isAllowed,
   permittedNamespaces,

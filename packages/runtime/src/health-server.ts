@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer, type Server } from "node:http";
 
 export interface HealthServerOptions {
   port: number;
@@ -7,8 +7,6 @@ export interface HealthServerOptions {
   check: () => string[] | Promise<string[]>;
   /** Facts shown beside the status (the build-runner's storage driver, say). */
   details?: () => Record<string, unknown>;
-  /** Answers every other request; a bare 404 when absent. */
-  otherwise?: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
 /**
@@ -22,8 +20,7 @@ export class HealthServer {
   async start(): Promise<number> {
     const server = createServer((req, res) => {
       if (req.url !== "/healthz") {
-        if (this.options.otherwise) this.options.otherwise(req, res);
-        else res.writeHead(404).end();
+        res.writeHead(404).end();
         return;
       }
       void Promise.resolve(this.options.check()).then(

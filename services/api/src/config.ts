@@ -16,6 +16,15 @@ export const ConfigSchema = z.object({
     .int()
     .positive()
     .default(5 * 1024 * 1024),
+  /**
+   * `kubernetes`: a bearer token that is not a Kiln token is reviewed by the cluster
+   * (TokenReview), and the user's role in a namespace is read off its RBAC
+   * (SubjectAccessReview); Kiln's own tokens keep working. The cluster is the pod's service
+   * account, or KUBECONFIG. `none`: Kiln's tokens only.
+   */
+  API_AUTH_DELEGATION: z.enum(["none", "kubernetes"]).default("none"),
+  /** The kubeconfig file for API_AUTH_DELEGATION=kubernetes outside a cluster. */
+  KUBECONFIG: z.string().optional(),
   /** Largest binary-build upload (`start-build --from-*`); streamed to the object store, never buffered. */
   API_BINARY_LIMIT_BYTES: z.coerce
     .number()

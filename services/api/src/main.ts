@@ -1,13 +1,16 @@
-import { createApiServer } from "@kiln/api";
+import { createApiServer, KubernetesDelegation } from "@kiln/api";
 import { Bus } from "@kiln/bus";
 import { connectDatabase, SecretBox } from "@kiln/db";
-import { runService } from "@kiln/runtime";
+import { runService, ConfigError } from "@kiln/runtime";
+import { loadKubeConfig } from "@kiln/runtime/kube";
 import { ConfigSchema, SECRET_KEYS } from "./config.js";
 
 await runService(
   "api",
   { schema: ConfigSchema, secretKeys: SECRET_KEYS },
   async ({ config, logger, shutdown }) => {
+    const kubernetes = kubernetesDelegation(config.API_AUTH_DELEGATION, config.KUBECONFIG);
+    if (kubernetes) logger.info({ cluster: kubernetes.source }, "Kubernetes users accepted");
     const database = await connectDatabase(config.DATABASE_URL);
     shutdown.add("postgres", () => database.close());
     const bus = await Bus.connectService("api", config, logger);
@@ -22,6 +25,7 @@ await runService(
       secrets: SecretBox.fromKey(config.KILN_SECRETS_KEY),
       bodyLimitBytes: config.API_BODY_LIMIT_BYTES,
       binaryLimitBytes: config.API_BINARY_LIMIT_BYTES,
+      ...(kubernetes ? { kubernetes: kubernetes.delegation } : {}),
     });
     await server.listen({ host: config.API_HOST, port: config.API_PORT });
     // Closing stops accepting requests and waits for those in flight (a followed log ends with it).
@@ -29,3 +33,16 @@ await runService(
     return { url: `http://${config.API_HOST}:${config.API_PORT}` };
   },
 );
+
+function kubernetesDelegation(mode: "none" | "kubernetes", kubeconfig: string | undefined) {
+  if (mode === "none") return null;
+  const cluster = loadKubeConfig(kubeconfig);
+  if (!cluster)
+    throw new ConfigError(
+      "API_AUTH_DELEGATION=kubernetes needs a cluster: run in one, or set KUBECONFIG",
+    );
+  return {
+    delegation: new KubernetesDelegation({ kubeConfig: cluster.kubeConfig }),
+    source: cluster.source,
+  };
+}

@@ -7,9 +7,9 @@ import {
   HttpDeployTargets,
   KubernetesDeployer,
   KubeWorkloadApi,
-  loadKubeConfig,
 } from "@kiln/deployer";
 import { HealthServer, runService } from "@kiln/runtime";
+import { loadKubeConfig } from "@kiln/runtime/kube";
 import { ConfigSchema, SECRET_KEYS } from "./config.js";
 
 // Order: database and bus first, then the deployer (its watches, then its consumer), the health

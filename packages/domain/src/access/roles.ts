@@ -45,10 +45,16 @@ export interface RoleBinding {
   role: Role;
 }
 
-/** Who calls the API: a token of `kiln create token`, or the bootstrap token (cluster-admin). */
+/**
+ * Who calls the API: a token of `kiln create token`, the bootstrap token (cluster-admin), or,
+ * where the api delegates to Kubernetes, a user of the cluster (its roles read off the cluster's
+ * RBAC, one namespace at a time).
+ */
 export interface Subject {
-  /** The token's name (`ci`); `bootstrap` for API_TOKEN. */
+  /** The token's name (`ci`); `bootstrap` for API_TOKEN; a Kubernetes user's username. */
   name: string;
+  /** Set when the cluster authenticated the caller (TokenReview): who it said the caller is. */
+  kubernetesUser?: { username: string; uid?: string; groups: readonly string[] };
   /** The bootstrap token of `kiln up`: every verb in every namespace, and tokens of any namespace. */
   clusterAdmin: boolean;
   /** At most one per namespace. */
@@ -104,8 +110,13 @@ export function refusal(subject: Subject, request: AccessRequest): ForbiddenErro
   if (isAllowed(subject, request)) return null;
   const role = roleIn(subject, request.namespace);
   return new ForbiddenError(
-    `token "${subject.name}" may not ${request.verb} ${request.resource} in namespace ${request.namespace} (${role ? `role ${role}` : "no role there"})`,
+    `${describeSubject(subject)} may not ${request.verb} ${request.resource} in namespace ${request.namespace} (${role ? `role ${role}` : "no role there"})`,
   );
+}
+
+/** How a refusal names the caller: `token "ci"`, or `Kubernetes user "alice"`. */
+export function describeSubject(subject: Subject): string {
+  return subject.kubernetesUser ? `Kubernetes user "${subject.name}"` : `token "${subject.name}"`;
 }
 
 /** Throws the refusal of `request`, if any. */

@@ -19,6 +19,8 @@ export {
   rolloutStatus,
 } from "./controllers.js";
 export type { RolloutControllerOptions } from "./controllers.js";
+export { defaultRbacObjects, StandInRbac } from "./rbac.js";
+export type { Decision, ResourceAttributes, UserInfo } from "./rbac.js";
 export { KubeApiError } from "./status.js";
 export type { KubeStatus, StatusReason } from "./status.js";
 export type { KubeObject, KubeObjectMeta } from "./resources.js";

@@ -39,6 +39,7 @@ import { writeFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { KubeConfig } from "@kubernetes/client-node";
+import { StandInRbac, type ResourceAttributes, type UserInfo } from "./rbac.js";
 import {
   applyJsonPatch,
   applyMergePatch,
@@ -71,6 +72,16 @@ import {
 export type StandInApiServerOptions = {
   /** Bearer token every request must carry (401 Unauthorized otherwise). None: no authentication. */
   token?: string;
+  /**
+   * More tokens the server takes, each a user (as the real server's `--token-auth-file`); the
+   * `token` above is `kubernetes-admin` in `system:masters`. TokenReviews review these.
+   */
+  users?: readonly ({ token: string } & UserInfo)[];
+  /**
+   * Authorize every request by RBAC (see rbac.ts; objects put in with `rbac.apply`), and answer
+   * SubjectAccessReviews by it. Off: every authenticated request is allowed. @default false
+   */
+  rbac?: boolean;
   /** Port on 127.0.0.1. @default 0 (a free one) */
   port?: number;
   /**
@@ -151,6 +162,21 @@ type Route =
     };
 
 const bodyLimitBytes = 10 * 1024 * 1024;
+
+/** The review endpoints, and what a caller needs to post to them (`system:auth-delegator` has both). */
+const reviewKinds: Record<
+  string,
+  { kind: "TokenReview" | "SubjectAccessReview"; attributes: ResourceAttributes }
+> = {
+  "/apis/authentication.k8s.io/v1/tokenreviews": {
+    kind: "TokenReview",
+    attributes: { verb: "create", group: "authentication.k8s.io", resource: "tokenreviews" },
+  },
+  "/apis/authorization.k8s.io/v1/subjectaccessreviews": {
+    kind: "SubjectAccessReview",
+    attributes: { verb: "create", group: "authorization.k8s.io", resource: "subjectaccessreviews" },
+  },
+};
 const clone = <T>(value: T): T => structuredClone(value);
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === "object" && v !== null && !Array.isArray(v);
@@ -193,9 +219,21 @@ export class StandInApiServer {
   readonly hookErrors: unknown[] = [];
   private readonly token: string | undefined;
   private readonly historyLimit: number;
+  /** The tokens and RBAC objects requests are decided by; `rbac.apply(role)` adds to them. */
+  readonly rbac: StandInRbac;
+  private readonly authenticating: boolean;
+  private readonly authorizing: boolean;
 
   private constructor(options: StandInApiServerOptions) {
     this.token = options.token;
+    const users = new Map<string, UserInfo>(
+      (options.users ?? []).map(({ token, ...user }) => [token, user]),
+    );
+    if (options.token !== undefined)
+      users.set(options.token, { username: "kubernetes-admin", groups: ["system:masters"] });
+    this.rbac = new StandInRbac(users);
+    this.authenticating = users.size > 0;
+    this.authorizing = options.rbac ?? false;
     this.historyLimit = options.historyLimit ?? 10_000;
     // Real resourceVersions are etcd revisions, never small: start high so no code can confuse
     // them with counts, and so "0" (any version) stays distinct.
@@ -253,12 +291,15 @@ export class StandInApiServer {
   // ------------------------------------------------------------------------------------------
   // Client configuration
 
-  /** A KubeConfig for @kubernetes/client-node that points at this server (plain HTTP). */
-  kubeConfig(namespace = "default"): KubeConfig {
+  /**
+   * A KubeConfig for @kubernetes/client-node that points at this server (plain HTTP), as the
+   * `token` option's user unless another of `users`' tokens is given.
+   */
+  kubeConfig(namespace = "default", token = this.token): KubeConfig {
     const kc = new KubeConfig();
     kc.loadFromOptions({
       clusters: [{ name: "stand-in", server: this.url, skipTLSVerify: true }],
-      users: [{ name: "stand-in", ...(this.token === undefined ? {} : { token: this.token }) }],
+      users: [{ name: "stand-in", ...(token === undefined ? {} : { token }) }],
       contexts: [{ name: "stand-in", cluster: "stand-in", user: "stand-in", namespace }],
       currentContext: "stand-in",
     });
@@ -266,14 +307,14 @@ export class StandInApiServer {
   }
 
   /** The same configuration as a kubeconfig file's content (JSON, which is YAML), for a `KUBECONFIG` path. */
-  kubeconfigYaml(namespace = "default"): string {
+  kubeconfigYaml(namespace = "default", token = this.token): string {
     return JSON.stringify({
       apiVersion: "v1",
       kind: "Config",
       clusters: [
         { name: "stand-in", cluster: { server: this.url, "insecure-skip-tls-verify": true } },
       ],
-      users: [{ name: "stand-in", user: this.token === undefined ? {} : { token: this.token } }],
+      users: [{ name: "stand-in", user: token === undefined ? {} : { token } }],
       contexts: [
         { name: "stand-in", context: { cluster: "stand-in", user: "stand-in", namespace } },
       ],
@@ -282,8 +323,8 @@ export class StandInApiServer {
   }
 
   /** Writes `kubeconfigYaml()` to `path` (mode 0600) and returns the path. */
-  async writeKubeconfig(path: string, namespace = "default"): Promise<string> {
-    await writeFile(path, this.kubeconfigYaml(namespace), { mode: 0o600 });
+  async writeKubeconfig(path: string, namespace = "default", token = this.token): Promise<string> {
+    await writeFile(path, this.kubeconfigYaml(namespace, token), { mode: 0o600 });
     return path;
   }
 
@@ -817,8 +858,8 @@ export class StandInApiServer {
         }
       }
       for (const listener of this.requestListeners) listener(record);
-      if (this.token !== undefined && req.headers.authorization !== `Bearer ${this.token}`)
-        throw statusErrors.unauthorized();
+      const user = this.authenticated(req);
+      if (this.authenticating && !user) throw statusErrors.unauthorized();
       const fault = this.takeFault(record.method, url.pathname);
       if (fault)
         throw new KubeApiError(
@@ -826,7 +867,14 @@ export class StandInApiServer {
           fault.reason ?? reasonForCode(fault.status),
           fault.message ?? `injected fault: ${fault.status}`,
         );
-      await this.route(req, res, url, record, raw);
+      const review = reviewKinds[url.pathname];
+      if (review) {
+        if (user && this.authorizing) this.authorizeAttributes(user, review.attributes, undefined);
+        sendJson(res, 201, this.review(review.kind, record.body));
+      } else {
+        if (user && this.authorizing) this.authorizeRequest(user, record.method, url);
+        await this.route(req, res, url, record, raw);
+      }
     } catch (error) {
       const apiError =
         error instanceof KubeApiError
@@ -844,6 +892,94 @@ export class StandInApiServer {
       else res.end();
     }
     record.status = res.statusCode;
+  }
+
+  /** The user the request's bearer token is, if any. */
+  private authenticated(req: IncomingMessage): UserInfo | undefined {
+    const header = req.headers.authorization;
+    return header?.startsWith("Bearer ")
+      ? this.rbac.authenticate(header.slice("Bearer ".length))
+      : undefined;
+  }
+
+  /** Throws 403 Forbidden, worded as the real server words it, unless RBAC allows the request. */
+  private authorizeRequest(user: UserInfo, method: string, url: URL): void {
+    const route = this.parseRoute(url.pathname);
+    if (!route || route.type === "discovery") return;
+    const watch = url.searchParams.get("watch");
+    const verb =
+      route.type === "collection"
+        ? {
+            GET: watch === "true" || watch === "1" ? "watch" : "list",
+            POST: "create",
+            DELETE: "deletecollection",
+          }[method]
+        : { GET: "get", PUT: "update", PATCH: "patch", DELETE: "delete" }[method];
+    if (!verb) return;
+    this.authorizeAttributes(
+      user,
+      {
+        verb,
+        group: route.def.group,
+        resource: route.def.plural,
+        ...(route.type === "item" && route.sub ? { subresource: route.sub } : {}),
+        ...(route.namespace !== undefined ? { namespace: route.namespace } : {}),
+        ...(route.type === "item" ? { name: route.name } : {}),
+      },
+      route.type === "item" ? route.name : undefined,
+    );
+  }
+
+  private authorizeAttributes(user: UserInfo, a: ResourceAttributes, name: string | undefined) {
+    if (this.rbac.authorize(user, a).allowed) return;
+    const resource = `${a.resource}${a.subresource ? `/${a.subresource}` : ""}`;
+    const qualified = a.group ? `${a.resource}.${a.group}` : a.resource;
+    const scope = a.namespace ? `in the namespace "${a.namespace}"` : "at the cluster scope";
+    throw statusErrors.forbidden(
+      `${qualified}${name ? ` "${name}"` : ""} is forbidden: User "${user.username}" cannot ${a.verb} resource "${resource}" in API group "${a.group ?? ""}" ${scope}`,
+    );
+  }
+
+  /** A TokenReview or SubjectAccessReview, answered from the tokens and RBAC objects. */
+  private review(kind: "TokenReview" | "SubjectAccessReview", body: unknown): KubeObject {
+    const spec = (isObject(body) && isObject(body.spec) ? body.spec : {}) as Record<
+      string,
+      unknown
+    >;
+    const apiVersion =
+      kind === "TokenReview" ? "authentication.k8s.io/v1" : "authorization.k8s.io/v1";
+    const answer = (status: unknown) => ({
+      kind,
+      apiVersion,
+      metadata: { creationTimestamp: null as unknown as string },
+      spec,
+      status,
+    });
+    if (kind === "TokenReview") {
+      if (typeof spec.token !== "string" || spec.token === "")
+        throw statusErrors.invalid(
+          'TokenReview.authentication.k8s.io "" is invalid: spec.token: Required value',
+        );
+      const user = this.rbac.authenticate(spec.token);
+      return answer(
+        user
+          ? { authenticated: true, user }
+          : { user: {}, error: "[invalid bearer token, token lookup failed]" },
+      );
+    }
+    const attributes = spec.resourceAttributes as ResourceAttributes | undefined;
+    const username = typeof spec.user === "string" ? spec.user : "";
+    const groups = Array.isArray(spec.groups) ? (spec.groups as string[]) : [];
+    if (!username && groups.length === 0)
+      throw statusErrors.invalid(
+        'SubjectAccessReview.authorization.k8s.io "" is invalid: spec.user: Invalid value: "": at least one of user or group must be specified',
+      );
+    if (!attributes || typeof attributes.verb !== "string")
+      throw statusErrors.invalid(
+        'SubjectAccessReview.authorization.k8s.io "" is invalid: spec.resourceAttributes: Invalid value: "null": exactly one of nonResourceAttributes or resourceAttributes must be specified',
+      );
+    const decision = this.rbac.authorize({ username, groups }, attributes);
+    return answer(decision.allowed ? decision : { allowed: false });
   }
 
   private takeFault(method: string, path: string): Fault | undefined {

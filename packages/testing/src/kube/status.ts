@@ -117,6 +117,7 @@ export const statusErrors = {
       `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got ${contentType})`,
     ),
   unauthorized: () => new KubeApiError(401, "Unauthorized", "Unauthorized"),
+  forbidden: (message: string) => new KubeApiError(403, "Forbidden", message),
 };
 
 const reasonByCode: Record<number, StatusReason> = {
