@@ -1,8 +1,9 @@
 /**
  * The image-watcher's parts: registry notification parsers (CNCF distribution, Harbor, Docker
  * Hub, Quay; pure), the mapping from a pushed registry tag to ImageStream tags (pure), the
- * manifest resolver (over `@kiln/registry`, which also parses image names), and the components main.ts wires: the notification receiver and its
- * HTTP routes, the build-output recorder and the scheduled importer.
+ * manifest resolver (over `@kiln/registry`, which also parses image names), and the components
+ * main.ts wires: the notification receiver and its HTTP server (Fastify: `/healthz` and the
+ * notification routes), the build-output recorder and the scheduled importer.
  */
 export { BuildOutputRecorder } from "./build-output-recorder.js";
 export type { BuildOutputRecorderOptions } from "./build-output-recorder.js";
@@ -11,11 +12,11 @@ export {
   ManifestUnavailableError,
   NotificationParseError,
 } from "./errors.js";
-export { notificationRoutes } from "./http-routes.js";
-export type { NotificationRoutesOptions } from "./http-routes.js";
 export { ManifestResolver } from "./manifest-resolver.js";
 export type { ManifestResolverOptions } from "./manifest-resolver.js";
 export { NotificationReceiver } from "./notification-receiver.js";
+export { NotificationServer } from "./notification-server.js";
+export type { NotificationServerOptions } from "./notification-server.js";
 export type {
   NotificationReceiverOptions,
   NotificationRequest,

@@ -4,7 +4,7 @@ import {
   BuildOutputRecorder,
   ManifestResolver,
   NotificationReceiver,
-  notificationRoutes,
+  NotificationServer,
   notificationSources,
   ScheduledImporter,
   TagRecorder,
@@ -17,7 +17,7 @@ import {
   RegistryFailure,
   type BasicCredentials,
 } from "@kiln/registry";
-import { HealthServer, registryCredentialsOf, runService, type Logger } from "@kiln/runtime";
+import { registryCredentialsOf, runService, type Logger } from "@kiln/runtime";
 import { ConfigSchema, SECRET_KEYS } from "./config.js";
 
 /**
@@ -106,15 +106,13 @@ await runService(
       logger,
       tokens,
     });
-    const server = new HealthServer({
+    const server = new NotificationServer({
       host: config.IMAGE_WATCHER_HOST,
       port: config.IMAGE_WATCHER_PORT ?? config.IMAGE_WATCHER_HEALTH_PORT,
       check: () => (bus.isClosed() ? ["nats connection closed"] : []),
-      otherwise: notificationRoutes({
-        receiver,
-        logger,
-        bodyLimitBytes: config.IMAGE_WATCHER_NOTIFICATION_LIMIT_BYTES,
-      }),
+      receiver,
+      logger,
+      bodyLimitBytes: config.IMAGE_WATCHER_NOTIFICATION_LIMIT_BYTES,
     });
     const httpPort = await server.start();
     shutdown.add("http", () => server.stop());
