@@ -1,5 +1,6 @@
 import { Writable } from "node:stream";
 import { createApiServer, type KubernetesDelegation } from "@kiln/api";
+import type { Bus } from "@kiln/bus";
 import { createDatabase } from "@kiln/db";
 import { createLogger } from "@kiln/runtime";
 import { BuildScheduler } from "@kiln/scheduler";
@@ -34,6 +35,8 @@ export interface TenantApi {
   bootstrap: Caller;
   /** Creates a token with these `namespace=role` pairs as the bootstrap token; returns it. */
   token(name: string, ...roles: string[]): Promise<string>;
+  /** The bus the api and scheduler use (admin), for events a test sends itself. */
+  bus: Bus;
   /** Moves `namespace/imagestream:tag` to `digest` as the image-watcher would (history + image.changed). */
   moveTag(key: string, digest: string): Promise<void>;
   /** Every line the api and the scheduler logged, at info level and above. */
@@ -128,6 +131,7 @@ export const kilnFixture = async (
       url,
       as,
       bootstrap,
+      bus,
       async token(name, ...roles) {
         const res = await bootstrap("POST", "/apis/v1/tokens", {
           name,

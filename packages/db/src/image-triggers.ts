@@ -82,3 +82,27 @@ export async function loadCascadeState(db: DbOrTx): Promise<CascadeState> {
     grants: await listImageStreamGrants(db),
   };
 }
+
+/**
+ * Which of `images` a tag's committed history holds (as `ns/is:tag@digest`): an event for one it
+ * does not hold is newer than the last commit read (or was never recorded by Kiln).
+ */
+export async function heldTagImages(
+  db: DbOrTx,
+  images: readonly { namespace: string; imageStream: string; tag: string; digest: string }[],
+): Promise<Set<string>> {
+  if (images.length === 0) return new Set();
+  const column = (key: "namespace" | "imageStream" | "tag" | "digest") =>
+    sql.param(images.map((image) => image[key]));
+  const result = await db.execute<{
+    namespace: string;
+    image_stream: string;
+    tag: string;
+    digest: string;
+  }>(sql`
+    select distinct t.namespace, t.image_stream, t.tag, t.digest
+    from unnest(${column("namespace")}::text[], ${column("imageStream")}::text[], ${column("tag")}::text[], ${column("digest")}::text[])
+      as wanted(namespace, image_stream, tag, digest)
+    join image_stream_tags t using (namespace, image_stream, tag, digest)`);
+  return new Set(result.rows.map((r) => `${r.namespace}/${r.image_stream}:${r.tag}@${r.digest}`));
+}

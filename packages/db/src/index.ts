@@ -89,7 +89,7 @@ export {
   secrets,
   webhookDeliveries,
 } from "./schema.js";
-export { listAllBuildConfigs, loadCascadeState } from "./image-triggers.js";
+export { heldTagImages, listAllBuildConfigs, loadCascadeState } from "./image-triggers.js";
 export { listImageStreamGrants } from "./grants.js";
 export {
   createApiToken,

@@ -17,6 +17,7 @@ import {
   getBuildById,
   getResource,
   listImageStreamGrants,
+  heldTagImages,
   loadCascadeState,
   markBuildPending,
   pruneBuildHistory,
@@ -362,13 +363,21 @@ export class BuildScheduler {
     const started = performance.now();
     const state = await loadCascadeState(db);
     const loadedMs = performance.now() - started;
-    // An image.changed event is a fact: a tag the database does not know yet (events published
-    // by something other than the image-watcher, which records before it publishes) is taken from it.
+    // An image.changed event is a fact. A digest the tag's committed history does not hold is
+    // newer than what this pass read: the image-watcher publishes inside the transaction that
+    // records it, so the event can arrive before the commit (or comes from something other than
+    // the image-watcher). A digest the history holds is an older event, redelivered: the
+    // committed tag stands.
+    const held = await heldTagImages(
+      db,
+      [...hints].map(([key, image]) => tagImageOf(key, image)),
+    );
     const tags = new Map(state.tags);
     const tagHistory = new Set(state.tagHistory);
     for (const [key, image] of hints) {
-      if (!tags.has(key)) tags.set(key, image);
-      tagHistory.add(`${key}@${image.digest}`);
+      const historyKey = `${key}@${image.digest}`;
+      if (!held.has(historyKey)) tags.set(key, image);
+      tagHistory.add(historyKey);
     }
     const plan = planImageTriggeredBuilds({ ...state, tags, tagHistory });
     const plannedMs = performance.now() - started - loadedMs;
@@ -446,4 +455,16 @@ export class BuildScheduler {
     await this.prune(build);
     await this.advanceQueue(build.namespace, build.buildConfig);
   }
+}
+
+/** The parts of an `ns/is:tag` key with the digest an event gave it (names hold no `/` or `:`). */
+function tagImageOf(key: string, image: TagImage) {
+  const slash = key.indexOf("/");
+  const colon = key.lastIndexOf(":");
+  return {
+    namespace: key.slice(0, slash),
+    imageStream: key.slice(slash + 1, colon),
+    tag: key.slice(colon + 1),
+    digest: image.digest,
+  };
 }
