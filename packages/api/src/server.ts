@@ -46,6 +46,7 @@ import {
   type BuildRecord,
   type ResourceKind,
 } from "@kiln/domain";
+import { backoffMs } from "@kiln/runtime";
 import type { Logger } from "pino";
 import { z } from "zod";
 import {
@@ -370,10 +371,11 @@ export function createApiServer(options: ApiServerOptions) {
   /** The scheduler numbers the build; wait for it so the CLI can print and follow `NAME-N`. */
   async function answerWhenCreated(requestId: string, reply: FastifyReply) {
     const until = Date.now() + (options.instantiateWaitMs ?? 15_000);
-    for (let delay = 5; Date.now() < until; delay = Math.min(delay * 2, 100)) {
+    // Looks again after 5 ms, 10 ms, … then every 100 ms: most builds are numbered at once.
+    for (let attempt = 1; Date.now() < until; attempt++) {
       const build = await findBuildByRequestId(db, requestId);
       if (build) return reply.status(201).send(toBuildJson(build));
-      await sleep(delay);
+      await sleep(backoffMs(attempt, { baseMs: 5, maxMs: 100 }));
     }
     return reply.status(202).send({ requestId });
   }

@@ -17,6 +17,7 @@ import {
   type StreamConfig,
 } from "nats";
 import type { Logger } from "pino";
+import { backoffMs } from "@kiln/runtime";
 import {
   consumers,
   events,
@@ -30,7 +31,7 @@ import {
   type StreamKey,
 } from "./catalog.js";
 import { jsonCodec, type Codec } from "./codec.js";
-import { backoffMs, BusLoginRefusedError, BusNotReadyError, isNonRetryable } from "./errors.js";
+import { BusLoginRefusedError, BusNotReadyError, isNonRetryable } from "./errors.js";
 import { inboxPrefixFor, streamsOf, type BusIdentity, type BusRole } from "./roles.js";
 
 export interface BusOptions {
@@ -78,6 +79,9 @@ export interface ConsumeOptions {
 export interface Consumption {
   stop(): Promise<void>;
 }
+
+/** A nak'd message comes back after 500 ms, 1 s, 2 s, … at most 30 s (by its delivery count). */
+const nakBackoff = { baseMs: 500, maxMs: 30_000 };
 
 const codecs = new Map<EventType, Codec<unknown>>();
 function codecFor<T extends EventType>(type: T): Codec<EventPayload<T>> {
@@ -368,7 +372,7 @@ export class Bus {
             "message handled",
           );
         } else {
-          const delay = backoffMs(msg.info.redeliveryCount);
+          const delay = backoffMs(msg.info.redeliveryCount, nakBackoff);
           msg.nak(delay);
           log.warn(
             {

@@ -38,11 +38,6 @@ export function isNonRetryable(error: unknown): boolean {
   );
 }
 
-/** Exponential backoff for naks: 500 ms, 1 s, 2 s, … capped at 30 s. */
-export function backoffMs(deliveryCount: number): number {
-  return Math.min(30_000, 500 * 2 ** Math.max(0, deliveryCount - 1));
-}
-
 /** A stream the service needs was not there in time: nobody set the bus up. */
 export class BusNotReadyError extends Error {
   readonly reason = "BusNotReady";

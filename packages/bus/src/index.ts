@@ -15,13 +15,7 @@ export type {
 } from "./catalog.js";
 export { jsonCodec } from "./codec.js";
 export type { Codec } from "./codec.js";
-export {
-  backoffMs,
-  DecodeError,
-  isNonRetryable,
-  NonRetryableError,
-  RetryableError,
-} from "./errors.js";
+export { DecodeError, isNonRetryable, NonRetryableError, RetryableError } from "./errors.js";
 export {
   BuildCancelRequestedV1,
   BuildDispatchedV2,

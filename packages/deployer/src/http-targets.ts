@@ -1,6 +1,7 @@
 import { createHash, createHmac } from "node:crypto";
 import type { ImageChangedV1 } from "@kiln/bus";
 import { DeployReason, imageStreamTagKey, isTerminalDeployPhase } from "@kiln/domain";
+import { backoffMs } from "@kiln/runtime";
 import type { Logger } from "pino";
 import type { DeployRecorder } from "./deploy-recorder.js";
 
@@ -151,7 +152,8 @@ export class HttpDeployTargets {
         return;
       }
       working();
-      await new Promise((r) => setTimeout(r, (this.options.backoffMs ?? 500) * 2 ** (attempt - 1)));
+      const delay = backoffMs(attempt, { baseMs: this.options.backoffMs ?? 500 });
+      await new Promise((r) => setTimeout(r, delay));
     }
   }
 }

@@ -25,6 +25,7 @@ import {
   type WorkloadKind,
   type WorkloadObject,
 } from "@kiln/domain";
+import { backoffMs } from "@kiln/runtime";
 import type { Logger } from "pino";
 import type { DeployRecorder } from "./deploy-recorder.js";
 import {
@@ -336,7 +337,7 @@ export class KubernetesDeployer {
       } catch (error) {
         const retryable = (error as { retryable?: boolean }).retryable !== false;
         if (!retryable || attempt >= 5 || this.stopped) throw error;
-        await new Promise((r) => setTimeout(r, 500 * 2 ** (attempt - 1)));
+        await new Promise((r) => setTimeout(r, backoffMs(attempt, { baseMs: 500 })));
       }
     }
   }

@@ -1,4 +1,5 @@
 import type { WorkloadKind, WorkloadObject } from "@kiln/domain";
+import { backoffMs } from "@kiln/runtime";
 import type { Logger } from "pino";
 import type { KubeWorkloadApi, WatchEvent } from "./kube-api.js";
 
@@ -71,8 +72,8 @@ export class WorkloadWatcher {
   }
 
   private async run(): Promise<void> {
-    let delay = this.options.retryDelayMs ?? 500;
-    const first = delay;
+    const retry = { baseMs: this.options.retryDelayMs ?? 500, maxMs: 30_000 };
+    let failures = 0;
     while (!this.stopped) {
       try {
         if (this.resourceVersion === "") await this.relist();
@@ -81,7 +82,7 @@ export class WorkloadWatcher {
           this.log.info({ resourceVersion: this.resourceVersion }, "watch expired; listing again");
           this.resourceVersion = "";
         }
-        delay = first;
+        failures = 0;
       } catch (error) {
         if (this.stopped) break;
         // A 410 on the watch request itself (some servers answer so instead of an ERROR event).
@@ -92,9 +93,10 @@ export class WorkloadWatcher {
           this.resourceVersion = "";
           continue;
         }
+        failures += 1;
+        const delay = backoffMs(failures, retry);
         this.log.warn({ err: error, delayMs: delay }, "workload watch failed; retrying");
         await this.sleep(delay);
-        delay = Math.min(delay * 2, 30_000);
       }
     }
   }

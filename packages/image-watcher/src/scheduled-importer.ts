@@ -2,6 +2,7 @@ import { currentTag, listAllImageStreams, type Db } from "@kiln/db";
 import type { Logger } from "pino";
 import { ManifestNotFoundError } from "./errors.js";
 import { digestReference } from "@kiln/registry";
+import { backoffMs } from "@kiln/runtime";
 import type { ManifestResolver } from "./manifest-resolver.js";
 import type { TagRecorder } from "./tag-recorder.js";
 import { scheduledTargets, type TargetOptions } from "./tag-targets.js";
@@ -93,7 +94,11 @@ export class ScheduledImporter {
         this.state.set(key, { dueAt: Date.now() + this.intervalMs, failures: 0 });
       } catch (error) {
         const failures = state.failures + 1;
-        const waitMs = Math.min(this.intervalMs * 2 ** Math.min(failures, 20), this.maxBackoffMs);
+        // Two intervals after one failure, four after two, …; the exponent stops at 20.
+        const waitMs = backoffMs(Math.min(failures, 20) + 1, {
+          baseMs: this.intervalMs,
+          maxMs: this.maxBackoffMs,
+        });
         this.state.set(key, { dueAt: Date.now() + waitMs, failures });
         const level = error instanceof ManifestNotFoundError ? "info" : "warn";
         this.log[level](

@@ -1,4 +1,9 @@
-/** Process plumbing shared by every service: config parsing, logging, shutdown, health. */
+/**
+ * Process plumbing shared by every service: config parsing, logging, shutdown, health and the
+ * backoff of retries.
+ */
+export { backoffMs } from "./backoff.js";
+export type { BackoffOptions } from "./backoff.js";
 export {
   checkRegistryCredentials,
   ConfigError,
