@@ -1,5 +1,4 @@
 /** What every benchmark starts with: a temp dir, the real servers on free loopback ports, and facts about the machine. */
-import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
@@ -20,6 +19,7 @@ import {
   type RegistryServer,
 } from "@kiln/infra";
 import { basicAuthOf, dockerConfigFor } from "@kiln/registry";
+import { runChecked } from "@kiln/runtime";
 import { buildUser } from "../test/support/build-user.js";
 import { startKiln, type RunningKiln } from "../test/support/kiln-services.js";
 
@@ -173,29 +173,19 @@ export async function handWrittenBuildah(
   const gitConfig = join(dir, "gitconfig");
   await writeFile(gitConfig, "[safe]\n\tdirectory = *\n");
   for (const file of [registriesConf, gitConfig, authFile]) await chown(file, user.uid, user.gid);
-  const as = (command: string, args: string[], cwd = dir) =>
-    new Promise<void>((resolve, reject) => {
-      const child = spawn(command, args, {
-        cwd,
-        ...user,
-        env: {
-          ...process.env,
-          HOME: dir,
-          TMPDIR: dir,
-          XDG_RUNTIME_DIR: dir,
-          GIT_CONFIG_GLOBAL: gitConfig,
-          REGISTRY_AUTH_FILE: authFile,
-        },
-        stdio: ["ignore", "ignore", "pipe"],
-      });
-      let err = "";
-      child.stderr.on("data", (c: Buffer) => (err += c.toString()));
-      child.on("exit", (code) =>
-        code === 0
-          ? resolve()
-          : reject(new Error(`${command} ${args.join(" ")}: exit ${code}: ${err.slice(-500)}`)),
-      );
+  const as = async (command: string, args: string[], cwd = dir) => {
+    await runChecked(command, args, {
+      cwd,
+      ...user,
+      env: {
+        HOME: dir,
+        TMPDIR: dir,
+        XDG_RUNTIME_DIR: dir,
+        GIT_CONFIG_GLOBAL: gitConfig,
+        REGISTRY_AUTH_FILE: authFile,
+      },
     });
+  };
   const store = [
     "--root",
     join(dir, "storage"),

@@ -1,9 +1,9 @@
 import type { ImageConfig } from "@kiln/domain";
+import { runCommand, type CommandResult, type RunCommandOptions } from "@kiln/runtime";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { BuildIsolation, BuildNetwork, type BuildHost } from "./isolation/types.js";
 import { UserNamespaceSession } from "./isolation/user-namespace-session.js";
-import { runCommand, type CommandResult, type RunCommandOptions } from "./run-command.js";
 
 export interface BuildahOptions {
   /** Holds buildah's image stores (one per driver), its run dirs and the registries.conf Kiln writes. */

@@ -1,6 +1,6 @@
 import { writeFile } from "node:fs/promises";
 import { BuildFailure, FailureReason, type BuildRevision } from "@kiln/domain";
-import { runCommand } from "./run-command.js";
+import { runCommand } from "@kiln/runtime";
 
 export type SourceRevision = BuildRevision;
 

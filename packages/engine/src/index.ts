@@ -8,8 +8,8 @@ export { LocalEngine } from "./local-engine.js";
 export type { LocalEngineOptions } from "./local-engine.js";
 export { NoopEngine } from "./noop-engine.js";
 export type { NoopEngineOptions } from "./noop-engine.js";
-export { descendantPids, runCommand } from "./run-command.js";
-export type { CommandResult, RunCommandOptions } from "./run-command.js";
+// For @kiln/testing's local kubelet, which still imports it from here; it lives in @kiln/runtime.
+export { descendantPids } from "@kiln/runtime";
 export { buildahStep } from "./build-context.js";
 export type { BuildContext } from "./build-context.js";
 export { outputLabels } from "./labels.js";

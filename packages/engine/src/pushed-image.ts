@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { imageReferenceByDigest, type BuildOutputStatus } from "@kiln/domain";
+import { runCommand } from "@kiln/runtime";
 import {
   basicCredentialsFor,
   parseImageName,
@@ -8,7 +9,6 @@ import {
   type RegistryRepository,
 } from "@kiln/registry";
 import type { BuildContext } from "./build-context.js";
-import { runCommand } from "./run-command.js";
 
 /**
  * The pushed image's size in the registry (config + compressed layers, as `docker manifest

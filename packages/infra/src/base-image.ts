@@ -9,7 +9,7 @@ import {
   writeFile,
 } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { run } from "./run.js";
+import { runChecked } from "@kiln/runtime";
 
 /**
  * Global buildah flags for a private image store under `storageDir`. vfs is the only driver that
@@ -104,14 +104,14 @@ export async function buildBusyboxImage(options: BuildBusyboxImageOptions): Prom
       await chmod(join(work, "rootfs", dir), 0o1777);
     }
 
-    const container = (await run(buildah, [...global, "from", "scratch"])).stdout.trim();
+    const container = (await runChecked(buildah, [...global, "from", "scratch"])).stdout.trim();
     try {
-      await run(buildah, [...global, "copy", container, join(work, "rootfs"), "/"]);
+      await runChecked(buildah, [...global, "copy", container, join(work, "rootfs"), "/"]);
       const config = [
         ...Object.entries(options.labels ?? {}).flatMap(([k, v]) => ["--label", `${k}=${v}`]),
         ...(options.user !== undefined ? ["--user", options.user] : []),
       ];
-      await run(buildah, [
+      await runChecked(buildah, [
         ...global,
         "config",
         "--cmd",
@@ -121,12 +121,12 @@ export async function buildBusyboxImage(options: BuildBusyboxImageOptions): Prom
         ...config,
         container,
       ]);
-      await run(buildah, [...global, "commit", "--quiet", container, options.ref]);
+      await runChecked(buildah, [...global, "commit", "--quiet", container, options.ref]);
     } finally {
-      await run(buildah, [...global, "rm", container]).catch(() => undefined);
+      await runChecked(buildah, [...global, "rm", container]).catch(() => undefined);
     }
     const digestFile = join(work, "digest");
-    await run(buildah, [
+    await runChecked(buildah, [
       ...global,
       "push",
       "--quiet",
@@ -152,6 +152,6 @@ export async function removeBuildahStore(storageDir: string, buildah = "buildah"
   try {
     await rm(storageDir, { recursive: true, force: true });
   } catch {
-    await run(buildah, ["unshare", "rm", "-rf", storageDir]).catch(() => undefined);
+    await runChecked(buildah, ["unshare", "rm", "-rf", storageDir]).catch(() => undefined);
   }
 }

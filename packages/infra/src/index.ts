@@ -35,8 +35,6 @@ export {
   removeBuildahStore,
 } from "./base-image.js";
 export type { BuildBusyboxImageOptions, BuiltImage } from "./base-image.js";
-export { run } from "./run.js";
-export type { RunResult } from "./run.js";
 export { kilnServiceEnv, kilnServiceNames, startKilnServices } from "./kiln-services.js";
 export type {
   KilnServiceName,

@@ -1,4 +1,3 @@
-import { execFileSync } from "node:child_process";
 import {
   access,
   chmod,
@@ -12,6 +11,7 @@ import {
   writeFile,
 } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
+import { runChecked } from "@kiln/runtime";
 import pg from "pg";
 import { findBinaries } from "./binaries.js";
 import { MissingDependencyError, StartupFailedError } from "./errors.js";
@@ -333,8 +333,8 @@ function superuserRefused(err: unknown, file: string, dataDir: string): StartupF
 async function serverUser(): Promise<Owner | undefined> {
   if (process.getuid?.() !== 0) return undefined;
   try {
-    const uid = Number(execFileSync("id", ["-u", "postgres"], { encoding: "utf8" }).trim());
-    const gid = Number(execFileSync("id", ["-g", "postgres"], { encoding: "utf8" }).trim());
+    const uid = Number((await runChecked("id", ["-u", "postgres"])).stdout.trim());
+    const gid = Number((await runChecked("id", ["-g", "postgres"])).stdout.trim());
     if (Number.isInteger(uid) && Number.isInteger(gid)) return { uid, gid };
   } catch {
     // fall through

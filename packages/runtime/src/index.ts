@@ -1,6 +1,6 @@
 /**
- * Process plumbing shared by every service: config parsing, logging, shutdown, health and the
- * backoff of retries.
+ * Process plumbing shared by every service: config parsing, logging, shutdown, health, the
+ * backoff of retries, and running commands.
  */
 export { backoffMs } from "./backoff.js";
 export type { BackoffOptions } from "./backoff.js";
@@ -17,6 +17,8 @@ export { HealthServer } from "./health-server.js";
 export type { HealthServerOptions } from "./health-server.js";
 export { createLogger, redactUrl, redactedPaths } from "./logger.js";
 export type { CreateLoggerOptions, Logger } from "./logger.js";
+export { descendantPids, runChecked, runCommand } from "./run-command.js";
+export type { CommandResult, RunCommandOptions } from "./run-command.js";
 export { Shutdown } from "./shutdown.js";
 export type { ShutdownOptions } from "./shutdown.js";
 export { baseConfigShape, baseSecretKeys, configJsonSchema, runService } from "./service.js";

@@ -2,7 +2,7 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { run } from "@kiln/infra";
+import { runChecked } from "@kiln/runtime";
 
 export type GitRepo = {
   /** Working tree of the repository. */
@@ -46,7 +46,7 @@ export async function makeGitRepo(
     await writeFile(file, content);
     if (content.startsWith("#!")) await chmod(file, 0o755);
   }
-  const git = (...args: string[]) => run("git", args, { cwd: dir, env: gitEnv });
+  const git = (...args: string[]) => runChecked("git", args, { cwd: dir, env: gitEnv });
   await git("init", "--quiet", "--initial-branch=main");
   await git("add", "--all");
   await git("commit", "--quiet", "--allow-empty", "--message", "initial commit");

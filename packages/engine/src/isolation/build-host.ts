@@ -1,11 +1,9 @@
-import { execFile } from "node:child_process";
 import { accessSync, constants, existsSync, readFileSync } from "node:fs";
 import { chmod, chown, lstat, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { userInfo } from "node:os";
 import { delimiter, dirname, join } from "node:path";
-import { promisify } from "node:util";
 import { assertNever } from "@kiln/domain";
-import { runCommand } from "../run-command.js";
+import { runCommand } from "@kiln/runtime";
 import { BuildHostUnusableError } from "./errors.js";
 import { writeSandboxFiles } from "./network-hook.js";
 import {
@@ -22,8 +20,6 @@ import {
   maxIdMapSize,
   subordinateRangesOf,
 } from "./subordinate-ids.js";
-
-const execFileAsync = promisify(execFile);
 
 export interface BuildHostOptions {
   isolation: BuildIsolation;
@@ -157,9 +153,15 @@ async function buildUser(name: string): Promise<{ name: string; uid: number; gid
   }
   let entry = "";
   try {
-    entry = (await execFileAsync("getent", ["passwd", name])).stdout.trim();
-  } catch {
     // getent exits 2 for an unknown user.
+    const found = await runCommand({
+      command: "getent",
+      args: ["passwd", name],
+      stdout: "capture",
+    });
+    if (found.exitCode === 0) entry = found.stdout.trim();
+  } catch {
+    // no getent: as for an unknown user
   }
   const [, , uid, gid] = entry.split(":");
   if (!entry || uid === undefined || gid === undefined) {

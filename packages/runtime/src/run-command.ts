@@ -42,6 +42,9 @@ export interface RunCommandOptions {
   args: readonly string[];
   cwd?: string;
   env?: NodeJS.ProcessEnv;
+  /** Run as this user and group (a process running as root starting one as the build user). */
+  uid?: number;
+  gid?: number;
   /** Every line the command prints on stderr, and on stdout unless `stdout` says otherwise. */
   onLine?: (line: string) => void;
   /**
@@ -81,6 +84,8 @@ export async function runCommand(options: RunCommandOptions): Promise<CommandRes
       const child = spawn(options.command, options.args, {
         cwd: options.cwd,
         env: options.env ?? process.env,
+        ...(options.uid === undefined ? {} : { uid: options.uid }),
+        ...(options.gid === undefined ? {} : { gid: options.gid }),
         stdio: ["ignore", file ? file.fd : "pipe", "pipe"],
         detached: true,
       });
@@ -151,4 +156,38 @@ export async function runCommand(options: RunCommandOptions): Promise<CommandRes
   } finally {
     await file?.close();
   }
+}
+
+/**
+ * Runs a command to its end (through `runCommand`) and gives its output; rejects naming the
+ * command and its stderr when it cannot start or exits non-zero. `env` is added to this
+ * process's environment.
+ */
+export async function runChecked(
+  command: string,
+  args: readonly string[],
+  options: Pick<RunCommandOptions, "cwd" | "uid" | "gid"> & {
+    env?: Record<string, string | undefined>;
+  } = {},
+): Promise<{ stdout: string; stderr: string }> {
+  const failed = (why: string, cause?: unknown) =>
+    new Error(`${command} ${args.join(" ")} failed: ${why}`, { cause });
+  const stderr: string[] = [];
+  let result: CommandResult;
+  try {
+    result = await runCommand({
+      command,
+      args,
+      ...options,
+      env: { ...process.env, ...options.env },
+      stdout: "capture",
+      onLine: (line) => stderr.push(line),
+    });
+  } catch (error) {
+    throw failed(error instanceof Error ? error.message : String(error), error);
+  }
+  const text = stderr.join("\n");
+  if (result.exitCode !== 0)
+    throw failed(text.trim() || `exit ${result.exitCode ?? result.signal ?? "unknown"}`);
+  return { stdout: result.stdout, stderr: text };
 }
