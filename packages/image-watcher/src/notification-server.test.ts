@@ -183,6 +183,16 @@ describe("the image-watcher's HTTP server", () => {
     expect(await call("POST", "/registry/notifications", { body: "" })).toMatchObject({
       status: 400,
     });
+    // A header that is no media type at all is Fastify's 415, before the receiver reads anything.
+    expect(
+      await call("POST", "/registry/notifications/harbor", {
+        body: "{}",
+        headers: { "content-type": "garbage" },
+      }),
+    ).toMatchObject({
+      status: 415,
+      body: expect.stringContaining('"UnsupportedMediaType"') as unknown,
+    });
   });
 
   test("refuses a source's notification without its token, by header or (Docker Hub) query", async () => {

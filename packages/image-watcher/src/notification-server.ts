@@ -62,8 +62,10 @@ export class NotificationServer {
     app.setErrorHandler((error: FastifyError, request, reply) => {
       const status = error.statusCode ?? 500;
       if (status === 413) return reply.status(413).send(this.tooLarge());
-      if (status < 500)
-        return reply.status(status).send({ error: "BadRequest", message: error.message });
+      if (status < 500) {
+        const reason = status === 415 ? "UnsupportedMediaType" : "BadRequest";
+        return reply.status(status).send({ error: reason, message: error.message });
+      }
       this.options.logger.error(
         { err: error, path: urlOf(request).pathname },
         "http request failed",
@@ -78,7 +80,7 @@ export class NotificationServer {
     });
     app.setNotFoundHandler(notFound);
 
-    // Any method, as a probe may HEAD or GET it.
+    // Any method answers, as it did before Fastify (a probe GETs or HEADs it).
     app.all("/healthz", async (_request, reply) => {
       let problems: string[];
       try {
