@@ -3,10 +3,11 @@ import { currentTag, type Db } from "@kiln/db";
 import {
   AccessResource,
   authorize,
+  imageTagPattern,
   issuesFromZod,
-  namespacePattern,
+  namespaceName,
   NotFoundError,
-  resourceNamePattern,
+  subdomainName,
   ValidationError,
   Verb,
 } from "@kiln/domain";
@@ -17,17 +18,26 @@ import type { Logger } from "pino";
 import { z } from "zod";
 import { subjectFor } from "./access.js";
 
-/** `is:tag`, both parts valid names. */
-const streamTag = z
-  .string()
-  .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?:[\w][\w.-]{0,127}$/, "must be IMAGESTREAM:TAG")
-  .refine((v) => resourceNamePattern.test(v.split(":")[0]!), "must be IMAGESTREAM:TAG");
+const imageStreamName = subdomainName();
+
+/** `is:tag`: an ImageStream name (a DNS-1123 subdomain of at most 253) and an image tag. */
+const streamTag = z.string().superRefine((value, ctx) => {
+  const colon = value.indexOf(":");
+  const stream = colon < 0 ? value : value.slice(0, colon);
+  const tag = colon < 0 ? "" : value.slice(colon + 1);
+  if (!imageStreamName.safeParse(stream).success || !imageTagPattern.test(tag))
+    ctx.addIssue({
+      code: "custom",
+      message:
+        "must be IMAGESTREAM:TAG (an ImageStream name: a lowercase DNS-1123 subdomain of at most 253 characters; a tag: up to 128 letters, digits, _, . and -)",
+    });
+});
 
 const TagBody = z.strictObject({
   from: z.strictObject({
     kind: z.literal("ImageStreamTag").default("ImageStreamTag"),
     name: streamTag,
-    namespace: z.string().regex(namespacePattern).optional(),
+    namespace: namespaceName().optional(),
   }),
   /** The destination, `is:tag`, in the route's namespace. */
   tag: streamTag,

@@ -1,13 +1,11 @@
 import { and, desc, eq, inArray, sql } from "drizzle-orm";
 import {
   buildName,
+  buildSpecFor,
   canTransition,
-  imageStreamUses,
   isTerminalPhase,
   kilnApiVersion,
   NotFoundError,
-  resolveBuildImages,
-  resolveOutputImage,
   type BinaryInput,
   type BuildCause,
   type BuildConfigSpec,
@@ -105,10 +103,6 @@ async function insertBuild(
     .set({ lastVersion: number, ...alsoSet })
     .where(eq(buildConfigs.uid, bc.uid));
   const { spec } = bc;
-  // Another namespace's ImageStreams: checked against the grants when the build is dispatched.
-  const crossNamespace = imageStreamUses(spec, request.namespace, options.registry).filter(
-    (use) => use.namespace !== request.namespace,
-  );
   const [row] = await tx
     .insert(builds)
     .values({
@@ -118,30 +112,7 @@ async function insertBuild(
       number,
       phase: "New",
       requestId: request.requestId,
-      spec: {
-        buildConfig: request.buildConfig,
-        number,
-        ...resolveBuildImages(spec, request.namespace, options.registry, request.pinnedImages),
-        output: {
-          image: resolveOutputImage(spec, request.namespace, options.registry),
-          imageLabels: spec.output.imageLabels ?? [],
-        },
-        revision: { commit: request.commit },
-        credentials: {
-          pullSecret:
-            spec.strategy.dockerStrategy?.pullSecret?.name ??
-            spec.strategy.sourceStrategy?.pullSecret?.name,
-          pushSecret: spec.output.pushSecret?.name,
-        },
-        env: request.env,
-        completionDeadlineSeconds: spec.completionDeadlineSeconds,
-        // Where and with what the build pod runs (`kubernetes` engine; the local engine ignores them).
-        ...(spec.resources ? { resources: spec.resources } : {}),
-        ...(spec.nodeSelector ? { nodeSelector: spec.nodeSelector } : {}),
-        triggeredBy: [request.cause],
-        ...(request.binary ? { binaryInput: request.binary } : {}),
-        ...(crossNamespace.length > 0 ? { imageStreamUses: crossNamespace } : {}),
-      },
+      spec: buildSpecFor(spec, { ...request, number }, options.registry),
     })
     .returning();
   return toRecord(row!);

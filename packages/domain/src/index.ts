@@ -20,10 +20,28 @@ export type { FieldIssue } from "./errors.js";
 export {
   buildName,
   defaultNamespace,
+  imageStreamNameIssue,
+  imageTagPattern,
+  maxBuildConfigNameLength,
+  maxImageNameLength,
+  maxNamespaceLength,
+  maxSubdomainLength,
+  namespaceName,
   parseBuildName,
   resourceNamePattern,
   namespacePattern,
+  subdomainName,
 } from "./names.js";
+export {
+  busMaxPayloadBytes,
+  formatBytes,
+  formatCount,
+  jsonBytes,
+  maxBuildSpecBytes,
+  maxBuildsHistoryLimit,
+  maxCompletionDeadlineSeconds,
+  maxDockerConfigJsonBytes,
+} from "./resources/limits.js";
 export {
   RunPolicy,
   StrategyType,
@@ -98,8 +116,11 @@ export {
   binaryInputSchema,
   buildCauseSchema,
   buildRevisionSchema,
+  buildSpecFor,
   buildSpecSchema,
+  buildSpecSizeIssue,
   imageReferenceByDigest,
+  newBuildSizeIssue,
   resolveBuildImages,
   resolveImageReference,
   resolveOutputImage,
@@ -111,6 +132,7 @@ export type {
   BuildRecord,
   BuildRevision,
   BuildSpec,
+  NewBuildSpec,
   PinnedImages,
 } from "./resources/build.js";
 export { BuildStep } from "./engine-port.js";

@@ -24,7 +24,7 @@ describe("token requests", () => {
       roles: [{ namespace: "team-a", role: "owner" }],
     });
     expect(parsed.error?.issues.map((i) => `${i.path.join(".")}: ${i.message}`)).toEqual([
-      "name: must be a lowercase DNS-1123 name",
+      "name: must be a lowercase DNS-1123 subdomain: letters, digits, '-' and '.', each part between dots starting and ending with a letter or digit",
       'roles.0.role: Invalid option: expected one of "admin"|"edit"|"view"',
     ]);
   });

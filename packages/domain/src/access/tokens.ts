@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { namespacePattern, resourceNamePattern } from "../names.js";
+import { namespaceName, subdomainName } from "../names.js";
 import {
   AccessResource,
   authorize,
@@ -15,16 +15,14 @@ export const bootstrapSubjectName = "bootstrap";
 
 /** What `kiln create token` sends (`POST /apis/v1/tokens`). */
 export const TokenRequest = z.strictObject({
-  name: z
-    .string()
-    .min(1)
-    .max(63)
-    .regex(resourceNamePattern, "must be a lowercase DNS-1123 name")
-    .refine((n) => n !== bootstrapSubjectName, `${bootstrapSubjectName} is the bootstrap token's`),
+  name: subdomainName(63).refine(
+    (n) => n !== bootstrapSubjectName,
+    `${bootstrapSubjectName} is the bootstrap token's`,
+  ),
   roles: z
     .array(
       z.strictObject({
-        namespace: z.string().max(63).regex(namespacePattern, "must be a lowercase DNS-1123 label"),
+        namespace: namespaceName(),
         role: z.enum(roles),
       }),
     )

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { memoByStrictness, schemasFor, type Strictness } from "./common.js";
+import { formatCount, maxBuildsHistoryLimit, maxCompletionDeadlineSeconds } from "./limits.js";
 import { nodeSelectorSchema, resourceRequirementsSchema } from "./pod-placement.js";
 
 export const RunPolicy = {
@@ -30,6 +31,17 @@ const relativePath = z
     (p) => !p.startsWith("/") && !p.split("/").includes(".."),
     "must be a relative path inside the source",
   );
+
+/** Builds kept per outcome; the pruning query reads it as a PostgreSQL integer. */
+const historyLimit = z
+  .number()
+  .int()
+  .min(0)
+  .max(
+    maxBuildsHistoryLimit,
+    `must be at most ${formatCount(maxBuildsHistoryLimit)} (a 32-bit integer, as in OpenShift)`,
+  )
+  .default(5);
 
 /** Built once per strictness, on first use: a schema costs far more to build than to run. */
 export function buildConfigSpecSchema(
@@ -188,9 +200,18 @@ function makeBuildConfigSpecSchema(strictness: Strictness) {
     }).default({}),
     triggers: z.array(trigger).default([]),
     runPolicy: z.enum(["Serial", "Parallel", "SerialLatestOnly"]).default("Serial"),
-    successfulBuildsHistoryLimit: z.number().int().min(0).default(5),
-    failedBuildsHistoryLimit: z.number().int().min(0).default(5),
-    completionDeadlineSeconds: z.number().int().positive().optional(),
+    successfulBuildsHistoryLimit: historyLimit,
+    failedBuildsHistoryLimit: historyLimit,
+    /** Seconds a build may run before it fails `DeadlineExceeded`; at most about 24.8 days (see maxCompletionDeadlineSeconds). */
+    completionDeadlineSeconds: z
+      .number()
+      .int()
+      .positive()
+      .max(
+        maxCompletionDeadlineSeconds,
+        `must be at most ${formatCount(maxCompletionDeadlineSeconds)} (about 24.8 days: the longest timer a runner can set)`,
+      )
+      .optional(),
     /** Labels the build pod's node must carry (`kubernetes` engine only). */
     nodeSelector: nodeSelectorSchema,
     /** The build container's requests and limits (`kubernetes` engine only). */

@@ -1,9 +1,11 @@
 import { z } from "zod";
-import { imageStreamUseSchema } from "../access/image-access.js";
+import { imageStreamUses, imageStreamUseSchema } from "../access/image-access.js";
 import type { BuildPhase } from "../build-phase.js";
+import type { FieldIssue } from "../errors.js";
 import type { FailureReason } from "../failure-reason.js";
 import { buildConfigSpecSchema, type BuildConfigSpec } from "./build-config.js";
-import type { ImageReference } from "./common.js";
+import type { EnvVar, ImageReference } from "./common.js";
+import { formatBytes, formatCount, jsonBytes, largestPart, maxBuildSpecBytes } from "./limits.js";
 import { nodeSelectorSchema } from "./pod-placement.js";
 
 // A build's spec is stored (`builds.spec`) and sent to the runners (`build.dispatched`): these
@@ -112,6 +114,125 @@ function makeBuildSpecSchema() {
 
 /** What a runner needs to run one build (see {@link buildSpecSchema}). Stored in `builds.spec`, on the wire in `build.dispatched`. */
 export type BuildSpec = z.output<ReturnType<typeof buildSpecSchema>>;
+
+/** What a build is made of besides its BuildConfig: the request that asked for it, and its number. */
+export interface NewBuildSpec {
+  namespace: string;
+  buildConfig: string;
+  number: number;
+  commit?: string | undefined;
+  env: EnvVar[];
+  cause: BuildCause;
+  /** The uploaded source of a binary build; copied into the spec so the dispatch carries it. */
+  binary?: BinaryInput | undefined;
+  /** Images an image change pinned by digest for this build. */
+  pinnedImages?: PinnedImages | undefined;
+}
+
+/**
+ * The spec of a new build of a BuildConfig: its images resolved to pullable names, the request's
+ * env and commit, the cause. The one place a build's spec is made, so the api can weigh the
+ * spec a build would carry before anything is stored ({@link buildSpecSizeIssue}).
+ */
+export function buildSpecFor(
+  spec: BuildConfigSpec,
+  build: NewBuildSpec,
+  registry: string,
+): BuildSpec {
+  // Another namespace's ImageStreams: checked against the grants when the build is dispatched.
+  const crossNamespace = imageStreamUses(spec, build.namespace, registry).filter(
+    (use) => use.namespace !== build.namespace,
+  );
+  return {
+    buildConfig: build.buildConfig,
+    number: build.number,
+    ...resolveBuildImages(spec, build.namespace, registry, build.pinnedImages),
+    output: {
+      image: resolveOutputImage(spec, build.namespace, registry),
+      imageLabels: spec.output.imageLabels ?? [],
+    },
+    revision: { commit: build.commit },
+    credentials: {
+      pullSecret:
+        spec.strategy.dockerStrategy?.pullSecret?.name ??
+        spec.strategy.sourceStrategy?.pullSecret?.name,
+      pushSecret: spec.output.pushSecret?.name,
+    },
+    env: build.env,
+    completionDeadlineSeconds: spec.completionDeadlineSeconds,
+    // Where and with what the build pod runs (`kubernetes` engine; the local engine ignores them).
+    ...(spec.resources ? { resources: spec.resources } : {}),
+    ...(spec.nodeSelector ? { nodeSelector: spec.nodeSelector } : {}),
+    triggeredBy: [build.cause],
+    ...(build.binary ? { binaryInput: build.binary } : {}),
+    ...(crossNamespace.length > 0 ? { imageStreamUses: crossNamespace } : {}),
+  };
+}
+
+/** Where each part of a build's spec comes from, as the caller wrote it. */
+function sourcePathOf(path: readonly (string | number)[]): (string | number)[] {
+  const [first, second] = path;
+  switch (first) {
+    case "env":
+      return path.slice();
+    case "revision":
+      return ["commit"];
+    case "triggeredBy":
+      return ["cause"];
+    case "output":
+      return second === "image" ? ["spec", "output", "to"] : ["spec", ...path];
+    case "source":
+    case "strategy":
+    case "resources":
+    case "nodeSelector":
+      return ["spec", ...path];
+    default:
+      // Derived by Kiln (imageStreamUses, credentials): the BuildConfig's spec as a whole.
+      return ["spec"];
+  }
+}
+
+function pathText(path: readonly (string | number)[]): string {
+  let out = "";
+  for (const part of path) out += typeof part === "number" ? `[${part}]` : out ? `.${part}` : part;
+  return out;
+}
+
+/**
+ * Null when the build's spec fits in the {@link maxBuildSpecBytes} a build can carry on the bus;
+ * otherwise the issue to refuse it with, naming its largest part as the caller wrote it
+ * (`spec.source.dockerfile`, `env`) and the limit.
+ */
+export function buildSpecSizeIssue(spec: BuildSpec): FieldIssue | null {
+  const total = jsonBytes(spec);
+  if (total <= maxBuildSpecBytes) return null;
+  const limit = `the ${formatBytes(maxBuildSpecBytes)} (${formatCount(maxBuildSpecBytes)} bytes) a build can carry`;
+  const part = largestPart(spec);
+  const path = pathText(sourcePathOf(part.path)) || "spec";
+  return {
+    path,
+    message:
+      part.bytes > maxBuildSpecBytes
+        ? `${formatCount(part.bytes)} bytes is over ${limit}`
+        : `${formatCount(part.bytes)} bytes, which makes the build's spec ${formatCount(total)} bytes, over ${limit}`,
+  };
+}
+
+/** The largest build number: `builds.number` is a PostgreSQL `integer`. */
+const maxBuildNumber = 2_147_483_647;
+
+/**
+ * {@link buildSpecSizeIssue} for a build not made yet: weighed as the scheduler will make it,
+ * with the longest number a build can get, so the weight is never below the real one. What the
+ * api and the webhook receiver check before they ask for a build.
+ */
+export function newBuildSizeIssue(
+  spec: BuildConfigSpec,
+  build: Omit<NewBuildSpec, "number">,
+  registry: string,
+): FieldIssue | null {
+  return buildSpecSizeIssue(buildSpecFor(spec, { ...build, number: maxBuildNumber }, registry));
+}
 
 export interface BuildOutputStatus {
   image: string;

@@ -1,5 +1,13 @@
 import { z } from "zod";
-import { namespacePattern, resourceNamePattern } from "../names.js";
+import {
+  imageTagPattern,
+  maxBuildConfigNameLength,
+  maxSubdomainLength,
+  namespaceName,
+  namespacePattern,
+  resourceNamePattern,
+  subdomainName,
+} from "../names.js";
 
 /**
  * Schemas are built by a factory so that Kiln's own `kiln.dev/v1` documents are checked strictly
@@ -40,33 +48,68 @@ export function schemasFor(strictness: Strictness): ReturnType<typeof makeSchema
 
 function makeSchemasFor(strictness: Strictness) {
   const object = objectFor(strictness);
-  const metadata = object({
-    name: z
-      .string()
-      .min(1)
-      .max(253)
-      .regex(resourceNamePattern, "must be a lowercase DNS-1123 name"),
-    namespace: z
-      .string()
-      .max(63)
-      .regex(namespacePattern, "must be a lowercase DNS-1123 label")
-      .optional(),
-    labels: z.record(z.string(), z.string()).optional(),
-    annotations: z.record(z.string(), z.string()).optional(),
-    // Server-set fields are accepted so that `kiln get -o yaml | kiln apply -f -` round-trips.
-    resourceVersion: z.string().optional(),
-    uid: z.string().optional(),
-    creationTimestamp: z.string().optional(),
-    generation: z.number().optional(),
-  });
+  const metadataOf = (name: z.ZodString) =>
+    object({
+      name,
+      namespace: namespaceName().optional(),
+      labels: z.record(z.string(), z.string()).optional(),
+      annotations: z.record(z.string(), z.string()).optional(),
+      // Server-set fields are accepted so that `kiln get -o yaml | kiln apply -f -` round-trips.
+      resourceVersion: z.string().optional(),
+      uid: z.string().optional(),
+      creationTimestamp: z.string().optional(),
+      generation: z.number().int().min(0).optional(),
+    });
+  /** Names as Kubernetes has them: a DNS-1123 subdomain of at most 253 characters. */
+  const metadata = metadataOf(subdomainName());
+  /** A BuildConfig's name is shorter: the names derived from it must stay valid (see maxBuildConfigNameLength). */
+  const buildConfigMetadata = metadataOf(
+    subdomainName(
+      maxBuildConfigNameLength,
+      "its builds are <name>-<number>, and localhost/kiln/<namespace>/<build> must be an image name of at most 255",
+    ),
+  );
   const envVar = object({ name: envName, value: z.string().default("") });
   const localObjectReference = object({ name: z.string().min(1) });
   const imageReference = object({
     kind: z.enum(["DockerImage", "ImageStreamTag", "ImageStreamImage"]),
     name: z.string().min(1),
     namespace: z.string().optional(),
-  });
-  return { object, metadata, envVar, localObjectReference, imageReference };
+  }).superRefine(checkImageStreamReference);
+  return { object, metadata, buildConfigMetadata, envVar, localObjectReference, imageReference };
+}
+
+/**
+ * An ImageStreamTag (`stream[:tag]`) or ImageStreamImage (`stream@digest`) reference resolves to
+ * `<registry>/<namespace>/<stream>`: its parts must be names an ImageStream and a tag can have,
+ * or the image it names could never be pulled or pushed. A DockerImage is the user's own string.
+ */
+function checkImageStreamReference(
+  ref: { kind: string; name: string; namespace?: string | undefined },
+  ctx: z.core.$RefinementCtx<unknown>,
+): void {
+  if (ref.namespace !== undefined && !namespacePattern.test(ref.namespace))
+    ctx.addIssue({
+      code: "custom",
+      path: ["namespace"],
+      message: "must be a namespace name (a lowercase DNS-1123 label)",
+    });
+  if (ref.kind === "DockerImage") return;
+  const separator = ref.kind === "ImageStreamTag" ? ":" : "@";
+  const at = ref.name.indexOf(separator);
+  const stream = at < 0 ? ref.name : ref.name.slice(0, at);
+  if (stream.length > maxSubdomainLength || !resourceNamePattern.test(stream))
+    ctx.addIssue({
+      code: "custom",
+      path: ["name"],
+      message: `${stream || "(empty)"} is not an ImageStream name (a lowercase DNS-1123 subdomain of at most ${maxSubdomainLength} characters)`,
+    });
+  if (ref.kind === "ImageStreamTag" && at >= 0 && !imageTagPattern.test(ref.name.slice(at + 1)))
+    ctx.addIssue({
+      code: "custom",
+      path: ["name"],
+      message: `${ref.name.slice(at + 1) || "(empty)"} is not an image tag (a letter, digit or _, then up to 127 letters, digits, _, . or -)`,
+    });
 }
 
 export type EnvVar = { name: string; value: string };

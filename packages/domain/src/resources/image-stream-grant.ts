@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { namespacePattern, resourceNamePattern } from "../names.js";
+import { maxNamespaceLength, namespacePattern, subdomainName } from "../names.js";
 import { memoByStrictness, schemasFor, type Strictness } from "./common.js";
 
 /** What a grant allows the grantee's BuildConfigs to do with the granting namespace's images. */
@@ -29,7 +29,7 @@ function makeImageStreamGrantSpecSchema(strictness: Strictness) {
     grantee: object({
       namespace: z
         .string()
-        .max(63)
+        .max(maxNamespaceLength, `must be at most ${maxNamespaceLength} characters`)
         .refine(
           (ns) => ns === everyNamespace || namespacePattern.test(ns),
           `must be a lowercase DNS-1123 label, or ${everyNamespace} for every namespace`,
@@ -41,7 +41,7 @@ function makeImageStreamGrantSpecSchema(strictness: Strictness) {
       .refine((a) => new Set(a).size === a.length, "each of pull and push at most once"),
     /** Only these ImageStreams of the namespace; absent: all of them. */
     imageStreams: z
-      .array(z.string().regex(resourceNamePattern, "must be an ImageStream name"))
+      .array(subdomainName())
       .min(1, "leave the field out to grant every ImageStream")
       .optional(),
   });

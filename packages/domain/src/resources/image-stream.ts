@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { imageTagPattern } from "../names.js";
 import { memoByStrictness, schemasFor, type Strictness } from "./common.js";
 
 /** Built once per strictness, on first use: a schema costs far more to build than to run. */
@@ -18,7 +19,10 @@ function makeImageStreamSpecSchema(strictness: Strictness) {
           name: z
             .string()
             .min(1)
-            .regex(/^[\w][\w.-]{0,127}$/, "must be a valid image tag"),
+            .regex(
+              imageTagPattern,
+              "must be an image tag: a letter, digit or _, then up to 127 letters, digits, _, . or -",
+            ),
           from: object({
             kind: z.enum(["DockerImage", "ImageStreamTag"]),
             name: z.string().min(1),

@@ -124,7 +124,11 @@ describe("parseResources", () => {
       spec: { ...dockerBuildConfig.spec, source: {} },
     };
     expect(issuesOf(() => parseResources([dockerBuildConfig, bad, noSource]))).toEqual([
-      { path: "items[1].metadata.name", message: "must be a lowercase DNS-1123 name" },
+      {
+        path: "items[1].metadata.name",
+        message:
+          "must be a lowercase DNS-1123 subdomain: letters, digits, '-' and '.', each part between dots starting and ending with a letter or digit",
+      },
       { path: "items[2].spec.source", message: "one of git, dockerfile or binary is required" },
     ]);
   });

@@ -128,7 +128,8 @@ export function parseResource(doc: unknown, pathPrefix = ""): Resource {
       { path: at("kind"), message: `${kind} is not a kind of ${apiVersion} (use ${kinds})` },
     ]);
   }
-  const { object, metadata } = schemasFor(match.strictness);
+  const { object, metadata: anyMetadata, buildConfigMetadata } = schemasFor(match.strictness);
+  const metadata = match.kind === "BuildConfig" ? buildConfigMetadata : anyMetadata;
   if (match.kind === "Secret") {
     // A Secret has no spec: its type and data sit at the top, as in Kubernetes.
     const head = z.object({ metadata }).safeParse(doc, { error: errorMap });

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { assertNever } from "../assert-never.js";
+import { formatBytes, formatCount, maxDockerConfigJsonBytes } from "./limits.js";
 
 /**
  * The two types of Kubernetes Secret Kiln uses. Values equal Kubernetes' `type` strings; a
@@ -103,6 +104,16 @@ function dockerConfigJson(doc: SecretDocument, ctx: Ctx): SecretSpec {
   }
   if (json === undefined) {
     ctx.addIssue({ code: "custom", path: ["data", key], message: "required" });
+    return z.NEVER;
+  }
+  const bytes = new TextEncoder().encode(json).length;
+  if (bytes > maxDockerConfigJsonBytes) {
+    // A build's credentials ride sealed in its dispatch, which the bus must still carry.
+    ctx.addIssue({
+      code: "custom",
+      path: [fromString !== undefined ? "stringData" : "data", key],
+      message: `${formatCount(bytes)} bytes is over the ${formatBytes(maxDockerConfigJsonBytes)} (${formatCount(maxDockerConfigJsonBytes)} bytes) registry credentials can have (they travel with each build)`,
+    });
     return z.NEVER;
   }
   let parsed: unknown;
