@@ -2,8 +2,10 @@ import {
   AckPolicy,
   connect,
   DeliverPolicy,
+  ErrorCode,
   headers as natsHeaders,
   nanos,
+  NatsError,
   nkeyAuthenticator,
   RetentionPolicy,
   StorageType,
@@ -31,7 +33,12 @@ import {
   type StreamKey,
 } from "./catalog.js";
 import { jsonCodec, type Codec } from "./codec.js";
-import { BusLoginRefusedError, BusNotReadyError, isNonRetryable } from "./errors.js";
+import {
+  BusLoginRefusedError,
+  BusNotReadyError,
+  isNonRetryable,
+  MessageTooLargeError,
+} from "./errors.js";
 import { inboxPrefixFor, streamsOf, type BusIdentity, type BusRole } from "./roles.js";
 
 export interface BusOptions {
@@ -312,15 +319,17 @@ export class Bus {
   ): Promise<{ seq: number; duplicate: boolean }> {
     const h = natsHeaders();
     h.set("Content-Type", "application/json");
-    const ack = await this.js.publish(
-      this.subject(type, key),
-      codecFor(type).encode(payload as EventPayload<T>),
-      {
-        msgID: options.msgId,
-        headers: h,
-      },
-    );
-    return { seq: ack.seq, duplicate: ack.duplicate };
+    const subject = this.subject(type, key);
+    const data = codecFor(type).encode(payload as EventPayload<T>);
+    try {
+      const ack = await this.js.publish(subject, data, { msgID: options.msgId, headers: h });
+      return { seq: ack.seq, duplicate: ack.duplicate };
+    } catch (error) {
+      // The client refuses it before sending; say so with a type, not a message to match.
+      if (error instanceof NatsError && error.code === ErrorCode.MaxPayloadExceeded)
+        throw new MessageTooLargeError(subject, data.length, this.nc.info?.max_payload);
+      throw error;
+    }
   }
 
   /**

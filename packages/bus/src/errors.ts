@@ -31,6 +31,28 @@ export class NonRetryableError extends Error {
   }
 }
 
+/**
+ * A message larger than the server's `max_payload` (headers included): it can never be
+ * published, so a retry cannot help. The api refuses such input before it gets this far; this
+ * is what tells a publisher that something still slipped through.
+ */
+export class MessageTooLargeError extends Error {
+  readonly reason = "MessageTooLarge";
+  readonly retryable = false;
+  constructor(
+    readonly subject: string,
+    /** The encoded payload, without the headers. */
+    readonly bytes: number,
+    /** The server's `max_payload`, when the connection knows it. */
+    readonly maxBytes: number | undefined,
+  ) {
+    super(
+      `a ${bytes} byte message to ${subject} is over the ${maxBytes ?? "server's"} bytes NATS carries (max_payload)`,
+    );
+    this.name = "MessageTooLargeError";
+  }
+}
+
 /** Whether a handler error should end the message (term) rather than nak it for a retry. */
 export function isNonRetryable(error: unknown): boolean {
   return (

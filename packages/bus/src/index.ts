@@ -15,7 +15,13 @@ export type {
 } from "./catalog.js";
 export { jsonCodec } from "./codec.js";
 export type { Codec } from "./codec.js";
-export { DecodeError, isNonRetryable, NonRetryableError, RetryableError } from "./errors.js";
+export {
+  DecodeError,
+  isNonRetryable,
+  MessageTooLargeError,
+  NonRetryableError,
+  RetryableError,
+} from "./errors.js";
 export {
   BuildCancelRequestedV1,
   BuildDispatchedV2,

@@ -53,6 +53,12 @@ export const FailureReason = {
   OutOfMemoryKilled: "OutOfMemoryKilled",
   /** `kubernetes` engine: the build pod was evicted from its node, or deleted by someone else. OpenShift's word. */
   BuildPodEvicted: "BuildPodEvicted",
+  /**
+   * The build's dispatch (its spec: an inline Dockerfile, env; its sealed registry credentials)
+   * is larger than the bus carries, so no runner can be given it. The api refuses such input;
+   * this is for what reached the scheduler another way (a BuildConfig applied before the limit).
+   */
+  SpecTooLarge: "SpecTooLarge",
   /** The runner that held the build stopped answering and the build could not be retried. */
   RunnerLost: "RunnerLost",
   /** An unexpected error inside Kiln, not the user's input. */

@@ -1,5 +1,6 @@
 import {
   consumers,
+  MessageTooLargeError,
   sealCredentials,
   type Bus,
   type BuildCancelRequestedV1,
@@ -35,6 +36,7 @@ import {
   deniedUses,
   describeDeniedUse,
   FailureReason,
+  formatCount,
   imageStreamTagKey,
   isTerminalPhase,
   planDispatch,
@@ -231,27 +233,38 @@ export class BuildScheduler {
           return assertNever(spec, "Secret type");
       }
     }
-    await this.options.bus.publish(
-      "build.dispatched",
-      build.id,
-      {
-        v: 2,
-        buildId: build.id,
-        namespace: build.namespace,
-        name: build.name,
-        spec: build.spec,
-        ...(credentials.pull || credentials.push
-          ? {
-              sealedCredentials: await sealCredentials(
-                this.options.runnerSealingKey,
-                build.id,
-                credentials,
-              ),
-            }
-          : {}),
-      },
-      { msgId: `${build.id}:dispatch` },
-    );
+    try {
+      await this.options.bus.publish(
+        "build.dispatched",
+        build.id,
+        {
+          v: 2,
+          buildId: build.id,
+          namespace: build.namespace,
+          name: build.name,
+          spec: build.spec,
+          ...(credentials.pull || credentials.push
+            ? {
+                sealedCredentials: await sealCredentials(
+                  this.options.runnerSealingKey,
+                  build.id,
+                  credentials,
+                ),
+              }
+            : {}),
+        },
+        { msgId: `${build.id}:dispatch` },
+      );
+    } catch (error) {
+      if (!(error instanceof MessageTooLargeError)) throw error;
+      // Retrying cannot shrink it: without this the request would be nak'ed until it is
+      // dropped, and the build would stay New for ever with no reason.
+      await this.failUndispatched(db, build, FailureReason.SpecTooLarge, {
+        message: `the build's dispatch is ${formatCount(error.bytes)} bytes, over the ${error.maxBytes === undefined ? "" : `${formatCount(error.maxBytes)} bytes `}the bus carries (NATS max_payload): make the inline Dockerfile or env smaller`,
+        log: "build failed: too large to dispatch",
+      });
+      return FailureReason.SpecTooLarge;
+    }
     return null;
   }
 
