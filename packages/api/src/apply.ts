@@ -14,11 +14,14 @@ import {
   authorizeApply,
   authorizeImageUses,
   BuildGraph,
+  imageStreamNameIssue,
   inPermitted,
+  newBuildSizeIssue,
   parseResources,
   permittedNamespaces,
   ValidationError,
   Verb,
+  type FieldIssue,
   type Resource,
   type Subject,
 } from "@kiln/domain";
@@ -28,8 +31,9 @@ type App = FastifyInstance<Server, IncomingMessage, ServerResponse, Logger>;
 
 /**
  * `POST /apis/v1/apply`: every document is checked before anything is stored, in this order:
- * valid (400), the caller's to edit (403), images the BuildConfigs may use (403), no rebuild
- * cycle (400). Any refusal changes nothing.
+ * valid (400), buildable (400: its builds fit on the bus, its images have valid names), the
+ * caller's to edit (403), images the BuildConfigs may use (403), no rebuild cycle (400). Any
+ * refusal changes nothing.
  */
 export function registerApplyRoute(
   app: App,
@@ -45,6 +49,7 @@ export function registerApplyRoute(
         throw new ValidationError([{ path: "items", message: "required: a list of resources" }]);
       }
       const resources = parseResources(body.items);
+      refuseUnbuildable(resources, registry);
       const subject = await subjectFor(
         request,
         resources.map((r) => r.metadata.namespace),
@@ -70,6 +75,43 @@ export function registerApplyRoute(
       return { items: results.map(({ uid: _uid, ...item }) => item) };
     },
   );
+}
+
+/**
+ * What parses can still be impossible to build with this registry and bus: an ImageStream whose
+ * image name `<registry>/<namespace>/<name>` is over 255 characters (no registry takes it), and a
+ * BuildConfig whose builds would carry a spec larger than the bus does (an inline Dockerfile of a
+ * megabyte), weighed as the scheduler makes a build.
+ */
+function refuseUnbuildable(resources: readonly Resource[], registry: string): void {
+  const issues: FieldIssue[] = [];
+  resources.forEach((resource, i) => {
+    const at = (path: string) => `items[${i}].${path}`;
+    const { namespace, name } = resource.metadata;
+    if (resource.kind === "ImageStream") {
+      const problem = imageStreamNameIssue(registry, namespace, name);
+      if (problem) issues.push({ path: at("metadata.name"), message: problem });
+    }
+    if (resource.kind !== "BuildConfig") return;
+    const to = resource.spec.output.to;
+    if (to?.kind === "ImageStreamTag") {
+      const stream = to.name.slice(0, to.name.indexOf(":"));
+      const problem = imageStreamNameIssue(registry, to.namespace ?? namespace, stream);
+      if (problem) issues.push({ path: at("spec.output.to.name"), message: problem });
+    }
+    const issue = newBuildSizeIssue(
+      resource.spec,
+      {
+        namespace,
+        buildConfig: name,
+        env: [],
+        cause: { type: "ConfigChange", message: "Build configuration change" },
+      },
+      registry,
+    );
+    if (issue) issues.push({ path: at(issue.path), message: issue.message });
+  });
+  if (issues.length > 0) throw new ValidationError(issues);
 }
 
 /**

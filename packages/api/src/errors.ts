@@ -6,6 +6,7 @@ import {
   ValidationError,
   type FieldIssue,
 } from "@kiln/domain";
+import { MessageTooLargeError } from "@kiln/bus";
 import { KubernetesReviewError } from "./kubernetes-delegation.js";
 
 /** The JSON body of every error answer (docs/api.md). */
@@ -66,6 +67,15 @@ export function toHttpError(error: unknown): { status: number; body: ErrorBody }
     return { status: 503, body: { error: error.reason, message: error.message } };
   if (error instanceof PayloadTooLargeError)
     return { status: 413, body: { error: error.reason, message: error.message } };
+  // What the size checks let through and the bus still could not carry: not the client's retry to make.
+  if (error instanceof MessageTooLargeError)
+    return {
+      status: 413,
+      body: {
+        error: "PayloadTooLarge",
+        message: "the build request is larger than the bus carries",
+      },
+    };
   const status = (error as { statusCode?: number }).statusCode;
   if (status === 413)
     return { status, body: { error: "PayloadTooLarge", message: "the request body is too large" } };

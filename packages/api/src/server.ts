@@ -42,8 +42,11 @@ import {
   ForbiddenError,
   ValidationError,
   Verb,
+  maxSubdomainLength,
+  newBuildSizeIssue,
   type BuildConfigSpec,
   type BuildRecord,
+  type NewBuildSpec,
   type ResourceKind,
 } from "@kiln/domain";
 import { backoffMs } from "@kiln/runtime";
@@ -128,6 +131,9 @@ export function createApiServer(options: ApiServerOptions) {
   const app = Fastify({
     loggerInstance: options.logger.child({ component: "api" }),
     bodyLimit: options.bodyLimitBytes ?? 5 * 1024 * 1024,
+    // Fastify's default, 100, answers 414 to a longer path parameter: a 253-character name
+    // (Kubernetes' longest) could be applied but never read or deleted.
+    routerOptions: { maxParamLength: maxSubdomainLength },
   });
 
   app.setErrorHandler((error, request, reply) => {
@@ -353,20 +359,30 @@ export function createApiServer(options: ApiServerOptions) {
       const { ns, name } = request.params;
       const parsed = InstantiateBody.safeParse(request.body ?? {});
       if (!parsed.success) throw new ValidationError(issuesFromZod(parsed.error));
-      if (!(await getResource(db, "BuildConfig", ns, name)))
-        throw new NotFoundError("BuildConfig", ns, name);
+      const bc = await getResource(db, "BuildConfig", ns, name);
+      if (!bc) throw new NotFoundError("BuildConfig", ns, name);
       const requestId = parsed.data.requestId ?? randomUUID();
-      await requestBuild(bus, {
-        requestId,
+      const build = {
         namespace: ns,
         buildConfig: name,
         commit: parsed.data.commit,
         env: parsed.data.env,
         cause: { type: "Manual", message: "Manually triggered" },
-      });
+      } as const;
+      refuseUncarriable(bc.spec as BuildConfigSpec, build);
+      await requestBuild(bus, { requestId, ...build });
       return answerWhenCreated(requestId, reply);
     },
   );
+
+  /**
+   * Refuses (400, naming the field and the limit) a build whose spec would be too large for the
+   * bus to carry to a runner: weighed as the scheduler will make it, before anything is sent.
+   */
+  function refuseUncarriable(spec: BuildConfigSpec, build: Omit<NewBuildSpec, "number">): void {
+    const issue = newBuildSizeIssue(spec, build, registry);
+    if (issue) throw new ValidationError([issue]);
+  }
 
   /** The scheduler numbers the build; wait for it so the CLI can print and follow `NAME-N`. */
   async function answerWhenCreated(requestId: string, reply: FastifyReply) {
@@ -408,6 +424,13 @@ export function createApiServer(options: ApiServerOptions) {
           : undefined;
       if (kind === "file" && !asFile)
         throw new ValidationError([{ path: "asFile", message: "required when kind is file" }]);
+      // Before a byte is stored: the upload itself travels out of band, the rest must fit.
+      refuseUncarriable(bc.spec as BuildConfigSpec, {
+        namespace: ns,
+        buildConfig: name,
+        env: [],
+        cause: { type: "Manual", message: "Binary build" },
+      });
 
       const limit = options.binaryLimitBytes ?? 512 * 1024 * 1024;
       const tooLarge = () => {

@@ -8,7 +8,7 @@ export const WebhookErrorReason = {
   MissingHeader: "MissingHeader",
   /** Not `application/json` (or the form encoding GitHub and Gitea offer). */
   UnsupportedMediaType: "UnsupportedMediaType",
-  /** Over WEBHOOK_BODY_LIMIT_BYTES. */
+  /** Over WEBHOOK_BODY_LIMIT_BYTES, or a generic hook's env larger than a build can carry. */
   PayloadTooLarge: "PayloadTooLarge",
   /** Wrong secret or signature, unknown BuildConfig, or no such trigger: all alike on purpose. */
   Unauthorized: "Unauthorized",

@@ -14,6 +14,7 @@ import {
   type SecretBox,
 } from "@kiln/db";
 import {
+  newBuildSizeIssue,
   SecretType,
   webhookSecretKey,
   type BuildConfigSpec,
@@ -141,6 +142,9 @@ export class WebhookReceiver {
     const app = Fastify({
       bodyLimit: this.options.bodyLimitBytes ?? 5 * 1024 * 1024,
       logger: false,
+      // Fastify's default, 100, answers 414 to a longer path parameter: a BuildConfig name may
+      // have 165 characters, and OpenShift's URL carries the webhook secret, which may be long.
+      routerOptions: { maxParamLength: 1024 },
     });
     // Signatures cover the raw bytes: keep them, parse later (after verification).
     app.removeAllContentTypeParsers();
@@ -273,6 +277,7 @@ export class WebhookReceiver {
     let parsed: ParsedHook;
     try {
       parsed = def.parse(req.headers, req.body);
+      if (spec) refuseUncarriableEnv(parsed, settings.allowEnv === true, spec, req);
     } catch (error) {
       if (!(error instanceof WebhookError)) throw error;
       const stored = await this.store({
@@ -545,6 +550,33 @@ function untrustedDeliveryId(headers: HookHeaders): string | null {
     if (value !== undefined) return value.replace(/[^A-Za-z0-9_{}-]/g, "").slice(0, 128) || null;
   }
   return null;
+}
+
+/**
+ * A generic webhook's env rides in the build's spec to the runner: one that would make the spec
+ * larger than the bus carries is refused here (413, stored as a rejected delivery naming the
+ * limit), not left to fail at dispatch. Weighed as the scheduler makes the build; the registry's
+ * few bytes per image are not known here, which the room kept beside the spec absorbs.
+ */
+function refuseUncarriableEnv(
+  parsed: ParsedHook,
+  allowEnv: boolean,
+  spec: BuildConfigSpec,
+  req: HookRequest,
+): void {
+  if (parsed.event.kind !== "push" || !allowEnv || !parsed.event.env?.length) return;
+  const issue = newBuildSizeIssue(
+    spec,
+    {
+      namespace: req.namespace,
+      buildConfig: req.buildConfig,
+      env: parsed.event.env,
+      cause: { type: "GitPush", message: "Generic WebHook" },
+    },
+    "",
+  );
+  if (issue)
+    throw new WebhookError(WebhookErrorReason.PayloadTooLarge, `${issue.path}: ${issue.message}`);
 }
 
 function toHttpError(
