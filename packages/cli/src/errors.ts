@@ -100,3 +100,9 @@ export class BuildEndedError extends CliError {
     );
   }
 }
+
+/** `kiln status`: no `kiln up` runs under the state dir. Exit 3, as `systemctl status` says "not running". */
+export class NotRunningError extends CliError {
+  readonly reason = "NotRunning";
+  override readonly exitCode = 3;
+}

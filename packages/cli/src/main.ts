@@ -262,7 +262,9 @@ export function buildProgram(overrides: Partial<CliIo> = {}): Command {
 
   program
     .command("up")
-    .description("run Kiln on this machine: NATS, PostgreSQL, a registry and the six services")
+    .description(
+      "run Kiln on this machine: NATS, PostgreSQL, a registry and the six services, each restarted when it exits",
+    )
     .option("--state-dir <dir>", "where data, logs and the env file live (default: <repo>/.kiln)")
     .option("--nats-port <port>", "NATS client port", port)
     .option("--postgres-port <port>", "PostgreSQL port", port)
@@ -275,6 +277,24 @@ export function buildProgram(overrides: Partial<CliIo> = {}): Command {
         // Loaded on demand: only `up` needs @kiln/infra and @kiln/db.
         const { upCommand } = await import("./commands/up.js");
         await upCommand(ctx, opts);
+      }),
+    );
+
+  program
+    .command("status")
+    .description(
+      "what `kiln up` runs: each process's state, pid, uptime, restarts and last exit (exit 3: not running)",
+    )
+    .option(
+      "--state-dir <dir>",
+      "the `kiln up` state dir (default: KILN_STATE_DIR, or <repo>/.kiln)",
+    )
+    .addOption(new Option("-o, --output <format>", "output format").choices(["json"]))
+    .action(
+      run(async (opts: import("./commands/status.js").StatusOptions) => {
+        // Loaded on demand, like `up`: it reads @kiln/infra's status file.
+        const { statusCommand } = await import("./commands/status.js");
+        await statusCommand(ctx, opts);
       }),
     );
 

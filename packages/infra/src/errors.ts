@@ -6,6 +6,7 @@ export const InfraErrorReason = {
   MissingDependency: "MissingDependency",
   PortInUse: "PortInUse",
   StartupFailed: "StartupFailed",
+  KeepsFailing: "KeepsFailing",
 } as const;
 export type InfraErrorReason = (typeof InfraErrorReason)[keyof typeof InfraErrorReason];
 
@@ -100,6 +101,44 @@ export class StartupFailedError extends InfraError {
       options,
     );
     this.service = service;
+    this.logTail = tail;
+  }
+}
+
+/**
+ * A supervised process stopped again and again soon after each start, so its supervisor gave
+ * up on it (and stopped the rest). Carries why: how it last ended and the tail of its log.
+ */
+export class ProcessKeepsFailingError extends InfraError {
+  readonly reason = InfraErrorReason.KeepsFailing;
+  // It failed the same way several times already; something must be fixed first.
+  readonly retryable = false;
+  /** Which process, e.g. `scheduler` or `postgres`. */
+  readonly process: string;
+  /** How it ended the last time: `code 1`, `signal SIGKILL`, or why its start failed. */
+  readonly lastFailure: string;
+  readonly logFile: string | undefined;
+  /** Last lines of its log file ("" when there is none). */
+  readonly logTail: string;
+
+  constructor(
+    process: string,
+    details: {
+      failures: number;
+      withinMs: number;
+      lastFailure: string;
+      logFile?: string | undefined;
+      logTail?: string;
+    },
+  ) {
+    const tail = details.logTail?.trim() ?? "";
+    const where = details.logFile === undefined ? "" : ` (log: ${details.logFile})`;
+    super(
+      `${process} keeps failing: it stopped ${details.failures} times in a row, each within ${details.withinMs / 1000}s of its start; the last time: ${details.lastFailure}${where}${tail === "" ? "" : `\n--- last log lines ---\n${tail}`}`,
+    );
+    this.process = process;
+    this.lastFailure = details.lastFailure;
+    this.logFile = details.logFile;
     this.logTail = tail;
   }
 }

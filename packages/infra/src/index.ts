@@ -11,12 +11,17 @@ export {
   InfraErrorReason,
   MissingDependencyError,
   PortInUseError,
+  ProcessKeepsFailingError,
   StartupFailedError,
 } from "./errors.js";
 export type { BusyPort, MissingDependency } from "./errors.js";
-export { startInfrastructure } from "./infrastructure.js";
-export type { Infrastructure, StartInfrastructureOptions } from "./infrastructure.js";
-export { ManagedProcess } from "./managed-process.js";
+export { infrastructureStarts, startInfrastructure } from "./infrastructure.js";
+export type {
+  Infrastructure,
+  InfrastructureStarts,
+  StartInfrastructureOptions,
+} from "./infrastructure.js";
+export { describeExit, ManagedProcess } from "./managed-process.js";
 export type { ManagedProcessOptions, ProcessExit, StopOptions } from "./managed-process.js";
 export { startNats } from "./nats.js";
 export type { NatsServer, NatsServerUser, StartNatsOptions } from "./nats.js";
@@ -35,10 +40,30 @@ export {
   removeBuildahStore,
 } from "./base-image.js";
 export type { BuildBusyboxImageOptions, BuiltImage } from "./base-image.js";
-export { kilnServiceEnv, kilnServiceNames, startKilnServices } from "./kiln-services.js";
+export {
+  kilnServiceEnv,
+  kilnServiceLogFile,
+  kilnServiceNames,
+  kilnServiceStopTimeoutMs,
+  kilnStopOrder,
+  prepareKilnServiceDirs,
+  startKilnService,
+  startKilnServices,
+} from "./kiln-services.js";
 export type {
   KilnServiceName,
   KilnServicePorts,
   KilnServices,
   StartKilnServicesOptions,
 } from "./kiln-services.js";
+export { RestartPolicy } from "./restart-policy.js";
+export type { RestartDecision, RestartPolicyOptions } from "./restart-policy.js";
+export { Supervisor } from "./supervisor.js";
+export type { SupervisedProcessSpec, SupervisorEvent, SupervisorOptions } from "./supervisor.js";
+export {
+  readSupervisorStatus,
+  SupervisedState,
+  supervisorRunning,
+  supervisorStatusFile,
+} from "./supervisor-status.js";
+export type { SupervisedProcessStatus, SupervisorStatus } from "./supervisor-status.js";

@@ -1,5 +1,6 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
+import type { BasicCredentials } from "@kiln/registry";
 import { findBinaries } from "./binaries.js";
 import { startNats, type NatsServer, type NatsServerUser } from "./nats.js";
 import { assertPortsFree } from "./ports.js";
@@ -35,6 +36,72 @@ export type Infrastructure = {
   stop(): Promise<void>;
 };
 
+/** How to start each server; the same options every time, so a restart is a start like the first. */
+export type InfrastructureStarts = {
+  nats(): Promise<NatsServer>;
+  postgres(): Promise<PostgresServer>;
+  registry(): Promise<RegistryServer>;
+};
+
+/**
+ * The starts of NATS, PostgreSQL and the registry under `stateDir`. The programs are found at
+ * once (every missing one in one error); the registry's account is made or read by its first
+ * start and kept. Each start
+ * writes its server's config again and prepares its data dir as the first did (NATS with the
+ * same users, PostgreSQL on the same cluster, the registry with the same config), and fails
+ * with `PortInUseError` when its port is taken.
+ */
+export function infrastructureStarts(options: StartInfrastructureOptions): InfrastructureStarts {
+  const host = options.host ?? "127.0.0.1";
+  const hints = options.portHints ?? {};
+  const bin = findBinaries(["natsServer", "postgres", "initdb", "registry"]);
+  let credentials: Promise<BasicCredentials> | undefined;
+  const registryCredentials = async () => {
+    const registryDir = join(options.stateDir, "registry");
+    await mkdir(registryDir, { recursive: true, mode: 0o700 });
+    return ensureRegistryCredentials(registryDir);
+  };
+  return {
+    nats: () =>
+      startNats({
+        stateDir: options.stateDir,
+        host,
+        port: options.ports.nats,
+        binary: bin.natsServer,
+        ...(options.natsUsers === undefined ? {} : { users: options.natsUsers }),
+        ...(hints.nats === undefined ? {} : { portHint: hints.nats }),
+      }),
+    postgres: () =>
+      startPostgres({
+        stateDir: options.stateDir,
+        host,
+        port: options.ports.postgres,
+        binaries: { postgres: bin.postgres, initdb: bin.initdb },
+        fast: options.fast ?? false,
+        ...(hints.postgres === undefined ? {} : { portHint: hints.postgres }),
+      }),
+    registry: async () =>
+      startRegistry({
+        stateDir: options.stateDir,
+        host,
+        port: options.ports.registry,
+        binary: bin.registry,
+        // A failed read (a full disk) is tried again by the next start.
+        credentials: await (credentials ??= registryCredentials().catch((err: unknown) => {
+          credentials = undefined;
+          throw err;
+        })),
+        ...(options.notificationUrl === undefined
+          ? {}
+          : { notificationUrl: options.notificationUrl }),
+        ...(options.notificationToken === undefined
+          ? {}
+          : { notificationToken: options.notificationToken }),
+        ...(hints.registry === undefined ? {} : { portHint: hints.registry }),
+      }),
+  };
+}
+
 /**
  * Starts NATS (JetStream), PostgreSQL and the registry on loopback under `stateDir`. The
  * registry takes no anonymous request: Kiln's account (`ensureRegistryCredentials`) or a 401,
@@ -47,7 +114,7 @@ export async function startInfrastructure(
 ): Promise<Infrastructure> {
   const host = options.host ?? "127.0.0.1";
   const hints = options.portHints ?? {};
-  const bin = findBinaries(["natsServer", "postgres", "initdb", "registry"]);
+  const starts = infrastructureStarts(options);
   await assertPortsFree(
     [
       { port: options.ports.nats, what: "nats", hint: hints.nats ?? "--nats-port" },
@@ -66,40 +133,11 @@ export async function startInfrastructure(
   };
   try {
     // One after the other: two cores, and postgres' initdb is the only slow step anyway.
-    const nats = await startNats({
-      stateDir: options.stateDir,
-      host,
-      port: options.ports.nats,
-      binary: bin.natsServer,
-      ...(options.natsUsers === undefined ? {} : { users: options.natsUsers }),
-      ...(hints.nats === undefined ? {} : { portHint: hints.nats }),
-    });
+    const nats = await starts.nats();
     started.push(nats);
-    const postgres = await startPostgres({
-      stateDir: options.stateDir,
-      host,
-      port: options.ports.postgres,
-      binaries: { postgres: bin.postgres, initdb: bin.initdb },
-      fast: options.fast ?? false,
-      ...(hints.postgres === undefined ? {} : { portHint: hints.postgres }),
-    });
+    const postgres = await starts.postgres();
     started.push(postgres);
-    const registryDir = join(options.stateDir, "registry");
-    await mkdir(registryDir, { recursive: true, mode: 0o700 });
-    const registry = await startRegistry({
-      stateDir: options.stateDir,
-      host,
-      port: options.ports.registry,
-      binary: bin.registry,
-      credentials: await ensureRegistryCredentials(registryDir),
-      ...(options.notificationUrl === undefined
-        ? {}
-        : { notificationUrl: options.notificationUrl }),
-      ...(options.notificationToken === undefined
-        ? {}
-        : { notificationToken: options.notificationToken }),
-      ...(hints.registry === undefined ? {} : { portHint: hints.registry }),
-    });
+    const registry = await starts.registry();
     started.push(registry);
 
     let stopping: Promise<void> | undefined;

@@ -1,6 +1,7 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { BasicCredentials } from "@kiln/registry";
+import { defaultShutdownGraceMs } from "@kiln/runtime";
 import { StartupFailedError } from "./errors.js";
 import type { ManagedProcess } from "./managed-process.js";
 import { spawnService } from "./service-process.js";
@@ -15,6 +16,29 @@ export const kilnServiceNames = [
   "webhook-receiver",
 ] as const;
 export type KilnServiceName = (typeof kilnServiceNames)[number];
+
+/**
+ * How long a stop waits for a service before it SIGKILLs it: longer than the service's own
+ * grace (`Shutdown`'s, which the build-runner's BUILD_RUNNER_SHUTDOWN_GRACE_MS, 20 s by
+ * default, runs inside), so a runner finishing its builds is never cut off. The same 30 s as
+ * the pods' terminationGracePeriodSeconds in k8s/.
+ */
+export const kilnServiceStopTimeoutMs = defaultShutdownGraceMs + 5_000;
+
+/**
+ * The order Kiln stops in, group by group (a group's processes together): intake first, so
+ * nothing new arrives; then the runners, which finish their builds or hand them back while
+ * the scheduler still records what they publish; then the other services; then the registry,
+ * NATS and PostgreSQL, which every service used to the end.
+ */
+export const kilnStopOrder = [
+  ["api", "webhook-receiver"],
+  ["build-runner"],
+  ["scheduler", "image-watcher", "deployer"],
+  ["registry"],
+  ["nats"],
+  ["postgres"],
+] as const satisfies readonly (readonly (KilnServiceName | "registry" | "nats" | "postgres")[])[];
 
 export interface KilnServicePorts {
   api: number;
@@ -62,7 +86,10 @@ export interface KilnServices {
   apiUrl: string;
   webhookUrl: string;
   processes: Map<KilnServiceName, ManagedProcess>;
-  /** SIGTERM to each service, in reverse start order, each awaited (SIGKILL after `timeoutMs`). */
+  /**
+   * SIGTERM to the services in {@link kilnStopOrder}, each group awaited (SIGKILL after
+   * `timeoutMs`, by default {@link kilnServiceStopTimeoutMs}).
+   */
   stop(options?: { timeoutMs?: number }): Promise<void>;
 }
 
@@ -132,41 +159,71 @@ export function kilnServiceEnv(
 }
 
 /**
- * Starts Kiln's services as processes and waits until every one answers `/healthz` (a service
- * starts its health endpoint only after its consumers run, so "healthy" means "working").
- * A service that dies or never gets healthy fails the start with the end of its log, and
- * whatever was started is stopped again.
+ * Starts one service and waits until it answers `/healthz` (a service starts its health
+ * endpoint only after its consumers run, so "healthy" means "working"). A service that dies or
+ * never gets healthy fails the start with the end of its log, and is stopped again. `kiln up`
+ * restarts a service with this too.
+ */
+export async function startKilnService(
+  o: StartKilnServicesOptions,
+  name: KilnServiceName,
+): Promise<ManagedProcess> {
+  const proc = await spawnService({
+    name,
+    entry: join(o.servicesDir, name, "src", "main.ts"),
+    env: kilnServiceEnv(o, name),
+    logFile: kilnServiceLogFile(o, name),
+  });
+  try {
+    await waitHealthy(
+      name,
+      healthUrl(name, o.ports),
+      proc,
+      Date.now() + (o.readyTimeoutMs ?? 90_000),
+    );
+  } catch (error) {
+    await proc.stop({ timeoutMs: kilnServiceStopTimeoutMs });
+    throw error;
+  }
+  return proc;
+}
+
+/** Where service `name` logs. */
+export function kilnServiceLogFile(
+  o: Pick<StartKilnServicesOptions, "logsDir">,
+  name: KilnServiceName,
+): string {
+  return join(o.logsDir, `${name}.log`);
+}
+
+/**
+ * Starts Kiln's services as processes, all at once (spawned in {@link kilnServiceNames}
+ * order), and waits until every one is healthy (see {@link startKilnService}). When one fails,
+ * the others are stopped again and the first failure in start order is thrown.
  */
 export async function startKilnServices(o: StartKilnServicesOptions): Promise<KilnServices> {
   const wanted = new Set(o.services ?? kilnServiceNames);
   const names = kilnServiceNames.filter((n) => wanted.has(n));
-  await mkdir(o.workDir, { recursive: true });
-  await mkdir(o.buildahStorageDir, { recursive: true });
-  await mkdir(o.logsDir, { recursive: true });
+  await prepareKilnServiceDirs(o);
   const processes = new Map<KilnServiceName, ManagedProcess>();
   const stop = async (options: { timeoutMs?: number } = {}) => {
-    for (const name of [...names].reverse())
-      await processes.get(name)?.stop({ timeoutMs: options.timeoutMs ?? 10_000 });
-  };
-  try {
-    for (const name of names) {
-      const entry = join(o.servicesDir, name, "src", "main.ts");
-      processes.set(
-        name,
-        await spawnService({
-          name,
-          entry,
-          env: kilnServiceEnv(o, name),
-          logFile: join(o.logsDir, `${name}.log`),
-        }),
+    for (const group of kilnStopOrder) {
+      await Promise.all(
+        group.map((name) =>
+          processes
+            .get(name as KilnServiceName)
+            ?.stop({ timeoutMs: options.timeoutMs ?? kilnServiceStopTimeoutMs }),
+        ),
       );
     }
-    const deadline = Date.now() + (o.readyTimeoutMs ?? 90_000);
-    for (const name of names)
-      await waitHealthy(name, healthUrl(name, o.ports), processes.get(name)!, deadline);
-  } catch (error) {
+  };
+  const results = await Promise.allSettled(
+    names.map(async (name) => processes.set(name, await startKilnService(o, name))),
+  );
+  const failed = results.find((r) => r.status === "rejected");
+  if (failed !== undefined) {
     await stop();
-    throw error;
+    throw failed.reason;
   }
   return {
     apiUrl: `http://${host}:${o.ports.api}`,
@@ -174,6 +231,15 @@ export async function startKilnServices(o: StartKilnServicesOptions): Promise<Ki
     processes,
     stop,
   };
+}
+
+/** The directories the services write to: work dirs, buildah's store, logs. */
+export async function prepareKilnServiceDirs(
+  o: Pick<StartKilnServicesOptions, "workDir" | "buildahStorageDir" | "logsDir">,
+): Promise<void> {
+  await mkdir(o.workDir, { recursive: true });
+  await mkdir(o.buildahStorageDir, { recursive: true });
+  await mkdir(o.logsDir, { recursive: true });
 }
 
 async function waitHealthy(

@@ -36,6 +36,12 @@ export type ProcessExit = {
   error?: Error;
 };
 
+/** How a process ended, as a person reads it: `code 1`, `signal SIGKILL`, `not started (ENOENT …)`. */
+export function describeExit(exit: ProcessExit): string {
+  if (exit.error !== undefined) return `not started (${exit.error.message})`;
+  return exit.signal === null ? `code ${exit.code}` : `signal ${exit.signal}`;
+}
+
 export type StopOptions = {
   /** How long to wait after the stop signal before SIGKILL. @default 10_000 */
   timeoutMs?: number;
@@ -69,6 +75,7 @@ export class ManagedProcess {
 
   private readonly options: ManagedProcessOptions;
   private child: ChildProcess | undefined;
+  private spawnedAt: number | undefined;
   private exit: ProcessExit | undefined;
   private resolveExited!: (exit: ProcessExit) => void;
   private stopping: Promise<ProcessExit> | undefined;
@@ -85,6 +92,11 @@ export class ManagedProcess {
 
   get pid(): number | undefined {
     return this.child?.pid;
+  }
+
+  /** When it was spawned (ms since the epoch); undefined before. */
+  get startedAt(): number | undefined {
+    return this.spawnedAt;
   }
 
   /** True between a successful spawn and exit. */
@@ -122,6 +134,7 @@ export class ManagedProcess {
       this.child = child;
       await new Promise<void>((resolve, reject) => {
         child.once("spawn", () => {
+          this.spawnedAt = Date.now();
           running.add(this);
           installExitHook();
           resolve();
@@ -178,26 +191,23 @@ export class ManagedProcess {
   }
 
   /** Last `lines` lines of the log file ("" without a log file). */
-  async logTail(lines = 30): Promise<string> {
-    if (this.logFile === undefined) return "";
+  logTail(lines = 30): Promise<string> {
+    return this.logFile === undefined ? Promise.resolve("") : readLogTail(this.logFile, lines);
+  }
+
+  /**
+   * SIGKILLs what is left of its process group once it has exited: helpers it forked that did
+   * not die with it (a PostgreSQL backend whose postmaster was killed holds the shared memory
+   * a new postmaster needs). Call it right after the exit: the group's id cannot be reused while
+   * a member lives, so then it reaches no other program.
+   */
+  reapGroup(): void {
+    const pid = this.child?.pid;
+    if (pid === undefined || this.exit === undefined) return;
     try {
-      const handle = await open(this.logFile, "r");
-      try {
-        const { size } = await handle.stat();
-        // 16 KiB is plenty for 30 lines of server logs and bounded for a huge file.
-        const length = Math.min(size, 16 * 1024);
-        const buf = Buffer.alloc(length);
-        await handle.read(buf, 0, length, size - length);
-        return buf
-          .toString("utf8")
-          .split("\n")
-          .slice(-lines - 1)
-          .join("\n");
-      } finally {
-        await handle.close();
-      }
+      process.kill(-pid, "SIGKILL");
     } catch {
-      return "";
+      // ESRCH: nothing was left.
     }
   }
 
@@ -217,5 +227,28 @@ export class ManagedProcess {
     this.exit = exit;
     running.delete(this);
     this.resolveExited(exit);
+  }
+}
+
+/** Last `lines` lines of a log file; "" when it cannot be read. */
+export async function readLogTail(file: string, lines = 30): Promise<string> {
+  try {
+    const handle = await open(file, "r");
+    try {
+      const { size } = await handle.stat();
+      // 16 KiB is plenty for 30 lines of server logs and bounded for a huge file.
+      const length = Math.min(size, 16 * 1024);
+      const buf = Buffer.alloc(length);
+      await handle.read(buf, 0, length, size - length);
+      return buf
+        .toString("utf8")
+        .split("\n")
+        .slice(-lines - 1)
+        .join("\n");
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    return "";
   }
 }

@@ -1,7 +1,7 @@
 import { connect } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { StartupFailedError } from "./errors.js";
-import type { ManagedProcess } from "./managed-process.js";
+import { describeExit, type ManagedProcess } from "./managed-process.js";
 
 export type WaitOptions = {
   /** Give up after this long. */
@@ -24,8 +24,7 @@ export async function waitUntilReady(
   for (;;) {
     const exit = proc.exitStatus;
     if (exit !== undefined) {
-      const how = exit.signal === null ? `code ${exit.code}` : `signal ${exit.signal}`;
-      throw new StartupFailedError(proc.name, `exited during startup (${how})`, {
+      throw new StartupFailedError(proc.name, `exited during startup (${describeExit(exit)})`, {
         logTail: await proc.logTail(),
         logFile: proc.logFile,
       });

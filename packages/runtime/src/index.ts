@@ -19,7 +19,7 @@ export { createLogger, redactUrl, redactedPaths } from "./logger.js";
 export type { CreateLoggerOptions, Logger } from "./logger.js";
 export { descendantPids, runChecked, runCommand } from "./run-command.js";
 export type { CommandResult, RunCommandOptions } from "./run-command.js";
-export { Shutdown } from "./shutdown.js";
+export { defaultShutdownGraceMs, Shutdown } from "./shutdown.js";
 export type { ShutdownOptions } from "./shutdown.js";
 export { baseConfigShape, baseSecretKeys, configJsonSchema, runService } from "./service.js";
 export type { ServiceContext } from "./service.js";

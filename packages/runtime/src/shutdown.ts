@@ -1,8 +1,15 @@
 import type { Logger } from "pino";
 
+/**
+ * How long a service's stop steps may take together before it exits anyway. Whoever stops a
+ * service (`kiln up`, a pod's terminationGracePeriodSeconds) must wait longer than this, or it
+ * kills the service mid-step (the build-runner's own grace, 20 s by default, runs inside it).
+ */
+export const defaultShutdownGraceMs = 25_000;
+
 export interface ShutdownOptions {
   logger: Logger;
-  /** How long every handler together may take before the process exits anyway. @default 25000 */
+  /** How long every handler together may take before the process exits anyway. @default defaultShutdownGraceMs */
   graceMs?: number;
   /** Injected for tests; defaults to `process.exit`. */
   exit?: (code: number) => void;
@@ -24,7 +31,7 @@ export class Shutdown {
 
   constructor(options: ShutdownOptions) {
     this.logger = options.logger;
-    this.graceMs = options.graceMs ?? 25_000;
+    this.graceMs = options.graceMs ?? defaultShutdownGraceMs;
     this.exit = options.exit ?? ((code) => process.exit(code));
   }
 

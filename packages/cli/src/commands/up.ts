@@ -9,23 +9,36 @@ import { busNatsUsers, setUpBus } from "@kiln/bus";
 import { createDatabase, resealStoredSecrets, runMigrations, SecretBox } from "@kiln/db";
 import {
   DefaultPorts,
-  buildBusyboxImage,
-  kilnServiceNames,
-  startKilnServices,
-  type KilnServices,
   assertPortsFree,
+  buildBusyboxImage,
+  describeExit,
   findBinaries,
-  startInfrastructure,
-  type Infrastructure,
+  infrastructureStarts,
+  kilnServiceLogFile,
+  kilnServiceNames,
+  kilnServiceStopTimeoutMs,
+  kilnStopOrder,
+  prepareKilnServiceDirs,
+  readSupervisorStatus,
+  startKilnService,
+  Supervisor,
+  supervisorRunning,
+  supervisorStatusFile,
   type ManagedProcess,
+  type PostgresServer,
+  type RegistryServer,
+  type StartKilnServicesOptions,
+  type SupervisorEvent,
 } from "@kiln/infra";
 import { basicAuthOf } from "@kiln/registry";
 import { KilnClient } from "../client.js";
 import { formatEnvFile } from "../config.js";
 import type { CommandContext } from "../context.js";
 import { UsageError } from "../errors.js";
+import { formatDuration } from "../output/time.js";
 import { ensureBusSecrets } from "./bus-secrets.js";
-import { findRepoRoot, installRoot } from "../repo-root.js";
+import { installRoot } from "../repo-root.js";
+import { resolveStateDir } from "../state-dir.js";
 
 const execFileAsync = promisify(execFile);
 
@@ -40,20 +53,26 @@ export interface UpOptions {
 }
 
 const host = "127.0.0.1";
-/** Matches the services' own shutdown grace (R5), after which ManagedProcess SIGKILLs the group. */
-const serviceStopTimeoutMs = 10_000;
+/**
+ * NATS, PostgreSQL and the registry stop within a second or two (PostgreSQL's fast shutdown
+ * writes a checkpoint first); SIGKILL only for one that hangs.
+ */
+const infraStopTimeoutMs = 30_000;
 /** Registry notifications go to the image-watcher's HTTP server (it also serves its /healthz there). */
 const registryNotificationPath = "/registry/notifications";
+/** Lines of a failing process's log shown with each restart. */
+const restartLogLines = 15;
 
 /**
  * `kiln up`: real NATS, PostgreSQL and a registry as local processes, then the six services,
- * until Ctrl-C. Everything lives under one state directory so `rm -rf .kiln` is a full reset.
+ * until Ctrl-C, supervised: whatever exits is started again (see {@link Supervisor}), one that
+ * keeps failing stops Kiln with its reason. Everything lives under one state directory so
+ * `rm -rf .kiln` is a full reset; `<state dir>/status.json` is what `kiln status` reads.
  */
 export async function upCommand(ctx: CommandContext, options: UpOptions): Promise<void> {
   const say = (line: string) => ctx.out(`${line}\n`);
   const cwd = ctx.io.cwd;
-  const repoRoot = findRepoRoot(cwd) ?? cwd;
-  const stateDir = resolve(cwd, options.stateDir ?? join(repoRoot, ".kiln"));
+  const stateDir = resolveStateDir(cwd, options.stateDir);
   const code = installRoot();
   const ports = {
     nats: options.natsPort ?? DefaultPorts.nats,
@@ -82,6 +101,15 @@ export async function upCommand(ctx: CommandContext, options: UpOptions): Promis
   if (missing.length > 0) {
     throw new UsageError(
       `service entry points not found: ${missing.map((e) => e.entry).join(", ")}`,
+    );
+  }
+  const statusFile = supervisorStatusFile(stateDir);
+  // Two `kiln up` on one state dir would share PostgreSQL's data dir (the second fails) and
+  // overwrite each other's status: said before anything else.
+  const earlier = await readSupervisorStatus(statusFile).catch(() => null);
+  if (earlier !== null && earlier.pid !== process.pid && supervisorRunning(earlier)) {
+    throw new UsageError(
+      `kiln up is already running with the state dir ${stateDir} (pid ${earlier.pid}); \`kiln status\` shows it`,
     );
   }
   const binaries = findBinaries(["natsServer", "postgres", "initdb", "registry", "buildah", "git"]);
@@ -121,51 +149,72 @@ export async function upCommand(ctx: CommandContext, options: UpOptions): Promis
   await mkdir(logsDir, { recursive: true });
   const token = await ensureToken(join(stateDir, "token"));
   const bus = await ensureBusSecrets(stateDir);
+  const starts = infrastructureStarts({
+    stateDir,
+    host,
+    ports: { nats: ports.nats, postgres: ports.postgres, registry: ports.registry },
+    natsUsers: busNatsUsers(bus.credentials, "kiln"),
+    notificationUrl: `http://${host}:${healthPorts.imageWatcherHealth}${registryNotificationPath}`,
+    notificationToken: bus.notificationToken,
+  });
 
   const stop = new StopSignal(ctx);
-  let infra: Infrastructure | undefined;
-  let services: KilnServices | undefined;
-  const shutdown = async () => {
-    if (!services && !infra) return;
-    if (services) {
-      say("stopping services...");
-      await services.stop({ timeoutMs: serviceStopTimeoutMs });
-      services = undefined;
-    }
-    if (infra) {
-      say("stopping registry, postgres and nats...");
-      await infra.stop();
-      infra = undefined;
-    }
-    say("stopped");
-  };
+  const supervisor = new Supervisor({
+    statusFile,
+    logTailLines: restartLogLines,
+    onEvent: (event) => report(ctx, event),
+  });
+  let stopping: Promise<void> | undefined;
+  const shutdown = () =>
+    (stopping ??= (async () => {
+      say("stopping Kiln: intake, runners, the other services, then registry, nats, postgres");
+      await supervisor.stop(kilnStopOrder);
+      say("stopped");
+    })());
 
   try {
     say(`starting nats, postgres and the registry under ${stateDir} ...`);
-    infra = await startInfrastructure({
-      stateDir,
-      host,
-      ports: { nats: ports.nats, postgres: ports.postgres, registry: ports.registry },
-      natsUsers: busNatsUsers(bus.credentials, "kiln"),
-      notificationUrl: `http://${host}:${healthPorts.imageWatcherHealth}${registryNotificationPath}`,
-      notificationToken: bus.notificationToken,
+    // Each start is what a restart runs again: the server with the same config and data dir,
+    // and whatever it needs before anyone uses it (NATS: Kiln's streams, made by `admin`
+    // before any service connects, since no service may create one).
+    const nats = await startSupervised(supervisor, "nats", join(logsDir, "nats.log"), async () => {
+      const server = await starts.nats();
+      try {
+        await setUpBus({ servers: server.url, adminSeed: bus.credentials.admin });
+      } catch (error) {
+        await server.stop();
+        throw error;
+      }
+      return server;
     });
+    if (stop.requested) return await shutdown();
+    const postgres: PostgresServer = await startSupervised(
+      supervisor,
+      "postgres",
+      join(logsDir, "postgres.log"),
+      () => starts.postgres(),
+    );
+    if (stop.requested) return await shutdown();
+    const registryServer: RegistryServer = await startSupervised(
+      supervisor,
+      "registry",
+      join(logsDir, "registry.log"),
+      () => starts.registry(),
+    );
     if (stop.requested) return await shutdown();
 
     say("running database migrations...");
-    await runMigrations(infra.databaseUrl);
-    await sealSecretsStoredInClear(infra.databaseUrl, bus.secretsKey, say);
-    await setUpBus({ servers: infra.natsUrl, adminSeed: bus.credentials.admin });
+    await runMigrations(postgres.url);
+    await sealSecretsStoredInClear(postgres.url, bus.secretsKey, say);
 
-    const registry = infra.registry.address;
-    // startInfrastructure always starts the registry with Kiln's account and its auth file.
-    const registryCredentials = infra.registry.credentials ?? undefined;
-    const registryAuthFile = infra.registry.authFile ?? "";
-    say(`starting ${kilnServiceNames.join(", ")} ...`);
-    services = await startKilnServices({
+    const registry = registryServer.address;
+    // The registry always starts with Kiln's account and its auth file.
+    const registryCredentials = registryServer.credentials ?? undefined;
+    const registryAuthFile = registryServer.authFile ?? "";
+    const serviceOptions: StartKilnServicesOptions = {
       servicesDir,
-      natsUrl: infra.natsUrl,
-      databaseUrl: infra.databaseUrl,
+      natsUrl: nats.url,
+      databaseUrl: postgres.url,
       registry,
       registryCredentials,
       apiToken: token,
@@ -180,8 +229,21 @@ export async function upCommand(ctx: CommandContext, options: UpOptions): Promis
       buildahStorageDir: join(stateDir, "builds", "storage"),
       logsDir,
       extraEnv: { KILN_STATE_DIR: stateDir },
-    });
-    const apiUrl = services.apiUrl;
+    };
+    await prepareKilnServiceDirs(serviceOptions);
+    say(`starting ${kilnServiceNames.join(", ")} ...`);
+    // All at once (spawned in start order, workers first): each is ready when its /healthz answers.
+    await Promise.all(
+      kilnServiceNames.map((name) =>
+        supervisor.add({
+          name,
+          logFile: kilnServiceLogFile(serviceOptions, name),
+          stopTimeoutMs: kilnServiceStopTimeoutMs,
+          start: () => startKilnService(serviceOptions, name),
+        }),
+      ),
+    );
+    const apiUrl = `http://${host}:${ports.api}`;
     if (stop.requested) return await shutdown();
 
     const envFile = join(stateDir, "env");
@@ -192,8 +254,8 @@ export async function upCommand(ctx: CommandContext, options: UpOptions): Promis
       // buildah, skopeo and podman read it: `set -a; . .kiln/env` and they push to Kiln's registry.
       REGISTRY_AUTH_FILE: registryAuthFile,
       KILN_TOKEN: token,
-      NATS_URL: infra.natsUrl,
-      DATABASE_URL: infra.databaseUrl,
+      NATS_URL: nats.url,
+      DATABASE_URL: postgres.url,
     });
 
     let demoLine = "try: npx kiln apply -f examples/hello/buildconfig.yaml";
@@ -222,26 +284,101 @@ export async function upCommand(ctx: CommandContext, options: UpOptions): Promis
         `  API          ${apiUrl}`,
         `  webhooks     http://${host}:${ports.webhook}`,
         `  registry     ${registry} (wants Kiln's account: REGISTRY_AUTH_FILE in the env file)`,
-        `  nats         ${infra.natsUrl}`,
-        `  postgres     ${withoutPassword(infra.databaseUrl)} (password in the env file)`,
+        `  nats         ${nats.url}`,
+        `  postgres     ${withoutPassword(postgres.url)} (password in the env file)`,
         `  state dir    ${stateDir}`,
         `  logs         ${logsDir}`,
         `  env file     ${envFile} (read by kiln; \`set -a; . ${envFile}\` for other tools)`,
         "",
         demoLine,
+        "Whatever exits is started again; `kiln status` lists every process.",
         "Press Ctrl-C to stop.",
       ].join("\n"),
     );
 
-    watchForCrashes(ctx, [...services.processes.values()], stop);
-    await stop.wait();
+    const failure = await Promise.race([stop.wait().then(() => undefined), supervisor.gaveUp]);
     await shutdown();
+    // Exits non-zero naming the process, how it last ended and the end of its log.
+    if (failure !== undefined) throw failure;
   } catch (err) {
     await shutdown().catch(() => undefined);
     throw err;
   } finally {
     stop.dispose();
   }
+}
+
+/**
+ * Starts one of the servers under the supervisor and hands back what its start made (its URL,
+ * its account); a restart makes the same, since it runs with the same options.
+ */
+async function startSupervised<S extends { process: ManagedProcess }>(
+  supervisor: Supervisor,
+  name: string,
+  logFile: string,
+  start: () => Promise<S>,
+): Promise<S> {
+  let first: S | undefined;
+  await supervisor.add({
+    name,
+    logFile,
+    stopTimeoutMs: infraStopTimeoutMs,
+    start: async () => {
+      const server = await start();
+      first ??= server;
+      return server.process;
+    },
+  });
+  return first!;
+}
+
+/** One event of the supervisor, as the terminal shows it: what happened, why, and what comes next. */
+function report(ctx: CommandContext, event: SupervisorEvent): void {
+  const indent = (text: string) =>
+    text
+      .trimEnd()
+      .split("\n")
+      .map((line) => `    ${line}\n`)
+      .join("");
+  switch (event.type) {
+    case "exited": {
+      ctx.err(
+        `${event.name} exited (${describeExit(event.exit)}) after ${formatDuration(event.ranMs)}; starting it again in ${formatDuration(event.restartInMs)}\n`,
+      );
+      if (event.logTail.trim() !== "")
+        ctx.err(`  last lines of ${event.logFile ?? "its log"}:\n${indent(event.logTail)}`);
+      return;
+    }
+    case "start-failed": {
+      const message = event.error instanceof Error ? event.error.message : String(event.error);
+      ctx.err(
+        `${event.name} did not start again; trying again in ${formatDuration(event.restartInMs)}:\n${indent(message)}`,
+      );
+      return;
+    }
+    case "restarted":
+      ctx.err(`${event.name} is running again (pid ${event.pid}, restart ${event.restarts})\n`);
+      return;
+    case "gave-up":
+      ctx.err(`${event.error.process} keeps failing (${event.error.lastFailure}); stopping Kiln\n`);
+      return;
+    case "stopping":
+      ctx.out(`stopping ${event.names.join(", ")} ...\n`);
+      return;
+    case "stopped": {
+      const killed = event.exit.signal === "SIGKILL";
+      ctx.out(
+        `  ${event.name} stopped (${describeExit(event.exit)}${killed ? ": it outlived its stop timeout" : ""}) in ${formatDuration(event.durationMs)}\n`,
+      );
+      return;
+    }
+    default:
+      assertNever(event);
+  }
+}
+
+function assertNever(value: never): never {
+  throw new Error(`unexpected ${JSON.stringify(value)}`);
 }
 
 /** The URL to show on the terminal: the password stays in the 0600 env and password files. */
@@ -278,7 +415,7 @@ class StopSignal {
     this.resolveWait();
     if (this.count === 2)
       this.ctx.err(
-        `got ${signal} again: still stopping (services get ${serviceStopTimeoutMs / 1000}s); once more to force\n`,
+        `got ${signal} again: still stopping (each service gets ${kilnServiceStopTimeoutMs / 1000}s); once more to force\n`,
       );
     // ManagedProcess's exit hook still signals every child on the way out.
     if (this.count >= 3) process.exit(130);
@@ -317,21 +454,6 @@ async function writeEnvFile(file: string, values: Record<string, string>): Promi
   // It holds the API token: owner-only, like the token file.
   await writeFile(file, formatEnvFile(values), { mode: 0o600 });
   await chmod(file, 0o600);
-}
-
-/** A service that dies while Kiln is up is reported, not restarted: its log says why. */
-function watchForCrashes(
-  ctx: CommandContext,
-  procs: readonly ManagedProcess[],
-  stop: StopSignal,
-): void {
-  for (const p of procs) {
-    void p.exited.then((exit) => {
-      if (stop.requested) return;
-      const how = exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`;
-      ctx.err(`warning: ${p.name} exited (${how}); see ${p.logFile ?? "its log"}\n`);
-    });
-  }
 }
 
 interface DemoOptions {
