@@ -96,6 +96,13 @@ test("kiln up starts again a service, NATS, PostgreSQL or the registry that was 
     ["nats", "postgres", "registry", ...kilnServiceNames].map((n) => [n, "running", 0]),
   );
 
+  // A second `kiln up` on this state dir is refused before it starts anything.
+  const second = await kiln({}, "up", "--state-dir", kilnUp.stateDir);
+  expect(second.code).toBe(1);
+  expect(second.stderr).toContain(
+    `error: kiln up is already running with the state dir ${kilnUp.stateDir} (pid ${status.pid})`,
+  );
+
   // A service: a new pid within seconds, and the terminal says why it went.
   const scheduler = await killAndCheckRestart(kilnUp, "scheduler");
   expect(kilnUp.output()).toMatch(
