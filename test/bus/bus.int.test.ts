@@ -95,3 +95,63 @@ test("the typed publisher refuses a payload that does not match its schema, nami
   );
   expect(await bus.count("build.requested", "r6")).toBe(0);
 });
+
+test("a handler that fails while a dependency is down holds its message, and handles it again once it is back, spending no delivery", async ({
+  infra,
+  subjectPrefix,
+}) => {
+  let down: string | null = "postgres: unreachable";
+  const held = await Bus.connect({
+    servers: infra.natsUrl,
+    prefix: subjectPrefix,
+    name: "bus-test-held",
+    logger,
+    identity: { role: "admin", nkeySeed: infra.busCredentials.admin },
+    dependencies: async () => down,
+  });
+  try {
+    await held.ensureStreams();
+    const deliveries: number[] = [];
+    const consumption = await held.consume("scheduler-build-requested", async (_payload, ctx) => {
+      deliveries.push(ctx.deliveryCount);
+      if (down !== null) throw new Error("connect ECONNREFUSED 127.0.0.1:5432");
+    });
+    await held.publish("build.requested", "h1", request("h1"), { msgId: "h1" });
+    const until = Date.now() + 10_000;
+    while (deliveries.length < 1 && Date.now() < until) await sleep(20);
+    // Longer than a nak's first backoff (500 ms): a nak'ed message would be back by now.
+    await sleep(2_000);
+    expect(deliveries).toEqual([1]);
+    down = null;
+    while (deliveries.length < 2 && Date.now() < until + 10_000) await sleep(20);
+    await sleep(1_000);
+    await consumption.stop();
+    // Handled again in the same delivery, and acked: never redelivered.
+    expect(deliveries).toEqual([1, 1]);
+  } finally {
+    await held.drain();
+  }
+});
+
+test("a consumer whose durable consumer is deleted under it makes it again and goes on", async ({
+  bus,
+}) => {
+  const handled: string[] = [];
+  const consumption = await bus.consume("scheduler-build-requested", async (payload) => {
+    handled.push(payload.requestId);
+  });
+  try {
+    await bus.publish("build.requested", "d1", request("d1"), { msgId: "d1" });
+    const until = Date.now() + 10_000;
+    while (!handled.includes("d1") && Date.now() < until) await sleep(20);
+    const jsm = await bus.nc.jetstreamManager();
+    await jsm.consumers.delete(bus.streamName("BUILD_EVENTS"), "scheduler-build-requested");
+    await bus.publish("build.requested", "d2", request("d2"), { msgId: "d2" });
+    // nats.js notices within its heartbeats (5 s with the bus's 10 s pulls), then pulls again.
+    const deadline = Date.now() + 30_000;
+    while (!handled.includes("d2") && Date.now() < deadline) await sleep(50);
+    expect(handled).toContain("d2");
+  } finally {
+    await consumption.stop();
+  }
+});

@@ -1,9 +1,11 @@
 import {
   AckPolicy,
   connect,
+  ConsumerEvents,
   DeliverPolicy,
   ErrorCode,
   headers as natsHeaders,
+  Events,
   nanos,
   NatsError,
   nkeyAuthenticator,
@@ -33,9 +35,11 @@ import {
   type StreamKey,
 } from "./catalog.js";
 import { jsonCodec, type Codec } from "./codec.js";
+import { ConnectionState } from "./connection-state.js";
 import {
   BusLoginRefusedError,
   BusNotReadyError,
+  BusUnavailableError,
   isNonRetryable,
   MessageTooLargeError,
 } from "./errors.js";
@@ -55,6 +59,15 @@ export interface BusOptions {
   identity?: { role: BusIdentity; nkeySeed?: string | undefined };
   /** A PEM file with the CA of the server's TLS certificate; given, only TLS is accepted. */
   tlsCaFile?: string | undefined;
+  /**
+   * What the service's handlers need besides NATS (its PostgreSQL): asked when a handler
+   * fails, null when all is up, else what is down. While something is down (NATS included),
+   * the failed message is held, its ack deadline pushed on with `working()`, and handled again
+   * once all is up: an outage of any length spends none of its `maxDeliver` deliveries, and
+   * the consumer pulls nothing more meanwhile (held messages fill its `maxConcurrent`).
+   * @default NATS only
+   */
+  dependencies?: (() => Promise<string | null>) | undefined;
 }
 
 /** What a handler gets besides the payload. */
@@ -89,6 +102,32 @@ export interface Consumption {
 
 /** A nak'd message comes back after 500 ms, 1 s, 2 s, … at most 30 s (by its delivery count). */
 const nakBackoff = { baseMs: 500, maxMs: 30_000 };
+/** A publish with `retryForMs` is tried again after 250 ms, 500 ms, … at most 5 s. */
+const publishRetryBackoff = { baseMs: 250, maxMs: 5_000 };
+/** A held message looks at its dependencies again after 250 ms, 500 ms, … at most 5 s. */
+const holdBackoff = { baseMs: 250, maxMs: 5_000 };
+/** A consumer whose messages ended without a stop consumes again after 500 ms, 1 s, … at most 30 s. */
+const reopenBackoff = { baseMs: 500, maxMs: 30_000 };
+/**
+ * How long a pull request lives. nats.js checks its consumer again after a reconnect and, if
+ * that check fails (JetStream not ready yet on a restarting server), retries after this long:
+ * its default, 30 s, would leave a consumer idle that long after NATS came back.
+ */
+const pullExpiresMs = 10_000;
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
 
 const codecs = new Map<EventType, Codec<unknown>>();
 function codecFor<T extends EventType>(type: T): Codec<EventPayload<T>> {
@@ -108,6 +147,9 @@ export class Bus {
   private readonly stores = new Map<ObjectStoreKey, Promise<ObjectStore>>();
   /** Connected without a seed: only a NATS without authorization lets that in. */
   private anonymous = false;
+  private readonly connection: ConnectionState;
+  /** Set by `drain()`: the connection's close is ours, not a failure. */
+  private draining = false;
 
   private constructor(
     readonly nc: NatsConnection,
@@ -115,14 +157,26 @@ export class Bus {
     private readonly jsm: JetStreamManager,
     readonly prefix: string,
     private readonly logger: Logger,
-  ) {}
+    servers: string,
+    private readonly dependencies: (() => Promise<string | null>) | undefined,
+  ) {
+    this.connection = new ConnectionState(servers);
+    this.watchConnection();
+  }
 
   static async connect(options: BusOptions): Promise<Bus> {
     const { identity } = options;
     const nc = await connect({
       servers: options.servers,
       name: options.name,
+      // A lost server is retried for ever (every 2 s, jittered): a service rides out a NATS
+      // restart instead of exiting. Meanwhile publishes fail at once (BusUnavailableError),
+      // readiness says so, and consumers pick up again by themselves once it is back.
       maxReconnectAttempts: -1,
+      // nats.js pings every 2 minutes by default: a server that vanished without closing the
+      // socket (a node gone, a partition) would be noticed only after 4. This notices it in 30 s.
+      pingInterval: 10_000,
+      maxPingOut: 3,
       ...(identity ? { inboxPrefix: inboxPrefixFor(identity.role) } : {}),
       ...(options.tlsCaFile ? { tls: { caFile: options.tlsCaFile } } : {}),
       ...(identity?.nkeySeed
@@ -133,7 +187,15 @@ export class Bus {
       throw new BusLoginRefusedError(options.servers, identity?.role, Boolean(identity?.nkeySeed));
     });
     const jsm = await nc.jetstreamManager();
-    const bus = new Bus(nc, nc.jetstream(), jsm, options.prefix ?? "kiln", options.logger);
+    const bus = new Bus(
+      nc,
+      nc.jetstream(),
+      jsm,
+      options.prefix ?? "kiln",
+      options.logger,
+      options.servers,
+      options.dependencies,
+    );
     bus.anonymous = !identity?.nkeySeed;
     return bus;
   }
@@ -151,6 +213,8 @@ export class Bus {
       NATS_TLS_CA_FILE?: string | undefined;
     },
     logger: Logger,
+    /** What its handlers need besides NATS (see `BusOptions.dependencies`). */
+    dependencies?: () => Promise<string | null>,
   ): Promise<Bus> {
     return Bus.connect({
       servers: config.NATS_URL,
@@ -159,7 +223,44 @@ export class Bus {
       logger,
       identity: { role, nkeySeed: config.NATS_NKEY_SEED },
       tlsCaFile: config.NATS_TLS_CA_FILE,
+      dependencies,
     });
+  }
+
+  /**
+   * Follows nats.js's status events: what readiness says and whether a publish can be tried,
+   * and one log line each time the connection is lost, back, or closed for good.
+   */
+  private watchConnection(): void {
+    const log = this.logger.child({ component: "bus" });
+    void (async () => {
+      for await (const status of this.nc.status()) {
+        if (status.type === Events.Disconnect) {
+          this.connection.lost(Date.now());
+          log.warn({ server: status.data }, "nats connection lost, reconnecting");
+        } else if (status.type === Events.Reconnect) {
+          const downMs = this.connection.regained(Date.now());
+          log.info({ server: status.data, downMs }, "nats connection back");
+        } else if (status.type === Events.Error) {
+          log.error({ err: status.data }, "nats error");
+        }
+      }
+    })().catch((error: unknown) => log.error({ err: error }, "nats status not followed"));
+    void this.nc.closed().then((error) => {
+      this.connection.closed(error instanceof Error ? error : undefined, this.draining);
+      if (!this.draining)
+        log.fatal({ err: error }, "nats connection closed for good: the service must restart");
+    });
+  }
+
+  /** Why this bus cannot publish or pull now (lost and reconnecting, or closed), or null: a readiness check. */
+  readiness(): string | null {
+    return this.connection.readiness(Date.now());
+  }
+
+  /** Why this bus will never work again (nats.js gave up on the connection), or null: a liveness check. */
+  liveness(): string | null {
+    return this.connection.liveness();
   }
 
   subject(type: EventType, key: string): string {
@@ -310,25 +411,37 @@ export class Bus {
   /**
    * Publishes and waits for the stream's ack. `msgId` must come from a natural key (request id,
    * build id + phase) so a retried publish is dropped by JetStream's duplicate window.
+   *
+   * While NATS is unreachable it fails at once with a `BusUnavailableError` (nats.js would
+   * buffer it and time out after 5 s): a webhook, an api request or a handler that naks is
+   * better told now. With `retryForMs`, a publish that fails for a retryable reason is tried
+   * again (250 ms, 500 ms, … at most 5 s apart) for up to that long, for a publisher that has
+   * nobody to hand the failure back to (a runner reporting a build's status).
    */
   async publish<T extends EventType>(
     type: T,
     key: string,
     payload: EventInput<T>,
-    options: { msgId: string },
+    options: { msgId: string; retryForMs?: number },
   ): Promise<{ seq: number; duplicate: boolean }> {
     const h = natsHeaders();
     h.set("Content-Type", "application/json");
     const subject = this.subject(type, key);
     const data = codecFor(type).encode(payload as EventPayload<T>);
-    try {
-      const ack = await this.js.publish(subject, data, { msgID: options.msgId, headers: h });
-      return { seq: ack.seq, duplicate: ack.duplicate };
-    } catch (error) {
-      // The client refuses it before sending; say so with a type, not a message to match.
-      if (error instanceof NatsError && error.code === ErrorCode.MaxPayloadExceeded)
-        throw new MessageTooLargeError(subject, data.length, this.nc.info?.max_payload);
-      throw error;
+    const until = Date.now() + (options.retryForMs ?? 0);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        if (!this.connection.connected) throw new BusUnavailableError(this.readiness() ?? "closed");
+        const ack = await this.js.publish(subject, data, { msgID: options.msgId, headers: h });
+        return { seq: ack.seq, duplicate: ack.duplicate };
+      } catch (error) {
+        // The client refuses it before sending; say so with a type, not a message to match.
+        if (error instanceof NatsError && error.code === ErrorCode.MaxPayloadExceeded)
+          throw new MessageTooLargeError(subject, data.length, this.nc.info?.max_payload);
+        const wait = backoffMs(attempt, publishRetryBackoff);
+        if (isNonRetryable(error) || this.nc.isClosed() || Date.now() + wait > until) throw error;
+        await new Promise((resolve) => setTimeout(resolve, wait));
+      }
     }
   }
 
@@ -346,12 +459,44 @@ export class Bus {
     const def = consumers[name];
     const type: ConsumedEvent<N> = def.event;
     const stream = this.streamName(events[type].stream);
-    await this.ensureConsumer(name);
-    const consumer = await this.js.consumers.get(stream, name);
     const maxConcurrent = options.maxConcurrent ?? 1;
-    const messages: ConsumerMessages = await consumer.consume({ max_messages: maxConcurrent });
     const inFlight = new Set<Promise<void>>();
     const log = this.logger.child({ consumer: name });
+    const stopping = new AbortController();
+    const open = async (): Promise<ConsumerMessages> => {
+      await this.ensureConsumer(name);
+      const consumer = await this.js.consumers.get(stream, name);
+      const opened = await consumer.consume({
+        max_messages: maxConcurrent,
+        expires: pullExpiresMs,
+      });
+      this.followConsumerStatus(name, opened, log);
+      return opened;
+    };
+    // Down now: NATS itself, else what the handler needs (null when all is up).
+    const down = async (): Promise<string | null> =>
+      (this.readiness() === null ? null : `nats: ${this.readiness()}`) ??
+      (this.dependencies ? await this.dependencies() : null);
+    let messages = await open();
+
+    /** Holds a failed message while a dependency is down; true once all is up again. */
+    const hold = async (msg: JsMsg, problem: string, base: object): Promise<boolean> => {
+      log.warn(
+        { ...base, outcome: "held", unavailable: problem },
+        "message held until its dependencies are back",
+      );
+      // Within the ack wait, or JetStream would hand it to another consumer meanwhile.
+      const heartbeat = setInterval(() => msg.working(), Math.floor(def.ackWaitMs / 3));
+      try {
+        for (let attempt = 1; !stopping.signal.aborted; attempt++) {
+          await sleep(backoffMs(attempt, holdBackoff), stopping.signal);
+          if (!stopping.signal.aborted && (await down()) === null) return true;
+        }
+        return false;
+      } finally {
+        clearInterval(heartbeat);
+      }
+    };
 
     const handleOne = async (msg: JsMsg): Promise<void> => {
       const started = Date.now();
@@ -362,25 +507,33 @@ export class Bus {
         streamSeq: msg.seq,
         deliveryCount: msg.info.redeliveryCount,
       };
-      try {
-        const payload = codecFor(type).decode(msg.data, msg.subject);
-        await handler(payload, {
-          subject: msg.subject,
-          key,
-          deliveryCount: msg.info.redeliveryCount,
-          streamSeq: msg.seq,
-          working: () => msg.working(),
-        });
-        msg.ack();
-        log.info({ ...base, outcome: "ack", durationMs: Date.now() - started }, "message handled");
-      } catch (error) {
-        if (isNonRetryable(error)) {
-          msg.term(error instanceof Error ? error.message.slice(0, 200) : "non-retryable");
-          log.error(
-            { ...base, outcome: "term", durationMs: Date.now() - started, err: error },
+      for (;;) {
+        try {
+          const payload = codecFor(type).decode(msg.data, msg.subject);
+          await handler(payload, {
+            subject: msg.subject,
+            key,
+            deliveryCount: msg.info.redeliveryCount,
+            streamSeq: msg.seq,
+            working: () => msg.working(),
+          });
+          msg.ack();
+          log.info(
+            { ...base, outcome: "ack", durationMs: Date.now() - started },
             "message handled",
           );
-        } else {
+          return;
+        } catch (error) {
+          if (isNonRetryable(error)) {
+            msg.term(error instanceof Error ? error.message.slice(0, 200) : "non-retryable");
+            log.error(
+              { ...base, outcome: "term", durationMs: Date.now() - started, err: error },
+              "message handled",
+            );
+            return;
+          }
+          const problem = stopping.signal.aborted ? null : await down().catch(() => null);
+          if (problem !== null && (await hold(msg, problem, base))) continue;
           const delay = backoffMs(msg.info.redeliveryCount, nakBackoff);
           msg.nak(delay);
           log.warn(
@@ -393,26 +546,79 @@ export class Bus {
             },
             "message handled",
           );
+          return;
         }
       }
     };
 
     const loop = (async () => {
-      for await (const msg of messages) {
-        const task = handleOne(msg).finally(() => inFlight.delete(task));
-        inFlight.add(task);
-        // Pull no further than the concurrency limit: a message taken is a message we must finish.
-        while (inFlight.size >= maxConcurrent) await Promise.race(inFlight);
+      for (let reopened = 1; ; reopened++) {
+        try {
+          for await (const msg of messages) {
+            reopened = 1;
+            const task = handleOne(msg).finally(() => inFlight.delete(task));
+            inFlight.add(task);
+            // Pull no further than the concurrency limit: a message taken is a message we must finish.
+            while (inFlight.size >= maxConcurrent) await Promise.race(inFlight);
+          }
+          if (stopping.signal.aborted) return;
+          log.warn("consumer's messages ended, consuming again");
+        } catch (error) {
+          if (stopping.signal.aborted) return;
+          log.error({ err: error }, "consumer's messages failed, consuming again");
+        }
+        // nats.js ends a consumer's messages on what it does not retry itself (a permission
+        // error, a consumer deleted under it): consume again, with backoff, until stopped.
+        for (;;) {
+          await sleep(backoffMs(reopened, reopenBackoff), stopping.signal);
+          if (stopping.signal.aborted) return;
+          try {
+            messages = await open();
+            // Stopped while it opened: stop() closed the messages before these.
+            if (stopping.signal.aborted) return await messages.close();
+            break;
+          } catch (error) {
+            reopened += 1;
+            log.warn({ err: error }, "could not consume again, retrying");
+          }
+        }
       }
     })();
 
     return {
       stop: async () => {
+        stopping.abort();
         await messages.close();
         await loop.catch(() => undefined);
         await Promise.allSettled([...inFlight]);
       },
     };
+  }
+
+  /**
+   * Logs what nats.js says of a consumer it keeps pulling from, and makes a durable consumer
+   * that went missing (deleted, or lost with the server's state) again, so it does not sit
+   * checking for it for ever. A missing stream cannot be made here: only the admin may.
+   */
+  private followConsumerStatus(name: ConsumerName, messages: ConsumerMessages, log: Logger): void {
+    void (async () => {
+      for await (const status of await messages.status()) {
+        if (
+          status.type === ConsumerEvents.ConsumerNotFound ||
+          status.type === ConsumerEvents.ConsumerDeleted
+        ) {
+          log.warn({ event: status.type }, "durable consumer missing, making it again");
+          await this.ensureConsumer(name).catch((error: unknown) =>
+            log.warn({ err: error }, "could not make the durable consumer again"),
+          );
+        } else if (status.type === ConsumerEvents.StreamNotFound) {
+          log.error(
+            { event: status.type },
+            "stream missing: set the bus up again (kiln up, or the setup-bus job)",
+          );
+        }
+      }
+    })().catch((error: unknown) => log.warn({ err: error }, "consumer status not followed"));
   }
 
   /** The newest event of a type for one key, or null (used to see whether a build was cancelled). */
@@ -486,7 +692,9 @@ export class Bus {
           this.logger.warn({ subject: msg.subject, err: error }, "ignored undecodable message");
         }
       }
-    })();
+    })().catch((error: unknown) =>
+      this.logger.error({ subject: `${this.prefix}.${type}.>`, err: error }, "subscription failed"),
+    );
     return { stop: () => sub.unsubscribe() };
   }
 
@@ -525,12 +733,13 @@ export class Bus {
           log.error({ err: error }, "could not handle an exhausted message");
         }
       }
-    })();
+    })().catch((error: unknown) => log.error({ err: error }, "subscription failed"));
     return { stop: () => sub.unsubscribe() };
   }
 
   /** Lets pending publishes and acks reach the server, then closes. */
   async drain(): Promise<void> {
+    this.draining = true;
     if (!this.nc.isClosed()) await this.nc.drain();
   }
 }

@@ -86,3 +86,17 @@ export class BusLoginRefusedError extends Error {
     this.name = "BusLoginRefusedError";
   }
 }
+
+/**
+ * NATS cannot be reached now (the connection is lost and nats.js is reconnecting): a publish
+ * fails at once with this instead of waiting for a timeout. Retryable: the same publish works
+ * once the connection is back (its msg id makes a retry safe). An HTTP edge answers it 503.
+ */
+export class BusUnavailableError extends Error {
+  readonly reason = "BusUnavailable";
+  readonly retryable = true;
+  constructor(readonly problem: string) {
+    super(`NATS is unavailable: ${problem}`);
+    this.name = "BusUnavailableError";
+  }
+}

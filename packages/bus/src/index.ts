@@ -33,7 +33,7 @@ export {
   ImageChangedV1,
   imageChangeKey,
 } from "./events.js";
-export { BusLoginRefusedError, BusNotReadyError } from "./errors.js";
+export { BusLoginRefusedError, BusNotReadyError, BusUnavailableError } from "./errors.js";
 export { busIdentities, busNatsUsers, createBusCredentials, nkeyPublicKey } from "./identities.js";
 export type { BusCredentials, NatsUser } from "./identities.js";
 export { busRoleNames, busRoles, inboxPrefixFor, natsPermissions } from "./roles.js";

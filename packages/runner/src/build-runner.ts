@@ -41,6 +41,9 @@ export interface BuildRunnerOptions {
   kilnRegistry?: { registry: string; credentials: BasicCredentials } | undefined;
 }
 
+/** How long a build's status is tried again while NATS cannot take it: longer than a NATS restart. */
+const statusRetryMs = 60_000;
+
 /** Why a running build was aborted; the abort reason decides the build's final phase. */
 class CancelRequested extends Error {
   readonly reason = FailureReason.CancelledBuild;
@@ -113,7 +116,9 @@ export class BuildRunner {
         "build.status-changed",
         buildId,
         { v: 1, buildId, namespace, name, phase, attempt, at: new Date().toISOString(), ...extra },
-        { msgId: `${buildId}:${phase}:${attempt}` },
+        // A NATS restart must not fail a build (Running) nor build it again (its end): the
+        // heartbeat goes on meanwhile, so the dispatch stays this runner's.
+        { msgId: `${buildId}:${phase}:${attempt}`, retryForMs: statusRetryMs },
       );
     };
 

@@ -11,6 +11,9 @@ export interface LogPublisherOptions {
   tailLines?: number;
 }
 
+/** How long a log batch is tried again while NATS cannot take it. */
+const logRetryMs = 10_000;
+
 /**
  * Streams a build's output to the bus in small batches: live enough for `kiln logs -f`,
  * without one JetStream publish per line of a chatty build. Publishes are chained so
@@ -23,6 +26,8 @@ export class LogPublisher {
   private chain: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | null = null;
   private failure: unknown = null;
+  /** The last batch could not be stored: the next ones are not retried until one is (see flush). */
+  private failing = false;
 
   constructor(private readonly options: LogPublisherOptions) {}
 
@@ -57,11 +62,15 @@ export class LogPublisher {
           "build.log-appended",
           buildId,
           { v: 1, buildId, attempt, seq, lines, at: new Date().toISOString() },
-          { msgId: `${buildId}:${attempt}:log:${seq}` },
+          // A NATS restart loses no lines; a longer outage costs one wait, not one per batch
+          // (they are sent one after the other, and the build's status waits for the last).
+          { msgId: `${buildId}:${attempt}:log:${seq}`, retryForMs: this.failing ? 0 : logRetryMs },
         );
+        this.failing = false;
       } catch (error) {
         // A lost log batch must not fail the build; remember it for the runner to report.
         this.failure = error;
+        this.failing = true;
       }
     });
   }
