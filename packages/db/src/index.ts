@@ -1,5 +1,11 @@
 /** Kiln's PostgreSQL state: the drizzle schema, migrations and the queries services share. */
-export { connectDatabase, createDatabase, migrationsFolder, runMigrations } from "./client.js";
+export {
+  checkDatabase,
+  connectDatabase,
+  createDatabase,
+  migrationsFolder,
+  runMigrations,
+} from "./client.js";
 export { DatabaseLoginRefusedError } from "./errors.js";
 export type { Database, Db, DbOrTx, Tx } from "./client.js";
 export {
