@@ -42,4 +42,10 @@ export interface BuildLogSink {
  */
 export interface BuildEngine {
   run(job: BuildJob, sink: BuildLogSink, signal: AbortSignal): Promise<BuildOutputStatus | null>;
+  /**
+   * Whether it could run a build now: null, or what stops it (a work dir it cannot write, a
+   * cluster it cannot reach), for the runner's readiness. Cheap: asked on every probe. Absent:
+   * always usable.
+   */
+  check?(): Promise<string | null>;
 }

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { access, constants, mkdir, mkdtemp, readFile, rm, statfs } from "node:fs/promises";
 import { join } from "node:path";
 import {
   BuildFailure,
@@ -23,6 +23,9 @@ import { fetchSource } from "./source-fetch.js";
 import { copyImageSources } from "./image-sources.js";
 import { pushedImageSize } from "./pushed-image.js";
 import { pullS2IImages, s2iBuild, type S2IImages } from "./s2i/s2i-build.js";
+
+/** Less room than this in the work dir or the store and no build could get far (a layer alone is more). */
+const minFreeMiB = 100;
 
 export interface LocalEngineOptions {
   /** Each build gets a fresh directory under this one, removed afterwards whatever the outcome. */
@@ -244,6 +247,25 @@ export class LocalEngine implements BuildEngine {
   }
 
   /** buildah's registries.conf and store, and the root of the work dirs: once per engine. */
+  /**
+   * Usable when its work dir and image store can be written and have room: a read-only or
+   * full disk fails every build at its first step, so the runner is better not ready.
+   */
+  async check(): Promise<string | null> {
+    try {
+      await this.prepare();
+      for (const dir of [this.options.workDir, this.buildah.storageRoot]) {
+        await access(dir, constants.W_OK);
+        const { bavail, bsize } = await statfs(dir);
+        const freeMiB = Math.floor((bavail * bsize) / 2 ** 20);
+        if (freeMiB < minFreeMiB) return `${dir} has ${freeMiB} MiB free (under ${minFreeMiB} MiB)`;
+      }
+      return null;
+    } catch (error) {
+      return `unusable: ${error instanceof Error ? error.message : String(error)}`;
+    }
+  }
+
   private prepare(): Promise<void> {
     this.prepared ??= Promise.all([
       this.buildah.prepare(),

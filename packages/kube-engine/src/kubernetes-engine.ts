@@ -323,6 +323,19 @@ export class KubernetesEngine implements BuildEngine {
     await all;
   }
 
+  /**
+   * Usable when the cluster answers and lets the runner list Jobs in its namespace (what every
+   * build does first): one small request per probe.
+   */
+  async check(): Promise<string | null> {
+    try {
+      await this.batch.listNamespacedJob({ namespace: this.options.namespace, limit: 1 });
+      return null;
+    } catch (error) {
+      return apiError(error, `listing Jobs in ${this.options.namespace} failed`).message;
+    }
+  }
+
   private async readJob(name: string): Promise<V1Job> {
     try {
       return await this.batch.readNamespacedJob({ name, namespace: this.options.namespace });

@@ -1,17 +1,18 @@
 import { createServer, type Server } from "node:http";
+import { healthStatusCode, type ServiceHealth } from "./health.js";
 
 export interface HealthServerOptions {
   port: number;
   host?: string;
-  /** Returns problems; an empty list means healthy. */
-  check: () => string[] | Promise<string[]>;
+  /** `/healthz` answers its liveness checks, `/readyz` its readiness checks. */
+  health: ServiceHealth;
   /** Facts shown beside the status (the build-runner's storage driver, say). */
   details?: () => Record<string, unknown>;
 }
 
 /**
- * A bare `/healthz` endpoint for services that have no HTTP API of their own.
- * 200 `{"status":"ok", ...details}` or 503 with the problems listed.
+ * `/healthz` (liveness) and `/readyz` (readiness) for services that have no HTTP API of their
+ * own: 200 `{"status":"ok","checks":{…}, ...details}`, or 503 with the failing checks saying why.
  */
 export class HealthServer {
   private server: Server | null = null;
@@ -19,24 +20,21 @@ export class HealthServer {
 
   async start(): Promise<number> {
     const server = createServer((req, res) => {
-      if (req.url !== "/healthz") {
+      const path = req.url?.split("?")[0];
+      const checks =
+        path === "/healthz"
+          ? this.options.health.live
+          : path === "/readyz"
+            ? this.options.health.ready
+            : null;
+      if (!checks) {
         res.writeHead(404).end();
         return;
       }
-      void Promise.resolve(this.options.check()).then(
-        (problems) => {
-          res.writeHead(problems.length === 0 ? 200 : 503, { "content-type": "application/json" });
-          const details = this.options.details?.() ?? {};
-          res.end(
-            JSON.stringify(
-              problems.length === 0
-                ? { status: "ok", ...details }
-                : { status: "unhealthy", problems, ...details },
-            ),
-          );
-        },
-        () => res.writeHead(503).end(),
-      );
+      void checks.report().then((report) => {
+        res.writeHead(healthStatusCode(report), { "content-type": "application/json" });
+        res.end(JSON.stringify({ ...report, ...this.options.details?.() }));
+      });
     });
     this.server = server;
     await new Promise<void>((resolve, reject) => {

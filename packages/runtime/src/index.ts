@@ -13,6 +13,13 @@ export {
   registryCredentialsOf,
   registryCredentialsShape,
 } from "./config.js";
+export {
+  HealthChecks,
+  healthStatusCode,
+  ServiceHealth,
+  unavailableRetryAfterSeconds,
+} from "./health.js";
+export type { HealthCheck, HealthChecksOptions, HealthReport } from "./health.js";
 export { HealthServer } from "./health-server.js";
 export type { HealthServerOptions } from "./health-server.js";
 export { createLogger, redactUrl, redactedPaths } from "./logger.js";

@@ -74,6 +74,15 @@ export async function runService<S extends z.ZodType>(
   const level = (config as { LOG_LEVEL?: string }).LOG_LEVEL ?? "info";
   const logger = createLogger({ service: name, level, secretKeys });
   const shutdown = new Shutdown({ logger }).listen();
+  // Each of these is a bug (a promise nobody awaits, an emitter without an 'error' listener):
+  // said in the service's own log, with the stack, and then the service stops as it would on
+  // SIGTERM (closing its connections) rather than dying mid-write with a line on stderr only.
+  const fatal = (what: string) => (error: unknown) => {
+    logger.fatal({ err: error }, what);
+    void shutdown.run("error");
+  };
+  process.on("unhandledRejection", fatal("unhandled rejection"));
+  process.on("uncaughtException", fatal("uncaught exception"));
   try {
     const info = await start({ config, logger, shutdown });
     logger.info(info, "started");

@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { Bus } from "@kiln/bus";
 import { LocalEngine, NoopEngine, prepareBuildHost, type BuildHost } from "@kiln/engine";
+import type { BuildEngine } from "@kiln/domain";
 import { KubernetesEngine } from "@kiln/kube-engine";
 import { KubeConfig } from "@kubernetes/client-node";
 import { BuildRunner } from "@kiln/runner";
@@ -11,7 +12,13 @@ import {
   RegistryFailure,
   type BasicCredentials,
 } from "@kiln/registry";
-import { HealthServer, registryCredentialsOf, runService, type Logger } from "@kiln/runtime";
+import {
+  HealthServer,
+  registryCredentialsOf,
+  runService,
+  ServiceHealth,
+  type Logger,
+} from "@kiln/runtime";
 import { ConfigSchema, SECRET_KEYS, type Config } from "./config.js";
 
 /** The `kubernetes` engine from the configuration; builds no client connection yet. */
@@ -126,7 +133,7 @@ await runService(
     await bus.waitForStreams("build-runner");
     if (config.BUILD_RUNNER_ENGINE === "noop")
       logger.warn("engine noop: builds build nothing and push nothing (benchmark mode)");
-    const engine =
+    const engine: BuildEngine =
       config.BUILD_RUNNER_ENGINE === "noop"
         ? new NoopEngine({ buildMs: config.BUILD_RUNNER_NOOP_BUILD_MS })
         : config.BUILD_RUNNER_ENGINE === "kubernetes"
@@ -164,7 +171,14 @@ await runService(
     const health = new HealthServer({
       host: config.BUILD_RUNNER_HEALTH_HOST,
       port: config.BUILD_RUNNER_HEALTH_PORT,
-      check: () => (bus.isClosed() ? ["nats connection closed"] : []),
+      health: new ServiceHealth({
+        live: { nats: () => bus.liveness() },
+        // The runner has no database: NATS, and an engine that could run a build now.
+        ready: {
+          nats: () => bus.readiness(),
+          engine: async () => (await engine.check?.()) ?? null,
+        },
+      }),
       details: () => ({
         engine: config.BUILD_RUNNER_ENGINE,
         ...(host ? { buildHost: buildHostDetails(host) } : {}),

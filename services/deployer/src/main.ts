@@ -1,5 +1,5 @@
 import { Bus } from "@kiln/bus";
-import { connectDatabase } from "@kiln/db";
+import { checkDatabase, connectDatabase } from "@kiln/db";
 import {
   Deployer,
   DeployRecorder,
@@ -8,7 +8,7 @@ import {
   KubernetesDeployer,
   KubeWorkloadApi,
 } from "@kiln/deployer";
-import { HealthServer, runService } from "@kiln/runtime";
+import { HealthServer, runService, ServiceHealth } from "@kiln/runtime";
 import { loadKubeConfig } from "@kiln/runtime/kube";
 import { ConfigSchema, SECRET_KEYS } from "./config.js";
 
@@ -21,7 +21,9 @@ await runService(
   async ({ config, logger, shutdown }) => {
     const database = await connectDatabase(config.DATABASE_URL);
     shutdown.add("postgres", () => database.close());
-    const bus = await Bus.connectService("deployer", config, logger);
+    const postgres = () => checkDatabase(database.db);
+    // A handler that fails while PostgreSQL is down is held until it is back (see Bus).
+    const bus = await Bus.connectService("deployer", config, logger, postgres);
     shutdown.add("nats", () => bus.drain());
     await bus.waitForStreams("deployer");
 
@@ -65,7 +67,10 @@ await runService(
     const health = new HealthServer({
       host: config.DEPLOYER_HEALTH_HOST,
       port: config.DEPLOYER_HEALTH_PORT,
-      check: () => (bus.isClosed() ? ["nats connection closed"] : []),
+      health: new ServiceHealth({
+        live: { nats: () => bus.liveness() },
+        ready: { nats: () => bus.readiness(), postgres },
+      }),
     });
     const healthPort = await health.start();
     shutdown.add("health", () => health.stop());

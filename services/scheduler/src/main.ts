@@ -1,6 +1,6 @@
 import { Bus } from "@kiln/bus";
-import { connectDatabase, SecretBox } from "@kiln/db";
-import { HealthServer, runService } from "@kiln/runtime";
+import { checkDatabase, connectDatabase, SecretBox } from "@kiln/db";
+import { HealthServer, runService, ServiceHealth } from "@kiln/runtime";
 import { BuildScheduler } from "@kiln/scheduler";
 import { ConfigSchema, SECRET_KEYS } from "./config.js";
 
@@ -11,7 +11,9 @@ await runService(
     // Consumers handle up to 16 events each at once, and a cascade's passes create 16 builds at once.
     const database = await connectDatabase(config.DATABASE_URL, { max: 24 });
     shutdown.add("postgres", () => database.close());
-    const bus = await Bus.connectService("scheduler", config, logger);
+    const postgres = () => checkDatabase(database.db);
+    // A handler that fails while PostgreSQL is down is held until it is back (see Bus).
+    const bus = await Bus.connectService("scheduler", config, logger, postgres);
     shutdown.add("nats", () => bus.drain());
     await bus.waitForStreams("scheduler");
     const scheduler = new BuildScheduler({
@@ -27,7 +29,10 @@ await runService(
     const health = new HealthServer({
       host: config.SCHEDULER_HEALTH_HOST,
       port: config.SCHEDULER_HEALTH_PORT,
-      check: () => (bus.isClosed() ? ["nats connection closed"] : []),
+      health: new ServiceHealth({
+        live: { nats: () => bus.liveness() },
+        ready: { nats: () => bus.readiness(), postgres },
+      }),
     });
     const healthPort = await health.start();
     shutdown.add("health", () => health.stop());
