@@ -1,6 +1,7 @@
 import { request as httpRequest } from "node:http";
 import { Writable } from "node:stream";
 import { createDatabase, type Database } from "@kiln/db";
+import { ServiceHealth } from "@kiln/runtime";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { ManifestResolver } from "./manifest-resolver.js";
@@ -10,7 +11,8 @@ import { TagRecorder } from "./tag-recorder.js";
 
 const limit = 1024;
 const token = "s3cret";
-let problems: string[] | "throw" = [];
+/** What the readiness check says: null (up), or what is down. */
+let down: string | null = null;
 const logLines: { msg: string; source?: string }[] = [];
 // A database nothing listens for: a notification that reaches it fails, as when PostgreSQL is down.
 let database: Database;
@@ -43,10 +45,8 @@ beforeAll(async () => {
     port: 0,
     receiver,
     logger,
-    check: async () => {
-      if (problems === "throw") throw new Error("check failed");
-      return problems;
-    },
+    // Never reused: each call sees what the test set just before it.
+    health: new ServiceHealth({ ready: { postgres: () => down }, readyCacheMs: 0 }),
     bodyLimitBytes: limit,
   });
   port = await server.start();
@@ -115,21 +115,19 @@ const event = (action: string) =>
   });
 
 describe("the image-watcher's HTTP server", () => {
-  test("answers /healthz with the checks' problems, whatever the method", async () => {
-    problems = [];
-    expect(await call("GET", "/healthz")).toEqual(json(200, { status: "ok" }));
-    expect(await call("POST", "/healthz")).toEqual(json(200, { status: "ok" }));
-    problems = ["nats connection closed"];
-    expect(await call("GET", "/healthz")).toEqual(
-      json(503, { status: "unhealthy", problems: ["nats connection closed"] }),
+  test("answers /healthz with its liveness and /readyz with its readiness, whatever the method", async () => {
+    down = null;
+    const live = { status: "ok", checks: { eventLoop: "ok" } };
+    expect(await call("GET", "/healthz")).toEqual(json(200, live));
+    expect(await call("POST", "/healthz")).toEqual(json(200, live));
+    expect(await call("HEAD", "/readyz")).toMatchObject({ status: 200 });
+    down = "unreachable: connect ECONNREFUSED 127.0.0.1:5432";
+    expect(await call("GET", "/readyz")).toEqual(
+      json(503, { status: "unready", checks: { postgres: down } }),
     );
-    problems = "throw";
-    expect(await call("GET", "/healthz")).toEqual({
-      status: 503,
-      contentType: undefined,
-      body: "",
-    });
-    problems = [];
+    // Unready is not dead: the process is kept.
+    expect(await call("GET", "/healthz")).toEqual(json(200, live));
+    down = null;
   });
 
   test("routes notifications by source, POST only, and names a path it does not serve", async () => {
@@ -245,12 +243,45 @@ describe("the image-watcher's HTTP server", () => {
     ).toMatchObject({ status: 400 });
   });
 
-  test("answers 500 and logs when the receiver fails (here: no database)", async () => {
+  test("answers 500 and logs when the receiver fails while its dependencies are up", async () => {
     expect(
       await call("POST", "/registry/notifications", { body: event("push"), headers: distribution }),
     ).toEqual(json(500, { error: "InternalError", message: "see the image-watcher log" }));
     expect(logLines).toContainEqual(
       expect.objectContaining({ msg: "registry notification failed", source: "distribution" }),
     );
+  });
+
+  test("answers 503 with a Retry-After when it fails while PostgreSQL is down", async () => {
+    down = "unreachable: connect ECONNREFUSED 127.0.0.1:9";
+    const answer = await new Promise<{ status: number; retryAfter: unknown; body: string }>(
+      (resolve, reject) => {
+        const req = httpRequest({
+          host: "127.0.0.1",
+          port,
+          method: "POST",
+          path: "/registry/notifications",
+          headers: distribution,
+        });
+        req.on("error", reject);
+        req.on("response", (res) => {
+          let body = "";
+          res.on("data", (c: Buffer) => (body += c.toString()));
+          res.on("end", () =>
+            resolve({ status: res.statusCode ?? 0, retryAfter: res.headers["retry-after"], body }),
+          );
+        });
+        req.end(event("push"));
+      },
+    );
+    expect(answer).toEqual({
+      status: 503,
+      retryAfter: "5",
+      body: JSON.stringify({
+        error: "Unavailable",
+        message: `the notification could not be handled now (postgres: ${down})`,
+      }),
+    });
+    down = null;
   });
 });

@@ -5,6 +5,7 @@ import Fastify, {
   type FastifyRequest,
 } from "fastify";
 import type { Logger } from "pino";
+import { healthStatusCode, unavailableRetryAfterSeconds, type ServiceHealth } from "@kiln/runtime";
 import type { NotificationReceiver } from "./notification-receiver.js";
 import { NotificationSource, notificationSources } from "./notifications/push-hint.js";
 
@@ -15,8 +16,11 @@ export interface NotificationServerOptions {
   port: number;
   receiver: NotificationReceiver;
   logger: Logger;
-  /** Problems that make `/healthz` answer 503; an empty list means healthy. */
-  check: () => string[] | Promise<string[]>;
+  /**
+   * `/healthz` answers its liveness, `/readyz` its readiness; a notification that fails while
+   * readiness fails is answered 503 with a Retry-After (the registry retries it either way).
+   */
+  health: ServiceHealth;
   /** Larger bodies get 413. @default 1 MiB */
   bodyLimitBytes?: number;
 }
@@ -24,7 +28,7 @@ export interface NotificationServerOptions {
 const prefix = "/registry/notifications";
 
 /**
- * The image-watcher's one HTTP server: `/healthz`, `POST /registry/notifications` (CNCF
+ * The image-watcher's one HTTP server: `/healthz`, `/readyz`, `POST /registry/notifications` (CNCF
  * distribution) and `POST /registry/notifications/<source>` (`distribution`, `harbor`,
  * `dockerhub`, `quay`). Each notification goes to the `NotificationReceiver`, which checks the
  * source's token and answers; a 5xx makes distribution retry the batch.
@@ -81,17 +85,15 @@ export class NotificationServer {
     app.setNotFoundHandler(notFound);
 
     // Any method answers, as it did before Fastify (a probe GETs or HEADs it).
-    app.all("/healthz", async (_request, reply) => {
-      let problems: string[];
-      try {
-        problems = await this.options.check();
-      } catch {
-        return reply.status(503).send();
-      }
-      return reply
-        .status(problems.length === 0 ? 200 : 503)
-        .send(problems.length === 0 ? { status: "ok" } : { status: "unhealthy", problems });
-    });
+    for (const [path, checks] of [
+      ["/healthz", this.options.health.live],
+      ["/readyz", this.options.health.ready],
+    ] as const) {
+      app.all(path, async (_request, reply) => {
+        const report = await checks.report();
+        return reply.status(healthStatusCode(report)).send(report);
+      });
+    }
 
     // The source and the method are checked before the body is read (a 404 or 405, never a 413).
     const sourceOf = (request: FastifyRequest): NotificationSource | undefined => {
@@ -127,6 +129,21 @@ export class NotificationServer {
         body: typeof request.body === "string" ? request.body : "",
       });
     } catch (error) {
+      // PostgreSQL or NATS down: theirs, not the notification's; the registry retries it.
+      const down = await this.options.health.ready.problem();
+      if (down !== null) {
+        this.options.logger.warn(
+          { err: error, source, unavailable: down },
+          "registry notification failed",
+        );
+        return reply
+          .status(503)
+          .header("retry-after", String(unavailableRetryAfterSeconds))
+          .send({
+            error: "Unavailable",
+            message: `the notification could not be handled now (${down})`,
+          });
+      }
       this.options.logger.error({ err: error, source }, "registry notification failed");
       return reply
         .status(500)

@@ -31,6 +31,8 @@ export class ScheduledImporter {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
+  /** Rounds in a row that could not even list the ImageStreams. */
+  private failedRounds = 0;
 
   constructor(private readonly options: ScheduledImporterOptions) {
     this.intervalMs = options.intervalMs ?? 60_000;
@@ -52,9 +54,26 @@ export class ScheduledImporter {
     if (this.stopped) return;
     // A tick never overlaps the previous one: the next is armed only once this one has ended.
     this.timer = setTimeout(() => {
+      const every = Math.min(this.intervalMs, 1_000);
       this.running = this.tick()
-        .catch((error: unknown) => this.log.error({ err: error }, "import round failed"))
-        .finally(() => this.schedule(Math.min(this.intervalMs, 1_000)));
+        .then(
+          () => {
+            this.failedRounds = 0;
+            return every;
+          },
+          (error: unknown) => {
+            // The ImageStreams could not be read (PostgreSQL down): try again, each time
+            // waiting twice as long, up to the interval, rather than failing every second.
+            this.failedRounds += 1;
+            const waitMs = backoffMs(this.failedRounds, { baseMs: every, maxMs: this.intervalMs });
+            this.log.error(
+              { err: error, failures: this.failedRounds, waitMs },
+              "import round failed",
+            );
+            return waitMs;
+          },
+        )
+        .then((waitMs) => this.schedule(waitMs));
     }, delayMs);
   }
 

@@ -1,5 +1,5 @@
 import { Bus } from "@kiln/bus";
-import { connectDatabase } from "@kiln/db";
+import { checkDatabase, connectDatabase } from "@kiln/db";
 import {
   BuildOutputRecorder,
   ManifestResolver,
@@ -17,7 +17,7 @@ import {
   RegistryFailure,
   type BasicCredentials,
 } from "@kiln/registry";
-import { registryCredentialsOf, runService, type Logger } from "@kiln/runtime";
+import { registryCredentialsOf, runService, ServiceHealth, type Logger } from "@kiln/runtime";
 import { ConfigSchema, SECRET_KEYS } from "./config.js";
 
 /**
@@ -55,7 +55,9 @@ await runService(
   async ({ config, logger, shutdown }) => {
     const database = await connectDatabase(config.DATABASE_URL);
     shutdown.add("postgres", () => database.close());
-    const bus = await Bus.connectService("image-watcher", config, logger);
+    const postgres = () => checkDatabase(database.db);
+    // A handler that fails while PostgreSQL is down is held until it is back (see Bus).
+    const bus = await Bus.connectService("image-watcher", config, logger, postgres);
     shutdown.add("nats", () => bus.drain());
     await bus.waitForStreams("image-watcher");
 
@@ -109,7 +111,10 @@ await runService(
     const server = new NotificationServer({
       host: config.IMAGE_WATCHER_HOST,
       port: config.IMAGE_WATCHER_PORT ?? config.IMAGE_WATCHER_HEALTH_PORT,
-      check: () => (bus.isClosed() ? ["nats connection closed"] : []),
+      health: new ServiceHealth({
+        live: { nats: () => bus.liveness() },
+        ready: { nats: () => bus.readiness(), postgres },
+      }),
       receiver,
       logger,
       bodyLimitBytes: config.IMAGE_WATCHER_NOTIFICATION_LIMIT_BYTES,
