@@ -29,7 +29,13 @@ export class GitPoller {
 
   start(): void {
     this.timer = setInterval(() => {
-      this.running ??= this.pollAll().finally(() => (this.running = null));
+      this.running ??= this.pollAll()
+        .catch((error: unknown) => {
+          // PostgreSQL down (the BuildConfigs cannot be read): the next interval tries again,
+          // and what it finds then is what the remote says then, so nothing is missed.
+          this.log.warn({ err: error }, "git poll round failed");
+        })
+        .finally(() => (this.running = null));
     }, this.options.intervalMs);
   }
 
@@ -50,36 +56,46 @@ export class GitPoller {
         const commit = await lsRemote(git.uri, ref);
         if (!commit) continue;
         const previous = this.seen.get(key);
-        this.seen.set(key, commit);
-        if (previous === undefined || previous === commit) continue;
+        if (previous === undefined || previous === commit) {
+          this.seen.set(key, commit);
+          continue;
+        }
         const built = (
           await listBuilds(this.options.db, bc.namespace, { buildConfig: bc.name })
         ).some((b) => b.spec.revision.commit === commit);
-        if (built) continue;
-        const requestId = `poll-${bc.namespace}-${bc.name}-${commit}`;
-        await requestBuild(this.options.bus, {
-          requestId,
-          namespace: bc.namespace,
-          buildConfig: bc.name,
-          commit,
-          env: [],
-          cause: {
-            type: "GitPush",
-            message: `Polled ${ref}: ${commit} (no webhook announced it)`,
-            commit,
-          },
-        });
-        this.log.info(
-          { buildConfig: bc.name, namespace: bc.namespace, commit },
-          "missed push found by polling",
-        );
+        if (!built) await this.requestBuild(bc.namespace, bc.name, ref, commit);
+        // Only now: had the request failed (NATS or PostgreSQL down), the next round would
+        // look at this commit again, so a push found once is never dropped.
+        this.seen.set(key, commit);
       } catch (error) {
         this.log.warn(
           { buildConfig: bc.name, namespace: bc.namespace, err: error },
-          "git ls-remote failed",
+          "git poll failed",
         );
       }
     }
+  }
+
+  /** One build of `commit`, once: the request id is made of the BuildConfig and the commit. */
+  private async requestBuild(
+    namespace: string,
+    buildConfig: string,
+    ref: string,
+    commit: string,
+  ): Promise<void> {
+    await requestBuild(this.options.bus, {
+      requestId: `poll-${namespace}-${buildConfig}-${commit}`,
+      namespace,
+      buildConfig,
+      commit,
+      env: [],
+      cause: {
+        type: "GitPush",
+        message: `Polled ${ref}: ${commit} (no webhook announced it)`,
+        commit,
+      },
+    });
+    this.log.info({ buildConfig, namespace, commit }, "missed push found by polling");
   }
 }
 

@@ -1,7 +1,9 @@
 import { randomUUID } from "node:crypto";
 import Fastify, { type FastifyInstance } from "fastify";
 import { requestBuild, type Bus } from "@kiln/bus";
+import { healthStatusCode, ServiceHealth, unavailableRetryAfterSeconds } from "@kiln/runtime";
 import {
+  checkDatabase,
   getWebhookBuildConfig,
   markWebhookDeliveryPublished,
   WebhookOutcome,
@@ -113,10 +115,16 @@ export class WebhookReceiver {
   private readonly targets = new Map<string, { target: HookTarget | undefined; until: number }>();
   private readonly log: Logger;
   private readonly deliveries: DeliveryRecorder;
+  /** `/healthz` and `/readyz`; readiness also tells a failed delivery's 503 from a 500. */
+  private readonly health: ServiceHealth;
 
   constructor(private readonly options: WebhookReceiverOptions) {
     this.log = options.logger.child({ component: "webhook-receiver" });
     this.deliveries = new DeliveryRecorder(options.db);
+    this.health = new ServiceHealth({
+      live: { nats: () => options.bus.liveness() },
+      ready: { nats: () => options.bus.readiness(), postgres: () => checkDatabase(options.db) },
+    });
     this.app = this.createApp();
   }
 
@@ -153,16 +161,33 @@ export class WebhookReceiver {
       { parseAs: "buffer" },
       (_req, body, done) => done(null, body),
     );
-    app.setErrorHandler((error, request, reply) => {
-      const { status, body } = toHttpError(error, this.options.bodyLimitBytes ?? 5 * 1024 * 1024);
-      if (status >= 500)
+    app.setErrorHandler(async (error, request, reply) => {
+      let { status, body } = toHttpError(error, this.options.bodyLimitBytes ?? 5 * 1024 * 1024);
+      // A delivery that fails while PostgreSQL or NATS is down failed because of them: 503 and
+      // a Retry-After, never a 2xx, so the sender redelivers it (nothing was acted on, or the
+      // stored delivery is published again on redelivery).
+      const down = status === 500 ? await this.health.ready.problem() : null;
+      if (down !== null) {
+        status = 503;
+        body = {
+          error: WebhookErrorReason.Unavailable,
+          message: `the delivery could not be handled now (${down}); redeliver it`,
+        };
+      }
+      if (status === 500)
         this.log.error({ err: error, path: loggablePath(request.url) }, "webhook request failed");
       else
         this.log.warn(
-          { status, error: body.error, path: loggablePath(request.url) },
+          {
+            status,
+            error: body.error,
+            path: loggablePath(request.url),
+            ...(down !== null ? { unavailable: down, err: error } : {}),
+          },
           "webhook request refused",
         );
-      void reply.status(status).send(body);
+      if (status === 503) void reply.header("retry-after", String(unavailableRetryAfterSeconds));
+      return reply.status(status).send(body);
     });
     app.setNotFoundHandler((request, reply) => {
       void reply.status(404).send({
@@ -171,18 +196,17 @@ export class WebhookReceiver {
       });
     });
 
-    app.get("/healthz", async (_request, reply) => {
-      const problems: string[] = [];
-      if (this.options.bus.isClosed()) problems.push("nats connection closed");
-      try {
-        await this.options.db.execute("select 1");
-      } catch {
-        problems.push("database unreachable");
-      }
-      return reply
-        .status(problems.length ? 503 : 200)
-        .send(problems.length ? { status: "unhealthy", problems } : { status: "ok" });
-    });
+    // Liveness and readiness (see @kiln/runtime's health): a receiver whose PostgreSQL is
+    // down is unready (it answers deliveries 503), not dead.
+    for (const [path, checks] of [
+      ["/healthz", this.health.live],
+      ["/readyz", this.health.ready],
+    ] as const) {
+      app.get(path, async (_request, reply) => {
+        const report = await checks.report();
+        return reply.status(healthStatusCode(report)).send(report);
+      });
+    }
 
     const bodyOf = (body: unknown): Uint8Array =>
       body instanceof Uint8Array ? body : new Uint8Array();
