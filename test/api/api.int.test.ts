@@ -61,8 +61,15 @@ const is = (name: string) => ({
   spec: {},
 });
 
-test("every route but /healthz needs the bearer token", async ({ call }) => {
-  expect((await call("GET", "/healthz", undefined, null)).status).toBe(200);
+test("every route but /healthz and /readyz needs the bearer token", async ({ call }) => {
+  expect((await call("GET", "/healthz", undefined, null)).json).toEqual({
+    status: "ok",
+    checks: { eventLoop: "ok", nats: "ok" },
+  });
+  expect((await call("GET", "/readyz", undefined, null)).json).toEqual({
+    status: "ok",
+    checks: { nats: "ok", postgres: "ok" },
+  });
   const missing = await call("GET", "/apis/v1/namespaces/default/buildconfigs", undefined, null);
   expect(missing.status).toBe(401);
   expect(missing.json.error).toBe("Unauthorized");

@@ -17,7 +17,7 @@ import type { KubernetesDelegation } from "./kubernetes-delegation.js";
 /**
  * What a route needs of its caller, declared on the route (`config.access`) and checked by one
  * hook before the handler runs, so no handler can forget it:
- * - `public`: no token (`/healthz` only);
+ * - `public`: no token (`/healthz` and `/readyz` only);
  * - a verb on a resource of the route's `:ns`: refused with 403 before anything is read, so a
  *   namespace the token has no role in answers the same whether the resource exists or not;
  * - `handler`: the route's own checks decide from what it is sent or lists (apply, tokens,

@@ -4,6 +4,7 @@ import { Readable, Transform } from "node:stream";
 import Fastify, { type FastifyReply, type FastifyRequest } from "fastify";
 import { requestBuild, type Bus } from "@kiln/bus";
 import {
+  checkDatabase,
   deleteResource,
   findBuildByRequestId,
   getBuild,
@@ -49,7 +50,12 @@ import {
   type NewBuildSpec,
   type ResourceKind,
 } from "@kiln/domain";
-import { backoffMs } from "@kiln/runtime";
+import {
+  backoffMs,
+  healthStatusCode,
+  ServiceHealth,
+  unavailableRetryAfterSeconds,
+} from "@kiln/runtime";
 import type { Logger } from "pino";
 import { z } from "zod";
 import {
@@ -136,10 +142,25 @@ export function createApiServer(options: ApiServerOptions) {
     routerOptions: { maxParamLength: maxSubdomainLength },
   });
 
-  app.setErrorHandler((error, request, reply) => {
-    const { status, body } = toHttpError(error);
-    if (status >= 500) request.log.error({ err: error }, "request failed");
-    void reply.status(status).send(body);
+  // Liveness and readiness (see @kiln/runtime's health); readiness also tells whose fault a
+  // failed request is.
+  const health = new ServiceHealth({
+    live: { nats: () => bus.liveness() },
+    ready: { nats: () => bus.readiness(), postgres: () => checkDatabase(db) },
+  });
+
+  app.setErrorHandler(async (error, request, reply) => {
+    let { status, body } = toHttpError(error);
+    // A request that fails while PostgreSQL or NATS is down failed because of them: 503 with
+    // a Retry-After saying when to ask again, never a 500.
+    const down = status === 500 ? await health.ready.problem() : null;
+    if (down !== null) {
+      status = 503;
+      body = { error: "Unavailable", message: `Kiln cannot answer now (${down}); retry later` };
+      request.log.warn({ err: error, unavailable: down }, "request failed");
+    } else if (status >= 500) request.log.error({ err: error }, "request failed");
+    if (status === 503) void reply.header("retry-after", String(unavailableRetryAfterSeconds));
+    return reply.status(status).send(body);
   });
   app.setNotFoundHandler((request, reply) => {
     void reply.status(404).send({
@@ -156,18 +177,15 @@ export function createApiServer(options: ApiServerOptions) {
 
   registerAccessControl(app, { db, bootstrapToken: token, kubernetes: options.kubernetes });
 
-  app.get("/healthz", needs({ public: true }), async (_request, reply) => {
-    const problems: string[] = [];
-    if (bus.isClosed()) problems.push("nats connection closed");
-    try {
-      await db.execute("select 1");
-    } catch {
-      problems.push("database unreachable");
-    }
-    return reply
-      .status(problems.length ? 503 : 200)
-      .send(problems.length ? { status: "unhealthy", problems } : { status: "ok" });
-  });
+  for (const [path, checks] of [
+    ["/healthz", health.live],
+    ["/readyz", health.ready],
+  ] as const) {
+    app.get(path, needs({ public: true }), async (_request, reply) => {
+      const report = await checks.report();
+      return reply.status(healthStatusCode(report)).send(report);
+    });
+  }
 
   registerApplyRoute(app, { db, bus, registry, secrets: options.secrets });
   registerTokenRoutes(app, { db });
@@ -563,7 +581,15 @@ export function createApiServer(options: ApiServerOptions) {
     controller: AbortController,
   ): Promise<void> {
     let delivered = 0;
-    const watcher = follow ? watchForEnd(build.id, () => delivered, controller) : Promise.resolve();
+    // Awaited only once the log ends: until then its failure (PostgreSQL gone mid-follow) must
+    // end the stream, not go unhandled (which would take the whole api down).
+    let watchFailure: unknown;
+    const watcher = follow
+      ? watchForEnd(build.id, () => delivered, controller).catch((error: unknown) => {
+          watchFailure = error;
+          controller.abort();
+        })
+      : Promise.resolve();
     for await (const batch of bus.read("build.log-appended", build.id, {
       follow,
       signal: controller.signal,
@@ -573,6 +599,7 @@ export function createApiServer(options: ApiServerOptions) {
     }
     controller.abort();
     await watcher;
+    if (watchFailure !== undefined) throw watchFailure;
   }
 
   async function watchForEnd(
