@@ -13,7 +13,8 @@
  *   API server's strict field validation does.
  * - What the services need, asked of the services themselves (`--config-schema`,
  *   `--check-config`): every Deployment sets each variable its service requires, its environment
- *   parses, and its probes hit /healthz on the port and address that environment makes it listen on.
+ *   parses, and its probes hit /healthz (liveness, startup) and /readyz (readiness) on the port and
+ *   address that environment makes it listen on.
  * - Security, RBAC (least privilege, exactly), NATS clustering (its nats.conf checked by Debian's
  *   nats-server).
  * - The bus's identities: each Deployment gets its own NKey seed and no other, NATS's authorization
@@ -605,7 +606,7 @@ describe("every Kiln service runs with what its config requires", () => {
       expect(refused).toEqual([]);
     });
 
-    it(`${target}: liveness and readiness probes on /healthz at the address and port each service listens on`, () => {
+    it(`${target}: liveness and startup probes on /healthz, readiness on /readyz, at the address and port each service listens on`, () => {
       const objects = rendered.get(target)!;
       for (const d of objects.filter(
         (o) => o.kind === "Deployment" && o.metadata.namespace === "kiln",
@@ -623,10 +624,17 @@ describe("every Kiln service runs with what its config requires", () => {
           (container.ports ?? []).map((p: Obj) => p.containerPort),
           `${id(d)} declares its port`,
         ).toContain(port);
-        for (const kind of ["livenessProbe", "readinessProbe", "startupProbe"]) {
+        // Liveness restarts a pod: it must not fail while only a dependency is down, which is
+        // what readiness says (the pod leaves its Service and is kept).
+        const paths = {
+          livenessProbe: "/healthz",
+          startupProbe: "/healthz",
+          readinessProbe: "/readyz",
+        } as const;
+        for (const [kind, path] of Object.entries(paths)) {
           const probe = container[kind] as Obj | undefined;
           if (kind === "startupProbe" && !probe) continue;
-          expect(probe?.httpGet?.path, `${id(d)} ${kind}`).toBe("/healthz");
+          expect(probe?.httpGet?.path, `${id(d)} ${kind}`).toBe(path);
           expect(probePort(container, probe), `${id(d)} ${kind} port`).toBe(port);
         }
       }
