@@ -32,8 +32,10 @@ export interface RunningKiln {
   webhookUrl: string;
   token: string;
   registry: string;
-  /** The image-watcher's HTTP server (`/healthz`, `/registry/notifications[/<source>]`). */
+  /** The image-watcher's HTTP server (`/healthz`, `/readyz`, `/registry/notifications[/<source>]`). */
   imageWatcherUrl: string;
+  /** Where each service answers `/healthz` and `/readyz` (its API's server, or its health server). */
+  healthUrls: Record<KilnServiceName, string>;
   logsDir: string;
   /** Environment a `kiln` CLI needs to talk to this Kiln. */
   cliEnv: Record<string, string>;
@@ -67,7 +69,14 @@ export async function startKiln(options: {
   });
   const token = randomBytes(24).toString("hex");
   const logsDir = join(infra.workDir, "logs", options.subjectPrefix);
-  const imageWatcherPort = await freePort();
+  const ports = {
+    api: await freePort(),
+    webhook: await freePort(),
+    schedulerHealth: await freePort(),
+    buildRunnerHealth: await freePort(),
+    imageWatcherHealth: await freePort(),
+    deployerHealth: await freePort(),
+  };
   const kiln = await startKilnServices({
     servicesDir: join(repoRoot, "services"),
     services: options.services ?? ["api", "scheduler", "build-runner"],
@@ -81,14 +90,7 @@ export async function startKiln(options: {
     sealingKeys: infra.sealingKeys,
     secretsKey: infra.secretsKey,
     subjectPrefix: options.subjectPrefix,
-    ports: {
-      api: await freePort(),
-      webhook: await freePort(),
-      schedulerHealth: await freePort(),
-      buildRunnerHealth: await freePort(),
-      imageWatcherHealth: imageWatcherPort,
-      deployerHealth: await freePort(),
-    },
+    ports,
     workDir: join(infra.workDir, "work", options.subjectPrefix),
     buildahStorageDir: options.buildahStorageDir ?? runnerStorageDir(infra),
     logsDir,
@@ -99,7 +101,15 @@ export async function startKiln(options: {
     webhookUrl: kiln.webhookUrl,
     token,
     registry: infra.registry.address,
-    imageWatcherUrl: `http://127.0.0.1:${imageWatcherPort}`,
+    imageWatcherUrl: `http://127.0.0.1:${ports.imageWatcherHealth}`,
+    healthUrls: {
+      api: kiln.apiUrl,
+      "webhook-receiver": kiln.webhookUrl,
+      scheduler: `http://127.0.0.1:${ports.schedulerHealth}`,
+      "build-runner": `http://127.0.0.1:${ports.buildRunnerHealth}`,
+      "image-watcher": `http://127.0.0.1:${ports.imageWatcherHealth}`,
+      deployer: `http://127.0.0.1:${ports.deployerHealth}`,
+    },
     logsDir,
     cliEnv: { KILN_API_URL: kiln.apiUrl, KILN_TOKEN: token, KILN_NAMESPACE: "default" },
     processes: kiln.processes,
