@@ -2,7 +2,7 @@ import { Writable } from "node:stream";
 import { createApiServer, type KubernetesDelegation } from "@kiln/api";
 import type { Bus } from "@kiln/bus";
 import { createDatabase } from "@kiln/db";
-import { createLogger } from "@kiln/runtime";
+import { createLogger, type HttpTimeouts } from "@kiln/runtime";
 import { BuildScheduler } from "@kiln/scheduler";
 import { TagRecorder } from "@kiln/image-watcher";
 import {
@@ -51,12 +51,15 @@ export interface TenantApi {
 type TenantFixtures = {
   /** Where a test sets it, the api delegates tokens it does not know to this cluster. */
   apiKubernetes: KubernetesDelegation | undefined;
+  /** Where a test sets them, the api's HTTP timeouts (short ones, to watch slow clients cut off). */
+  apiTimeouts: HttpTimeouts | undefined;
   kiln: TenantApi;
 };
 
 /**
- * The `kiln` fixture. A test file that overrides `apiKubernetes` extends with this again, so that
- * `kiln` depends on the override (vitest binds a fixture's dependencies where it is declared).
+ * The `kiln` fixture. A test file that overrides `apiKubernetes` or `apiTimeouts` extends with
+ * this again, so that `kiln` depends on the override (vitest binds a fixture's dependencies where
+ * it is declared).
  */
 export const kilnFixture = async (
   {
@@ -64,11 +67,13 @@ export const kilnFixture = async (
     database,
     subjectPrefix,
     apiKubernetes,
+    apiTimeouts,
   }: {
     infra: WorkerInfra;
     database: TestDatabase;
     subjectPrefix: string;
     apiKubernetes: KubernetesDelegation | undefined;
+    apiTimeouts: HttpTimeouts | undefined;
   },
   use: (kiln: TenantApi) => Promise<void>,
 ) => {
@@ -100,6 +105,7 @@ export const kilnFixture = async (
     secrets: infra.secrets,
     instantiateWaitMs: 5_000,
     ...(apiKubernetes ? { kubernetes: apiKubernetes } : {}),
+    ...(apiTimeouts ? { timeouts: apiTimeouts } : {}),
   });
   const url = await app.listen({ host: "127.0.0.1", port: 0 });
   const recorder = new TagRecorder({ db: db.db, bus, logger });
@@ -167,6 +173,7 @@ export const kilnFixture = async (
 
 export const test = baseTest.extend<TenantFixtures>({
   apiKubernetes: async ({}, use) => use(undefined),
+  apiTimeouts: async ({}, use) => use(undefined),
   kiln: kilnFixture,
 });
 

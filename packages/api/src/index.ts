@@ -1,5 +1,5 @@
 /** The api service's HTTP surface (docs/api.md). */
-export { createApiServer } from "./server.js";
+export { createApiServer, defaultApiTimeouts } from "./server.js";
 export type { ApiServer, ApiServerOptions } from "./server.js";
 export { tokenMatches } from "./auth.js";
 export { KubernetesDelegation, KubernetesReviewError } from "./kubernetes-delegation.js";

@@ -52,7 +52,9 @@ import {
 } from "@kiln/domain";
 import {
   backoffMs,
+  fastifyTimeoutOptions,
   healthStatusCode,
+  type HttpTimeouts,
   ServiceHealth,
   unavailableRetryAfterSeconds,
 } from "@kiln/runtime";
@@ -92,7 +94,23 @@ export interface ApiServerOptions {
   binaryLimitBytes?: number;
   /** Tokens Kiln does not know are reviewed by this cluster, and its RBAC gives their roles (API_AUTH_DELEGATION). */
   kubernetes?: KubernetesDelegation;
+  /** How long a client may take (API_HEADERS_TIMEOUT_MS, …). @default defaultApiTimeouts */
+  timeouts?: HttpTimeouts;
 }
+
+/**
+ * The api's HTTP timeouts unless configured: 10 s for the headers (a slowloris holds a
+ * connection that long), 15 min for a whole request (a 512 MiB binary upload needs ~0.6 MB/s),
+ * 60 s without a byte mid-request, 72 s for an idle kept-alive connection (Fastify's default,
+ * longer than the 60 s after which common load balancers drop one, so they close first). A
+ * followed log streams for as long as the build runs: its route lifts the idle timeout.
+ */
+export const defaultApiTimeouts: HttpTimeouts = {
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 15 * 60_000,
+  idleTimeoutMs: 60_000,
+  keepAliveTimeoutMs: 72_000,
+};
 
 const kinds: Record<string, ResourceKind> = {
   buildconfigs: "BuildConfig",
@@ -134,12 +152,14 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** The REST API of docs/api.md. Returns a Fastify instance, not yet listening. */
 export function createApiServer(options: ApiServerOptions) {
   const { db, bus, token, registry } = options;
+  const timeouts = options.timeouts ?? defaultApiTimeouts;
   const app = Fastify({
     loggerInstance: options.logger.child({ component: "api" }),
     bodyLimit: options.bodyLimitBytes ?? 5 * 1024 * 1024,
     // Fastify's default, 100, answers 414 to a longer path parameter: a 253-character name
     // (Kubernetes' longest) could be applied but never read or deleted.
     routerOptions: { maxParamLength: maxSubdomainLength },
+    ...fastifyTimeoutOptions(timeouts),
   });
 
   // Liveness and readiness (see @kiln/runtime's health); readiness also tells whose fault a
@@ -550,6 +570,13 @@ export function createApiServer(options: ApiServerOptions) {
     async (request, reply) => {
       const build = await mustGetBuild(request.params.ns, request.params.name);
       const follow = request.query.follow === "true" || request.query.follow === "1";
+      if (follow) {
+        // A followed log is quiet while a build step prints nothing, for minutes: the idle
+        // timeout is for clients that stall a request, and this one has been read in full. TCP
+        // keep-alive probes instead tell a client that is gone from one that waits.
+        request.raw.socket.setTimeout(0);
+        request.raw.socket.setKeepAlive(true, timeouts.idleTimeoutMs);
+      }
       reply.hijack();
       const raw = reply.raw;
       raw.writeHead(200, {
@@ -557,6 +584,8 @@ export function createApiServer(options: ApiServerOptions) {
         "cache-control": "no-cache",
         "x-content-type-options": "nosniff",
       });
+      // The status now, not with the first line: a build may print nothing for minutes.
+      raw.flushHeaders();
       const controller = new AbortController();
       raw.on("close", () => controller.abort());
       try {

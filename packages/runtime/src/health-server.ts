@@ -1,5 +1,6 @@
 import { createServer, type Server } from "node:http";
 import { healthStatusCode, type ServiceHealth } from "./health.js";
+import { applyIdleTimeout, healthServerTimeouts, httpServerOptions } from "./http-timeouts.js";
 
 export interface HealthServerOptions {
   port: number;
@@ -19,7 +20,8 @@ export class HealthServer {
   constructor(private readonly options: HealthServerOptions) {}
 
   async start(): Promise<number> {
-    const server = createServer((req, res) => {
+    // A probe is quick: a client that is not (half a request, never reading) is cut off.
+    const server = createServer(httpServerOptions(healthServerTimeouts), (req, res) => {
       const path = req.url?.split("?")[0];
       const checks =
         path === "/healthz"
@@ -36,6 +38,7 @@ export class HealthServer {
         res.end(JSON.stringify({ ...report, ...this.options.details?.() }));
       });
     });
+    applyIdleTimeout(server, healthServerTimeouts);
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);

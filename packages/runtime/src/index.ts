@@ -22,6 +22,8 @@ export {
 export type { HealthCheck, HealthChecksOptions, HealthReport } from "./health.js";
 export { HealthServer } from "./health-server.js";
 export type { HealthServerOptions } from "./health-server.js";
+export { fastifyTimeoutOptions } from "./http-timeouts.js";
+export type { HttpTimeouts } from "./http-timeouts.js";
 export { createLogger, redactUrl, redactedPaths } from "./logger.js";
 export type { CreateLoggerOptions, Logger } from "./logger.js";
 export { descendantPids, runChecked, runCommand } from "./run-command.js";

@@ -21,7 +21,7 @@ export { GitProvider } from "./push-event.js";
 export type { GitHookEvent, HookHeaders, HookParser, ParsedHook, RefChange } from "./push-event.js";
 export { requestProvesSecret } from "./signature.js";
 export { constantTimeEqual, hmacSha256Hex, signatureMatches } from "./verify.js";
-export { WebhookReceiver } from "./webhook-receiver.js";
+export { defaultWebhookTimeouts, WebhookReceiver } from "./webhook-receiver.js";
 export type { DeliveryAnswer, WebhookReceiverOptions } from "./webhook-receiver.js";
 export { DeliverySweeper } from "./delivery-sweeper.js";
 export type { DeliverySweeperOptions, SweepResult } from "./delivery-sweeper.js";

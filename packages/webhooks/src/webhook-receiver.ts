@@ -1,7 +1,13 @@
 import { randomUUID } from "node:crypto";
 import Fastify, { type FastifyInstance } from "fastify";
+import {
+  fastifyTimeoutOptions,
+  healthStatusCode,
+  type HttpTimeouts,
+  ServiceHealth,
+  unavailableRetryAfterSeconds,
+} from "@kiln/runtime";
 import { requestBuild, type Bus } from "@kiln/bus";
-import { healthStatusCode, ServiceHealth, unavailableRetryAfterSeconds } from "@kiln/runtime";
 import {
   checkDatabase,
   getWebhookBuildConfig,
@@ -44,7 +50,22 @@ export interface WebhookReceiverOptions {
   bodyLimitBytes?: number;
   /** Opens the webhook secrets as stored (KILN_SECRETS_KEY). */
   secrets: SecretBox;
+  /** How long a sender may take (WEBHOOK_HEADERS_TIMEOUT_MS, …). @default defaultWebhookTimeouts */
+  timeouts?: HttpTimeouts;
 }
+
+/**
+ * The receiver's HTTP timeouts unless configured. A git host sends a delivery at once and gives
+ * up on it after 10 s (GitHub), so anything slower is not a git host: 10 s for the headers, 30 s
+ * for the whole request (at most WEBHOOK_BODY_LIMIT_BYTES), 30 s without a byte mid-request, and
+ * 72 s for an idle kept-alive connection (longer than common load balancers keep one).
+ */
+export const defaultWebhookTimeouts: HttpTimeouts = {
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  idleTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 72_000,
+};
 
 /** What a webhook sender gets back (202 new, 200 a redelivery). */
 export interface DeliveryAnswer {
@@ -153,6 +174,7 @@ export class WebhookReceiver {
       // Fastify's default, 100, answers 414 to a longer path parameter: a BuildConfig name may
       // have 165 characters, and OpenShift's URL carries the webhook secret, which may be long.
       routerOptions: { maxParamLength: 1024 },
+      ...fastifyTimeoutOptions(this.options.timeouts ?? defaultWebhookTimeouts),
     });
     // Signatures cover the raw bytes: keep them, parse later (after verification).
     app.removeAllContentTypeParsers();

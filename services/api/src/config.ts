@@ -1,37 +1,59 @@
+import { defaultApiTimeouts } from "@kiln/api";
 import { baseConfigShape, baseSecretKeys, env } from "@kiln/runtime";
 import { z } from "zod";
 
-export const ConfigSchema = z.object({
-  ...baseConfigShape,
-  DATABASE_URL: z.string().min(1),
-  /** Seals the secrets Kiln stores (webhook secrets, registry credentials). A secret. */
-  KILN_SECRETS_KEY: env.secretsKey(),
-  KILN_REGISTRY: z.string().min(1),
-  API_HOST: z.string().default("127.0.0.1"),
-  API_PORT: z.coerce.number().int().min(0).max(65535).default(18080),
-  /** Bearer token for every route but /healthz; `kiln up` generates it into the state dir. */
-  API_TOKEN: z.string().min(16, "must be at least 16 characters"),
-  API_BODY_LIMIT_BYTES: z.coerce
-    .number()
-    .int()
-    .positive()
-    .default(5 * 1024 * 1024),
-  /**
-   * `kubernetes`: a bearer token that is not a Kiln token is reviewed by the cluster
-   * (TokenReview), and the user's role in a namespace is read off its RBAC
-   * (SubjectAccessReview); Kiln's own tokens keep working. The cluster is the pod's service
-   * account, or KUBECONFIG. `none`: Kiln's tokens only.
-   */
-  API_AUTH_DELEGATION: z.enum(["none", "kubernetes"]).default("none"),
-  /** The kubeconfig file for API_AUTH_DELEGATION=kubernetes outside a cluster. */
-  KUBECONFIG: z.string().optional(),
-  /** Largest binary-build upload (`start-build --from-*`); streamed to the object store, never buffered. */
-  API_BINARY_LIMIT_BYTES: z.coerce
-    .number()
-    .int()
-    .positive()
-    .default(512 * 1024 * 1024),
-});
+const timeoutMs = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+export const ConfigSchema = z
+  .object({
+    ...baseConfigShape,
+    DATABASE_URL: z.string().min(1),
+    /** Seals the secrets Kiln stores (webhook secrets, registry credentials). A secret. */
+    KILN_SECRETS_KEY: env.secretsKey(),
+    KILN_REGISTRY: z.string().min(1),
+    API_HOST: z.string().default("127.0.0.1"),
+    API_PORT: z.coerce.number().int().min(0).max(65535).default(18080),
+    /** Bearer token for every route but /healthz; `kiln up` generates it into the state dir. */
+    API_TOKEN: z.string().min(16, "must be at least 16 characters"),
+    API_BODY_LIMIT_BYTES: z.coerce
+      .number()
+      .int()
+      .positive()
+      .default(5 * 1024 * 1024),
+    /**
+     * `kubernetes`: a bearer token that is not a Kiln token is reviewed by the cluster
+     * (TokenReview), and the user's role in a namespace is read off its RBAC
+     * (SubjectAccessReview); Kiln's own tokens keep working. The cluster is the pod's service
+     * account, or KUBECONFIG. `none`: Kiln's tokens only.
+     */
+    API_AUTH_DELEGATION: z.enum(["none", "kubernetes"]).default("none"),
+    /** The kubeconfig file for API_AUTH_DELEGATION=kubernetes outside a cluster. */
+    KUBECONFIG: z.string().optional(),
+    /** Largest binary-build upload (`start-build --from-*`); streamed to the object store, never buffered. */
+    API_BINARY_LIMIT_BYTES: z.coerce
+      .number()
+      .int()
+      .positive()
+      .default(512 * 1024 * 1024),
+    /** A client must have sent the request line and headers within this (a slowloris is cut off). */
+    API_HEADERS_TIMEOUT_MS: timeoutMs(defaultApiTimeouts.headersTimeoutMs),
+    /**
+     * A client must have sent its whole request, body included, within this: at least what the
+     * largest binary upload (API_BINARY_LIMIT_BYTES) takes over the slowest link to serve.
+     */
+    API_REQUEST_TIMEOUT_MS: timeoutMs(defaultApiTimeouts.requestTimeoutMs),
+    /** A connection moving no byte mid-request for this long is closed (a followed log is exempt). */
+    API_IDLE_TIMEOUT_MS: timeoutMs(defaultApiTimeouts.idleTimeoutMs),
+  })
+  .superRefine((c, ctx) => {
+    // Node refuses a header deadline past the request's: the headers are part of the request.
+    if (c.API_HEADERS_TIMEOUT_MS > c.API_REQUEST_TIMEOUT_MS)
+      ctx.addIssue({
+        code: "custom",
+        path: ["API_HEADERS_TIMEOUT_MS"],
+        message: "must not be longer than API_REQUEST_TIMEOUT_MS",
+      });
+  });
 
 export type Config = z.output<typeof ConfigSchema>;
 

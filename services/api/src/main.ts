@@ -1,4 +1,4 @@
-import { createApiServer, KubernetesDelegation } from "@kiln/api";
+import { createApiServer, defaultApiTimeouts, KubernetesDelegation } from "@kiln/api";
 import { Bus } from "@kiln/bus";
 import { connectDatabase, SecretBox } from "@kiln/db";
 import { runService, ConfigError } from "@kiln/runtime";
@@ -25,6 +25,12 @@ await runService(
       secrets: SecretBox.fromKey(config.KILN_SECRETS_KEY),
       bodyLimitBytes: config.API_BODY_LIMIT_BYTES,
       binaryLimitBytes: config.API_BINARY_LIMIT_BYTES,
+      timeouts: {
+        headersTimeoutMs: config.API_HEADERS_TIMEOUT_MS,
+        requestTimeoutMs: config.API_REQUEST_TIMEOUT_MS,
+        idleTimeoutMs: config.API_IDLE_TIMEOUT_MS,
+        keepAliveTimeoutMs: defaultApiTimeouts.keepAliveTimeoutMs,
+      },
       ...(kubernetes ? { kubernetes: kubernetes.delegation } : {}),
     });
     await server.listen({ host: config.API_HOST, port: config.API_PORT });

@@ -1,7 +1,12 @@
 import { Bus } from "@kiln/bus";
 import { connectDatabase, SecretBox } from "@kiln/db";
 import { runService } from "@kiln/runtime";
-import { DeliverySweeper, GitPoller, WebhookReceiver } from "@kiln/webhooks";
+import {
+  defaultWebhookTimeouts,
+  DeliverySweeper,
+  GitPoller,
+  WebhookReceiver,
+} from "@kiln/webhooks";
 import { ConfigSchema, SECRET_KEYS } from "./config.js";
 
 await runService(
@@ -21,6 +26,12 @@ await runService(
       port: config.WEBHOOK_PORT,
       bodyLimitBytes: config.WEBHOOK_BODY_LIMIT_BYTES,
       secrets: SecretBox.fromKey(config.KILN_SECRETS_KEY),
+      timeouts: {
+        headersTimeoutMs: config.WEBHOOK_HEADERS_TIMEOUT_MS,
+        requestTimeoutMs: config.WEBHOOK_REQUEST_TIMEOUT_MS,
+        idleTimeoutMs: config.WEBHOOK_IDLE_TIMEOUT_MS,
+        keepAliveTimeoutMs: defaultWebhookTimeouts.keepAliveTimeoutMs,
+      },
     });
     const poller = new GitPoller({
       db: database.db,
