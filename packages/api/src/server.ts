@@ -176,7 +176,10 @@ export function createApiServer(options: ApiServerOptions) {
     const down = status === 500 ? await health.ready.problem() : null;
     if (down !== null) {
       status = 503;
-      body = { error: "Unavailable", message: `Kiln cannot answer now (${down}); retry later` };
+      body = {
+        error: "ServiceUnavailable",
+        message: `Kiln cannot answer now (${down}); retry later`,
+      };
       request.log.warn({ err: error, unavailable: down }, "request failed");
     } else if (status >= 500) request.log.error({ err: error }, "request failed");
     if (status === 503) void reply.header("retry-after", String(unavailableRetryAfterSeconds));

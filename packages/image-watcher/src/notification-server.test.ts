@@ -278,7 +278,7 @@ describe("the image-watcher's HTTP server", () => {
       status: 503,
       retryAfter: "5",
       body: JSON.stringify({
-        error: "Unavailable",
+        error: "ServiceUnavailable",
         message: `the notification could not be handled now (postgres: ${down})`,
       }),
     });

@@ -140,7 +140,7 @@ export class NotificationServer {
           .status(503)
           .header("retry-after", String(unavailableRetryAfterSeconds))
           .send({
-            error: "Unavailable",
+            error: "ServiceUnavailable",
             message: `the notification could not be handled now (${down})`,
           });
       }
