@@ -174,7 +174,7 @@ export class Bus {
       // readiness says so, and consumers pick up again by themselves once it is back.
       maxReconnectAttempts: -1,
       // nats.js pings every 2 minutes by default: a server that vanished without closing the
-      // socket (a node gone, a partition) would be noticed only after 4. This notices it in 40.
+      // socket (a node gone, a partition) would be noticed after 4 minutes; these, within 40 s.
       pingInterval: 10_000,
       maxPingOut: 3,
       ...(identity ? { inboxPrefix: inboxPrefixFor(identity.role) } : {}),
