@@ -1,4 +1,5 @@
 import { request as httpRequest } from "node:http";
+import { connect } from "node:net";
 import { Writable } from "node:stream";
 import { createDatabase, type Database } from "@kiln/db";
 import { ServiceHealth } from "@kiln/runtime";
@@ -283,5 +284,61 @@ describe("the image-watcher's HTTP server", () => {
       }),
     });
     down = null;
+  });
+});
+
+describe("a slow sender", () => {
+  test("that sends half a request is cut off within the timeouts, while a whole one is answered", async () => {
+    const logger = pino({ level: "silent" });
+    const timeouts = {
+      headersTimeoutMs: 300,
+      requestTimeoutMs: 800,
+      idleTimeoutMs: 500,
+      keepAliveTimeoutMs: 500,
+    };
+    const server = new NotificationServer({
+      host: "127.0.0.1",
+      port: 0,
+      receiver: new NotificationReceiver({
+        db: database.db,
+        recorder: new TagRecorder({ db: database.db, bus: undefined as never, logger }),
+        resolver: new ManifestResolver(),
+        logger,
+        kilnRegistry: "127.0.0.1:15000",
+        insecureRegistries: [],
+        tokens: {},
+      }),
+      logger,
+      health: new ServiceHealth({ ready: {} }),
+      timeouts,
+    });
+    const slowPort = await server.start();
+    /** Milliseconds until the server closes a connection that sent `text` and then nothing. */
+    const heldFor = (text: string) =>
+      new Promise<{ ms: number; received: string }>((resolve) => {
+        const started = Date.now();
+        let received = "";
+        const socket = connect(slowPort, "127.0.0.1", () => socket.write(text));
+        socket.on("data", (chunk: Buffer) => (received += chunk.toString()));
+        socket.on("error", () => undefined);
+        socket.on("close", () => resolve({ ms: Date.now() - started, received }));
+      });
+    try {
+      const halfHeaders = heldFor("POST /registry/notifications HTTP/1.1\r\nHost: x\r\n");
+      const halfBody = heldFor(
+        "POST /registry/notifications HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{",
+      );
+      const healthz = await fetch(`http://127.0.0.1:${slowPort}/healthz`);
+      expect(healthz.status).toBe(200);
+      const headers = await halfHeaders;
+      expect(headers.received).toMatch(/^HTTP\/1\.1 408 /);
+      expect(headers.ms).toBeGreaterThanOrEqual(250);
+      expect(headers.ms).toBeLessThan(300 + 1_000);
+      const body = await halfBody;
+      expect(body.ms).toBeGreaterThanOrEqual(450);
+      expect(body.ms).toBeLessThan(800 + 1_000);
+    } finally {
+      await server.stop();
+    }
   });
 });

@@ -5,7 +5,13 @@ import Fastify, {
   type FastifyRequest,
 } from "fastify";
 import type { Logger } from "pino";
-import { healthStatusCode, unavailableRetryAfterSeconds, type ServiceHealth } from "@kiln/runtime";
+import {
+  fastifyTimeoutOptions,
+  healthStatusCode,
+  unavailableRetryAfterSeconds,
+  type HttpTimeouts,
+  type ServiceHealth,
+} from "@kiln/runtime";
 import type { NotificationReceiver } from "./notification-receiver.js";
 import { NotificationSource, notificationSources } from "./notifications/push-hint.js";
 
@@ -23,7 +29,22 @@ export interface NotificationServerOptions {
   health: ServiceHealth;
   /** Larger bodies get 413. @default 1 MiB */
   bodyLimitBytes?: number;
+  /** How long a sender may take. @default defaultNotificationTimeouts */
+  timeouts?: HttpTimeouts;
 }
+
+/**
+ * The notification server's HTTP timeouts unless given. A registry posts a notification at once
+ * (distribution times a delivery out after a few seconds and retries it), so anything slower is
+ * not a registry: 10 s for the headers, 30 s for the whole request (at most 1 MiB), 30 s without
+ * a byte mid-request, 72 s for an idle kept-alive connection.
+ */
+const defaultNotificationTimeouts: HttpTimeouts = {
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  idleTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 72_000,
+};
 
 const prefix = "/registry/notifications";
 
@@ -55,7 +76,11 @@ export class NotificationServer {
   }
 
   private createApp(): FastifyInstance {
-    const app = Fastify({ bodyLimit: this.limit, logger: false });
+    const app = Fastify({
+      bodyLimit: this.limit,
+      logger: false,
+      ...fastifyTimeoutOptions(this.options.timeouts ?? defaultNotificationTimeouts),
+    });
     // The receiver reads the body by the source's rules (distribution checks the content type,
     // the others read JSON whatever it says): every body reaches it as text. A header that is
     // not a media type at all is refused 415 by Fastify before any route.
