@@ -1,4 +1,8 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Bus, NonRetryableError } from "@kiln/bus";
+import { freePort, startNats } from "@kiln/infra";
 import { createLogger } from "@kiln/runtime";
 import { connectTestBus, integrationTest as baseTest } from "@kiln/testing";
 import { expect } from "vitest";
@@ -153,5 +157,28 @@ test("a consumer whose durable consumer is deleted under it makes it again and g
     expect(handled).toContain("d2");
   } finally {
     await consumption.stop();
+  }
+});
+
+test("a service's connection waits for a NATS that is not up yet; any other connection fails at once", async () => {
+  const stateDir = await mkdtemp(join(tmpdir(), "kiln-nats-late-"));
+  const port = await freePort();
+  const servers = `nats://127.0.0.1:${port}`;
+  try {
+    await expect(Bus.connect({ servers, name: "bus-test-at-once", logger })).rejects.toMatchObject({
+      code: "CONNECTION_REFUSED",
+    });
+    const waiting = Bus.connect({ servers, name: "bus-test-late", logger, waitForServer: true });
+    await sleep(1_500);
+    const nats = await startNats({ stateDir, port });
+    try {
+      const bus = await waiting;
+      expect(bus.readiness()).toBeNull();
+      await bus.drain();
+    } finally {
+      await nats.stop();
+    }
+  } finally {
+    await rm(stateDir, { recursive: true, force: true });
   }
 });

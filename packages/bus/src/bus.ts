@@ -68,6 +68,12 @@ export interface BusOptions {
    * @default NATS only
    */
   dependencies?: (() => Promise<string | null>) | undefined;
+  /**
+   * A server that cannot be reached yet (refused, not resolvable, no route) is tried again,
+   * 500 ms doubling to 5 s apart, until it is: a service started before its NATS waits for it
+   * instead of exiting. A refused login still fails at once. @default false (fail at once)
+   */
+  waitForServer?: boolean;
 }
 
 /** What a handler gets besides the payload. */
@@ -102,6 +108,8 @@ export interface Consumption {
 
 /** A nak'd message comes back after 500 ms, 1 s, 2 s, … at most 30 s (by its delivery count). */
 const nakBackoff = { baseMs: 500, maxMs: 30_000 };
+/** A service's first connect to a NATS not reachable yet is tried again after 500 ms, 1 s, … at most 5 s. */
+const firstConnectBackoff = { baseMs: 500, maxMs: 5_000 };
 /** A publish with `retryForMs` is tried again after 250 ms, 500 ms, … at most 5 s. */
 const publishRetryBackoff = { baseMs: 250, maxMs: 5_000 };
 /** A held message looks at its dependencies again after 250 ms, 500 ms, … at most 5 s. */
@@ -165,6 +173,22 @@ export class Bus {
   }
 
   static async connect(options: BusOptions): Promise<Bus> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await Bus.connectOnce(options);
+      } catch (error) {
+        if (!options.waitForServer || !isUnreachable(error)) throw error;
+        const delayMs = backoffMs(attempt, firstConnectBackoff);
+        options.logger.warn(
+          { servers: options.servers, err: error, delayMs },
+          "nats not reachable yet, trying again",
+        );
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+      }
+    }
+  }
+
+  private static async connectOnce(options: BusOptions): Promise<Bus> {
     const { identity } = options;
     const nc = await connect({
       servers: options.servers,
@@ -224,6 +248,7 @@ export class Bus {
       identity: { role, nkeySeed: config.NATS_NKEY_SEED },
       tlsCaFile: config.NATS_TLS_CA_FILE,
       dependencies,
+      waitForServer: true,
     });
   }
 
@@ -742,6 +767,19 @@ export class Bus {
     this.draining = true;
     if (!this.nc.isClosed()) await this.nc.drain();
   }
+}
+
+/** A connect error that says the server is not there (yet), as opposed to one that refuses us. */
+function isUnreachable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return (
+    code === ErrorCode.ConnectionRefused ||
+    code === "ENOTFOUND" ||
+    code === "EAI_AGAIN" ||
+    code === "EHOSTUNREACH" ||
+    code === "ENETUNREACH" ||
+    code === "ETIMEDOUT"
+  );
 }
 
 function isNotFound(error: unknown): boolean {
