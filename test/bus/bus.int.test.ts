@@ -160,6 +160,58 @@ test("a consumer whose durable consumer is deleted under it makes it again and g
   }
 });
 
+test("a consumer takes no more messages than it can start, and one stopped mid-handler starts nothing more: the rest go to the next consumer at once", async ({
+  bus,
+}) => {
+  const jsm = await bus.nc.jetstreamManager();
+  const stream = bus.streamName("BUILD_EVENTS");
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const first: string[] = [];
+  const consumption = await bus.consume(
+    "scheduler-build-requested",
+    async (payload) => {
+      first.push(payload.requestId);
+      await released;
+    },
+    { maxConcurrent: 2 },
+  );
+  for (const id of ["s1", "s2", "s3", "s4"])
+    await bus.publish("build.requested", id, request(id), { msgId: id });
+  const until = Date.now() + 10_000;
+  while (first.length < 2 && Date.now() < until) await sleep(20);
+  // Longer than a pull's round trip: whatever it would take ahead, it has by now.
+  await sleep(1_000);
+  // Two handlers busy, two messages taken: the other two wait in the stream, not in this process
+  // (where their ack wait would run out unseen and JetStream hand them to someone else too).
+  expect((await jsm.consumers.info(stream, "scheduler-build-requested")).num_ack_pending).toBe(2);
+  const stopped = consumption.stop();
+  await sleep(500);
+  release();
+  await stopped;
+  expect(first.sort()).toEqual(["s1", "s2"]);
+  // Both acked (an ack reaches the consumer a moment after the handler ends), nothing else taken.
+  const acked = Date.now() + 2_000;
+  let info = await jsm.consumers.info(stream, "scheduler-build-requested");
+  while (info.num_ack_pending > 0 && Date.now() < acked) {
+    await sleep(50);
+    info = await jsm.consumers.info(stream, "scheduler-build-requested");
+  }
+  expect(info).toMatchObject({ num_ack_pending: 0, num_pending: 2, num_redelivered: 0 });
+  const next: string[] = [];
+  const started = Date.now();
+  const again = await bus.consume("scheduler-build-requested", async (payload) => {
+    next.push(payload.requestId);
+  });
+  try {
+    while (next.length < 2 && Date.now() < started + 10_000) await sleep(20);
+    expect(next.sort()).toEqual(["s3", "s4"]);
+    expect(Date.now() - started).toBeLessThan(3_000);
+  } finally {
+    await again.stop();
+  }
+});
+
 test("a service's connection waits for a NATS that is not up yet; any other connection fails at once", async () => {
   const stateDir = await mkdtemp(join(tmpdir(), "kiln-nats-late-"));
   const port = await freePort();

@@ -1,7 +1,6 @@
 import {
   AckPolicy,
   connect,
-  ConsumerEvents,
   DeliverPolicy,
   ErrorCode,
   headers as natsHeaders,
@@ -11,6 +10,7 @@ import {
   nkeyAuthenticator,
   RetentionPolicy,
   StorageType,
+  type Consumer,
   type ConsumerConfig,
   type ConsumerMessages,
   type JetStreamClient,
@@ -97,11 +97,14 @@ export type Handler<T extends EventType> = (
 export type ConsumedEvent<N extends ConsumerName> = (typeof consumers)[N]["event"];
 
 export interface ConsumeOptions {
-  /** Messages handled at once. @default 1 */
+  /** Messages handled at once; no more than this are ever taken from JetStream. @default 1 */
   maxConcurrent?: number;
 }
 
-/** A running consumer; `stop()` stops pulling and waits for in-flight handlers. */
+/**
+ * A running consumer. `stop()` stops pulling at once (a message that arrives as it does is
+ * nak'd, never started, so another consumer gets it now) and waits for in-flight handlers.
+ */
 export interface Consumption {
   stop(): Promise<void>;
 }
@@ -114,7 +117,7 @@ const firstConnectBackoff = { baseMs: 500, maxMs: 5_000 };
 const publishRetryBackoff = { baseMs: 250, maxMs: 5_000 };
 /** A held message looks at its dependencies again after 250 ms, 500 ms, … at most 5 s. */
 const holdBackoff = { baseMs: 250, maxMs: 5_000 };
-/** A consumer whose messages ended without a stop consumes again after 500 ms, 1 s, … at most 30 s. */
+/** A consumer whose pull failed (not by a stop) pulls again after 500 ms, 1 s, … at most 30 s. */
 const reopenBackoff = { baseMs: 500, maxMs: 30_000 };
 /**
  * How long a pull request lives. nats.js checks its consumer again after a reconnect and, if
@@ -488,21 +491,22 @@ export class Bus {
     const inFlight = new Set<Promise<void>>();
     const log = this.logger.child({ consumer: name });
     const stopping = new AbortController();
-    const open = async (): Promise<ConsumerMessages> => {
+    const stopped = new Promise<void>((resolve) =>
+      stopping.signal.addEventListener("abort", () => resolve(), { once: true }),
+    );
+    // Made again when missing (deleted, or lost with the server's state): only a missing stream
+    // cannot be made here, as only the admin may.
+    const bind = async (): Promise<Consumer> => {
       await this.ensureConsumer(name);
-      const consumer = await this.js.consumers.get(stream, name);
-      const opened = await consumer.consume({
-        max_messages: maxConcurrent,
-        expires: pullExpiresMs,
-      });
-      this.followConsumerStatus(name, opened, log);
-      return opened;
+      return this.js.consumers.get(stream, name);
     };
     // Down now: NATS itself, else what the handler needs (null when all is up).
     const down = async (): Promise<string | null> =>
       (this.readiness() === null ? null : `nats: ${this.readiness()}`) ??
       (this.dependencies ? await this.dependencies() : null);
-    let messages = await open();
+    let consumer = await bind();
+    /** The pull in progress, closed by `stop()`. */
+    let pull: ConsumerMessages | null = null;
 
     /** Holds a failed message while a dependency is down; true once all is up again. */
     const hold = async (msg: JsMsg, problem: string, base: object): Promise<boolean> => {
@@ -576,74 +580,66 @@ export class Bus {
       }
     };
 
+    // Pulls exactly as many messages as there are free handlers, and pulls again only when one
+    // is free. nats.js's `consume()` pulls ahead of its iterator: a message it holds while every
+    // handler is busy waits unseen (its ack wait runs out and JetStream hands it to someone else
+    // too), and is started even after `stop()` (a runner took a new build 8 s after SIGTERM).
     const loop = (async () => {
-      for (let reopened = 1; ; reopened++) {
+      for (let failures = 0; !stopping.signal.aborted;) {
+        while (inFlight.size >= maxConcurrent && !stopping.signal.aborted)
+          await Promise.race([...inFlight, stopped]);
+        if (stopping.signal.aborted) return;
         try {
-          for await (const msg of messages) {
-            reopened = 1;
+          pull = await consumer.fetch({
+            max_messages: maxConcurrent - inFlight.size,
+            expires: pullExpiresMs,
+          });
+          // Stopped while it was asked for: stop() closed the pull before this one.
+          if (stopping.signal.aborted) await pull.close();
+          for await (const msg of pull) {
+            failures = 0;
+            if (stopping.signal.aborted) {
+              // Arrived as the pull was closed: handed back at once, never started.
+              msg.nak();
+              log.info(
+                { op: msg.subject, streamSeq: msg.seq, outcome: "nak" },
+                "message handed back, consumer stopping",
+              );
+              continue;
+            }
             const task = handleOne(msg).finally(() => inFlight.delete(task));
             inFlight.add(task);
-            // Pull no further than the concurrency limit: a message taken is a message we must finish.
-            while (inFlight.size >= maxConcurrent) await Promise.race(inFlight);
           }
-          if (stopping.signal.aborted) return;
-          log.warn("consumer's messages ended, consuming again");
         } catch (error) {
           if (stopping.signal.aborted) return;
-          log.error({ err: error }, "consumer's messages failed, consuming again");
-        }
-        // nats.js ends a consumer's messages on what it does not retry itself (a permission
-        // error, a consumer deleted under it): consume again, with backoff, until stopped.
-        for (;;) {
-          await sleep(backoffMs(reopened, reopenBackoff), stopping.signal);
+          // What nats.js does not retry itself (a permission error, the durable consumer
+          // deleted under it, NATS unreachable): pull again, with backoff, until stopped.
+          failures += 1;
+          log.warn({ err: error }, "could not pull messages, trying again");
+          await sleep(backoffMs(failures, reopenBackoff), stopping.signal);
           if (stopping.signal.aborted) return;
-          try {
-            messages = await open();
-            // Stopped while it opened: stop() closed the messages before these.
-            if (stopping.signal.aborted) return await messages.close();
-            break;
-          } catch (error) {
-            reopened += 1;
-            log.warn({ err: error }, "could not consume again, retrying");
-          }
+          consumer = await bind().catch((bindError: unknown) => {
+            if (isNotFound(bindError))
+              log.error(
+                { err: bindError },
+                "stream missing: set the bus up again (kiln up, or the setup-bus job)",
+              );
+            else log.warn({ err: bindError }, "could not bind the durable consumer");
+            return consumer;
+          });
         }
       }
     })();
 
     return {
       stop: async () => {
+        // Stop pulling first: nothing more is taken from here on.
         stopping.abort();
-        await messages.close();
+        await pull?.close();
         await loop.catch(() => undefined);
         await Promise.allSettled([...inFlight]);
       },
     };
-  }
-
-  /**
-   * Logs what nats.js says of a consumer it keeps pulling from, and makes a durable consumer
-   * that went missing (deleted, or lost with the server's state) again, so it does not sit
-   * checking for it for ever. A missing stream cannot be made here: only the admin may.
-   */
-  private followConsumerStatus(name: ConsumerName, messages: ConsumerMessages, log: Logger): void {
-    void (async () => {
-      for await (const status of await messages.status()) {
-        if (
-          status.type === ConsumerEvents.ConsumerNotFound ||
-          status.type === ConsumerEvents.ConsumerDeleted
-        ) {
-          log.warn({ event: status.type }, "durable consumer missing, making it again");
-          await this.ensureConsumer(name).catch((error: unknown) =>
-            log.warn({ err: error }, "could not make the durable consumer again"),
-          );
-        } else if (status.type === ConsumerEvents.StreamNotFound) {
-          log.error(
-            { event: status.type },
-            "stream missing: set the bus up again (kiln up, or the setup-bus job)",
-          );
-        }
-      }
-    })().catch((error: unknown) => log.warn({ err: error }, "consumer status not followed"));
   }
 
   /** The newest event of a type for one key, or null (used to see whether a build was cancelled). */
