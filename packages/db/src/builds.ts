@@ -185,11 +185,8 @@ export async function applyBuildStatus(
   for (let attempt = 0; attempt < 10; attempt += 1) {
     const [row] = await db.select().from(builds).where(eq(builds.id, update.buildId));
     if (!row) return { applied: false, build: null };
-    const current = row.phase as BuildPhase;
-    const sameAttemptRestart =
-      current === "Running" && update.phase === "Running" && update.attempt <= row.attempt;
-    if (!canTransition(current, update.phase) || sameAttemptRestart)
-      return { applied: false, build: toRecord(row) };
+    const current = { phase: row.phase as BuildPhase, attempt: row.attempt };
+    if (!canTransition(current, update)) return { applied: false, build: toRecord(row) };
     const terminal = isTerminalPhase(update.phase);
     const [next] = await db
       .update(builds)

@@ -2,8 +2,8 @@ import { assertNever } from "./assert-never.js";
 
 /**
  * Phases of a Build, the same words as OpenShift's `status.phase` so `oc` users read them as-is.
- * New: recorded; Pending: handed to a runner; Running: the engine is working;
- * the last four are terminal.
+ * New: recorded; Pending: dispatched, waiting for a runner (again, once a stopping runner
+ * handed it back); Running: the engine is working; the last four are terminal.
  */
 export const BuildPhase = {
   New: "New",
@@ -52,13 +52,27 @@ function rank(phase: BuildPhase): number {
   }
 }
 
+/** A build's phase and the dispatch attempt it was recorded for (0: no runner reported yet). */
+export interface PhaseAtAttempt {
+  phase: BuildPhase;
+  /** Delivery attempt of the dispatch (1 = the first runner), as on `build.status-changed`. */
+  attempt: number;
+}
+
 /**
- * Whether a build in `from` may move to `to`. Phases only move forward and a terminal phase
- * is final, so a late or redelivered status event can never resurrect a finished build.
- * Running → Running is allowed: a redelivered dispatch restarts the work on another runner.
+ * Whether a status event moves a build from `from` to `to`. Phases move forward and a terminal
+ * phase is final, so a late or redelivered event can never resurrect a finished build. Two
+ * moves go sideways or back, ordered by attempt, so events of one build may be applied in any
+ * order:
+ * - Running → Running: a later attempt started on another runner (a redelivered dispatch); the
+ *   same attempt's Running again is a duplicate.
+ * - Running → Pending: the runner of that attempt was stopped mid-build and handed the build
+ *   back; until a later attempt starts, a late Running of the handed-back one changes nothing.
  */
-export function canTransition(from: BuildPhase, to: BuildPhase): boolean {
-  if (isTerminalPhase(from)) return false;
-  if (from === "Running" && to === "Running") return true;
-  return rank(to) > rank(from);
+export function canTransition(from: PhaseAtAttempt, to: PhaseAtAttempt): boolean {
+  if (isTerminalPhase(from.phase)) return false;
+  if (from.phase === "Running" && to.phase === "Pending") return to.attempt >= from.attempt;
+  if (to.phase === "Running" && (from.phase === "Running" || from.phase === "Pending"))
+    return to.attempt > from.attempt;
+  return rank(to.phase) > rank(from.phase);
 }

@@ -5,6 +5,7 @@
  */
 export { assertNever } from "./assert-never.js";
 export { BuildPhase, buildPhases, canTransition, isTerminalPhase } from "./build-phase.js";
+export type { PhaseAtAttempt } from "./build-phase.js";
 export { FailureReason } from "./failure-reason.js";
 export {
   BuildFailure,
