@@ -1,3 +1,5 @@
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { runChecked } from "./run-command.js";
 
@@ -20,5 +22,56 @@ describe("runChecked", () => {
     await expect(runChecked("kiln-no-such-command", ["x"])).rejects.toThrow(
       "kiln-no-such-command x failed: spawn kiln-no-such-command ENOENT",
     );
+  });
+});
+
+const runCommandModule = fileURLToPath(new URL("./run-command.ts", import.meta.url));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * Starts a node process that runs `sleep 60` through runCommand and prints the sleep's pid,
+ * then kills that process with SIGKILL: what a runner killed mid-build leaves running.
+ */
+async function orphanOfKilledParent(options: string): Promise<number> {
+  const script = `
+    import { runCommand } from ${JSON.stringify(runCommandModule)};
+    void runCommand({ command: "sh", args: ["-c", "echo $$; exec sleep 60"], onLine: (l) => process.stdout.write(l + "\\n"), ${options} });
+  `;
+  const parent = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const pid = await new Promise<number>((resolve, reject) => {
+    parent.stdout.once("data", (chunk: Buffer) => resolve(Number(chunk.toString().trim())));
+    parent.once("exit", (code) => reject(new Error(`parent exited (${code}) before the command`)));
+  });
+  parent.kill("SIGKILL");
+  await new Promise((resolve) => parent.once("exit", resolve));
+  return pid;
+}
+
+describe("runCommand's parentDeathSignal", () => {
+  it("ends the command when the process that started it is killed", async () => {
+    const pid = await orphanOfKilledParent(`parentDeathSignal: "SIGTERM"`);
+    const until = Date.now() + 2_000;
+    while (alive(pid) && Date.now() < until) await sleep(20);
+    expect(alive(pid)).toBe(false);
+  });
+
+  it("leaves it running without (its own process group outlives the parent)", async () => {
+    const pid = await orphanOfKilledParent("");
+    try {
+      await sleep(300);
+      expect(alive(pid)).toBe(true);
+    } finally {
+      process.kill(pid, "SIGKILL");
+    }
   });
 });

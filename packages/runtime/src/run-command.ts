@@ -63,6 +63,13 @@ export interface RunCommandOptions {
    * once its runtime and helpers are killed under it.
    */
   terminateLeaderFirst?: boolean;
+  /**
+   * Sent to the command when this process dies, however it dies (kill -9 included), through
+   * util-linux's `setpriv --pdeathsig`: a build's buildah, told so, stops its step and removes
+   * its containers, where it would otherwise run on orphaned. Kept across the command's own
+   * exec (`nsenter … buildah`), not by what it forks.
+   */
+  parentDeathSignal?: NodeJS.Signals;
 }
 
 export interface CommandResult {
@@ -81,7 +88,19 @@ export async function runCommand(options: RunCommandOptions): Promise<CommandRes
   const file = typeof mode === "object" ? await open(mode.file, "w", 0o600) : null;
   try {
     return await new Promise<CommandResult>((resolve, reject) => {
-      const child = spawn(options.command, options.args, {
+      const [command, args] = options.parentDeathSignal
+        ? [
+            "setpriv",
+            [
+              "--pdeathsig",
+              options.parentDeathSignal.replace(/^SIG/, ""),
+              "--",
+              options.command,
+              ...options.args,
+            ],
+          ]
+        : [options.command, options.args];
+      const child = spawn(command, args, {
         cwd: options.cwd,
         env: options.env ?? process.env,
         ...(options.uid === undefined ? {} : { uid: options.uid }),

@@ -47,7 +47,16 @@ export interface ServiceContext<C> {
  */
 export async function runService<S extends z.ZodType>(
   name: string,
-  reads: { schema: S; secretKeys: readonly string[] },
+  reads: {
+    schema: S;
+    secretKeys: readonly string[];
+    /**
+     * How long the stop steps may take together, from the configuration: a service whose own
+     * step has a configured grace (the build-runner's builds) must be given more than that.
+     * @default defaultShutdownGraceMs
+     */
+    shutdownGraceMs?: (config: z.output<S>) => number;
+  },
   start: (ctx: ServiceContext<z.output<S>>) => Promise<Record<string, unknown>>,
 ): Promise<void> {
   const { schema, secretKeys } = reads;
@@ -73,7 +82,8 @@ export async function runService<S extends z.ZodType>(
   }
   const level = (config as { LOG_LEVEL?: string }).LOG_LEVEL ?? "info";
   const logger = createLogger({ service: name, level, secretKeys });
-  const shutdown = new Shutdown({ logger }).listen();
+  const graceMs = reads.shutdownGraceMs?.(config);
+  const shutdown = new Shutdown({ logger, ...(graceMs === undefined ? {} : { graceMs }) }).listen();
   // Each of these is a bug (a promise nobody awaits, an emitter without an 'error' listener):
   // said in the service's own log, with the stack, and then the service stops as it would on
   // SIGTERM (closing its connections) rather than dying mid-write with a line on stderr only.
