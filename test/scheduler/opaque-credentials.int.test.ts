@@ -1,32 +1,14 @@
-import { applyResources, createDatabase, listBuilds } from "@kiln/db";
+import { applyResources, listBuilds } from "@kiln/db";
 import { parseResources } from "@kiln/domain";
-import { createLogger } from "@kiln/runtime";
-import { BuildScheduler } from "@kiln/scheduler";
-import { connectTestBus, integrationTest as test } from "@kiln/testing";
+import { test } from "../support/scheduler-only.js";
 import { expect } from "vitest";
 
-const logger = createLogger({ service: "scheduler-test", level: "silent" });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test("a BuildConfig whose pull or push secret is an Opaque Secret fails its build MissingSecret, saying registry credentials need a docker config Secret, and dispatches nothing", async ({
-  infra,
-  database,
-  subjectPrefix,
+  scheduling,
 }) => {
-  const db = createDatabase(database.url);
-  const bus = await connectTestBus(infra, {
-    prefix: subjectPrefix,
-    name: "scheduler-test",
-    logger,
-  });
-  const scheduler = new BuildScheduler({
-    bus,
-    db: db.db,
-    logger,
-    registry: infra.registry.address,
-    runnerSealingKey: infra.sealingKeys.publicKey,
-    secrets: infra.secrets,
-  });
+  const { infra, db, bus, scheduler } = scheduling;
   const bc = (name: string, credentials: Record<string, unknown>) => ({
     apiVersion: "kiln.dev/v1",
     kind: "BuildConfig",
@@ -40,62 +22,56 @@ test("a BuildConfig whose pull or push secret is an Opaque Secret fails its buil
       },
     },
   });
-  try {
-    await applyResources(
-      db.db,
-      parseResources([
-        // A webhook's Secret: applies fine, but holds no registry credentials.
-        {
-          apiVersion: "v1",
-          kind: "Secret",
-          metadata: { name: "hook" },
-          stringData: { WebHookSecretKey: "a-webhook-secret-not-a-login" },
-        },
-        bc("pulls", { dockerStrategy: { pullSecret: { name: "hook" } } }),
-        bc("pushes", { output: { pushSecret: { name: "hook" } } }),
-      ]),
-      infra.secrets,
+  await applyResources(
+    db.db,
+    parseResources([
+      // A webhook's Secret: applies fine, but holds no registry credentials.
+      {
+        apiVersion: "v1",
+        kind: "Secret",
+        metadata: { name: "hook" },
+        stringData: { WebHookSecretKey: "a-webhook-secret-not-a-login" },
+      },
+      bc("pulls", { dockerStrategy: { pullSecret: { name: "hook" } } }),
+      bc("pushes", { output: { pushSecret: { name: "hook" } } }),
+    ]),
+    infra.secrets,
+  );
+  await scheduler.start();
+  for (const name of ["pulls", "pushes"]) {
+    await bus.publish(
+      "build.requested",
+      name,
+      {
+        v: 1,
+        requestId: name,
+        namespace: "default",
+        buildConfig: name,
+        env: [],
+        cause: { type: "Manual", message: "test" },
+        requestedAt: new Date().toISOString(),
+      },
+      { msgId: name },
     );
-    await scheduler.start();
-    for (const name of ["pulls", "pushes"]) {
-      await bus.publish(
-        "build.requested",
-        name,
-        {
-          v: 1,
-          requestId: name,
-          namespace: "default",
-          buildConfig: name,
-          env: [],
-          cause: { type: "Manual", message: "test" },
-          requestedAt: new Date().toISOString(),
-        },
-        { msgId: name },
-      );
-    }
-    const until = Date.now() + 20_000;
-    let builds = await listBuilds(db.db, "default");
-    while ((builds.length < 2 || builds.some((b) => b.phase !== "Failed")) && Date.now() < until) {
-      await sleep(50);
-      builds = await listBuilds(db.db, "default");
-    }
-    const byConfig = Object.fromEntries(builds.map((b) => [b.buildConfig, b]));
-    expect(byConfig.pulls).toMatchObject({
-      phase: "Failed",
-      reason: "MissingSecret",
-      message:
-        "the pull secret default/hook is an Opaque Secret; registry credentials need a kubernetes.io/dockerconfigjson Secret",
-    });
-    expect(byConfig.pushes).toMatchObject({
-      phase: "Failed",
-      reason: "MissingSecret",
-      message:
-        "the push secret default/hook is an Opaque Secret; registry credentials need a kubernetes.io/dockerconfigjson Secret",
-    });
-    for (const b of builds) expect(await bus.count("build.dispatched", b.id)).toBe(0);
-  } finally {
-    await scheduler.stop();
-    await bus.drain();
-    await db.close();
   }
+  const until = Date.now() + 20_000;
+  let builds = await listBuilds(db.db, "default");
+  while ((builds.length < 2 || builds.some((b) => b.phase !== "Failed")) && Date.now() < until) {
+    await sleep(50);
+    builds = await listBuilds(db.db, "default");
+  }
+  const byConfig = Object.fromEntries(builds.map((b) => [b.buildConfig, b]));
+  expect(byConfig.pulls).toMatchObject({
+    phase: "Failed",
+    reason: "MissingSecret",
+    message:
+      "the pull secret default/hook is an Opaque Secret; registry credentials need a kubernetes.io/dockerconfigjson Secret",
+  });
+  expect(byConfig.pushes).toMatchObject({
+    phase: "Failed",
+    reason: "MissingSecret",
+    message:
+      "the push secret default/hook is an Opaque Secret; registry credentials need a kubernetes.io/dockerconfigjson Secret",
+  });
+  for (const b of builds) expect(await bus.count("build.dispatched", b.id)).toBe(0);
 });

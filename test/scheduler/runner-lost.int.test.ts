@@ -1,32 +1,14 @@
-import { applyResources, createDatabase, getBuild } from "@kiln/db";
+import { applyResources, getBuild } from "@kiln/db";
 import { parseResources } from "@kiln/domain";
-import { createLogger } from "@kiln/runtime";
-import { BuildScheduler } from "@kiln/scheduler";
-import { connectTestBus, integrationTest as test } from "@kiln/testing";
+import { test } from "../support/scheduler-only.js";
 import { expect } from "vitest";
 
-const logger = createLogger({ service: "scheduler-test", level: "silent" });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test("a build whose runner dies on every delivery ends Error with RunnerLost, and leaves nothing queued", async ({
-  infra,
-  database,
-  subjectPrefix,
+  scheduling,
 }) => {
-  const db = createDatabase(database.url);
-  const bus = await connectTestBus(infra, {
-    prefix: subjectPrefix,
-    name: "scheduler-test",
-    logger,
-  });
-  const scheduler = new BuildScheduler({
-    bus,
-    db: db.db,
-    logger,
-    registry: infra.registry.address,
-    runnerSealingKey: infra.sealingKeys.publicKey,
-    secrets: infra.secrets,
-  });
+  const { infra, db, bus, scheduler } = scheduling;
   // A runner that takes the build and dies before finishing it, every time (a crash loop).
   let deliveries = 0;
   const crashingRunner = await bus.consume("build-runner-dispatched", async () => {
@@ -73,8 +55,5 @@ test("a build whose runner dies on every delivery ends Error with RunnerLost, an
     expect(await bus.count("build.dispatched", build!.id)).toBe(0);
   } finally {
     await crashingRunner.stop();
-    await scheduler.stop();
-    await bus.drain();
-    await db.close();
   }
 });
