@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { ConfigError, env, loadConfig, parseDuration } from "./config.js";
+import { ConfigError, env, headersWithinRequest, loadConfig, parseDuration } from "./config.js";
 
 describe("parseDuration", () => {
   it.each([
@@ -29,6 +29,28 @@ describe("env.duration", () => {
     expect(() => loadConfig(schema, { RETENTION: "7days" })).toThrow(ConfigError);
     expect(() => loadConfig(schema, { RETENTION: "7days" })).toThrow(
       /RETENTION: must be a duration such as 7d, 24h, 90m or 1d12h \(units d, h, m, s\), not "7days"/,
+    );
+  });
+});
+
+describe("headersWithinRequest", () => {
+  const schema = z
+    .object({
+      API_HEADERS_TIMEOUT_MS: env.timeoutMs(10_000),
+      API_REQUEST_TIMEOUT_MS: env.timeoutMs(60_000),
+    })
+    .superRefine(headersWithinRequest("API"));
+
+  it("takes a header deadline within the request's, and refuses one past it naming both", () => {
+    expect(loadConfig(schema, { API_HEADERS_TIMEOUT_MS: "60000" })).toEqual({
+      API_HEADERS_TIMEOUT_MS: 60_000,
+      API_REQUEST_TIMEOUT_MS: 60_000,
+    });
+    expect(() => loadConfig(schema, { API_REQUEST_TIMEOUT_MS: "5000" })).toThrow(
+      "API_HEADERS_TIMEOUT_MS: must not be longer than API_REQUEST_TIMEOUT_MS",
+    );
+    expect(() => loadConfig(schema, { API_HEADERS_TIMEOUT_MS: "0" })).toThrow(
+      /API_HEADERS_TIMEOUT_MS/,
     );
   });
 });

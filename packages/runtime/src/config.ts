@@ -38,8 +38,28 @@ export function parseDuration(text: string): number | null {
 }
 
 /** Env var helpers shared by every service's schema. */
+/**
+ * The check an HTTP server's timeout variables need beside their own (`PREFIX_HEADERS_TIMEOUT_MS`
+ * within `PREFIX_REQUEST_TIMEOUT_MS`): Node refuses a header deadline past the request's, the
+ * headers being part of the request. For a schema's `superRefine`.
+ */
+export function headersWithinRequest<P extends string>(prefix: P) {
+  const headers = `${prefix}_HEADERS_TIMEOUT_MS` as const;
+  const request = `${prefix}_REQUEST_TIMEOUT_MS` as const;
+  return (config: Record<typeof headers | typeof request, number>, ctx: z.RefinementCtx) => {
+    if (config[headers] > config[request])
+      ctx.addIssue({
+        code: "custom",
+        path: [headers],
+        message: `must not be longer than ${request}`,
+      });
+  };
+}
+
 export const env = {
   port: (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback),
+  /** A timeout in milliseconds, above zero. */
+  timeoutMs: (fallback: number) => z.coerce.number().int().positive().default(fallback),
   ms: (fallback: number) => z.coerce.number().int().min(0).default(fallback),
   int: (fallback: number) => z.coerce.number().int().min(1).default(fallback),
   /**

@@ -8,6 +8,7 @@ export {
   checkRegistryCredentials,
   ConfigError,
   env,
+  headersWithinRequest,
   loadConfig,
   parseDuration,
   registryCredentialsOf,

@@ -1,8 +1,6 @@
 import { defaultApiTimeouts } from "@kiln/api";
-import { baseConfigShape, baseSecretKeys, env } from "@kiln/runtime";
+import { baseConfigShape, baseSecretKeys, env, headersWithinRequest } from "@kiln/runtime";
 import { z } from "zod";
-
-const timeoutMs = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
 export const ConfigSchema = z
   .object({
@@ -36,24 +34,16 @@ export const ConfigSchema = z
       .positive()
       .default(512 * 1024 * 1024),
     /** A client must have sent the request line and headers within this (a slowloris is cut off). */
-    API_HEADERS_TIMEOUT_MS: timeoutMs(defaultApiTimeouts.headersTimeoutMs),
+    API_HEADERS_TIMEOUT_MS: env.timeoutMs(defaultApiTimeouts.headersTimeoutMs),
     /**
      * A client must have sent its whole request, body included, within this: at least what the
      * largest binary upload (API_BINARY_LIMIT_BYTES) takes over the slowest link to serve.
      */
-    API_REQUEST_TIMEOUT_MS: timeoutMs(defaultApiTimeouts.requestTimeoutMs),
+    API_REQUEST_TIMEOUT_MS: env.timeoutMs(defaultApiTimeouts.requestTimeoutMs),
     /** A connection moving no byte mid-request for this long is closed (a followed log is exempt). */
-    API_IDLE_TIMEOUT_MS: timeoutMs(defaultApiTimeouts.idleTimeoutMs),
+    API_IDLE_TIMEOUT_MS: env.timeoutMs(defaultApiTimeouts.idleTimeoutMs),
   })
-  .superRefine((c, ctx) => {
-    // Node refuses a header deadline past the request's: the headers are part of the request.
-    if (c.API_HEADERS_TIMEOUT_MS > c.API_REQUEST_TIMEOUT_MS)
-      ctx.addIssue({
-        code: "custom",
-        path: ["API_HEADERS_TIMEOUT_MS"],
-        message: "must not be longer than API_REQUEST_TIMEOUT_MS",
-      });
-  });
+  .superRefine(headersWithinRequest("API"));
 
 export type Config = z.output<typeof ConfigSchema>;
 

@@ -1,8 +1,6 @@
-import { baseConfigShape, baseSecretKeys, env } from "@kiln/runtime";
+import { baseConfigShape, baseSecretKeys, env, headersWithinRequest } from "@kiln/runtime";
 import { defaultWebhookTimeouts } from "@kiln/webhooks";
 import { z } from "zod";
-
-const timeoutMs = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
 export const ConfigSchema = z
   .object({
@@ -35,21 +33,13 @@ export const ConfigSchema = z
     /** Rejected deliveries kept per BuildConfig (newest first); unsigned requests to a known path stop there. */
     WEBHOOK_REJECTED_DELIVERIES_PER_BUILD_CONFIG: env.int(1000),
     /** A sender must have sent the request line and headers within this (a slowloris is cut off). */
-    WEBHOOK_HEADERS_TIMEOUT_MS: timeoutMs(defaultWebhookTimeouts.headersTimeoutMs),
+    WEBHOOK_HEADERS_TIMEOUT_MS: env.timeoutMs(defaultWebhookTimeouts.headersTimeoutMs),
     /** A sender must have sent its whole request, body included, within this. */
-    WEBHOOK_REQUEST_TIMEOUT_MS: timeoutMs(defaultWebhookTimeouts.requestTimeoutMs),
+    WEBHOOK_REQUEST_TIMEOUT_MS: env.timeoutMs(defaultWebhookTimeouts.requestTimeoutMs),
     /** A connection moving no byte mid-request for this long is closed. */
-    WEBHOOK_IDLE_TIMEOUT_MS: timeoutMs(defaultWebhookTimeouts.idleTimeoutMs),
+    WEBHOOK_IDLE_TIMEOUT_MS: env.timeoutMs(defaultWebhookTimeouts.idleTimeoutMs),
   })
-  .superRefine((c, ctx) => {
-    // Node refuses a header deadline past the request's: the headers are part of the request.
-    if (c.WEBHOOK_HEADERS_TIMEOUT_MS > c.WEBHOOK_REQUEST_TIMEOUT_MS)
-      ctx.addIssue({
-        code: "custom",
-        path: ["WEBHOOK_HEADERS_TIMEOUT_MS"],
-        message: "must not be longer than WEBHOOK_REQUEST_TIMEOUT_MS",
-      });
-  });
+  .superRefine(headersWithinRequest("WEBHOOK"));
 
 export type Config = z.output<typeof ConfigSchema>;
 
