@@ -37,6 +37,27 @@ export function descendantPids(root: number): number[] {
   return found;
 }
 
+/** How long an aborted command's killed processes are waited for. */
+const killedWithinMs = 2_000;
+
+/** Resolves once none of `pids` runs (gone, or exited and awaiting its parent), or after `timeoutMs`. */
+async function untilDead(pids: readonly number[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const running = (pid: number) => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+    } catch {
+      return false;
+    }
+  };
+  let left = pids.filter(running);
+  while (left.length > 0 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    left = left.filter(running);
+  }
+}
+
 export interface RunCommandOptions {
   command: string;
   args: readonly string[];
@@ -169,7 +190,15 @@ export async function runCommand(options: RunCommandOptions): Promise<CommandRes
         // Make sure nothing the command forked outlives it (a build must not leak processes).
         killGroup("SIGKILL");
         options.signal?.removeEventListener("abort", onAbort);
-        resolve({ exitCode, signal, aborted, stdout: Buffer.concat(captured).toString("utf8") });
+        const result = {
+          exitCode,
+          signal,
+          aborted,
+          stdout: Buffer.concat(captured).toString("utf8"),
+        };
+        // A SIGKILL lands a moment later: what an abort killed is gone before the caller goes
+        // on (to remove the files and containers it used).
+        void untilDead([...tree], killedWithinMs).then(() => resolve(result));
       });
     });
   } finally {
