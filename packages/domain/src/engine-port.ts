@@ -41,6 +41,18 @@ export interface BuildLogSink {
  * It returns null output for a build without `spec.output.to` (built, not pushed).
  */
 export interface BuildEngine {
+  /**
+   * Called once before the runner takes any build: claims what the engine makes for this runner
+   * and removes what runners that are gone left behind (work dirs, containers). Absent: nothing
+   * to do.
+   */
+  start?(): Promise<void>;
+  /** Called once the runner's builds have all ended: gives up what `start` claimed. */
+  stop?(): Promise<void>;
+  /**
+   * Runs a build. Once it returns or throws, nothing of the build is left running or on disk
+   * (an aborted build included: its processes are killed, its files and containers removed).
+   */
   run(job: BuildJob, sink: BuildLogSink, signal: AbortSignal): Promise<BuildOutputStatus | null>;
   /**
    * Whether it could run a build now: null, or what stops it (a work dir it cannot write, a

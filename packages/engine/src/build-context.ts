@@ -42,7 +42,7 @@ export async function buildahStep(
   message: string,
   onLine = (l: string) => ctx.sink.line(l),
 ): Promise<void> {
-  const result = await ctx.buildah.run(args, { onLine, signal: ctx.signal });
+  const result = await ctx.buildah.run(args, { onLine, signal: ctx.signal, build: ctx.job.id });
   if (result.aborted) throw ctx.signal.reason;
   if (result.exitCode !== 0)
     throw new BuildFailure(reason, `${message} (exit ${result.exitCode ?? result.signal})`);

@@ -1,6 +1,7 @@
 import type { ImageConfig } from "@kiln/domain";
 import { runCommand, type CommandResult, type RunCommandOptions } from "@kiln/runtime";
-import { mkdir, writeFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { BuildIsolation, BuildNetwork, type BuildHost } from "./isolation/types.js";
 import { UserNamespaceSession } from "./isolation/user-namespace-session.js";
@@ -13,6 +14,30 @@ export interface BuildahOptions {
   binary?: string;
   /** How builds are contained here (`prepareBuildHost`). */
   host: BuildHost;
+  /**
+   * The runner instance whose containers these are (`newRunnerId`): every container a `bud` or
+   * a `from` makes carries it, so that a runner starting later can tell a crashed runner's
+   * leftovers from a live runner's and from containers Kiln did not make.
+   */
+  owner?: string;
+}
+
+/**
+ * The build arg that marks a `bud`'s containers (buildah records a bud's build args on each
+ * stage's working container, the only mark it lets us put there): `<runner id>:<build id>`.
+ */
+const ownerArg = "KILN_BUILD_OWNER";
+/** buildah's warning for build args no ARG took, which our mark always is. */
+const unusedArgsWarning = /^\[Warning\] one or more build args were not consumed: \[(.*)\]$/;
+
+/** A container of the store, with who made it when Kiln did. */
+export interface StoreContainer {
+  id: string;
+  name: string;
+  /** The runner instance that made it; null for a container Kiln did not mark. */
+  runner: string | null;
+  /** The build it was made for, when its mark says (a `bud`'s containers). */
+  build: string | null;
 }
 
 /**
@@ -122,19 +147,90 @@ export class Buildah {
    */
   async run(
     args: readonly string[],
-    options: Omit<RunCommandOptions, "command" | "args" | "env"> = {},
+    options: Omit<RunCommandOptions, "command" | "args" | "env"> & {
+      /** The build a `bud` runs for: its containers are marked with it too. */
+      build?: string;
+    } = {},
   ): Promise<CommandResult> {
+    const { build, ...rest } = options;
     const command = {
       command: this.binary,
-      args: [...this.globalArgs(), ...args],
+      args: [...this.globalArgs(), ...this.marked(args, build)],
       env: this.env(),
     };
+    const onLine = rest.onLine;
     return runCommand({
       killGraceMs: 5000,
       terminateLeaderFirst: true,
-      ...options,
+      // A runner that dies (kill -9, OOM) takes its buildah commands with it: each stops and
+      // removes its containers itself rather than running on orphaned.
+      parentDeathSignal: "SIGTERM",
+      ...rest,
+      ...(onLine ? { onLine: (line: string) => this.withoutOwnerArg(line, onLine) } : {}),
       ...(this.session ? await this.session.wrap(command.command, command.args) : command),
     });
+  }
+
+  /** `args` with the owner's mark on what makes containers (`bud`, `from`). */
+  private marked(args: readonly string[], build: string | undefined): readonly string[] {
+    const { owner } = this.options;
+    const [verb, ...rest] = args;
+    if (!owner) return args;
+    if (verb === "bud" || verb === "build")
+      return [verb, "--build-arg", `${ownerArg}=${owner}:${build ?? ""}`, ...rest];
+    if (verb === "from" && !rest.includes("--name"))
+      return [verb, "--name", `kiln-${owner}-${randomBytes(4).toString("hex")}`, ...rest];
+    return args;
+  }
+
+  /** buildah's unused-build-args warning without our mark, which the build's author never set. */
+  private withoutOwnerArg(line: string, onLine: (line: string) => void): void {
+    const unused = unusedArgsWarning.exec(line);
+    if (!unused) return onLine(line);
+    const theirs = (unused[1] ?? "").split(" ").filter((arg) => arg && arg !== ownerArg);
+    if (theirs.length > 0)
+      onLine(`[Warning] one or more build args were not consumed: [${theirs.join(" ")}]`);
+  }
+
+  /**
+   * Every container of the store, with the runner and build its mark names. A `bud`'s mark is
+   * read from buildah's own record of the container (`buildah.json`, whose build args no
+   * command shows); a `from`'s is its name.
+   */
+  async containers(): Promise<StoreContainer[]> {
+    const listed = await this.run(["containers", "--all", "--json"], { stdout: "capture" });
+    if (listed.exitCode !== 0)
+      throw new Error(`buildah containers failed (exit ${listed.exitCode ?? listed.signal})`);
+    const all = (JSON.parse(listed.stdout || "[]") ?? []) as {
+      id: string;
+      containername: string;
+    }[];
+    return Promise.all(
+      all.map(async ({ id, containername: name }) => {
+        const named = /^kiln-([0-9a-f]+)-[0-9a-f]+$/.exec(name);
+        if (named) return { id, name, runner: named[1] ?? null, build: null };
+        const mark = await this.budMark(id);
+        return { id, name, runner: mark?.runner ?? null, build: mark?.build ?? null };
+      }),
+    );
+  }
+
+  private async budMark(id: string): Promise<{ runner: string; build: string | null } | null> {
+    const file = join(
+      this.storageRoot,
+      `${this.host.storageDriver}-containers`,
+      id,
+      "userdata",
+      "buildah.json",
+    );
+    try {
+      const state = JSON.parse(await readFile(file, "utf8")) as { Args?: Record<string, string> };
+      const mark = /^([0-9a-f]+):(.*)$/.exec(state.Args?.[ownerArg] ?? "");
+      return mark ? { runner: mark[1] ?? "", build: mark[2] || null } : null;
+    } catch {
+      // Gone meanwhile, or not a buildah container: not ours to tell.
+      return null;
+    }
   }
 
   env(): NodeJS.ProcessEnv {

@@ -35,6 +35,8 @@ export async function fetchGitSource(options: FetchGitOptions): Promise<SourceRe
       env,
       onLine: options.onLine,
       signal: options.signal,
+      // A clone must not go on writing into a work dir once its runner is gone.
+      parentDeathSignal: "SIGTERM",
     });
     if (result.aborted) throw options.signal.reason;
     if (result.exitCode !== 0) {

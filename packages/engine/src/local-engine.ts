@@ -1,4 +1,4 @@
-import { access, constants, mkdir, mkdtemp, readFile, rm, statfs } from "node:fs/promises";
+import { access, constants, mkdir, mkdtemp, readdir, readFile, rm, statfs } from "node:fs/promises";
 import { join } from "node:path";
 import {
   BuildFailure,
@@ -13,7 +13,7 @@ import {
 } from "@kiln/domain";
 import { RegistryClient } from "@kiln/registry";
 import type { Logger } from "pino";
-import { Buildah } from "./buildah.js";
+import { Buildah, type StoreContainer } from "./buildah.js";
 import { ImageCache } from "./image-cache.js";
 import { BuildIsolation, type BuildHost } from "./isolation/types.js";
 import { authArgs, writeAuthFiles } from "./auth-files.js";
@@ -22,6 +22,7 @@ import { dockerBuild } from "./docker-build.js";
 import { fetchSource } from "./source-fetch.js";
 import { copyImageSources } from "./image-sources.js";
 import { pushedImageSize } from "./pushed-image.js";
+import { newRunnerId, RunnerClaim } from "./runner-claim.js";
 import { pullS2IImages, s2iBuild, type S2IImages } from "./s2i/s2i-build.js";
 
 /** Less room than this in the work dir or the store and no build could get far (a layer alone is more). */
@@ -50,8 +51,10 @@ export interface LocalEngineOptions {
    * (`ImageCache`). Unset: no eviction (a build pod's store goes with the pod).
    */
   imageCacheBytes?: number;
-  /** Says what the image cache evicted. */
+  /** Says what the image cache evicted, and what crashed runners left that `start` removed. */
   logger?: Logger;
+  /** This runner instance's id (`newRunnerId`), in its work dirs' and containers' names. @default a new one */
+  runnerId?: string;
 }
 
 /**
@@ -63,13 +66,20 @@ export class LocalEngine implements BuildEngine {
   private readonly buildah: Buildah;
   private readonly registry = new RegistryClient();
   private prepared: Promise<void> | null = null;
+  private started: Promise<void> | null = null;
+  /** The runner's claims on its work dirs and containers, held until `stop` or this process ends. */
+  private claims: RunnerClaim[] = [];
   private readonly cache: ImageCache | null;
+  /** This runner instance: its builds' work dirs are below `kiln-runner-<id>`, its containers marked with it. */
+  readonly runnerId: string;
 
   constructor(private readonly options: LocalEngineOptions) {
+    this.runnerId = options.runnerId ?? newRunnerId();
     this.buildah = new Buildah({
       storageDir: options.storageDir,
       host: options.host,
       insecureRegistries: options.insecureRegistries,
+      owner: this.runnerId,
       ...(options.buildahBinary ? { binary: options.buildahBinary } : {}),
     });
     this.cache =
@@ -87,8 +97,8 @@ export class LocalEngine implements BuildEngine {
     sink: BuildLogSink,
     signal: AbortSignal,
   ): Promise<BuildOutputStatus | null> {
-    await this.prepare();
-    const workDir = await mkdtemp(join(this.options.workDir, `${job.namespace}-${job.name}-`));
+    await this.start();
+    const workDir = await mkdtemp(join(this.runnerDir, `${job.namespace}-${job.name}-`));
     let ctx: BuildContext | undefined;
     let keepImage = false;
     // The pull ends with the build: a failed fetch must not leave it running.
@@ -136,7 +146,14 @@ export class LocalEngine implements BuildEngine {
           await buildah("rmi", "--force", localTagOf(job));
         }
       };
-      await Promise.all([rm(workDir, { recursive: true, force: true }), removeImage()]);
+      await Promise.all([
+        rm(workDir, { recursive: true, force: true }),
+        removeImage(),
+        // buildah removes its containers when told to stop; one killed after its grace could not.
+        signal.aborted
+          ? this.removeContainers((c) => c.runner === this.runnerId && c.build === job.id)
+          : undefined,
+      ]);
       // After the build has its result: the cache's bookkeeping is not on its path.
       if (ctx) this.trimCache(ctx);
     }
@@ -264,6 +281,90 @@ export class LocalEngine implements BuildEngine {
     } catch (error) {
       return `unusable: ${error instanceof Error ? error.message : String(error)}`;
     }
+  }
+
+  /**
+   * Claims this runner's part of the work dir and of the store, then removes what runners that
+   * are gone (killed, crashed, the machine restarted) left there: their work dirs and their
+   * containers, and nothing a live runner or anyone but Kiln made. Once, before the first
+   * build; the runner calls it at start.
+   */
+  start(): Promise<void> {
+    this.started ??= (async () => {
+      await this.prepare();
+      const runners = this.runnersDir;
+      await mkdir(runners, { recursive: true, mode: 0o700 });
+      this.claims = [
+        await RunnerClaim.take(this.options.workDir, this.runnerId),
+        await RunnerClaim.take(runners, this.runnerId),
+      ];
+      await mkdir(this.runnerDir, { mode: 0o700 });
+      const workDirs = await this.removeDeadRunnersWorkDirs();
+      const containers = await this.removeContainers(
+        (c) => c.runner !== null && !RunnerClaim.isHeld(runners, c.runner),
+      );
+      await RunnerClaim.removeUnheld(runners);
+      if (workDirs.length > 0 || containers.length > 0)
+        this.options.logger?.info(
+          { runnerId: this.runnerId, workDirs, containers },
+          "removed what stopped runners left behind",
+        );
+    })();
+    return this.started;
+  }
+
+  /**
+   * Once the runner's builds have ended: removes its (now empty) part of the work dir and its
+   * claims, so a runner that stopped cleanly leaves nothing for the next one to sweep.
+   */
+  async stop(): Promise<void> {
+    if (!this.started) return;
+    await this.started.catch(() => undefined);
+    await rm(this.runnerDir, { recursive: true, force: true });
+    for (const claim of this.claims) await claim.release();
+    this.claims = [];
+  }
+
+  private get runnerDir(): string {
+    return join(this.options.workDir, `kiln-runner-${this.runnerId}`);
+  }
+
+  private get runnersDir(): string {
+    return join(this.options.storageDir, "runners");
+  }
+
+  /** The work dirs (`kiln-runner-<id>`) of runners whose claim no process holds; removed. */
+  private async removeDeadRunnersWorkDirs(): Promise<string[]> {
+    const root = this.options.workDir;
+    const removed: string[] = [];
+    for (const entry of await readdir(root)) {
+      const id = /^kiln-runner-([0-9a-f]+)$/.exec(entry)?.[1];
+      if (id === undefined || id === this.runnerId || RunnerClaim.isHeld(root, id)) continue;
+      await rm(join(root, entry), { recursive: true, force: true });
+      removed.push(entry);
+    }
+    await RunnerClaim.removeUnheld(root);
+    return removed;
+  }
+
+  /** Removes the store's containers `which` picks among those Kiln marked; says which went. */
+  private async removeContainers(which: (c: StoreContainer) => boolean): Promise<string[]> {
+    const removed: string[] = [];
+    try {
+      for (const container of await this.buildah.containers()) {
+        if (container.runner === null || !which(container)) continue;
+        const result = await this.buildah.run(["rm", container.id]);
+        if (result.exitCode === 0) removed.push(container.name);
+        else
+          this.options.logger?.warn(
+            { container: container.name, exitCode: result.exitCode },
+            "could not remove a container a stopped build left",
+          );
+      }
+    } catch (error) {
+      this.options.logger?.warn({ err: error }, "could not list the store's containers");
+    }
+    return removed;
   }
 
   private prepare(): Promise<void> {

@@ -48,6 +48,8 @@ export interface BuildHostOptions {
 export async function prepareBuildHost(options: BuildHostOptions): Promise<BuildHost> {
   const buildah = options.buildahBinary ?? "buildah";
   const dirs = privateDirs(options.storageDir);
+  // Every build command runs under setpriv --pdeathsig, so that none outlives the runner.
+  findProgram("setpriv", "sudo apt-get install util-linux");
   switch (options.isolation) {
     case BuildIsolation.ChrootUnsafe: {
       const me = userInfo();

@@ -223,6 +223,7 @@ async function assemble(
     {
       onLine: (l) => log.onLine(l),
       signal: ctx.signal,
+      build: ctx.job.id,
     },
   );
   if (result.aborted) throw ctx.signal.reason;
