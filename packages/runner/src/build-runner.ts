@@ -43,6 +43,15 @@ export interface BuildRunnerOptions {
 
 /** How long a build's status is tried again while NATS cannot take it: longer than a NATS restart. */
 const statusRetryMs = 60_000;
+/** A stopping runner's hand-back status: tried only briefly, the stop has a deadline. */
+const handBackRetryMs = 3_000;
+
+/**
+ * How long a stopping runner may take beyond its grace: the engine's kill of the builds still
+ * running (buildah is told first and SIGKILLed 5 s later), their clean-up and hand-back. The
+ * runner's Shutdown grace is BUILD_RUNNER_SHUTDOWN_GRACE_MS plus this.
+ */
+export const runnerStopAllowanceMs = 8_000;
 
 /** Why a running build was aborted; the abort reason decides the build's final phase. */
 class CancelRequested extends Error {
@@ -53,13 +62,16 @@ class RunnerStopping extends Error {}
 /**
  * Pulls dispatched builds, runs them with the engine, streams their logs and publishes their
  * status. Listens for cancel requests of the builds it runs. On stop, it stops pulling, lets
- * running builds finish within a grace period, then aborts the rest and naks them, so another
- * runner starts them again: nothing is left Running for ever.
+ * running builds finish within a grace period, then aborts the rest (the engine kills each
+ * one's processes and removes its files and containers), marks them Pending again and naks
+ * them, so another runner starts them again: nothing is left Running for ever.
  */
 export class BuildRunner {
   private readonly running = new Map<string, AbortController>();
   private consumption: Consumption | null = null;
   private cancelListener: { stop(): void } | null = null;
+  /** Set once a stop's grace is over: a build that registers after it is aborted at once. */
+  private graceOver = false;
   private readonly log: Logger;
 
   constructor(private readonly options: BuildRunnerOptions) {
@@ -71,6 +83,8 @@ export class BuildRunner {
   }
 
   async start(): Promise<void> {
+    // Before the first build: what crashed runners left behind goes first.
+    await this.options.engine.start?.();
     this.cancelListener = this.options.bus.listen("build.cancel-requested", (event) => {
       const controller = this.running.get(event.buildId);
       if (controller) {
@@ -88,15 +102,33 @@ export class BuildRunner {
     );
   }
 
+  /**
+   * Stops pulling at once (no build is taken from here on), gives the running builds `graceMs`
+   * to finish, then stops the rest and hands them back; resolves once every build has ended or
+   * been handed back. Whoever waits for it must allow the engine's kill and clean-up beyond
+   * the grace (`runnerStopAllowanceMs`).
+   */
   async stop(graceMs = 20_000): Promise<void> {
     const consumption = this.consumption;
     this.consumption = null;
+    this.log.info(
+      { runningBuilds: this.running.size, graceMs },
+      "runner stopping: no new builds, running ones may finish within the grace",
+    );
     const abortRest = setTimeout(() => {
+      this.graceOver = true;
+      if (this.running.size > 0)
+        this.log.warn(
+          { runningBuilds: this.running.size, graceMs },
+          "shutdown grace over: stopping the running builds and handing them back",
+        );
       for (const controller of this.running.values())
         controller.abort(new RunnerStopping("runner is shutting down"));
     }, graceMs);
     try {
+      // Stops pulling first, then waits for the builds in flight.
       await consumption?.stop();
+      await this.options.engine.stop?.();
     } finally {
       clearTimeout(abortRest);
       this.cancelListener?.stop();
@@ -107,10 +139,17 @@ export class BuildRunner {
     const { bus } = this.options;
     const { buildId, name, namespace } = dispatch;
     const log = this.log.child({ buildId, build: name, namespace });
-    const attempt = ctx.deliveryCount;
+    // A redelivery after the final status was already published must not build twice.
+    const last = await bus.lastEvent("build.status-changed", buildId);
+    // Which attempt this is: one past the last one that ran (a crashed or stopping runner's),
+    // not JetStream's delivery count alone, which does not count a redelivery that first went
+    // to a pull nobody listened to any more (a stopped runner's) and so can repeat. Statuses and
+    // log lines are deduplicated by attempt: a repeated one would be dropped.
+    const attempt = Math.max(ctx.deliveryCount, (last?.attempt ?? 0) + 1);
     const publishStatus = async (
       phase: BuildPhase,
       extra: Partial<EventInput<"build.status-changed">> = {},
+      retryForMs = statusRetryMs,
     ) => {
       await bus.publish(
         "build.status-changed",
@@ -118,12 +157,10 @@ export class BuildRunner {
         { v: 1, buildId, namespace, name, phase, attempt, at: new Date().toISOString(), ...extra },
         // A NATS restart must not fail a build (Running) nor build it again (its end): the
         // heartbeat goes on meanwhile, so the dispatch stays this runner's.
-        { msgId: `${buildId}:${phase}:${attempt}`, retryForMs: statusRetryMs },
+        { msgId: `${buildId}:${phase}:${attempt}`, retryForMs },
       );
     };
 
-    // A redelivery after the final status was already published must not build twice.
-    const last = await bus.lastEvent("build.status-changed", buildId);
     if (last && isTerminalPhase(last.phase)) {
       log.info({ phase: last.phase }, "build already finished, skipping redelivery");
       return;
@@ -139,6 +176,8 @@ export class BuildRunner {
 
     const controller = new AbortController();
     this.running.set(buildId, controller);
+    // Taken just before a stop whose grace is already over: it is handed back straight away.
+    if (this.graceOver) controller.abort(new RunnerStopping("runner is shutting down"));
     const deadlineSeconds = dispatch.spec.completionDeadlineSeconds;
     const deadline = deadlineSeconds
       ? setTimeout(
@@ -180,8 +219,21 @@ export class BuildRunner {
       outcome = { phase: "Complete", extra: output ? { output } : {} };
     } catch (error) {
       if (error instanceof RunnerStopping) {
+        // The engine has killed the build's processes and removed its files by now.
+        logs.line(
+          `kiln: the build-runner is shutting down: this build (attempt ${attempt}) was stopped and is handed back to run again`,
+        );
         await logs.close();
-        log.warn("build interrupted by runner shutdown, handing it back");
+        log.warn({ attempt }, "build stopped by runner shutdown, handing it back");
+        // Pending again: what a user sees until another runner starts the next attempt. The nak
+        // below hands the dispatch back either way, so a failure here changes only the status.
+        await publishStatus(
+          "Pending",
+          {
+            message: `the build-runner stopped during attempt ${attempt}; waiting for a runner to start it again`,
+          },
+          handBackRetryMs,
+        ).catch((err: unknown) => log.warn({ err }, "could not publish the hand-back status"));
         throw new RetryableError("runner stopped during the build", { cause: error });
       }
       outcome = this.failureOutcome(error, log);

@@ -101,6 +101,12 @@ export const ConfigSchema = z
     /** The runners' private sealing key (an X25519 JWK) that opens a build's registry credentials. A secret. */
     BUILD_RUNNER_SEALING_PRIVATE_KEY: env.sealingKey("private"),
     BUILD_RUNNER_MAX_CONCURRENT_BUILDS: z.coerce.number().int().min(1).default(2),
+    /**
+     * On SIGTERM the runner takes no new build and gives the running ones this long to finish;
+     * past it each is stopped (its whole process tree killed, its work dir and containers
+     * removed), set Pending and handed back for another runner. The stop as a whole may take
+     * 8 s more (the kill and clean-up), so whoever stops the runner must wait longer than both.
+     */
     BUILD_RUNNER_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(20_000),
     /** Address of /healthz; loopback unless told otherwise (a container sets 0.0.0.0 so the kubelet can probe it). */
     BUILD_RUNNER_HEALTH_HOST: z.string().default("127.0.0.1"),

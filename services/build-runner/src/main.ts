@@ -4,7 +4,7 @@ import { LocalEngine, NoopEngine, prepareBuildHost, type BuildHost } from "@kiln
 import type { BuildEngine } from "@kiln/domain";
 import { KubernetesEngine } from "@kiln/kube-engine";
 import { KubeConfig } from "@kubernetes/client-node";
-import { BuildRunner } from "@kiln/runner";
+import { BuildRunner, runnerStopAllowanceMs } from "@kiln/runner";
 import {
   basicAuthOf,
   RegistryClient,
@@ -124,7 +124,12 @@ async function checkRegistryAccount(
 
 await runService(
   "build-runner",
-  { schema: ConfigSchema, secretKeys: SECRET_KEYS },
+  {
+    schema: ConfigSchema,
+    secretKeys: SECRET_KEYS,
+    // The builds' grace, then their kill, clean-up and hand-back, then the rest of the stop.
+    shutdownGraceMs: (config) => config.BUILD_RUNNER_SHUTDOWN_GRACE_MS + runnerStopAllowanceMs,
+  },
   async ({ config, logger, shutdown }) => {
     const host =
       config.BUILD_RUNNER_ENGINE === "local" ? await localBuildHost(config, logger) : null;
@@ -166,7 +171,10 @@ await runService(
       sealingKey: config.BUILD_RUNNER_SEALING_PRIVATE_KEY,
       kilnRegistry,
     });
+    // Starting removes what crashed runners left in the work dir and the store, before any build.
     await runner.start();
+    // First of the stop steps to matter: no new build is taken, running ones finish within the
+    // grace or are killed, cleaned up and handed back; only then does NATS drain.
     shutdown.add("runner", () => runner.stop(config.BUILD_RUNNER_SHUTDOWN_GRACE_MS));
     const health = new HealthServer({
       host: config.BUILD_RUNNER_HEALTH_HOST,
