@@ -4,11 +4,14 @@ import { fileURLToPath } from "node:url";
 import { setUpBus } from "@kiln/bus";
 import { registryNotificationToken } from "@kiln/testing/plain";
 import { isTerminalPhase, type BuildPhase } from "@kiln/domain";
+import { mkdir } from "node:fs/promises";
 import {
   freePort,
+  startKilnService,
   startKilnServices,
   type KilnServiceName,
   type ManagedProcess,
+  type StartKilnServicesOptions,
 } from "@kiln/infra";
 
 export const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
@@ -40,6 +43,17 @@ export interface RunningKiln {
   /** Environment a `kiln` CLI needs to talk to this Kiln. */
   cliEnv: Record<string, string>;
   processes: Map<KilnServiceName, ManagedProcess>;
+  /** The build-runners' work dir (their per-build dirs go below it) and buildah store. */
+  runnerWorkDir: string;
+  runnerStorageDir: string;
+  /**
+   * Starts one more build-runner on the same work dir, store and bus (logging to
+   * `<logsDir>/<logName>/build-runner.log`), once it answers /healthz; `stop()` stops it too.
+   */
+  startRunner(options: {
+    logName: string;
+    extraEnv?: Record<string, string>;
+  }): Promise<ManagedProcess>;
   stop(): Promise<void>;
 }
 
@@ -77,7 +91,7 @@ export async function startKiln(options: {
     imageWatcherHealth: await freePort(),
     deployerHealth: await freePort(),
   };
-  const kiln = await startKilnServices({
+  const serviceOptions: StartKilnServicesOptions = {
     servicesDir: join(repoRoot, "services"),
     services: options.services ?? ["api", "scheduler", "build-runner"],
     natsUrl: infra.natsUrl,
@@ -95,7 +109,9 @@ export async function startKiln(options: {
     buildahStorageDir: options.buildahStorageDir ?? runnerStorageDir(infra),
     logsDir,
     extraEnv: { BUILD_RUNNER_SHUTDOWN_GRACE_MS: "2000", ...options.extraEnv },
-  });
+  };
+  const kiln = await startKilnServices(serviceOptions);
+  const extraRunners: ManagedProcess[] = [];
   return {
     apiUrl: kiln.apiUrl,
     webhookUrl: kiln.webhookUrl,
@@ -113,7 +129,28 @@ export async function startKiln(options: {
     logsDir,
     cliEnv: { KILN_API_URL: kiln.apiUrl, KILN_TOKEN: token, KILN_NAMESPACE: "default" },
     processes: kiln.processes,
-    stop: () => kiln.stop(),
+    runnerWorkDir: serviceOptions.workDir,
+    runnerStorageDir: serviceOptions.buildahStorageDir,
+    startRunner: async ({ logName, extraEnv }) => {
+      const runnerLogs = join(logsDir, logName);
+      await mkdir(runnerLogs, { recursive: true });
+      const runner = await startKilnService(
+        {
+          ...serviceOptions,
+          logsDir: runnerLogs,
+          ports: { ...serviceOptions.ports, buildRunnerHealth: await freePort() },
+          extraEnv: { ...serviceOptions.extraEnv, ...extraEnv },
+        },
+        "build-runner",
+      );
+      extraRunners.push(runner);
+      return runner;
+    },
+    stop: async () => {
+      // The extra runners with the first one, as kiln up stops its runners (builds handed back).
+      await Promise.all(extraRunners.map((runner) => runner.stop({ timeoutMs: 30_000 })));
+      await kiln.stop();
+    },
   };
 }
 

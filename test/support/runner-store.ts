@@ -1,5 +1,6 @@
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { buildUser } from "./build-user.js";
@@ -31,4 +32,38 @@ export async function runnerBuildah(infra: KilnInfra, ...args: string[]): Promis
     driver,
   ];
   return (await exec("buildah", [...global, ...args], { env, ...(await buildUser()) })).stdout;
+}
+
+/** A container in the runner's store, as `buildah containers` lists it, with the runner that made it. */
+export interface StoreContainer {
+  id: string;
+  name: string;
+  /** The runner instance Kiln's mark names (a `from`'s name, a `bud`'s build arg); null: unmarked. */
+  runner: string | null;
+}
+
+/** What `buildah containers --all` lists in the runner's store, each with its owner's mark. */
+export async function runnerContainers(infra: KilnInfra): Promise<StoreContainer[]> {
+  const dir = runnerStorageDir(infra);
+  const driver = ["overlay", "vfs"].find((d) => existsSync(join(dir, d))) ?? "vfs";
+  const listed = JSON.parse(
+    (await runnerBuildah(infra, "containers", "--all", "--json")) || "[]",
+  ) as { id: string; containername: string }[] | null;
+  return Promise.all(
+    (listed ?? []).map(async ({ id, containername: name }) => {
+      const named = /^kiln-([0-9a-f]+)-/.exec(name)?.[1];
+      if (named) return { id, name, runner: named };
+      try {
+        const state = JSON.parse(
+          await readFile(
+            join(dir, driver, `${driver}-containers`, id, "userdata", "buildah.json"),
+            "utf8",
+          ),
+        ) as { Args?: Record<string, string> };
+        return { id, name, runner: state.Args?.KILN_BUILD_OWNER?.split(":")[0] ?? null };
+      } catch {
+        return { id, name, runner: null };
+      }
+    }),
+  );
 }
