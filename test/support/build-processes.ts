@@ -16,7 +16,7 @@ export interface HostProcess {
 }
 
 /** Every process of this machine now (as root, the build user's too). */
-export function hostProcesses(): HostProcess[] {
+function hostProcesses(): HostProcess[] {
   const found: HostProcess[] = [];
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
