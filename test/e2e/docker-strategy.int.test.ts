@@ -1,4 +1,3 @@
-import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, expect } from "vitest";
 import { integrationTest as test, makeGitRepo } from "@kiln/testing";
@@ -10,7 +9,7 @@ import {
   type RunningKiln,
 } from "../support/kiln-services.js";
 import { runImage } from "../support/images.js";
-import { runnerBuildah } from "../support/runner-store.js";
+import { runnerBuildah, workDirLeftovers } from "../support/runner-store.js";
 
 let running: RunningKiln | undefined;
 afterEach(async () => {
@@ -153,5 +152,5 @@ test("completionDeadlineSeconds ends a build Failed with DeadlineExceeded, and n
   expect(
     await runnerBuildah(infra, "containers", "--format", "{{.ContainerName}} {{.ImageName}}"),
   ).toBe("");
-  expect(await readdir(join(infra.workDir, "work", subjectPrefix))).toEqual([]);
+  expect(await workDirLeftovers(join(infra.workDir, "work", subjectPrefix))).toEqual([]);
 });

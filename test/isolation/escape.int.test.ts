@@ -236,7 +236,8 @@ test("a build step cannot read another build's work dir or registry credentials"
   expect(applied.status).toBe(200);
   await call("POST", "/apis/v1/namespaces/default/buildconfigs/victim/instantiate", {});
 
-  // The victim's credentials, where the runner wrote them on this host.
+  // The victim's credentials, where the runner wrote them on this host (its builds' work dirs
+  // are below its own kiln-runner-<id> dir).
   const workRoot = join(infra.workDir, "work", subjectPrefix);
   let authFile: string | undefined;
   for (
@@ -244,10 +245,15 @@ test("a build step cannot read another build's work dir or registry credentials"
     !authFile && Date.now() < deadline;
     await new Promise((r) => setTimeout(r, 100))
   ) {
-    const dirs = await readdir(workRoot).catch(() => [] as string[]);
-    for (const dir of dirs.filter((d) => d.startsWith("default-victim-1-"))) {
-      const file = join(workRoot, dir, "auth", "pull.json");
-      if ((await readFile(file, "utf8").catch(() => "")).includes(auth)) authFile = file;
+    const runnerDirs = (await readdir(workRoot).catch(() => [] as string[])).filter(
+      (d) => d.startsWith("kiln-runner-") && !d.endsWith(".lock"),
+    );
+    for (const runnerDir of runnerDirs) {
+      const dirs = await readdir(join(workRoot, runnerDir)).catch(() => [] as string[]);
+      for (const dir of dirs.filter((d) => d.startsWith("default-victim-1-"))) {
+        const file = join(workRoot, runnerDir, dir, "auth", "pull.json");
+        if ((await readFile(file, "utf8").catch(() => "")).includes(auth)) authFile = file;
+      }
     }
   }
   expect(authFile, "the victim build's pull credentials on the host").toBeDefined();

@@ -1,4 +1,3 @@
-import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, expect } from "vitest";
 import {
@@ -9,7 +8,7 @@ import {
   type WorkerInfra,
 } from "@kiln/testing";
 import { api, startKiln, waitForBuild, type RunningKiln } from "../support/kiln-services.js";
-import { runnerBuildah } from "../support/runner-store.js";
+import { runnerBuildah, workDirLeftovers } from "../support/runner-store.js";
 import { inImage } from "../support/images.js";
 
 /** A builder as an image author makes one: scripts in /usr/libexec/s2i, label, USER 1001. */
@@ -274,7 +273,7 @@ test("an incremental build hands the previous image's saved artifacts to assembl
   });
   // Nothing left behind: the save-artifacts container and both builds' containers and work dirs are gone.
   expect((await runnerBuildah(infra, "containers", "--quiet")).trim()).toBe("");
-  expect(await readdir(join(infra.workDir, "work", subjectPrefix))).toEqual([]);
+  expect(await workDirLeftovers(join(infra.workDir, "work", subjectPrefix))).toEqual([]);
 });
 
 test("a runtime-image build ships the runtime base plus the artifacts, without the builder's toolchain", async ({

@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { buildUser } from "./build-user.js";
@@ -66,4 +66,23 @@ export async function runnerContainers(infra: KilnInfra): Promise<StoreContainer
       }
     }),
   );
+}
+
+/**
+ * What lies in the runners' work dir besides the runners' own dirs and claims: each build's
+ * work dir (below its runner's `kiln-runner-<id>/`, as `kiln-runner-<id>/<name>`) and anything
+ * else left there. Empty once no build runs and nothing escaped.
+ */
+export async function workDirLeftovers(workRoot: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const entry of await readdir(workRoot).catch(() => [] as string[])) {
+    if (/^kiln-runner-[0-9a-f]+\.lock$/.test(entry)) continue;
+    if (!/^kiln-runner-[0-9a-f]+$/.test(entry)) {
+      found.push(entry);
+      continue;
+    }
+    for (const inside of await readdir(join(workRoot, entry)).catch(() => [] as string[]))
+      found.push(`${entry}/${inside}`);
+  }
+  return found;
 }
