@@ -256,6 +256,8 @@ async function expectAllReady(withinMs: number): Promise<void> {
 test("every service rides out a PostgreSQL restart and a NATS restart, and does its job after", async () => {
   const call = api(kiln);
   const pids = new Map([...kiln.processes].map(([name, p]) => [name, p.pid]));
+  // Started is not yet ready: on a loaded machine a first readiness check can take a while.
+  await expectAllReady(30_000);
   for (const name of kilnServiceNames) {
     expect(await health(name, "/readyz"), name).toMatchObject({
       status: 200,
