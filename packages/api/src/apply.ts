@@ -17,7 +17,7 @@ import {
   imageStreamNameIssue,
   inPermitted,
   newBuildSizeIssue,
-  parseResources,
+  parseResourcesWithWarnings,
   permittedNamespaces,
   ValidationError,
   Verb,
@@ -43,12 +43,12 @@ export function registerApplyRoute(
   app.post(
     "/apis/v1/apply",
     { config: { access: { handler: true, why: "each document names its own namespace" } } },
-    async (request) => {
+    async (request, reply) => {
       const body = request.body as { items?: unknown } | null;
       if (!body || !Array.isArray(body.items)) {
         throw new ValidationError([{ path: "items", message: "required: a list of resources" }]);
       }
-      const resources = parseResources(body.items);
+      const { resources, warnings } = parseResourcesWithWarnings(body.items);
       refuseUnbuildable(resources, registry);
       const subject = await subjectFor(
         request,
@@ -72,9 +72,36 @@ export function registerApplyRoute(
           cause: { type: "ConfigChange", message: "Build configuration change" },
         });
       }
-      return { items: results.map(({ uid: _uid, ...item }) => item) };
+      const warned = warnings.map((w) => `${w.path}: ${w.message}`);
+      if (warned.length > 0) reply.header("warning", warningHeaders(warned));
+      return { items: results.map(({ uid: _uid, ...item }) => item), warnings: warned };
     },
   );
+}
+
+/** Bytes of `Warning` headers sent at most: the body's `warnings` has them all. */
+const maxWarningHeaderBytes = 4096;
+
+/**
+ * Kubernetes' `Warning: 299 - "text"` headers, which kubectl and client-go print. A header is
+ * printable ASCII only: a field name the user wrote in another script is shown as `?` there.
+ */
+function warningHeaders(warnings: readonly string[]): string[] {
+  const headers: string[] = [];
+  let bytes = 0;
+  for (const text of warnings) {
+    const safe = text.replace(/[^\x20-\x7e]/g, "?").replace(/["\\]/g, "\\$&");
+    const header = `299 - "${safe}"`;
+    if (bytes + header.length > maxWarningHeaderBytes) {
+      headers.push(
+        `299 - "${warnings.length - headers.length} more warnings: see the response's warnings"`,
+      );
+      break;
+    }
+    headers.push(header);
+    bytes += header.length;
+  }
+  return headers;
 }
 
 /**

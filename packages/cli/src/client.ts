@@ -78,11 +78,14 @@ export class KilnClient {
     return res.ok;
   }
 
-  async apply(items: unknown[]): Promise<ApplyResult[]> {
-    const body = await this.json<{ items: ApplyResult[] }>("POST", "/apis/v1/apply", {
-      body: { items },
-    });
-    return body.items;
+  /** Each applied item's result, and the fields Kiln stored or dropped without acting on them. */
+  async apply(items: unknown[]): Promise<{ items: ApplyResult[]; warnings: string[] }> {
+    const body = await this.json<{ items: ApplyResult[]; warnings?: string[] }>(
+      "POST",
+      "/apis/v1/apply",
+      { body: { items } },
+    );
+    return { items: body.items, warnings: body.warnings ?? [] };
   }
 
   listBuildConfigs(namespace: string): Promise<BuildConfig[]> {

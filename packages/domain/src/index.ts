@@ -58,13 +58,6 @@ export type {
 } from "./resources/build-config.js";
 export { imageStreamSpecSchema } from "./resources/image-stream.js";
 export {
-  hasPostCommitHook,
-  postCommitArgv,
-  postCommitEnv,
-  renderPostCommitDockerfile,
-} from "./resources/post-commit.js";
-export type { HookImage, PostCommitHook } from "./resources/post-commit.js";
-export {
   nodeSelectorSchema,
   parseQuantity,
   resourceRequirementsSchema,
@@ -73,7 +66,13 @@ export type { ResourceRequirements } from "./resources/pod-placement.js";
 export type { ImageStreamSpec } from "./resources/image-stream.js";
 export { envName } from "./resources/common.js";
 export type { EnvVar, ImageReference, ObjectMeta } from "./resources/common.js";
-export { issuesFromZod, kilnApiVersion, parseResource, parseResources } from "./resources/parse.js";
+export {
+  issuesFromZod,
+  kilnApiVersion,
+  parseResource,
+  parseResources,
+  parseResourcesWithWarnings,
+} from "./resources/parse.js";
 export type {
   BuildConfigResource,
   ImageStreamGrantResource,

@@ -32,7 +32,9 @@ export async function applyCommand(ctx: CommandContext, options: ApplyOptions): 
 
   const namespace = ctx.namespace(options.namespace);
   const items = manifests.map((m) => withNamespace(m, namespace, options.namespace !== undefined));
-  const results = await ctx.client().apply(items);
+  const { items: results, warnings } = await ctx.client().apply(items);
+  // On stderr, as kubectl prints them: `-o json` stays parseable, and a script still sees them.
+  for (const warning of warnings) ctx.err(`Warning: ${warning}\n`);
 
   if (options.output === "json" || options.output === "yaml") {
     // The apply results themselves, so a script sees created/configured/unchanged per item.

@@ -2,7 +2,6 @@ import { z } from "zod";
 import { memoByStrictness, schemasFor, type Strictness } from "./common.js";
 import { formatCount, maxBuildsHistoryLimit, maxCompletionDeadlineSeconds } from "./limits.js";
 import { nodeSelectorSchema, resourceRequirementsSchema } from "./pod-placement.js";
-import { postCommitSchema } from "./post-commit.js";
 
 export const RunPolicy = {
   Serial: "Serial",
@@ -154,27 +153,54 @@ function makeBuildConfigSpecSchema(strictness: Strictness) {
     forcePull: z.boolean().optional(),
     pullSecret: localObjectReference.optional(),
     target: z.string().min(1).optional(),
+    /** Stored; apply warns that Kiln keeps the Dockerfile's layers whatever it says. */
+    imageOptimizationPolicy: z.string().optional(),
   });
   const strategy = object({
-    type: z.string(),
+    /** Optional, as in OpenShift: when absent it is the one strategy block that is set. */
+    type: z.string().optional(),
     sourceStrategy: sourceStrategy.optional(),
     dockerStrategy: dockerStrategy.optional(),
-  }).superRefine((s, ctx) => {
-    if (s.type !== "Docker" && s.type !== "Source") {
-      ctx.addIssue({
-        code: "custom",
-        path: ["type"],
-        message: `${s.type} is not supported by Kiln (use Docker or Source)`,
-      });
-    }
-    if (s.type === "Source" && !s.sourceStrategy) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["sourceStrategy"],
-        message: "required when type is Source",
-      });
-    }
-  });
+  })
+    .superRefine((s, ctx) => {
+      const blocks = setStrategyBlocks(s);
+      if (s.type === undefined) {
+        if (blocks.length !== 1)
+          ctx.addIssue({
+            code: "custom",
+            path: ["type"],
+            message:
+              blocks.length === 0
+                ? "required when no strategy block (sourceStrategy or dockerStrategy) is set"
+                : `required when ${blocks.join(" and ")} are both set (keep one, and the type is inferred from it)`,
+          });
+        return;
+      }
+      if (s.type !== "Docker" && s.type !== "Source") {
+        ctx.addIssue({
+          code: "custom",
+          path: ["type"],
+          message: `${s.type} is not supported by Kiln (use Docker or Source)`,
+        });
+        return;
+      }
+      if (s.type === "Source" && !s.sourceStrategy) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["sourceStrategy"],
+          message: "required when type is Source",
+        });
+      }
+      // OpenShift refuses a block of another strategy than the type: Kiln would ignore it.
+      for (const block of blocks)
+        if (block !== strategyBlock[s.type])
+          ctx.addIssue({
+            code: "custom",
+            path: [block],
+            message: `must not be set when type is ${s.type}`,
+          });
+    })
+    .transform((s) => ({ ...s, type: s.type ?? strategyTypeOf(setStrategyBlocks(s)[0]) }));
   return object({
     source: source,
     strategy: strategy,
@@ -200,6 +226,8 @@ function makeBuildConfigSpecSchema(strictness: Strictness) {
       imageLabels: z.array(object({ name: z.string().min(1), value: z.string() })).optional(),
     }).default({}),
     triggers: z.array(trigger).default([]),
+    /** A Build's field in OpenShift's common spec: stored, and apply warns that a BuildConfig's is not read. */
+    revision: z.unknown().optional(),
     runPolicy: z.enum(["Serial", "Parallel", "SerialLatestOnly"]).default("Serial"),
     successfulBuildsHistoryLimit: historyLimit,
     failedBuildsHistoryLimit: historyLimit,
@@ -213,13 +241,36 @@ function makeBuildConfigSpecSchema(strictness: Strictness) {
         `must be at most ${formatCount(maxCompletionDeadlineSeconds)} (about 24.8 days: the longest timer a runner can set)`,
       )
       .optional(),
-    /** Run in a container of the new image before it is pushed; a failure fails the build (post-commit.ts). */
-    postCommit: postCommitSchema(strictness).optional(),
     /** Labels the build pod's node must carry (`kubernetes` engine only). */
     nodeSelector: nodeSelectorSchema,
     /** The build container's requests and limits (`kubernetes` engine only). */
     resources: resourceRequirementsSchema(strictness).optional(),
   });
+}
+
+/** The strategy block each type reads. */
+const strategyBlock = {
+  Docker: "dockerStrategy",
+  Source: "sourceStrategy",
+} as const satisfies Record<StrategyType, string>;
+type StrategyBlock = (typeof strategyBlock)[StrategyType];
+
+function setStrategyBlocks(s: {
+  sourceStrategy?: unknown;
+  dockerStrategy?: unknown;
+}): StrategyBlock[] {
+  return (["sourceStrategy", "dockerStrategy"] as const).filter((b) => s[b] !== undefined);
+}
+
+/** The type a lone strategy block implies; only called once the refinement saw exactly one. */
+function strategyTypeOf(block: StrategyBlock | undefined): StrategyType {
+  switch (block) {
+    case "dockerStrategy":
+      return StrategyType.Docker;
+    case "sourceStrategy":
+    case undefined:
+      return StrategyType.Source;
+  }
 }
 
 /** Kiln's BuildConfig spec, after defaults. Same field names as OpenShift's. */

@@ -75,6 +75,11 @@ function makeSchemasFor(strictness: Strictness) {
     kind: z.enum(["DockerImage", "ImageStreamTag", "ImageStreamImage"]),
     name: z.string().min(1),
     namespace: z.string().optional(),
+    // The rest of a Kubernetes ObjectReference: stored, and apply warns that they have no effect.
+    apiVersion: z.string().optional(),
+    fieldPath: z.string().optional(),
+    resourceVersion: z.string().optional(),
+    uid: z.string().optional(),
   }).superRefine(checkImageStreamReference);
   return { object, metadata, buildConfigMetadata, envVar, localObjectReference, imageReference };
 }

@@ -98,6 +98,42 @@ describe("parseResource", () => {
     ]);
   });
 
+  it("infers strategy.type from the one strategy block set, as OpenShift does", () => {
+    const withStrategy = (strategy: unknown) => ({
+      apiVersion: "build.openshift.io/v1",
+      kind: "BuildConfig",
+      metadata: { name: "ruby-sample-build" },
+      spec: { ...dockerBuildConfig.spec, strategy },
+    });
+    const from = { kind: "ImageStreamTag", namespace: "openshift", name: "ruby:2.7" };
+    const source = parseResource(withStrategy({ sourceStrategy: { from } }));
+    const docker = parseResource(withStrategy({ dockerStrategy: { noCache: true } }));
+    if (source.kind !== "BuildConfig" || docker.kind !== "BuildConfig") throw new Error("kind");
+    expect(source.spec.strategy.type).toBe("Source");
+    expect(docker.spec.strategy.type).toBe("Docker");
+    expect(issuesOf(() => parseResource(withStrategy({})))).toEqual([
+      {
+        path: "spec.strategy.type",
+        message: "required when no strategy block (sourceStrategy or dockerStrategy) is set",
+      },
+    ]);
+    expect(
+      issuesOf(() => parseResource(withStrategy({ sourceStrategy: { from }, dockerStrategy: {} }))),
+    ).toEqual([
+      {
+        path: "spec.strategy.type",
+        message:
+          "required when sourceStrategy and dockerStrategy are both set (keep one, and the type is inferred from it)",
+      },
+    ]);
+    // A block of another strategy than the type would be ignored: refused, as OpenShift does.
+    expect(
+      issuesOf(() => parseResource(withStrategy({ type: "Docker", sourceStrategy: { from } }))),
+    ).toEqual([
+      { path: "spec.strategy.sourceStrategy", message: "must not be set when type is Docker" },
+    ]);
+  });
+
   it("refuses an unknown apiVersion and kind with the field named", () => {
     expect(
       issuesOf(() => parseResource({ apiVersion: "apps/v1", kind: "Deployment" }))[0]?.path,

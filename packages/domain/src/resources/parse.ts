@@ -3,6 +3,7 @@ import { ValidationError, type FieldIssue } from "../errors.js";
 import { defaultNamespace } from "../names.js";
 import { buildConfigSpecSchema, type BuildConfigSpec } from "./build-config.js";
 import { schemasFor, type ObjectMeta, type Strictness } from "./common.js";
+import { findListedFields } from "./field-check.js";
 import { imageStreamSpecSchema, type ImageStreamSpec } from "./image-stream.js";
 import { imageStreamGrantSpecSchema, type ImageStreamGrantSpec } from "./image-stream-grant.js";
 import { secretDocumentSchema, type SecretSpec } from "./secret.js";
@@ -98,6 +99,21 @@ const envelope = z.object({
  * `pathPrefix` lets a caller applying many documents say which one (`items[2]`).
  */
 export function parseResource(doc: unknown, pathPrefix = ""): Resource {
+  return parseResourceWithWarnings(doc, pathPrefix).resource;
+}
+
+/** A document applied, and what it sets that Kiln stores or drops without acting on it. */
+export interface ParsedResource {
+  resource: Resource;
+  /** Fields that cannot matter on Kiln (stored), and unknown fields of a lenient document (dropped). */
+  warnings: FieldIssue[];
+}
+
+/**
+ * {@link parseResource}, with the warnings `kiln apply` prints. A BuildConfig's fields are
+ * checked against openshift-fields.ts first: a refused field fails the apply naming it.
+ */
+export function parseResourceWithWarnings(doc: unknown, pathPrefix = ""): ParsedResource {
   if (typeof doc !== "object" || doc === null || Array.isArray(doc)) {
     throw new ValidationError([
       {
@@ -144,7 +160,10 @@ export function parseResource(doc: unknown, pathPrefix = ""): Resource {
       ...head.data.metadata,
       namespace: head.data.metadata.namespace ?? defaultNamespace,
     };
-    return { apiVersion: kilnApiVersion, kind: "Secret", metadata: meta, spec: body.data };
+    return {
+      resource: { apiVersion: kilnApiVersion, kind: "Secret", metadata: meta, spec: body.data },
+      warnings: [],
+    };
   }
   const spec =
     match.kind === "BuildConfig"
@@ -160,27 +179,83 @@ export function parseResource(doc: unknown, pathPrefix = ""): Resource {
     // `status` is owned by Kiln; accepted and ignored so exported YAML re-applies.
     status: z.unknown().optional(),
   });
-  const parsed = document.safeParse(doc, { error: errorMap });
-  if (!parsed.success) throw new ValidationError(issuesFromZod(parsed.error, pathPrefix));
+  const listed =
+    match.kind === "BuildConfig"
+      ? findListedFields("BuildConfig", doc, pathPrefix)
+      : { refused: [], warnings: [], rest: doc };
+  const parsed = document.safeParse(listed.rest, { error: errorMap });
+  if (!parsed.success || listed.refused.length > 0)
+    throw new ValidationError([
+      ...listed.refused,
+      ...(parsed.success ? [] : issuesFromZod(parsed.error, pathPrefix)),
+    ]);
   const meta = {
     ...parsed.data.metadata,
     namespace: parsed.data.metadata.namespace ?? defaultNamespace,
   };
-  return {
+  const resource = {
     apiVersion: kilnApiVersion,
     kind: match.kind,
     metadata: meta,
     spec: parsed.data.spec,
   } as Resource;
+  const dropped =
+    match.strictness === "lenient" ? unknownFields(match.kind, listed.rest, pathPrefix) : [];
+  return { resource, warnings: [...listed.warnings, ...dropped] };
+}
+
+/**
+ * The fields of a lenient (OpenShift) document that Kiln does not know: dropped, so the apply
+ * says so, as `kubectl apply` does for an unknown field. A strict parse finds them.
+ */
+function unknownFields(kind: ResourceKind, doc: unknown, pathPrefix: string): FieldIssue[] {
+  const { object, metadata: anyMetadata, buildConfigMetadata } = schemasFor("strict");
+  const spec =
+    kind === "BuildConfig"
+      ? buildConfigSpecSchema("strict")
+      : kind === "ImageStreamGrant"
+        ? imageStreamGrantSpecSchema("strict")
+        : imageStreamSpecSchema("strict");
+  const strict = object({
+    apiVersion: z.string(),
+    kind: z.string(),
+    metadata: kind === "BuildConfig" ? buildConfigMetadata : anyMetadata,
+    spec,
+    status: z.unknown().optional(),
+  });
+  const result = strict.safeParse(doc);
+  if (result.success) return [];
+  return result.error.issues.flatMap((issue) =>
+    issue.code === "unrecognized_keys"
+      ? issue.keys.map((key) => {
+          const path = formatPath([...issue.path, key]);
+          return {
+            path: pathPrefix ? `${pathPrefix}.${path}` : path,
+            message: "unknown field, not read by Kiln (dropped)",
+          };
+        })
+      : [],
+  );
 }
 
 /** Validates every document; if any is wrong, throws one error listing all of them (all or nothing). */
 export function parseResources(docs: readonly unknown[]): Resource[] {
+  return parseResourcesWithWarnings(docs).resources;
+}
+
+/** {@link parseResources}, with every document's warnings ({@link parseResourceWithWarnings}). */
+export function parseResourcesWithWarnings(docs: readonly unknown[]): {
+  resources: Resource[];
+  warnings: FieldIssue[];
+} {
   const issues: FieldIssue[] = [];
   const resources: Resource[] = [];
+  const warnings: FieldIssue[] = [];
   docs.forEach((doc, i) => {
     try {
-      resources.push(parseResource(doc, `items[${i}]`));
+      const parsed = parseResourceWithWarnings(doc, `items[${i}]`);
+      resources.push(parsed.resource);
+      warnings.push(...parsed.warnings);
     } catch (error) {
       if (error instanceof ValidationError) issues.push(...error.issues);
       else throw error;
@@ -194,5 +269,5 @@ export function parseResources(docs: readonly unknown[]): Resource[] {
     seen.add(key);
   });
   if (issues.length > 0) throw new ValidationError(issues);
-  return resources;
+  return { resources, warnings };
 }

@@ -52,13 +52,25 @@ describe("BuildConfig spec.resources and spec.nodeSelector", () => {
     expect(specOf(buildConfig({})).resources).toBeUndefined();
     const openshift = specOf(
       buildConfig(
-        { nodeSelector: null, resources: { limits: { memory: "1Gi" }, claims: [{ name: "x" }] } },
+        { nodeSelector: null, resources: { limits: { memory: "1Gi" } } },
         "build.openshift.io/v1",
       ),
     );
     expect(openshift.nodeSelector).toBeNull();
-    // Fields Kiln does not use are dropped from an OpenShift document, as everywhere else.
     expect(openshift.resources).toEqual({ limits: { memory: "1Gi" } });
+  });
+
+  it("refuses resource claims, which Kiln cannot give a build pod, naming the field", () => {
+    const doc = buildConfig(
+      { resources: { limits: { memory: "1Gi" }, claims: [{ name: "gpu" }] } },
+      "build.openshift.io/v1",
+    );
+    expect(issuesOf(doc)).toEqual([
+      {
+        path: "spec.resources.claims",
+        message: "not supported by Kiln: dynamic resource claims are not supported",
+      },
+    ]);
   });
 
   it("refuses an unknown field of resources in a kiln.dev/v1 document", () => {

@@ -65,7 +65,7 @@ const quantities = z.record(resourceName, quantity);
 /**
  * OpenShift's `spec.resources` (a Kubernetes ResourceRequirements): `limits` and `requests`.
  * A request above its limit is refused here rather than by the API server at build time.
- * OpenShift documents (lenient) may carry fields Kiln does not use (`claims`): they are dropped.
+ * `claims` is refused at apply (openshift-fields.ts): Kiln cannot give a build pod a claim.
  */
 export function resourceRequirementsSchema(strictness: Strictness) {
   return objectFor(strictness)({
