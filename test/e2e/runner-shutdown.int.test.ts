@@ -385,3 +385,46 @@ test("a runner killed alone (kill -9) takes its build's processes and containers
   await running.startRunner({ logName: "next" });
   expect(existsSync(work.runnerDir)).toBe(false);
 });
+
+test("a RUN step whose buildah is killed outright (no chance to stop it) is killed too, with its network: no step outlives the buildah that runs it", async ({
+  infra,
+  baseImage,
+  database,
+  subjectPrefix,
+}) => {
+  // What a runner killed with -9 between `runc create` and `runc start` leaves, made on purpose:
+  // buildah and its runtime subprocess die at once, and nothing of theirs can stop the step.
+  const marker = `kiln-reaped-${subjectPrefix}`;
+  await using repo = await makeGitRepo({
+    Dockerfile: `FROM ${baseImage.ref}\nRUN echo ${marker} && sleep 60 && echo done\n`,
+  });
+  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix });
+  const call = api(running);
+  await call("POST", "/apis/v1/apply", { items: [buildConfig("reaped", repo.url)] });
+  await call("POST", "/apis/v1/namespaces/default/buildconfigs/reaped/instantiate", {});
+  await waitForStep(call, "reaped-1", marker);
+  const work = await buildWorkDir(running.runnerWorkDir, "reaped");
+  const processes = runningBuild(marker, work.runnerDir);
+  const buildahs = processes.filter(
+    (p) => /(^|\/)buildah /.test(p.args) || p.args.startsWith("buildah-oci-runtime"),
+  );
+  expect(buildahs.map((p) => p.args.split(" ")[0])).toContain("buildah-oci-runtime");
+  const step = processes.filter((p) => p.args.includes(`echo ${marker}`) || p.args === "sleep 60");
+  expect(step.length).toBeGreaterThan(0);
+
+  for (const p of buildahs) process.kill(p.pid, "SIGKILL");
+  await until("the step gone", () => (stillRunning(step).length === 0 ? true : null), 10_000);
+  // The step's slirp4netns (with the egress network) and the hook's watcher end with it.
+  await until(
+    "nothing of the build left",
+    () => (stillRunning(processes).length === 0 ? true : null),
+    10_000,
+  );
+  const build = await waitForBuild(
+    call,
+    "reaped-1",
+    (p) => p === "Complete" || p === "Failed" || p === "Error",
+    60_000,
+  );
+  expect(build.status.phase).not.toBe("Complete");
+});

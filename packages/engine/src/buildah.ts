@@ -109,35 +109,48 @@ export class Buildah {
   }
 
   /**
-   * Flags of a command that runs the build's own code (`bud`, `run`). `network` narrows the
-   * host's choice: `buildah run` (S2I save-artifacts) gets none, as it has no way to take the
-   * egress hook and needs no network.
+   * Flags of a `buildah bud`, which runs the build's own code in RUN steps. `network` narrows the
+   * host's choice (the start-up probe tries a step without one). Every isolated step gets the
+   * step hook: it reaps the step if its buildah dies, and with egress plugs slirp4netns into the
+   * step's own network namespace, so the step never shares this host's network.
    */
   runArgs(options: { network?: BuildNetwork } = {}): string[] {
     const { host } = this;
     if (host.isolation === BuildIsolation.ChrootUnsafe) return ["--isolation", "chroot"];
     const network = options.network ?? host.network;
-    // `--network none` gives the step a namespace of its own; with egress the hook then plugs
-    // slirp4netns into it, so the step never shares this host's network.
-    const egress =
-      network === BuildNetwork.Egress && host.sandbox
-        ? [
-            "--hooks-dir",
-            host.sandbox.hooksDir,
-            "--volume",
-            `${host.sandbox.resolvConf}:/etc/resolv.conf:ro`,
-            "--volume",
-            `${host.sandbox.hosts}:/etc/hosts:ro`,
-          ]
+    const egress = network === BuildNetwork.Egress ? host.stepHooks?.egress : null;
+    const hooks = egress
+      ? [
+          "--hooks-dir",
+          egress.hooksDir,
+          "--volume",
+          `${egress.resolvConf}:/etc/resolv.conf:ro`,
+          "--volume",
+          `${egress.hosts}:/etc/hosts:ro`,
+        ]
+      : host.stepHooks
+        ? ["--hooks-dir", host.stepHooks.isolatedHooksDir]
         : [];
+    return [...this.containerArgs(network), ...hooks];
+  }
+
+  /**
+   * Flags of a `buildah run` (S2I save-artifacts): no network, and no hooks, which `buildah run`
+   * has no flag for.
+   */
+  containerRunArgs(): string[] {
+    if (this.host.isolation === BuildIsolation.ChrootUnsafe) return ["--isolation", "chroot"];
+    return this.containerArgs(BuildNetwork.None);
+  }
+
+  private containerArgs(network: BuildNetwork): string[] {
     return [
       "--isolation",
       "oci",
       "--runtime",
-      host.ociRuntime ?? "runc",
+      this.host.ociRuntime ?? "runc",
       "--network",
       network === BuildNetwork.Pod ? "host" : "none",
-      ...egress,
     ];
   }
 

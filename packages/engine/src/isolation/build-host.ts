@@ -5,7 +5,7 @@ import { delimiter, dirname, join } from "node:path";
 import { assertNever } from "@kiln/domain";
 import { runCommand } from "@kiln/runtime";
 import { BuildHostUnusableError } from "./errors.js";
-import { writeSandboxFiles } from "./network-hook.js";
+import { writeStepHooks } from "./step-hook.js";
 import {
   BuildIsolation,
   BuildNetwork,
@@ -62,7 +62,7 @@ export async function prepareBuildHost(options: BuildHostOptions): Promise<Build
         ociRuntime: null,
         network: options.network,
         subordinateIds: 0,
-        sandbox: null,
+        stepHooks: null,
         ...dirs,
       };
     }
@@ -112,9 +112,7 @@ export async function prepareBuildHost(options: BuildHostOptions): Promise<Build
     options.storageDir,
     env,
   );
-  const sandbox = slirp4netns
-    ? await writeSandboxFiles(join(options.storageDir, "sandbox"), slirp4netns)
-    : null;
+  const stepHooks = await writeStepHooks(join(options.storageDir, "sandbox"), slirp4netns);
   const host: BuildHost = {
     isolation: options.isolation,
     user,
@@ -123,7 +121,7 @@ export async function prepareBuildHost(options: BuildHostOptions): Promise<Build
     ociRuntime,
     network: options.network,
     subordinateIds,
-    sandbox,
+    stepHooks,
     ...dirs,
   };
   await trialContainer(host, buildah, options.storageDir, env);

@@ -1,4 +1,4 @@
-import type { SandboxFiles } from "./network-hook.js";
+import type { StepHooks } from "./step-hook.js";
 
 /**
  * How build steps are contained. `oci`: rootless buildah with an OCI runtime, each RUN step in
@@ -39,8 +39,8 @@ export interface BuildHost {
    * user itself); 0 with chroot.
    */
   subordinateIds: number;
-  /** The egress hook and the files RUN steps get; null unless `network` is egress. */
-  sandbox: SandboxFiles | null;
+  /** The OCI hooks of RUN steps (the reaper; slirp4netns with egress); null with chroot. */
+  stepHooks: StepHooks | null;
   /** Private HOME, TMPDIR and XDG_RUNTIME_DIR for buildah, under the storage dir. */
   homeDir: string;
   tmpDir: string;

@@ -1,7 +1,6 @@
 import { rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { S2IPlan } from "@kiln/domain";
-import { BuildNetwork } from "../isolation/types.js";
 import { authArgs } from "../auth-files.js";
 import type { BuildContext } from "../build-context.js";
 import { safeExtractTar } from "../archive/safe-extract.js";
@@ -84,7 +83,7 @@ export async function saveArtifacts(
     const saved = await ctx.buildah.run(
       [
         "run",
-        ...ctx.buildah.runArgs({ network: BuildNetwork.None }),
+        ...ctx.buildah.containerRunArgs(),
         "--user",
         plan.assembleUser,
         container,
