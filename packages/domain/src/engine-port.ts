@@ -7,6 +7,8 @@ export const BuildStep = {
   Build: "Build",
   Assemble: "Assemble",
   Commit: "Commit",
+  /** The BuildConfig's post-commit hook, in a container of the committed image, before the push. */
+  PostCommit: "PostCommit",
   Push: "Push",
 } as const;
 export type BuildStep = (typeof BuildStep)[keyof typeof BuildStep];

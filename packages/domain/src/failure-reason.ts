@@ -31,6 +31,11 @@ export const FailureReason = {
   MissingSecret: "MissingSecret",
   /** The image could not be committed. */
   CommitFailed: "CommitFailed",
+  /**
+   * The BuildConfig's post-commit hook (`spec.postCommit`) exited non-zero, or its container
+   * could not be started: the image was not pushed. OpenShift's word.
+   */
+  PostCommitHookFailed: "PostCommitHookFailed",
   /** The image could not be pushed to its registry. */
   PushFailed: "PushFailed",
   /** `completionDeadlineSeconds` passed before the build ended. */

@@ -58,6 +58,13 @@ export type {
 } from "./resources/build-config.js";
 export { imageStreamSpecSchema } from "./resources/image-stream.js";
 export {
+  hasPostCommitHook,
+  postCommitArgv,
+  postCommitEnv,
+  renderPostCommitDockerfile,
+} from "./resources/post-commit.js";
+export type { HookImage, PostCommitHook } from "./resources/post-commit.js";
+export {
   nodeSelectorSchema,
   parseQuantity,
   resourceRequirementsSchema,

@@ -22,6 +22,7 @@ import { dockerBuild } from "./docker-build.js";
 import { fetchSource } from "./source-fetch.js";
 import { copyImageSources } from "./image-sources.js";
 import { pushedImageSize } from "./pushed-image.js";
+import { runPostCommitHook } from "./post-commit.js";
 import { newRunnerId, RunnerClaim } from "./runner-claim.js";
 import { pullS2IImages, s2iBuild, type S2IImages } from "./s2i/s2i-build.js";
 
@@ -236,7 +237,10 @@ export class LocalEngine implements BuildEngine {
     };
   }
 
-  /** The strategy, then the push by digest; `s2iImages`: the S2I images `run` began pulling before the fetch. */
+  /**
+   * The strategy, the post-commit hook, then the push by digest; `s2iImages`: the S2I images
+   * `run` began pulling before the fetch.
+   */
   private async strategyAndPush(
     ctx: BuildContext,
     s2iImages: Promise<S2IImages> | undefined,
@@ -248,12 +252,19 @@ export class LocalEngine implements BuildEngine {
     switch (strategy) {
       case "Docker":
         await dockerBuild(ctx);
+        await runPostCommitHook(ctx);
         return this.push(ctx);
-      case "Source":
-        return (
-          (await s2iBuild(ctx, { allowedUids: this.options.allowedUids ?? [] }, s2iImages)) ??
-          this.push(ctx)
+      case "Source": {
+        // Pushed as it committed only when there is no hook (see s2iBuild).
+        const pushed = await s2iBuild(
+          ctx,
+          { allowedUids: this.options.allowedUids ?? [] },
+          s2iImages,
         );
+        if (pushed) return pushed;
+        await runPostCommitHook(ctx);
+        return this.push(ctx);
+      }
       default:
         // Validation admits only Docker and Source; anything else is a stored spec from the future.
         throw new BuildFailure(

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { memoByStrictness, schemasFor, type Strictness } from "./common.js";
 import { formatCount, maxBuildsHistoryLimit, maxCompletionDeadlineSeconds } from "./limits.js";
 import { nodeSelectorSchema, resourceRequirementsSchema } from "./pod-placement.js";
+import { postCommitSchema } from "./post-commit.js";
 
 export const RunPolicy = {
   Serial: "Serial",
@@ -241,6 +242,8 @@ function makeBuildConfigSpecSchema(strictness: Strictness) {
         `must be at most ${formatCount(maxCompletionDeadlineSeconds)} (about 24.8 days: the longest timer a runner can set)`,
       )
       .optional(),
+    /** Run in a container of the new image before it is pushed; a failure fails the build (post-commit.ts). */
+    postCommit: postCommitSchema(strictness).optional(),
     /** Labels the build pod's node must carry (`kubernetes` engine only). */
     nodeSelector: nodeSelectorSchema,
     /** The build container's requests and limits (`kubernetes` engine only). */

@@ -90,6 +90,8 @@ function makeBuildSpecSchema() {
     /** Extra environment for this build (`kiln start-build --env`). */
     env: z.array(z.object({ name: z.string(), value: z.string() })),
     completionDeadlineSeconds: z.number().int().positive().optional(),
+    /** The BuildConfig's `spec.postCommit`: run in a container of the committed image before the push. */
+    postCommit: config.postCommit,
     /** The BuildConfig's `spec.resources`: requests and limits of the build pod (`kubernetes` engine). */
     resources: config.resources,
     /**
@@ -160,6 +162,7 @@ export function buildSpecFor(
     },
     env: build.env,
     completionDeadlineSeconds: spec.completionDeadlineSeconds,
+    ...(spec.postCommit ? { postCommit: spec.postCommit } : {}),
     // Where and with what the build pod runs (`kubernetes` engine; the local engine ignores them).
     ...(spec.resources ? { resources: spec.resources } : {}),
     ...(spec.nodeSelector ? { nodeSelector: spec.nodeSelector } : {}),
@@ -185,6 +188,7 @@ function sourcePathOf(path: readonly (string | number)[]): (string | number)[] {
     case "strategy":
     case "resources":
     case "nodeSelector":
+    case "postCommit":
       return ["spec", ...path];
     default:
       // Derived by Kiln (imageStreamUses, credentials): the BuildConfig's spec as a whole.

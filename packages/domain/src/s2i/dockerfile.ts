@@ -8,7 +8,7 @@ import type { S2IPlan, ScriptSource } from "./plan.js";
  * (so `.s2i/environment` values are not expanded, as with s2i's own container env); a newline
  * cannot be written in an ENV/LABEL word and becomes a space.
  */
-function dockerfileQuote(value: string): string {
+export function dockerfileQuote(value: string): string {
   return `"${value.replace(/[\\"$]/g, "\\$&").replace(/\r?\n/g, " ")}"`;
 }
 

@@ -4,6 +4,7 @@ import {
   assertNever,
   BuildFailure,
   FailureReason,
+  hasPostCommitHook,
   planS2IBuild,
   S2IContextDir,
   S2IScript,
@@ -37,8 +38,9 @@ export interface S2IBuildOptions {
  * A build with an output commits straight to it: buildah uploads the new layer as it commits,
  * and no local image is written, pushed and removed after. Returns what was pushed, or null
  * when the image was committed to `ctx.localTag` for the engine to push: an incremental build
- * (the next one starts from the local image), or when another push moved the output tag before
- * this build's digest could be read back from it.
+ * (the next one starts from the local image), a build with a post-commit hook (which must pass
+ * before anything is pushed), or when another push moved the output tag before this build's
+ * digest could be read back from it.
  */
 export async function s2iBuild(
   ctx: BuildContext,
@@ -99,7 +101,7 @@ export async function s2iBuild(
   }
   for (const warning of plan.warnings) ctx.sink.line(`warning: ${warning}`);
   const output = spec.output.image;
-  if (output && !strategy.incremental) {
+  if (output && !strategy.incremental && !hasPostCommitHook(spec)) {
     await assemble(ctx, plan, contextDir, `docker://${output}`);
     const pushed = await readBackPushedImage(ctx, output);
     switch (pushed.holds) {
