@@ -326,5 +326,15 @@ export async function runCli(
 
 /** Entry point used by bin/kiln.mjs. */
 export function main(argv: readonly string[]): Promise<number> {
+  for (const stream of [process.stdout, process.stderr]) stream.on("error", quietOnClosedPipe);
   return runCli(argv);
+}
+
+/**
+ * `kiln get builds | head -1`: the reader has gone, so the rest of the output has nowhere to go.
+ * Stop there, as a Unix tool does on SIGPIPE, instead of an unhandled EPIPE with its stack.
+ */
+function quietOnClosedPipe(err: NodeJS.ErrnoException): void {
+  if (err.code !== "EPIPE") throw err;
+  process.exit(typeof process.exitCode === "number" ? process.exitCode : 0);
 }
