@@ -191,7 +191,7 @@ export const openShiftFields: Readonly<
 };
 
 /** Whether list entry `entry` covers field path `path` (both in schema form, `a.b[].c`). */
-export function entryCovers(entry: string, path: string): boolean {
+function entryCovers(entry: string, path: string): boolean {
   if (!entry.endsWith(".**")) return entry === path;
   const base = entry.slice(0, -3);
   return path === base || path.startsWith(`${base}.`);
