@@ -117,6 +117,7 @@ const kinds: Record<string, ResourceKind> = {
   imagestreams: "ImageStream",
   imagestreamgrants: "ImageStreamGrant",
   secrets: "Secret",
+  buildertemplates: "BuilderTemplate",
 };
 
 /** `config` of a route: what its caller needs (see RouteAccess). */
@@ -521,6 +522,7 @@ export function createApiServer(options: ApiServerOptions) {
         ...(asFile ? { asFile } : {}),
         size,
         sha256: hash.digest("hex"),
+        uploadedAt: new Date().toISOString(),
       };
       try {
         await requestBuild(bus, {

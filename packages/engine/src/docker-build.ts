@@ -1,10 +1,17 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { BuildFailure, FailureReason, type BuildJob, type BuildRevision } from "@kiln/domain";
+import {
+  BuildFailure,
+  FailureReason,
+  type BuildJob,
+  type BuildOutputStatus,
+  type BuildRevision,
+} from "@kiln/domain";
 import { dockerfileImages, overrideLastFrom } from "./dockerfile.js";
 import { authArgs } from "./auth-files.js";
 import { budLog, buildahStep, type BuildContext } from "./build-context.js";
 import { outputLabels } from "./labels.js";
+import { layerAppendBuild } from "./layer-append/layer-append-build.js";
 import { resolveInside } from "./source-paths.js";
 
 /**
@@ -13,20 +20,8 @@ import { resolveInside } from "./source-paths.js";
  */
 export async function dockerBuild(ctx: BuildContext): Promise<void> {
   const { spec } = ctx.job;
-  const contextDir = await resolveInside(ctx.sourceDir, spec.source.contextDir ?? "", "contextDir");
   const docker = spec.strategy.dockerStrategy ?? {};
-  const dockerfilePath = docker.dockerfilePath ?? "Dockerfile";
-  let dockerfile =
-    spec.source.dockerfile ??
-    (await readDockerfile(
-      await resolveInside(
-        ctx.sourceDir,
-        join(spec.source.contextDir ?? "", dockerfilePath),
-        "dockerfilePath",
-      ),
-      dockerfilePath,
-    ));
-  if (docker.from) dockerfile = overrideLastFrom(dockerfile, docker.from.name);
+  const { dockerfile, contextDir } = await dockerInput(ctx);
   for (const image of dockerfileImages(dockerfile)) ctx.usedImages.add(image);
   // Written outside the context, so it never ends up in the image by a `COPY . .`.
   const dockerfileUsed = join(ctx.workDir, "Dockerfile.kiln");
@@ -58,6 +53,38 @@ export async function dockerBuild(ctx: BuildContext): Promise<void> {
     "the Dockerfile build failed",
     budLog(ctx, ctx.localTag).onLine,
   );
+}
+
+/**
+ * The Docker strategy without buildah when the Dockerfile only places context files on its
+ * base (layer-append, see `planDockerBuild`): the pushed image; null when buildah must build
+ * it (`dockerBuild`), the log saying why.
+ */
+export async function layerAppendDockerBuild(
+  ctx: BuildContext,
+  enabled: boolean,
+): Promise<BuildOutputStatus | null> {
+  return layerAppendBuild(ctx, await dockerInput(ctx), enabled);
+}
+
+/** The Dockerfile as it will be built (inline or from the source, `from` override applied) and the context dir. */
+async function dockerInput(ctx: BuildContext): Promise<{ dockerfile: string; contextDir: string }> {
+  const { spec } = ctx.job;
+  const contextDir = await resolveInside(ctx.sourceDir, spec.source.contextDir ?? "", "contextDir");
+  const docker = spec.strategy.dockerStrategy ?? {};
+  const dockerfilePath = docker.dockerfilePath ?? "Dockerfile";
+  let dockerfile =
+    spec.source.dockerfile ??
+    (await readDockerfile(
+      await resolveInside(
+        ctx.sourceDir,
+        join(spec.source.contextDir ?? "", dockerfilePath),
+        "dockerfilePath",
+      ),
+      dockerfilePath,
+    ));
+  if (docker.from) dockerfile = overrideLastFrom(dockerfile, docker.from.name);
+  return { dockerfile, contextDir };
 }
 
 function labelArgs(job: BuildJob, revision: BuildRevision | null): string[] {

@@ -18,7 +18,7 @@ import { ImageCache } from "./image-cache.js";
 import { BuildIsolation, type BuildHost } from "./isolation/types.js";
 import { authArgs, writeAuthFiles } from "./auth-files.js";
 import { buildahStep, type BuildContext } from "./build-context.js";
-import { dockerBuild } from "./docker-build.js";
+import { dockerBuild, layerAppendDockerBuild } from "./docker-build.js";
 import { fetchSource } from "./source-fetch.js";
 import { copyImageSources } from "./image-sources.js";
 import { pushedImageSize } from "./pushed-image.js";
@@ -56,6 +56,11 @@ export interface LocalEngineOptions {
   logger?: Logger;
   /** This runner instance's id (`newRunnerId`), in its work dirs' and containers' names. @default a new one */
   runnerId?: string;
+  /**
+   * Docker builds that only place context files on their base are written and pushed without
+   * buildah (layer-append). Off: every build runs buildah. @default true
+   */
+  layerAppend?: boolean;
 }
 
 /**
@@ -249,6 +254,11 @@ export class LocalEngine implements BuildEngine {
     // Image sources land in the context of either strategy (OpenShift: spec.source.images).
     await copyImageSources(ctx, job.spec.source.contextDir ?? "");
     const strategy = job.spec.strategy.type;
+    if (strategy === "Docker") {
+      // A Dockerfile that only places context files on its base needs no buildah (layer-append).
+      const pushed = await layerAppendDockerBuild(ctx, this.options.layerAppend ?? true);
+      if (pushed) return pushed;
+    }
     switch (strategy) {
       case "Docker":
         await dockerBuild(ctx);

@@ -110,27 +110,131 @@ export class RegistryClient {
     await res.body?.cancel();
   }
 
+  /** Whether the repository holds a blob (a HEAD: nothing is transferred). */
+  async hasBlob(repo: RegistryRepository, digest: string, signal?: AbortSignal): Promise<boolean> {
+    try {
+      const res = await this.request(repo, "HEAD", `blobs/${digest}`, "*/*", signal);
+      await res.body?.cancel();
+      return true;
+    } catch (error) {
+      if (error instanceof RegistryError && error.reason === RegistryFailure.NotFound) return false;
+      throw error;
+    }
+  }
+
+  /**
+   * Asks the registry to link a blob another repository of it holds (a cross-repository mount,
+   * nothing transferred): true when it did; false when it refused (it then opens an upload,
+   * which is cancelled), so the caller uploads the bytes instead.
+   */
+  async mountBlob(
+    repo: RegistryRepository,
+    digest: string,
+    fromRepository: string,
+    signal?: AbortSignal,
+  ): Promise<boolean> {
+    const query = `mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(fromRepository)}`;
+    const res = await this.request(repo, "POST", `blobs/uploads/?${query}`, "*/*", signal);
+    await res.body?.cancel();
+    if (res.status === 201) return true;
+    const location = res.headers.get("location");
+    if (location)
+      await this.send(repo, "DELETE", this.absolute(repo, location), "*/*", signal).catch(
+        () => undefined,
+      );
+    return false;
+  }
+
+  /** Uploads a blob in one request (POST for a session, then PUT with the bytes and their digest). */
+  async uploadBlob(
+    repo: RegistryRepository,
+    digest: string,
+    bytes: Uint8Array,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const started = await this.request(repo, "POST", "blobs/uploads/", "*/*", signal);
+    await started.body?.cancel();
+    const location = started.headers.get("location");
+    if (!location)
+      throw new RegistryError(
+        RegistryFailure.Unavailable,
+        `${repo.host}/${repo.repository}`,
+        "the registry opened an upload without a Location",
+      );
+    const url = new URL(this.absolute(repo, location));
+    url.searchParams.set("digest", digest);
+    const res = await this.send(repo, "PUT", url.toString(), "*/*", signal, {
+      body: bytes,
+      contentType: "application/octet-stream",
+    });
+    await res.body?.cancel();
+  }
+
+  /** Puts a manifest under a tag (or digest); returns the digest of its bytes. */
+  async putManifest(
+    repo: RegistryRepository,
+    reference: string,
+    bytes: Uint8Array,
+    mediaType: string,
+    signal?: AbortSignal,
+  ): Promise<string> {
+    const res = await this.request(
+      repo,
+      "PUT",
+      `manifests/${encodeURIComponent(reference)}`,
+      "*/*",
+      signal,
+      { body: bytes, contentType: mediaType },
+    );
+    await res.body?.cancel();
+    return sha256(Buffer.from(bytes));
+  }
+
+  /** A Location header (relative or absolute) as an absolute URL on the repository's registry. */
+  private absolute(repo: RegistryRepository, location: string): string {
+    return new URL(location, `${repo.insecure ? "http" : "https"}://${repo.host}`).toString();
+  }
+
   /**
    * One request, with the token dance on a 401; anything but a 2xx is a `RegistryError`. A
-   * token bought for a repository (and these credentials) is reused until it expires: Kiln only
-   * reads, so every token it buys has the same pull scope.
+   * token bought for a repository (and these credentials) is reused until it expires or the
+   * registry refuses it (a pull token asked to push: the next challenge names the push scope).
    */
-  private async request(
+  private request(
     repo: RegistryRepository,
-    method: "GET" | "HEAD",
+    method: Method,
     path: string,
     accept: string,
     signal?: AbortSignal,
+    body?: RequestBody,
   ): Promise<Response> {
     // No repository: the registry's base endpoint (`checkAccess`).
-    const name = repo.repository ? `${repo.host}/${repo.repository}` : repo.host;
     const below = repo.repository ? `${repo.repository}/${path}` : path;
     const url = `${repo.insecure ? "http" : "https"}://${repo.host}/v2/${below}`;
+    return this.send(repo, method, url, accept, signal, body, path);
+  }
+
+  private async send(
+    repo: RegistryRepository,
+    method: Method,
+    url: string,
+    accept: string,
+    signal?: AbortSignal,
+    body?: RequestBody,
+    /** What a not-found message names. */
+    path = new URL(url).pathname,
+  ): Promise<Response> {
+    const name = repo.repository ? `${repo.host}/${repo.repository}` : repo.host;
     const tokenKey = `${name}\n${repo.basicAuth ?? ""}`;
     const send = (authorization?: string) =>
       fetch(url, {
         method,
-        headers: { accept, ...(authorization ? { authorization } : {}) },
+        headers: {
+          accept,
+          ...(authorization ? { authorization } : {}),
+          ...(body ? { "content-type": body.contentType } : {}),
+        },
+        ...(body ? { body: body.body } : {}),
         signal: this.signal(signal),
         redirect: "follow",
       });
@@ -236,6 +340,12 @@ export class RegistryClient {
     const timeout = AbortSignal.timeout(this.timeoutMs);
     return outer ? AbortSignal.any([outer, timeout]) : timeout;
   }
+}
+
+type Method = "GET" | "HEAD" | "POST" | "PUT" | "DELETE";
+interface RequestBody {
+  body: Uint8Array;
+  contentType: string;
 }
 
 interface CachedToken {

@@ -121,6 +121,12 @@ export const ConfigSchema = z
       .int()
       .positive()
       .default(20 * 1024 ** 3),
+    /**
+     * `local` engine: a Docker build whose Dockerfile only places context files on its base
+     * (FROM, COPY/ADD, metadata) is written and pushed by Kiln without buildah (layer-append);
+     * false sends every build to buildah.
+     */
+    BUILD_RUNNER_LAYER_APPEND: env.bool(true),
     /** Largest unpacked binary input (`start-build --from-*`), files of an archive together. */
     BUILD_RUNNER_MAX_INPUT_BYTES: z.coerce
       .number()

@@ -155,6 +155,7 @@ await runService(
               maxInputBytes: config.BUILD_RUNNER_MAX_INPUT_BYTES,
               allowedUids: config.BUILD_RUNNER_ALLOWED_UIDS,
               imageCacheBytes: config.BUILD_RUNNER_IMAGE_CACHE_BYTES,
+              layerAppend: config.BUILD_RUNNER_LAYER_APPEND,
               logger: logger.child({ component: "local-engine" }),
             });
     const credentials = registryCredentialsOf(config);

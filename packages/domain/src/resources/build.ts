@@ -41,6 +41,8 @@ export const binaryInputSchema = z.object({
   size: z.number().int().min(0),
   /** Lowercase hex SHA-256 of the uploaded bytes; the runner checks it while reading. */
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  /** When the api stored the upload (ISO 8601): a layer-append build's mtimes, so one upload makes one layer. */
+  uploadedAt: z.string().optional(),
 });
 export type BinaryInput = z.output<typeof binaryInputSchema>;
 
