@@ -11,7 +11,7 @@ import { FastPathRefused } from "./errors.js";
 import type { ContainerConfig } from "./resolve.js";
 
 /** A manifest's descriptor of a blob. */
-export interface Descriptor {
+interface Descriptor {
   mediaType: string;
   digest: string;
   size: number;

@@ -30,7 +30,7 @@ export interface ResolvedCopy {
 }
 
 /** One history entry per instruction: its `created_by` text, or the copy it stands for (whose text needs the content's digest). */
-export type HistoryLine = { createdBy: string } | { copy: number };
+type HistoryLine = { createdBy: string } | { copy: number };
 
 export interface Resolved {
   config: ContainerConfig;
