@@ -39,7 +39,8 @@ async function otherRunner(id: string) {
   };
 }
 
-describe("RunnerClaim", () => {
+// Each test starts other runners as node processes (tsx compiles on start): slow on a loaded machine.
+describe("RunnerClaim", { timeout: 30_000 }, () => {
   it("is held while the process that took it lives, and not once it is killed", async () => {
     const id = newRunnerId();
     const other = await otherRunner(id);

@@ -12,7 +12,7 @@ export interface StepHooks {
   egress: EgressFiles | null;
 }
 
-export interface EgressFiles {
+interface EgressFiles {
   /** The reaper plus the slirp4netns that gives each RUN step its own way out. */
   hooksDir: string;
   /** Bind-mounted read-only as the step's `/etc/resolv.conf`: slirp4netns's DNS forwarder. */
