@@ -120,5 +120,15 @@ export const consumers = {
    * patches and records, then acks; rollouts are followed outside the handler.
    */
   "deployer-image-changed": { event: "image.changed", ackWaitMs: 30_000, maxDeliver: 20 },
+  /**
+   * Build status on the commit (`statusReporting`): a host that fails is tried again by the nak
+   * backoff (0.5 s doubling to 30 s), 10 deliveries in about 2.5 minutes, then the build records
+   * `StatusUndelivered`. A report waits at most 10 s for the host, well inside the ack wait.
+   */
+  "webhook-receiver-build-status": {
+    event: "build.status-changed",
+    ackWaitMs: 30_000,
+    maxDeliver: 10,
+  },
 } as const satisfies Record<string, { event: EventType; ackWaitMs: number; maxDeliver: number }>;
 export type ConsumerName = keyof typeof consumers;

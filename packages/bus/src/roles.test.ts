@@ -40,8 +40,10 @@ describe("bus roles", () => {
       ["_INBOX_build_runner.>", "kiln.build.cancel-requested.>"].sort(),
     );
     const receiver = natsPermissions("webhook-receiver", "kiln");
+    // Its commit-status reporter acks the build statuses it reports, and publishes nothing more.
     expect(receiver.publish.allow.filter((s) => !s.startsWith("$JS.API"))).toEqual([
       "kiln.build.requested.>",
+      "$JS.ACK.KILN_BUILD_EVENTS.webhook-receiver-build-status.>",
     ]);
   });
 });

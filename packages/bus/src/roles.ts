@@ -36,7 +36,8 @@ export const busRoles = {
   },
   "webhook-receiver": {
     publishes: ["build.requested"],
-    consumes: [],
+    // Its commit-status reporter: a build's phase goes back to the git host.
+    consumes: ["webhook-receiver-build-status"],
     peeks: [],
     reads: [],
     listens: [],

@@ -13,6 +13,7 @@ import {
   type BuildPhase,
   type BuildRecord,
   type BuildRevision,
+  type CommitStatusReport,
   type PinnedImages,
   type EnvVar,
   type FailureReason,
@@ -138,7 +139,7 @@ export async function getBuild(
   return row ? toRecord(row) : null;
 }
 
-export async function getBuildById(db: DbOrTx, id: string): Promise<BuildRecord | null> {
+export async function getBuildById(db: DbOrTx, id: string): Promise<StoredBuild | null> {
   const [row] = await db.select().from(builds).where(eq(builds.id, id));
   return row ? toRecord(row) : null;
 }
@@ -225,7 +226,10 @@ export async function markBuildPending(db: DbOrTx, buildId: string): Promise<boo
   return rows.length > 0;
 }
 
-function toRecord(row: BuildRow): BuildRecord {
+/** A build as stored: with what was last reported on its commit (`status.commitStatus`). */
+export type StoredBuild = BuildRecord & { commitStatus: CommitStatusReport | null };
+
+function toRecord(row: BuildRow): StoredBuild {
   return {
     id: row.id,
     namespace: row.namespace,
@@ -245,11 +249,14 @@ function toRecord(row: BuildRow): BuildRecord {
     createdAt: row.createdAt,
     startedAt: row.startedAt,
     completedAt: row.completedAt,
+    commitStatus: row.commitStatus,
   };
 }
 
 /** A build in the wire shape of docs/api.md. */
-export function toBuildJson(build: BuildRecord): Record<string, unknown> {
+export function toBuildJson(
+  build: BuildRecord & { commitStatus?: CommitStatusReport | null },
+): Record<string, unknown> {
   const end = build.completedAt ?? null;
   return {
     apiVersion: kilnApiVersion,
@@ -272,6 +279,7 @@ export function toBuildJson(build: BuildRecord): Record<string, unknown> {
       ...(end ? { completionTimestamp: end.toISOString() } : {}),
       ...(build.startedAt && end ? { durationMs: end.getTime() - build.startedAt.getTime() } : {}),
       ...(build.output ? { output: build.output } : {}),
+      ...(build.commitStatus ? { commitStatus: build.commitStatus } : {}),
     },
   };
 }

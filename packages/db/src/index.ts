@@ -21,7 +21,7 @@ export {
   withBuildQueue,
   toBuildJson,
 } from "./builds.js";
-export type { BuildStatusUpdate, NewBuildRequest, BuildQueue } from "./builds.js";
+export type { BuildStatusUpdate, NewBuildRequest, BuildQueue, StoredBuild } from "./builds.js";
 export {
   currentTag,
   listAllImageStreams,
@@ -50,6 +50,7 @@ export { listNamespaces } from "./namespaces.js";
 export { SecretBox, SecretKeyError } from "./secret-box.js";
 export { openBuildConfigSpec, openSecretSpec, openSecretValue, redacted } from "./sealed-specs.js";
 export { getWebhookBuildConfig } from "./webhook-secrets.js";
+export { recordCommitStatus, withCommitStatusLock } from "./commit-status.js";
 export type { WebhookBuildConfig } from "./webhook-secrets.js";
 export { resealStoredSecrets } from "./reseal.js";
 export {

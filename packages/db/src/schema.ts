@@ -16,6 +16,7 @@ import type {
   BuildOutputStatus,
   BuildRevision,
   BuildSpec,
+  CommitStatusReport,
   ImageStreamGrantSpec,
   ImageStreamSpec,
   ObjectMeta,
@@ -147,6 +148,8 @@ export const builds = pgTable(
     logSnippet: text("log_snippet"),
     /** The commit actually built (with author, date, message), once the runner fetched the source. */
     revision: jsonb("revision").$type<BuildRevision>(),
+    /** What the webhook-receiver last reported on the build's commit to its git host (never a token). */
+    commitStatus: jsonb("commit_status").$type<CommitStatusReport>(),
     /** Highest dispatch attempt a status was recorded for. */
     attempt: integer("attempt").notNull().default(0),
     resourceVersion: bigint("resource_version", { mode: "number" }).notNull().default(1),

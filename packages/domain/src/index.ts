@@ -58,6 +58,17 @@ export type {
 } from "./resources/build-config.js";
 export { imageStreamSpecSchema } from "./resources/image-stream.js";
 export {
+  defaultStatusTokenKey,
+  GitHostProvider,
+  resolveStatusTarget,
+  statusContext,
+} from "./resources/status-reporting.js";
+export type {
+  CommitStatusReport,
+  StatusReporting,
+  StatusTarget,
+} from "./resources/status-reporting.js";
+export {
   hasPostCommitHook,
   postCommitArgv,
   postCommitEnv,

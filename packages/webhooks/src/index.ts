@@ -27,3 +27,5 @@ export { DeliverySweeper } from "./delivery-sweeper.js";
 export type { DeliverySweeperOptions, SweepResult } from "./delivery-sweeper.js";
 export { GitPoller } from "./git-poller.js";
 export type { GitPollerOptions } from "./git-poller.js";
+export { CommitStatusProblem, CommitStatusReporter } from "./commit-status/reporter.js";
+export type { CommitStatusReporterOptions } from "./commit-status/reporter.js";

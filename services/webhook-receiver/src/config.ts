@@ -38,6 +38,14 @@ export const ConfigSchema = z
     WEBHOOK_REQUEST_TIMEOUT_MS: env.timeoutMs(defaultWebhookTimeouts.requestTimeoutMs),
     /** A connection moving no byte mid-request for this long is closed. */
     WEBHOOK_IDLE_TIMEOUT_MS: env.timeoutMs(defaultWebhookTimeouts.idleTimeoutMs),
+    /**
+     * Where users reach Kiln's api (`https://kiln.example.com`): a commit status links to the
+     * build's page below it (`/console/ns/<namespace>/builds/<build>`). Unset: statuses carry
+     * no link (Bitbucket, which requires one, gets no status).
+     */
+    KILN_PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
+    /** A git host's commit status API that has not answered within this is tried again later. */
+    WEBHOOK_STATUS_REPORT_TIMEOUT_MS: env.timeoutMs(10_000),
   })
   .superRefine(headersWithinRequest("WEBHOOK"));
 

@@ -2,6 +2,7 @@ import { Bus } from "@kiln/bus";
 import { connectDatabase, SecretBox } from "@kiln/db";
 import { runService } from "@kiln/runtime";
 import {
+  CommitStatusReporter,
   defaultWebhookTimeouts,
   DeliverySweeper,
   GitPoller,
@@ -49,6 +50,16 @@ await runService(
     });
     sweeper.start();
     shutdown.add("delivery-sweeper", () => sweeper.stop());
+    const statusReporter = new CommitStatusReporter({
+      db: database.db,
+      bus,
+      logger,
+      secrets: SecretBox.fromKey(config.KILN_SECRETS_KEY),
+      publicUrl: config.KILN_PUBLIC_URL,
+      requestTimeoutMs: config.WEBHOOK_STATUS_REPORT_TIMEOUT_MS,
+    });
+    await statusReporter.start();
+    shutdown.add("commit-status-reporter", () => statusReporter.stop());
     const url = await receiver.start();
     // Stopped first (registered last): in-flight deliveries finish storing and publishing before NATS drains.
     shutdown.add("http", () => receiver.stop());

@@ -3,6 +3,7 @@ import { memoByStrictness, schemasFor, type Strictness } from "./common.js";
 import { formatCount, maxBuildsHistoryLimit, maxCompletionDeadlineSeconds } from "./limits.js";
 import { nodeSelectorSchema, resourceRequirementsSchema } from "./pod-placement.js";
 import { postCommitSchema } from "./post-commit.js";
+import { resolveStatusTarget, statusReportingSchema } from "./status-reporting.js";
 
 export const RunPolicy = {
   Serial: "Serial",
@@ -87,7 +88,20 @@ function makeBuildConfigSpecSchema(strictness: Strictness) {
        * past its branch limit).
        */
       poll: z.boolean().optional(),
-    }).optional(),
+      /** Kiln extension: report each build's phase on its commit to the git host (status-reporting.ts). */
+      statusReporting: statusReportingSchema(strictness).optional(),
+    })
+      .superRefine((git, ctx) => {
+        if (!git.statusReporting) return;
+        const { issue } = resolveStatusTarget(git.uri, git.statusReporting);
+        if (issue)
+          ctx.addIssue({
+            code: "custom",
+            path: ["statusReporting", issue.path],
+            message: issue.message,
+          });
+      })
+      .optional(),
     contextDir: relativePath.optional(),
     dockerfile: z.string().min(1).optional(),
     binary: object({ asFile: z.string().min(1).optional() }).optional(),

@@ -1,0 +1,1 @@
+ALTER TABLE "builds" ADD COLUMN "commit_status" jsonb;
