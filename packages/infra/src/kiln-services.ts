@@ -134,6 +134,8 @@ export function kilnServiceEnv(
     ...(name === "api" || name === "scheduler" || name === "webhook-receiver"
       ? { KILN_SECRETS_KEY: o.secretsKey }
       : {}),
+    // Commit statuses link to the build's page on this api (a real deployment sets its public URL).
+    ...(name === "webhook-receiver" ? { KILN_PUBLIC_URL: `http://${host}:${o.ports.api}` } : {}),
     NATS_URL: o.natsUrl,
     DATABASE_URL: o.databaseUrl,
     KILN_SUBJECT_PREFIX: o.subjectPrefix ?? "kiln",
