@@ -55,6 +55,7 @@ const pluralResources: Record<string, AccessResource> = {
   imagestreams: AccessResource.ImageStreams,
   imagestreamgrants: AccessResource.ImageStreamGrants,
   secrets: AccessResource.Secrets,
+  buildertemplates: AccessResource.BuilderTemplates,
 };
 
 /**

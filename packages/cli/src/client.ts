@@ -6,6 +6,7 @@ import type {
   Deploy,
   ImageStream,
   ImageStreamGrant,
+  BuilderTemplate,
   Secret,
   Token,
   WebhookDelivery,
@@ -152,6 +153,18 @@ export class KilnClient {
 
   async deleteImageStreamGrant(namespace: string, name: string): Promise<void> {
     await this.json("DELETE", `${ns(namespace)}/imagestreamgrants/${seg(name)}`);
+  }
+
+  listBuilderTemplates(namespace: string): Promise<BuilderTemplate[]> {
+    return this.list<BuilderTemplate>(`${ns(namespace)}/buildertemplates`);
+  }
+
+  getBuilderTemplate(namespace: string, name: string): Promise<BuilderTemplate> {
+    return this.json("GET", `${ns(namespace)}/buildertemplates/${seg(name)}`);
+  }
+
+  async deleteBuilderTemplate(namespace: string, name: string): Promise<void> {
+    await this.json("DELETE", `${ns(namespace)}/buildertemplates/${seg(name)}`);
   }
 
   /** `kiln create token`: the answer carries the token, the only time it is ever shown. */

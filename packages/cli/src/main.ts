@@ -86,10 +86,10 @@ export function buildProgram(overrides: Partial<CliIo> = {}): Command {
 
   program
     .command("get")
-    .description("list resources: bc, builds, is, secrets, deploys, isgrants, tokens")
+    .description("list resources: bc, builds, is, secrets, deploys, isgrants, templates, tokens")
     .argument(
       "<type>",
-      "bc|buildconfig(s), build(s), is|imagestream(s), secret(s), deploy(s), isgrant|imagestreamgrant(s), token(s); or TYPE/NAME",
+      "bc|buildconfig(s), build(s), is|imagestream(s), secret(s), deploy(s), isgrant|imagestreamgrant(s), template(s)|buildertemplate(s), token(s); or TYPE/NAME",
     )
     .argument("[name]", "one resource")
     .addOption(namespaceOption())
@@ -225,9 +225,9 @@ export function buildProgram(overrides: Partial<CliIo> = {}): Command {
   program
     .command("delete")
     .description(
-      "delete a BuildConfig (and its builds), an ImageStream, a Secret, an ImageStreamGrant, or revoke a token",
+      "delete a BuildConfig (and its builds), an ImageStream, a Secret, an ImageStreamGrant, a BuilderTemplate, or revoke a token",
     )
-    .argument("<type>", "bc, is, secret, isgrant or token; or TYPE/NAME")
+    .argument("<type>", "bc, is, secret, isgrant, template or token; or TYPE/NAME")
     .argument("[name]")
     .addOption(namespaceOption())
     .action(

@@ -8,6 +8,7 @@ export const ResourceType = {
   Secret: "secrets",
   Deploy: "deploys",
   ImageStreamGrant: "imagestreamgrants",
+  BuilderTemplate: "buildertemplates",
   /** Not namespaced: a token has roles in namespaces. */
   Token: "tokens",
 } as const;
@@ -21,6 +22,7 @@ export const kindOf: Record<ResourceType, string> = {
   secrets: "Secret",
   deploys: "Deploy",
   imagestreamgrants: "ImageStreamGrant",
+  buildertemplates: "BuilderTemplate",
   tokens: "Token",
 };
 
@@ -45,6 +47,11 @@ const aliases: Record<string, ResourceType> = {
   imagestreamgrant: "imagestreamgrants",
   imagestreamgrants: "imagestreamgrants",
   "imagestreamgrant.kiln.dev": "imagestreamgrants",
+  template: "buildertemplates",
+  templates: "buildertemplates",
+  buildertemplate: "buildertemplates",
+  buildertemplates: "buildertemplates",
+  "buildertemplate.kiln.dev": "buildertemplates",
   token: "tokens",
   tokens: "tokens",
 };

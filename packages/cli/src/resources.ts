@@ -150,6 +150,26 @@ export interface ImageStreamGrant {
   spec?: { grantee?: { namespace?: string }; access?: string[]; imageStreams?: string[] };
 }
 
+/** A BuilderTemplate: a builder image per framework, and the files that select it (`kiln new-build`). */
+export interface BuilderTemplate {
+  apiVersion?: string;
+  kind?: string;
+  metadata: WireMeta;
+  spec?: {
+    description?: string;
+    codeFramework?: string;
+    versions?: {
+      name: string;
+      builderImage?: WireImageRef;
+      runtimeImage?: WireImageRef;
+      runtimeArtifacts?: { sourcePath: string; destinationDir?: string }[];
+    }[];
+    defaultVersion?: string;
+    env?: { name: string; value?: string }[];
+    detect?: { files?: string[] };
+  };
+}
+
 /** An API token as listed: its roles, never its secret (`token` is only in the answer to its creation). */
 export interface Token {
   apiVersion?: string;

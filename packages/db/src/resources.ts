@@ -14,6 +14,7 @@ import { sameJson } from "./json.js";
 import type { SecretBox } from "./secret-box.js";
 import { openSpec, redactBuildConfigSpec, redactSecretSpec, sealSpec } from "./sealed-specs.js";
 import {
+  builderTemplates,
   buildConfigs,
   builds,
   imageStreamGrants,
@@ -37,13 +38,15 @@ const tables = {
   ImageStream: imageStreams,
   Secret: secrets,
   ImageStreamGrant: imageStreamGrants,
+  BuilderTemplate: builderTemplates,
 } as const;
 
 type Row =
   | typeof buildConfigs.$inferSelect
   | typeof imageStreams.$inferSelect
   | typeof secrets.$inferSelect
-  | typeof imageStreamGrants.$inferSelect;
+  | typeof imageStreamGrants.$inferSelect
+  | typeof builderTemplates.$inferSelect;
 
 /**
  * Creates or updates every resource in one transaction: either all are stored or none.
@@ -229,6 +232,7 @@ export function toResourceJson(
         ...redactSecretSpec(row.spec as SecretSpec),
       };
     case "ImageStreamGrant":
+    case "BuilderTemplate":
       return { apiVersion: kilnApiVersion, kind, metadata, spec: row.spec };
     default:
       return assertNever(kind, "resource kind");

@@ -16,6 +16,7 @@ import type {
   BuildOutputStatus,
   BuildRevision,
   BuildSpec,
+  BuilderTemplateSpec,
   CommitStatusReport,
   ImageStreamGrantSpec,
   ImageStreamSpec,
@@ -106,6 +107,27 @@ export const imageStreamGrants = pgTable(
     updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [uniqueIndex("image_stream_grants_namespace_name").on(t.namespace, t.name)],
+);
+
+/**
+ * BuilderTemplates: the builder images `kiln new-build` picks from by a repository's files. Those
+ * of the `openshift` namespace are every namespace's (sharedTemplatesNamespace).
+ */
+export const builderTemplates = pgTable(
+  "builder_templates",
+  {
+    uid: uuid("uid")
+      .primaryKey()
+      .default(sql`gen_random_uuid()`),
+    namespace: text("namespace").notNull(),
+    name: text("name").notNull(),
+    meta: jsonb("meta").$type<StoredMeta>().notNull().default({}),
+    spec: jsonb("spec").$type<BuilderTemplateSpec>().notNull(),
+    resourceVersion: bigint("resource_version", { mode: "number" }).notNull().default(1),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex("builder_templates_namespace_name").on(t.namespace, t.name)],
 );
 
 /**

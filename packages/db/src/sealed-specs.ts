@@ -47,6 +47,7 @@ export function sealSpec(kind: ResourceKind, spec: Resource["spec"], box: Secret
       return sealSecretSpec(spec as SecretSpec, box);
     case "ImageStream":
     case "ImageStreamGrant":
+    case "BuilderTemplate":
       return spec;
     default:
       return assertNever(kind, "resource kind");
@@ -77,6 +78,7 @@ export function openSpec<K extends ResourceKind>(kind: K, spec: unknown, box: Se
       return openSecretSpec(spec as SecretSpec, box);
     case "ImageStream":
     case "ImageStreamGrant":
+    case "BuilderTemplate":
       return spec;
     default:
       return assertNever(kind as never, "resource kind");

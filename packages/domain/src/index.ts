@@ -227,3 +227,9 @@ export {
   workloadKinds,
 } from "./deploy/workload.js";
 export type { ContainerLike, WorkloadObject } from "./deploy/workload.js";
+export {
+  builderTemplateSpecSchema,
+  sharedTemplatesNamespace,
+} from "./resources/builder-template.js";
+export type { BuilderTemplateSpec, BuilderTemplateVersion } from "./resources/builder-template.js";
+export type { BuilderTemplateResource } from "./resources/parse.js";

@@ -3,7 +3,7 @@ import { UsageError } from "../errors.js";
 import { kindOf, parseResourceArgs } from "../resource-types.js";
 
 /**
- * `kiln delete bc|is|secret|isgrant|token NAME`. Deleting a BuildConfig deletes its builds too
+ * `kiln delete bc|is|secret|isgrant|template|token NAME`. Deleting a BuildConfig deletes its builds too
  * (server side); deleting a token revokes it at once.
  */
 export async function deleteCommand(
@@ -17,6 +17,7 @@ export async function deleteCommand(
     "imagestreams",
     "secrets",
     "imagestreamgrants",
+    "buildertemplates",
     "tokens",
   ]);
   if (name === undefined) throw new UsageError(`delete needs a name: kiln delete ${typeArg} NAME`);
@@ -30,6 +31,7 @@ export async function deleteCommand(
   if (type === "buildconfigs") await client.deleteBuildConfig(namespace, name);
   else if (type === "secrets") await client.deleteSecret(namespace, name);
   else if (type === "imagestreamgrants") await client.deleteImageStreamGrant(namespace, name);
+  else if (type === "buildertemplates") await client.deleteBuilderTemplate(namespace, name);
   else await client.deleteImageStream(namespace, name);
   ctx.out(`${kindOf[type].toLowerCase()}.kiln.dev "${name}" deleted\n`);
 }

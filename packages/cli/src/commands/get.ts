@@ -1,6 +1,7 @@
 import type { CommandContext } from "../context.js";
 import { ApiError, UsageError } from "../errors.js";
 import {
+  builderTemplateLayout,
   buildConfigLayout,
   buildLayout,
   deployLayout,
@@ -13,7 +14,9 @@ import {
 import { formatResources, type OutputFormat } from "../output/format.js";
 import { renderTable } from "../output/table.js";
 import { kindOf, parseResourceArgs, type ResourceType } from "../resource-types.js";
+import { findTemplate, visibleTemplates } from "../templates.js";
 import type {
+  BuilderTemplate,
   Build,
   BuildConfig,
   Deploy,
@@ -30,7 +33,8 @@ export interface GetOptions {
   bc?: string | undefined;
 }
 
-type AnyResource = BuildConfig | Build | ImageStream | Secret | Deploy | ImageStreamGrant | Token;
+type AnyResource =
+  BuildConfig | Build | ImageStream | Secret | Deploy | ImageStreamGrant | BuilderTemplate | Token;
 
 /** `kiln get TYPE [NAME]`: a table by default, or json / yaml / name for scripts. */
 export async function getCommand(
@@ -56,6 +60,8 @@ export async function getCommand(
     items = sortByName(await client.listSecrets(namespace));
   } else if (type === "imagestreamgrants") {
     items = sortByName(await client.listImageStreamGrants(namespace));
+  } else if (type === "buildertemplates") {
+    items = await visibleTemplates(client, namespace); // the namespace's and the shared ones
   } else if (type === "tokens") {
     items = await client.listTokens(); // by name, as the API sorts
   } else if (type === "deploys") {
@@ -100,6 +106,8 @@ function getOne(
       return client.getDeploy(namespace, name);
     case "imagestreamgrants":
       return client.getImageStreamGrant(namespace, name);
+    case "buildertemplates":
+      return findTemplate(client, namespace, name);
     case "tokens":
       return getToken(ctx, name);
   }
@@ -129,6 +137,7 @@ function layoutFor(
   | TableLayout<Secret>
   | TableLayout<Deploy>
   | TableLayout<ImageStreamGrant>
+  | TableLayout<BuilderTemplate>
   | TableLayout<Token> {
   switch (type) {
     case "buildconfigs":
@@ -143,6 +152,8 @@ function layoutFor(
       return deployLayout;
     case "imagestreamgrants":
       return imageStreamGrantLayout;
+    case "buildertemplates":
+      return builderTemplateLayout;
     case "tokens":
       return tokenLayout;
   }

@@ -32,6 +32,7 @@ import {
 } from "@kiln/infra";
 import { basicAuthOf } from "@kiln/registry";
 import { KilnClient } from "../client.js";
+import { demoTemplates } from "../demo-templates.js";
 import { formatEnvFile } from "../config.js";
 import type { CommandContext } from "../context.js";
 import { UsageError } from "../errors.js";
@@ -260,7 +261,7 @@ export async function upCommand(ctx: CommandContext, options: UpOptions): Promis
 
     let demoLine = "try: npx kiln apply -f examples/hello/buildconfig.yaml";
     if (options.demo) {
-      say("setting up the demo (base image, git repo, BuildConfig hello)...");
+      say("setting up the demo (base image, builder templates, git repo, BuildConfig hello)...");
       await setUpDemo({
         stateDir,
         registry,
@@ -493,6 +494,17 @@ async function setUpDemo(o: DemoOptions): Promise<void> {
       spec: {},
     },
     {
+  // Builder templates for `kiln new-build`, shared with every namespace.
+  await client.apply(
+    await demoTemplates({
+      registry: o.registry,
+      buildah: o.buildah,
+      storageDir: demoDir,
+      authFile: o.registryAuthFile,
+      exists: (repository, tag) =>
+        imageExists(o.registry, o.registryAuthorization, repository, tag),
+    }),
+  );
       apiVersion: "kiln.dev/v1",
       kind: "BuildConfig",
       metadata: { name: "hello", namespace: o.namespace },

@@ -1,4 +1,5 @@
 import type {
+  BuilderTemplate,
   Build,
   BuildConfig,
   Deploy,
@@ -164,6 +165,25 @@ export const imageStreamGrantLayout: TableLayout<ImageStreamGrant> = {
       (grant.spec?.access ?? []).join(","),
       grant.spec?.imageStreams?.join(",") ?? "(all)",
       relativeTime(grant.metadata.creationTimestamp, now),
+    ];
+  },
+};
+
+/** NAMESPACE says whose a template is: the namespace's own, or the shared `openshift` one. */
+export const builderTemplateLayout: TableLayout<BuilderTemplate> = {
+  headers: ["NAME", "FRAMEWORK", "VERSIONS", "DETECTS", "NAMESPACE", "AGE"],
+  row(template, now) {
+    const spec = template.spec;
+    const versions = (spec?.versions ?? []).map((v) =>
+      v.name === (spec?.defaultVersion ?? spec?.versions?.[0]?.name) ? `${v.name}*` : v.name,
+    );
+    return [
+      template.metadata.name,
+      spec?.codeFramework ?? "",
+      versions.join(","),
+      (spec?.detect?.files ?? []).join(","),
+      template.metadata.namespace ?? "",
+      relativeTime(template.metadata.creationTimestamp, now),
     ];
   },
 };

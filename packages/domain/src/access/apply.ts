@@ -20,6 +20,8 @@ export function accessResourceOf(kind: ResourceKind): AccessResource {
       return AccessResource.Secrets;
     case "ImageStreamGrant":
       return AccessResource.ImageStreamGrants;
+    case "BuilderTemplate":
+      return AccessResource.BuilderTemplates;
     default:
       return assertNever(kind, "resource kind");
   }

@@ -1,5 +1,6 @@
 import { assertNever } from "../assert-never.js";
 import { ForbiddenError } from "../errors.js";
+import { sharedTemplatesNamespace } from "../resources/builder-template.js";
 
 /**
  * A subject's role in one namespace, OpenShift's default project roles (stored in
@@ -36,6 +37,7 @@ export const AccessResource = {
   Deploys: "Deploys",
   WebhookDeliveries: "WebhookDeliveries",
   Tokens: "Tokens",
+  BuilderTemplates: "BuilderTemplates",
 } as const;
 export type AccessResource = (typeof AccessResource)[keyof typeof AccessResource];
 
@@ -98,6 +100,13 @@ function requiredRole(verb: Verb, resource: AccessResource): Role {
 /** Whether `subject` may do `request`. */
 export function isAllowed(subject: Subject, request: AccessRequest): boolean {
   if (subject.clusterAdmin) return true;
+  // The shared templates are every namespace's to pick from (builder-template.ts).
+  if (
+    request.verb === Verb.Read &&
+    request.resource === AccessResource.BuilderTemplates &&
+    request.namespace === sharedTemplatesNamespace
+  )
+    return true;
   const role = roleIn(subject, request.namespace);
   return role !== null && rank[role] >= rank[requiredRole(request.verb, request.resource)];
 }

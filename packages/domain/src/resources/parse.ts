@@ -2,6 +2,7 @@ import { z } from "zod";
 import { ValidationError, type FieldIssue } from "../errors.js";
 import { defaultNamespace } from "../names.js";
 import { buildConfigSpecSchema, type BuildConfigSpec } from "./build-config.js";
+import { builderTemplateSpecSchema, type BuilderTemplateSpec } from "./builder-template.js";
 import { schemasFor, type ObjectMeta, type Strictness } from "./common.js";
 import { findListedFields } from "./field-check.js";
 import { imageStreamSpecSchema, type ImageStreamSpec } from "./image-stream.js";
@@ -35,12 +36,19 @@ export type Resource =
       kind: "ImageStreamGrant";
       metadata: ObjectMeta & { namespace: string };
       spec: ImageStreamGrantSpec;
+    }
+  | {
+      apiVersion: typeof kilnApiVersion;
+      kind: "BuilderTemplate";
+      metadata: ObjectMeta & { namespace: string };
+      spec: BuilderTemplateSpec;
     };
 export type ResourceKind = Resource["kind"];
 export type BuildConfigResource = Extract<Resource, { kind: "BuildConfig" }>;
 export type ImageStreamResource = Extract<Resource, { kind: "ImageStream" }>;
 export type SecretResource = Extract<Resource, { kind: "Secret" }>;
 export type ImageStreamGrantResource = Extract<Resource, { kind: "ImageStreamGrant" }>;
+export type BuilderTemplateResource = Extract<Resource, { kind: "BuilderTemplate" }>;
 
 /**
  * Which apiVersions are accepted for each kind. OpenShift's groups (and the legacy bare `v1`)
@@ -53,6 +61,8 @@ const accepted: Record<string, { kind: ResourceKind; strictness: Strictness }[]>
     { kind: "Secret", strictness: "strict" },
     // Kiln's own: OpenShift says the same with RoleBindings, which Kiln does not read.
     { kind: "ImageStreamGrant", strictness: "strict" },
+    // KubeSphere's S2iBuilderTemplate, as Kiln reads it (builder-template.ts).
+    { kind: "BuilderTemplate", strictness: "strict" },
   ],
   "build.openshift.io/v1": [{ kind: "BuildConfig", strictness: "lenient" }],
   "image.openshift.io/v1": [{ kind: "ImageStream", strictness: "lenient" }],
@@ -170,7 +180,9 @@ export function parseResourceWithWarnings(doc: unknown, pathPrefix = ""): Parsed
       ? buildConfigSpecSchema(match.strictness)
       : match.kind === "ImageStreamGrant"
         ? imageStreamGrantSpecSchema(match.strictness)
-        : imageStreamSpecSchema(match.strictness);
+        : match.kind === "BuilderTemplate"
+          ? builderTemplateSpecSchema(match.strictness)
+          : imageStreamSpecSchema(match.strictness);
   const document = object({
     apiVersion: z.string(),
     kind: z.string(),
@@ -215,7 +227,9 @@ function unknownFields(kind: ResourceKind, doc: unknown, pathPrefix: string): Fi
       ? buildConfigSpecSchema("strict")
       : kind === "ImageStreamGrant"
         ? imageStreamGrantSpecSchema("strict")
-        : imageStreamSpecSchema("strict");
+        : kind === "BuilderTemplate"
+          ? builderTemplateSpecSchema("strict")
+          : imageStreamSpecSchema("strict");
   const strict = object({
     apiVersion: z.string(),
     kind: z.string(),
