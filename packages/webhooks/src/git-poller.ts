@@ -1,6 +1,6 @@
-import { spawn } from "node:child_process";
 import { requestBuild, type Bus } from "@kiln/bus";
 import { listAllBuildConfigs, listBuilds, type Db } from "@kiln/db";
+import { runCommand } from "@kiln/runtime";
 import type { Logger } from "pino";
 
 export interface GitPollerOptions {
@@ -99,30 +99,22 @@ export class GitPoller {
   }
 }
 
-/** The commit a ref points at, or null; never prompts for credentials. */
-function lsRemote(uri: string, ref: string): Promise<string | null> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      "git",
-      [
-        "ls-remote",
-        "--",
-        uri,
-        ref.startsWith("refs/") || ref === "HEAD" ? ref : `refs/heads/${ref}`,
-      ],
-      {
-        env: { ...process.env, GIT_TERMINAL_PROMPT: "0", GIT_ASKPASS: "true" },
-        stdio: ["ignore", "pipe", "ignore"],
-      },
-    );
-    let out = "";
-    const timeout = setTimeout(() => child.kill("SIGKILL"), 30_000);
-    child.stdout.on("data", (c: Buffer) => (out += c.toString("utf8")));
-    child.once("error", reject);
-    child.once("close", (code) => {
-      clearTimeout(timeout);
-      if (code !== 0) reject(new Error(`git ls-remote exited ${code}`));
-      else resolve(/^([0-9a-f]{40,64})\s/m.exec(out)?.[1] ?? null);
-    });
+/** The commit a ref points at, or null; never prompts for credentials, never takes over 30 s. */
+async function lsRemote(uri: string, ref: string): Promise<string | null> {
+  const result = await runCommand({
+    command: "git",
+    args: [
+      "ls-remote",
+      "--",
+      uri,
+      ref.startsWith("refs/") || ref === "HEAD" ? ref : `refs/heads/${ref}`,
+    ],
+    env: { ...process.env, GIT_TERMINAL_PROMPT: "0", GIT_ASKPASS: "true" },
+    stdout: "capture",
+    signal: AbortSignal.timeout(30_000),
   });
+  if (result.aborted) throw new Error("git ls-remote took over 30 s");
+  if (result.exitCode !== 0)
+    throw new Error(`git ls-remote exited ${result.exitCode ?? result.signal}`);
+  return /^([0-9a-f]{40,64})\s/m.exec(result.stdout)?.[1] ?? null;
 }
