@@ -30,3 +30,4 @@ export type { CliIo, TextSink } from "./context.js";
 export { parseManifests } from "./manifests.js";
 export type { Manifest } from "./manifests.js";
 export type { ApplyResult, Build, BuildConfig, ImageStream } from "./resources.js";
+export { demoTemplates } from "./demo-templates.js";

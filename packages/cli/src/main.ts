@@ -9,6 +9,7 @@ import { eventsCommand } from "./commands/events.js";
 import { getCommand } from "./commands/get.js";
 import { graphCommand, impactCommand } from "./commands/graph.js";
 import { logsCommand } from "./commands/logs.js";
+import { newBuildCommand, type NewBuildOptions } from "./commands/new-build.js";
 import { startBuildCommand } from "./commands/start-build.js";
 import { versionCommand } from "./commands/version.js";
 import { webhooksCommand } from "./commands/webhooks.js";
@@ -115,6 +116,25 @@ export function buildProgram(overrides: Partial<CliIo> = {}): Command {
       run((type: string, name: string | undefined, opts: { namespace?: string }) =>
         describeCommand(ctx, type, name, opts),
       ),
+    );
+
+  program
+    .command("new-build")
+    .description(
+      "create a BuildConfig and its ImageStream from a repository, like oc new-build: a Dockerfile means the Docker strategy, else the BuilderTemplate its files match",
+    )
+    .argument("<repository>", "git URL or local directory, optionally #REF")
+    .addOption(namespaceOption())
+    .option("--template <name>", "build with this BuilderTemplate, whatever the files say")
+    .option("--name <name>", "the BuildConfig's name (default: the repository's)")
+    .option("--to <imagestream:tag>", "the output ImageStreamTag (default: NAME:latest)")
+    .option("--runtime-image <image>", "Source builds: copy the artifacts into this image")
+    .option("--strategy <strategy>", "docker or source (default: detected)")
+    .option("--dry-run", "print what would be created (-o yaml|json), create nothing")
+    .option("-o, --output <format>", "with --dry-run: yaml (default) or json")
+    .option("--overwrite", "replace an existing BuildConfig of the name")
+    .action(
+      run((repository: string, opts: NewBuildOptions) => newBuildCommand(ctx, repository, opts)),
     );
 
   program
