@@ -58,6 +58,7 @@ import {
   listenHost,
   listenPort,
   mapLimit,
+  metricsVariables,
   type ConfigSchema,
   type KilnEntry,
 } from "../support/service-config.js";
@@ -638,6 +639,46 @@ describe("every Kiln service runs with what its config requires", () => {
           expect(probePort(container, probe), `${id(d)} ${kind} port`).toBe(port);
         }
       }
+    });
+  }
+
+  for (const target of targets) {
+    it(`${target}: each service's pods carry Prometheus's scrape annotations for the port and address it serves /metrics on, which no Service exposes for the ingress services`, () => {
+      const objects = rendered.get(target)!;
+      const deployments = objects.filter(
+        (o) => o.kind === "Deployment" && o.metadata.namespace === "kiln",
+      );
+      const seen = new Set<string>();
+      for (const d of deployments) {
+        const container = d.spec.template.spec.containers.find((c: Obj) => isKilnImage(c.image));
+        const service = container.args[0] as KilnServiceName;
+        seen.add(service);
+        const { env } = containerEnv(container, "kiln", objects, documentedSecrets);
+        const schema = schemas.get(service)!;
+        const port = listenPort(service, env, schema, metricsVariables);
+        expect(d.spec.template.metadata.annotations, id(d)).toMatchObject({
+          "prometheus.io/scrape": "true",
+          "prometheus.io/port": String(port),
+          "prometheus.io/path": "/metrics",
+        });
+        expect(
+          (container.ports ?? []).map((p: Obj) => p.containerPort),
+          `${id(d)} declares its metrics port`,
+        ).toContain(port);
+        expect(
+          listenHost(service, env, schema, metricsVariables),
+          `${id(d)} metrics address`,
+        ).toMatch(/^(0\.0\.0\.0|::)$/);
+        if (port === listenPort(service, env, schema)) continue;
+        // The metrics port of a service the world reaches is no Service's.
+        const name = (container.ports as Obj[]).find((p) => p.containerPort === port)?.name;
+        for (const svc of objects.filter((o) => o.kind === "Service"))
+          for (const p of svc.spec.ports)
+            expect([p.targetPort, p.port], `${id(svc)} exposes ${id(d)}'s metrics`).not.toContain(
+              name ?? port,
+            );
+      }
+      expect([...seen].sort()).toEqual([...kilnServiceNames].sort());
     });
   }
 

@@ -39,6 +39,8 @@ export interface RunningKiln {
   imageWatcherUrl: string;
   /** Where each service answers `/healthz` and `/readyz` (its API's server, or its health server). */
   healthUrls: Record<KilnServiceName, string>;
+  /** Where each service serves `/metrics` (kilnMetricsUrls). */
+  metricsUrls: Record<KilnServiceName, string>;
   logsDir: string;
   /** Environment a `kiln` CLI needs to talk to this Kiln. */
   cliEnv: Record<string, string>;
@@ -90,6 +92,9 @@ export async function startKiln(options: {
     buildRunnerHealth: await freePort(),
     imageWatcherHealth: await freePort(),
     deployerHealth: await freePort(),
+    apiMetrics: await freePort(),
+    webhookMetrics: await freePort(),
+    imageWatcherMetrics: await freePort(),
   };
   const serviceOptions: StartKilnServicesOptions = {
     servicesDir: join(repoRoot, "services"),
@@ -126,6 +131,7 @@ export async function startKiln(options: {
       "image-watcher": `http://127.0.0.1:${ports.imageWatcherHealth}`,
       deployer: `http://127.0.0.1:${ports.deployerHealth}`,
     },
+    metricsUrls: kiln.metricsUrls,
     logsDir,
     cliEnv: { KILN_API_URL: kiln.apiUrl, KILN_TOKEN: token, KILN_NAMESPACE: "default" },
     processes: kiln.processes,

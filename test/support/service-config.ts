@@ -40,6 +40,19 @@ export const listenVariables: Record<KilnServiceName, { host: string; port: read
   deployer: { host: "DEPLOYER_HEALTH_HOST", port: ["DEPLOYER_HEALTH_PORT"] },
 };
 
+/**
+ * Where each service serves `/metrics`: the workers on the server above, the services the world
+ * reaches on a metrics server of their own (its address and port variables). Mirrors
+ * `kilnMetricsUrls` in @kiln/infra.
+ */
+export const metricsVariables: Record<KilnServiceName, { host: string; port: readonly string[] }> =
+  {
+    ...listenVariables,
+    api: { host: "API_METRICS_HOST", port: ["API_METRICS_PORT"] },
+    "webhook-receiver": { host: "WEBHOOK_METRICS_HOST", port: ["WEBHOOK_METRICS_PORT"] },
+    "image-watcher": { host: "IMAGE_WATCHER_METRICS_HOST", port: ["IMAGE_WATCHER_METRICS_PORT"] },
+  };
+
 /** Only what node needs: a value the test machine happens to have (DATABASE_URL, say) must not hide a missing one. */
 function bareEnv(env: Record<string, string>): Record<string, string> {
   return {
@@ -83,11 +96,12 @@ export function listenPort(
   service: KilnServiceName,
   env: Record<string, string>,
   schema: ConfigSchema,
+  variables = listenVariables,
 ): number {
-  for (const name of listenVariables[service].port) {
+  for (const name of variables[service].port) {
     if (env[name] !== undefined) return Number(env[name]);
   }
-  for (const name of listenVariables[service].port) {
+  for (const name of variables[service].port) {
     const fallback = schema.properties[name]?.default;
     if (fallback !== undefined) return Number(fallback);
   }
@@ -99,8 +113,9 @@ export function listenHost(
   service: KilnServiceName,
   env: Record<string, string>,
   schema: ConfigSchema,
+  variables = listenVariables,
 ): string {
-  const name = listenVariables[service].host;
+  const name = variables[service].host;
   return env[name] ?? String(schema.properties[name]?.default ?? "");
 }
 

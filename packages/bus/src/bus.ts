@@ -656,6 +656,26 @@ export class Bus {
     }
   }
 
+  /**
+   * Each named durable consumer's backlog: messages of its stream it has not been delivered yet
+   * (JetStream's `num_pending`), for the metrics. A consumer not created yet is left out.
+   */
+  async pending(names: readonly ConsumerName[]): Promise<Record<string, number>> {
+    const entries = await Promise.all(
+      names.map(async (name) => {
+        try {
+          const stream = this.streamName(events[consumers[name].event].stream);
+          const info = await this.jsm.consumers.info(stream, name);
+          return [[name, info.num_pending] as const];
+        } catch (error) {
+          if (isNotFound(error)) return [];
+          throw error;
+        }
+      }),
+    );
+    return Object.fromEntries(entries.flat());
+  }
+
   /** How many events of a type are stored for one key. */
   async count(type: EventType, key: string): Promise<number> {
     const subject = this.subject(type, key);

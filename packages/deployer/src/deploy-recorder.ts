@@ -8,12 +8,15 @@ import {
   type NewDeploy,
 } from "@kiln/db";
 import type { WorkloadKind } from "@kiln/domain";
+import type { DeployMetrics } from "@kiln/runtime";
 import type { Logger } from "pino";
 
 export interface DeployRecorderOptions {
   db: Db;
   bus: Bus;
   logger: Logger;
+  /** Where committed deploy phases are counted. */
+  metrics?: DeployMetrics;
 }
 
 /**
@@ -29,11 +32,13 @@ export class DeployRecorder {
 
   /** Records a deploy (or finds the one with its key: `created: false`). */
   async begin(deploy: NewDeploy): Promise<{ created: boolean; deploy: DeployRecord }> {
-    return this.options.db.transaction(async (tx) => {
-      const result = await beginDeploy(tx, deploy);
-      if (result.created) await this.publish(result.deploy);
-      return result;
+    const result = await this.options.db.transaction(async (tx) => {
+      const begun = await beginDeploy(tx, deploy);
+      if (begun.created) await this.publish(begun.deploy);
+      return begun;
     });
+    if (result.created) this.count(result.deploy);
+    return result;
   }
 
   /** Moves a deploy on; null when it had already ended (nothing is written or published then). */
@@ -45,7 +50,13 @@ export class DeployRecorder {
     });
     if (!next)
       this.log.debug({ deployId: deploy.id, phase: update.status }, "deploy already ended");
+    else this.count(next);
     return next;
+  }
+
+  /** A phase committed with its event; a deploy that had already ended moved nowhere. */
+  private count(d: DeployRecord): void {
+    this.options.metrics?.entered(d.namespace, d.targetKind, d.status);
   }
 
   private async publish(d: DeployRecord): Promise<void> {

@@ -1,11 +1,14 @@
 import { imageChangeKey, type Bus } from "@kiln/bus";
 import { recordTagUpdate, type Db, type TagUpdate, type TagUpdateResult } from "@kiln/db";
+import type { ImageMetrics } from "@kiln/runtime";
 import type { Logger } from "pino";
 
 export interface TagRecorderOptions {
   db: Db;
   bus: Bus;
   logger: Logger;
+  /** Where committed tag moves are counted. */
+  metrics?: ImageMetrics;
 }
 
 /**
@@ -49,6 +52,8 @@ export class TagRecorder {
         );
       },
     );
+    // After the commit: a move that rolled back was no change.
+    if (result.changed) this.options.metrics?.changed(update.namespace, update.cause.type);
     this.log.info(
       {
         namespace: update.namespace,

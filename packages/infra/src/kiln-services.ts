@@ -47,6 +47,9 @@ export interface KilnServicePorts {
   buildRunnerHealth: number;
   imageWatcherHealth: number;
   deployerHealth: number;
+  apiMetrics: number;
+  webhookMetrics: number;
+  imageWatcherMetrics: number;
 }
 
 export interface StartKilnServicesOptions {
@@ -86,6 +89,8 @@ export interface KilnServices {
   apiUrl: string;
   webhookUrl: string;
   processes: Map<KilnServiceName, ManagedProcess>;
+  /** Each service's `/metrics`, for Prometheus. */
+  metricsUrls: Record<KilnServiceName, string>;
   /**
    * SIGTERM to the services in {@link kilnStopOrder}, each group awaited (SIGKILL after
    * `timeoutMs`, by default {@link kilnServiceStopTimeoutMs}).
@@ -105,6 +110,23 @@ function healthUrl(name: KilnServiceName, ports: KilnServicePorts): string {
     deployer: ports.deployerHealth,
   }[name];
   return `http://${host}:${port}/healthz`;
+}
+
+/**
+ * Where each service serves `/metrics`: the workers on their health port, the api, the
+ * webhook-receiver and the image-watcher on a metrics port of their own, apart from the port
+ * the world reaches.
+ */
+function kilnMetricsUrls(ports: KilnServicePorts): Record<KilnServiceName, string> {
+  const url = (port: number) => `http://${host}:${port}/metrics`;
+  return {
+    api: url(ports.apiMetrics),
+    "webhook-receiver": url(ports.webhookMetrics),
+    scheduler: url(ports.schedulerHealth),
+    "build-runner": url(ports.buildRunnerHealth),
+    "image-watcher": url(ports.imageWatcherMetrics),
+    deployer: url(ports.deployerHealth),
+  };
 }
 
 /** The services that pull from or push to Kiln's registry, and so get its account. */
@@ -153,6 +175,9 @@ export function kilnServiceEnv(
     // `kiln up` gives the registry this token for its notifications to the image-watcher.
     ...(name === "image-watcher" ? { IMAGE_WATCHER_NOTIFICATION_TOKEN: o.notificationToken } : {}),
     DEPLOYER_HEALTH_PORT: String(o.ports.deployerHealth),
+    API_METRICS_PORT: String(o.ports.apiMetrics),
+    WEBHOOK_METRICS_PORT: String(o.ports.webhookMetrics),
+    IMAGE_WATCHER_METRICS_PORT: String(o.ports.imageWatcherMetrics),
     BUILD_RUNNER_WORK_DIR: o.workDir,
     BUILD_RUNNER_STORAGE_DIR: o.buildahStorageDir,
     ...account,
@@ -231,6 +256,7 @@ export async function startKilnServices(o: StartKilnServicesOptions): Promise<Ki
     apiUrl: `http://${host}:${o.ports.api}`,
     webhookUrl: `http://${host}:${o.ports.webhook}`,
     processes,
+    metricsUrls: kilnMetricsUrls(o.ports),
     stop,
   };
 }

@@ -17,6 +17,10 @@ export const DefaultPorts = {
   buildRunnerHealth: 18083,
   imageWatcherHealth: 18084,
   deployerHealth: 18085,
+  /** `/metrics` of the services whose main port the world reaches (kept off that port). */
+  apiMetrics: 18086,
+  webhookMetrics: 18087,
+  imageWatcherMetrics: 18088,
 } as const;
 
 export type PortCheck = {

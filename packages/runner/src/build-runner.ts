@@ -20,8 +20,10 @@ import {
   type BuildRevision,
 } from "@kiln/domain";
 import { withBasicCredentials, type BasicCredentials } from "@kiln/registry";
+import type { StepMetrics } from "@kiln/runtime";
 import type { Logger } from "pino";
 import { LogPublisher } from "./log-publisher.js";
+import { StepTimer } from "./step-timer.js";
 
 export interface BuildRunnerOptions {
   bus: Bus;
@@ -39,6 +41,8 @@ export interface BuildRunnerOptions {
    * Secrets for other registries. None: Kiln's registry takes anonymous pushes.
    */
   kilnRegistry?: { registry: string; credentials: BasicCredentials } | undefined;
+  /** Where the builds' step durations are observed (only the runner sees the steps). */
+  metrics?: StepMetrics;
 }
 
 /** How long a build's status is tried again while NATS cannot take it: longer than a NATS restart. */
@@ -193,10 +197,14 @@ export class BuildRunner {
       : null;
     const heartbeat = setInterval(() => ctx.working(), this.options.heartbeatMs ?? 10_000);
     const logs = new LogPublisher({ bus, buildId, attempt });
+    const steps = new StepTimer(this.options.metrics);
     let revision: BuildRevision | undefined;
     const sink: BuildLogSink = {
       line: (text) => logs.line(text),
-      step: (step) => logs.step(step),
+      step: (step) => {
+        steps.step(step);
+        logs.step(step);
+      },
       sourceFetched: (fetched) => (revision = fetched),
     };
     let outcome: { phase: BuildPhase; extra: Partial<EventInput<"build.status-changed">> };
@@ -239,6 +247,7 @@ export class BuildRunner {
       outcome = this.failureOutcome(error, log);
       logs.line(`error: ${outcome.extra.message ?? "build failed"}`);
     } finally {
+      steps.end();
       clearInterval(heartbeat);
       if (deadline) clearTimeout(deadline);
       this.running.delete(buildId);

@@ -56,6 +56,21 @@ export function headersWithinRequest<P extends string>(prefix: P) {
   };
 }
 
+/**
+ * The metrics port of a service whose main port the world reaches must be another one: its
+ * metrics name namespaces and count refused requests, which that port must not tell anyone.
+ */
+export function metricsPortApart<M extends string, P extends string>(main: M, metrics: P) {
+  return (config: Record<M | P, number>, ctx: z.RefinementCtx) => {
+    if (config[metrics] !== 0 && config[metrics] === config[main])
+      ctx.addIssue({
+        code: "custom",
+        path: [metrics],
+        message: `must not be ${main}: /metrics stays off the port the world reaches`,
+      });
+  };
+}
+
 export const env = {
   port: (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback),
   /** A timeout in milliseconds, above zero. */

@@ -1,6 +1,6 @@
 /**
- * Process plumbing shared by every service: config parsing, logging, shutdown, health, the
- * backoff of retries, and running commands.
+ * Process plumbing shared by every service: config parsing, logging, shutdown, health, metrics,
+ * the backoff of retries, and running commands.
  */
 export { backoffMs } from "./backoff.js";
 export type { BackoffOptions } from "./backoff.js";
@@ -10,6 +10,7 @@ export {
   env,
   headersWithinRequest,
   loadConfig,
+  metricsPortApart,
   parseDuration,
   registryCredentialsOf,
   registryCredentialsShape,
@@ -25,6 +26,13 @@ export { HealthServer } from "./health-server.js";
 export type { HealthServerOptions } from "./health-server.js";
 export { fastifyTimeoutOptions } from "./http-timeouts.js";
 export type { HttpTimeouts } from "./http-timeouts.js";
+export { BuildMetrics, StepMetrics } from "./metrics/builds.js";
+export type { BuildSample } from "./metrics/builds.js";
+export { ConsumerLag } from "./metrics/consumer-lag.js";
+export type { ConsumerLagOptions } from "./metrics/consumer-lag.js";
+export { DeployMetrics, ImageMetrics, WebhookMetrics } from "./metrics/events.js";
+export { createMetricsRegistry } from "./metrics/registry.js";
+export type { MetricsRegistry } from "./metrics/registry.js";
 export { createLogger, redactUrl, redactedPaths } from "./logger.js";
 export type { CreateLoggerOptions, Logger } from "./logger.js";
 export { descendantPids, runChecked, runCommand } from "./run-command.js";

@@ -46,6 +46,7 @@ import {
   type SecretSpec,
   type TagImage,
 } from "@kiln/domain";
+import type { BuildMetrics } from "@kiln/runtime";
 import { CoalescedPasses, forEachConcurrently } from "./coalesced-passes.js";
 import type { Logger } from "pino";
 
@@ -59,6 +60,8 @@ export interface BuildSchedulerOptions {
   runnerSealingKey: string;
   /** Opens the Secrets as stored (KILN_SECRETS_KEY). */
   secrets: SecretBox;
+  /** Where applied phase changes are counted (the scheduler is the one that applies them). */
+  metrics?: BuildMetrics;
 }
 
 /**
@@ -141,10 +144,14 @@ export class BuildScheduler {
     const ended = await withBuildQueue(this.options.db, namespace, buildConfig, (tx, queue) =>
       this.moveQueue(tx, namespace, queue),
     );
-    for (const build of ended ?? []) await this.prune(build);
+    // Counted once the transaction has committed: a rolled-back one ended nothing.
+    for (const build of ended ?? []) {
+      this.countEnded(build);
+      await this.prune(build);
+    }
   }
 
-  /** Under the BuildConfig's lock: dispatches and cancels what its run policy says. Returns the builds it ended. */
+  /** Under the BuildConfig's lock: dispatches and cancels what its run policy says. Returns the builds it ended, as recorded. */
   private async moveQueue(tx: Tx, namespace: string, queue: BuildQueue): Promise<BuildRecord[]> {
     const ended: BuildRecord[] = [];
     const plan = planDispatch(queue.spec.runPolicy, queue.builds);
@@ -168,7 +175,7 @@ export class BuildScheduler {
       const build = byId.get(id)!;
       const failure = await this.dispatch(tx, build);
       if (failure) {
-        ended.push(build);
+        if (failure.failed) ended.push(failure.failed);
         continue;
       }
       await markBuildPending(tx, build.id);
@@ -181,11 +188,15 @@ export class BuildScheduler {
   }
 
   /**
-   * Publishes the build for a runner. Returns a reason when it cannot run (another namespace's
-   * ImageStream it may no longer use, a named Secret that is missing) and was failed instead;
-   * null when dispatched.
+   * Publishes the build for a runner. When it cannot run (another namespace's ImageStream it
+   * may no longer use, a named Secret that is missing) it is failed instead, and the failed
+   * build is returned (null inside when something else had ended it first); null when
+   * dispatched.
    */
-  private async dispatch(db: DbOrTx, build: BuildRecord): Promise<FailureReason | null> {
+  private async dispatch(
+    db: DbOrTx,
+    build: BuildRecord,
+  ): Promise<{ failed: BuildRecord | null } | null> {
     // Checked here, not only at apply: a grant revoked since then must stop the next build.
     const denied = deniedUses(
       build.spec.imageStreamUses ?? [],
@@ -194,11 +205,11 @@ export class BuildScheduler {
     );
     if (denied.length > 0) {
       const bc = { namespace: build.namespace, name: build.buildConfig };
-      await this.failUndispatched(db, build, FailureReason.ImageAccessDenied, {
+      const failed = await this.failUndispatched(db, build, FailureReason.ImageAccessDenied, {
         message: denied.map((use) => describeDeniedUse(bc, use)).join("; "),
         log: "build failed: image stream access not granted",
       });
-      return FailureReason.ImageAccessDenied;
+      return { failed };
     }
     const credentials: RegistryCredentials = {};
     for (const [use, name] of [
@@ -208,12 +219,12 @@ export class BuildScheduler {
       if (!name) continue;
       const secret = await getResource(db, "Secret", build.namespace, name);
       if (!secret) {
-        await this.failUndispatched(db, build, FailureReason.MissingSecret, {
+        const failed = await this.failUndispatched(db, build, FailureReason.MissingSecret, {
           message: `the ${use} secret ${build.namespace}/${name} does not exist`,
           log: "build failed: secret not found",
           secret: name,
         });
-        return FailureReason.MissingSecret;
+        return { failed };
       }
       const spec = secret.spec as SecretSpec;
       switch (spec.type) {
@@ -223,12 +234,12 @@ export class BuildScheduler {
         case SecretType.Opaque:
           // Applied fine (a webhook's Secret is Opaque) but useless to a registry: say so now,
           // rather than let the runner fail to log in.
-          await this.failUndispatched(db, build, FailureReason.MissingSecret, {
+          const failed = await this.failUndispatched(db, build, FailureReason.MissingSecret, {
             message: `the ${use} secret ${build.namespace}/${name} is an ${SecretType.Opaque} Secret; registry credentials need a ${SecretType.DockerConfigJson} Secret`,
             log: "build failed: secret is not registry credentials",
             secret: name,
           });
-          return FailureReason.MissingSecret;
+          return { failed };
         default:
           return assertNever(spec, "Secret type");
       }
@@ -259,23 +270,23 @@ export class BuildScheduler {
       if (!(error instanceof MessageTooLargeError)) throw error;
       // Retrying cannot shrink it: without this the request would be nak'ed until it is
       // dropped, and the build would stay New for ever with no reason.
-      await this.failUndispatched(db, build, FailureReason.SpecTooLarge, {
+      const failed = await this.failUndispatched(db, build, FailureReason.SpecTooLarge, {
         message: `the build's dispatch is ${formatCount(error.bytes)} bytes, over the ${error.maxBytes === undefined ? "" : `${formatCount(error.maxBytes)} bytes `}the bus carries (NATS max_payload): make the inline Dockerfile or env smaller`,
         log: "build failed: too large to dispatch",
       });
-      return FailureReason.SpecTooLarge;
+      return { failed };
     }
     return null;
   }
 
-  /** Fails a build that never reached a runner, with the reason on the build and one log line. */
+  /** Fails a build that never reached a runner, with the reason on the build and one log line. Returns the failed build, null when it had already ended. */
   private async failUndispatched(
     db: DbOrTx,
     build: BuildRecord,
     reason: FailureReason,
     what: { message: string; log: string; secret?: string },
-  ): Promise<void> {
-    await applyBuildStatus(db, {
+  ): Promise<BuildRecord | null> {
+    const { applied, build: failed } = await applyBuildStatus(db, {
       buildId: build.id,
       phase: "Failed",
       attempt: 0,
@@ -293,14 +304,16 @@ export class BuildScheduler {
       },
       what.log,
     );
+    return applied ? failed : null;
   }
 
   private async onStatusChanged(event: BuildStatusChangedV1): Promise<void> {
+    const at = new Date(event.at);
     const { applied, build } = await applyBuildStatus(this.options.db, {
       buildId: event.buildId,
       phase: event.phase,
       attempt: event.attempt,
-      at: new Date(event.at),
+      at,
       reason: event.reason,
       message: event.message,
       output: event.output,
@@ -317,7 +330,11 @@ export class BuildScheduler {
       },
       applied ? "build status recorded" : "build status ignored",
     );
+    // Only a build's first Running sets its start (a later attempt keeps it): that one ends its wait.
+    if (applied && build?.phase === "Running" && build.startedAt?.getTime() === at.getTime())
+      this.options.metrics?.started(this.sampleOf(build));
     if (applied && build && isTerminalPhase(build.phase)) {
+      this.countEnded(build);
       await this.prune(build);
       // The next queued build of a Serial BuildConfig may go now. Always under the lock: a build
       // being created (and its queue moved) in another transaction is waited for, not missed.
@@ -325,6 +342,15 @@ export class BuildScheduler {
       // BuildConfigs downstream may have waited for this build to end.
       await this.imagePasses.request(new Map());
     }
+  }
+
+  private sampleOf(build: BuildRecord) {
+    return { ...build, strategy: build.spec.strategy.type };
+  }
+
+  /** A terminal phase this scheduler applied: the state machine lets that happen once a build. */
+  private countEnded(build: BuildRecord): void {
+    this.options.metrics?.ended(this.sampleOf(build));
   }
 
   private async prune(build: BuildRecord): Promise<void> {
@@ -350,6 +376,7 @@ export class BuildScheduler {
       "build lost its runners",
     );
     if (applied && build) {
+      this.countEnded(build);
       await this.prune(build);
       await this.advanceQueue(build.namespace, build.buildConfig);
     }
@@ -394,6 +421,7 @@ export class BuildScheduler {
     }
     const plan = planImageTriggeredBuilds({ ...state, tags, tagHistory });
     const plannedMs = performance.now() - started - loadedMs;
+    this.options.metrics?.cascadeDeferred(plan.deferred.length);
     for (const { buildConfig: bc, waitingFor } of plan.deferred) {
       this.log.debug(
         { buildConfig: bc.name, namespace: bc.namespace, waitingFor: waitingFor.slice(0, 5) },
@@ -455,7 +483,7 @@ export class BuildScheduler {
   private async onCancelRequested(event: BuildCancelRequestedV1): Promise<void> {
     const build = await getBuildById(this.options.db, event.buildId);
     if (!build || (build.phase !== "New" && build.phase !== "Pending")) return;
-    const { applied } = await applyBuildStatus(this.options.db, {
+    const { applied, build: cancelled } = await applyBuildStatus(this.options.db, {
       buildId: build.id,
       phase: "Cancelled",
       attempt: 0,
@@ -463,7 +491,8 @@ export class BuildScheduler {
       reason: FailureReason.CancelledBuild,
       message: "cancelled before it started",
     });
-    if (!applied) return;
+    if (!applied || !cancelled) return;
+    this.countEnded(cancelled);
     this.log.info({ buildId: build.id, build: build.name }, "queued build cancelled");
     await this.prune(build);
     await this.advanceQueue(build.namespace, build.buildConfig);

@@ -6,6 +6,7 @@ import {
   type HttpTimeouts,
   ServiceHealth,
   unavailableRetryAfterSeconds,
+  type WebhookMetrics,
 } from "@kiln/runtime";
 import { requestBuild, type Bus } from "@kiln/bus";
 import {
@@ -52,6 +53,8 @@ export interface WebhookReceiverOptions {
   secrets: SecretBox;
   /** How long a sender may take (WEBHOOK_HEADERS_TIMEOUT_MS, …). @default defaultWebhookTimeouts */
   timeouts?: HttpTimeouts;
+  /** Where handled deliveries are counted; served on the metrics port, never on this one. */
+  metrics?: WebhookMetrics;
 }
 
 /**
@@ -536,6 +539,7 @@ export class WebhookReceiver {
     reason: WebhookRefusalReason,
     started: number,
   ): void {
+    this.options.metrics?.delivered(d.provider, WebhookOutcome.Rejected);
     this.log.info(
       {
         ...d,
@@ -549,6 +553,7 @@ export class WebhookReceiver {
   }
 
   private logDelivery(d: WebhookDeliveryRecord, started: number, redelivery = false): void {
+    this.options.metrics?.delivered(d.provider, redelivery ? "redelivered" : d.outcome);
     this.log.info(
       {
         namespace: d.namespace,

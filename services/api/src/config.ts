@@ -1,5 +1,11 @@
 import { defaultApiTimeouts } from "@kiln/api";
-import { baseConfigShape, baseSecretKeys, env, headersWithinRequest } from "@kiln/runtime";
+import {
+  baseConfigShape,
+  baseSecretKeys,
+  env,
+  headersWithinRequest,
+  metricsPortApart,
+} from "@kiln/runtime";
 import { z } from "zod";
 
 export const ConfigSchema = z
@@ -11,6 +17,9 @@ export const ConfigSchema = z
     KILN_REGISTRY: z.string().min(1),
     API_HOST: z.string().default("127.0.0.1"),
     API_PORT: z.coerce.number().int().min(0).max(65535).default(18080),
+    /** /metrics (and /healthz, /readyz) for Prometheus, apart from API_PORT: no token, no namespaces shown to the world. */
+    API_METRICS_HOST: z.string().default("127.0.0.1"),
+    API_METRICS_PORT: env.port(18086),
     /** Bearer token for every route but /healthz; `kiln up` generates it into the state dir. */
     API_TOKEN: z.string().min(16, "must be at least 16 characters"),
     API_BODY_LIMIT_BYTES: z.coerce
@@ -43,7 +52,8 @@ export const ConfigSchema = z
     /** A connection moving no byte mid-request for this long is closed (a followed log is exempt). */
     API_IDLE_TIMEOUT_MS: env.timeoutMs(defaultApiTimeouts.idleTimeoutMs),
   })
-  .superRefine(headersWithinRequest("API"));
+  .superRefine(headersWithinRequest("API"))
+  .superRefine(metricsPortApart("API_PORT", "API_METRICS_PORT"));
 
 export type Config = z.output<typeof ConfigSchema>;
 

@@ -1,7 +1,13 @@
 import { createApiServer, defaultApiTimeouts, KubernetesDelegation } from "@kiln/api";
 import { Bus } from "@kiln/bus";
-import { connectDatabase, SecretBox } from "@kiln/db";
-import { runService, ConfigError } from "@kiln/runtime";
+import { checkDatabase, connectDatabase, SecretBox } from "@kiln/db";
+import {
+  ConfigError,
+  createMetricsRegistry,
+  HealthServer,
+  runService,
+  ServiceHealth,
+} from "@kiln/runtime";
 import { loadKubeConfig } from "@kiln/runtime/kube";
 import { ConfigSchema, SECRET_KEYS } from "./config.js";
 
@@ -33,10 +39,23 @@ await runService(
       },
       ...(kubernetes ? { kubernetes: kubernetes.delegation } : {}),
     });
+    // The api counts none of Kiln's metrics (the services that make each change do): its
+    // metrics port serves its process metrics, and its health for Prometheus's `up`.
+    const metrics = new HealthServer({
+      host: config.API_METRICS_HOST,
+      port: config.API_METRICS_PORT,
+      health: new ServiceHealth({
+        live: { nats: () => bus.liveness() },
+        ready: { nats: () => bus.readiness(), postgres: () => checkDatabase(database.db) },
+      }),
+      metrics: createMetricsRegistry(),
+    });
+    const metricsPort = await metrics.start();
+    shutdown.add("metrics", () => metrics.stop());
     await server.listen({ host: config.API_HOST, port: config.API_PORT });
     // Closing stops accepting requests and waits for those in flight (a followed log ends with it).
     shutdown.add("http", () => server.close());
-    return { url: `http://${config.API_HOST}:${config.API_PORT}` };
+    return { url: `http://${config.API_HOST}:${config.API_PORT}`, metricsPort };
   },
 );
 

@@ -1,5 +1,5 @@
 import { readFile } from "node:fs/promises";
-import { Bus } from "@kiln/bus";
+import { Bus, busRoles } from "@kiln/bus";
 import { LocalEngine, NoopEngine, prepareBuildHost, type BuildHost } from "@kiln/engine";
 import type { BuildEngine } from "@kiln/domain";
 import { KubernetesEngine } from "@kiln/kube-engine";
@@ -13,8 +13,11 @@ import {
   type BasicCredentials,
 } from "@kiln/registry";
 import {
+  ConsumerLag,
+  createMetricsRegistry,
   HealthServer,
   registryCredentialsOf,
+  StepMetrics,
   runService,
   ServiceHealth,
   type Logger,
@@ -164,6 +167,11 @@ await runService(
         ? { registry: config.KILN_REGISTRY, credentials }
         : undefined;
     if (kilnRegistry) void checkRegistryAccount(config, kilnRegistry, logger);
+    const metrics = createMetricsRegistry();
+    new ConsumerLag({
+      registry: metrics,
+      read: () => bus.pending(busRoles["build-runner"].consumes),
+    });
     const runner = new BuildRunner({
       bus,
       engine,
@@ -171,6 +179,7 @@ await runService(
       maxConcurrentBuilds: config.BUILD_RUNNER_MAX_CONCURRENT_BUILDS,
       sealingKey: config.BUILD_RUNNER_SEALING_PRIVATE_KEY,
       kilnRegistry,
+      metrics: new StepMetrics(metrics),
     });
     // Starting removes what crashed runners left in the work dir and the store, before any build.
     await runner.start();
@@ -192,6 +201,7 @@ await runService(
         engine: config.BUILD_RUNNER_ENGINE,
         ...(host ? { buildHost: buildHostDetails(host) } : {}),
       }),
+      metrics,
     });
     const healthPort = await health.start();
     shutdown.add("health", () => health.stop());

@@ -1,4 +1,4 @@
-import { Bus } from "@kiln/bus";
+import { Bus, busRoles } from "@kiln/bus";
 import { checkDatabase, connectDatabase } from "@kiln/db";
 import {
   Deployer,
@@ -8,7 +8,14 @@ import {
   KubernetesDeployer,
   KubeWorkloadApi,
 } from "@kiln/deployer";
-import { HealthServer, runService, ServiceHealth } from "@kiln/runtime";
+import {
+  ConsumerLag,
+  createMetricsRegistry,
+  DeployMetrics,
+  HealthServer,
+  runService,
+  ServiceHealth,
+} from "@kiln/runtime";
 import { loadKubeConfig } from "@kiln/runtime/kube";
 import { ConfigSchema, SECRET_KEYS } from "./config.js";
 
@@ -27,7 +34,14 @@ await runService(
     shutdown.add("nats", () => bus.drain());
     await bus.waitForStreams("deployer");
 
-    const recorder = new DeployRecorder({ db: database.db, bus, logger });
+    const metrics = createMetricsRegistry();
+    new ConsumerLag({ registry: metrics, read: () => bus.pending(busRoles.deployer.consumes) });
+    const recorder = new DeployRecorder({
+      db: database.db,
+      bus,
+      logger,
+      metrics: new DeployMetrics(metrics),
+    });
     // Without a cluster (`kiln up` on a laptop) the deployer still serves the HTTP targets.
     const cluster = loadKubeConfig(config.KUBECONFIG);
     let kubernetes: KubernetesDeployer | null = null;
@@ -71,6 +85,7 @@ await runService(
         live: { nats: () => bus.liveness() },
         ready: { nats: () => bus.readiness(), postgres },
       }),
+      metrics,
     });
     const healthPort = await health.start();
     shutdown.add("health", () => health.stop());

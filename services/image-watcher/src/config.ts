@@ -3,6 +3,7 @@ import {
   baseConfigShape,
   baseSecretKeys,
   checkRegistryCredentials,
+  metricsPortApart,
   registryCredentialsShape,
 } from "@kiln/runtime";
 import { z } from "zod";
@@ -31,6 +32,9 @@ export const ConfigSchema = z
     IMAGE_WATCHER_PORT: port.optional(),
     /** Older name of the same port, still honoured when IMAGE_WATCHER_PORT is unset. */
     IMAGE_WATCHER_HEALTH_PORT: port.default(18084),
+    /** /metrics (and /healthz, /readyz) for Prometheus, apart from the port registries reach. */
+    IMAGE_WATCHER_METRICS_HOST: z.string().default("127.0.0.1"),
+    IMAGE_WATCHER_METRICS_PORT: port.default(18088),
     /** Bearer token every notification must carry; none = accept any caller (loopback only by default). */
     IMAGE_WATCHER_NOTIFICATION_TOKEN: z.string().min(1).optional(),
     /** Per-source tokens overriding the one above: `harbor=secret,quay=other`. */
@@ -54,6 +58,13 @@ export const ConfigSchema = z
         });
       }
     }
+    metricsPortApart("IMAGE_WATCHER_PORT", "IMAGE_WATCHER_METRICS_PORT")(
+      {
+        IMAGE_WATCHER_PORT: c.IMAGE_WATCHER_PORT ?? c.IMAGE_WATCHER_HEALTH_PORT,
+        IMAGE_WATCHER_METRICS_PORT: c.IMAGE_WATCHER_METRICS_PORT,
+      },
+      ctx,
+    );
   });
 
 export type Config = z.output<typeof ConfigSchema>;

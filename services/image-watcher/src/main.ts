@@ -1,4 +1,4 @@
-import { Bus } from "@kiln/bus";
+import { Bus, busRoles } from "@kiln/bus";
 import { checkDatabase, connectDatabase } from "@kiln/db";
 import {
   BuildOutputRecorder,
@@ -17,7 +17,16 @@ import {
   RegistryFailure,
   type BasicCredentials,
 } from "@kiln/registry";
-import { registryCredentialsOf, runService, ServiceHealth, type Logger } from "@kiln/runtime";
+import {
+  ConsumerLag,
+  createMetricsRegistry,
+  HealthServer,
+  ImageMetrics,
+  registryCredentialsOf,
+  runService,
+  ServiceHealth,
+  type Logger,
+} from "@kiln/runtime";
 import { ConfigSchema, SECRET_KEYS } from "./config.js";
 
 /**
@@ -65,7 +74,17 @@ await runService(
       kilnRegistry: config.KILN_REGISTRY,
       insecureRegistries: [config.KILN_REGISTRY, ...config.KILN_INSECURE_REGISTRIES],
     };
-    const recorder = new TagRecorder({ db: database.db, bus, logger });
+    const metrics = createMetricsRegistry();
+    new ConsumerLag({
+      registry: metrics,
+      read: () => bus.pending(busRoles["image-watcher"].consumes),
+    });
+    const recorder = new TagRecorder({
+      db: database.db,
+      bus,
+      logger,
+      metrics: new ImageMetrics(metrics),
+    });
     const credentials = registryCredentialsOf(config);
     const kilnRegistry = credentials && { registry: config.KILN_REGISTRY, credentials };
     if (kilnRegistry) void checkRegistryAccount(kilnRegistry, logger);
@@ -108,13 +127,22 @@ await runService(
       logger,
       tokens,
     });
+    const health = new ServiceHealth({
+      live: { nats: () => bus.liveness() },
+      ready: { nats: () => bus.readiness(), postgres },
+    });
+    const metricsServer = new HealthServer({
+      host: config.IMAGE_WATCHER_METRICS_HOST,
+      port: config.IMAGE_WATCHER_METRICS_PORT,
+      health,
+      metrics,
+    });
+    const metricsPort = await metricsServer.start();
+    shutdown.add("metrics", () => metricsServer.stop());
     const server = new NotificationServer({
       host: config.IMAGE_WATCHER_HOST,
       port: config.IMAGE_WATCHER_PORT ?? config.IMAGE_WATCHER_HEALTH_PORT,
-      health: new ServiceHealth({
-        live: { nats: () => bus.liveness() },
-        ready: { nats: () => bus.readiness(), postgres },
-      }),
+      health,
       receiver,
       logger,
       bodyLimitBytes: config.IMAGE_WATCHER_NOTIFICATION_LIMIT_BYTES,
@@ -123,6 +151,7 @@ await runService(
     shutdown.add("http", () => server.stop());
     return {
       httpPort,
+      metricsPort,
       importIntervalMs: config.IMAGE_WATCHER_IMPORT_INTERVAL_MS,
       notificationAuth: Object.keys(tokens),
     };

@@ -1,6 +1,13 @@
-import { Bus } from "@kiln/bus";
+import { Bus, busRoles } from "@kiln/bus";
 import { checkDatabase, connectDatabase, SecretBox } from "@kiln/db";
-import { HealthServer, runService, ServiceHealth } from "@kiln/runtime";
+import {
+  BuildMetrics,
+  ConsumerLag,
+  createMetricsRegistry,
+  HealthServer,
+  runService,
+  ServiceHealth,
+} from "@kiln/runtime";
 import { BuildScheduler } from "@kiln/scheduler";
 import { ConfigSchema, SECRET_KEYS } from "./config.js";
 
@@ -16,6 +23,8 @@ await runService(
     const bus = await Bus.connectService("scheduler", config, logger, postgres);
     shutdown.add("nats", () => bus.drain());
     await bus.waitForStreams("scheduler");
+    const metrics = createMetricsRegistry();
+    new ConsumerLag({ registry: metrics, read: () => bus.pending(busRoles.scheduler.consumes) });
     const scheduler = new BuildScheduler({
       bus,
       db: database.db,
@@ -23,6 +32,7 @@ await runService(
       registry: config.KILN_REGISTRY,
       runnerSealingKey: config.KILN_RUNNER_SEALING_PUBLIC_KEY,
       secrets: SecretBox.fromKey(config.KILN_SECRETS_KEY),
+      metrics: new BuildMetrics(metrics),
     });
     await scheduler.start();
     shutdown.add("scheduler", () => scheduler.stop());
@@ -33,6 +43,7 @@ await runService(
         live: { nats: () => bus.liveness() },
         ready: { nats: () => bus.readiness(), postgres },
       }),
+      metrics,
     });
     const healthPort = await health.start();
     shutdown.add("health", () => health.stop());

@@ -1,4 +1,10 @@
-import { baseConfigShape, baseSecretKeys, env, headersWithinRequest } from "@kiln/runtime";
+import {
+  baseConfigShape,
+  baseSecretKeys,
+  env,
+  headersWithinRequest,
+  metricsPortApart,
+} from "@kiln/runtime";
 import { defaultWebhookTimeouts } from "@kiln/webhooks";
 import { z } from "zod";
 
@@ -10,6 +16,12 @@ export const ConfigSchema = z
     KILN_SECRETS_KEY: env.secretsKey(),
     WEBHOOK_HOST: z.string().default("127.0.0.1"),
     WEBHOOK_PORT: z.coerce.number().int().min(0).max(65535).default(18081),
+    /**
+     * /metrics (and /healthz, /readyz) for Prometheus, apart from WEBHOOK_PORT: git hosts, and
+     * anyone, reach that one, and the deliveries' outcomes must not be read there.
+     */
+    WEBHOOK_METRICS_HOST: z.string().default("127.0.0.1"),
+    WEBHOOK_METRICS_PORT: env.port(18087),
     /** Larger webhook bodies get 413 unread (GitHub caps its payloads at 25 MB; pushes are far smaller). */
     WEBHOOK_BODY_LIMIT_BYTES: z.coerce
       .number()
@@ -47,7 +59,8 @@ export const ConfigSchema = z
     /** A git host's commit status API that has not answered within this is tried again later. */
     WEBHOOK_STATUS_REPORT_TIMEOUT_MS: env.timeoutMs(10_000),
   })
-  .superRefine(headersWithinRequest("WEBHOOK"));
+  .superRefine(headersWithinRequest("WEBHOOK"))
+  .superRefine(metricsPortApart("WEBHOOK_PORT", "WEBHOOK_METRICS_PORT"));
 
 export type Config = z.output<typeof ConfigSchema>;
 

@@ -1,6 +1,13 @@
-import { Bus } from "@kiln/bus";
-import { connectDatabase, SecretBox } from "@kiln/db";
-import { runService } from "@kiln/runtime";
+import { Bus, busRoles } from "@kiln/bus";
+import { checkDatabase, connectDatabase, SecretBox } from "@kiln/db";
+import {
+  ConsumerLag,
+  createMetricsRegistry,
+  HealthServer,
+  runService,
+  ServiceHealth,
+  WebhookMetrics,
+} from "@kiln/runtime";
 import {
   CommitStatusReporter,
   defaultWebhookTimeouts,
@@ -19,6 +26,11 @@ await runService(
     const bus = await Bus.connectService("webhook-receiver", config, logger);
     shutdown.add("nats", () => bus.drain());
     await bus.waitForStreams("webhook-receiver");
+    const metrics = createMetricsRegistry();
+    new ConsumerLag({
+      registry: metrics,
+      read: () => bus.pending(busRoles["webhook-receiver"].consumes),
+    });
     const receiver = new WebhookReceiver({
       db: database.db,
       bus,
@@ -33,6 +45,7 @@ await runService(
         idleTimeoutMs: config.WEBHOOK_IDLE_TIMEOUT_MS,
         keepAliveTimeoutMs: defaultWebhookTimeouts.keepAliveTimeoutMs,
       },
+      metrics: new WebhookMetrics(metrics),
     });
     const poller = new GitPoller({
       db: database.db,
@@ -60,9 +73,20 @@ await runService(
     });
     await statusReporter.start();
     shutdown.add("commit-status-reporter", () => statusReporter.stop());
+    const metricsServer = new HealthServer({
+      host: config.WEBHOOK_METRICS_HOST,
+      port: config.WEBHOOK_METRICS_PORT,
+      health: new ServiceHealth({
+        live: { nats: () => bus.liveness() },
+        ready: { nats: () => bus.readiness(), postgres: () => checkDatabase(database.db) },
+      }),
+      metrics,
+    });
+    const metricsPort = await metricsServer.start();
+    shutdown.add("metrics", () => metricsServer.stop());
     const url = await receiver.start();
     // Stopped first (registered last): in-flight deliveries finish storing and publishing before NATS drains.
     shutdown.add("http", () => receiver.stop());
-    return { url };
+    return { url, metricsPort };
   },
 );

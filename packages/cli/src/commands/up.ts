@@ -89,6 +89,9 @@ export async function upCommand(ctx: CommandContext, options: UpOptions): Promis
     buildRunnerHealth: ports.api + (DefaultPorts.buildRunnerHealth - DefaultPorts.api),
     imageWatcherHealth: ports.api + (DefaultPorts.imageWatcherHealth - DefaultPorts.api),
     deployerHealth: ports.api + (DefaultPorts.deployerHealth - DefaultPorts.api),
+    apiMetrics: ports.api + (DefaultPorts.apiMetrics - DefaultPorts.api),
+    webhookMetrics: ports.api + (DefaultPorts.webhookMetrics - DefaultPorts.api),
+    imageWatcherMetrics: ports.api + (DefaultPorts.imageWatcherMetrics - DefaultPorts.api),
   };
 
   // Every check that can fail runs before anything starts, so a failed `kiln up` leaves nothing behind.
@@ -142,6 +145,11 @@ export async function upCommand(ctx: CommandContext, options: UpOptions): Promis
         what: "deployer /healthz",
         hint: "--api-port (health ports follow it)",
       },
+      ...(["apiMetrics", "webhookMetrics", "imageWatcherMetrics"] as const).map((key) => ({
+        port: healthPorts[key],
+        what: `${key.replace("Metrics", "")} /metrics`,
+        hint: "--api-port (metrics ports follow it)",
+      })),
     ],
     host,
   );
