@@ -3,6 +3,7 @@ import { ServiceHealth } from "../health.js";
 import { HealthServer } from "../health-server.js";
 import { BuildMetrics, StepMetrics } from "./builds.js";
 import { ConsumerLag } from "./consumer-lag.js";
+import { DeployMetrics, ImageMetrics, WebhookMetrics } from "./events.js";
 import { createMetricsRegistry } from "./registry.js";
 
 const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s));
@@ -58,6 +59,30 @@ describe("BuildMetrics", () => {
     new StepMetrics(registry).stepEnded("Push", 3.5);
     expect(await registry.metrics()).toContain(
       'kiln_build_step_duration_seconds_sum{step="Push"} 3.5',
+    );
+  });
+});
+
+describe("event counters", () => {
+  it("count webhook deliveries, image changes and deploy phases under their bounded labels", async () => {
+    const registry = createMetricsRegistry();
+    const webhooks = new WebhookMetrics(registry);
+    webhooks.delivered("github", "build-requested");
+    webhooks.delivered("github", "build-requested");
+    webhooks.delivered("gitlab", "rejected");
+    new ImageMetrics(registry).changed("team-a", "Build");
+    const deploys = new DeployMetrics(registry);
+    deploys.entered("team-a", "Deployment", "Rolling");
+    deploys.entered("team-a", "Deployment", "Complete");
+    const text = await registry.metrics();
+    expect(text).toContain("# TYPE kiln_webhook_deliveries_total counter");
+    expect(text).toContain(
+      'kiln_webhook_deliveries_total{provider="github",outcome="build-requested"} 2',
+    );
+    expect(text).toContain('kiln_webhook_deliveries_total{provider="gitlab",outcome="rejected"} 1');
+    expect(text).toContain('kiln_image_changes_total{namespace="team-a",cause="Build"} 1');
+    expect(text).toContain(
+      'kiln_deploys_total{namespace="team-a",target="Deployment",phase="Complete"} 1',
     );
   });
 });
