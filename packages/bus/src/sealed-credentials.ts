@@ -14,10 +14,15 @@ import { z } from "zod";
 const algorithm = { alg: "ECDH-ES", enc: "A256GCM" } as const;
 const buildHeader = "kiln.build";
 
-/** The credentials of one build: docker config JSON for pulls and for the push. */
+/**
+ * The credentials of one build: docker config JSON for pulls and for the push, and the values
+ * its env reads from Secrets (`valueFrom.secretKeyRef`: Secret name → key → value), sealed the
+ * same way so that they too are never on the bus or in its store in clear.
+ */
 export const RegistryCredentials = z.object({
   pull: z.string().optional(),
   push: z.string().optional(),
+  secretEnv: z.record(z.string(), z.record(z.string(), z.string())).optional(),
 });
 export type RegistryCredentials = z.output<typeof RegistryCredentials>;
 

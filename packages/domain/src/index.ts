@@ -132,6 +132,8 @@ export {
 } from "./access/image-access.js";
 export type { ImageStreamGrantRule, ImageStreamUse } from "./access/image-access.js";
 export { SecretType, webhookSecretKey } from "./resources/secret.js";
+export { secretEnvRefs, withSecretEnv } from "./resources/secret-env.js";
+export type { SecretEnvRef, SecretEnvValues } from "./resources/secret-env.js";
 export type {
   DockerConfigJsonSecretSpec,
   OpaqueSecretSpec,

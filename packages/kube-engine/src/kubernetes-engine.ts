@@ -11,6 +11,7 @@ import {
   BuildStep,
   FailureReason,
   formatUidRanges,
+  secretEnvRefs,
   type BuildEngine,
   type BuildJob,
   type BuildLogSink,
@@ -134,6 +135,14 @@ export class KubernetesEngine implements BuildEngine {
         "this build-runner's kubernetes engine has no NATS URL for binary inputs (BUILD_RUNNER_KUBE_NATS_URL)",
       );
     }
+    // The build pod reads its spec from the Job's env (KILN_BUILD): a value read from a Secret
+    // would sit in the cluster's Job object in clear, so such a build is refused, not leaked.
+    const [secretEnv] = secretEnvRefs(job.spec);
+    if (secretEnv)
+      throw new BuildFailure(
+        FailureReason.CannotCreateBuildPod,
+        `${secretEnv.field} (${secretEnv.env}) reads a Secret: env values from Secrets are not supported on the kubernetes engine yet (use the local engine)`,
+      );
     const { namespace } = this.options;
     await this.removeEarlierAttempts(job, sink);
     const jobName = jobNameFor(job, randomSuffix());

@@ -13,7 +13,9 @@ import {
   BuildFailure,
   FailureReason,
   isTerminalPhase,
+  withSecretEnv,
   type BuildEngine,
+  type BuildJob,
   type BuildLogSink,
   type BuildOutputStatus,
   type BuildPhase,
@@ -212,13 +214,17 @@ export class BuildRunner {
       await publishStatus("Running");
       log.info({ attempt }, "build started");
       const binary = dispatch.spec.binaryInput;
+      const sealed = dispatch.sealedCredentials
+        ? await this.openCredentials(buildId, dispatch.sealedCredentials)
+        : undefined;
       const output: BuildOutputStatus | null = await this.options.engine.run(
         {
           id: buildId,
           namespace,
           name,
-          spec: dispatch.spec,
-          credentials: await this.credentialsFor(buildId, dispatch),
+          // The env values read from Secrets exist only here, in memory, for the engine.
+          spec: withSecretEnv(dispatch.spec, sealed?.secretEnv),
+          credentials: this.credentialsFor(sealed),
           ...(binary ? { openBinaryInput: () => this.openBinaryInput(binary.object) } : {}),
         },
         sink,
@@ -278,15 +284,9 @@ export class BuildRunner {
    * entry (a team's own robot account there is the narrower one, and the choice was explicit);
    * the runner's account only fills the gap.
    */
-  private async credentialsFor(
-    buildId: string,
-    dispatch: BuildDispatchedV2,
-  ): Promise<RegistryCredentials | undefined> {
-    const theirs = dispatch.sealedCredentials
-      ? await this.openCredentials(buildId, dispatch.sealedCredentials)
-      : undefined;
+  private credentialsFor(theirs: RegistryCredentials | undefined): BuildJob["credentials"] {
     const own = this.options.kilnRegistry;
-    if (!own) return theirs;
+    if (!own) return theirs && { pull: theirs.pull, push: theirs.push };
     return {
       pull: withBasicCredentials(theirs?.pull, own.registry, own.credentials),
       push: withBasicCredentials(theirs?.push, own.registry, own.credentials),

@@ -48,6 +48,7 @@ import {
 } from "@kiln/domain";
 import type { BuildMetrics } from "@kiln/runtime";
 import { CoalescedPasses, forEachConcurrently } from "./coalesced-passes.js";
+import { readSecretEnv } from "./secret-env.js";
 import type { Logger } from "pino";
 
 export interface BuildSchedulerOptions {
@@ -244,6 +245,15 @@ export class BuildScheduler {
           return assertNever(spec, "Secret type");
       }
     }
+    const secretEnv = await readSecretEnv(db, build, this.options.secrets);
+    if ("missing" in secretEnv) {
+      const failed = await this.failUndispatched(db, build, FailureReason.MissingSecret, {
+        ...secretEnv.missing,
+        log: "build failed: a Secret its env reads is missing",
+      });
+      return { failed };
+    }
+    if (secretEnv.values) credentials.secretEnv = secretEnv.values;
     try {
       await this.options.bus.publish(
         "build.dispatched",
@@ -254,7 +264,7 @@ export class BuildScheduler {
           namespace: build.namespace,
           name: build.name,
           spec: build.spec,
-          ...(credentials.pull || credentials.push
+          ...(credentials.pull || credentials.push || credentials.secretEnv
             ? {
                 sealedCredentials: await sealCredentials(
                   this.options.runnerSealingKey,

@@ -69,7 +69,32 @@ function makeSchemasFor(strictness: Strictness) {
       "its builds are <name>-<number>, and localhost/kiln/<namespace>/<build> must be an image name of at most 255",
     ),
   );
-  const envVar = object({ name: envName, value: z.string().default("") });
+  // A value, or one read from a Kiln Secret when the build runs (secret-env.ts): never both.
+  const envVar = object({
+    name: envName,
+    value: z.string().default(""),
+    valueFrom: object({
+      secretKeyRef: object({
+        name: z.string().min(1),
+        key: z.string().min(1),
+        optional: z.boolean().optional(),
+      }).optional(),
+    }).optional(),
+  }).superRefine((env, ctx) => {
+    if (!env.valueFrom) return;
+    if (!env.valueFrom.secretKeyRef)
+      ctx.addIssue({
+        code: "custom",
+        path: ["valueFrom", "secretKeyRef"],
+        message: "required (the only source Kiln reads a value from)",
+      });
+    if (env.value !== "")
+      ctx.addIssue({
+        code: "custom",
+        path: ["valueFrom"],
+        message: "may not be set when value is not empty",
+      });
+  });
   const localObjectReference = object({ name: z.string().min(1) });
   const imageReference = object({
     kind: z.enum(["DockerImage", "ImageStreamTag", "ImageStreamImage"]),
@@ -118,6 +143,8 @@ function checkImageStreamReference(
 }
 
 export type EnvVar = { name: string; value: string };
+/** Where an env entry's value is read from when the build runs (OpenShift's `valueFrom.secretKeyRef`). */
+export type SecretKeySelector = { name: string; key: string; optional?: boolean | undefined };
 export type ImageReference = {
   kind: "DockerImage" | "ImageStreamTag" | "ImageStreamImage";
   name: string;

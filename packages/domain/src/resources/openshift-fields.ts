@@ -104,6 +104,18 @@ const honoured: FieldList = Object.fromEntries([
     ),
   ),
   ...envLists.flatMap((list) => entries([list, `${list}.name`, `${list}.value`], "")),
+  ...envLists.flatMap((list) =>
+    entries(
+      [
+        `${list}.valueFrom`,
+        `${list}.valueFrom.secretKeyRef`,
+        `${list}.valueFrom.secretKeyRef.name`,
+        `${list}.valueFrom.secretKeyRef.key`,
+        `${list}.valueFrom.secretKeyRef.optional`,
+      ],
+      "read from a Kiln Opaque Secret of the build's namespace when the build runs",
+    ),
+  ),
   ...imageReferences.flatMap((ref) =>
     entries([ref, `${ref}.kind`, `${ref}.name`, `${ref}.namespace`], ""),
   ),
@@ -152,9 +164,17 @@ const refused: FieldList = Object.fromEntries([
   ],
   ["spec.resources.claims[].**", "dynamic resource claims are not supported"],
   ["spec.serviceAccount", "the build pod's service account is not set yet"],
-  ...envLists.map((list): [string, string] => [
-    `${list}.valueFrom.**`,
-    "values from a Secret or ConfigMap are not read yet (use value)",
+  ...envLists.flatMap((list): [string, string][] => [
+    [`${list}.valueFrom.configMapKeyRef.**`, `${noConfigMaps} (use secretKeyRef or value)`],
+    [
+      `${list}.valueFrom.fieldRef.**`,
+      "a build has no pod fields to read on the local engine (use value)",
+    ],
+    [
+      `${list}.valueFrom.resourceFieldRef.**`,
+      "a build's resources are not read into env (use value)",
+    ],
+    [`${list}.valueFrom.fileKeyRef.**`, "build volumes are not mounted into Kiln's builds"],
   ]),
 ]);
 
