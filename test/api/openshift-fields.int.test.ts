@@ -75,12 +75,15 @@ test("the documentation's ruby-sample-build, without strategy.type, applies as a
   expect(stored.json.spec.strategy.sourceStrategy.from.name).toBe("ruby-builder:latest");
 });
 
-test("git proxies are refused, each named, and nothing is stored", async ({ api, kiln }) => {
+test("git proxies apply with no warning and are stored", async ({ api, kiln }) => {
   const run = await kiln("apply", "-f", join(docs, "git-proxy.yaml"));
-  expect(run.code).not.toBe(0);
-  for (const field of ["httpProxy", "httpsProxy", "noProxy"])
-    expect(run.stderr).toContain(`items[0].spec.source.git.${field}: not supported by Kiln`);
-  expect((await getBuildConfig(api, "proxied")).status).toBe(404);
+  expect(run).toEqual({ code: 0, stdout: "buildconfig.kiln.dev/proxied created\n", stderr: "" });
+  const stored = await getBuildConfig(api, "proxied");
+  expect(stored.json.spec.source.git).toMatchObject({
+    httpProxy: "http://proxy.example.com",
+    httpsProxy: "https://proxy.example.com",
+    noProxy: "somedomain.com, otherdomain.com",
+  });
 });
 
 test("input ConfigMaps, Secrets and mountTrustedCA are refused field by field; env from a Secret is not", async ({

@@ -12,6 +12,33 @@ export interface FetchGitOptions {
   onLine: (line: string) => void;
   signal: AbortSignal;
   gitBinary?: string;
+  /** The BuildConfig's git proxies (`spec.source.git.httpProxy` …): the clone's only ones. */
+  proxy?: GitProxy | undefined;
+}
+
+export interface GitProxy {
+  httpProxy?: string | undefined;
+  httpsProxy?: string | undefined;
+  noProxy?: string | undefined;
+}
+
+/**
+ * The proxy env git (libcurl) reads, in both cases. A BuildConfig that names a proxy replaces
+ * all of the runner's own (its noProxy too, as OpenShift's build proxies replace the cluster's);
+ * one that names none leaves the runner's env as it is.
+ */
+function proxyEnv(env: NodeJS.ProcessEnv, proxy: GitProxy | undefined): NodeJS.ProcessEnv {
+  if (!proxy?.httpProxy && !proxy?.httpsProxy && !proxy?.noProxy) return env;
+  const out = { ...env };
+  for (const name of ["http_proxy", "https_proxy", "no_proxy", "all_proxy"])
+    for (const key of [name, name.toUpperCase()]) delete out[key];
+  const set = (name: string, value: string | undefined) => {
+    if (value) out[name] = out[name.toUpperCase()] = value;
+  };
+  set("http_proxy", proxy?.httpProxy);
+  set("https_proxy", proxy?.httpsProxy);
+  set("no_proxy", proxy?.noProxy);
+  return out;
 }
 
 /**
@@ -21,7 +48,7 @@ export interface FetchGitOptions {
 export async function fetchGitSource(options: FetchGitOptions): Promise<SourceRevision> {
   const git = options.gitBinary ?? "git";
   const env = {
-    ...process.env,
+    ...proxyEnv(process.env, options.proxy),
     GIT_TERMINAL_PROMPT: "0",
     GIT_ASKPASS: "true",
     LC_ALL: "C",

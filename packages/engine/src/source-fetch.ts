@@ -47,6 +47,7 @@ export async function fetchSource(
     onLine: (l) => sink.line(l),
     signal,
     ...(options.gitBinary ? { gitBinary: options.gitBinary } : {}),
+    proxy: source.git,
   });
   sink.line(`Commit ${revision.commit} (${revision.message}) by ${revision.author}`);
   sink.sourceFetched(revision);

@@ -52,6 +52,11 @@ export function buildConfigSpecSchema(
   return memoByStrictness(makeBuildConfigSpecSchema, strictness);
 }
 
+const proxyUrl = z.url({
+  protocol: /^https?$/,
+  error: "must be an http:// or https:// URL (the proxy git's clone goes through)",
+});
+
 function makeBuildConfigSpecSchema(strictness: Strictness) {
   const { object, envVar, localObjectReference, imageReference } = schemasFor(strictness);
   const webhook = object({
@@ -82,6 +87,10 @@ function makeBuildConfigSpecSchema(strictness: Strictness) {
     git: object({
       uri: z.string().min(1),
       ref: z.string().min(1).optional(),
+      /** Given to git as http_proxy, https_proxy and no_proxy for the clone, as OpenShift does. */
+      httpProxy: proxyUrl.optional(),
+      httpsProxy: proxyUrl.optional(),
+      noProxy: z.string().optional(),
       /**
        * Kiln extension: also poll the ref with `git ls-remote` and build a commit no webhook
        * announced (GitHub sends none when more than three tags are pushed at once; GitLab none
