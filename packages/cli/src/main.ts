@@ -158,6 +158,10 @@ export function buildProgram(overrides: Partial<CliIo> = {}): Command {
       "--from-archive <archive>",
       "binary build: upload this tar or tar.gz, unpacked as the source",
     )
+    .option(
+      "--as-dockerfile <dir>",
+      "S2I builds: write the Dockerfile and context Kiln would build to this directory (like s2i build --as-dockerfile), start nothing",
+    )
     .addOption(outputOption(["name", "json", "yaml"]))
     .action(
       run(
@@ -173,6 +177,7 @@ export function buildProgram(overrides: Partial<CliIo> = {}): Command {
             fromFile?: string;
             fromDir?: string;
             fromArchive?: string;
+            asDockerfile?: string;
           },
         ) => startBuildCommand(ctx, name, opts),
       ),

@@ -24,3 +24,5 @@ export type { BuildHostOptions } from "./isolation/build-host.js";
 export { BuildIsolation, BuildNetwork, StorageDriverChoice } from "./isolation/types.js";
 export type { BuildHost, StorageDriver } from "./isolation/types.js";
 export { BuildHostUnusableError } from "./isolation/errors.js";
+export { writeS2IDockerfile } from "./s2i/as-dockerfile.js";
+export type { WriteS2IDockerfileOptions, WrittenS2IDockerfile } from "./s2i/as-dockerfile.js";

@@ -4,6 +4,7 @@ import type { CommandContext } from "../context.js";
 import { UsageError } from "../errors.js";
 import { formatResources, type OutputFormat } from "../output/format.js";
 import { qualifiedName } from "../resources.js";
+import { asDockerfileCommand } from "./as-dockerfile.js";
 import { assertComplete, followBuild, waitForBuild } from "./wait.js";
 
 export interface StartBuildOptions {
@@ -17,6 +18,8 @@ export interface StartBuildOptions {
   fromFile?: string | undefined;
   fromDir?: string | undefined;
   fromArchive?: string | undefined;
+  /** s2i's `--as-dockerfile`: write the Dockerfile and context here, start nothing. */
+  asDockerfile?: string | undefined;
 }
 
 /** Parses repeated `--env K=V` flags; the value may itself contain `=`. */
@@ -40,6 +43,22 @@ export async function startBuildCommand(
   // A request id of our own makes the request safe to retry: the API returns the same build.
   const requestId = randomUUID();
   const binarySource = binarySourceFlag(options);
+  if (options.asDockerfile !== undefined) {
+    if (options.follow || options.wait || options.output)
+      throw new UsageError("--as-dockerfile starts no build: drop --follow, --wait and -o");
+    if (binarySource && binarySource.flag !== "from-dir")
+      throw new UsageError(
+        `--as-dockerfile takes its source from git or --from-dir, not --${binarySource.flag}`,
+      );
+    await asDockerfileCommand(ctx, name, {
+      namespace,
+      dir: options.asDockerfile,
+      commit: options.commit,
+      env,
+      fromDir: options.fromDir,
+    });
+    return;
+  }
   if (binarySource && (options.commit || env.length > 0))
     throw new UsageError(`--${binarySource.flag} cannot be combined with --commit or --env`);
   let result;
