@@ -494,14 +494,6 @@ async function setUpDemo(o: DemoOptions): Promise<void> {
   if (!existsSync(join(repo, ".git"))) await makeDemoRepo(o.git, repo, baseImage);
 
   const client = new KilnClient({ baseUrl: o.apiUrl, token: o.token });
-  await client.apply([
-    {
-      apiVersion: "kiln.dev/v1",
-      kind: "ImageStream",
-      metadata: { name: "hello", namespace: o.namespace },
-      spec: {},
-    },
-    {
   // Builder templates for `kiln new-build`, shared with every namespace.
   await client.apply(
     await demoTemplates({
@@ -513,6 +505,14 @@ async function setUpDemo(o: DemoOptions): Promise<void> {
         imageExists(o.registry, o.registryAuthorization, repository, tag),
     }),
   );
+  await client.apply([
+    {
+      apiVersion: "kiln.dev/v1",
+      kind: "ImageStream",
+      metadata: { name: "hello", namespace: o.namespace },
+      spec: {},
+    },
+    {
       apiVersion: "kiln.dev/v1",
       kind: "BuildConfig",
       metadata: { name: "hello", namespace: o.namespace },
