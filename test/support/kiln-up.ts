@@ -24,12 +24,12 @@ export interface KilnUp {
   pids(): number[];
 }
 
-/** An api port whose five neighbours (the workers' health ports follow it) are free too. */
+/** An api port whose eight neighbours (the workers' health ports and the metrics ports follow it) are free too. */
 async function apiPortWithFreeNeighbours(): Promise<number> {
   for (;;) {
     const port = await freePort();
     if (port > 65_000) continue;
-    const free = await Promise.all([1, 2, 3, 4, 5].map((d) => isPortFree(port + d)));
+    const free = await Promise.all([1, 2, 3, 4, 5, 6, 7, 8].map((d) => isPortFree(port + d)));
     if (free.every(Boolean)) return port;
   }
 }
