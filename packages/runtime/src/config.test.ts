@@ -1,6 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { ConfigError, env, headersWithinRequest, loadConfig, parseDuration } from "./config.js";
+import {
+  ConfigError,
+  env,
+  headersWithinRequest,
+  loadConfig,
+  metricsPortApart,
+  parseDuration,
+} from "./config.js";
 
 describe("parseDuration", () => {
   it.each([
@@ -52,5 +59,26 @@ describe("headersWithinRequest", () => {
     expect(() => loadConfig(schema, { API_HEADERS_TIMEOUT_MS: "0" })).toThrow(
       /API_HEADERS_TIMEOUT_MS/,
     );
+  });
+});
+
+describe("metricsPortApart", () => {
+  const schema = z
+    .object({ API_PORT: env.port(18080), API_METRICS_PORT: env.port(18086) })
+    .superRefine(metricsPortApart("API_PORT", "API_METRICS_PORT"));
+
+  it("refuses /metrics on the port the world reaches, naming both", () => {
+    expect(() => loadConfig(schema, { API_METRICS_PORT: "18080" })).toThrow(
+      "API_METRICS_PORT: must not be API_PORT: /metrics stays off the port the world reaches",
+    );
+    expect(loadConfig(schema, { API_METRICS_PORT: "9100" })).toEqual({
+      API_PORT: 18080,
+      API_METRICS_PORT: 9100,
+    });
+    // 0 picks a free port for each: never the same one.
+    expect(loadConfig(schema, { API_PORT: "0", API_METRICS_PORT: "0" })).toEqual({
+      API_PORT: 0,
+      API_METRICS_PORT: 0,
+    });
   });
 });
