@@ -90,6 +90,11 @@ test(
       }
     };
     expect(await buildsAgain("the start")).toBe(1);
+    // The demo's shared builder templates, for `kiln new-build` (test/cli/new-build.int.test.ts builds with them).
+    const templates = await kiln(env, "get", "templates", "-o", "name");
+    expect(templates.stdout).toBe(
+      "buildertemplate.kiln.dev/shell\nbuildertemplate.kiln.dev/static\n",
+    );
 
     // The build-runner (idle), killed: a new pid within seconds, shown by `kiln status`.
     const runner = await killAndAwaitRestart(kilnUp, "build-runner", 60_000);
