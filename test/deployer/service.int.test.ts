@@ -164,6 +164,16 @@ test("without a cluster the deployer starts, says Kubernetes is off, and still P
       digest: digestOf(32),
     });
     expect(received[0]!.signature).toMatch(/^sha256=[0-9a-f]{64}$/);
+    // The deployer counts the deploy's phases as it commits them, on its health port's /metrics.
+    const deploys = await until(async () => {
+      const text = await (await fetch(running.metricsUrls.deployer)).text();
+      const lines = text.split("\n").filter((l) => l.startsWith("kiln_deploys_total{"));
+      return lines.some((l) => l.includes('phase="Complete"')) && lines;
+    }, "the deploy counted");
+    expect(deploys).toContain(
+      'kiln_deploys_total{namespace="default",target="HTTP",phase="Complete"} 1',
+    );
+    expect(deploys.filter((l) => !l.includes('target="HTTP"'))).toEqual([]);
     const log = await readFile(join(running.logsDir, "deployer.log"), "utf8");
     const off = log.split("\n").filter((l) => l.includes("kubernetes deploys off"));
     expect(off).toHaveLength(1);
