@@ -98,6 +98,19 @@ test("input ConfigMaps, Secrets and mountTrustedCA are refused field by field; e
   expect((await getBuildConfig(api, "quickstart")).status).toBe(404);
 });
 
+test("serviceAccount applies on the local engine with a Warning: line saying it has no effect there, and is stored", async ({
+  api,
+  kiln,
+}) => {
+  const run = await kiln("apply", "-f", join(docs, "service-account.yaml"));
+  expect(run.code).toBe(0);
+  expect(run.stdout).toBe("buildconfig.kiln.dev/with-account created\n");
+  expect(run.stderr).toBe(
+    "Warning: items[0].spec.serviceAccount: stored, but has no effect on the local engine: it is the build pod's service account, and only the kubernetes engine runs build pods\n",
+  );
+  expect((await getBuildConfig(api, "with-account")).json.spec.serviceAccount).toBe("builder");
+});
+
 test("a squashed Docker build applies with a Warning: line, and the field is stored", async ({
   api,
   kiln,

@@ -34,7 +34,7 @@ afterEach(async () => {
   cleanup = undefined;
 });
 
-test("BUILD_RUNNER_ENGINE=kubernetes builds a BuildConfig in a Job carrying its resources and nodeSelector, and the build's log is the pod's", async ({
+test("BUILD_RUNNER_ENGINE=kubernetes builds a BuildConfig in a Job carrying its resources, nodeSelector and service account, and the build's log is the pod's", async ({
   infra,
   baseImage,
   database,
@@ -66,6 +66,7 @@ test("BUILD_RUNNER_ENGINE=kubernetes builds a BuildConfig in a Job carrying its 
     subjectPrefix,
     extraEnv: {
       BUILD_RUNNER_ENGINE: "kubernetes",
+      API_BUILD_ENGINE: "kubernetes",
       KUBECONFIG: kubeconfig,
       BUILD_RUNNER_KUBE_NAMESPACE: buildNamespace,
       BUILD_RUNNER_KUBE_IMAGE: "registry.example.test/kiln/kiln:test",
@@ -87,11 +88,14 @@ test("BUILD_RUNNER_ENGINE=kubernetes builds a BuildConfig in a Job carrying its 
           completionDeadlineSeconds: 300,
           resources: { requests: { cpu: "250m", memory: "256Mi" }, limits: { memory: 2147483648 } },
           nodeSelector: { "kubernetes.io/arch": "amd64" },
+          serviceAccount: "builder",
         },
       },
     ],
   });
   expect(applied.status).toBe(200);
+  // The api knows its runners run build pods: the service account is no warning here.
+  expect(applied.json.warnings).toEqual([]);
   await call("POST", "/apis/v1/namespaces/default/buildconfigs/hello/instantiate", {});
   const build = await waitForBuild(call, "hello-1", finished);
   expect(build.status.phase).toBe("Complete");
@@ -112,6 +116,9 @@ test("BUILD_RUNNER_ENGINE=kubernetes builds a BuildConfig in a Job carrying its 
   });
   expect(job.spec?.activeDeadlineSeconds).toBe(300);
   expect(job.spec?.template.spec?.nodeSelector).toEqual({ "kubernetes.io/arch": "amd64" });
+  expect(job.spec?.template.spec?.serviceAccountName).toBe("builder");
+  // As every build pod: the account's token is not mounted (a build needs no API access).
+  expect(job.spec?.template.spec?.automountServiceAccountToken).toBe(false);
   expect(job.spec?.template.spec?.containers[0]?.resources).toEqual({
     requests: { cpu: "250m", memory: "256Mi" },
     limits: { memory: "2147483648" },

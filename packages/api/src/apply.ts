@@ -29,6 +29,24 @@ import { subjectFor } from "./access.js";
 
 type App = FastifyInstance<Server, IncomingMessage, ServerResponse, Logger>;
 
+/** The engine the build-runners run builds with (API_BUILD_ENGINE, as BUILD_RUNNER_ENGINE). */
+export type BuildEngineKind = "local" | "noop" | "kubernetes";
+
+/** Fields that only the build pod reads: stored, but on the local engine they do nothing, and apply says so. */
+function engineWarnings(resources: readonly Resource[], engine: BuildEngineKind): FieldIssue[] {
+  if (engine === "kubernetes") return [];
+  return resources.flatMap((resource, i) =>
+    resource.kind === "BuildConfig" && resource.spec.serviceAccount
+      ? [
+          {
+            path: `items[${i}].spec.serviceAccount`,
+            message: `stored, but has no effect on the ${engine} engine: it is the build pod's service account, and only the kubernetes engine runs build pods`,
+          },
+        ]
+      : [],
+  );
+}
+
 /**
  * `POST /apis/v1/apply`: every document is checked before anything is stored, in this order:
  * valid (400), buildable (400: its builds fit on the bus, its images have valid names), the
@@ -37,9 +55,9 @@ type App = FastifyInstance<Server, IncomingMessage, ServerResponse, Logger>;
  */
 export function registerApplyRoute(
   app: App,
-  options: { db: Db; bus: Bus; registry: string; secrets: SecretBox },
+  options: { db: Db; bus: Bus; registry: string; secrets: SecretBox; buildEngine: BuildEngineKind },
 ) {
-  const { db, bus, registry, secrets } = options;
+  const { db, bus, registry, secrets, buildEngine } = options;
   app.post(
     "/apis/v1/apply",
     { config: { access: { handler: true, why: "each document names its own namespace" } } },
@@ -72,7 +90,9 @@ export function registerApplyRoute(
           cause: { type: "ConfigChange", message: "Build configuration change" },
         });
       }
-      const warned = warnings.map((w) => `${w.path}: ${w.message}`);
+      const warned = [...warnings, ...engineWarnings(resources, buildEngine)].map(
+        (w) => `${w.path}: ${w.message}`,
+      );
       if (warned.length > 0) reply.header("warning", warningHeaders(warned));
       return { items: results.map(({ uid: _uid, ...item }) => item), warnings: warned };
     },

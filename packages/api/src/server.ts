@@ -67,7 +67,7 @@ import {
   subjectOf,
   type RouteAccess,
 } from "./access.js";
-import { registerApplyRoute } from "./apply.js";
+import { registerApplyRoute, type BuildEngineKind } from "./apply.js";
 import { BuildFinishedError, PayloadTooLargeError, toHttpError } from "./errors.js";
 import { registerImageStreamTagRoutes } from "./image-stream-tags.js";
 import type { KubernetesDelegation } from "./kubernetes-delegation.js";
@@ -84,6 +84,8 @@ export interface ApiServerOptions {
   token: string;
   /** Kiln's registry, shown on ImageStreams. */
   registry: string;
+  /** The build-runners' engine (API_BUILD_ENGINE): apply warns of fields it ignores. @default "local" */
+  buildEngine?: BuildEngineKind;
   /** Seals the secrets of applied resources before they are stored (KILN_SECRETS_KEY). */
   secrets: SecretBox;
   /** @default 5 MiB */
@@ -211,7 +213,13 @@ export function createApiServer(options: ApiServerOptions) {
     });
   }
 
-  registerApplyRoute(app, { db, bus, registry, secrets: options.secrets });
+  registerApplyRoute(app, {
+    db,
+    bus,
+    registry,
+    secrets: options.secrets,
+    buildEngine: options.buildEngine ?? "local",
+  });
   registerTokenRoutes(app, { db });
 
   // The rebuild graph of chained builds: `kiln graph`, and `kiln impact` with ?impact=ns/is:tag.

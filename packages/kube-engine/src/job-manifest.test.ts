@@ -238,6 +238,23 @@ describe("buildJobManifest", () => {
     expect(plain.spec?.template.spec?.nodeSelector).toBeUndefined();
   });
 
+  it("runs the pod as the BuildConfig's service account, else the runner's, never mounting its token", () => {
+    const withAccount = { ...options, serviceAccountName: "kiln-build" };
+    const named = buildJobManifest(
+      { ...build, spec: { ...spec, serviceAccount: "builder" } },
+      jobName,
+      noCredentials,
+      withAccount,
+    ).spec?.template.spec;
+    expect(named?.serviceAccountName).toBe("builder");
+    expect(named?.automountServiceAccountToken).toBe(false);
+    const unnamed = buildJobManifest(build, jobName, noCredentials, withAccount).spec?.template
+      .spec;
+    expect(unnamed?.serviceAccountName).toBe("kiln-build");
+    const neither = buildJobManifest(build, jobName, noCredentials, options).spec?.template.spec;
+    expect(neither?.serviceAccountName).toBeUndefined();
+  });
+
   it("labels the Job and its pod with the build and BuildConfig, and keeps the exact names in annotations", () => {
     const job = buildJobManifest(build, jobName, noCredentials, options);
     const labels = job.metadata?.labels ?? {};

@@ -92,7 +92,7 @@ export interface JobManifestOptions {
   /** The Kiln image both containers run (node, git, buildah, skopeo, the step command). */
   image: string;
   imagePullPolicy?: "Always" | "IfNotPresent" | "Never" | undefined;
-  /** The service account of build pods (its token is not mounted: a build needs no API access). */
+  /** The service account of build pods whose BuildConfig names none (its token is not mounted: a build needs no API access). */
   serviceAccountName?: string | undefined;
   /** The step command in the Kiln image; `fetch` or `build` is appended. */
   stepCommand: readonly string[];
@@ -192,6 +192,7 @@ export function buildJobManifest(
   const secrets = authSecretNames(jobName);
   const busSeed = busSeedFor(build, options);
   const resources = containerResources(build);
+  const serviceAccountName = build.spec.serviceAccount ?? options.serviceAccountName;
   const common: V1EnvVar[] = [
     {
       name: StepEnv.Build,
@@ -338,7 +339,8 @@ export function buildJobManifest(
         },
         spec: {
           restartPolicy: "Never",
-          ...(options.serviceAccountName ? { serviceAccountName: options.serviceAccountName } : {}),
+          // The BuildConfig's spec.serviceAccount, as OpenShift's build pod runs as it.
+          ...(serviceAccountName ? { serviceAccountName } : {}),
           // A build talks to git and registries, never to the Kubernetes API.
           automountServiceAccountToken: false,
           enableServiceLinks: false,

@@ -28,6 +28,7 @@ await runService(
       logger,
       token: config.API_TOKEN,
       registry: config.KILN_REGISTRY,
+      buildEngine: config.API_BUILD_ENGINE,
       secrets: SecretBox.fromKey(config.KILN_SECRETS_KEY),
       bodyLimitBytes: config.API_BODY_LIMIT_BYTES,
       binaryLimitBytes: config.API_BINARY_LIMIT_BYTES,

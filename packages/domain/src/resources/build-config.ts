@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { subdomainName } from "../names.js";
 import { memoByStrictness, schemasFor, type Strictness } from "./common.js";
 import { formatCount, maxBuildsHistoryLimit, maxCompletionDeadlineSeconds } from "./limits.js";
 import { nodeSelectorSchema, resourceRequirementsSchema } from "./pod-placement.js";
@@ -269,6 +270,8 @@ function makeBuildConfigSpecSchema(strictness: Strictness) {
     postCommit: postCommitSchema(strictness).optional(),
     /** Labels the build pod's node must carry (`kubernetes` engine only). */
     nodeSelector: nodeSelectorSchema,
+    /** The build pod's service account (`kubernetes` engine only; the api warns on the local one). */
+    serviceAccount: subdomainName().optional(),
     /** The build container's requests and limits (`kubernetes` engine only). */
     resources: resourceRequirementsSchema(strictness).optional(),
   });

@@ -101,6 +101,8 @@ function makeBuildSpecSchema() {
      * Absent rather than null on a build (OpenShift's null is left out when the build is made).
      */
     nodeSelector: nodeSelectorSchema.unwrap().unwrap().optional(),
+    /** The BuildConfig's `spec.serviceAccount`: the build pod's (`kubernetes` engine). */
+    serviceAccount: config.serviceAccount,
     triggeredBy: z.array(buildCauseSchema),
     /**
      * The uploaded source of a binary build (`kiln start-build --from-file/--from-dir/--from-archive`).
@@ -168,6 +170,7 @@ export function buildSpecFor(
     // Where and with what the build pod runs (`kubernetes` engine; the local engine ignores them).
     ...(spec.resources ? { resources: spec.resources } : {}),
     ...(spec.nodeSelector ? { nodeSelector: spec.nodeSelector } : {}),
+    ...(spec.serviceAccount ? { serviceAccount: spec.serviceAccount } : {}),
     triggeredBy: [build.cause],
     ...(build.binary ? { binaryInput: build.binary } : {}),
     ...(crossNamespace.length > 0 ? { imageStreamUses: crossNamespace } : {}),
@@ -190,6 +193,7 @@ function sourcePathOf(path: readonly (string | number)[]): (string | number)[] {
     case "strategy":
     case "resources":
     case "nodeSelector":
+    case "serviceAccount":
     case "postCommit":
       return ["spec", ...path];
     default:

@@ -92,7 +92,13 @@ const honoured: FieldList = Object.fromEntries([
   ...entries(["spec.postCommit", "spec.postCommit.script", "spec.postCommit.command[]"], ""),
   ["spec.postCommit.args[]", ""],
   ...entries(
-    ["spec.nodeSelector", "spec.resources", "spec.resources.limits", "spec.resources.requests"],
+    [
+      "spec.nodeSelector",
+      "spec.serviceAccount",
+      "spec.resources",
+      "spec.resources.limits",
+      "spec.resources.requests",
+    ],
     "the build pod's, on the kubernetes engine; the local engine runs builds on its own machine",
   ),
   ...strategies.flatMap((s) =>
@@ -163,7 +169,6 @@ const refused: FieldList = Object.fromEntries([
     "an image source's own pull secret is not supported (the strategy's pullSecret is used)",
   ],
   ["spec.resources.claims[].**", "dynamic resource claims are not supported"],
-  ["spec.serviceAccount", "the build pod's service account is not set yet"],
   ...envLists.flatMap((list): [string, string][] => [
     [`${list}.valueFrom.configMapKeyRef.**`, `${noConfigMaps} (use secretKeyRef or value)`],
     [
