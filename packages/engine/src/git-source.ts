@@ -16,7 +16,7 @@ export interface FetchGitOptions {
   proxy?: GitProxy | undefined;
 }
 
-export interface GitProxy {
+interface GitProxy {
   httpProxy?: string | undefined;
   httpsProxy?: string | undefined;
   noProxy?: string | undefined;
