@@ -20,6 +20,7 @@ import {
 } from "@kiln/domain";
 import type { Db, DbOrTx, Tx } from "./client.js";
 import { buildConfigs, builds } from "./schema.js";
+import { currentTriggerImages } from "./trigger-inputs.js";
 
 type BuildRow = typeof builds.$inferSelect;
 
@@ -50,7 +51,30 @@ export async function createBuildForRequest(
     const existing = await findBuildByRequestId(tx, request.requestId);
     if (existing) return { build: existing, created: false };
     const bc = await lockBuildConfig(tx, request.namespace, request.buildConfig);
-    return { build: await insertBuild(tx, bc, request, options), created: true };
+    // A new BuildConfig's ConfigChange build when its ImageChange trigger has built it already
+    // (from the same spec and the same images): one build, as in OpenShift.
+    if (request.cause.type === "ConfigChange" && bc.lastVersion > 0) {
+      const [latest] = await tx
+        .select()
+        .from(builds)
+        .where(and(eq(builds.namespace, bc.namespace), eq(builds.buildConfig, bc.name)))
+        .orderBy(desc(builds.number))
+        .limit(1);
+      if (latest) return { build: toRecord(latest), created: false };
+    }
+    const inputs = await currentTriggerImages(tx, bc.namespace, bc.spec);
+    const digests = Object.fromEntries(Object.entries(inputs).map(([k, i]) => [k, i.digest]));
+    const pinned = Object.fromEntries(
+      Object.entries(inputs).map(([k, i]) => [k, i.imageReference]),
+    );
+    const build = await insertBuild(
+      tx,
+      bc,
+      { ...request, pinnedImages: { ...pinned, ...request.pinnedImages } },
+      options,
+      Object.keys(digests).length > 0 ? { imageTriggers: { ...bc.imageTriggers, ...digests } } : {},
+    );
+    return { build, created: true };
   });
 }
 

@@ -1,0 +1,81 @@
+/**
+ * One build per distinct set of input digests, across ConfigChange, ImageChange and manual
+ * starts, as OpenShift records lastTriggeredImageID. Real api, scheduler, PostgreSQL and NATS;
+ * no runner (builds stay Pending).
+ */
+import { expect } from "vitest";
+import { buildConfig, eventually, test, type Caller } from "../support/tenant-api.js";
+
+const digest = (n: number) => `sha256:${String(n).padStart(64, "0")}`;
+
+async function buildsOf(call: Caller, name: string): Promise<any[]> {
+  const res = await call("GET", "/apis/v1/namespaces/default/builds");
+  return res.json.items
+    .filter((b: any) => b.metadata.name.startsWith(`${name}-`))
+    .sort((a: any, b: any) => a.metadata.name.localeCompare(b.metadata.name));
+}
+
+/** Waits until the scheduler's image pass after everything before it is over (a marker BuildConfig builds). */
+async function passesDone(
+  call: Caller,
+  moveTag: (k: string, d: string) => Promise<void>,
+  n: number,
+) {
+  await moveTag("default/marker-base:latest", digest(100 + n));
+  await eventually(async () => {
+    const marker = await buildsOf(call, "marker");
+    return marker.length >= n ? marker : undefined;
+  }, `marker build ${n}`);
+}
+
+test("a BuildConfig created with ConfigChange and ImageChange triggers builds once; a manual build records its digest, and the ImageChange of that digest builds nothing", async ({
+  kiln,
+  infra,
+}) => {
+  const { bootstrap, moveTag } = kiln;
+  const marker = buildConfig("default", "marker", { from: "marker-base:latest", trigger: true });
+  expect((await bootstrap("POST", "/apis/v1/apply", { items: [marker] })).status).toBe(200);
+  await moveTag("default/base:latest", digest(1));
+
+  const both = buildConfig("default", "both", { from: "base:latest", trigger: true });
+  both.spec.triggers = [{ type: "ConfigChange" }, { type: "ImageChange" }] as never;
+  expect((await bootstrap("POST", "/apis/v1/apply", { items: [both] })).status).toBe(200);
+  await eventually(
+    async () => ((await buildsOf(bootstrap, "both")).length ? true : undefined),
+    "both-1",
+  );
+  await passesDone(bootstrap, moveTag, 1);
+  const built = await buildsOf(bootstrap, "both");
+  expect(built.map((b) => b.metadata.name)).toEqual(["both-1"]);
+
+  // Paused, so only the manual start builds from digest(1); unpaused, the trigger has nothing new.
+  const manual = buildConfig("default", "manual", { from: "base:latest", trigger: true });
+  manual.spec.triggers = [{ type: "ImageChange", imageChange: { paused: true } }] as never;
+  expect((await bootstrap("POST", "/apis/v1/apply", { items: [manual] })).status).toBe(200);
+  const started = await bootstrap(
+    "POST",
+    "/apis/v1/namespaces/default/buildconfigs/manual/instantiate",
+    {},
+  );
+  expect([201, 202], started.text).toContain(started.status);
+  const [first] = await eventually(async () => {
+    const b = await buildsOf(bootstrap, "manual");
+    return b.length ? b : undefined;
+  }, "manual-1");
+  // The manual build pulls the digest it records, not whatever the tag holds when it runs.
+  expect(first.spec.strategy.dockerStrategy.from.name).toBe(
+    `${infra.registry.address}/default/base@${digest(1)}`,
+  );
+  manual.spec.triggers = [{ type: "ImageChange" }] as never;
+  expect((await bootstrap("POST", "/apis/v1/apply", { items: [manual] })).status).toBe(200);
+  await passesDone(bootstrap, moveTag, 2);
+  expect((await buildsOf(bootstrap, "manual")).map((b) => b.metadata.name)).toEqual(["manual-1"]);
+
+  // A new digest still builds, once.
+  await moveTag("default/base:latest", digest(2));
+  await passesDone(bootstrap, moveTag, 3);
+  expect((await buildsOf(bootstrap, "manual")).map((b) => b.metadata.name)).toEqual([
+    "manual-1",
+    "manual-2",
+  ]);
+});
