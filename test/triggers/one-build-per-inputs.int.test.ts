@@ -3,9 +3,13 @@
  * starts, as OpenShift records lastTriggeredImageID. Real api, scheduler, PostgreSQL and NATS;
  * no runner (builds stay Pending).
  */
+import { createDatabase } from "@kiln/db";
+import { TagRecorder } from "@kiln/image-watcher";
+import { createLogger } from "@kiln/runtime";
 import { expect } from "vitest";
 import { buildConfig, eventually, test, type Caller } from "../support/tenant-api.js";
 
+const silent = createLogger({ service: "one-build-test", level: "silent" });
 const digest = (n: number) => `sha256:${String(n).padStart(64, "0")}`;
 
 async function buildsOf(call: Caller, name: string): Promise<any[]> {
@@ -78,4 +82,66 @@ test("a BuildConfig created with ConfigChange and ImageChange triggers builds on
     "manual-1",
     "manual-2",
   ]);
+});
+
+test("a build FROM an imported tag pulls the imported digest from its source registry (referencePolicy Source); Local is refused at apply", async ({
+  kiln,
+  infra,
+}) => {
+  const { bootstrap, bus } = kiln;
+  const source = "registry.example.test/library/builder";
+  const db = createDatabase(kiln.databaseUrl);
+  try {
+    // The image-watcher's import, as its scheduled importer records it.
+    await new TagRecorder({ db: db.db, bus, logger: silent }).record({
+      namespace: "default",
+      imageStream: "imported",
+      tag: "latest",
+      digest: digest(5),
+      imageReference: `${source}@${digest(5)}`,
+      cause: { type: "Import", message: `imported from ${source}:latest` },
+    });
+  } finally {
+    await db.close();
+  }
+  const bc = buildConfig("default", "from-import", { from: "imported:latest" });
+  expect((await bootstrap("POST", "/apis/v1/apply", { items: [bc] })).status).toBe(200);
+  const started = await bootstrap(
+    "POST",
+    "/apis/v1/namespaces/default/buildconfigs/from-import/instantiate",
+    {},
+  );
+  expect([201, 202], started.text).toContain(started.status);
+  const [build] = await eventually(async () => {
+    const b = await buildsOf(bootstrap, "from-import");
+    return b.length ? b : undefined;
+  }, "from-import-1");
+  expect(build.spec.strategy.dockerStrategy.from.name).toBe(`${source}@${digest(5)}`);
+  expect(build.spec.strategy.dockerStrategy.from.name).not.toContain(infra.registry.address);
+
+  const local = await bootstrap("POST", "/apis/v1/apply", {
+    items: [
+      {
+        apiVersion: "image.openshift.io/v1",
+        kind: "ImageStream",
+        metadata: { name: "mirrored", namespace: "default" },
+        spec: {
+          tags: [
+            {
+              name: "latest",
+              from: { kind: "DockerImage", name: `${source}:latest` },
+              importPolicy: { scheduled: true },
+              referencePolicy: { type: "Local" },
+            },
+          ],
+        },
+      },
+    ],
+  });
+  expect(local.status).toBe(400);
+  expect(local.text).toContain("spec.tags[0].referencePolicy.type");
+  expect(local.text).toContain("Kiln does not mirror imported images into its registry");
+  expect((await bootstrap("GET", "/apis/v1/namespaces/default/imagestreams/mirrored")).status).toBe(
+    404,
+  );
 });

@@ -20,7 +20,7 @@ import {
 } from "@kiln/domain";
 import type { Db, DbOrTx, Tx } from "./client.js";
 import { buildConfigs, builds } from "./schema.js";
-import { currentTriggerImages } from "./trigger-inputs.js";
+import { currentTriggerImages, importedImages } from "./trigger-inputs.js";
 
 type BuildRow = typeof builds.$inferSelect;
 
@@ -70,7 +70,14 @@ export async function createBuildForRequest(
     const build = await insertBuild(
       tx,
       bc,
-      { ...request, pinnedImages: { ...pinned, ...request.pinnedImages } },
+      {
+        ...request,
+        pinnedImages: {
+          ...(await importedImages(tx, bc.namespace, bc.spec)),
+          ...pinned,
+          ...request.pinnedImages,
+        },
+      },
       options,
       Object.keys(digests).length > 0 ? { imageTriggers: { ...bc.imageTriggers, ...digests } } : {},
     );

@@ -33,6 +33,16 @@ function makeImageStreamSpecSchema(strictness: Strictness) {
           }).optional(),
           referencePolicy: object({ type: z.enum(["Source", "Local"]) }).optional(),
           annotations: z.record(z.string(), z.string()).nullish(),
+        }).superRefine((tag, ctx) => {
+          // Builds pull an imported tag from its source (Source); Local would need Kiln's
+          // registry to serve it, and Kiln does not copy imported images into its registry.
+          if (tag.from?.kind === "DockerImage" && tag.referencePolicy?.type === "Local")
+            ctx.addIssue({
+              code: "custom",
+              path: ["referencePolicy", "type"],
+              message:
+                "Local is not supported for an imported tag: Kiln does not mirror imported images into its registry (use Source: builds pull the imported digest from its source)",
+            });
         }),
       )
       .default([]),
