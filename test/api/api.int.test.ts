@@ -127,7 +127,7 @@ test("an invalid document names every wrong field and stores nothing, not even t
       {
         path: "items[2].kind",
         message:
-          "Widget is not a kind of kiln.dev/v1 (use BuildConfig, ImageStream, Secret or ImageStreamGrant)",
+          "Widget is not a kind of kiln.dev/v1 (use BuildConfig, ImageStream, Secret, ImageStreamGrant or BuilderTemplate)",
       },
     ]),
   );
