@@ -1,5 +1,6 @@
-import { applyResources, createBuildForRequest, listBuilds } from "@kiln/db";
+import { applyResources, listBuilds } from "@kiln/db";
 import { parseResources } from "@kiln/domain";
+import { createBuildForRequest } from "@kiln/scheduler";
 import { test } from "../support/scheduler-only.js";
 import { expect } from "vitest";
 

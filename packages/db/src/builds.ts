@@ -1,116 +1,35 @@
 import { and, desc, eq, inArray, sql } from "drizzle-orm";
 import {
-  buildName,
-  buildSpecFor,
   canTransition,
   isTerminalPhase,
   kilnApiVersion,
   NotFoundError,
-  type BinaryInput,
-  type BuildCause,
   type BuildConfigSpec,
   type BuildOutputStatus,
   type BuildPhase,
   type BuildRecord,
   type BuildRevision,
   type CommitStatusReport,
-  type PinnedImages,
-  type EnvVar,
   type FailureReason,
+  type PlannedBuild,
 } from "@kiln/domain";
 import type { Db, DbOrTx, Tx } from "./client.js";
 import { buildConfigs, builds } from "./schema.js";
-import { currentTriggerImages, importedImages } from "./trigger-inputs.js";
 
 type BuildRow = typeof builds.$inferSelect;
 
-export interface NewBuildRequest {
-  requestId: string;
-  namespace: string;
-  buildConfig: string;
-  commit?: string | undefined;
-  env: EnvVar[];
-  cause: BuildCause;
-  /** The uploaded source of a binary build; copied into the spec so the dispatch carries it. */
-  binary?: BinaryInput | undefined;
-  /** Images an image change pinned by digest for this build. */
-  pinnedImages?: PinnedImages | undefined;
-}
+/** A BuildConfig's row as read under its lock ({@link lockBuildConfig}). */
+export type LockedBuildConfig = typeof buildConfigs.$inferSelect;
 
 /**
- * Records a build for a request, in one transaction: lock the BuildConfig row, bump its
- * `lastVersion`, insert `<name>-<n>`. Concurrent requests serialise on the row lock, so numbers
- * never repeat; a request seen before (a redelivery) returns the build it already made.
+ * Reads a BuildConfig's row and holds its lock to the end of the transaction: requests for
+ * builds of it serialise here, so the number planned from `lastVersion` is never given twice.
  */
-export async function createBuildForRequest(
-  db: Db,
-  request: NewBuildRequest,
-  options: { registry: string },
-): Promise<{ build: BuildRecord; created: boolean }> {
-  return db.transaction(async (tx) => {
-    const existing = await findBuildByRequestId(tx, request.requestId);
-    if (existing) return { build: existing, created: false };
-    const bc = await lockBuildConfig(tx, request.namespace, request.buildConfig);
-    // A new BuildConfig's ConfigChange build when its ImageChange trigger has built it already
-    // (from the same spec and the same images): one build, as in OpenShift.
-    if (request.cause.type === "ConfigChange" && bc.lastVersion > 0) {
-      const [latest] = await tx
-        .select()
-        .from(builds)
-        .where(and(eq(builds.namespace, bc.namespace), eq(builds.buildConfig, bc.name)))
-        .orderBy(desc(builds.number))
-        .limit(1);
-      if (latest) return { build: toRecord(latest), created: false };
-    }
-    const inputs = await currentTriggerImages(tx, bc.namespace, bc.spec);
-    const digests = Object.fromEntries(Object.entries(inputs).map(([k, i]) => [k, i.digest]));
-    const pinned = Object.fromEntries(
-      Object.entries(inputs).map(([k, i]) => [k, i.imageReference]),
-    );
-    const build = await insertBuild(
-      tx,
-      bc,
-      {
-        ...request,
-        pinnedImages: {
-          ...(await importedImages(tx, bc.namespace, bc.spec)),
-          ...pinned,
-          ...request.pinnedImages,
-        },
-      },
-      options,
-      Object.keys(digests).length > 0 ? { imageTriggers: { ...bc.imageTriggers, ...digests } } : {},
-    );
-    return { build, created: true };
-  });
-}
-
-/**
- * A build set off by image changes, in one transaction with recording which digests set it off
- * (`lastTriggeredImageID`): no crash between the two can lose the trigger or build it twice.
- * Returns null when, under the BuildConfig's lock, those digests turn out to be recorded
- * already (another reconcile got there first).
- */
-export async function createImageTriggeredBuild(
-  db: Db,
-  request: NewBuildRequest,
-  options: { registry: string },
-  triggeredBy: Record<string, string>,
-): Promise<BuildRecord | null> {
-  return db.transaction(async (tx) => {
-    if (await findBuildByRequestId(tx, request.requestId)) return null;
-    const bc = await lockBuildConfig(tx, request.namespace, request.buildConfig);
-    if (Object.entries(triggeredBy).every(([key, digest]) => bc.imageTriggers[key] === digest))
-      return null;
-    return insertBuild(tx, bc, request, options, {
-      imageTriggers: { ...bc.imageTriggers, ...triggeredBy },
-    });
-  });
-}
-
-type BuildConfigRow = typeof buildConfigs.$inferSelect;
-
-async function lockBuildConfig(tx: Tx, namespace: string, name: string): Promise<BuildConfigRow> {
+export async function lockBuildConfig(
+  tx: Tx,
+  namespace: string,
+  name: string,
+): Promise<LockedBuildConfig> {
   const [bc] = await tx
     .select()
     .from(buildConfigs)
@@ -120,31 +39,46 @@ async function lockBuildConfig(tx: Tx, namespace: string, name: string): Promise
   return bc;
 }
 
-/** Numbers and inserts the build; the caller holds the BuildConfig's row lock. */
-async function insertBuild(
+/** The BuildConfig's build with the highest number, or null. */
+export async function latestBuildOf(
+  db: DbOrTx,
+  namespace: string,
+  buildConfig: string,
+): Promise<BuildRecord | null> {
+  const [latest] = await db
+    .select()
+    .from(builds)
+    .where(and(eq(builds.namespace, namespace), eq(builds.buildConfig, buildConfig)))
+    .orderBy(desc(builds.number))
+    .limit(1);
+  return latest ? toRecord(latest) : null;
+}
+
+/**
+ * Stores a planned build (`planNextBuild`) and its number as the BuildConfig's `lastVersion`;
+ * the caller holds the BuildConfig's row lock.
+ */
+export async function insertBuild(
   tx: Tx,
-  bc: BuildConfigRow,
-  request: NewBuildRequest,
-  options: { registry: string },
+  bc: LockedBuildConfig,
+  build: PlannedBuild & { requestId: string },
   /** More of the BuildConfig row to change with the number, in the same statement. */
   alsoSet: { imageTriggers?: Record<string, string> } = {},
 ): Promise<BuildRecord> {
-  const number = bc.lastVersion + 1;
   await tx
     .update(buildConfigs)
-    .set({ lastVersion: number, ...alsoSet })
+    .set({ lastVersion: build.number, ...alsoSet })
     .where(eq(buildConfigs.uid, bc.uid));
-  const { spec } = bc;
   const [row] = await tx
     .insert(builds)
     .values({
-      namespace: request.namespace,
-      name: buildName(request.buildConfig, number),
-      buildConfig: request.buildConfig,
-      number,
+      namespace: bc.namespace,
+      name: build.name,
+      buildConfig: bc.name,
+      number: build.number,
       phase: "New",
-      requestId: request.requestId,
-      spec: buildSpecFor(spec, { ...request, number }, options.registry),
+      requestId: build.requestId,
+      spec: build.spec,
     })
     .returning();
   return toRecord(row!);

@@ -10,8 +10,9 @@ export { DatabaseLoginRefusedError } from "./errors.js";
 export type { Database, Db, DbOrTx, Tx } from "./client.js";
 export {
   applyBuildStatus,
-  createBuildForRequest,
-  createImageTriggeredBuild,
+  insertBuild,
+  latestBuildOf,
+  lockBuildConfig,
   markBuildPending,
   findBuildByRequestId,
   getBuild,
@@ -21,7 +22,8 @@ export {
   withBuildQueue,
   toBuildJson,
 } from "./builds.js";
-export type { BuildStatusUpdate, NewBuildRequest, BuildQueue, StoredBuild } from "./builds.js";
+export type { BuildStatusUpdate, BuildQueue, LockedBuildConfig, StoredBuild } from "./builds.js";
+export { currentTriggerImages, importedImages } from "./trigger-inputs.js";
 export {
   currentTag,
   listAllImageStreams,

@@ -148,6 +148,7 @@ export {
   buildSpecSizeIssue,
   imageReferenceByDigest,
   newBuildSizeIssue,
+  planNextBuild,
   resolveBuildImages,
   resolveImageReference,
   resolveOutputImage,
@@ -161,6 +162,7 @@ export type {
   BuildSpec,
   NewBuildSpec,
   PinnedImages,
+  PlannedBuild,
 } from "./resources/build.js";
 export { BuildStep } from "./engine-port.js";
 export type { BuildEngine, BuildJob, BuildLogSink } from "./engine-port.js";

@@ -13,8 +13,6 @@ import {
 } from "@kiln/bus";
 import {
   applyBuildStatus,
-  createBuildForRequest,
-  createImageTriggeredBuild,
   getBuildById,
   getResource,
   listImageStreamGrants,
@@ -47,6 +45,7 @@ import {
   type TagImage,
 } from "@kiln/domain";
 import type { BuildMetrics } from "@kiln/runtime";
+import { createBuildForRequest, createImageTriggeredBuild } from "./build-creation.js";
 import { CoalescedPasses, forEachConcurrently } from "./coalesced-passes.js";
 import { readSecretEnv } from "./secret-env.js";
 import type { Logger } from "pino";

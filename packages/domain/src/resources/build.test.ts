@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { buildSpecSchema, imageReferenceByDigest } from "./build.js";
+import { buildSpecSchema, imageReferenceByDigest, planNextBuild } from "./build.js";
+import { parseResource } from "./parse.js";
 
 describe("imageReferenceByDigest", () => {
   it("replaces the tag with the digest, keeping a registry port", () => {
@@ -44,5 +45,43 @@ describe("buildSpecSchema", () => {
         triggeredBy: [{ type: "Manual" }],
       }),
     ).toEqual(["number", "strategy.type", "output.image", "triggeredBy.0.message"]);
+  });
+});
+
+describe("planNextBuild", () => {
+  const resource = parseResource({
+    apiVersion: "kiln.dev/v1",
+    kind: "BuildConfig",
+    metadata: { name: "hello" },
+    spec: {
+      source: { git: { uri: "https://example.test/hello.git" } },
+      strategy: { type: "Docker", dockerStrategy: {} },
+      output: { to: { kind: "ImageStreamTag", name: "hello:latest" } },
+    },
+  });
+  if (resource.kind !== "BuildConfig") throw new Error("not a BuildConfig");
+
+  it("numbers the build one past the BuildConfig's last and snapshots its spec", () => {
+    const planned = planNextBuild(
+      { spec: resource.spec, lastVersion: 6 },
+      {
+        namespace: "default",
+        buildConfig: "hello",
+        commit: "abc",
+        env: [{ name: "A", value: "1" }],
+        cause: { type: "Manual", message: "Manually triggered" },
+      },
+      "127.0.0.1:15000",
+    );
+    expect(planned.number).toBe(7);
+    expect(planned.name).toBe("hello-7");
+    expect(planned.spec).toMatchObject({
+      buildConfig: "hello",
+      number: 7,
+      output: { image: "127.0.0.1:15000/default/hello:latest" },
+      revision: { commit: "abc" },
+      env: [{ name: "A", value: "1" }],
+      triggeredBy: [{ type: "Manual", message: "Manually triggered" }],
+    });
   });
 });

@@ -3,6 +3,7 @@ import { imageStreamUses, imageStreamUseSchema } from "../access/image-access.js
 import type { BuildPhase } from "../build-phase.js";
 import type { FieldIssue } from "../errors.js";
 import type { FailureReason } from "../failure-reason.js";
+import { buildName } from "../names.js";
 import { buildConfigSpecSchema, type BuildConfigSpec } from "./build-config.js";
 import type { EnvVar, ImageReference } from "./common.js";
 import { formatBytes, formatCount, jsonBytes, largestPart, maxBuildSpecBytes } from "./limits.js";
@@ -174,6 +175,32 @@ export function buildSpecFor(
     triggeredBy: [build.cause],
     ...(build.binary ? { binaryInput: build.binary } : {}),
     ...(crossNamespace.length > 0 ? { imageStreamUses: crossNamespace } : {}),
+  };
+}
+
+/** A build planned and about to be stored: its number, its name and what it runs. */
+export interface PlannedBuild {
+  number: number;
+  /** `<buildConfig>-<number>`. */
+  name: string;
+  spec: BuildSpec;
+}
+
+/**
+ * The next build of a BuildConfig read under its row lock: numbered one past `lastVersion`,
+ * with its spec snapshot ({@link buildSpecFor}), so an apply after this never changes what the
+ * build runs. The caller stores it (and the new `lastVersion`) in the same transaction.
+ */
+export function planNextBuild(
+  bc: { spec: BuildConfigSpec; lastVersion: number },
+  build: Omit<NewBuildSpec, "number">,
+  registry: string,
+): PlannedBuild {
+  const number = bc.lastVersion + 1;
+  return {
+    number,
+    name: buildName(build.buildConfig, number),
+    spec: buildSpecFor(bc.spec, { ...build, number }, registry),
   };
 }
 
