@@ -234,3 +234,52 @@ test("a service's connection waits for a NATS that is not up yet; any other conn
     await rm(stateDir, { recursive: true, force: true });
   }
 });
+
+test("publishIf stores an event only while the key's newest is the one it expects, and never after a newer one", async ({
+  bus,
+}) => {
+  const status = (phase: "New" | "Pending" | "Running", attempt: number) => ({
+    v: 1 as const,
+    buildId: "b1",
+    namespace: "default",
+    name: "app-1",
+    phase,
+    attempt,
+    at: new Date().toISOString(),
+  });
+  const onlyFirst = { expected: (newest: unknown) => newest === null };
+  expect(
+    await bus.publishIf("build.status-changed", "b1", status("New", 0), {
+      msgId: "b1:New:0",
+      ...onlyFirst,
+    }),
+  ).toBe(true);
+  // Expected wrong: not sent at all.
+  expect(
+    await bus.publishIf("build.status-changed", "b1", status("New", 0), {
+      msgId: "b1:New:0-again",
+      ...onlyFirst,
+    }),
+  ).toBe(false);
+  // Someone else stores a newer event between the read and the publish: JetStream refuses it.
+  let raced = false;
+  const afterNew = await bus.publishIf("build.status-changed", "b1", status("Pending", 0), {
+    msgId: "b1:Pending:0",
+    expected: (newest) => {
+      if (!raced) {
+        raced = true;
+        void bus.publish("build.status-changed", "b1", status("Running", 1), {
+          msgId: "b1:Running:1",
+        });
+      }
+      return newest?.phase === "New";
+    },
+  });
+  // The racing publish is sent first on the same connection, so the server stores it first.
+  expect(afterNew).toBe(false);
+  expect(await bus.count("build.status-changed", "b1")).toBe(2);
+  expect(await bus.lastEvent("build.status-changed", "b1")).toMatchObject({
+    phase: "Running",
+    attempt: 1,
+  });
+});

@@ -51,6 +51,10 @@ test("a build whose runner dies on every delivery ends Error with RunnerLost, an
     }
     expect(build).toMatchObject({ phase: "Error", reason: "RunnerLost" });
     expect(deliveries).toBe(3);
+    // Heard on the bus too, as the attempt the runners died on.
+    await expect
+      .poll(() => bus.lastEvent("build.status-changed", build!.id))
+      .toMatchObject({ phase: "Error", attempt: 3, reason: "RunnerLost", name: "app-1" });
     // The exhausted dispatch (which may carry registry credentials) is gone from the work queue.
     expect(await bus.count("build.dispatched", build!.id)).toBe(0);
   } finally {

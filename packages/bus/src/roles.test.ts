@@ -39,6 +39,11 @@ describe("bus roles", () => {
     expect(runner.subscribe.allow.sort()).toEqual(
       ["_INBOX_build_runner.>", "kiln.build.cancel-requested.>"].sort(),
     );
+    // The phases it gives a build itself, and the newest one read first (never after a runner's).
+    const scheduler = natsPermissions("scheduler", "kiln");
+    expect(scheduler.publish.allow).toContain("kiln.build.status-changed.>");
+    expect(scheduler.publish.allow).toContain("$JS.API.STREAM.MSG.GET.KILN_BUILD_EVENTS");
+    expect(scheduler.publish.allow).not.toContain("kiln.build.requested.>");
     const receiver = natsPermissions("webhook-receiver", "kiln");
     // Its commit-status reporter acks the build statuses it reports, and publishes nothing more.
     expect(receiver.publish.allow.filter((s) => !s.startsWith("$JS.API"))).toEqual([

@@ -45,14 +45,16 @@ export const busRoles = {
     objects: {},
   },
   scheduler: {
-    publishes: ["build.dispatched"],
+    // build.status-changed: the phases it gives a build itself (New, Pending, a queued build
+    // cancelled or failed, RunnerLost); it peeks at the newest so as never to land after a runner's.
+    publishes: ["build.dispatched", "build.status-changed"],
     consumes: [
       "scheduler-build-requested",
       "scheduler-build-status",
       "scheduler-build-cancel",
       "scheduler-image-changed",
     ],
-    peeks: [],
+    peeks: ["build.status-changed"],
     reads: [],
     listens: [],
     exhausts: ["build-runner-dispatched"],

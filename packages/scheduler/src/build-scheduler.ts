@@ -48,6 +48,7 @@ import type { BuildMetrics } from "@kiln/runtime";
 import { createBuildForRequest, createImageTriggeredBuild } from "./build-creation.js";
 import { CoalescedPasses, forEachConcurrently } from "./coalesced-passes.js";
 import { readSecretEnv } from "./secret-env.js";
+import { BuildStatusAnnouncer } from "./status-announcer.js";
 import type { Logger } from "pino";
 
 export interface BuildSchedulerOptions {
@@ -72,6 +73,7 @@ export class BuildScheduler {
   private consumptions: Consumption[] = [];
   private exhausted: { stop(): void } | null = null;
   private readonly log: Logger;
+  private readonly announcer: BuildStatusAnnouncer;
   private readonly imagePasses = new CoalescedPasses<Map<string, TagImage>>(
     (hints) => this.reconcileImageTriggers(hints),
     (into, more) => {
@@ -82,6 +84,7 @@ export class BuildScheduler {
 
   constructor(private readonly options: BuildSchedulerOptions) {
     this.log = options.logger.child({ component: "build-scheduler" });
+    this.announcer = new BuildStatusAnnouncer(options.bus, this.log);
   }
 
   async start(): Promise<void> {
@@ -114,7 +117,9 @@ export class BuildScheduler {
   /**
    * Idempotent: a redelivered request finds the build it already made (by request id); if that
    * build is still `New` it is dispatched again, which JetStream drops as a duplicate if the
-   * first dispatch got through.
+   * first dispatch got through. Its New (or Pending) is announced again too, unless the bus has
+   * heard it or something newer: a request whose announcement failed is nak'ed before its
+   * build is dispatched, and its redelivery says it.
    */
   private async onRequested(request: BuildRequestedV1): Promise<void> {
     const { db, registry } = this.options;
@@ -131,6 +136,12 @@ export class BuildScheduler {
         "build created",
       );
     }
+    if (build.phase === "New" || build.phase === "Pending")
+      await this.announcer.waiting(
+        build,
+        build.phase,
+        build.phase === "New" ? build.createdAt : new Date(),
+      );
     await this.advanceQueue(build.namespace, build.buildConfig);
   }
 
@@ -139,21 +150,35 @@ export class BuildScheduler {
    * Called whenever the queue may move: a build was created, ended or was cancelled. The
    * dispatch is published before the transaction commits `Pending`: if the commit fails, the
    * build is still `New` and is dispatched again (JetStream drops the duplicate), never lost.
+   * What it changed is announced once committed; a failed announcement loses only the news.
    */
   private async advanceQueue(namespace: string, buildConfig: string): Promise<void> {
-    const ended = await withBuildQueue(this.options.db, namespace, buildConfig, (tx, queue) =>
+    const moved = await withBuildQueue(this.options.db, namespace, buildConfig, (tx, queue) =>
       this.moveQueue(tx, namespace, queue),
     );
-    // Counted once the transaction has committed: a rolled-back one ended nothing.
-    for (const build of ended ?? []) {
+    if (!moved) return;
+    // Counted and announced once the transaction has committed: a rolled-back one did nothing.
+    for (const build of moved.ended) {
       this.countEnded(build);
       await this.prune(build);
+      await this.announcer.orLog(this.announcer.ended(build, 0), build, build.phase);
     }
+    const at = new Date();
+    for (const build of moved.dispatched)
+      await this.announcer.orLog(this.announcer.waiting(build, "Pending", at), build, "Pending");
   }
 
-  /** Under the BuildConfig's lock: dispatches and cancels what its run policy says. Returns the builds it ended, as recorded. */
-  private async moveQueue(tx: Tx, namespace: string, queue: BuildQueue): Promise<BuildRecord[]> {
+  /**
+   * Under the BuildConfig's lock: dispatches and cancels what its run policy says. Returns the
+   * builds it ended, as recorded, and those it dispatched.
+   */
+  private async moveQueue(
+    tx: Tx,
+    namespace: string,
+    queue: BuildQueue,
+  ): Promise<{ ended: BuildRecord[]; dispatched: BuildRecord[] }> {
     const ended: BuildRecord[] = [];
+    const dispatched: BuildRecord[] = [];
     const plan = planDispatch(queue.spec.runPolicy, queue.builds);
     const byId = new Map(queue.builds.map((b) => [b.id, b]));
     const newest = queue.builds.at(-1);
@@ -178,13 +203,13 @@ export class BuildScheduler {
         if (failure.failed) ended.push(failure.failed);
         continue;
       }
-      await markBuildPending(tx, build.id);
+      if (await markBuildPending(tx, build.id)) dispatched.push({ ...build, phase: "Pending" });
       this.log.info(
         { buildId: build.id, build: build.name, namespace, runPolicy: queue.spec.runPolicy },
         "build dispatched",
       );
     }
-    return ended;
+    return { ended, dispatched };
   }
 
   /**
@@ -372,10 +397,11 @@ export class BuildScheduler {
   }
 
   private async onRunnerLost(dispatch: BuildDispatchedV2): Promise<void> {
+    const attempt = consumers["build-runner-dispatched"].maxDeliver;
     const { applied, build } = await applyBuildStatus(this.options.db, {
       buildId: dispatch.buildId,
       phase: "Error",
-      attempt: consumers["build-runner-dispatched"].maxDeliver,
+      attempt,
       at: new Date(),
       reason: FailureReason.RunnerLost,
       message: `no runner finished the build after ${consumers["build-runner-dispatched"].maxDeliver} attempts`,
@@ -387,6 +413,8 @@ export class BuildScheduler {
     if (applied && build) {
       this.countEnded(build);
       await this.prune(build);
+      // Logged, not thrown: this advisory comes once, and the dispatch must still be deleted.
+      await this.announcer.orLog(this.announcer.ended(build, attempt), build, build.phase);
       await this.advanceQueue(build.namespace, build.buildConfig);
     }
   }
@@ -471,6 +499,12 @@ export class BuildScheduler {
         },
         "build created",
       );
+      // Logged, not thrown: the pass that made the build will not make it again.
+      await this.announcer.orLog(
+        this.announcer.waiting(build, "New", build.createdAt),
+        build,
+        "New",
+      );
       await this.advanceQueue(build.namespace, build.buildConfig);
     });
     if (plan.build.length > 0 || plan.deferred.length > 0) {
@@ -504,6 +538,7 @@ export class BuildScheduler {
     this.countEnded(cancelled);
     this.log.info({ buildId: build.id, build: build.name }, "queued build cancelled");
     await this.prune(build);
+    await this.announcer.orLog(this.announcer.ended(cancelled, 0), cancelled, "Cancelled");
     await this.advanceQueue(build.namespace, build.buildConfig);
   }
 }
