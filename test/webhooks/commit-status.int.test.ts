@@ -140,9 +140,10 @@ test("a build's phases go to each host's commit status API: pending then success
   for (const name of ["gh-app", "gl-app", "gt-app", "bb-app", "no-secret"])
     done[name] = await waitForBuild(call, `${name}-1`, finished, 240_000);
 
-  // GitHub: pending while it ran, then success, on the commit built, linking to its page.
+  // GitHub: pending while it waited (New and Pending, said once) and while it ran, then
+  // success, on the commit built, linking to its page.
   expect(done["gh-app"].status.phase).toBe("Complete");
-  expect(await statusesOf(host.github, 2)).toEqual(["pending", "success"]);
+  expect(await statusesOf(host.github, 3)).toEqual(["pending", "pending", "success"]);
   for (const s of host.github.statuses)
     expect(s).toMatchObject({
       repository: "acme/app",
@@ -150,18 +151,22 @@ test("a build's phases go to each host's commit status API: pending then success
       context: "kiln/default/gh-app",
       targetUrl: `${publicUrl}/console/ns/default/builds/gh-app-1`,
     });
-  expect(host.github.statuses[1]!.description).toBe("gh-app-1 completed");
+  expect(host.github.statuses.map((s) => s.description)).toEqual([
+    "gh-app-1 is waiting for a runner",
+    "gh-app-1 is running",
+    "gh-app-1 completed",
+  ]);
 
-  // GitLab: a failing build is running, then failed, on the project's full path.
+  // GitLab: a failing build is pending, running, then failed, on the project's full path.
   expect(done["gl-app"].status.phase).toBe("Failed");
-  expect(await statusesOf(host.gitlab, 2)).toEqual(["running", "failed"]);
-  expect(host.gitlab.statuses[1]).toMatchObject({
+  expect(await statusesOf(host.gitlab, 3)).toEqual(["pending", "running", "failed"]);
+  expect(host.gitlab.statuses[2]).toMatchObject({
     repository: "group/sub/app",
     sha: repo.commit,
     context: "kiln/default/gl-app",
     targetUrl: `${publicUrl}/console/ns/default/builds/gl-app-1`,
   });
-  expect(host.gitlab.statuses[1]!.description).toMatch(/^gl-app-1 failed \(\w+\)$/);
+  expect(host.gitlab.statuses[2]!.description).toMatch(/^gl-app-1 failed \(\w+\)$/);
 
   // Gitea: the two 500s were retried (the nak's backoff), the statuses arrived, the build is
   // as it would be without any host.
@@ -184,13 +189,13 @@ test("a build's phases go to each host's commit status API: pending then success
     )
     .toMatchObject({ provider: "gitea", state: "success", phase: "Complete", commit: repo.commit });
 
-  // Bitbucket: INPROGRESS then SUCCESSFUL under one key (overwritten), Basic auth.
-  expect(await statusesOf(host.bitbucket, 2)).toEqual(["INPROGRESS", "SUCCESSFUL"]);
-  expect(host.bitbucket.statuses[1]).toMatchObject({
+  // Bitbucket: INPROGRESS (waiting, running) then SUCCESSFUL under one key (overwritten), Basic auth.
+  expect(await statusesOf(host.bitbucket, 3)).toEqual(["INPROGRESS", "INPROGRESS", "SUCCESSFUL"]);
+  expect(host.bitbucket.statuses[2]).toMatchObject({
     context: "kiln/default/bb-app",
     targetUrl: `${publicUrl}/console/ns/default/builds/bb-app-1`,
   });
-  expect(host.bitbucket.requests.map((r) => r.status)).toEqual([201, 200]);
+  expect(host.bitbucket.requests.map((r) => r.status)).toEqual([201, 200, 200]);
   expect(host.bitbucket.requests[0]!.headers.authorization).toBe(
     `Basic ${Buffer.from(`kiln-bot:${tokens.bitbucket}`).toString("base64")}`,
   );
@@ -230,4 +235,88 @@ test("a build's phases go to each host's commit status API: pending then success
   expect(receiverLog).toContain("commit status is tried again");
   for (const token of Object.values(tokens))
     for (const text of [...logs, ...answers]) expect(text).not.toContain(token);
+});
+
+test("a build is pending on its commit as soon as the scheduler records it, once for New and Pending, and a queued build cancelled by the scheduler is cancelled there: no runner needed", async ({
+  infra,
+  database,
+  subjectPrefix,
+}) => {
+  const commit = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
+  const host = {} as Record<"github" | "gitlab", StatusServer>;
+  for (const kind of ["github", "gitlab"] as const) {
+    host[kind] = await startStatusServer(kind, {
+      tokens: [tokens[kind]],
+      repositories: kind === "gitlab" ? ["group/sub/app"] : ["acme/app"],
+    });
+    servers.push(host[kind]);
+  }
+  // No build-runner: every build stays queued (Pending) until the scheduler cancels it.
+  running = await startKiln({
+    infra,
+    databaseUrl: database.url,
+    subjectPrefix,
+    services: ["api", "scheduler", "webhook-receiver"],
+    extraEnv: { KILN_PUBLIC_URL: publicUrl },
+  });
+  const call = api(running);
+  const reporting = (kind: "github" | "gitlab") => ({
+    secretRef: { name: `${kind}-token` },
+    provider: kind,
+    url: host[kind].apiUrl,
+    repository: kind === "gitlab" ? "group/sub/app" : "acme/app",
+  });
+  const uri = "https://git.example.test/acme/app.git";
+  const applied = await call("POST", "/apis/v1/apply", {
+    items: [
+      opaqueSecret("github-token", { token: tokens.github }),
+      opaqueSecret("gitlab-token", { token: tokens.gitlab }),
+      buildConfig("gh-app", uri, reporting("github")),
+      buildConfig("gl-app", uri, reporting("gitlab")),
+    ],
+  });
+  expect(applied.status, applied.text).toBe(200);
+  for (const name of ["gh-app", "gl-app"]) {
+    const started = await call(
+      "POST",
+      `/apis/v1/namespaces/default/buildconfigs/${name}/instantiate`,
+      { commit },
+    );
+    expect([201, 202], started.text).toContain(started.status);
+    await waitForBuild(call, `${name}-1`, (p) => p === "Pending");
+  }
+
+  expect(await statusesOf(host.github, 1)).toEqual(["pending"]);
+  expect(host.github.statuses[0]).toMatchObject({
+    repository: "acme/app",
+    sha: commit,
+    context: "kiln/default/gh-app",
+    description: "gh-app-1 is waiting for a runner",
+    targetUrl: `${publicUrl}/console/ns/default/builds/gh-app-1`,
+  });
+  expect(await statusesOf(host.gitlab, 1)).toEqual(["pending"]);
+
+  const cancelled = await call("POST", "/apis/v1/namespaces/default/builds/gl-app-1/cancel");
+  expect(cancelled.status, cancelled.text).toBe(202);
+  expect((await waitForBuild(call, "gl-app-1", finished)).status.phase).toBe("Cancelled");
+  expect(await statusesOf(host.gitlab, 2)).toEqual(["pending", "canceled"]);
+  expect(host.gitlab.statuses[1]!.description).toBe("gl-app-1 was cancelled");
+
+  // New and Pending were both reported on, once: nothing more comes for the queued build.
+  await new Promise((r) => setTimeout(r, 2000));
+  expect(host.github.requests).toHaveLength(1);
+  expect(host.gitlab.requests).toHaveLength(2);
+  await expect
+    .poll(
+      async () =>
+        (await call("GET", "/apis/v1/namespaces/default/builds/gh-app-1")).json.status.commitStatus,
+    )
+    .toMatchObject({
+      provider: "github",
+      state: "pending",
+      // Whichever of the two the reporter took first: the other was no news.
+      phase: expect.stringMatching(/^(New|Pending)$/),
+      attempt: 0,
+      commit,
+    });
 });

@@ -18,7 +18,6 @@ import {
 } from "@kiln/db";
 import {
   assertNever,
-  canTransition,
   defaultStatusTokenKey,
   GitHostProvider,
   resolveStatusTarget,
@@ -36,6 +35,7 @@ import {
   type HostCredentials,
   type StatusRequest,
 } from "./hosts.js";
+import { isNews } from "./news.js";
 
 export interface CommitStatusReporterOptions {
   db: Db;
@@ -76,10 +76,11 @@ const maxAnswerChars = 300;
 
 /**
  * Puts each build's phase on its commit at the git host, for builds whose BuildConfig has
- * `spec.source.git.statusReporting`: pending (GitLab: running) when it runs, then success,
- * failure or cancelled. Reads `build.status-changed` through its own durable consumer; a host
- * that fails is tried again by the consumer's nak backoff. Nothing here changes a build: the
- * report is a side effect, recorded only in the build's `status.commitStatus`.
+ * `spec.source.git.statusReporting`: pending once it is queued (the scheduler's New or Pending),
+ * pending again (GitLab: running) when it runs, then success, failure or cancelled. Reads
+ * `build.status-changed` through its own durable consumer; a host that fails is tried again by
+ * the consumer's nak backoff. Nothing here changes a build: the report is a side effect,
+ * recorded only in the build's `status.commitStatus`.
  */
 export class CommitStatusReporter {
   private consumption: Consumption | null = null;
@@ -112,8 +113,7 @@ export class CommitStatusReporter {
       if (!target) return;
       const previous = build.commitStatus;
       const at = { phase: event.phase, attempt: event.attempt };
-      // A duplicate, or older than what is on the commit (a pending retried after the end).
-      if (previous && !canTransition(previous, at)) return;
+      if (!isNews(previous, at)) return;
       // Known from the start when a push or --commit named it, else once the source is fetched.
       const commit = event.revision?.commit ?? build.spec.revision.commit;
       if (!commit) return;
