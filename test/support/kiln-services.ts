@@ -56,6 +56,8 @@ export interface RunningKiln {
     logName: string;
     extraEnv?: Record<string, string>;
   }): Promise<ManagedProcess>;
+  /** Stops one service (SIGTERM, as `kiln up` does) and starts it again, on the same port. */
+  restart(name: KilnServiceName): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -151,6 +153,10 @@ export async function startKiln(options: {
       );
       extraRunners.push(runner);
       return runner;
+    },
+    restart: async (name) => {
+      await kiln.processes.get(name)?.stop({ timeoutMs: 30_000 });
+      kiln.processes.set(name, await startKilnService(serviceOptions, name));
     },
     stop: async () => {
       // The extra runners with the first one, as kiln up stops its runners (builds handed back).

@@ -1,4 +1,5 @@
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import { parseCookie } from "cookie";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { Logger } from "pino";
 import { findApiTokenBySha256, listNamespaces, type Db } from "@kiln/db";
@@ -6,6 +7,7 @@ import {
   AccessResource,
   authorize,
   bootstrapSubjectName,
+  ForbiddenError,
   NotFoundError,
   type Subject,
   type Verb,
@@ -120,7 +122,44 @@ async function authenticate(
   request: FastifyRequest,
   options: AccessControlOptions,
 ): Promise<Subject> {
-  const header = request.headers.authorization;
+  if (request.headers.authorization !== undefined)
+    return authenticateHeader(request.headers.authorization, options);
+  const session = consoleSessionToken(request);
+  if (session === undefined)
+    throw new UnauthorizedError("a valid bearer token is required (KILN_TOKEN in .kiln/env)");
+  // A browser sends the session cookie with any request to this origin, also one a form on
+  // another site makes it send: a change is taken only from the console's own scripts, which
+  // add a header no cross-site form or link can (SameSite=Strict is the first guard).
+  if (!safeMethods.has(request.method) && request.headers[consoleRequestHeader] !== "1")
+    throw new ForbiddenError(
+      `a console session changes nothing without the ${consoleRequestHeader} header (send the token as a bearer token instead)`,
+    );
+  return authenticateHeader(`Bearer ${session}`, options);
+}
+
+const safeMethods = new Set(["GET", "HEAD"]);
+
+/** Set by the console's scripts on every request they make (see authenticate). */
+const consoleRequestHeader = "x-kiln-console";
+
+/** The cookie that holds a console session's token (HttpOnly: the page's scripts never see it). */
+export const consoleSessionCookie = "kiln_session";
+
+function consoleSessionToken(request: FastifyRequest): string | undefined {
+  const header = request.headers.cookie;
+  if (header === undefined) return undefined;
+  const value = parseCookie(header)[consoleSessionCookie];
+  return value === undefined || value === "" ? undefined : value;
+}
+
+/** Who a token is, as a request bearing it would be authenticated (the console's login). */
+export async function authenticateToken(app: object, token: string): Promise<Subject> {
+  const options = delegations.get(app);
+  if (!options) throw new Error("registerAccessControl was not called on this server");
+  return authenticateHeader(`Bearer ${token}`, options);
+}
+
+async function authenticateHeader(header: string, options: AccessControlOptions): Promise<Subject> {
   if (tokenMatches(header, options.bootstrapToken)) return bootstrap;
   if (header?.startsWith("Bearer ")) {
     const bearer = header.slice("Bearer ".length);

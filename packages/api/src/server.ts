@@ -58,6 +58,7 @@ import {
   ServiceHealth,
   unavailableRetryAfterSeconds,
 } from "@kiln/runtime";
+import type { ConsoleAssets } from "@kiln/console";
 import type { Logger } from "pino";
 import { z } from "zod";
 import {
@@ -68,6 +69,9 @@ import {
   type RouteAccess,
 } from "./access.js";
 import { registerApplyRoute, type BuildEngineKind } from "./apply.js";
+import { registerBuildStepRoutes } from "./build-steps.js";
+import { registerConsoleRoutes } from "./console.js";
+import { registerEventRoutes } from "./events.js";
 import { BuildFinishedError, PayloadTooLargeError, toHttpError } from "./errors.js";
 import { registerImageStreamTagRoutes } from "./image-stream-tags.js";
 import type { KubernetesDelegation } from "./kubernetes-delegation.js";
@@ -98,6 +102,10 @@ export interface ApiServerOptions {
   kubernetes?: KubernetesDelegation;
   /** How long a client may take (API_HEADERS_TIMEOUT_MS, …). @default defaultApiTimeouts */
   timeouts?: HttpTimeouts;
+  /** The web console's files (`loadConsoleAssets()`); without them /console is not served. */
+  console?: ConsoleAssets;
+  /** The webhook receiver's base URL (KILN_WEBHOOK_URL), for the console's webhook URLs. */
+  webhookUrl?: string | undefined;
 }
 
 /**
@@ -221,6 +229,10 @@ export function createApiServer(options: ApiServerOptions) {
     buildEngine: options.buildEngine ?? "local",
   });
   registerTokenRoutes(app, { db });
+  registerEventRoutes(app, { bus });
+  registerBuildStepRoutes(app, { db, bus });
+  if (options.console)
+    registerConsoleRoutes(app, { db, assets: options.console, webhookUrl: options.webhookUrl });
 
   // The rebuild graph of chained builds: `kiln graph`, and `kiln impact` with ?impact=ns/is:tag.
   // The graph spans namespaces; the caller sees the BuildConfigs of the namespaces it may read.
@@ -577,7 +589,10 @@ export function createApiServer(options: ApiServerOptions) {
     },
   );
 
-  app.get<{ Params: { ns: string; name: string }; Querystring: { follow?: string } }>(
+  app.get<{
+    Params: { ns: string; name: string };
+    Querystring: { follow?: string; download?: string };
+  }>(
     "/apis/v1/namespaces/:ns/builds/:name/log",
     needs({ verb: Verb.Read, resource: AccessResource.Builds }),
     async (request, reply) => {
@@ -596,6 +611,10 @@ export function createApiServer(options: ApiServerOptions) {
         "content-type": "text/plain; charset=utf-8",
         "cache-control": "no-cache",
         "x-content-type-options": "nosniff",
+        // The console's download link: saved as a file named after the build.
+        ...(request.query.download === "true" || request.query.download === "1"
+          ? { "content-disposition": `attachment; filename="${build.name}.log"` }
+          : {}),
       });
       // The status now, not with the first line: a build may print nothing for minutes.
       raw.flushHeaders();

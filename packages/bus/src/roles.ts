@@ -30,7 +30,8 @@ export const busRoles = {
     consumes: [],
     peeks: ["build.log-appended"],
     reads: ["build.log-appended"],
-    listens: [],
+    // The events stream of the console and `kiln get builds -w`.
+    listens: ["build.status-changed", "image.changed", "deploy.status-changed"],
     exhausts: [],
     objects: { BUILD_INPUTS: "write" },
   },

@@ -158,6 +158,8 @@ export function kilnServiceEnv(
       : {}),
     // Commit statuses link to the build's page on this api (a real deployment sets its public URL).
     ...(name === "webhook-receiver" ? { KILN_PUBLIC_URL: `http://${host}:${o.ports.api}` } : {}),
+    // The console shows each BuildConfig's webhook URLs.
+    ...(name === "api" ? { KILN_WEBHOOK_URL: `http://${host}:${o.ports.webhook}` } : {}),
     NATS_URL: o.natsUrl,
     DATABASE_URL: o.databaseUrl,
     KILN_SUBJECT_PREFIX: o.subjectPrefix ?? "kiln",

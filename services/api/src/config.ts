@@ -17,6 +17,8 @@ export const ConfigSchema = z
     KILN_REGISTRY: z.string().min(1),
     /** The engine the build-runners use (their BUILD_RUNNER_ENGINE): apply warns of BuildConfig fields it ignores. */
     API_BUILD_ENGINE: z.enum(["local", "noop", "kubernetes"]).default("local"),
+    /** Where git hosts reach the webhook receiver: the console shows webhook URLs under it. */
+    KILN_WEBHOOK_URL: z.string().url().optional(),
     API_HOST: z.string().default("127.0.0.1"),
     API_PORT: z.coerce.number().int().min(0).max(65535).default(18080),
     /** /metrics (and /healthz, /readyz) for Prometheus, apart from API_PORT: no token, no namespaces shown to the world. */

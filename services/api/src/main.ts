@@ -1,5 +1,6 @@
 import { createApiServer, defaultApiTimeouts, KubernetesDelegation } from "@kiln/api";
 import { Bus } from "@kiln/bus";
+import { loadConsoleAssets } from "@kiln/console";
 import { checkDatabase, connectDatabase, SecretBox } from "@kiln/db";
 import {
   ConfigError,
@@ -39,6 +40,8 @@ await runService(
         keepAliveTimeoutMs: defaultApiTimeouts.keepAliveTimeoutMs,
       },
       ...(kubernetes ? { kubernetes: kubernetes.delegation } : {}),
+      console: await loadConsoleAssets(),
+      webhookUrl: config.KILN_WEBHOOK_URL,
     });
     // The api counts none of Kiln's metrics (the services that make each change do): its
     // metrics port serves its process metrics, and its health for Prometheus's `up`.

@@ -1,0 +1,114 @@
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import type { FastifyInstance } from "fastify";
+import type { Logger } from "pino";
+import type { Bus, EventPayload } from "@kiln/bus";
+import { AccessResource, isAllowed, Verb, type Subject } from "@kiln/domain";
+import { subjectFor } from "./access.js";
+
+type App = FastifyInstance<Server, IncomingMessage, ServerResponse, Logger>;
+
+/** What the events stream sends a browser (an SSE `event:` name each), by the resource it is about. */
+const relayed = {
+  "build.status-changed": { name: "build", resource: AccessResource.Builds },
+  "image.changed": { name: "image", resource: AccessResource.ImageStreams },
+  "deploy.status-changed": { name: "deploy", resource: AccessResource.Deploys },
+} as const;
+type RelayedType = keyof typeof relayed;
+
+interface Relayed {
+  type: RelayedType;
+  namespace: string;
+  payload: EventPayload<RelayedType>;
+}
+
+/** A client whose unsent events pass this is dropped: it reconnects and reads the state afresh. */
+const maxBufferedBytes = 1024 * 1024;
+/** A comment line this often keeps proxies and the browser from taking a quiet stream for a dead one. */
+const keepAliveMs = 15_000;
+
+/**
+ * One plain subscription per event type for the whole api, started with the first listener:
+ * the events are signals for whoever watches now (a reload reads the state from the API), so
+ * nothing durable is made per browser.
+ */
+class BusRelay {
+  private readonly listeners = new Set<(event: Relayed) => void>();
+  private subscriptions: { stop(): void }[] = [];
+
+  constructor(private readonly bus: Bus) {}
+
+  add(listener: (event: Relayed) => void): () => void {
+    if (this.subscriptions.length === 0)
+      this.subscriptions = (Object.keys(relayed) as RelayedType[]).map((type) =>
+        this.bus.listen(type, (payload) => {
+          const event = { type, namespace: payload.namespace, payload };
+          for (const each of this.listeners) each(event);
+        }),
+      );
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  stop(): void {
+    for (const subscription of this.subscriptions) subscription.stop();
+    this.subscriptions = [];
+  }
+}
+
+/**
+ * `GET /apis/v1/namespaces/:ns/events`: server-sent events of a namespace's builds, image
+ * changes and deploys as they happen (the console's live view, `kiln get builds -w`). Each
+ * event is the bus's payload; only what the caller may read is sent.
+ */
+export function registerEventRoutes(app: App, options: { bus: Bus }): void {
+  const relay = new BusRelay(options.bus);
+  const open = new Set<ServerResponse>();
+  // Before the server waits for its connections to end: these never would on their own.
+  app.addHook("preClose", async () => {
+    relay.stop();
+    for (const raw of open) raw.end();
+  });
+
+  app.get<{ Params: { ns: string } }>(
+    "/apis/v1/namespaces/:ns/events",
+    { config: { access: { verb: Verb.Read, resource: AccessResource.Builds } } },
+    async (request, reply) => {
+      const namespace = request.params.ns;
+      const subject: Subject = await subjectFor(request, [namespace]);
+      const readable = new Set(
+        (Object.keys(relayed) as RelayedType[]).filter((type) =>
+          isAllowed(subject, { verb: Verb.Read, resource: relayed[type].resource, namespace }),
+        ),
+      );
+      request.raw.socket.setTimeout(0);
+      request.raw.socket.setKeepAlive(true, keepAliveMs);
+      reply.hijack();
+      const raw = reply.raw;
+      raw.writeHead(200, {
+        "content-type": "text/event-stream; charset=utf-8",
+        "cache-control": "no-cache",
+        "x-content-type-options": "nosniff",
+        // Nginx and the like would otherwise hold the events back to fill a buffer.
+        "x-accel-buffering": "no",
+      });
+      // A reconnecting browser waits this long; it then reads the state afresh.
+      raw.write("retry: 1000\nevent: ready\ndata: {}\n\n");
+      open.add(raw);
+      const remove = relay.add((event) => {
+        if (event.namespace !== namespace || !readable.has(event.type)) return;
+        if (raw.writableLength > maxBufferedBytes) {
+          request.log.warn({ namespace }, "events client too slow: dropped");
+          raw.destroy();
+          return;
+        }
+        raw.write(`event: ${relayed[event.type].name}\ndata: ${JSON.stringify(event.payload)}\n\n`);
+      });
+      const keepAlive = setInterval(() => raw.write(": keep-alive\n\n"), keepAliveMs);
+      raw.on("close", () => {
+        clearInterval(keepAlive);
+        remove();
+        open.delete(raw);
+      });
+    },
+  );
+}
