@@ -351,6 +351,11 @@ test("registry credentials cross the bus sealed: the dispatch read straight off 
     await expect(
       unsealCredentials(infra.sealingKeys.privateKey, "another-build", message.sealedCredentials!),
     ).rejects.toThrow(/sealed for another build/);
+    // Its user may publish the phases it gives a build, after reading the newest one.
+    await expect
+      .poll(async () => (await admin.lastEvent("build.status-changed", message.buildId))?.phase)
+      .toBe("Pending");
+    expect(await admin.count("build.status-changed", message.buildId)).toBe(2);
   } finally {
     await buildScheduler.stop();
     await scheduler.drain();
