@@ -43,6 +43,7 @@ import {
   isNonRetryable,
   MessageTooLargeError,
 } from "./errors.js";
+import { readObjectChunks, putObjectChunks } from "./object-chunks.js";
 import { inboxPrefixFor, streamsOf, type BusIdentity, type BusRole } from "./roles.js";
 
 export interface BusOptions {
@@ -379,10 +380,9 @@ export class Bus {
     name: string,
     data: ReadableStream<Uint8Array>,
   ): Promise<{ size: number }> {
-    const os = await this.objectStore(store);
+    const target = { js: this.js, jsm: this.jsm, bucket: this.objectStoreName(store) };
     try {
-      const info = await os.put({ name }, data);
-      return { size: info.size };
+      return await putObjectChunks({ ...target, store: await this.objectStore(store) }, name, data);
     } catch (error) {
       await this.deleteObject(store, name).catch(() => undefined);
       throw error;
@@ -391,17 +391,11 @@ export class Bus {
 
   /**
    * The content of an object, or null when there is none (never stored, deleted or expired).
-   * The stream fails at its end if the chunks do not match the stored digest.
+   * The stream fails at its end (`ObjectCorruptError`) if the chunks do not match the stored
+   * size and digest.
    */
   async readObject(store: ObjectStoreKey, name: string): Promise<AsyncIterable<Uint8Array> | null> {
-    const os = await this.objectStore(store);
-    const result = await os.get(name);
-    if (!result) return null;
-    return (async function* () {
-      for await (const chunk of result.data as unknown as AsyncIterable<Uint8Array>) yield chunk;
-      const error = await result.error;
-      if (error) throw error;
-    })();
+    return readObjectChunks({ js: this.js, store: await this.objectStore(store) }, name);
   }
 
   /** Removes an object; false when there was none. */
@@ -452,40 +446,6 @@ export class Bus {
     payload: EventInput<T>,
     options: { msgId: string; retryForMs?: number },
   ): Promise<{ seq: number; duplicate: boolean }> {
-    // Only a publish that expects a sequence can be refused as stale.
-    return (await this.send(type, key, payload, options, undefined))!;
-  }
-
-  /**
-   * Publishes only if `expected` holds for the newest stored event of the key (null: none), and
-   * nothing else was stored for the key between that read and the publish (JetStream's expected
-   * last subject sequence): a compare-and-set on the key's history, for a publisher whose event
-   * must never land after someone else's newer one. False when either check failed. Otherwise
-   * as `publish` (msg id, `retryForMs`).
-   */
-  async publishIf<T extends EventType>(
-    type: T,
-    key: string,
-    payload: EventInput<T>,
-    options: {
-      msgId: string;
-      retryForMs?: number;
-      expected: (newest: EventPayload<T> | null) => boolean;
-    },
-  ): Promise<boolean> {
-    const newest = await this.lastEntry(type, key);
-    if (!options.expected(newest?.event ?? null)) return false;
-    return (await this.send(type, key, payload, options, newest?.seq ?? 0)) !== null;
-  }
-
-  /** null: refused because another message of the subject was stored after `lastSubjectSeq`. */
-  private async send<T extends EventType>(
-    type: T,
-    key: string,
-    payload: EventInput<T>,
-    options: { msgId: string; retryForMs?: number },
-    lastSubjectSeq: number | undefined,
-  ): Promise<{ seq: number; duplicate: boolean } | null> {
     const h = natsHeaders();
     h.set("Content-Type", "application/json");
     const subject = this.subject(type, key);
@@ -494,16 +454,9 @@ export class Bus {
     for (let attempt = 1; ; attempt++) {
       try {
         if (!this.connection.connected) throw new BusUnavailableError(this.readiness() ?? "closed");
-        const ack = await this.js.publish(subject, data, {
-          msgID: options.msgId,
-          headers: h,
-          ...(lastSubjectSeq === undefined
-            ? {}
-            : { expect: { lastSubjectSequence: lastSubjectSeq } }),
-        });
+        const ack = await this.js.publish(subject, data, { msgID: options.msgId, headers: h });
         return { seq: ack.seq, duplicate: ack.duplicate };
       } catch (error) {
-        if (lastSubjectSeq !== undefined && isWrongLastSequence(error)) return null;
         // The client refuses it before sending; say so with a type, not a message to match.
         if (error instanceof NatsError && error.code === ErrorCode.MaxPayloadExceeded)
           throw new MessageTooLargeError(subject, data.length, this.nc.info?.max_payload);
@@ -685,20 +638,12 @@ export class Bus {
 
   /** The newest event of a type for one key, or null (used to see whether a build was cancelled). */
   async lastEvent<T extends EventType>(type: T, key: string): Promise<EventPayload<T> | null> {
-    return (await this.lastEntry(type, key))?.event ?? null;
-  }
-
-  /** The newest event of a type for one key with its stream sequence, or null. */
-  private async lastEntry<T extends EventType>(
-    type: T,
-    key: string,
-  ): Promise<{ seq: number; event: EventPayload<T> } | null> {
     const subject = this.subject(type, key);
     try {
       const msg = await this.jsm.streams.getMessage(this.streamName(events[type].stream), {
         last_by_subj: subject,
       });
-      return { seq: msg.seq, event: codecFor(type).decode(msg.data, subject) };
+      return codecFor(type).decode(msg.data, subject);
     } catch (error) {
       if (isNotFound(error)) return null;
       throw error;
@@ -845,12 +790,6 @@ function isUnreachable(error: unknown): boolean {
     code === "ENETUNREACH" ||
     code === "ETIMEDOUT"
   );
-}
-
-/** JetStream's "wrong last sequence" (10071): the subject holds a newer message than expected. */
-function isWrongLastSequence(error: unknown): boolean {
-  const api = (error as { api_error?: { err_code?: number } } | null)?.api_error;
-  return api?.err_code === 10071;
 }
 
 function isNotFound(error: unknown): boolean {

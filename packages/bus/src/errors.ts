@@ -100,3 +100,19 @@ export class BusUnavailableError extends Error {
     this.name = "BusUnavailableError";
   }
 }
+
+/** An object read back whose chunks do not add up to its stored size and digest. */
+export class ObjectCorruptError extends Error {
+  readonly reason = "ObjectCorrupt";
+  readonly retryable = false;
+  constructor(
+    readonly object: string,
+    readonly got: { size: number; digest: string },
+    readonly stored: { size: number; digest: string },
+  ) {
+    super(
+      `object ${object} read back as ${got.size} bytes (${got.digest}), stored as ${stored.size} bytes (${stored.digest})`,
+    );
+    this.name = "ObjectCorruptError";
+  }
+}

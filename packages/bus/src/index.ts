@@ -19,6 +19,7 @@ export {
   DecodeError,
   isNonRetryable,
   MessageTooLargeError,
+  ObjectCorruptError,
   NonRetryableError,
   RetryableError,
 } from "./errors.js";
