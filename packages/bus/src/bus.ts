@@ -446,6 +446,40 @@ export class Bus {
     payload: EventInput<T>,
     options: { msgId: string; retryForMs?: number },
   ): Promise<{ seq: number; duplicate: boolean }> {
+    // Only a publish that expects a sequence can be refused as stale.
+    return (await this.send(type, key, payload, options, undefined))!;
+  }
+
+  /**
+   * Publishes only if `expected` holds for the newest stored event of the key (null: none), and
+   * nothing else was stored for the key between that read and the publish (JetStream's expected
+   * last subject sequence): a compare-and-set on the key's history, for a publisher whose event
+   * must never land after someone else's newer one. False when either check failed. Otherwise
+   * as `publish` (msg id, `retryForMs`).
+   */
+  async publishIf<T extends EventType>(
+    type: T,
+    key: string,
+    payload: EventInput<T>,
+    options: {
+      msgId: string;
+      retryForMs?: number;
+      expected: (newest: EventPayload<T> | null) => boolean;
+    },
+  ): Promise<boolean> {
+    const newest = await this.lastEntry(type, key);
+    if (!options.expected(newest?.event ?? null)) return false;
+    return (await this.send(type, key, payload, options, newest?.seq ?? 0)) !== null;
+  }
+
+  /** null: refused because another message of the subject was stored after `lastSubjectSeq`. */
+  private async send<T extends EventType>(
+    type: T,
+    key: string,
+    payload: EventInput<T>,
+    options: { msgId: string; retryForMs?: number },
+    lastSubjectSeq: number | undefined,
+  ): Promise<{ seq: number; duplicate: boolean } | null> {
     const h = natsHeaders();
     h.set("Content-Type", "application/json");
     const subject = this.subject(type, key);
@@ -454,9 +488,16 @@ export class Bus {
     for (let attempt = 1; ; attempt++) {
       try {
         if (!this.connection.connected) throw new BusUnavailableError(this.readiness() ?? "closed");
-        const ack = await this.js.publish(subject, data, { msgID: options.msgId, headers: h });
+        const ack = await this.js.publish(subject, data, {
+          msgID: options.msgId,
+          headers: h,
+          ...(lastSubjectSeq === undefined
+            ? {}
+            : { expect: { lastSubjectSequence: lastSubjectSeq } }),
+        });
         return { seq: ack.seq, duplicate: ack.duplicate };
       } catch (error) {
+        if (lastSubjectSeq !== undefined && isWrongLastSequence(error)) return null;
         // The client refuses it before sending; say so with a type, not a message to match.
         if (error instanceof NatsError && error.code === ErrorCode.MaxPayloadExceeded)
           throw new MessageTooLargeError(subject, data.length, this.nc.info?.max_payload);
@@ -638,12 +679,20 @@ export class Bus {
 
   /** The newest event of a type for one key, or null (used to see whether a build was cancelled). */
   async lastEvent<T extends EventType>(type: T, key: string): Promise<EventPayload<T> | null> {
+    return (await this.lastEntry(type, key))?.event ?? null;
+  }
+
+  /** The newest event of a type for one key with its stream sequence, or null. */
+  private async lastEntry<T extends EventType>(
+    type: T,
+    key: string,
+  ): Promise<{ seq: number; event: EventPayload<T> } | null> {
     const subject = this.subject(type, key);
     try {
       const msg = await this.jsm.streams.getMessage(this.streamName(events[type].stream), {
         last_by_subj: subject,
       });
-      return codecFor(type).decode(msg.data, subject);
+      return { seq: msg.seq, event: codecFor(type).decode(msg.data, subject) };
     } catch (error) {
       if (isNotFound(error)) return null;
       throw error;
@@ -790,6 +839,12 @@ function isUnreachable(error: unknown): boolean {
     code === "ENETUNREACH" ||
     code === "ETIMEDOUT"
   );
+}
+
+/** JetStream's "wrong last sequence" (10071): the subject holds a newer message than expected. */
+function isWrongLastSequence(error: unknown): boolean {
+  const api = (error as { api_error?: { err_code?: number } } | null)?.api_error;
+  return api?.err_code === 10071;
 }
 
 function isNotFound(error: unknown): boolean {
