@@ -14,6 +14,8 @@ import {
   authorizeApply,
   authorizeImageUses,
   BuildGraph,
+  configChangeBuildRequests,
+  configChangeCause,
   imageStreamNameIssue,
   inPermitted,
   newBuildSizeIssue,
@@ -76,20 +78,9 @@ export function registerApplyRoute(
       authorizeImageUses(resources, await listImageStreamGrants(db), registry);
       await refuseRebuildCycles(db, subject, resources);
       const results = await applyResources(db, resources, secrets);
-      // ConfigChange triggers fire when the BuildConfig is created, as in OpenShift. The request
-      // id is the BuildConfig's uid: a retried apply never starts a second build.
-      for (const [i, result] of results.entries()) {
-        const resource = resources[i]!;
-        if (result.action !== "created" || resource.kind !== "BuildConfig") continue;
-        if (!resource.spec.triggers.some((t) => t.type === "ConfigChange")) continue;
-        await requestBuild(bus, {
-          requestId: `config-${result.uid}`,
-          namespace: result.namespace,
-          buildConfig: result.name,
-          env: [],
-          cause: { type: "ConfigChange", message: "Build configuration change" },
-        });
-      }
+      // After the commit, so a refused apply asks for nothing; the domain says which trigger fires.
+      for (const build of configChangeBuildRequests(resources, results))
+        await requestBuild(bus, build);
       const warned = [...warnings, ...engineWarnings(resources, buildEngine)].map(
         (w) => `${w.path}: ${w.message}`,
       );
@@ -152,7 +143,7 @@ function refuseUnbuildable(resources: readonly Resource[], registry: string): vo
         namespace,
         buildConfig: name,
         env: [],
-        cause: { type: "ConfigChange", message: "Build configuration change" },
+        cause: configChangeCause,
       },
       registry,
     );

@@ -198,6 +198,7 @@ export { planDispatch } from "./run-policy.js";
 export type { DispatchPlan, QueuedBuild } from "./run-policy.js";
 export { imageChangeInputs, imageStreamTagKey } from "./image-triggers.js";
 export type { ImageChangeInput } from "./image-triggers.js";
+export { configChangeBuildRequests, configChangeCause } from "./config-change-trigger.js";
 export { planImageTriggeredBuilds } from "./image-change-plan.js";
 export type {
   CascadeState,
