@@ -123,7 +123,10 @@ export async function writeLayer(input: LayerInput): Promise<WrittenLayer> {
     ensureDir(workdir.replace(/^\/+/, "").replace(/\/+$/, ""), root);
 
   const tar = await tarOf(entries, input.mtime);
-  const gzipped = await gzip(tar, { level: compressionLevel(tar) });
+  // 1 MiB output buffers: at zlib's 16 KiB a 20 MiB layer is 1,280 thread-pool round trips, each
+  // waiting for a turn of the event loop (60-150 ms stored, against 20 ms). Its stored blocks'
+  // sizes follow the buffer, so this number is part of what makes the same input the same digest.
+  const gzipped = await gzip(tar, { level: compressionLevel(tar), chunkSize: 1 << 20 });
   return {
     tar,
     diffId: sha256(tar),
