@@ -8,7 +8,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { Bus } from "@kiln/bus";
 import { createDatabase } from "@kiln/db";
-import { TagRecorder } from "@kiln/image-watcher";
+import { TagRecorder } from "@kiln/image-tags";
 import { createLogger } from "@kiln/runtime";
 import { enableRolloutController, integrationTest as test, StandInApiServer } from "@kiln/testing";
 import { expect } from "vitest";

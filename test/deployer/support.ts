@@ -10,7 +10,7 @@ import {
   KubernetesDeployer,
   KubeWorkloadApi,
 } from "@kiln/deployer";
-import { TagRecorder } from "@kiln/image-watcher";
+import { TagRecorder } from "@kiln/image-tags";
 import { createLogger, type Logger } from "@kiln/runtime";
 import { connectTestBus, StandInApiServer, type KubeObject, type WorkerInfra } from "@kiln/testing";
 

@@ -4,7 +4,7 @@ import type { Bus } from "@kiln/bus";
 import { createDatabase } from "@kiln/db";
 import { createLogger, type HttpTimeouts } from "@kiln/runtime";
 import { BuildScheduler } from "@kiln/scheduler";
-import { TagRecorder } from "@kiln/image-watcher";
+import { TagRecorder } from "@kiln/image-tags";
 import {
   connectTestBus,
   integrationTest as baseTest,

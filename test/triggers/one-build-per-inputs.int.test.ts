@@ -4,7 +4,7 @@
  * no runner (builds stay Pending).
  */
 import { createDatabase } from "@kiln/db";
-import { TagRecorder } from "@kiln/image-watcher";
+import { TagRecorder } from "@kiln/image-tags";
 import { createLogger } from "@kiln/runtime";
 import { expect } from "vitest";
 import { buildConfig, eventually, test, type Caller } from "../support/tenant-api.js";

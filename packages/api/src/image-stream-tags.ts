@@ -11,7 +11,7 @@ import {
   ValidationError,
   Verb,
 } from "@kiln/domain";
-import { TagRecorder } from "@kiln/image-watcher";
+import { TagRecorder } from "@kiln/image-tags";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";

@@ -1,7 +1,7 @@
 import type { BuildStatusChangedV1 } from "@kiln/bus";
 import type { Logger } from "pino";
 import { parseImageName } from "@kiln/registry";
-import type { TagRecorder } from "./tag-recorder.js";
+import type { TagRecorder } from "@kiln/image-tags";
 import { kilnPath } from "./tag-targets.js";
 
 export interface BuildOutputRecorderOptions {

@@ -28,7 +28,5 @@ export { NotificationSource, notificationSources } from "./notifications/push-hi
 export type { ParsedNotification, PushHint } from "./notifications/push-hint.js";
 export { ScheduledImporter } from "./scheduled-importer.js";
 export type { ScheduledImporterOptions } from "./scheduled-importer.js";
-export { TagRecorder } from "./tag-recorder.js";
-export type { TagRecorderOptions } from "./tag-recorder.js";
 export { kilnPath, scheduledTargets, targetsForPush } from "./tag-targets.js";
 export type { ImageStreamLike, TagTarget, TargetOptions } from "./tag-targets.js";

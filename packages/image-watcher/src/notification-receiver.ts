@@ -6,7 +6,7 @@ import { digestReference } from "@kiln/registry";
 import type { ManifestResolver } from "./manifest-resolver.js";
 import { parseNotification } from "./notifications/parse.js";
 import type { NotificationSource } from "./notifications/push-hint.js";
-import type { TagRecorder } from "./tag-recorder.js";
+import type { TagRecorder } from "@kiln/image-tags";
 import { targetsForPush, type TargetOptions } from "./tag-targets.js";
 
 export interface NotificationReceiverOptions extends TargetOptions {

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { ManifestResolver } from "./manifest-resolver.js";
 import { NotificationReceiver } from "./notification-receiver.js";
 import { NotificationServer } from "./notification-server.js";
-import { TagRecorder } from "./tag-recorder.js";
+import { TagRecorder } from "@kiln/image-tags";
 
 const limit = 1024;
 const token = "s3cret";

@@ -4,7 +4,7 @@ import { ManifestNotFoundError } from "./errors.js";
 import { digestReference } from "@kiln/registry";
 import { backoffMs } from "@kiln/runtime";
 import type { ManifestResolver } from "./manifest-resolver.js";
-import type { TagRecorder } from "./tag-recorder.js";
+import type { TagRecorder } from "@kiln/image-tags";
 import { scheduledTargets, type TargetOptions } from "./tag-targets.js";
 
 export interface ScheduledImporterOptions extends TargetOptions {

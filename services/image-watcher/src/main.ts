@@ -7,9 +7,9 @@ import {
   NotificationServer,
   notificationSources,
   ScheduledImporter,
-  TagRecorder,
   type NotificationSource,
 } from "@kiln/image-watcher";
+import { TagRecorder } from "@kiln/image-tags";
 import {
   basicAuthOf,
   RegistryClient,
