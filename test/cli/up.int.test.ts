@@ -122,6 +122,10 @@ test("kiln up writes an owner-only env file whose REGISTRY_AUTH_FILE lets builda
     })
     .toBe(true);
   expect(output).toContain("Kiln is up.");
+  // The console's URL, and the api serves it there.
+  const consoleUrl = `http://127.0.0.1:${api}/console/`;
+  expect(output).toContain(`  console      ${consoleUrl} (log in with KILN_TOKEN`);
+  expect((await fetch(consoleUrl)).status).toBe(200);
 
   const registry = `127.0.0.1:${ports.registry}`;
   const envFile = join(stateDir, "env");

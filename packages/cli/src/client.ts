@@ -1,4 +1,11 @@
-import { ApiError, ApiTimeoutError, ApiUnreachableError, type ErrorDetail } from "./errors.js";
+import { EventSourceParserStream, type EventSourceMessage } from "eventsource-parser/stream";
+import {
+  ApiError,
+  ApiTimeoutError,
+  ApiUnreachableError,
+  StreamInterruptedError,
+  type ErrorDetail,
+} from "./errors.js";
 import type {
   ApplyResult,
   Build,
@@ -56,6 +63,12 @@ export interface TagResult {
 /** 201 gives the build; 202 means the scheduler has not created it within the API's wait. */
 export type InstantiateResult =
   { kind: "Created"; build: Build } | { kind: "Accepted"; requestId: string };
+
+/** One server-sent event of `GET …/events`: `ready`, then `build`, `image`, `deploy` (docs/api.md). */
+export type ServerEvent = EventSourceMessage;
+
+/** The api comments every 15 s on a quiet events stream; three missed mean the connection is dead. */
+const eventsIdleTimeoutMs = 45_000;
 
 /** The API waits up to 15 s for the scheduler before answering 202; leave room on top of that. */
 const instantiateTimeoutMs = 45_000;
@@ -299,6 +312,58 @@ export class KilnClient {
     if (rest) yield rest;
   }
 
+  /**
+   * Yields the namespace's server-sent events as they arrive, until the API ends the stream.
+   * A connection that is cut, or that stays silent past the API's keep-alives (a host gone
+   * without closing the socket), ends in StreamInterruptedError; `onRetry` hears the API's
+   * `retry:` (how long to wait before reconnecting). Stopping the iteration closes the connection.
+   */
+  async *events(
+    namespace: string,
+    options: { onRetry?: (ms: number) => void } = {},
+  ): AsyncGenerator<ServerEvent> {
+    const controller = new AbortController();
+    let idle: NodeJS.Timeout | undefined;
+    const arm = () => {
+      clearTimeout(idle);
+      idle = setTimeout(() => controller.abort(), eventsIdleTimeoutMs);
+    };
+    try {
+      arm();
+      const res = await this.send("GET", `${ns(namespace)}/events`, {
+        accept: "text/event-stream",
+        timeoutMs: 0,
+        signal: controller.signal,
+      });
+      await throwIfError(res);
+      if (!res.body) return;
+      const messages = res.body
+        .pipeThrough(
+          new TransformStream<Uint8Array, Uint8Array>({
+            transform(chunk, out) {
+              arm(); // any byte, a keep-alive comment too, shows the connection is alive
+              out.enqueue(chunk);
+            },
+          }),
+        )
+        .pipeThrough(new TextDecoderStream())
+        .pipeThrough(new EventSourceParserStream({ onRetry: options.onRetry }));
+      try {
+        for await (const message of messages) yield message;
+      } catch (err) {
+        const why = controller.signal.aborted
+          ? `nothing heard for ${eventsIdleTimeoutMs / 1000}s`
+          : "the connection was cut";
+        throw new StreamInterruptedError(`the event stream of ${this.baseUrl} broke off: ${why}`, {
+          cause: err,
+        });
+      }
+    } finally {
+      clearTimeout(idle);
+      controller.abort();
+    }
+  }
+
   private async list<T>(path: string): Promise<T[]> {
     const body = await this.json<{ items?: T[] }>("GET", path);
     return body.items ?? [];
@@ -338,9 +403,11 @@ export class KilnClient {
       stream?: { body: ReadableStream<Uint8Array>; length?: number | undefined };
       auth?: boolean;
       timeoutMs?: number;
+      accept?: string;
+      signal?: AbortSignal;
     } = {},
   ): Promise<Response> {
-    const headers: Record<string, string> = { accept: "application/json" };
+    const headers: Record<string, string> = { accept: options.accept ?? "application/json" };
     if (options.auth !== false && this.token) headers.authorization = `Bearer ${this.token}`;
     if (options.body !== undefined) headers["content-type"] = "application/json";
     const timeoutMs = options.timeoutMs ?? this.timeoutMs;
@@ -354,7 +421,8 @@ export class KilnClient {
       // A streamed request body must say so (fetch sends it chunked while the answer may start).
       (init as RequestInit & { duplex: "half" }).duplex = "half";
     }
-    if (timeoutMs > 0) init.signal = AbortSignal.timeout(timeoutMs);
+    if (options.signal) init.signal = options.signal;
+    else if (timeoutMs > 0) init.signal = AbortSignal.timeout(timeoutMs);
     try {
       return await this.fetchImpl(`${this.baseUrl}${path}`, init);
     } catch (err) {

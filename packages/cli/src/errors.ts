@@ -106,3 +106,11 @@ export class NotRunningError extends CliError {
   readonly reason = "NotRunning";
   override readonly exitCode = 3;
 }
+
+/**
+ * A stream the API had started (`GET …/events`) broke off: the connection was cut, or it went
+ * quiet past its keep-alives. A watcher reconnects; nothing else raises it.
+ */
+export class StreamInterruptedError extends CliError {
+  readonly reason = "StreamInterrupted";
+}

@@ -1,6 +1,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { applyCommand } from "./commands/apply.js";
 import { cancelBuildCommand } from "./commands/cancel-build.js";
+import { consoleCommand } from "./commands/console.js";
 import { createTokenCommand, type CreateTokenOptions } from "./commands/create-token.js";
 import { tagCommand } from "./commands/tag.js";
 import { deleteCommand } from "./commands/delete.js";
@@ -96,12 +97,16 @@ export function buildProgram(overrides: Partial<CliIo> = {}): Command {
     .addOption(namespaceOption())
     .addOption(outputOption())
     .option("--bc <buildconfig>", "builds of this BuildConfig only")
+    .option(
+      "-w, --watch",
+      "builds: after the list, print a row for every change of a build until stopped (Ctrl-C)",
+    )
     .action(
       run(
         (
           type: string,
           name: string | undefined,
-          opts: { namespace?: string; output?: OutputFormat; bc?: string },
+          opts: { namespace?: string; output?: OutputFormat; bc?: string; watch?: boolean },
         ) => getCommand(ctx, type, name, opts),
       ),
     );
@@ -279,6 +284,14 @@ export function buildProgram(overrides: Partial<CliIo> = {}): Command {
     .action(
       run((opts: { namespace?: string; bc?: string; output?: string }) => eventsCommand(ctx, opts)),
     );
+
+  program
+    .command("console")
+    .description(
+      "print the web console's URL (the namespace's BuildConfigs) and open it where a desktop session has xdg-open",
+    )
+    .addOption(namespaceOption())
+    .action(run((opts: { namespace?: string }) => consoleCommand(ctx, opts)));
 
   program
     .command("version")

@@ -15,6 +15,7 @@ import { formatResources, type OutputFormat } from "../output/format.js";
 import { renderTable } from "../output/table.js";
 import { kindOf, parseResourceArgs, type ResourceType } from "../resource-types.js";
 import { findTemplate, visibleTemplates } from "../templates.js";
+import { watchBuilds } from "./watch-builds.js";
 import type {
   BuilderTemplate,
   Build,
@@ -31,6 +32,8 @@ export interface GetOptions {
   output?: OutputFormat | undefined;
   /** `get builds --bc NAME`: only that BuildConfig's builds. */
   bc?: string | undefined;
+  /** `get builds -w`: then a row for every change, until stopped (watch-builds.ts). */
+  watch?: boolean | undefined;
 }
 
 type AnyResource =
@@ -46,7 +49,12 @@ export async function getCommand(
   const { type, name } = parseResourceArgs(typeArg, nameArg);
   if (options.bc !== undefined && type !== "builds")
     throw new UsageError("--bc only applies to builds");
+  if (options.watch && type !== "builds") throw new UsageError("--watch only applies to builds");
   const namespace = ctx.namespace(options.namespace);
+  if (options.watch) {
+    await watchBuilds(ctx, { namespace, name, bc: options.bc, output: options.output });
+    return;
+  }
   const client = ctx.client();
 
   let items: AnyResource[];

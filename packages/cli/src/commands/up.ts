@@ -291,6 +291,7 @@ export async function upCommand(ctx: CommandContext, options: UpOptions): Promis
         "",
         "Kiln is up.",
         `  API          ${apiUrl}`,
+        `  console      ${apiUrl}/console/ (log in with KILN_TOKEN from the env file)`,
         `  webhooks     http://${host}:${ports.webhook}`,
         `  registry     ${registry} (wants Kiln's account: REGISTRY_AUTH_FILE in the env file)`,
         `  nats         ${nats.url}`,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { renderTable } from "./table.js";
+import { columnWidths, renderRows, renderTable } from "./table.js";
 
 describe("renderTable", () => {
   it("aligns columns under uppercase headers with three spaces between them", () => {
@@ -43,5 +43,19 @@ describe("renderTable", () => {
     // Both in the same column when counted in code points (the emoji take two UTF-16 units each).
     expect([...(first ?? "")].indexOf("x")).toBe(7);
     expect([...(second ?? "")].indexOf("y")).toBe(7);
+  });
+});
+
+describe("renderRows", () => {
+  it("lays later rows out under the first table's columns; a wider cell pushes only its row", () => {
+    const rows = [["hello-1", "Complete", "1m"]];
+    const widths = columnWidths(["NAME", "STATUS", "DURATION"], rows);
+    expect(renderTable(["NAME", "STATUS", "DURATION"], rows)).toBe(
+      ["NAME      STATUS     DURATION", "hello-1   Complete   1m", ""].join("\n"),
+    );
+    expect(renderRows([["hello-2", "New", ""]], widths)).toBe("hello-2   New\n");
+    expect(renderRows([["a-longer-name-3", "Running", "5s"]], widths)).toBe(
+      "a-longer-name-3   Running    5s\n",
+    );
   });
 });

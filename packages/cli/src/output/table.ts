@@ -6,17 +6,33 @@ export function renderTable(
   headers: readonly string[],
   rows: readonly (readonly string[])[],
 ): string {
-  const all = [
-    headers.map((h) => h.toUpperCase()),
-    ...rows.map((r) => headers.map((_, i) => clean(r[i] ?? ""))),
-  ];
-  const widths = headers.map((_, i) => Math.max(...all.map((r) => width(r[i] ?? ""))));
-  return all
+  const widths = columnWidths(headers, rows);
+  return renderRows([headers.map((h) => h.toUpperCase()), ...rows], widths);
+}
+
+/** The widest cell of each column, the header's included. */
+export function columnWidths(
+  headers: readonly string[],
+  rows: readonly (readonly string[])[],
+): number[] {
+  return headers.map((h, i) => Math.max(width(h), ...rows.map((r) => width(clean(r[i] ?? "")))));
+}
+
+/**
+ * Rows laid out in `widths`, one per line. `kiln get builds -w` prints its later rows with the
+ * first table's widths so they stay under its headers; a wider cell only pushes its own row.
+ */
+export function renderRows(
+  rows: readonly (readonly string[])[],
+  widths: readonly number[],
+): string {
+  return rows
     .map((row) =>
-      row
-        .map((cell, i) =>
-          i === row.length - 1 ? cell : cell + " ".repeat((widths[i] ?? 0) - width(cell)),
-        )
+      widths
+        .map((w, i) => {
+          const cell = clean(row[i] ?? "");
+          return i === widths.length - 1 ? cell : cell + " ".repeat(Math.max(0, w - width(cell)));
+        })
         .join("   ")
         .trimEnd(),
     )
