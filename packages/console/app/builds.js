@@ -45,9 +45,9 @@ export function withLivePhase(build, live) {
   };
 }
 
-export const number = (build) => Number(/-(\d+)$/.exec(build.metadata.name)?.[1] ?? 0);
+const number = (build) => Number(/-(\d+)$/.exec(build.metadata.name)?.[1] ?? 0);
 
-export const buildConfigOf = (build) => build.metadata.labels?.["kiln.dev/buildconfig"];
+const buildConfigOf = (build) => build.metadata.labels?.["kiln.dev/buildconfig"];
 
 /** The newest build of each BuildConfig. */
 export function lastBuilds(builds) {

@@ -1,10 +1,10 @@
 import { createHash } from "node:crypto";
-import { readdir, readFile } from "node:fs/promises";
-import { createRequire } from "node:module";
-import { dirname, extname, join } from "node:path";
+import { readFile } from "node:fs/promises";
+import { extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
 
-/** One file the console serves, read once when the api starts. */
+/** One file the console serves, made once when the api starts. */
 export interface ConsoleAsset {
   body: Buffer;
   contentType: string;
@@ -15,44 +15,17 @@ export interface ConsoleAsset {
 export interface ConsoleAssets {
   /** The page every console URL answers with; it holds no data (the data comes from the API). */
   page: ConsoleAsset;
-  /** By path under `/console/`: `app/…` (Kiln's modules and style) and `vendor/…` (Preact, htm). */
+  /** By path under `/console/`: the app's script and its style. */
   files: ReadonlyMap<string, ConsoleAsset>;
-  /** The Content-Security-Policy the page is served with: only this origin's scripts, and the page's import map by its hash. */
+  /** The Content-Security-Policy the page is served with: this origin's script and style only. */
   contentSecurityPolicy: string;
 }
 
 const contentTypes: Record<string, string> = {
   ".js": "text/javascript; charset=utf-8",
-  ".mjs": "text/javascript; charset=utf-8",
   ".css": "text/css; charset=utf-8",
   ".html": "text/html; charset=utf-8",
-  ".svg": "image/svg+xml",
 };
-
-/**
- * The browser modules of the libraries the console is written with, served from this
- * installation's node_modules so the console works without internet: Preact (the view) and htm
- * (JSX-like templates in plain JavaScript, so there is no build step and what is served is
- * what is in the repository).
- */
-function vendorFiles(): Record<string, string> {
-  const require = createRequire(import.meta.url);
-  const preact = dirname(require.resolve("preact/package.json"));
-  return {
-    "vendor/preact.mjs": join(preact, "dist/preact.mjs"),
-    "vendor/preact-hooks.mjs": join(preact, "hooks/dist/hooks.mjs"),
-    "vendor/htm.mjs": join(dirname(require.resolve("htm")), "htm.mjs"),
-  };
-}
-
-/** The import map of the page: bare names of the vendor modules, as the app and Preact's hooks import them. */
-const importMap = JSON.stringify({
-  imports: {
-    preact: "/console/vendor/preact.mjs",
-    "preact/hooks": "/console/vendor/preact-hooks.mjs",
-    htm: "/console/vendor/htm.mjs",
-  },
-});
 
 function asset(body: Buffer, path: string): ConsoleAsset {
   const hash = createHash("sha256").update(body).digest("base64url").slice(0, 27);
@@ -63,32 +36,39 @@ function asset(body: Buffer, path: string): ConsoleAsset {
   };
 }
 
-/** Reads every file of the console (a few tens of kB), so a request never touches the disk. */
+/**
+ * Makes the console's files from packages/console/app, once, in memory. The app is plain
+ * JavaScript modules written with Preact and htm (no JSX, so no compile step while working on
+ * it); esbuild bundles them with Preact from this installation's node_modules into one script,
+ * so a first load is three requests instead of one per module (a browser opens only six
+ * connections to a host), and the console works without internet.
+ */
 export async function loadConsoleAssets(): Promise<ConsoleAssets> {
   const appDir = fileURLToPath(new URL("../app/", import.meta.url));
-  const files = new Map<string, ConsoleAsset>();
-  for (const entry of await readdir(appDir, { recursive: true, withFileTypes: true })) {
-    if (!entry.isFile() || entry.name === "index.html") continue;
-    const full = join(entry.parentPath, entry.name);
-    const path = `app/${full.slice(appDir.length)}`;
-    files.set(path, asset(await readFile(full), path));
-  }
-  for (const [path, file] of Object.entries(vendorFiles()))
-    files.set(path, asset(await readFile(file), path));
-
-  const template = await readFile(join(appDir, "index.html"), "utf8");
-  const mapScript = importMap;
-  const html = template.replace(
-    "<!--import-map-->",
-    `<script type="importmap">${mapScript}</script>`,
-  );
-  const mapHash = createHash("sha256").update(mapScript).digest("base64");
+  const bundle = await build({
+    entryPoints: [join(appDir, "main.js")],
+    bundle: true,
+    format: "esm",
+    platform: "browser",
+    target: "es2022",
+    minify: true,
+    legalComments: "none",
+    write: false,
+    logLevel: "silent",
+  });
+  const script = bundle.outputFiles[0];
+  if (!script) throw new Error("esbuild made no console script");
+  const files = new Map<string, ConsoleAsset>([
+    ["app.js", asset(Buffer.from(script.contents), "app.js")],
+    ["style.css", asset(await readFile(join(appDir, "style.css")), "style.css")],
+  ]);
+  const page = await readFile(join(appDir, "index.html"));
   return {
-    page: asset(Buffer.from(html), "index.html"),
+    page: asset(page, "index.html"),
     files,
     contentSecurityPolicy: [
       "default-src 'self'",
-      `script-src 'self' 'sha256-${mapHash}'`,
+      "script-src 'self'",
       "style-src 'self'",
       "img-src 'self' data:",
       "connect-src 'self'",
