@@ -1,8 +1,8 @@
-import { spawn } from "node:child_process";
 import { createReadStream } from "node:fs";
 import { open, stat } from "node:fs/promises";
 import { basename } from "node:path";
-import { Readable } from "node:stream";
+import { PassThrough, Readable } from "node:stream";
+import { runCommand } from "@kiln/runtime";
 import { UsageError } from "./errors.js";
 
 /** Which `--from-*` flag was given, with its path. */
@@ -103,24 +103,30 @@ export async function openBinaryUpload(
 
 /** The directory's contents as a tar stream; fails the stream (so the upload aborts) if tar fails. */
 async function* tarDirectory(dir: string, tarBinary: string): AsyncGenerator<Buffer> {
-  const child = spawn(tarBinary, ["-C", dir, "-cf", "-", "."], {
-    stdio: ["ignore", "pipe", "pipe"],
+  const stdout = new PassThrough();
+  const stderr: string[] = [];
+  // Aborted when the upload stops reading early: tar and anything it forked are stopped.
+  const stop = new AbortController();
+  const run = runCommand({
+    command: tarBinary,
+    args: ["-C", dir, "-cf", "-", "."],
+    stdout: { pipe: stdout },
+    onLine: (line) => stderr.push(line),
+    signal: stop.signal,
   });
-  let stderr = "";
-  child.stderr.on("data", (c: Buffer) => (stderr += c.toString("utf8")));
-  const exited = new Promise<number | null>((resolve, reject) => {
-    child.once("error", reject);
-    child.once("close", (code) => resolve(code));
-  });
+  // A tar that cannot start never ends its stdout: end the stream with why.
+  void run.catch((error: unknown) =>
+    stdout.destroy(error instanceof Error ? error : new Error(String(error))),
+  );
   try {
-    for await (const chunk of child.stdout) yield chunk as Buffer;
-    const code = await exited;
-    if (code !== 0)
+    for await (const chunk of stdout) yield chunk as Buffer;
+    const { exitCode } = await run;
+    if (exitCode !== 0)
       throw new UsageError(
-        `archiving ${dir} with ${tarBinary} failed (exit ${code}): ${stderr.trim().split("\n").pop() ?? ""}`,
+        `archiving ${dir} with ${tarBinary} failed (exit ${exitCode}): ${stderr.join("\n").trim().split("\n").pop() ?? ""}`,
       );
   } finally {
-    if (child.exitCode === null) child.kill();
+    stop.abort();
   }
 }
 

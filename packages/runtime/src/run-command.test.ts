@@ -1,7 +1,8 @@
 import { spawn } from "node:child_process";
+import { PassThrough } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { runChecked } from "./run-command.js";
+import { runChecked, runCommand } from "./run-command.js";
 
 describe("runChecked", () => {
   it("gives the command's stdout and stderr, with this process's environment and its own", async () => {
@@ -22,6 +23,34 @@ describe("runChecked", () => {
     await expect(runChecked("kiln-no-such-command", ["x"])).rejects.toThrow(
       "kiln-no-such-command x failed: spawn kiln-no-such-command ENOENT",
     );
+  });
+});
+
+describe("runCommand's stdout pipe", () => {
+  it("streams stdout's bytes untouched into the caller's stream and ends it; stderr stays lines", async () => {
+    // 4 MiB of every byte value (CR and LF included), more than a pipe holds: the command
+    // waits while the stream is full, so it is read while the command runs.
+    const program = `
+      const b = Buffer.alloc(4 << 20);
+      for (let i = 0; i < b.length; i++) b[i] = i % 251;
+      process.stdout.write(b, () => console.error("written"));
+    `;
+    const expected = Buffer.alloc(4 << 20);
+    for (let i = 0; i < expected.length; i++) expected[i] = i % 251;
+    const stdout = new PassThrough();
+    const lines: string[] = [];
+    const run = runCommand({
+      command: process.execPath,
+      args: ["-e", program],
+      stdout: { pipe: stdout },
+      onLine: (line) => lines.push(line),
+    });
+    const chunks: Buffer[] = [];
+    for await (const chunk of stdout) chunks.push(chunk as Buffer);
+    const result = await run;
+    expect(result).toMatchObject({ exitCode: 0, aborted: false, stdout: "" });
+    expect(Buffer.concat(chunks).equals(expected)).toBe(true);
+    expect(lines).toEqual(["written"]);
   });
 });
 

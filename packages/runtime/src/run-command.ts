@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { open } from "node:fs/promises";
+import type { Writable } from "node:stream";
 
 /**
  * Every process below `root` right now, found through /proc: a process may start its own
@@ -71,9 +72,11 @@ export interface RunCommandOptions {
   /**
    * Where stdout goes: `"log"` (default) interleaves it with stderr through `onLine`, as build
    * output should; `"capture"` returns it as `stdout` (JSON, an ID); `{ file }` writes it there
-   * untouched (a tar that must never reach the log).
+   * untouched (a tar that must never reach the log); `{ pipe }` streams it, untouched, into a
+   * stream the caller reads while the command runs (a tar being uploaded), ending it when the
+   * command's stdout ends; the command waits while that stream is full.
    */
-  stdout?: "log" | "capture" | { file: string };
+  stdout?: "log" | "capture" | { file: string } | { pipe: Writable };
   /** Aborting kills the command's whole process group (buildah forks helpers). */
   signal?: AbortSignal;
   /** How long after SIGTERM before SIGKILL. @default 2000 */
@@ -106,7 +109,8 @@ export interface CommandResult {
 export async function runCommand(options: RunCommandOptions): Promise<CommandResult> {
   if (options.signal?.aborted) return { exitCode: null, signal: null, aborted: true, stdout: "" };
   const mode = options.stdout ?? "log";
-  const file = typeof mode === "object" ? await open(mode.file, "w", 0o600) : null;
+  const file =
+    typeof mode === "object" && "file" in mode ? await open(mode.file, "w", 0o600) : null;
   try {
     return await new Promise<CommandResult>((resolve, reject) => {
       const [command, args] = options.parentDeathSignal
@@ -177,6 +181,7 @@ export async function runCommand(options: RunCommandOptions): Promise<CommandRes
       const err = splitter();
       const captured: Buffer[] = [];
       if (mode === "capture") child.stdout?.on("data", (c: Buffer) => captured.push(c));
+      else if (typeof mode === "object" && "pipe" in mode) child.stdout?.pipe(mode.pipe);
       else child.stdout?.on("data", (c: Buffer) => out.push(c));
       child.stderr?.on("data", (c: Buffer) => err.push(c));
       child.once("error", (error) => {

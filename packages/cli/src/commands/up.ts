@@ -1,10 +1,8 @@
-import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { promisify } from "node:util";
 import { busNatsUsers, setUpBus } from "@kiln/bus";
 import { createDatabase, resealStoredSecrets, runMigrations, SecretBox } from "@kiln/db";
 import {
@@ -31,6 +29,7 @@ import {
   type SupervisorEvent,
 } from "@kiln/infra";
 import { basicAuthOf } from "@kiln/registry";
+import { runChecked } from "@kiln/runtime";
 import { KilnClient } from "../client.js";
 import { demoTemplates } from "../demo-templates.js";
 import { formatEnvFile } from "../config.js";
@@ -40,8 +39,6 @@ import { formatDuration } from "../output/time.js";
 import { ensureBusSecrets } from "./bus-secrets.js";
 import { installRoot } from "../repo-root.js";
 import { resolveStateDir } from "../state-dir.js";
-
-const execFileAsync = promisify(execFile);
 
 export interface UpOptions {
   stateDir?: string;
@@ -562,7 +559,6 @@ async function makeDemoRepo(git: string, dir: string, baseImage: string): Promis
   await writeFile(join(dir, "message.txt"), "hello from kiln\n");
   // A fixed identity: the user's git config may not have one, and commit signing must not prompt.
   const env = {
-    ...process.env,
     GIT_AUTHOR_NAME: "Kiln Demo",
     GIT_AUTHOR_EMAIL: "demo@kiln.invalid",
     GIT_COMMITTER_NAME: "Kiln Demo",
@@ -570,7 +566,7 @@ async function makeDemoRepo(git: string, dir: string, baseImage: string): Promis
     GIT_CONFIG_GLOBAL: "/dev/null",
     GIT_CONFIG_NOSYSTEM: "1",
   };
-  const run = (...args: string[]) => execFileAsync(git, args, { cwd: dir, env });
+  const run = (...args: string[]) => runChecked(git, args, { cwd: dir, env });
   await run("init", "--quiet", "--initial-branch=main");
   await run("add", "--all");
   await run("commit", "--quiet", "--message", "hello from kiln");
