@@ -182,6 +182,11 @@ test("a user logs in, starts a build, watches it and its log live, and sees the 
   await page.getByTestId("pushed-by").waitFor();
   expect(await page.getByTestId("pushed-by").textContent()).toBe("base-1");
 
+  // The link a commit status carries (KILN_PUBLIC_URL/console/ns/NS/builds/NAME) opens the build.
+  await page.goto(`${running.apiUrl}/console/ns/default/builds/base-1`);
+  await page.locator('h1 [data-phase="Complete"]').waitFor();
+  expect(await page.locator("h1").textContent()).toContain("Build default/base-1");
+
   // A build that does not exist: a clear 404 on the page.
   await page.goto(`${running.apiUrl}/console/#/ns/default/builds/nope-7`);
   await page.getByRole("alert").waitFor();

@@ -19,7 +19,14 @@ function parseRoute(hash) {
   return { page: section, ns, name };
 }
 
+/** A link from outside (a commit status: `/console/ns/NS/builds/NAME`) becomes the page's own route. */
+function routeFromPath() {
+  const rest = location.pathname.replace(/^\/console\/?/, "");
+  if (!location.hash && rest) history.replaceState(null, "", `/console/#/${rest}`);
+}
+
 function useRoute() {
+  routeFromPath();
   const [route, setRoute] = useState(parseRoute(location.hash));
   useEffect(() => {
     const onChange = () => setRoute(parseRoute(location.hash));
