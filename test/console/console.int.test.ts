@@ -187,6 +187,17 @@ test("a user logs in, starts a build, watches it and its log live, and sees the 
   await page.locator('h1 [data-phase="Complete"]').waitFor();
   expect(await page.locator("h1").textContent()).toContain("Build default/base-1");
 
+  // ImageStreams: base:latest's history names the build that pushed it.
+  await page.goto(`${running.apiUrl}/console/#/ns/default/imagestreams`);
+  const baseStream = page.locator('[data-imagestream="base"]');
+  await baseStream.waitFor();
+  expect(await baseStream.textContent()).toMatch(/Build by base-1/);
+  await page.screenshot({ path: join(shots, "imagestreams.png"), fullPage: true });
+  // The BuildConfig's history, newest first.
+  await page.goto(`${running.apiUrl}/console/#/ns/default/buildconfigs/app`);
+  await page.locator('[data-testid="history"] [data-build="app-1"]').waitFor();
+  await page.screenshot({ path: join(shots, "buildconfig.png"), fullPage: true });
+
   // A build that does not exist: a clear 404 on the page.
   await page.goto(`${running.apiUrl}/console/#/ns/default/builds/nope-7`);
   await page.getByRole("alert").waitFor();
