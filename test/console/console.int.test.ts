@@ -277,4 +277,23 @@ test("a followed log survives an api restart, and a token of another namespace s
     return response.status;
   });
   expect(forged).toBe(403);
+
+  // A token revoked while its event stream is open: the stream ends within seconds.
+  const viewer = await call("POST", "/apis/v1/tokens", {
+    name: "default-viewer",
+    roles: [{ namespace: "default", role: "view" }],
+  });
+  const stream = await fetch(`${running.apiUrl}/apis/v1/namespaces/default/events`, {
+    headers: { authorization: `Bearer ${viewer.json.token as string}` },
+  });
+  expect(stream.status).toBe(200);
+  const reader = stream.body!.getReader();
+  expect(new TextDecoder().decode((await reader.read()).value)).toContain("event: ready");
+  expect((await call("DELETE", "/apis/v1/tokens/default-viewer")).status).toBe(200);
+  const revokedAt = Date.now();
+  for (;;) {
+    const { done } = await reader.read();
+    if (done) break;
+  }
+  expect(Date.now() - revokedAt).toBeLessThan(10_000);
 });

@@ -137,6 +137,17 @@ async function authenticate(
   return authenticateHeader(`Bearer ${session}`, options);
 }
 
+/**
+ * Authenticates a long-lived request again (an event stream that has been open for a while):
+ * a token revoked since the request began is refused now, as it would be on a new request.
+ */
+export async function reauthenticate(request: FastifyRequest): Promise<Subject> {
+  const options = delegations.get(request.server);
+  if (!options) throw new Error("registerAccessControl was not called on this server");
+  request.subject = await authenticate(request, options);
+  return request.subject;
+}
+
 const safeMethods = new Set(["GET", "HEAD"]);
 
 /** Set by the console's scripts on every request they make (see authenticate). */

@@ -2,8 +2,8 @@ import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import type { Bus, EventPayload } from "@kiln/bus";
-import { AccessResource, isAllowed, Verb, type Subject } from "@kiln/domain";
-import { subjectFor } from "./access.js";
+import { AccessResource, authorize, isAllowed, Verb, type Subject } from "@kiln/domain";
+import { reauthenticate, subjectFor } from "./access.js";
 
 type App = FastifyInstance<Server, IncomingMessage, ServerResponse, Logger>;
 
@@ -25,6 +25,8 @@ interface Relayed {
 const maxBufferedBytes = 1024 * 1024;
 /** A comment line this often keeps proxies and the browser from taking a quiet stream for a dead one. */
 const keepAliveMs = 15_000;
+/** How soon a stream ends after its token is revoked or its role in the namespace taken away. */
+const recheckMs = 5_000;
 
 /**
  * One plain subscription per event type for the whole api, started with the first listener:
@@ -104,8 +106,24 @@ export function registerEventRoutes(app: App, options: { bus: Bus }): void {
         raw.write(`event: ${relayed[event.type].name}\ndata: ${JSON.stringify(event.payload)}\n\n`);
       });
       const keepAlive = setInterval(() => raw.write(": keep-alive\n\n"), keepAliveMs);
+      // A stream stays open for hours: it ends once its caller could no longer open it.
+      const recheck = setInterval(() => {
+        void (async () => {
+          const again = await reauthenticate(request);
+          authorize(await subjectFor(request, [namespace]), {
+            verb: Verb.Read,
+            resource: AccessResource.Builds,
+            namespace,
+          });
+          return again;
+        })().catch((error: unknown) => {
+          request.log.info({ namespace, err: error }, "events stream ended: no longer allowed");
+          raw.end();
+        });
+      }, recheckMs);
       raw.on("close", () => {
         clearInterval(keepAlive);
+        clearInterval(recheck);
         remove();
         open.delete(raw);
       });
