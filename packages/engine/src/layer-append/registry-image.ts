@@ -159,8 +159,14 @@ export async function pushImage(options: {
 }): Promise<string> {
   const { registry, target, base, signal } = options;
   const sameRegistry = base.repo.host === target.host;
-  await Promise.all(
-    base.manifest.layers.map(async (layer) => {
+  const ours = async (digest: string, bytes: Buffer) => {
+    if (!(await registry.hasBlob(target, digest, signal)))
+      await registry.uploadBlob(target, digest, bytes, signal);
+  };
+  // Every blob at once, the manifest after them all (a registry refuses one naming a blob it lacks):
+  // the base's HEADs and the config's round trips are not queued behind the new layer's upload.
+  await Promise.all([
+    ...base.manifest.layers.map(async (layer) => {
       if (await registry.hasBlob(target, layer.digest, signal)) return;
       if (
         sameRegistry &&
@@ -171,13 +177,9 @@ export async function pushImage(options: {
       const bytes = await registry.blob(base.repo, layer.digest, signal);
       await registry.uploadBlob(target, layer.digest, bytes, signal);
     }),
-  );
-  for (const blob of [
-    { digest: options.layer.digest, bytes: options.layer.bytes },
-    { digest: options.configDigest, bytes: options.config },
-  ])
-    if (!(await registry.hasBlob(target, blob.digest, signal)))
-      await registry.uploadBlob(target, blob.digest, blob.bytes, signal);
+    ours(options.layer.digest, options.layer.bytes),
+    ours(options.configDigest, options.config),
+  ]);
   return registry.putManifest(
     target,
     options.tag,
