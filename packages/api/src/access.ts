@@ -30,6 +30,9 @@ export type RouteAccess =
   | { verb: Verb; resource: AccessResource | ((params: Record<string, string>) => AccessResource) }
   | { handler: true; why: string };
 
+/** A route's options declaring what its caller needs (`config.access`, see RouteAccess). */
+export const needs = (access: RouteAccess) => ({ config: { access } });
+
 declare module "fastify" {
   interface FastifyContextConfig {
     access?: RouteAccess;

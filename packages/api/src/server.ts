@@ -1,81 +1,31 @@
-import { createHash, randomUUID } from "node:crypto";
-import type { ServerResponse } from "node:http";
-import { Readable, Transform } from "node:stream";
-import Fastify, { type FastifyReply, type FastifyRequest } from "fastify";
-import { requestBuild, type Bus } from "@kiln/bus";
+import Fastify from "fastify";
+import type { Bus } from "@kiln/bus";
+import { checkDatabase, type Db, type SecretBox } from "@kiln/db";
+import { maxSubdomainLength } from "@kiln/domain";
 import {
-  checkDatabase,
-  deleteResource,
-  findBuildByRequestId,
-  getBuild,
-  getBuildById,
-  getResource,
-  listBuilds,
-  listResources,
-  listWebhookDeliveries,
-  listWebhookRefusalCounts,
-  listTagHistory,
-  toBuildJson,
-  toResourceJson,
-  toWebhookDeliveryJson,
-  toWebhookRefusalCountJson,
-  listAllBuildConfigs,
-  getDeploy,
-  listDeploys,
-  toDeployJson,
-  type Db,
-  type SecretBox,
-} from "@kiln/db";
-import {
-  AccessResource,
-  BuildGraph,
-  deployPhases,
-  describeSubject,
-  envName,
-  imageChangeInputs,
-  inPermitted,
-  isAllowed,
-  isTerminalPhase,
-  issuesFromZod,
-  NotFoundError,
-  outputTagKey,
-  permittedNamespaces,
-  ForbiddenError,
-  ValidationError,
-  Verb,
-  maxSubdomainLength,
-  newBuildSizeIssue,
-  type BuildConfigSpec,
-  type BuildRecord,
-  type NewBuildSpec,
-  type ResourceKind,
-} from "@kiln/domain";
-import {
-  backoffMs,
   fastifyTimeoutOptions,
-  healthStatusCode,
   type HttpTimeouts,
   ServiceHealth,
   unavailableRetryAfterSeconds,
 } from "@kiln/runtime";
 import type { ConsoleAssets } from "@kiln/console";
 import type { Logger } from "pino";
-import { z } from "zod";
-import {
-  registerAccessControl,
-  resourceOfPlural,
-  subjectFor,
-  subjectOf,
-  type RouteAccess,
-} from "./access.js";
+import { registerAccessControl } from "./access.js";
 import { registerApplyRoute, type BuildEngineKind } from "./apply.js";
+import { registerBuildConfigRoutes } from "./build-configs.js";
+import { registerBuildGraphRoute } from "./build-graph.js";
+import { registerBuildRoutes } from "./builds.js";
 import { registerBuildStepRoutes } from "./build-steps.js";
 import { registerConsoleRoutes } from "./console.js";
+import { registerDeployRoutes } from "./deploys.js";
 import { registerEventRoutes } from "./events.js";
-import { BuildFinishedError, PayloadTooLargeError, toHttpError } from "./errors.js";
+import { toHttpError } from "./errors.js";
+import { registerHealthRoutes } from "./health.js";
 import { registerImageStreamTagRoutes } from "./image-stream-tags.js";
 import type { KubernetesDelegation } from "./kubernetes-delegation.js";
+import { registerResourceRoutes } from "./resources.js";
 import { registerTokenRoutes } from "./tokens.js";
+import { registerWebhookDeliveryRoutes } from "./webhook-deliveries.js";
 
 export interface ApiServerOptions {
   db: Db;
@@ -122,45 +72,11 @@ export const defaultApiTimeouts: HttpTimeouts = {
   keepAliveTimeoutMs: 72_000,
 };
 
-const kinds: Record<string, ResourceKind> = {
-  buildconfigs: "BuildConfig",
-  imagestreams: "ImageStream",
-  imagestreamgrants: "ImageStreamGrant",
-  secrets: "Secret",
-  buildertemplates: "BuilderTemplate",
-};
-
-/** `config` of a route: what its caller needs (see RouteAccess). */
-const needs = (access: RouteAccess) => ({ config: { access } });
-
-const InstantiateBody = z.strictObject({
-  commit: z
-    .string()
-    .regex(/^[0-9a-f]{4,64}$/, "must be a hexadecimal commit id")
-    .optional(),
-  env: z.array(z.strictObject({ name: envName, value: z.string() })).default([]),
-  requestId: z
-    .string()
-    .min(1)
-    .max(200)
-    .regex(/^[A-Za-z0-9_-]+$/, "letters, digits, - and _ only")
-    .optional(),
-});
-
-const InstantiateBinaryQuery = z.strictObject({
-  /** File name of a single uploaded file (OpenShift's `asFile`); implies `kind=file`. */
-  asFile: z
-    .string()
-    .max(255)
-    .regex(/^(?!\.{1,2}$)[^/\0]+$/, "a plain file name (no /)")
-    .optional(),
-  kind: z.enum(["file", "archive"]).optional(),
-  requestId: InstantiateBody.shape.requestId,
-});
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** The REST API of docs/api.md. Returns a Fastify instance, not yet listening. */
+/**
+ * The REST API of docs/api.md. Returns a Fastify instance, not yet listening. The routes are in
+ * a module per resource; this sets up the server, its error answers and access control, which
+ * every route goes through (a route without `config.access` stops the server from starting).
+ */
 export function createApiServer(options: ApiServerOptions) {
   const { db, bus, token, registry } = options;
   const timeouts = options.timeouts ?? defaultApiTimeouts;
@@ -209,18 +125,10 @@ export function createApiServer(options: ApiServerOptions) {
     done(null, payload),
   );
 
+  // Before any route: it checks each route's declared access as the route is added.
   registerAccessControl(app, { db, bootstrapToken: token, kubernetes: options.kubernetes });
 
-  for (const [path, checks] of [
-    ["/healthz", health.live],
-    ["/readyz", health.ready],
-  ] as const) {
-    app.get(path, needs({ public: true }), async (_request, reply) => {
-      const report = await checks.report();
-      return reply.status(healthStatusCode(report)).send(report);
-    });
-  }
-
+  registerHealthRoutes(app, { health });
   registerApplyRoute(app, {
     db,
     bus,
@@ -233,453 +141,19 @@ export function createApiServer(options: ApiServerOptions) {
   registerBuildStepRoutes(app, { db, bus });
   if (options.console)
     registerConsoleRoutes(app, { db, assets: options.console, webhookUrl: options.webhookUrl });
-
-  // The rebuild graph of chained builds: `kiln graph`, and `kiln impact` with ?impact=ns/is:tag.
-  // The graph spans namespaces; the caller sees the BuildConfigs of the namespaces it may read.
-  app.get<{ Querystring: { impact?: string } }>(
-    "/apis/v1/buildgraph",
-    needs({ handler: true, why: "cluster-wide: shows the permitted namespaces only" }),
-    async (request) => {
-      const readable = permittedNamespaces(
-        await subjectFor(request, "known"),
-        Verb.Read,
-        AccessResource.BuildConfigs,
-      );
-      const shown = (id: string) => inPermitted(readable, id.slice(0, id.indexOf("/")));
-      const graph = new BuildGraph(await listAllBuildConfigs(db));
-      const nodes = graph.buildConfigs
-        .filter((bc) => inPermitted(readable, bc.namespace))
-        .map((bc) => ({
-          buildConfig: `${bc.namespace}/${bc.name}`,
-          inputs: imageChangeInputs(bc.spec, bc.namespace),
-          output: outputTagKey(bc),
-          downstream: (graph.downstream.get(`${bc.namespace}/${bc.name}`) ?? []).filter(shown),
-        }));
-      nodes.sort((a, b) => a.buildConfig.localeCompare(b.buildConfig));
-      return {
-        nodes,
-        ...(request.query.impact
-          ? { impact: graph.impact(request.query.impact).filter(shown) }
-          : {}),
-      };
-    },
-  );
-
-  type NsParams = { ns: string; plural: string; name: string };
-  const kindOf = (params: { ns: string; plural: string }): ResourceKind => {
-    const kind = kinds[params.plural];
-    if (!kind) throw new NotFoundError("resource type", params.ns, params.plural);
-    return kind;
-  };
-
-  /** Git webhook deliveries, newest first, with the build each made (`kiln events`). */
-  app.get<{ Params: { ns: string }; Querystring: { buildConfig?: string; limit?: string } }>(
-    "/apis/v1/namespaces/:ns/webhookdeliveries",
-    needs({ verb: Verb.Read, resource: AccessResource.WebhookDeliveries }),
-    async (request) => {
-      const limit = request.query.limit === undefined ? undefined : Number(request.query.limit);
-      if (limit !== undefined && !(Number.isInteger(limit) && limit > 0))
-        throw new ValidationError([{ path: "limit", message: "a positive integer" }]);
-      const items = await listWebhookDeliveries(db, request.params.ns, {
-        buildConfig: request.query.buildConfig,
-        limit,
-      });
-      return { items: items.map(toWebhookDeliveryJson) };
-    },
-  );
-
-  /**
-   * Refused webhook requests that were counted, not stored (for BuildConfigs that do not exist),
-   * per hour, reason and provider. Behind the token on purpose: on the webhook port, a counter
-   * that moves would tell a prober which BuildConfigs exist, which the receiver's 401 hides.
-   */
-  app.get<{ Querystring: { limit?: string } }>(
-    "/apis/v1/webhookrefusals",
-    needs({ handler: true, why: "cluster-wide counts, of no namespace: cluster admins only" }),
-    async (request) => {
-      const subject = subjectOf(request);
-      if (!subject.clusterAdmin)
-        throw new ForbiddenError(
-          `${describeSubject(subject)} may not read the webhook refusal counts (cluster-wide: cluster admins only)`,
-        );
-      const limit = request.query.limit === undefined ? undefined : Number(request.query.limit);
-      if (limit !== undefined && !(Number.isInteger(limit) && limit > 0))
-        throw new ValidationError([{ path: "limit", message: "a positive integer" }]);
-      const items = await listWebhookRefusalCounts(db, { limit });
-      return { items: items.map(toWebhookRefusalCountJson) };
-    },
-  );
-
-  /** Deploys (an image change rolled out to a workload or an HTTP target), newest first (`kiln get deploys`). */
-  const DeploysQuery = z.strictObject({
-    imageStreamTag: z.string().min(1).optional(),
-    status: z.enum(deployPhases).optional(),
-    limit: z.coerce.number().int().min(1).max(1000).optional(),
-  });
-  /** `namespaces`: one, the ones the caller may read, or `"all"`. */
-  const listDeploysRoute = async (namespaces: "all" | ReadonlySet<string>, query: unknown) => {
-    const parsed = DeploysQuery.safeParse(query ?? {});
-    if (!parsed.success) throw new ValidationError(issuesFromZod(parsed.error));
-    const items = await listDeploys(
-      db,
-      namespaces === "all" ? undefined : [...namespaces],
-      parsed.data,
-    );
-    return { apiVersion: "kiln.dev/v1", kind: "DeployList", items: items.map(toDeployJson) };
-  };
-  const readDeploys = needs({ verb: Verb.Read, resource: AccessResource.Deploys });
-  app.get<{ Params: { ns: string } }>(
-    "/apis/v1/namespaces/:ns/deploys",
-    readDeploys,
-    async (request) => listDeploysRoute(new Set([request.params.ns]), request.query),
-  );
-  app.get(
-    "/apis/v1/deploys",
-    needs({ handler: true, why: "cluster-wide: shows the permitted namespaces only" }),
-    async (request) =>
-      listDeploysRoute(
-        permittedNamespaces(await subjectFor(request, "known"), Verb.Read, AccessResource.Deploys),
-        request.query,
-      ),
-  );
-  app.get<{ Params: { ns: string; id: string } }>(
-    "/apis/v1/namespaces/:ns/deploys/:id",
-    readDeploys,
-    async (request) => {
-      const { ns, id } = request.params;
-      const deploy = /^[0-9a-f-]{36}$/.test(id) ? await getDeploy(db, id) : null;
-      if (!deploy || deploy.namespace !== ns) throw new NotFoundError("Deploy", ns, id);
-      return toDeployJson(deploy);
-    },
-  );
-
-  const readPlural = needs({ verb: Verb.Read, resource: resourceOfPlural });
-  app.get<{ Params: NsParams }>("/apis/v1/namespaces/:ns/:plural", readPlural, async (request) => {
-    if (request.params.plural === "builds") return listBuildsRoute(request as never);
-    const kind = kindOf(request.params);
-    const rows = await listResources(db, kind, request.params.ns);
-    const history = kind === "ImageStream" ? await listTagHistory(db, request.params.ns) : [];
-    return {
-      items: rows.map((row) =>
-        toResourceJson(kind, row, {
-          registry,
-          tagHistory: history.filter((h) => h.imageStream === row.name),
-        }),
-      ),
-    };
-  });
-
-  app.get<{ Params: NsParams }>(
-    "/apis/v1/namespaces/:ns/:plural/:name",
-    readPlural,
-    async (request) => {
-      const { ns, name, plural } = request.params;
-      if (plural === "builds") return toBuildJson(await mustGetBuild(ns, name));
-      const kind = kindOf(request.params);
-      const row = await getResource(db, kind, ns, name);
-      if (!row) throw new NotFoundError(kind, ns, name);
-      return toResourceJson(kind, row, {
-        registry,
-        tagHistory: kind === "ImageStream" ? await listTagHistory(db, ns, name) : [],
-      });
-    },
-  );
-
-  app.delete<{ Params: NsParams }>(
-    "/apis/v1/namespaces/:ns/:plural/:name",
-    needs({ verb: Verb.Delete, resource: resourceOfPlural }),
-    async (request) => {
-      const kind = kindOf(request.params);
-      const { ns, name } = request.params;
-      await deleteResource(db, kind, ns, name);
-      return { deleted: { kind, namespace: ns, name } };
-    },
-  );
-
-  async function listBuildsRoute(
-    request: FastifyRequest<{ Params: NsParams; Querystring: { buildConfig?: string } }>,
-  ) {
-    const items = await listBuilds(db, request.params.ns, {
-      buildConfig: request.query.buildConfig,
-    });
-    return { items: items.map(toBuildJson) };
-  }
-
-  async function mustGetBuild(namespace: string, name: string): Promise<BuildRecord> {
-    const build = await getBuild(db, namespace, name);
-    if (!build) throw new NotFoundError("Build", namespace, name);
-    return build;
-  }
-
+  registerBuildGraphRoute(app, { db });
+  registerWebhookDeliveryRoutes(app, { db });
+  registerDeployRoutes(app, { db });
+  registerResourceRoutes(app, { db, registry });
+  registerBuildRoutes(app, { db, bus, timeouts });
   registerImageStreamTagRoutes(app, { db, bus, logger: options.logger });
-
-  const startBuilds = needs({ verb: Verb.Start, resource: AccessResource.Builds });
-  app.post<{ Params: { ns: string; name: string } }>(
-    "/apis/v1/namespaces/:ns/buildconfigs/:name/instantiate",
-    startBuilds,
-    async (request, reply) => {
-      const { ns, name } = request.params;
-      const parsed = InstantiateBody.safeParse(request.body ?? {});
-      if (!parsed.success) throw new ValidationError(issuesFromZod(parsed.error));
-      const bc = await getResource(db, "BuildConfig", ns, name);
-      if (!bc) throw new NotFoundError("BuildConfig", ns, name);
-      const requestId = parsed.data.requestId ?? randomUUID();
-      const build = {
-        namespace: ns,
-        buildConfig: name,
-        commit: parsed.data.commit,
-        env: parsed.data.env,
-        cause: { type: "Manual", message: "Manually triggered" },
-      } as const;
-      refuseUncarriable(bc.spec as BuildConfigSpec, build);
-      await requestBuild(bus, { requestId, ...build });
-      return answerWhenCreated(requestId, reply);
-    },
-  );
-
-  /**
-   * Refuses (400, naming the field and the limit) a build whose spec would be too large for the
-   * bus to carry to a runner: weighed as the scheduler will make it, before anything is sent.
-   */
-  function refuseUncarriable(spec: BuildConfigSpec, build: Omit<NewBuildSpec, "number">): void {
-    const issue = newBuildSizeIssue(spec, build, registry);
-    if (issue) throw new ValidationError([issue]);
-  }
-
-  /** The scheduler numbers the build; wait for it so the CLI can print and follow `NAME-N`. */
-  async function answerWhenCreated(requestId: string, reply: FastifyReply) {
-    const until = Date.now() + (options.instantiateWaitMs ?? 15_000);
-    // Looks again after 5 ms, 10 ms, … then every 100 ms: most builds are numbered at once.
-    for (let attempt = 1; Date.now() < until; attempt++) {
-      const build = await findBuildByRequestId(db, requestId);
-      if (build) return reply.status(201).send(toBuildJson(build));
-      await sleep(backoffMs(attempt, { baseMs: 5, maxMs: 100 }));
-    }
-    return reply.status(202).send({ requestId });
-  }
-
-  /**
-   * A binary build (OpenShift's `instantiatebinary`): the body is streamed into the
-   * BUILD_INPUTS object store under the request id, then `build.requested` names that object.
-   * Over the limit, reading stops, the partial object is deleted and nothing is published.
-   */
-  app.post<{ Params: { ns: string; name: string }; Querystring: Record<string, string> }>(
-    "/apis/v1/namespaces/:ns/buildconfigs/:name/instantiatebinary",
-    // Checked before the upload is read: a refused caller's bytes are never stored.
-    startBuilds,
-    async (request, reply) => {
-      const { ns, name } = request.params;
-      const query = InstantiateBinaryQuery.safeParse(request.query ?? {});
-      if (!query.success) throw new ValidationError(issuesFromZod(query.error));
-      const bc = await getResource(db, "BuildConfig", ns, name);
-      if (!bc) throw new NotFoundError("BuildConfig", ns, name);
-      const body = request.body;
-      if (!(body instanceof Readable))
-        throw new ValidationError([
-          { path: "body", message: "an application/octet-stream body is required" },
-        ]);
-      const kind = query.data.kind ?? (query.data.asFile ? "file" : "archive");
-      // The BuildConfig's asFile wins over the client's, as in OpenShift.
-      const asFile =
-        kind === "file"
-          ? ((bc.spec as BuildConfigSpec).source.binary?.asFile ?? query.data.asFile)
-          : undefined;
-      if (kind === "file" && !asFile)
-        throw new ValidationError([{ path: "asFile", message: "required when kind is file" }]);
-      // Before a byte is stored: the upload itself travels out of band, the rest must fit.
-      refuseUncarriable(bc.spec as BuildConfigSpec, {
-        namespace: ns,
-        buildConfig: name,
-        env: [],
-        cause: { type: "Manual", message: "Binary build" },
-      });
-
-      const limit = options.binaryLimitBytes ?? 512 * 1024 * 1024;
-      const tooLarge = () => {
-        // Nothing more is stored, but what the client is still sending is read and dropped for up
-        // to 10 s (a "lingering close"): closing at once resets the connection under a client
-        // that is mid-upload, and it then never sees this 413, only "connection reset".
-        body.unpipe();
-        body.resume();
-        const giveUp = setTimeout(() => body.destroy(), 10_000).unref();
-        body.once("end", () => clearTimeout(giveUp));
-        return reply.status(413).send({
-          error: "PayloadTooLarge",
-          message: `the upload is larger than ${limit} bytes (API_BINARY_LIMIT_BYTES)`,
-        });
-      };
-      if (Number(request.headers["content-length"]) > limit) return tooLarge();
-
-      const requestId = query.data.requestId ?? randomUUID();
-      const hash = createHash("sha256");
-      let size = 0;
-      const meter = new Transform({
-        transform(chunk: Buffer, _encoding, callback) {
-          size += chunk.length;
-          if (size > limit)
-            return callback(new PayloadTooLargeError(`the upload is larger than ${limit} bytes`));
-          hash.update(chunk);
-          callback(null, chunk);
-        },
-      });
-      // pipe, not pipeline: a failed meter must not destroy the request socket before the 413 is sent.
-      body.on("error", (error) => meter.destroy(error));
-      meter.on("error", () => body.unpipe(meter));
-      body.pipe(meter);
-      try {
-        await bus.putObject(
-          "BUILD_INPUTS",
-          requestId,
-          Readable.toWeb(meter) as ReadableStream<Uint8Array>,
-        );
-      } catch (error) {
-        if (size > limit) return tooLarge();
-        throw error;
-      }
-      const binary = {
-        object: requestId,
-        kind,
-        ...(asFile ? { asFile } : {}),
-        size,
-        sha256: hash.digest("hex"),
-        uploadedAt: new Date().toISOString(),
-      };
-      try {
-        await requestBuild(bus, {
-          requestId,
-          namespace: ns,
-          buildConfig: name,
-          env: [],
-          cause: {
-            type: "Manual",
-            message: `Binary build (${kind}${asFile ? ` ${asFile}` : ""}, ${size} bytes)`,
-          },
-          binary,
-        });
-      } catch (error) {
-        // No build can ever read it: do not leave the upload to the TTL.
-        await bus.deleteObject("BUILD_INPUTS", requestId).catch(() => undefined);
-        throw error;
-      }
-      request.log.info({ requestId, kind, size }, "binary input stored");
-      return answerWhenCreated(requestId, reply);
-    },
-  );
-
-  app.post<{ Params: { ns: string; name: string } }>(
-    "/apis/v1/namespaces/:ns/builds/:name/cancel",
-    needs({ verb: Verb.Cancel, resource: AccessResource.Builds }),
-    async (request, reply) => {
-      const build = await mustGetBuild(request.params.ns, request.params.name);
-      if (isTerminalPhase(build.phase))
-        throw new BuildFinishedError(`build ${build.name} already ended ${build.phase}`);
-      await bus.publish(
-        "build.cancel-requested",
-        build.id,
-        {
-          v: 1,
-          buildId: build.id,
-          namespace: build.namespace,
-          name: build.name,
-          requestedAt: new Date().toISOString(),
-        },
-        { msgId: `${build.id}:cancel` },
-      );
-      return reply.status(202).send(toBuildJson(build));
-    },
-  );
-
-  app.get<{
-    Params: { ns: string; name: string };
-    Querystring: { follow?: string; download?: string };
-  }>(
-    "/apis/v1/namespaces/:ns/builds/:name/log",
-    needs({ verb: Verb.Read, resource: AccessResource.Builds }),
-    async (request, reply) => {
-      const build = await mustGetBuild(request.params.ns, request.params.name);
-      const follow = request.query.follow === "true" || request.query.follow === "1";
-      if (follow) {
-        // A followed log is quiet while a build step prints nothing, for minutes: the idle
-        // timeout is for clients that stall a request, and this one has been read in full. TCP
-        // keep-alive probes instead tell a client that is gone from one that waits.
-        request.raw.socket.setTimeout(0);
-        request.raw.socket.setKeepAlive(true, timeouts.idleTimeoutMs);
-      }
-      reply.hijack();
-      const raw = reply.raw;
-      raw.writeHead(200, {
-        "content-type": "text/plain; charset=utf-8",
-        "cache-control": "no-cache",
-        "x-content-type-options": "nosniff",
-        // The console's download link: saved as a file named after the build.
-        ...(request.query.download === "true" || request.query.download === "1"
-          ? { "content-disposition": `attachment; filename="${build.name}.log"` }
-          : {}),
-      });
-      // The status now, not with the first line: a build may print nothing for minutes.
-      raw.flushHeaders();
-      const controller = new AbortController();
-      raw.on("close", () => controller.abort());
-      try {
-        await streamLog(build, follow && !isTerminalPhase(build.phase), raw, controller);
-      } catch (error) {
-        request.log.error({ err: error, buildId: build.id }, "log stream failed");
-      } finally {
-        raw.end();
-      }
-    },
-  );
-
-  /**
-   * Writes a build's log. Following, it also watches the build: once it has ended, it reads
-   * on until every stored batch is written (the runner stores all lines before the final
-   * status), then ends the response.
-   */
-  async function streamLog(
-    build: BuildRecord,
-    follow: boolean,
-    raw: ServerResponse,
-    controller: AbortController,
-  ): Promise<void> {
-    let delivered = 0;
-    // Awaited only once the log ends: until then its failure (PostgreSQL gone mid-follow) must
-    // end the stream, not go unhandled (which would take the whole api down).
-    let watchFailure: unknown;
-    const watcher = follow
-      ? watchForEnd(build.id, () => delivered, controller).catch((error: unknown) => {
-          watchFailure = error;
-          controller.abort();
-        })
-      : Promise.resolve();
-    for await (const batch of bus.read("build.log-appended", build.id, {
-      follow,
-      signal: controller.signal,
-    })) {
-      if (batch.lines.length > 0) raw.write(`${batch.lines.join("\n")}\n`);
-      delivered += 1;
-    }
-    controller.abort();
-    await watcher;
-    if (watchFailure !== undefined) throw watchFailure;
-  }
-
-  async function watchForEnd(
-    buildId: string,
-    delivered: () => number,
-    controller: AbortController,
-  ): Promise<void> {
-    while (!controller.signal.aborted) {
-      await sleep(200);
-      const build = await getBuildById(db, buildId);
-      if (!build || isTerminalPhase(build.phase)) {
-        const total = await bus.count("build.log-appended", buildId);
-        const until = Date.now() + 5_000;
-        while (delivered() < total && Date.now() < until && !controller.signal.aborted)
-          await sleep(20);
-        controller.abort();
-      }
-    }
-  }
+  registerBuildConfigRoutes(app, {
+    db,
+    bus,
+    registry,
+    instantiateWaitMs: options.instantiateWaitMs ?? 15_000,
+    binaryLimitBytes: options.binaryLimitBytes ?? 512 * 1024 * 1024,
+  });
 
   return app;
 }
