@@ -472,6 +472,20 @@ export class Bus {
     return (await this.send(type, key, payload, options, newest?.seq ?? 0)) !== null;
   }
 
+  /**
+   * Publishes only if the newest stored event of the key is the one at `lastSubjectSeq` (0:
+   * none is stored): `publishIf` for a publisher that knows the newest event already (it
+   * published it), without reading it back. The stored sequence, or null when refused.
+   */
+  async publishAfter<T extends EventType>(
+    type: T,
+    key: string,
+    payload: EventInput<T>,
+    options: { msgId: string; retryForMs?: number; lastSubjectSeq: number },
+  ): Promise<number | null> {
+    return (await this.send(type, key, payload, options, options.lastSubjectSeq))?.seq ?? null;
+  }
+
   /** null: refused because another message of the subject was stored after `lastSubjectSeq`. */
   private async send<T extends EventType>(
     type: T,

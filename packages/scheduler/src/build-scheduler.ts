@@ -40,6 +40,7 @@ import {
   planDispatch,
   planImageTriggeredBuilds,
   SecretType,
+  type BuildConfigSpec,
   type BuildRecord,
   type SecretSpec,
   type TagImage,
@@ -152,15 +153,25 @@ export class BuildScheduler {
    * build is still `New` and is dispatched again (JetStream drops the duplicate), never lost.
    * What it changed is announced once committed; a failed announcement loses only the news.
    */
-  private async advanceQueue(namespace: string, buildConfig: string): Promise<void> {
-    const moved = await withBuildQueue(this.options.db, namespace, buildConfig, (tx, queue) =>
-      this.moveQueue(tx, namespace, queue),
+  private async advanceQueue(
+    namespace: string,
+    buildConfig: string,
+    ended?: BuildRecord,
+  ): Promise<void> {
+    const moved = await withBuildQueue(
+      this.options.db,
+      namespace,
+      buildConfig,
+      async (tx, queue) => {
+        if (ended) await this.prune(tx, ended, queue.spec);
+        return this.moveQueue(tx, namespace, queue);
+      },
     );
     if (!moved) return;
     // Counted and announced once the transaction has committed: a rolled-back one did nothing.
     for (const build of moved.ended) {
       this.countEnded(build);
-      await this.prune(build);
+      await this.prune(this.options.db, build);
       await this.announcer.orLog(this.announcer.ended(build, 0), build, build.phase);
     }
     const at = new Date();
@@ -223,11 +234,10 @@ export class BuildScheduler {
     build: BuildRecord,
   ): Promise<{ failed: BuildRecord | null } | null> {
     // Checked here, not only at apply: a grant revoked since then must stop the next build.
-    const denied = deniedUses(
-      build.spec.imageStreamUses ?? [],
-      await listImageStreamGrants(db),
-      build.namespace,
-    );
+    // Only a build that uses another namespace's ImageStreams needs the grants read.
+    const uses = build.spec.imageStreamUses ?? [];
+    const denied =
+      uses.length === 0 ? [] : deniedUses(uses, await listImageStreamGrants(db), build.namespace);
     if (denied.length > 0) {
       const bc = { namespace: build.namespace, name: build.buildConfig };
       const failed = await this.failUndispatched(db, build, FailureReason.ImageAccessDenied, {
@@ -342,6 +352,9 @@ export class BuildScheduler {
   }
 
   private async onStatusChanged(event: BuildStatusChangedV1): Promise<void> {
+    // This scheduler's own New and Pending (attempt 0; a runner's attempts start at 1): stored
+    // before they were announced, so there is nothing to apply (two transactions a build fewer).
+    if (event.attempt === 0 && (event.phase === "New" || event.phase === "Pending")) return;
     const at = new Date(event.at);
     const { applied, build } = await applyBuildStatus(this.options.db, {
       buildId: event.buildId,
@@ -369,10 +382,10 @@ export class BuildScheduler {
       this.options.metrics?.started(this.sampleOf(build));
     if (applied && build && isTerminalPhase(build.phase)) {
       this.countEnded(build);
-      await this.prune(build);
       // The next queued build of a Serial BuildConfig may go now. Always under the lock: a build
       // being created (and its queue moved) in another transaction is waited for, not missed.
-      await this.advanceQueue(build.namespace, build.buildConfig);
+      // Its history is pruned there too, where the BuildConfig's limits are at hand.
+      await this.advanceQueue(build.namespace, build.buildConfig, build);
       // BuildConfigs downstream may have waited for this build to end.
       await this.imagePasses.request(new Map());
     }
@@ -387,8 +400,26 @@ export class BuildScheduler {
     this.options.metrics?.ended(this.sampleOf(build));
   }
 
-  private async prune(build: BuildRecord): Promise<void> {
-    const pruned = await pruneBuildHistory(this.options.db, build.namespace, build.buildConfig);
+  /**
+   * Deletes the BuildConfig's ended builds past its history limits. With the limits known, a
+   * build numbered within both of them is not looked at: its BuildConfig has no more builds
+   * than that (most builds of a cascade, one statement a build fewer).
+   */
+  private async prune(
+    db: DbOrTx,
+    build: BuildRecord,
+    limits?: Pick<BuildConfigSpec, "successfulBuildsHistoryLimit" | "failedBuildsHistoryLimit">,
+  ): Promise<void> {
+    if (
+      limits &&
+      build.number <=
+        Math.min(
+          limits.successfulBuildsHistoryLimit ?? Infinity,
+          limits.failedBuildsHistoryLimit ?? Infinity,
+        )
+    )
+      return;
+    const pruned = await pruneBuildHistory(db, build.namespace, build.buildConfig);
     if (pruned.length > 0)
       this.log.info(
         { buildConfig: build.buildConfig, namespace: build.namespace, pruned },
@@ -412,7 +443,7 @@ export class BuildScheduler {
     );
     if (applied && build) {
       this.countEnded(build);
-      await this.prune(build);
+      await this.prune(this.options.db, build);
       // Logged, not thrown: this advisory comes once, and the dispatch must still be deleted.
       await this.announcer.orLog(this.announcer.ended(build, attempt), build, build.phase);
       await this.advanceQueue(build.namespace, build.buildConfig);
@@ -537,7 +568,7 @@ export class BuildScheduler {
     if (!applied || !cancelled) return;
     this.countEnded(cancelled);
     this.log.info({ buildId: build.id, build: build.name }, "queued build cancelled");
-    await this.prune(build);
+    await this.prune(this.options.db, build);
     await this.announcer.orLog(this.announcer.ended(cancelled, 0), cancelled, "Cancelled");
     await this.advanceQueue(build.namespace, build.buildConfig);
   }

@@ -8,6 +8,9 @@ import type { Logger } from "pino";
  */
 const announceRetryMs = 10_000;
 
+/** Builds whose New's sequence is kept for their Pending; an older one reads the bus instead. */
+const maxRemembered = 10_000;
+
 /** The phases the scheduler gives a build before any runner has it. */
 export type WaitingPhase = Extract<BuildPhase, "New" | "Pending">;
 
@@ -16,9 +19,15 @@ export type WaitingPhase = Extract<BuildPhase, "New" | "Pending">;
  * the transaction that made them has committed (a rolled-back change is never heard), with the
  * runners' msg id convention `<buildId>:<phase>:<attempt>`, so announcing again is a duplicate.
  * The scheduler's own `scheduler-build-status` consumer hears them too and applies nothing
- * (`applyBuildStatus` finds the build there already).
+ * (New and Pending are skipped; an end finds the build there already).
  */
 export class BuildStatusAnnouncer {
+  /**
+   * Where each build's `New` was stored, until its `Pending` is announced: the Pending then
+   * expects that sequence without reading the bus first (two JetStream requests fewer a build).
+   */
+  private readonly announcedNew = new Map<string, number>();
+
   constructor(
     private readonly bus: Bus,
     private readonly log: Logger,
@@ -32,6 +41,26 @@ export class BuildStatusAnnouncer {
    * handed the build again reads to number its attempt and to skip a build that has ended.
    */
   async waiting(build: BuildRecord, phase: WaitingPhase, at: Date): Promise<void> {
+    const msgId = `${build.id}:${phase}:0`;
+    const newAt = phase === "Pending" ? this.announcedNew.get(build.id) : undefined;
+    this.announcedNew.delete(build.id);
+    if (phase === "New" || newAt !== undefined) {
+      // New: only onto nothing (a build just recorded has no status yet); Pending: only onto the
+      // New this scheduler stored. Refused, something newer is there (or this is a repeat).
+      const seq = await this.bus.publishAfter(
+        "build.status-changed",
+        build.id,
+        event(build, phase, 0, at),
+        {
+          msgId,
+          retryForMs: announceRetryMs,
+          lastSubjectSeq: newAt ?? 0,
+        },
+      );
+      if (seq !== null && phase === "New") this.remember(build.id, seq);
+      if (seq === null) this.notAnnounced(build, phase);
+      return;
+    }
     const published = await this.bus.publishIf(
       "build.status-changed",
       build.id,
@@ -44,11 +73,23 @@ export class BuildStatusAnnouncer {
           (phase === "Pending" && newest.attempt === 0 && newest.phase === "New"),
       },
     );
-    if (!published)
-      this.log.debug(
-        { buildId: build.id, build: build.name, phase },
-        "build status not announced: the bus holds a newer one",
-      );
+    if (!published) this.notAnnounced(build, phase);
+  }
+
+  private notAnnounced(build: BuildRecord, phase: WaitingPhase): void {
+    this.log.debug(
+      { buildId: build.id, build: build.name, phase },
+      "build status not announced: the bus holds a newer one",
+    );
+  }
+
+  /** Bounded: a build queued for long (Serial) may be dispatched after many others were. */
+  private remember(buildId: string, seq: number): void {
+    if (this.announcedNew.size >= maxRemembered) {
+      const oldest = this.announcedNew.keys().next().value;
+      if (oldest !== undefined) this.announcedNew.delete(oldest);
+    }
+    this.announcedNew.set(buildId, seq);
   }
 
   /**
