@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
-import { api, subscribe } from "./api.js";
+import { api, subscribe, takePrefetched } from "./api.js";
 
 /**
  * An API resource, read when the view opens and read again when one of the namespace's events
@@ -11,7 +11,7 @@ export function useResource(path, { ns, refreshOn } = {}) {
   const load = useCallback(async () => {
     const ticket = ++latest.current;
     try {
-      const data = await api(path);
+      const data = await (takePrefetched(path) ?? api(path));
       if (ticket === latest.current) setState({ data, error: null, loading: false });
     } catch (error) {
       if (ticket === latest.current) setState({ data: null, error, loading: false });

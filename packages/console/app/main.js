@@ -1,6 +1,6 @@
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import { api, ApiError, whenUnauthorized } from "./api.js";
+import { api, ApiError, nsPath, prefetch, takePrefetched, whenUnauthorized } from "./api.js";
 import { html } from "./html.js";
 import { BuildConfigsPage } from "./pages/build-configs.js";
 import { BuildConfigPage } from "./pages/build-config.js";
@@ -49,7 +49,7 @@ function App() {
   const route = useRoute();
   const loadSession = async () => {
     try {
-      setSession(await api("/apis/v1/session"));
+      setSession(await (takePrefetched("/apis/v1/session") ?? api("/apis/v1/session")));
     } catch (error) {
       if (error instanceof ApiError && error.status === 401) setSession(null);
       else setSession({ error });
@@ -137,6 +137,15 @@ function Page({ route, ns, canChange, session }) {
     default:
       return html`<div class="error">No such page: ${route.page}</div>`;
   }
+}
+
+// The session and the named page's lists are asked for at once, before anything renders.
+routeFromPath();
+prefetch("/apis/v1/session");
+const first = parseRoute(location.hash);
+if (first.ns && first.page === "buildconfigs" && !first.name) {
+  prefetch(nsPath(first.ns, "/buildconfigs"));
+  prefetch(nsPath(first.ns, "/builds"));
 }
 
 render(html`<${App} />`, document.getElementById("root"));
