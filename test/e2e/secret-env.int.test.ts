@@ -1,4 +1,6 @@
+import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
+import { once } from "node:events";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, expect } from "vitest";
@@ -156,4 +158,104 @@ test("a Docker build's env and build args read from an Opaque Secret reach its R
     },
   ]);
   for (const secret of [envValue, argValue]) expect(everything).not.toContain(secret);
+});
+
+/**
+ * What another local user sees while builds run: every process's command line (world-readable)
+ * and whatever environments it may read, sampled until `stop` is called. Lines are deduplicated.
+ */
+function watchProcessesAs(user: { uid: number; gid: number }) {
+  const seen = new Set<string>();
+  let partial = "";
+  const reader = spawn(
+    "sh",
+    [
+      "-c",
+      'while :; do for p in /proc/[0-9]*; do cat "$p/cmdline" "$p/environ" 2>/dev/null | tr "\\0" " "; echo; done; done',
+    ],
+    { ...user, stdio: ["ignore", "pipe", "ignore"] },
+  );
+  reader.stdout.setEncoding("utf8");
+  reader.stdout.on("data", (chunk: string) => {
+    const lines = (partial + chunk).split("\n");
+    partial = lines.pop() ?? "";
+    for (const line of lines) if (line.trim()) seen.add(line);
+  });
+  return {
+    seen,
+    async stop() {
+      reader.kill("SIGKILL");
+      await once(reader, "exit");
+      if (partial) seen.add(partial);
+    },
+  };
+}
+
+test("while a build with env and build args from a Secret runs, another local user finds the values in no process's command line or environment; the build still gets them; a name buildah reads itself is refused at apply", async ({
+  infra,
+  baseImage,
+  database,
+  subjectPrefix,
+}) => {
+  await using repo = await makeGitRepo({
+    // Long enough for the sampler to see buildah's command line several times.
+    Dockerfile: `FROM ${baseImage.ref}\nARG BUILD_TOKEN\nRUN sleep 4; echo "arg-hash=$(printf %s "$BUILD_TOKEN" | sha256sum | cut -d' ' -f1)"\nCMD ["/bin/sh", "-c", "printf %s \\"$TOKEN\\" | sha256sum"]\n`,
+  });
+  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix });
+  const call = api(running);
+  const doc = buildConfig("watched", {
+    env: [fromSecret("TOKEN", "app-secrets", "token")],
+    buildArgs: [fromSecret("BUILD_TOKEN", "app-secrets", "build-token")],
+  });
+  doc.spec.source.git.uri = repo.url;
+  const secret = {
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: { name: "app-secrets" },
+    stringData: { token: envValue, "build-token": argValue },
+  };
+
+  // A Secret-read name buildah itself reads would steer buildah: refused, naming the field.
+  for (const [list, name] of [
+    ["env", "PATH"],
+    ["buildArgs", "CONTAINERS_REGISTRIES_CONF"],
+    ["env", "REGISTRY_AUTH_FILE"],
+    ["buildArgs", "XDG_RUNTIME_DIR"],
+  ] as const) {
+    const bad = buildConfig("steers", { [list]: [fromSecret(name, "app-secrets", "token")] });
+    const refused = await call("POST", "/apis/v1/apply", { items: [secret, bad] });
+    expect(refused.status, refused.text).toBe(400);
+    expect(refused.text).toContain(`spec.strategy.dockerStrategy.${list}[0].name`);
+    expect(refused.text).toContain("read by buildah from its own environment");
+  }
+  expect((await call("GET", "/apis/v1/namespaces/default/buildconfigs/steers")).status).toBe(404);
+
+  const applied = await call("POST", "/apis/v1/apply", { items: [secret, doc] });
+  expect(applied.status, applied.text).toBe(200);
+
+  const nobody = { uid: 65534, gid: 65534 };
+  const watcher = watchProcessesAs(nobody);
+  let log: string;
+  let imageReference: string;
+  try {
+    const started = await call(
+      "POST",
+      "/apis/v1/namespaces/default/buildconfigs/watched/instantiate",
+      {},
+    );
+    expect([201, 202], started.text).toContain(started.status);
+    const done = await waitForBuild(call, "watched-1", finished, 170_000);
+    log = (await call("GET", "/apis/v1/namespaces/default/builds/watched-1/log")).text;
+    expect(done.status.phase, log).toBe("Complete");
+    imageReference = done.status.output.imageReference;
+  } finally {
+    await watcher.stop();
+  }
+  const seen = [...watcher.seen].join("\n");
+  for (const value of [envValue, argValue]) expect(seen.includes(value), value).toBe(false);
+  // And the sampler did catch the build's buildah: its command line names the variables only.
+  expect(seen).toMatch(/ bud .*--build-arg BUILD_TOKEN .*--env TOKEN /);
+  // And the build got them: the RUN step's build arg, the image's env.
+  expect(log).toContain(`arg-hash=${hash(argValue)}`);
+  expect(await runImage(baseImage, imageReference)).toMatch(new RegExp(`^${hash(envValue)}\\s`));
 });

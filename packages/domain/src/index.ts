@@ -133,6 +133,7 @@ export {
 export type { ImageStreamGrantRule, ImageStreamUse } from "./access/image-access.js";
 export { SecretType, webhookSecretKey } from "./resources/secret.js";
 export { secretEnvRefs, withSecretEnv } from "./resources/secret-env.js";
+export { buildahReservedEnvName } from "./resources/buildah-env.js";
 export type { SecretEnvRef, SecretEnvValues } from "./resources/secret-env.js";
 export type {
   DockerConfigJsonSecretSpec,

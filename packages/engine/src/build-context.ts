@@ -41,8 +41,14 @@ export async function buildahStep(
   reason: FailureReason,
   message: string,
   onLine = (l: string) => ctx.sink.line(l),
+  secretEnv: Readonly<Record<string, string>> = {},
 ): Promise<void> {
-  const result = await ctx.buildah.run(args, { onLine, signal: ctx.signal, build: ctx.job.id });
+  const result = await ctx.buildah.run(args, {
+    onLine,
+    signal: ctx.signal,
+    build: ctx.job.id,
+    secretEnv,
+  });
   if (result.aborted) throw ctx.signal.reason;
   if (result.exitCode !== 0)
     throw new BuildFailure(reason, `${message} (exit ${result.exitCode ?? result.signal})`);

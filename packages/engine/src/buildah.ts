@@ -1,4 +1,4 @@
-import type { ImageConfig } from "@kiln/domain";
+import { buildahReservedEnvName, type ImageConfig } from "@kiln/domain";
 import { runCommand, type CommandResult, type RunCommandOptions } from "@kiln/runtime";
 import { randomBytes } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
@@ -163,14 +163,25 @@ export class Buildah {
     options: Omit<RunCommandOptions, "command" | "args" | "env"> & {
       /** The build a `bud` runs for: its containers are marked with it too. */
       build?: string;
+      /**
+       * Values buildah reads from its environment (`--env NAME`, `--build-arg NAME` without
+       * `=value`): a Secret's value, which on the command line every local user could read in
+       * /proc/<pid>/cmdline. No name may be one buildah itself reads (`buildahReservedEnvName`).
+       */
+      secretEnv?: Readonly<Record<string, string>>;
     } = {},
   ): Promise<CommandResult> {
-    const { build, ...rest } = options;
+    const { build, secretEnv = {}, ...rest } = options;
+    for (const name of Object.keys(secretEnv)) {
+      const reserved = buildahReservedEnvName(name);
+      if (reserved) throw new Error(`refusing to pass ${name} to buildah: ${reserved}`);
+    }
     const command = {
       command: this.binary,
       args: [...this.globalArgs(), ...this.marked(args, build)],
       env: this.env(),
     };
+    const wrapped = this.session ? await this.session.wrap(command.command, command.args) : command;
     const onLine = rest.onLine;
     return runCommand({
       killGraceMs: 5000,
@@ -180,7 +191,8 @@ export class Buildah {
       parentDeathSignal: "SIGTERM",
       ...rest,
       ...(onLine ? { onLine: (line: string) => this.withoutOwnerArg(line, onLine) } : {}),
-      ...(this.session ? await this.session.wrap(command.command, command.args) : command),
+      ...wrapped,
+      env: { ...wrapped.env, ...secretEnv },
     });
   }
 

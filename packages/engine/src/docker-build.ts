@@ -2,8 +2,10 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
   BuildFailure,
+  buildahReservedEnvName,
   FailureReason,
   type BuildJob,
+  type EnvVar,
   type BuildOutputStatus,
   type BuildRevision,
 } from "@kiln/domain";
@@ -28,6 +30,7 @@ export async function dockerBuild(ctx: BuildContext): Promise<void> {
   await writeFile(dockerfileUsed, dockerfile);
 
   ctx.sink.step("Build");
+  const secretEnv: Record<string, string> = {};
   await buildahStep(
     ctx,
     [
@@ -42,8 +45,8 @@ export async function dockerBuild(ctx: BuildContext): Promise<void> {
       "--tag",
       ctx.localTag,
       ...labelArgs(ctx.job, ctx.revision),
-      ...(docker.buildArgs ?? []).flatMap((a) => ["--build-arg", `${a.name}=${a.value}`]),
-      ...[...(docker.env ?? []), ...spec.env].flatMap((e) => ["--env", `${e.name}=${e.value}`]),
+      ...valueArgs("--build-arg", docker.buildArgs ?? [], secretEnv),
+      ...valueArgs("--env", [...(docker.env ?? []), ...spec.env], secretEnv),
       ...(docker.noCache ? ["--no-cache"] : []),
       ...(docker.forcePull ? ["--pull=always"] : []),
       ...(docker.target ? ["--target", docker.target] : []),
@@ -52,7 +55,35 @@ export async function dockerBuild(ctx: BuildContext): Promise<void> {
     FailureReason.DockerBuildFailed,
     "the Dockerfile build failed",
     budLog(ctx, ctx.localTag).onLine,
+    secretEnv,
   );
+}
+
+/** An env entry as the runner hands it over: a Secret-read one keeps its `valueFrom`, its value filled in. */
+type ValueEntry = EnvVar & { valueFrom?: { secretKeyRef?: unknown } | undefined };
+
+/**
+ * `--env`/`--build-arg` flags for `entries`. A value read from a Secret is named only (buildah
+ * takes it from its environment, filled into `secretEnv`): a command line is readable by every
+ * local user while the build runs, an environment by its owner alone.
+ */
+function valueArgs(
+  flag: "--env" | "--build-arg",
+  entries: readonly ValueEntry[],
+  secretEnv: Record<string, string>,
+): string[] {
+  return entries.flatMap((entry) => {
+    if (!entry.valueFrom?.secretKeyRef) return [flag, `${entry.name}=${entry.value}`];
+    const reserved = buildahReservedEnvName(entry.name);
+    // Refused at apply; a build stored before that rule still must not reach buildah.
+    if (reserved)
+      throw new BuildFailure(
+        FailureReason.DockerBuildFailed,
+        `${flag === "--env" ? "env" : "build arg"} ${entry.name} may not be read from a Secret: ${reserved}`,
+      );
+    secretEnv[entry.name] = entry.value;
+    return [flag, entry.name];
+  });
 }
 
 /**

@@ -8,6 +8,7 @@ import {
   resourceNamePattern,
   subdomainName,
 } from "../names.js";
+import { buildahReservedEnvName } from "./buildah-env.js";
 
 /**
  * Schemas are built by a factory so that Kiln's own `kiln.dev/v1` documents are checked strictly
@@ -93,6 +94,13 @@ function makeSchemasFor(strictness: Strictness) {
         code: "custom",
         path: ["valueFrom"],
         message: "may not be set when value is not empty",
+      });
+    const reserved = env.valueFrom.secretKeyRef ? buildahReservedEnvName(env.name) : null;
+    if (reserved)
+      ctx.addIssue({
+        code: "custom",
+        path: ["name"],
+        message: `may not be read from a Secret: ${reserved}`,
       });
   });
   const localObjectReference = object({ name: z.string().min(1) });

@@ -124,6 +124,27 @@ describe("applying env that reads a Secret", () => {
     ]);
   });
 
+  it("refuses a name buildah reads from its own environment, where the value is passed, naming the field", () => {
+    for (const name of [
+      "PATH",
+      "HOME",
+      "BUILDAH_ISOLATION",
+      "_CONTAINERS_USERNS_CONFIGURED",
+      "https_proxy",
+    ])
+      expect(issuesOf([{ name, ...ref("s", "k") }]), name).toEqual([
+        {
+          path: `${at}.name`,
+          message: expect.stringMatching(
+            /^may not be read from a Secret: .*read by buildah from its own environment, where Kiln passes a Secret's value: give the variable another name$/,
+          ),
+        },
+      ]);
+    // A plain value is on the command line, where buildah reads nothing of its own, and near misses are fine.
+    expect(issuesOf([{ name: "PATH", value: "/opt/bin" }])).toEqual([]);
+    expect(issuesOf([{ name: "MY_PATH", ...ref("s", "k") }])).toEqual([]);
+  });
+
   it("refuses a reference without its key", () => {
     expect(issuesOf([{ name: "T", valueFrom: { secretKeyRef: { name: "s" } } }])).toEqual([
       expect.objectContaining({ path: `${at}.valueFrom.secretKeyRef.key` }),
