@@ -12,20 +12,24 @@ import {
   issuesFromZod,
   newBuildSizeIssue,
   NotFoundError,
+  parseBuildName,
   ValidationError,
   Verb,
   type BuildConfigSpec,
   type NewBuildSpec,
 } from "@kiln/domain";
-import { backoffMs } from "@kiln/runtime";
 import { needs } from "./access.js";
+import type { BusRelay } from "./bus-relay.js";
 import { PayloadTooLargeError } from "./errors.js";
+import { waitForBuildStatus } from "./status-watch.js";
 
 type App = FastifyInstance<Server, IncomingMessage, ServerResponse, Logger>;
 
 export interface BuildConfigRouteOptions {
   db: Db;
   bus: Bus;
+  /** Where a start hears its build's New. */
+  relay: BusRelay;
   /** Kiln's registry: a build's size is weighed with its image names. */
   registry: string;
   /** How long a start waits for the scheduler to create the build before answering 202. */
@@ -59,15 +63,13 @@ const InstantiateBinaryQuery = z.strictObject({
   requestId: InstantiateBody.shape.requestId,
 });
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /**
  * Starting a BuildConfig's build (`kiln start-build`): `instantiate`, and `instantiatebinary`
  * with an upload as the source. Both publish `build.requested` and answer with the build once
  * the scheduler has numbered it (201), or with the request id when it takes longer (202).
  */
 export function registerBuildConfigRoutes(app: App, options: BuildConfigRouteOptions): void {
-  const { db, bus, registry } = options;
+  const { db, bus, relay, registry } = options;
   const startBuilds = needs({ verb: Verb.Start, resource: AccessResource.Builds });
 
   app.post<{ Params: { ns: string; name: string } }>(
@@ -88,8 +90,9 @@ export function registerBuildConfigRoutes(app: App, options: BuildConfigRouteOpt
         cause: { type: "Manual", message: "Manually triggered" },
       } as const;
       refuseUncarriable(bc.spec as BuildConfigSpec, build);
-      await requestBuild(bus, { requestId, ...build });
-      return answerWhenCreated(requestId, reply);
+      return startAndAnswer({ requestId, namespace: ns, buildConfig: name }, reply, () =>
+        requestBuild(bus, { requestId, ...build }),
+      );
     },
   );
 
@@ -102,15 +105,41 @@ export function registerBuildConfigRoutes(app: App, options: BuildConfigRouteOpt
     if (issue) throw new ValidationError([issue]);
   }
 
-  /** The scheduler numbers the build; wait for it so the CLI can print and follow `NAME-N`. */
-  async function answerWhenCreated(requestId: string, reply: FastifyReply) {
-    const until = Date.now() + options.instantiateWaitMs;
-    // Looks again after 5 ms, 10 ms, … then every 100 ms: most builds are numbered at once.
-    for (let attempt = 1; Date.now() < until; attempt++) {
-      const build = await findBuildByRequestId(db, requestId);
-      if (build) return reply.status(201).send(toBuildJson(build));
-      await sleep(backoffMs(attempt, { baseMs: 5, maxMs: 100 }));
+  /**
+   * Publishes the request (`publish`) and answers with the build once the scheduler has
+   * numbered it (201), so the CLI can print and follow `NAME-N`; 202 with the request id when
+   * that takes longer than instantiateWaitMs. The scheduler announces a build's `New` once it is
+   * stored; that event names the build, not the request, so one of this BuildConfig's `New`s
+   * makes it look the request up again.
+   */
+  async function startAndAnswer(
+    target: { requestId: string; namespace: string; buildConfig: string },
+    reply: FastifyReply,
+    publish: () => Promise<unknown>,
+  ) {
+    const { requestId, namespace, buildConfig } = target;
+    const waiting = new AbortController();
+    // Listening before the request is published: its build's New cannot come before.
+    const created = waitForBuildStatus(relay, {
+      concerns: (event) =>
+        event.phase === "New" &&
+        event.namespace === namespace &&
+        parseBuildName(event.name)?.buildConfig === buildConfig,
+      // Also finds the build of a request id sent again, whose New was heard long ago.
+      look: () => findBuildByRequestId(db, requestId),
+      signal: waiting.signal,
+    });
+    // Its failure is awaited below; until then it must not count as unhandled.
+    created.catch(() => undefined);
+    try {
+      await publish();
+    } catch (error) {
+      waiting.abort();
+      throw error;
     }
+    const giveUp = setTimeout(() => waiting.abort(), options.instantiateWaitMs);
+    const build = await created.finally(() => clearTimeout(giveUp));
+    if (build) return reply.status(201).send(toBuildJson(build));
     return reply.status(202).send({ requestId });
   }
 
@@ -200,25 +229,26 @@ export function registerBuildConfigRoutes(app: App, options: BuildConfigRouteOpt
         sha256: hash.digest("hex"),
         uploadedAt: new Date().toISOString(),
       };
-      try {
-        await requestBuild(bus, {
-          requestId,
-          namespace: ns,
-          buildConfig: name,
-          env: [],
-          cause: {
-            type: "Manual",
-            message: `Binary build (${kind}${asFile ? ` ${asFile}` : ""}, ${size} bytes)`,
-          },
-          binary,
-        });
-      } catch (error) {
-        // No build can ever read it: do not leave the upload to the TTL.
-        await bus.deleteObject("BUILD_INPUTS", requestId).catch(() => undefined);
-        throw error;
-      }
-      request.log.info({ requestId, kind, size }, "binary input stored");
-      return answerWhenCreated(requestId, reply);
+      return startAndAnswer({ requestId, namespace: ns, buildConfig: name }, reply, async () => {
+        try {
+          await requestBuild(bus, {
+            requestId,
+            namespace: ns,
+            buildConfig: name,
+            env: [],
+            cause: {
+              type: "Manual",
+              message: `Binary build (${kind}${asFile ? ` ${asFile}` : ""}, ${size} bytes)`,
+            },
+            binary,
+          });
+        } catch (error) {
+          // No build can ever read it: do not leave the upload to the TTL.
+          await bus.deleteObject("BUILD_INPUTS", requestId).catch(() => undefined);
+          throw error;
+        }
+        request.log.info({ requestId, kind, size }, "binary input stored");
+      });
     },
   );
 }

@@ -12,13 +12,17 @@ import {
 } from "@kiln/domain";
 import type { HttpTimeouts } from "@kiln/runtime";
 import { needs } from "./access.js";
+import type { BusRelay } from "./bus-relay.js";
 import { BuildFinishedError } from "./errors.js";
+import { waitForBuildStatus } from "./status-watch.js";
 
 type App = FastifyInstance<Server, IncomingMessage, ServerResponse, Logger>;
 
 export interface BuildRouteOptions {
   db: Db;
   bus: Bus;
+  /** Where a followed log hears its build's end. */
+  relay: BusRelay;
   /** The api's HTTP timeouts: a followed log keeps its connection alive past the idle one. */
   timeouts: HttpTimeouts;
 }
@@ -27,7 +31,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A namespace's builds: list, get, cancel, and the log (whole, or followed while it runs). */
 export function registerBuildRoutes(app: App, options: BuildRouteOptions): void {
-  const { db, bus, timeouts } = options;
+  const { db, bus, relay, timeouts } = options;
   const readBuilds = needs({ verb: Verb.Read, resource: AccessResource.Builds });
 
   async function mustGetBuild(namespace: string, name: string): Promise<BuildRecord> {
@@ -116,7 +120,8 @@ export function registerBuildRoutes(app: App, options: BuildRouteOptions): void 
   /**
    * Writes a build's log. Following, it also watches the build: once it has ended, it reads
    * on until every stored batch is written (the runner stores all lines before the final
-   * status), then ends the response.
+   * status), then ends the response. The watch listens to the build's status events, so the
+   * response ends as soon as the end is heard.
    */
   async function streamLog(
     build: BuildRecord,
@@ -146,21 +151,37 @@ export function registerBuildRoutes(app: App, options: BuildRouteOptions): void 
     if (watchFailure !== undefined) throw watchFailure;
   }
 
+  /**
+   * Resolves once the build has ended (its terminal status heard, or stored) and every log
+   * batch counted then has been written, aborting the log's read; returns sooner when the
+   * request ends first.
+   */
   async function watchForEnd(
     buildId: string,
     delivered: () => number,
     controller: AbortController,
   ): Promise<void> {
-    while (!controller.signal.aborted) {
-      await sleep(200);
-      const build = await getBuildById(db, buildId);
-      if (!build || isTerminalPhase(build.phase)) {
-        const total = await bus.count("build.log-appended", buildId);
-        const until = Date.now() + 5_000;
-        while (delivered() < total && Date.now() < until && !controller.signal.aborted)
-          await sleep(20);
-        controller.abort();
-      }
-    }
+    let heardEnd = false;
+    const ended = await waitForBuildStatus(relay, {
+      concerns: (event) => {
+        if (event.buildId !== buildId || !isTerminalPhase(event.phase)) return false;
+        heardEnd = true;
+        return true;
+      },
+      // The end heard is the runner's (or the scheduler's) own word: a terminal phase is final,
+      // so there is no need to wait for the scheduler to store it.
+      look: async () => {
+        if (heardEnd) return true;
+        const build = await getBuildById(db, buildId);
+        return !build || isTerminalPhase(build.phase) ? true : null;
+      },
+      signal: controller.signal,
+    });
+    if (ended === null) return;
+    // The runner publishes a build's end only once its every log batch is stored.
+    const total = await bus.count("build.log-appended", buildId);
+    const until = Date.now() + 5_000;
+    while (delivered() < total && Date.now() < until && !controller.signal.aborted) await sleep(20);
+    controller.abort();
   }
 }

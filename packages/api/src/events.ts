@@ -1,9 +1,10 @@
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
-import type { Bus, EventPayload } from "@kiln/bus";
+import type { EventPayload } from "@kiln/bus";
 import { AccessResource, authorize, isAllowed, Verb, type Subject } from "@kiln/domain";
 import { reauthenticate, subjectFor } from "./access.js";
+import type { BusRelay } from "./bus-relay.js";
 
 type App = FastifyInstance<Server, IncomingMessage, ServerResponse, Logger>;
 
@@ -15,12 +16,6 @@ const relayed = {
 } as const;
 type RelayedType = keyof typeof relayed;
 
-interface Relayed {
-  type: RelayedType;
-  namespace: string;
-  payload: EventPayload<RelayedType>;
-}
-
 /** A client whose unsent events pass this is dropped: it reconnects and reads the state afresh. */
 const maxBufferedBytes = 1024 * 1024;
 /** A comment line this often keeps proxies and the browser from taking a quiet stream for a dead one. */
@@ -29,45 +24,15 @@ const keepAliveMs = 15_000;
 const recheckMs = 5_000;
 
 /**
- * One plain subscription per event type for the whole api, started with the first listener:
- * the events are signals for whoever watches now (a reload reads the state from the API), so
- * nothing durable is made per browser.
- */
-class BusRelay {
-  private readonly listeners = new Set<(event: Relayed) => void>();
-  private subscriptions: { stop(): void }[] = [];
-
-  constructor(private readonly bus: Bus) {}
-
-  add(listener: (event: Relayed) => void): () => void {
-    if (this.subscriptions.length === 0)
-      this.subscriptions = (Object.keys(relayed) as RelayedType[]).map((type) =>
-        this.bus.listen(type, (payload) => {
-          const event = { type, namespace: payload.namespace, payload };
-          for (const each of this.listeners) each(event);
-        }),
-      );
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-
-  stop(): void {
-    for (const subscription of this.subscriptions) subscription.stop();
-    this.subscriptions = [];
-  }
-}
-
-/**
  * `GET /apis/v1/namespaces/:ns/events`: server-sent events of a namespace's builds, image
  * changes and deploys as they happen (the console's live view, `kiln get builds -w`). Each
  * event is the bus's payload; only what the caller may read is sent.
  */
-export function registerEventRoutes(app: App, options: { bus: Bus }): void {
-  const relay = new BusRelay(options.bus);
+export function registerEventRoutes(app: App, options: { relay: BusRelay }): void {
+  const { relay } = options;
   const open = new Set<ServerResponse>();
   // Before the server waits for its connections to end: these never would on their own.
   app.addHook("preClose", async () => {
-    relay.stop();
     for (const raw of open) raw.end();
   });
 
@@ -96,15 +61,16 @@ export function registerEventRoutes(app: App, options: { bus: Bus }): void {
       // A reconnecting browser waits this long; it then reads the state afresh.
       raw.write("retry: 1000\nevent: ready\ndata: {}\n\n");
       open.add(raw);
-      const remove = relay.add((event) => {
-        if (event.namespace !== namespace || !readable.has(event.type)) return;
+      const send = (type: RelayedType, payload: EventPayload<RelayedType>) => {
+        if (payload.namespace !== namespace) return;
         if (raw.writableLength > maxBufferedBytes) {
           request.log.warn({ namespace }, "events client too slow: dropped");
           raw.destroy();
           return;
         }
-        raw.write(`event: ${relayed[event.type].name}\ndata: ${JSON.stringify(event.payload)}\n\n`);
-      });
+        raw.write(`event: ${relayed[type].name}\ndata: ${JSON.stringify(payload)}\n\n`);
+      };
+      const removes = [...readable].map((type) => relay.on(type, (payload) => send(type, payload)));
       const keepAlive = setInterval(() => raw.write(": keep-alive\n\n"), keepAliveMs);
       // A stream stays open for hours: it ends once its caller could no longer open it.
       const recheck = setInterval(() => {
@@ -124,7 +90,7 @@ export function registerEventRoutes(app: App, options: { bus: Bus }): void {
       raw.on("close", () => {
         clearInterval(keepAlive);
         clearInterval(recheck);
-        remove();
+        for (const remove of removes) remove();
         open.delete(raw);
       });
     },

@@ -16,6 +16,7 @@ import { registerBuildConfigRoutes } from "./build-configs.js";
 import { registerBuildGraphRoute } from "./build-graph.js";
 import { registerBuildRoutes } from "./builds.js";
 import { registerBuildStepRoutes } from "./build-steps.js";
+import { BusRelay } from "./bus-relay.js";
 import { registerConsoleRoutes } from "./console.js";
 import { registerDeployRoutes } from "./deploys.js";
 import { registerEventRoutes } from "./events.js";
@@ -128,6 +129,14 @@ export function createApiServer(options: ApiServerOptions) {
   // Before any route: it checks each route's declared access as the route is added.
   registerAccessControl(app, { db, bootstrapToken: token, kubernetes: options.kubernetes });
 
+  // One subscription per event type for the whole process, shared by the events streams, the
+  // starts waiting for their builds and the followed logs waiting for their ends.
+  const relay = new BusRelay(bus);
+  // Build statuses at once, not with the first request: a subscription made for a request could
+  // still be on its way to NATS when that request's event is published, and would miss it.
+  app.addHook("onReady", async () => relay.open("build.status-changed"));
+  app.addHook("preClose", async () => relay.stop());
+
   registerHealthRoutes(app, { health });
   registerApplyRoute(app, {
     db,
@@ -137,7 +146,7 @@ export function createApiServer(options: ApiServerOptions) {
     buildEngine: options.buildEngine ?? "local",
   });
   registerTokenRoutes(app, { db });
-  registerEventRoutes(app, { bus });
+  registerEventRoutes(app, { relay });
   registerBuildStepRoutes(app, { db, bus });
   if (options.console)
     registerConsoleRoutes(app, { db, assets: options.console, webhookUrl: options.webhookUrl });
@@ -145,11 +154,12 @@ export function createApiServer(options: ApiServerOptions) {
   registerWebhookDeliveryRoutes(app, { db });
   registerDeployRoutes(app, { db });
   registerResourceRoutes(app, { db, registry });
-  registerBuildRoutes(app, { db, bus, timeouts });
+  registerBuildRoutes(app, { db, bus, relay, timeouts });
   registerImageStreamTagRoutes(app, { db, bus, logger: options.logger });
   registerBuildConfigRoutes(app, {
     db,
     bus,
+    relay,
     registry,
     instantiateWaitMs: options.instantiateWaitMs ?? 15_000,
     binaryLimitBytes: options.binaryLimitBytes ?? 512 * 1024 * 1024,
