@@ -35,7 +35,7 @@ export { createMetricsRegistry } from "./metrics/registry.js";
 export type { MetricsRegistry } from "./metrics/registry.js";
 export { createLogger, redactUrl, redactedPaths } from "./logger.js";
 export type { CreateLoggerOptions, Logger } from "./logger.js";
-export { descendantPids, runChecked, runCommand } from "./run-command.js";
+export { CommandFailedError, descendantPids, runChecked, runCommand } from "./run-command.js";
 export type { CommandResult, RunCommandOptions } from "./run-command.js";
 export { defaultShutdownGraceMs, Shutdown } from "./shutdown.js";
 export type { ShutdownOptions } from "./shutdown.js";

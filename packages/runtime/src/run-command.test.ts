@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { PassThrough } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { runChecked, runCommand } from "./run-command.js";
+import { CommandFailedError, runChecked, runCommand } from "./run-command.js";
 
 describe("runChecked", () => {
   it("gives the command's stdout and stderr, with this process's environment and its own", async () => {
@@ -17,6 +17,20 @@ describe("runChecked", () => {
       "sh -c echo broken >&2; exit 3 failed: broken",
     );
     await expect(runChecked("sh", ["-c", "exit 4"])).rejects.toThrow("sh -c exit 4 failed: exit 4");
+  });
+
+  it("rejects with the command's stderr on the error, and stops a command past its timeout", async () => {
+    const failure = await runChecked("sh", ["-c", "echo one >&2; echo two >&2; exit 3"]).catch(
+      (error: unknown) => error,
+    );
+    expect(failure).toBeInstanceOf(CommandFailedError);
+    expect((failure as CommandFailedError).stderr).toBe("one\ntwo");
+    expect((failure as CommandFailedError).summary).toBe("two");
+    const started = Date.now();
+    await expect(runChecked("sh", ["-c", "sleep 30"], { timeoutMs: 200 })).rejects.toThrow(
+      "sh -c sleep 30 failed: still running after 200 ms, stopped",
+    );
+    expect(Date.now() - started).toBeLessThan(5_000);
   });
 
   it("rejects naming the command when it cannot start", async () => {

@@ -211,35 +211,59 @@ export async function runCommand(options: RunCommandOptions): Promise<CommandRes
   }
 }
 
+/** A command `runChecked` ran could not start, exited non-zero or outlasted its timeout. */
+export class CommandFailedError extends Error {
+  /** Why, in a line: its last line on stderr (git's and skopeo's reason), else how it ended. */
+  readonly summary: string;
+
+  constructor(
+    readonly command: string,
+    readonly args: readonly string[],
+    /** What it printed on stderr, trimmed ("" when it printed nothing or never started). */
+    readonly stderr: string,
+    why: string,
+    options?: ErrorOptions,
+  ) {
+    super(`${command} ${args.join(" ")} failed: ${why}`, options);
+    this.name = new.target.name;
+    this.summary = stderr.split("\n").at(-1) || why;
+  }
+}
+
 /**
- * Runs a command to its end (through `runCommand`) and gives its output; rejects naming the
- * command and its stderr when it cannot start or exits non-zero. `env` is added to this
- * process's environment.
+ * Runs a command to its end (through `runCommand`) and gives its output; rejects with a
+ * `CommandFailedError` naming the command and its stderr when it cannot start or exits
+ * non-zero. `env` is added to this process's environment. Past `timeoutMs` the command's whole
+ * process group is stopped and it rejects saying so (a clone of a host that stopped answering).
  */
 export async function runChecked(
   command: string,
   args: readonly string[],
   options: Pick<RunCommandOptions, "cwd" | "uid" | "gid"> & {
     env?: Record<string, string | undefined>;
+    timeoutMs?: number;
   } = {},
 ): Promise<{ stdout: string; stderr: string }> {
-  const failed = (why: string, cause?: unknown) =>
-    new Error(`${command} ${args.join(" ")} failed: ${why}`, { cause });
+  const { timeoutMs, env, ...rest } = options;
   const stderr: string[] = [];
+  const failed = (why: string, cause?: unknown) =>
+    new CommandFailedError(command, args, stderr.join("\n").trim(), why, { cause });
   let result: CommandResult;
   try {
     result = await runCommand({
       command,
       args,
-      ...options,
-      env: { ...process.env, ...options.env },
+      ...rest,
+      env: { ...process.env, ...env },
       stdout: "capture",
       onLine: (line) => stderr.push(line),
+      ...(timeoutMs === undefined ? {} : { signal: AbortSignal.timeout(timeoutMs) }),
     });
   } catch (error) {
     throw failed(error instanceof Error ? error.message : String(error), error);
   }
   const text = stderr.join("\n");
+  if (result.aborted) throw failed(`still running after ${timeoutMs} ms, stopped`);
   if (result.exitCode !== 0)
     throw failed(text.trim() || `exit ${result.exitCode ?? result.signal ?? "unknown"}`);
   return { stdout: result.stdout, stderr: text };

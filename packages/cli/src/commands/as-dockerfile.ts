@@ -1,14 +1,11 @@
-import { execFile } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { promisify } from "node:util";
 import { writeS2IDockerfile } from "@kiln/engine";
+import { CommandFailedError, runChecked } from "@kiln/runtime";
 import type { CommandContext } from "../context.js";
 import { CliError, UsageError } from "../errors.js";
 import type { WireImageRef } from "../resources.js";
-
-const execFileAsync = promisify(execFile);
 
 /** The Dockerfile could not be written: the source, an image or the directory is the problem. */
 class AsDockerfileError extends CliError {
@@ -134,15 +131,14 @@ async function imageConfig(ctx: CommandContext, image: string) {
   const insecure = host === registry || /^(127\.0\.0\.1|localhost)(:\d+)?$/.test(host);
   let config: OciConfig;
   try {
-    const { stdout } = await execFileAsync(
+    const { stdout } = await runChecked(
       "skopeo",
       ["inspect", "--config", `--tls-verify=${!insecure}`, `docker://${image}`],
-      { env: ctx.io.env, timeout: 60_000, maxBuffer: 16 * 1024 * 1024 },
+      { env: ctx.io.env, timeoutMs: 60_000 },
     );
     config = JSON.parse(stdout) as OciConfig;
   } catch (error) {
-    const stderr = (error as { stderr?: string }).stderr?.trim().split("\n").at(-1);
-    throw new AsDockerfileError(`cannot inspect ${image}: ${stderr || (error as Error).message}`);
+    throw new AsDockerfileError(`cannot inspect ${image}: ${failure(error)}`);
   }
   return {
     labels: config.config?.Labels ?? {},
@@ -161,7 +157,7 @@ async function checkout(
   env: NodeJS.ProcessEnv,
 ): Promise<string> {
   const gitEnv = { ...env, GIT_TERMINAL_PROMPT: "0", GIT_ASKPASS: "/bin/false" };
-  const git = (...args: string[]) => execFileAsync("git", args, { env: gitEnv, timeout: 300_000 });
+  const git = (...args: string[]) => runChecked("git", args, { env: gitEnv, timeoutMs: 300_000 });
   try {
     await git(
       "clone",
@@ -175,9 +171,12 @@ async function checkout(
     if (commit) await git("-C", dir, "checkout", "--quiet", "--detach", commit);
     return (await git("-C", dir, "rev-parse", "HEAD")).stdout.trim();
   } catch (error) {
-    const stderr = (error as { stderr?: string }).stderr?.trim().split("\n").at(-1);
     throw new AsDockerfileError(
-      `cannot fetch the source ${uri}${commit ? ` at ${commit}` : ref ? ` at ${ref}` : ""}: ${stderr || (error as Error).message}`,
+      `cannot fetch the source ${uri}${commit ? ` at ${commit}` : ref ? ` at ${ref}` : ""}: ${failure(error)}`,
     );
   }
 }
+
+/** Why a command failed, in a line (see CommandFailedError.summary). */
+const failure = (error: unknown) =>
+  error instanceof CommandFailedError ? error.summary : (error as Error).message;

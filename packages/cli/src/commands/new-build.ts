@@ -1,11 +1,10 @@
-import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { promisify } from "node:util";
+import { CommandFailedError, runChecked } from "@kiln/runtime";
 import { stringify } from "yaml";
 import type { KilnClient } from "../client.js";
 import type { CommandContext } from "../context.js";
@@ -22,8 +21,6 @@ import {
 import { webhookLines } from "../output/webhooks.js";
 import { qualifiedName, type BuildConfig, type WireImageRef } from "../resources.js";
 import { visibleTemplates } from "../templates.js";
-
-const execFileAsync = promisify(execFile);
 
 export interface NewBuildOptions {
   template?: string | undefined;
@@ -136,7 +133,7 @@ async function topLevelFiles(
   // Never prompt: a repository that wants credentials is an error, not a hang.
   const gitEnv = { ...env, GIT_TERMINAL_PROMPT: "0", GIT_ASKPASS: "/bin/false" };
   try {
-    await execFileAsync(
+    await runChecked(
       "git",
       [
         "clone",
@@ -149,18 +146,17 @@ async function topLevelFiles(
         git.uri,
         join(dir, "repo"),
       ],
-      { env: gitEnv, timeout: 120_000 },
+      { env: gitEnv, timeoutMs: 120_000 },
     );
-    const { stdout } = await execFileAsync(
+    const { stdout } = await runChecked(
       "git",
       ["-C", join(dir, "repo"), "ls-tree", "--name-only", "HEAD"],
       { env: gitEnv },
     );
     return stdout.split("\n").filter(Boolean);
   } catch (error) {
-    const stderr = (error as { stderr?: string }).stderr?.trim().split("\n").at(-1);
     throw new RepositoryError(
-      `cannot clone ${repository}${git.ref ? ` at ${git.ref}` : ""}: ${stderr || (error as Error).message}; nothing was created`,
+      `cannot clone ${repository}${git.ref ? ` at ${git.ref}` : ""}: ${failure(error)}; nothing was created`,
     );
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -218,15 +214,14 @@ async function checkImage(
   // Kiln's own registry (and a loopback one) is plain HTTP, as the engine dials it.
   const insecure = host === registry || /^(127\.0\.0\.1|localhost)(:\d+)?$/.test(host);
   try {
-    await execFileAsync(
+    await runChecked(
       "skopeo",
       ["inspect", "--raw", `--tls-verify=${!insecure}`, `docker://${name}`],
-      { env: ctx.io.env, timeout: 60_000 },
+      { env: ctx.io.env, timeoutMs: 60_000 },
     );
   } catch (error) {
-    const stderr = (error as { stderr?: string }).stderr?.trim().split("\n").at(-1);
     throw new UnresolvedImageError(
-      `${what}, ${name}, cannot be resolved: ${stderr || (error as Error).message}; nothing was created`,
+      `${what}, ${name}, cannot be resolved: ${failure(error)}; nothing was created`,
     );
   }
 }
@@ -247,3 +242,7 @@ function describe(detected: Detected, resolved: ResolvedTemplate | null): string
     matched.length ? `, detected by ${matched.join(", ")}` : ", named by --template"
   })`;
 }
+
+/** Why a command failed, in a line (see CommandFailedError.summary). */
+const failure = (error: unknown) =>
+  error instanceof CommandFailedError ? error.summary : (error as Error).message;
