@@ -122,7 +122,6 @@ export async function getDeploy(db: DbOrTx, id: string): Promise<DeployRecord | 
   return row ? toRecord(row) : null;
 }
 
-/** Deploys of a namespace (or of every namespace), newest first. */
 /** Deploys newest first, of the given namespaces (every namespace when undefined). */
 export async function listDeploys(
   db: DbOrTx,

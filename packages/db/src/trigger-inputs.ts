@@ -9,12 +9,6 @@ import type { DbOrTx } from "./client.js";
 import { imageStreamTags } from "./schema.js";
 
 /**
- * The current image of each ImageChange input of a BuildConfig (paused ones too: the build uses them) (`namespace/is:tag` →
- * digest and reference), for a build that is not set off by an image change: it is built from
- * them and records them as its lastTriggeredImageID, as OpenShift does, so the ImageChange of
- * the same digest does not build again. An input whose tag holds no image yet is left out.
- */
-/**
  * The imported tags a BuildConfig's images name (a strategy's `from`, `source.images[].from`)
  * → the reference of the digest each was imported at, in its source registry: OpenShift's
  * `referencePolicy: Source` (Local is refused at apply). Kiln's registry never holds an
@@ -40,6 +34,7 @@ export async function importedImages(
   return out;
 }
 
+/** The newest history row of a tag (`namespace/is:tag`): its current image, or undefined. */
 async function currentTag(db: DbOrTx, key: string) {
   const slash = key.indexOf("/");
   const [stream = "", tag = "latest"] = key.slice(slash + 1).split(":");
@@ -62,6 +57,13 @@ async function currentTag(db: DbOrTx, key: string) {
   return row;
 }
 
+/**
+ * The current image of each ImageChange input of a BuildConfig (paused ones too: the build
+ * uses them) (`namespace/is:tag` → digest and reference), for a build that is not set off by an
+ * image change: it is built from them and records them as its lastTriggeredImageID, as
+ * OpenShift does, so the ImageChange of the same digest does not build again. An input whose
+ * tag holds no image yet is left out.
+ */
 export async function currentTriggerImages(
   db: DbOrTx,
   namespace: string,

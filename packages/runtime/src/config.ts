@@ -37,7 +37,6 @@ export function parseDuration(text: string): number | null {
   return Number.isSafeInteger(ms) ? ms : null;
 }
 
-/** Env var helpers shared by every service's schema. */
 /**
  * The check an HTTP server's timeout variables need beside their own (`PREFIX_HEADERS_TIMEOUT_MS`
  * within `PREFIX_REQUEST_TIMEOUT_MS`): Node refuses a header deadline past the request's, the
@@ -71,6 +70,7 @@ export function metricsPortApart<M extends string, P extends string>(main: M, me
   };
 }
 
+/** Env var helpers shared by every service's schema. */
 export const env = {
   port: (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback),
   /** A timeout in milliseconds, above zero. */

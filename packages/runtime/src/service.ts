@@ -3,15 +3,15 @@ import { loadConfig } from "./config.js";
 import { createLogger, type Logger } from "./logger.js";
 import { Shutdown } from "./shutdown.js";
 
-/** Variables every service reads. Service schemas extend this shape. */
 /** The secrets among `baseConfigShape`: every service's `SECRET_KEYS` starts with these. */
 export const baseSecretKeys = ["NATS_NKEY_SEED"] as const;
 
+/** Variables every service reads. Service schemas extend this shape. */
 export const baseConfigShape = {
   NATS_URL: z.string().default("nats://127.0.0.1:14222"),
-  /** The service's NKey user seed (`SU…`); Kiln's NATS lets no one in without one. A secret. */
   /** CA of NATS's TLS certificate (k8s/: the kiln-nats-tls Secret's ca.crt); set, the connection must be TLS. */
   NATS_TLS_CA_FILE: z.string().min(1).optional(),
+  /** The service's NKey user seed (`SU…`); Kiln's NATS lets no one in without one. A secret. */
   NATS_NKEY_SEED: z
     .string()
     .regex(/^SU[A-Z2-7]{56}$/, "must be an NKey user seed (SU…)")

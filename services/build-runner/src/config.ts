@@ -81,10 +81,6 @@ export const ConfigSchema = z
       .regex(/^SU[A-Z2-7]{56}$/, "must be an NKey user seed (SU…)")
       .optional(),
     /**
-     * The build container's AppArmor profile: Unconfined by default, as the runtimes' default
-     * profiles deny the mounts of buildah's chroot isolation (docs/kubernetes-engine.md).
-     */
-    /**
      * `kubernetes` engine: how RUN steps are contained inside the build pod. `pod`: they share the
      * build container's namespaces and the unprivileged, NetworkPolicy-fenced pod is their
      * boundary. `oci`: each in its own namespaces under runc, as on one machine; needs a cluster
@@ -93,6 +89,10 @@ export const ConfigSchema = z
     BUILD_RUNNER_KUBE_ISOLATION: z
       .enum([KubeBuildIsolation.Pod, KubeBuildIsolation.Oci])
       .default(KubeBuildIsolation.Pod),
+    /**
+     * The build container's AppArmor profile: Unconfined by default, as the runtimes' default
+     * profiles deny the mounts of buildah's chroot isolation (docs/kubernetes-engine.md).
+     */
     BUILD_RUNNER_KUBE_APPARMOR_PROFILE: z
       .enum(["Unconfined", "RuntimeDefault"])
       .default("Unconfined"),
