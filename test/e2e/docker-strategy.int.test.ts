@@ -8,7 +8,7 @@ import {
   waitForBuild,
   type RunningKiln,
 } from "../support/kiln-services.js";
-import { runImage } from "../support/images.js";
+import { inImage, runImage } from "../support/images.js";
 import { runnerBuildah, workDirLeftovers } from "../support/runner-store.js";
 
 let running: RunningKiln | undefined;
@@ -153,4 +153,77 @@ test("completionDeadlineSeconds ends a build Failed with DeadlineExceeded, and n
     await runnerBuildah(infra, "containers", "--format", "{{.ContainerName}} {{.ImageName}}"),
   ).toBe("");
   expect(await workDirLeftovers(join(infra.workDir, "work", subjectPrefix))).toEqual([]);
+});
+
+test("a Docker strategy's env is set after every FROM, as OpenShift's builder sets it: each stage's RUN steps see it, the image's config has it, and the Dockerfile's own ENV of the same name wins", async ({
+  infra,
+  baseImage,
+  database,
+  subjectPrefix,
+}) => {
+  await using repo = await makeGitRepo({
+    Dockerfile: [
+      `FROM ${baseImage.ref} AS first`,
+      'RUN echo "first-stage GREETING=$GREETING" | tee /first.txt',
+      `FROM ${baseImage.ref}`,
+      // (buildah skips a stage nothing uses.)
+      "COPY --from=first /first.txt /first.txt",
+      "ENV OVERRIDDEN=from-dockerfile",
+      'RUN echo "second-stage GREETING=$GREETING DOLLAR=$DOLLAR OVERRIDDEN=$OVERRIDDEN FROM_BUILD=$FROM_BUILD"',
+      "",
+    ].join("\n"),
+  });
+  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix });
+  const call = api(running);
+  const applied = await call("POST", "/apis/v1/apply", {
+    items: [
+      {
+        apiVersion: "build.openshift.io/v1",
+        kind: "BuildConfig",
+        metadata: { name: "envs" },
+        spec: {
+          source: { git: { uri: repo.url } },
+          strategy: {
+            type: "Docker",
+            dockerStrategy: {
+              env: [
+                { name: "GREETING", value: "hello there" },
+                // Literal, as buildah's --env took it: no expansion.
+                { name: "DOLLAR", value: "a$HOME\\b" },
+                { name: "OVERRIDDEN", value: "from-strategy" },
+                { name: "MULTI", value: "line one\nline two" },
+              ],
+            },
+          },
+          output: { to: { kind: "ImageStreamTag", name: "envs:latest" } },
+        },
+      },
+    ],
+  });
+  expect(applied.status, applied.text).toBe(200);
+  // The build's own env (`start-build --env`) is set with it, and wins.
+  const started = await call("POST", "/apis/v1/namespaces/default/buildconfigs/envs/instantiate", {
+    env: [
+      { name: "FROM_BUILD", value: "yes" },
+      { name: "GREETING", value: "hi" },
+    ],
+  });
+  expect([201, 202], started.text).toContain(started.status);
+  const done = await waitForBuild(call, "envs-1", finished, 170_000);
+  const log = (await call("GET", "/apis/v1/namespaces/default/builds/envs-1/log")).text;
+  expect(done.status.phase, log).toBe("Complete");
+  expect(log).toContain("\nfirst-stage GREETING=hi\n");
+  expect(log).toContain(
+    "\nsecond-stage GREETING=hi DOLLAR=a$HOME\\b OVERRIDDEN=from-dockerfile FROM_BUILD=yes\n",
+  );
+  await inImage(baseImage, done.status.output.imageReference, async (_run, config) => {
+    const env = (config.Env ?? []).filter((e) => !e.startsWith("PATH="));
+    expect(env).toEqual([
+      "GREETING=hi",
+      "DOLLAR=a$HOME\\b",
+      "OVERRIDDEN=from-dockerfile",
+      "MULTI=line one\nline two",
+      "FROM_BUILD=yes",
+    ]);
+  });
 });

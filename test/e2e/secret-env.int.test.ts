@@ -61,8 +61,8 @@ test("a Docker build's env and build args read from an Opaque Secret reach its R
 }) => {
   // The RUN step prints hashes of what it sees: the values themselves must never be printed.
   await using repo = await makeGitRepo({
-    // (buildah bud's --env sets the image's env, after the Dockerfile: the build arg is what RUN sees.)
-    Dockerfile: `FROM ${baseImage.ref}\nARG BUILD_TOKEN\nRUN echo "arg-hash=$(printf %s "$BUILD_TOKEN" | sha256sum | cut -d' ' -f1)"\nCMD ["/bin/sh", "-c", "printf %s \\"$TOKEN\\" | sha256sum"]\n`,
+    // The env is set after FROM, as OpenShift sets it: RUN sees it, and so does the image.
+    Dockerfile: `FROM ${baseImage.ref}\nARG BUILD_TOKEN\nRUN echo "arg-hash=$(printf %s "$BUILD_TOKEN" | sha256sum | cut -d' ' -f1) env-hash=$(printf %s "$TOKEN" | sha256sum | cut -d' ' -f1)"\nCMD ["/bin/sh", "-c", "printf %s \\"$TOKEN\\" | sha256sum"]\n`,
   });
   running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix });
   const call = api(running);
@@ -116,7 +116,7 @@ test("a Docker build's env and build args read from an Opaque Secret reach its R
 
   const reads = await run("reads");
   expect(reads.status.phase, reads.log).toBe("Complete");
-  expect(reads.log).toContain(`arg-hash=${hash(argValue)}`);
+  expect(reads.log).toContain(`arg-hash=${hash(argValue)} env-hash=${hash(envValue)}`);
   // The strategy's env is in the image, as OpenShift's Docker strategy puts it there.
   expect(await runImage(baseImage, reads.status.output.imageReference)).toMatch(
     new RegExp(`^${hash(envValue)}\\s`),
@@ -254,7 +254,8 @@ test("while a build with env and build args from a Secret runs, another local us
   const seen = [...watcher.seen].join("\n");
   for (const value of [envValue, argValue]) expect(seen.includes(value), value).toBe(false);
   // And the sampler did catch the build's buildah: its command line names the variables only.
-  expect(seen).toMatch(/ bud .*--build-arg BUILD_TOKEN .*--env TOKEN /);
+  // (The env's value rides a private build arg, set after FROM as `ENV TOKEN="${KILN_STAGE_ENV_0}"`.)
+  expect(seen).toMatch(/ bud .*--build-arg BUILD_TOKEN --build-arg KILN_STAGE_ENV_0 /);
   // And the build got them: the RUN step's build arg, the image's env.
   expect(log).toContain(`arg-hash=${hash(argValue)}`);
   expect(await runImage(baseImage, imageReference)).toMatch(new RegExp(`^${hash(envValue)}\\s`));

@@ -83,7 +83,7 @@ export {
 export type { ResourceRequirements } from "./resources/pod-placement.js";
 export type { ImageStreamSpec } from "./resources/image-stream.js";
 export { envName } from "./resources/common.js";
-export type { EnvVar, ImageReference, ObjectMeta } from "./resources/common.js";
+export type { EnvVar, ImageReference, ObjectMeta, SecretKeySelector } from "./resources/common.js";
 export {
   issuesFromZod,
   kilnApiVersion,

@@ -6,10 +6,17 @@ import {
   FailureReason,
   type BuildJob,
   type EnvVar,
+  type SecretKeySelector,
   type BuildOutputStatus,
   type BuildRevision,
 } from "@kiln/domain";
-import { dockerfileImages, overrideLastFrom } from "./dockerfile.js";
+import {
+  dockerfileImages,
+  insertEnvAfterFrom,
+  overrideLastFrom,
+  writableInDockerfile,
+  type StageEnv,
+} from "./dockerfile.js";
 import { authArgs } from "./auth-files.js";
 import { budLog, buildahStep, type BuildContext } from "./build-context.js";
 import { outputLabels } from "./labels.js";
@@ -18,12 +25,12 @@ import { resolveInside } from "./source-paths.js";
 
 /**
  * The Docker strategy: the repository's Dockerfile (or the inline one), with OpenShift's
- * `from` override, build args, env, noCache, forcePull and target, built by `buildah bud`.
+ * `from` override, env inserted after each FROM, build args, noCache, forcePull and target,
+ * built by `buildah bud`.
  */
 export async function dockerBuild(ctx: BuildContext): Promise<void> {
-  const { spec } = ctx.job;
-  const docker = spec.strategy.dockerStrategy ?? {};
-  const { dockerfile, contextDir } = await dockerInput(ctx);
+  const docker = ctx.job.spec.strategy.dockerStrategy ?? {};
+  const { dockerfile, contextDir, stageArgs } = await dockerInput(ctx);
   for (const image of dockerfileImages(dockerfile)) ctx.usedImages.add(image);
   // Written outside the context, so it never ends up in the image by a `COPY . .`.
   const dockerfileUsed = join(ctx.workDir, "Dockerfile.kiln");
@@ -45,8 +52,7 @@ export async function dockerBuild(ctx: BuildContext): Promise<void> {
       "--tag",
       ctx.localTag,
       ...labelArgs(ctx.job, ctx.revision),
-      ...valueArgs("--build-arg", docker.buildArgs ?? [], secretEnv),
-      ...valueArgs("--env", [...(docker.env ?? []), ...spec.env], secretEnv),
+      ...buildArgFlags([...(docker.buildArgs ?? []), ...stageArgs], secretEnv),
       ...(docker.noCache ? ["--no-cache"] : []),
       ...(docker.forcePull ? ["--pull=always"] : []),
       ...(docker.target ? ["--target", docker.target] : []),
@@ -60,46 +66,103 @@ export async function dockerBuild(ctx: BuildContext): Promise<void> {
 }
 
 /** An env entry as the runner hands it over: a Secret-read one keeps its `valueFrom`, its value filled in. */
-type ValueEntry = EnvVar & { valueFrom?: { secretKeyRef?: unknown } | undefined };
+type ValueEntry = EnvVar & {
+  valueFrom?: { secretKeyRef?: SecretKeySelector | undefined } | undefined;
+};
+
+const fromSecret = (entry: ValueEntry): boolean => entry.valueFrom?.secretKeyRef !== undefined;
 
 /**
- * `--env`/`--build-arg` flags for `entries`. A value read from a Secret is named only (buildah
- * takes it from its environment, filled into `secretEnv`): a command line is readable by every
- * local user while the build runs, an environment by its owner alone.
+ * `--build-arg` flags for `entries`. A value read from a Secret is named only (buildah takes it
+ * from its environment, filled into `secretEnv`): a command line is readable by every local user
+ * while the build runs, an environment by its owner alone.
  */
-function valueArgs(
-  flag: "--env" | "--build-arg",
+function buildArgFlags(
   entries: readonly ValueEntry[],
   secretEnv: Record<string, string>,
 ): string[] {
   return entries.flatMap((entry) => {
-    if (!entry.valueFrom?.secretKeyRef) return [flag, `${entry.name}=${entry.value}`];
+    if (!fromSecret(entry)) return ["--build-arg", `${entry.name}=${entry.value}`];
     const reserved = buildahReservedEnvName(entry.name);
     // Refused at apply; a build stored before that rule still must not reach buildah.
     if (reserved)
       throw new BuildFailure(
         FailureReason.DockerBuildFailed,
-        `${flag === "--env" ? "env" : "build arg"} ${entry.name} may not be read from a Secret: ${reserved}`,
+        `build arg ${entry.name} may not be read from a Secret: ${reserved}`,
       );
     secretEnv[entry.name] = entry.value;
-    return [flag, entry.name];
+    return ["--build-arg", entry.name];
   });
 }
 
+/** Private build args: what carries an env value the Dockerfile must not spell out (`insertEnvAfterFrom`). */
+const stageArgPrefix = "KILN_STAGE_ENV_";
+
 /**
- * The Docker strategy without buildah when the Dockerfile only places context files on its
- * base (layer-append, see `planDockerBuild`): the pushed image; null when buildah must build
- * it (`dockerBuild`), the log saying why.
+ * The strategy's env (then the build's, which wins) for `insertEnvAfterFrom`, and the private
+ * build args that carry the values it may not write: a Secret's (still read from buildah's
+ * environment, under the private name, so no name of the user's ever reaches it) and a
+ * multi-line one.
+ */
+function stageEnv(entries: readonly ValueEntry[]): { env: StageEnv[]; args: ValueEntry[] } {
+  const env: StageEnv[] = [];
+  const args: ValueEntry[] = [];
+  entries.forEach((entry, i) => {
+    if (!fromSecret(entry) && writableInDockerfile(entry.value)) {
+      env.push({ name: entry.name, value: entry.value });
+      return;
+    }
+    const arg = `${stageArgPrefix}${i}`;
+    env.push({ name: entry.name, fromArg: arg });
+    args.push({ ...entry, name: arg });
+  });
+  return { env, args };
+}
+
+/**
+ * A Docker build without buildah when the Dockerfile only places context files on its base
+ * (layer-append, see `planDockerBuild`): the pushed image; null when buildah must build it
+ * (`dockerBuild`), the log saying why.
  */
 export async function layerAppendDockerBuild(
   ctx: BuildContext,
   enabled: boolean,
 ): Promise<BuildOutputStatus | null> {
-  return layerAppendBuild(ctx, await dockerInput(ctx), enabled);
+  const { stageArgs, ...input } = await dockerInput(ctx);
+  // Its Dockerfile already sets the env after FROM, as buildah's does: the job it is given
+  // carries none to set again, and the private args as build args with their values.
+  const { spec } = ctx.job;
+  const docker = spec.strategy.dockerStrategy ?? {};
+  const job: BuildJob = {
+    ...ctx.job,
+    spec: {
+      ...spec,
+      env: [],
+      strategy: {
+        ...spec.strategy,
+        dockerStrategy: {
+          ...docker,
+          env: [],
+          buildArgs: [...(docker.buildArgs ?? []), ...stageArgs],
+        },
+      },
+    },
+  };
+  return layerAppendBuild(withJob(ctx, job), input, enabled);
 }
 
-/** The Dockerfile as it will be built (inline or from the source, `from` override applied) and the context dir. */
-async function dockerInput(ctx: BuildContext): Promise<{ dockerfile: string; contextDir: string }> {
+/** `ctx` seeing `job`, its state still shared with `ctx` (what a strategy sets on it is set on `ctx`). */
+function withJob(ctx: BuildContext, job: BuildJob): BuildContext {
+  return new Proxy(ctx, { get: (target, key) => (key === "job" ? job : Reflect.get(target, key)) });
+}
+
+/**
+ * The Dockerfile as it will be built (inline or from the source, `from` override applied, env
+ * inserted after each FROM), the context dir, and the private build args the env needs.
+ */
+async function dockerInput(
+  ctx: BuildContext,
+): Promise<{ dockerfile: string; contextDir: string; stageArgs: ValueEntry[] }> {
   const { spec } = ctx.job;
   const contextDir = await resolveInside(ctx.sourceDir, spec.source.contextDir ?? "", "contextDir");
   const docker = spec.strategy.dockerStrategy ?? {};
@@ -115,7 +178,8 @@ async function dockerInput(ctx: BuildContext): Promise<{ dockerfile: string; con
       dockerfilePath,
     ));
   if (docker.from) dockerfile = overrideLastFrom(dockerfile, docker.from.name);
-  return { dockerfile, contextDir };
+  const { env, args } = stageEnv([...(docker.env ?? []), ...spec.env]);
+  return { dockerfile: insertEnvAfterFrom(dockerfile, env), contextDir, stageArgs: args };
 }
 
 function labelArgs(job: BuildJob, revision: BuildRevision | null): string[] {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { dockerfileImages, overrideLastFrom } from "./dockerfile.js";
+import { dockerfileImages, insertEnvAfterFrom, overrideLastFrom } from "./dockerfile.js";
 
 describe("overrideLastFrom", () => {
   it("replaces the image of the last stage, keeping its alias and flags", () => {
@@ -32,5 +32,38 @@ describe("dockerfileImages", () => {
       "registry.example.com/tools/lint:v3",
       "gcr.io/distroless/static",
     ]);
+  });
+});
+
+describe("insertEnvAfterFrom", () => {
+  it("sets the env after every FROM (continued lines too), values literal, private args named", () => {
+    const dockerfile = "FROM golang AS build\nRUN make\nFROM \\\n  alpine:3\nENV A=mine\nCMD x";
+    expect(
+      insertEnvAfterFrom(dockerfile, [
+        { name: "A", value: 'q"$HOME\\' },
+        { name: "T", fromArg: "KILN_STAGE_ENV_1" },
+      ]),
+    ).toBe(
+      [
+        "FROM golang AS build",
+        "ARG KILN_STAGE_ENV_1",
+        'ENV A="q\\"\\$HOME\\\\" T="${KILN_STAGE_ENV_1}"',
+        "RUN make",
+        "FROM \\",
+        "  alpine:3",
+        "ARG KILN_STAGE_ENV_1",
+        'ENV A="q\\"\\$HOME\\\\" T="${KILN_STAGE_ENV_1}"',
+        "ENV A=mine",
+        "CMD x",
+      ].join("\n"),
+    );
+  });
+  it("escapes with the Dockerfile's own escape character", () => {
+    expect(insertEnvAfterFrom("# escape=`\nFROM x", [{ name: "A", value: "$b" }])).toBe(
+      '# escape=`\nFROM x\nENV A="`$b"',
+    );
+  });
+  it("leaves a Dockerfile alone when there is no env", () => {
+    expect(insertEnvAfterFrom("FROM x", [])).toBe("FROM x");
   });
 });

@@ -1,3 +1,5 @@
+import { DockerfileParser } from "dockerfile-ast";
+
 /**
  * Replaces the image of the last `FROM` (the stage that becomes the output), as OpenShift's
  * `dockerStrategy.from` does. buildah's own `--from` replaces the first one, which is wrong
@@ -34,4 +36,37 @@ export function dockerfileImages(dockerfile: string): string[] {
       images.add(copy[1]);
   }
   return [...images];
+}
+
+/** A variable a Docker build's stages get: its value, or the private build arg that carries it. */
+export type StageEnv = { name: string; value: string } | { name: string; fromArg: string };
+
+/**
+ * The strategy's env inserted after every `FROM`, as OpenShift's Docker builder does
+ * (`insertEnvAfterFrom`): each stage's RUN steps see it and the image's config has it, and the
+ * Dockerfile's own `ENV` of the same name wins. A value is written literally (`$` is not
+ * expanded, as buildah's `--env` did not expand it). One that cannot be written into the
+ * Dockerfile, or must not be (a Secret's: buildah echoes every instruction into the log), is read
+ * from a private build arg instead: `ARG <arg>` and `NAME="${<arg>}"`.
+ */
+export function insertEnvAfterFrom(dockerfile: string, env: readonly StageEnv[]): string {
+  if (env.length === 0) return dockerfile;
+  const parsed = DockerfileParser.parse(dockerfile);
+  const escape = parsed.getEscapeCharacter();
+  const quote = (value: string) =>
+    `"${value.replace(/[\\"$`]/g, (c) => (c === "\\" || c === '"' || c === "$" || c === escape ? `${escape}${c}` : c))}"`;
+  const args = env.flatMap((e) => ("fromArg" in e ? [e.fromArg] : []));
+  const block = [
+    ...(args.length > 0 ? [`ARG ${args.join(" ")}`] : []),
+    `ENV ${env.map((e) => `${e.name}=${"fromArg" in e ? `"\${${e.fromArg}}"` : quote(e.value)}`).join(" ")}`,
+  ];
+  const lines = dockerfile.split("\n");
+  const ends = parsed.getFROMs().map((from) => from.getRange().end.line);
+  for (const end of ends.reverse()) lines.splice(end + 1, 0, ...block);
+  return lines.join("\n");
+}
+
+/** Whether `value` can be written as a word of an ENV instruction (a newline cannot). */
+export function writableInDockerfile(value: string): boolean {
+  return !/[\r\n]/.test(value);
 }
