@@ -227,3 +227,56 @@ test("a Docker strategy's env is set after every FROM, as OpenShift's builder se
     ]);
   });
 });
+
+test("a FROM or a builder image whose tag the registry does not have fails the build PullImageFailed with buildah's reason in the status message and the log", async ({
+  infra,
+  baseImage,
+  database,
+  subjectPrefix,
+}) => {
+  // The base's repository exists; this tag of it does not.
+  const missing = baseImage.ref.replace(/:[^:/]+$/, ":no-such-tag");
+  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix });
+  const call = api(running);
+  const bc = (
+    name: string,
+    strategy: Record<string, unknown>,
+    source: Record<string, unknown>,
+  ) => ({
+    apiVersion: "kiln.dev/v1",
+    kind: "BuildConfig",
+    metadata: { name },
+    spec: { source, strategy, output: { to: { kind: "ImageStreamTag", name: `${name}:latest` } } },
+  });
+  await using repo = await makeGitRepo({ "app.txt": "x\n" });
+  const applied = await call("POST", "/apis/v1/apply", {
+    items: [
+      bc("from-missing", { type: "Docker" }, { dockerfile: `FROM ${missing}\nRUN true\n` }),
+      bc(
+        "builder-missing",
+        { type: "Source", sourceStrategy: { from: { kind: "DockerImage", name: missing } } },
+        { git: { uri: repo.url } },
+      ),
+    ],
+  });
+  expect(applied.status, applied.text).toBe(200);
+  for (const name of ["from-missing", "builder-missing"]) {
+    const started = await call(
+      "POST",
+      `/apis/v1/namespaces/default/buildconfigs/${name}/instantiate`,
+      {},
+    );
+    expect([201, 202], started.text).toContain(started.status);
+    const done = await waitForBuild(call, `${name}-1`, finished, 170_000);
+    const log = (await call("GET", `/apis/v1/namespaces/default/builds/${name}-1/log`)).text;
+    expect(done.status.phase, log).toBe("Failed");
+    expect(done.status.reason, log).toBe("PullImageFailed");
+    // The registry's answer, as buildah gives it, and the exit code.
+    expect(done.status.message).toMatch(/: .*manifest unknown.* \(exit 125\)$/);
+    expect(log).toMatch(/^Error: .*no-such-tag.*manifest unknown/m);
+  }
+  // The S2I build names the reference it pulled.
+  const s2iLog = (await call("GET", "/apis/v1/namespaces/default/builds/builder-missing-1/log"))
+    .text;
+  expect(s2iLog).toContain(`Pulling ${missing}\n`);
+});

@@ -195,7 +195,8 @@ test("a Dockerfile that fails in the build container ends the build with DockerB
   expect(failure).toBeInstanceOf(BuildFailure);
   expect(failure).toMatchObject({
     reason: "DockerBuildFailed",
-    message: "the Dockerfile build failed (exit 3)",
+    // buildah's own reason, then its exit code.
+    message: expect.stringMatching(/^the Dockerfile build failed: .*exit status 3 \(exit 3\)$/),
   });
   // The failing step's output is in the log, after the fetch container's.
   expect(sink.text()).toContain("about-to-fail");

@@ -194,7 +194,10 @@ test("a runner and an image-watcher given a wrong password say so naming the reg
   const build = await waitForBuild(call, "refused-1", finished);
   expect(build.status).toMatchObject({ phase: "Failed", reason: "PushFailed" });
   expect(build.status.message).toMatch(
-    new RegExp(`^pushing ${registry.address}/default/refused:latest failed \\(exit \\d+\\)$`),
+    // buildah's reason, then its exit code.
+    new RegExp(
+      `^pushing ${registry.address}/default/refused:latest failed: .*unauthorized: authentication required \\(exit \\d+\\)$`,
+    ),
   );
   const log = (await call("GET", "/apis/v1/namespaces/default/builds/refused-1/log")).text;
   expect(log).toContain(

@@ -7,6 +7,7 @@ import {
   type FailureReason,
 } from "@kiln/domain";
 import type { RegistryClient } from "@kiln/registry";
+import type { CommandResult } from "@kiln/runtime";
 import type { Buildah } from "./buildah.js";
 
 /** What every strategy gets: the fetched source and a place of its own. */
@@ -38,20 +39,54 @@ export interface BuildContext {
 export async function buildahStep(
   ctx: BuildContext,
   args: string[],
-  reason: FailureReason,
+  /** The failure's reason, or how to tell it from buildah's own (`Error: …`, null when none). */
+  reason: FailureReason | ((buildahError: string | null) => FailureReason),
   message: string,
   onLine = (l: string) => ctx.sink.line(l),
   secretEnv: Readonly<Record<string, string>> = {},
 ): Promise<void> {
+  const error = buildahErrorLine();
   const result = await ctx.buildah.run(args, {
-    onLine,
+    onLine: (line) => {
+      error.onLine(line);
+      onLine(line);
+    },
     signal: ctx.signal,
     build: ctx.job.id,
     secretEnv,
   });
   if (result.aborted) throw ctx.signal.reason;
   if (result.exitCode !== 0)
-    throw new BuildFailure(reason, `${message} (exit ${result.exitCode ?? result.signal})`);
+    throw new BuildFailure(
+      typeof reason === "function" ? reason(error.reason) : reason,
+      failedMessage(message, result, error),
+    );
+}
+
+/**
+ * Watches a buildah command's output for its reason: the last `Error: …` line it printed
+ * ("manifest unknown", "unauthorized", "connection refused", …), without the prefix.
+ */
+export function buildahErrorLine(): { onLine(line: string): void; readonly reason: string | null } {
+  let reason: string | null = null;
+  return {
+    onLine(line) {
+      const error = /^Error: (.+)$/.exec(line);
+      if (error?.[1]) reason = error[1];
+    },
+    get reason() {
+      return reason;
+    },
+  };
+}
+
+/** `<message>: <buildah's reason> (exit <code>)`, for a failure's status message. */
+export function failedMessage(
+  message: string,
+  result: Pick<CommandResult, "exitCode" | "signal">,
+  error: { readonly reason: string | null },
+): string {
+  return `${message}${error.reason ? `: ${error.reason}` : ""} (exit ${result.exitCode ?? result.signal})`;
 }
 
 /** What `budLog` saw of a `buildah bud`. */

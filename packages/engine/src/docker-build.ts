@@ -58,7 +58,11 @@ export async function dockerBuild(ctx: BuildContext): Promise<void> {
       ...(docker.target ? ["--target", docker.target] : []),
       contextDir,
     ],
-    FailureReason.DockerBuildFailed,
+    // buildah pulls a FROM image as it creates the stage's container: such a failure is the pull's.
+    (error) =>
+      error?.startsWith("creating build container: ")
+        ? FailureReason.PullImageFailed
+        : FailureReason.DockerBuildFailed,
     "the Dockerfile build failed",
     budLog(ctx, ctx.localTag).onLine,
     secretEnv,

@@ -16,7 +16,7 @@ import {
   type UidRange,
 } from "@kiln/domain";
 import { authArgs } from "../auth-files.js";
-import { budLog, type BuildContext } from "../build-context.js";
+import { budLog, buildahErrorLine, failedMessage, type BuildContext } from "../build-context.js";
 import { outputLabels } from "../labels.js";
 import { readBackPushedImage } from "../pushed-image.js";
 import { inspectImageConfig, type ImageContext } from "./image-inspect.js";
@@ -58,7 +58,10 @@ export async function s2iBuild(
   ctx.usedImages.add(builderImage);
   if (strategy.runtimeImage) ctx.usedImages.add(strategy.runtimeImage.name);
   if (strategy.incremental && spec.output.image) ctx.usedImages.add(spec.output.image);
-  const images = await (pulled ?? pullS2IImages(ctx));
+  const images = await (pulled ?? pullS2IImages(ctx)).catch((error: unknown) => {
+    if (error instanceof S2IPullFailure) for (const line of error.lines) ctx.sink.line(line);
+    throw error;
+  });
   for (const line of images.lines) ctx.sink.line(line);
   const { builder, runtime } = images;
 
@@ -147,6 +150,30 @@ export async function pullS2IImages(
     throw new BuildFailure(FailureReason.InternalError, "a Source build without sourceStrategy");
   const lines: string[] = [];
   const imageCtx: ImageContext = { ...ctx, sink: { line: (l) => lines.push(l) } };
+  try {
+    return await pullAndInspect(imageCtx, strategy, lines);
+  } catch (error) {
+    // The lines are shown in their place by s2iBuild: a failure must keep them (buildah's reason).
+    if (error instanceof BuildFailure) throw new S2IPullFailure(error, lines);
+    throw error;
+  }
+}
+
+/** A failed pull or inspection of an S2I build's images, with the log lines it printed. */
+class S2IPullFailure extends BuildFailure {
+  constructor(
+    failure: BuildFailure,
+    readonly lines: readonly string[],
+  ) {
+    super(failure.reason, failure.message, { cause: failure });
+  }
+}
+
+async function pullAndInspect(
+  imageCtx: ImageContext,
+  strategy: NonNullable<BuildContext["job"]["spec"]["strategy"]["sourceStrategy"]>,
+  lines: string[],
+): Promise<S2IImages> {
   const forcePull = strategy.forcePull ?? false;
   const builderId = await pull(imageCtx, strategy.from.name, forcePull);
   const runtimeImage = strategy.runtimeImage?.name ?? null;
@@ -167,15 +194,24 @@ export async function pullS2IImages(
  */
 async function pull(ctx: ImageContext, image: string, always: boolean): Promise<string> {
   const policy = always || !image.includes("@") ? "always" : "missing";
+  ctx.sink.line(`Pulling ${image}`);
+  const error = buildahErrorLine();
   const result = await ctx.buildah.run(
     ["pull", "--quiet", ...authArgs(ctx.pullAuthFile), "--policy", policy, image],
-    { onLine: (l) => ctx.sink.line(l), stdout: "capture", signal: ctx.signal },
+    {
+      onLine: (l) => {
+        error.onLine(l);
+        ctx.sink.line(l);
+      },
+      stdout: "capture",
+      signal: ctx.signal,
+    },
   );
   if (result.aborted) throw ctx.signal.reason;
   if (result.exitCode !== 0)
     throw new BuildFailure(
       FailureReason.PullImageFailed,
-      `pulling ${image} failed (exit ${result.exitCode ?? result.signal})`,
+      failedMessage(`pulling ${image} failed`, result, error),
     );
   const id = result.stdout.trim().split("\n").pop() ?? "";
   if (!/^[0-9a-f]{64}$/.test(id))
