@@ -335,3 +335,49 @@ test("a runtime-image build ships the runtime base plus the artifacts, without t
     });
   });
 });
+
+test("a sourceStrategy env read from a Secret reaches assemble and the image, and its value is in no build log", async ({
+  infra,
+  baseImage,
+  database,
+  subjectPrefix,
+}) => {
+  const secretValue = "s2i-secret-5e7a-never-logged";
+  const builder = await builderImage(infra, baseImage, "secret-builder", {
+    scripts: {
+      ...builderScripts,
+      // Prints a hash of what it sees, never the value itself.
+      assemble: `#!/bin/sh\nset -e\necho "assemble TOKEN-hash=$(printf %s "$TOKEN" | sha256sum | cut -d' ' -f1)"\nmkdir -p /opt/app-root/src\ncp -R /tmp/src/. /opt/app-root/src/\n`,
+    },
+  });
+  await using repo = await makeGitRepo({ "message.txt": "hi" });
+  running = await startKiln({ infra, databaseUrl: database.url, subjectPrefix });
+  const call = api(running);
+  const applied = await call("POST", "/apis/v1/apply", {
+    items: [
+      {
+        apiVersion: "v1",
+        kind: "Secret",
+        metadata: { name: "app-secrets" },
+        stringData: { token: secretValue },
+      },
+      sourceBuildConfig("secret-env", repo.url, {
+        from: { kind: "DockerImage", name: builder.ref },
+        env: [
+          { name: "TOKEN", valueFrom: { secretKeyRef: { name: "app-secrets", key: "token" } } },
+        ],
+      }),
+    ],
+  });
+  expect(applied.status, applied.text).toBe(200);
+  const { build, log } = await buildAndWait(running, "secret-env", 1);
+  const { createHash } = await import("node:crypto");
+  expect(log).toContain(
+    `assemble TOKEN-hash=${createHash("sha256").update(secretValue).digest("hex")}`,
+  );
+  expect(log).not.toContain(secretValue);
+  // The strategy's env is in the image, as OpenShift's S2I builds keep it.
+  await inImage(baseImage, build.status.output.imageReference, async (_run, config) => {
+    expect(config.Env).toContain(`TOKEN=${secretValue}`);
+  });
+});

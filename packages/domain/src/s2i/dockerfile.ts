@@ -20,10 +20,15 @@ function shellQuote(value: string): string {
 function keyValues(
   instruction: "ENV" | "LABEL",
   pairs: readonly (readonly [string, string])[],
+  fromArg: ReadonlyMap<string, string> = new Map(),
 ): string {
   if (pairs.length === 0) return "";
   const indent = " ".repeat(instruction.length + 1);
-  return `${instruction} ${pairs.map(([k, v]) => `${instruction === "ENV" ? k : dockerfileQuote(k)}=${dockerfileQuote(v)}`).join(` \\\n${indent}`)}\n`;
+  const value = (k: string, v: string) => {
+    const arg = fromArg.get(k);
+    return arg ? `"\${${arg}}"` : dockerfileQuote(v);
+  };
+  return `${instruction} ${pairs.map(([k, v]) => `${instruction === "ENV" ? k : dockerfileQuote(k)}=${value(k, v)}`).join(` \\\n${indent}`)}\n`;
 }
 
 function envPairs(env: readonly EnvVar[]): [string, string][] {
@@ -64,7 +69,11 @@ export function renderS2IDockerfile(plan: Omit<S2IPlan, "dockerfile">): string {
   const dest = plan.destination === "/" ? "" : plan.destination;
   const lines: string[] = [];
   const out = (s: string) => lines.push(s);
-  const env = keyValues("ENV", envPairs(plan.env));
+  // A private value comes from its build arg, declared in each stage before the ENV reads it.
+  const args = plan.privateArgs.map((p) => `ARG ${p.arg}\n`).join("");
+  const env =
+    args +
+    keyValues("ENV", envPairs(plan.env), new Map(plan.privateArgs.map((p) => [p.env, p.arg])));
   const labels = keyValues("LABEL", plan.labels);
 
   out(

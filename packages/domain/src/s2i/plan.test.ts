@@ -160,6 +160,24 @@ describe("planS2IBuild: environment and labels", () => {
       'ENV A="from-bc" \\\n    B="\\$HOME \\"q\\"" \\\n    C="from-build"\n',
     );
   });
+  it("sets a private env (a Secret's) from a build arg, never writing its value", () => {
+    const plan = planS2IBuild(
+      input({
+        strategy: {
+          env: [
+            { name: "TOKEN", value: "s3cret" },
+            { name: "A", value: "plain" },
+          ],
+        },
+        privateEnv: new Set(["TOKEN"]),
+      }),
+    );
+    expect(plan.privateArgs).toEqual([{ arg: "KILN_S2I_ENV_0", env: "TOKEN", value: "s3cret" }]);
+    expect(plan.dockerfile).toContain(
+      'ARG KILN_S2I_ENV_0\nENV TOKEN="${KILN_S2I_ENV_0}" \\\n    A="plain"\n',
+    );
+    expect(plan.dockerfile).not.toContain("s3cret");
+  });
   it("labels the output, sorted, with the given labels winning", () => {
     const plan = planS2IBuild(input({ contextDir: "app" }));
     expect(plan.labels.map(([k]) => k)).toEqual([

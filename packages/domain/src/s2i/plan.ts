@@ -56,6 +56,11 @@ export interface S2IPlanInput {
   outputImage?: string | null | undefined;
   /** The source's `contextDir` (`io.openshift.build.source-context-dir`). */
   contextDir?: string | undefined;
+  /**
+   * Env names whose values the Dockerfile must not spell out (a Secret's: buildah prints each
+   * instruction to the build log): set from private build args instead (`S2IPlan.privateArgs`).
+   */
+  privateEnv?: ReadonlySet<string> | undefined;
 }
 
 /** Where one script comes from. */
@@ -104,9 +109,17 @@ export interface S2IPlan {
   runtime: S2IRuntimePlan | null;
   /** Things the user should read in the log (skipped variables …). */
   warnings: string[];
+  /**
+   * The build args that carry the values of `privateEnv` (`ARG <arg>`, then `ENV NAME="${arg}"`
+   * after each FROM): passed to buildah by name, their values from its environment.
+   */
+  privateArgs: { arg: string; env: string; value: string }[];
   /** The generated Dockerfile; its context holds the `upload/` directories of `S2IContextDir`. */
   dockerfile: string;
 }
+
+/** Names of the private build args (`S2IPlan.privateArgs`); no user's name starts so. */
+const privateArgPrefix = "KILN_S2I_ENV_";
 
 function joinPath(dir: string, name: string): string {
   return `${dir.replace(/\/+$/, "")}/${name}`;
@@ -319,6 +332,9 @@ export function planS2IBuild(input: S2IPlanInput): S2IPlan {
     artifacts: Boolean(input.artifacts) && !input.runtime,
     runtime,
     warnings,
+    privateArgs: env
+      .filter((e) => input.privateEnv?.has(e.name))
+      .map((e, i) => ({ arg: `${privateArgPrefix}${i}`, env: e.name, value: e.value })),
   };
   return { ...plan, dockerfile: renderS2IDockerfile(plan) };
 }

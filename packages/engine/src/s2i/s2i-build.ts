@@ -88,6 +88,10 @@ export async function s2iBuild(
     outputLabels: outputLabels(ctx.job, ctx.revision),
     outputImage: spec.output.image,
     contextDir: spec.source.contextDir,
+    // A Secret's value never in the Dockerfile: buildah prints each instruction to the log.
+    privateEnv: new Set(
+      (strategy.env ?? []).filter((e) => e.valueFrom !== undefined).map((e) => e.name),
+    ),
   };
   let plan = planS2IBuild(input);
   if (plan.incremental && spec.output.image) {
@@ -253,6 +257,8 @@ async function assemble(
       "--layers=false",
       "--file",
       dockerfilePath,
+      // By name only: the values come from buildah's environment, not its command line.
+      ...plan.privateArgs.flatMap((p) => ["--build-arg", p.arg]),
       "--tag",
       tag,
       ...(tag.startsWith("docker://") ? authArgs(ctx.pushAuthFile) : []),
@@ -261,6 +267,7 @@ async function assemble(
     {
       onLine: (l) => log.onLine(l),
       signal: ctx.signal,
+      secretEnv: Object.fromEntries(plan.privateArgs.map((p) => [p.arg, p.value])),
       build: ctx.job.id,
     },
   );
