@@ -145,3 +145,62 @@ test("a build FROM an imported tag pulls the imported digest from its source reg
     404,
   );
 });
+
+test("a build set off by its base's change also pulls its other input, an imported tag, from the imported digest's source (referencePolicy Source)", async ({
+  kiln,
+  infra,
+}) => {
+  const { bootstrap, bus } = kiln;
+  const source = "registry.example.test/library/tools";
+  const db = createDatabase(kiln.databaseUrl);
+  const recorder = new TagRecorder({ db: db.db, bus, logger: silent });
+  try {
+    await recorder.record({
+      namespace: "default",
+      imageStream: "tools",
+      tag: "latest",
+      digest: digest(7),
+      imageReference: `${source}@${digest(7)}`,
+      cause: { type: "Import", message: `imported from ${source}:latest` },
+    });
+    const bc = buildConfig("default", "two-inputs", { from: "base:latest", trigger: true });
+    const withImageSource = {
+      ...bc,
+      spec: {
+        ...bc.spec,
+        source: {
+          ...bc.spec.source,
+          images: [
+            {
+              from: { kind: "ImageStreamTag", name: "tools:latest" },
+              paths: [{ sourcePath: "/usr/bin/tool", destinationDir: "." }],
+            },
+          ],
+        },
+      },
+    };
+    expect((await bootstrap("POST", "/apis/v1/apply", { items: [withImageSource] })).status).toBe(
+      200,
+    );
+    // Kiln's own base moves: an image change of the strategy's from, which pins only that one.
+    await recorder.record({
+      namespace: "default",
+      imageStream: "base",
+      tag: "latest",
+      digest: digest(8),
+      imageReference: `${infra.registry.address}/default/base@${digest(8)}`,
+      cause: { type: "Build", build: "base-1" },
+    });
+  } finally {
+    await db.close();
+  }
+  const [build] = await eventually(async () => {
+    const b = await buildsOf(bootstrap, "two-inputs");
+    return b.length ? b : undefined;
+  }, "two-inputs-1");
+  expect(build.spec.triggeredBy[0].type).toBe("ImageChange");
+  expect(build.spec.strategy.dockerStrategy.from.name).toBe(
+    `${infra.registry.address}/default/base@${digest(8)}`,
+  );
+  expect(build.spec.source.images[0].from.name).toBe(`${source}@${digest(7)}`);
+});

@@ -94,7 +94,19 @@ export async function createImageTriggeredBuild(
     const bc = await lockBuildConfig(tx, request.namespace, request.buildConfig);
     if (Object.entries(triggeredBy).every(([key, digest]) => bc.imageTriggers[key] === digest))
       return null;
-    const planned = planNextBuild(bc, request, options.registry);
+    // What the change pinned wins; any other input that is an imported tag is pulled from the
+    // imported digest's source (referencePolicy Source), as a manual build's is.
+    const planned = planNextBuild(
+      bc,
+      {
+        ...request,
+        pinnedImages: {
+          ...(await importedImages(tx, bc.namespace, bc.spec)),
+          ...request.pinnedImages,
+        },
+      },
+      options.registry,
+    );
     return insertBuild(
       tx,
       bc,
