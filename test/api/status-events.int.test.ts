@@ -212,3 +212,35 @@ test("a followed log whose end event the api never hears ends by the slow read o
     await app.close();
   }
 });
+
+test("a followed log of a running build ends within seconds of its reader's token being revoked", async ({
+  scheduling,
+}) => {
+  await scheduling.scheduler.start();
+  const { app, url, call } = await startApi(scheduling);
+  try {
+    expect((await call("POST", "/apis/v1/apply", { items: [hello] })).status).toBe(200);
+    expect((await call("POST", instantiate, {})).status).toBe(201);
+    const build = await dispatched(scheduling, "hello-1");
+    const viewer = await call("POST", "/apis/v1/tokens", {
+      name: "log-viewer",
+      roles: [{ namespace: "default", role: "view" }],
+    });
+    expect(viewer.status).toBe(201);
+    const res = await fetch(`${url}/apis/v1/namespaces/default/builds/hello-1/log?follow=true`, {
+      headers: { authorization: `Bearer ${viewer.json.token as string}` },
+    });
+    expect(res.status).toBe(200);
+    const reading = readToEnd(res);
+    await publishStatus(scheduling.bus, build, "Running");
+    await publishLines(scheduling.bus, build.id, 0, ["before the revocation"]);
+    expect((await call("DELETE", "/apis/v1/tokens/log-viewer")).status).toBe(200);
+    const revokedAt = Date.now();
+    // The build runs on, and nothing ends it: only the revocation can end this log.
+    const { text, endedAt } = await reading;
+    expect(text).toBe("before the revocation\n");
+    expect(endedAt - revokedAt).toBeLessThan(5_000 + 1_500);
+  } finally {
+    await app.close();
+  }
+});

@@ -140,11 +140,36 @@ async function authenticate(
   return authenticateHeader(`Bearer ${session}`, options);
 }
 
+/** How soon a long-lived response ends after its token is revoked or its role taken away. */
+const recheckMs = 5_000;
+
+/**
+ * For a response that streams for hours (a followed log, an event stream): every few seconds
+ * asks again whether its caller could still make this request, and calls `refused` once it
+ * could not. Returns the function that stops asking.
+ */
+export function whileAllowed(
+  request: FastifyRequest,
+  access: { verb: Verb; resource: AccessResource; namespace: string },
+  refused: (error: unknown) => void,
+): () => void {
+  const timer = setInterval(() => {
+    void (async () => {
+      await reauthenticate(request);
+      authorize(await subjectFor(request, [access.namespace]), access);
+    })().catch((error: unknown) => {
+      clearInterval(timer);
+      refused(error);
+    });
+  }, recheckMs);
+  return () => clearInterval(timer);
+}
+
 /**
  * Authenticates a long-lived request again (an event stream that has been open for a while):
  * a token revoked since the request began is refused now, as it would be on a new request.
  */
-export async function reauthenticate(request: FastifyRequest): Promise<Subject> {
+async function reauthenticate(request: FastifyRequest): Promise<Subject> {
   const options = delegations.get(request.server);
   if (!options) throw new Error("registerAccessControl was not called on this server");
   request.subject = await authenticate(request, options);

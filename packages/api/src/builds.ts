@@ -11,7 +11,7 @@ import {
   type BuildRecord,
 } from "@kiln/domain";
 import type { HttpTimeouts } from "@kiln/runtime";
-import { needs } from "./access.js";
+import { needs, whileAllowed } from "./access.js";
 import type { BusRelay } from "./bus-relay.js";
 import { BuildFinishedError } from "./errors.js";
 import { waitForBuildStatus } from "./status-watch.js";
@@ -108,11 +108,26 @@ export function registerBuildRoutes(app: App, options: BuildRouteOptions): void 
     raw.flushHeaders();
     const controller = new AbortController();
     raw.on("close", () => controller.abort());
+    // A followed log may stream for hours: it ends once its caller could no longer read it.
+    const stopChecking = follow
+      ? whileAllowed(
+          request,
+          { verb: Verb.Read, resource: AccessResource.Builds, namespace: build.namespace },
+          (error) => {
+            request.log.info(
+              { buildId: build.id, err: error },
+              "log follow ended: no longer allowed",
+            );
+            controller.abort();
+          },
+        )
+      : () => undefined;
     try {
       await streamLog(build, follow && !isTerminalPhase(build.phase), raw, controller);
     } catch (error) {
       request.log.error({ err: error, buildId: build.id }, "log stream failed");
     } finally {
+      stopChecking();
       raw.end();
     }
   });

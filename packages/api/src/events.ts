@@ -2,8 +2,8 @@ import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import type { EventPayload } from "@kiln/bus";
-import { AccessResource, authorize, isAllowed, Verb, type Subject } from "@kiln/domain";
-import { reauthenticate, subjectFor } from "./access.js";
+import { AccessResource, isAllowed, Verb, type Subject } from "@kiln/domain";
+import { subjectFor, whileAllowed } from "./access.js";
 import type { BusRelay } from "./bus-relay.js";
 
 type App = FastifyInstance<Server, IncomingMessage, ServerResponse, Logger>;
@@ -20,8 +20,6 @@ type RelayedType = keyof typeof relayed;
 const maxBufferedBytes = 1024 * 1024;
 /** A comment line this often keeps proxies and the browser from taking a quiet stream for a dead one. */
 const keepAliveMs = 15_000;
-/** How soon a stream ends after its token is revoked or its role in the namespace taken away. */
-const recheckMs = 5_000;
 
 /**
  * `GET /apis/v1/namespaces/:ns/events`: server-sent events of a namespace's builds, image
@@ -73,23 +71,17 @@ export function registerEventRoutes(app: App, options: { relay: BusRelay }): voi
       const removes = [...readable].map((type) => relay.on(type, (payload) => send(type, payload)));
       const keepAlive = setInterval(() => raw.write(": keep-alive\n\n"), keepAliveMs);
       // A stream stays open for hours: it ends once its caller could no longer open it.
-      const recheck = setInterval(() => {
-        void (async () => {
-          const again = await reauthenticate(request);
-          authorize(await subjectFor(request, [namespace]), {
-            verb: Verb.Read,
-            resource: AccessResource.Builds,
-            namespace,
-          });
-          return again;
-        })().catch((error: unknown) => {
+      const stopChecking = whileAllowed(
+        request,
+        { verb: Verb.Read, resource: AccessResource.Builds, namespace },
+        (error) => {
           request.log.info({ namespace, err: error }, "events stream ended: no longer allowed");
           raw.end();
-        });
-      }, recheckMs);
+        },
+      );
       raw.on("close", () => {
         clearInterval(keepAlive);
-        clearInterval(recheck);
+        stopChecking();
         for (const remove of removes) remove();
         open.delete(raw);
       });
