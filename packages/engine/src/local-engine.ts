@@ -284,7 +284,6 @@ export class LocalEngine implements BuildEngine {
     }
   }
 
-  /** buildah's registries.conf and store, and the root of the work dirs: once per engine. */
   /**
    * Usable when its work dir and image store can be written and have room: a read-only or
    * full disk fails every build at its first step, so the runner is better not ready.
@@ -388,6 +387,7 @@ export class LocalEngine implements BuildEngine {
     return removed;
   }
 
+  /** buildah's registries.conf and store, and the root of the work dirs: once per engine. */
   private prepare(): Promise<void> {
     this.prepared ??= Promise.all([
       this.buildah.prepare(),
