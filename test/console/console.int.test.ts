@@ -87,6 +87,9 @@ test("a user logs in, starts a build, watches it and its log live, and sees the 
   browser = await launchChromium();
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
+  // A script error anywhere in the console fails the test, whatever the page then shows.
+  const scriptErrors: string[] = [];
+  context.on("weberror", (error) => scriptErrors.push(String(error.error())));
 
   // Without a login: the login page, and the API gives the browser nothing.
   await page.goto(`${running.apiUrl}/console/`);
@@ -198,10 +201,21 @@ test("a user logs in, starts a build, watches it and its log live, and sees the 
   await page.locator('[data-testid="history"] [data-build="app-1"]').waitFor();
   await page.screenshot({ path: join(shots, "buildconfig.png"), fullPage: true });
 
+  // Webhook deliveries and deploys: their tables, empty here, and no error.
+  for (const [section, table] of [
+    ["webhooks", "deliveries"],
+    ["deploys", "deploys"],
+  ] as const) {
+    await page.goto(`${running.apiUrl}/console/#/ns/default/${section}`);
+    await page.getByTestId(table).waitFor();
+    expect(await page.getByRole("alert").count()).toBe(0);
+  }
+
   // A build that does not exist: a clear 404 on the page.
   await page.goto(`${running.apiUrl}/console/#/ns/default/builds/nope-7`);
   await page.getByRole("alert").waitFor();
   expect(await page.getByRole("alert").textContent()).toMatch(/Not found.*nope-7/);
+  expect(scriptErrors).toEqual([]);
 });
 
 test("a followed log survives an api restart, and a token of another namespace sees nothing of this one", async ({
