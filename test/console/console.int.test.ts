@@ -91,8 +91,8 @@ test("a user logs in, starts a build, watches it and its log live, and sees the 
   const scriptErrors: string[] = [];
   context.on("weberror", (error) => scriptErrors.push(String(error.error())));
 
-  // Without a login: the login page, and the API gives the browser nothing.
-  await page.goto(`${running.apiUrl}/console/`);
+  // Without a login: the login page (at a deep link too), and the API gives the browser nothing.
+  await page.goto(`${running.apiUrl}/console/#/ns/default/buildconfigs`);
   await expect(page.getByTestId("login").isVisible()).resolves.toBe(true);
   const anonymous = await page.evaluate(async () => {
     const response = await fetch("/apis/v1/namespaces/default/buildconfigs");
@@ -104,7 +104,10 @@ test("a user logs in, starts a build, watches it and its log live, and sees the 
   await page.getByRole("alert").waitFor();
   expect(await page.getByRole("alert").textContent()).toContain("unknown or was revoked");
 
-  await logIn(page, running, running.token);
+  // Logged in where the link pointed: the page it names, read afresh after the refusals.
+  await page.getByPlaceholder("kiln_…").fill(running.token);
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.getByTestId("subject").waitFor();
   const rows = page.getByTestId("buildconfigs").locator("tbody tr");
   await expect.poll(() => rows.count()).toBe(2);
 

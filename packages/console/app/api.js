@@ -22,7 +22,11 @@ export async function api(path, init = {}) {
   });
   const text = await response.text();
   const body = text ? safeJson(text) : null;
-  if (response.status === 401) onUnauthorized();
+  if (response.status === 401) {
+    // Whatever was read ahead was refused too: read again once logged in.
+    prefetched.clear();
+    unauthorized();
+  }
   if (!response.ok) throw new ApiError(response.status, body);
   return body;
 }
@@ -36,9 +40,6 @@ function safeJson(text) {
 }
 
 let unauthorized = () => {};
-function onUnauthorized() {
-  unauthorized();
-}
 /** What the app does when the API says the login is gone (expired, revoked). */
 export function whenUnauthorized(handler) {
   unauthorized = handler;

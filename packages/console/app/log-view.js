@@ -2,6 +2,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { html } from "./html.js";
 
 const terminal = new Set(["Complete", "Failed", "Error", "Cancelled"]);
+const stepMarker = /^--> [A-Z][A-Za-z]+$/;
 
 /**
  * A build's log, followed to the build's end. Written for chatty builds (10,000 lines/s): the
@@ -118,7 +119,8 @@ class LogFollower {
   add(lines) {
     for (const line of lines) this.pending.push(line);
     this.shown += lines.length;
-    if (lines.some((line) => line.startsWith("--> "))) this.hooks.onStep();
+    // Kiln's step markers (`--> Build`), not buildah's `--> 99c986d765a` after a commit.
+    if (lines.some((line) => stepMarker.test(line))) this.hooks.onStep();
     this.frame ||= requestAnimationFrame(() => this.flush());
   }
 
