@@ -24,6 +24,11 @@ describe("signatures", () => {
     expect(signatureMatches(`sha1=${good.slice(7)}`, secret, body, "prefixed")).toBe(false);
     expect(signatureMatches(undefined, secret, body, "prefixed")).toBe(false);
     expect(signatureMatches(good, secret, Buffer.from(`${body} `), "prefixed")).toBe(false);
+    // Not 64 hex digits: refused, never read as a shorter or partial digest.
+    expect(signatureMatches(`${good}0`, secret, body, "prefixed")).toBe(false);
+    expect(signatureMatches(good.slice(0, -2), secret, body, "prefixed")).toBe(false);
+    expect(signatureMatches(`${good.slice(0, -1)}g`, secret, body, "prefixed")).toBe(false);
+    expect(signatureMatches("sha256=", secret, body, "prefixed")).toBe(false);
   });
   it("checks each provider's header the provider's way", () => {
     const hex = hmacSha256Hex(secret, body);

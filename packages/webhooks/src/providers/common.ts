@@ -51,6 +51,9 @@ export function deliveryIdFrom(headers: HookHeaders, ...names: string[]): string
   );
 }
 
+/** Stateless between calls (fatal, never streamed): one for every body. */
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
 /**
  * The JSON document of a body: `application/json`, or the `payload` field of a form post (GitHub's
  * and Gitea's "application/x-www-form-urlencoded" content type). Signatures cover the raw bytes,
@@ -59,7 +62,7 @@ export function deliveryIdFrom(headers: HookHeaders, ...names: string[]): string
 export function jsonBody(headers: HookHeaders, body: Uint8Array): unknown {
   let textBody: string;
   try {
-    textBody = new TextDecoder("utf-8", { fatal: true }).decode(body);
+    textBody = utf8.decode(body);
   } catch (error) {
     throw new WebhookParseError(WebhookErrorReason.MalformedPayload, "the body is not UTF-8", {
       cause: error,
