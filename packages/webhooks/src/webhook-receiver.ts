@@ -100,6 +100,15 @@ interface HookTarget {
   spec: BuildConfigSpec;
   referenced: Map<string, ReferencedSecret>;
 }
+/**
+ * A BuildConfig's read, shared by every delivery that needs it while it runs and for a second
+ * after it started; `sealed` is the row as stored, so a re-read of an unchanged row reuses the
+ * secrets already opened instead of decrypting them again.
+ */
+interface CachedTarget {
+  until: number;
+  read: Promise<{ target: HookTarget | undefined; sealed: string }>;
+}
 type SecretRefusalReason =
   typeof WebhookErrorReason.SecretNotFound | typeof WebhookErrorReason.SecretKeyMissing;
 /** The webhook secret a referenced Secret holds, or why it holds none (`which …`, for the message). */
@@ -136,7 +145,7 @@ const providerNames: Record<string, string> = {
 export class WebhookReceiver {
   private readonly app: FastifyInstance;
   /** BuildConfigs read in the last second: a burst of deliveries costs one query, not one each. */
-  private readonly targets = new Map<string, { target: HookTarget | undefined; until: number }>();
+  private readonly targets = new Map<string, CachedTarget>();
   private readonly log: Logger;
   private readonly deliveries: DeliveryRecorder;
   /** `/healthz` and `/readyz`; readiness also tells a failed delivery's 503 from a 500. */
@@ -413,14 +422,36 @@ export class WebhookReceiver {
   /**
    * The BuildConfig's spec and the Secrets its triggers reference, cached for a second. A
    * changed webhook secret (inline, or a re-applied Secret) therefore takes up to a second to
-   * apply, a fair price for not reading Postgres once per delivery under a burst.
+   * apply, a fair price for not reading Postgres once per delivery under a burst. Deliveries
+   * that arrive while it is read wait for that read instead of each making their own.
    */
   private async hookTarget(namespace: string, name: string): Promise<HookTarget | undefined> {
     const key = `${namespace}/${name}`;
     const now = Date.now();
     const cached = this.targets.get(key);
-    if (cached && cached.until > now) return cached.target;
+    if (cached && cached.until > now) return (await cached.read).target;
+    const entry: CachedTarget = {
+      until: now + 1000,
+      read: this.readTarget(namespace, name, cached?.read),
+    };
+    if (this.targets.size > 10_000) this.targets.clear();
+    this.targets.set(key, entry);
+    // A failed read is not kept: the next delivery reads again.
+    entry.read.catch(() => {
+      if (this.targets.get(key) === entry) this.targets.delete(key);
+    });
+    return (await entry.read).target;
+  }
+
+  private async readTarget(
+    namespace: string,
+    name: string,
+    previous: CachedTarget["read"] | undefined,
+  ): Promise<{ target: HookTarget | undefined; sealed: string }> {
     const row = await getWebhookBuildConfig(this.options.db, namespace, name);
+    const sealed = row ? JSON.stringify([row.spec, [...row.referencedSecrets]]) : "";
+    const before = await previous?.catch(() => undefined);
+    if (before && before.sealed === sealed) return before;
     const target = row
       ? {
           spec: openBuildConfigSpec(row.spec, this.options.secrets),
@@ -432,9 +463,7 @@ export class WebhookReceiver {
           ),
         }
       : undefined;
-    if (this.targets.size > 10_000) this.targets.clear();
-    this.targets.set(key, { target, until: now + 1000 });
-    return target;
+    return { target, sealed };
   }
 
   /** What a Secret named by `secretReference` gives a trigger, as OpenShift reads it: its `WebHookSecretKey`. */
